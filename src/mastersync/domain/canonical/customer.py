@@ -1,0 +1,43 @@
+"""The canonical customer: who a distributor sells to, on what terms."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import EmailStr, Field
+
+from mastersync.domain.canonical.common import Address, CanonicalModel, Contact, Money
+from mastersync.domain.canonical.types import CountryCode, CurrencyCode, TaxId, Text
+
+SCHEMA_VERSION = "1.0"
+
+
+class CustomerLifecycle(StrEnum):
+    """Where a customer is in its life."""
+
+    PROSPECT = "prospect"
+    PENDING = "pending"
+    ACTIVE = "active"
+    BLOCKED = "blocked"
+    INACTIVE = "inactive"
+
+
+class Customer(CanonicalModel):
+    """A customer master record."""
+
+    customer_number: Text | None = Field(default=None, max_length=64)
+    name: Text | None = Field(default=None, max_length=200)
+    legal_name: Text | None = Field(default=None, max_length=200)
+    tax_id: TaxId | None = None
+    country: CountryCode | None = None
+    currency: CurrencyCode | None = None
+    segment: Text | None = None
+    credit_terms: Text | None = Field(default=None, description="payment terms code, e.g. NET30")
+    credit_limit: Money | None = None
+    sales_rep: Text | None = None
+    email: EmailStr | None = None
+    phone: Text | None = None
+    website: Text | None = None
+    addresses: list[Address] | None = None
+    contacts: list[Contact] | None = None
+    lifecycle_state: CustomerLifecycle | None = None

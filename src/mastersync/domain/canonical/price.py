@@ -1,0 +1,25 @@
+"""The canonical price: item x price list x currency x unit x validity."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import Field
+
+from mastersync.domain.canonical.common import CanonicalModel
+from mastersync.domain.canonical.types import Amount, CurrencyCode, MasterRef, Text, UomCode
+
+SCHEMA_VERSION = "1.0"
+
+
+class Price(CanonicalModel):
+    """One price of one item on one price list."""
+
+    item: MasterRef | None = Field(default=None, description="master id of the item")
+    price_list: Text | None = None
+    currency: CurrencyCode | None = None
+    uom: UomCode | None = None
+    amount: Amount | None = Field(default=None, ge=0)
+    min_quantity: Amount | None = Field(default=None, ge=0)
+    valid_from: dt.date | None = None
+    valid_to: dt.date | None = None

@@ -1,0 +1,49 @@
+"""The canonical supplier: who a distributor buys from and how it pays them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import EmailStr, Field
+
+from mastersync.domain.canonical.common import Address, CanonicalModel, Contact
+from mastersync.domain.canonical.types import BIC, IBAN, CountryCode, CurrencyCode, TaxId, Text
+
+SCHEMA_VERSION = "1.0"
+
+
+class SupplierLifecycle(StrEnum):
+    """Where a supplier is in its life."""
+
+    ONBOARDING = "onboarding"
+    APPROVED = "approved"
+    BLOCKED = "blocked"
+    INACTIVE = "inactive"
+
+
+class BankAccount(CanonicalModel):
+    """Where payments to the supplier go."""
+
+    iban: IBAN | None = None
+    bic: BIC | None = None
+    account_holder: Text | None = None
+    bank_name: Text | None = None
+
+
+class Supplier(CanonicalModel):
+    """A supplier master record."""
+
+    supplier_number: Text | None = Field(default=None, max_length=64)
+    name: Text | None = Field(default=None, max_length=200)
+    legal_name: Text | None = Field(default=None, max_length=200)
+    tax_id: TaxId | None = None
+    country: CountryCode | None = None
+    currency: CurrencyCode | None = None
+    bank_account: BankAccount | None = None
+    payment_terms: Text | None = None
+    lead_time_days: int | None = Field(default=None, ge=0, le=730)
+    email: EmailStr | None = None
+    phone: Text | None = None
+    addresses: list[Address] | None = None
+    contacts: list[Contact] | None = None
+    lifecycle_state: SupplierLifecycle | None = None

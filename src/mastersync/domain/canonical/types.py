@@ -1,0 +1,159 @@
+"""Value types shared by the canonical models, each validated by a well-kept checker."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer
+from pydantic_core import PydanticCustomError
+from stdnum import bic as stdnum_bic
+from stdnum import ean as stdnum_ean
+from stdnum import iban as stdnum_iban
+from stdnum.exceptions import InvalidChecksum, ValidationError
+
+# ISO 3166-1 alpha-2 codes in use (plus XK, widely used for Kosovo).
+_COUNTRY_CODES = """
+AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS
+BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE
+EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM
+HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC
+LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA
+NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW
+SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO
+TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS XK YE YT ZA ZM ZW
+"""
+_COUNTRIES = frozenset(_COUNTRY_CODES.split())
+
+# ISO 4217 codes a distributor meets; the list is closed so typos are caught.
+_CURRENCY_CODES = """
+AED ARS AUD BGN BRL CAD CHF CLP CNY COP CZK DKK EGP EUR GBP HKD HUF IDR ILS INR ISK JPY KRW MAD
+MXN MYR NOK NZD PEN PHP PLN QAR RON RSD SAR SEK SGD THB TRY TWD UAH USD VND ZAR
+"""
+_CURRENCIES = frozenset(_CURRENCY_CODES.split())
+
+
+def _text(value: Any) -> Any:
+    """Trim strings; other types pass to the field's own validation."""
+    return value.strip() if isinstance(value, str) else value
+
+
+def _gtin(value: str) -> str:
+    digits = value.replace(" ", "").replace("-", "")
+    if not digits.isdigit() or len(digits) not in (8, 12, 13, 14):
+        raise PydanticCustomError(
+            "gtin_format", "GTIN must have 8, 12, 13 or 14 digits, got {value}", {"value": value}
+        )
+    try:
+        stdnum_ean.validate(digits)
+    except InvalidChecksum:
+        expected = stdnum_ean.calc_check_digit(digits[:-1])
+        raise PydanticCustomError(
+            "gtin_check_digit",
+            "GTIN {value} has check digit {got}, expected {expected}",
+            {"value": digits, "got": digits[-1], "expected": expected},
+        ) from None
+    except ValidationError as exc:
+        raise PydanticCustomError("gtin_format", str(exc), {"value": value}) from None
+    # GS1 recommends storing every GTIN as 14 digits; consumers re-shape on the way out.
+    return digits.zfill(14)
+
+
+def _iban(value: str) -> str:
+    try:
+        return str(stdnum_iban.validate(value))
+    except ValidationError as exc:
+        raise PydanticCustomError(
+            "iban", "IBAN {value} is invalid: {reason}", {"value": value, "reason": str(exc)}
+        ) from None
+
+
+def _bic(value: str) -> str:
+    try:
+        return str(stdnum_bic.validate(value))
+    except ValidationError as exc:
+        raise PydanticCustomError(
+            "bic", "BIC {value} is invalid: {reason}", {"value": value, "reason": str(exc)}
+        ) from None
+
+
+def _country(value: str) -> str:
+    code = value.upper()
+    if code not in _COUNTRIES:
+        raise PydanticCustomError(
+            "country_code", "{value} is not an ISO 3166-1 alpha-2 country code", {"value": value}
+        )
+    return code
+
+
+def _currency(value: str) -> str:
+    code = value.upper()
+    if code not in _CURRENCIES:
+        raise PydanticCustomError(
+            "currency_code", "{value} is not a known ISO 4217 currency code", {"value": value}
+        )
+    return code
+
+
+def _uom(value: str) -> str:
+    code = value.upper()
+    if not (1 <= len(code) <= 4 and code.isalnum()):
+        raise PydanticCustomError(
+            "uom_code",
+            "{value} is not a unit-of-measure code (1-4 letters or digits)",
+            {"value": value},
+        )
+    return code
+
+
+def _tax_id(value: str) -> str:
+    # Compact form only; checking it needs the country, which is a data-quality rule.
+    compact = "".join(ch for ch in value.upper() if ch.isalnum())
+    if not compact:
+        raise PydanticCustomError(
+            "tax_id_format", "tax id {value} has no letters or digits", {"value": value}
+        )
+    return compact
+
+
+def _decimal(value: Any) -> Any:
+    if isinstance(value, float):
+        # Through str so 0.1 stays 0.1 rather than its binary expansion.
+        return Decimal(repr(value))
+    if isinstance(value, str):
+        try:
+            return Decimal(value.strip())
+        except InvalidOperation:
+            return value  # let pydantic report decimal_parsing with the field name
+    return value
+
+
+def _normalise_decimal(value: Decimal) -> Decimal:
+    if not value.is_finite():
+        raise PydanticCustomError(
+            "finite_number", "{value} is not a finite number", {"value": value}
+        )
+    # 1.50 and 1.5 are the same amount: one spelling keeps "no-op" updates from making versions.
+    normal = value.normalize()
+    return normal.quantize(Decimal(1)) if normal == normal.to_integral() else normal
+
+
+def _decimal_text(value: Decimal) -> str:
+    return format(value, "f")
+
+
+Text = Annotated[str, BeforeValidator(_text)]
+GTIN = Annotated[str, BeforeValidator(_text), AfterValidator(_gtin)]
+IBAN = Annotated[str, BeforeValidator(_text), AfterValidator(_iban)]
+BIC = Annotated[str, BeforeValidator(_text), AfterValidator(_bic)]
+CountryCode = Annotated[str, BeforeValidator(_text), AfterValidator(_country)]
+CurrencyCode = Annotated[str, BeforeValidator(_text), AfterValidator(_currency)]
+UomCode = Annotated[str, BeforeValidator(_text), AfterValidator(_uom)]
+TaxId = Annotated[str, BeforeValidator(_text), AfterValidator(_tax_id)]
+Amount = Annotated[
+    Decimal,
+    BeforeValidator(_decimal),
+    AfterValidator(_normalise_decimal),
+    PlainSerializer(_decimal_text, return_type=str, when_used="json"),
+]
+MasterRef = Annotated[str, BeforeValidator(_text)]

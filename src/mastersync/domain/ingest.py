@@ -1,0 +1,240 @@
+"""One source record through identify -> ownership -> quality -> merge -> golden version."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from mastersync.domain.golden import ChangeEvent, Contribution, GoldenRecord
+from mastersync.domain.landscape.policy import DomainPolicy
+from mastersync.domain.ledger import KeyChange, Ledger
+from mastersync.domain.merge import enforce_ownership, merge
+from mastersync.domain.problems import Problem, ProblemKind
+from mastersync.domain.versions import Version, compare
+
+
+class Outcome(StrEnum):
+    """What happened to one source record."""
+
+    ACCEPTED = "accepted"
+    UNCHANGED = "unchanged"
+    STALE = "stale"
+    REJECTED = "rejected"
+
+
+@dataclass(slots=True)
+class Incoming:
+    """A mapped and schema-valid source record."""
+
+    system: str
+    domain: str
+    key: str
+    version: Version | None
+    timestamp: str | None
+    values: dict[str, Any]
+    digest: str
+
+
+@dataclass(slots=True)
+class Context:
+    """Per-record facts from outside the core: time, ids."""
+
+    now: str
+    trace_id: str
+    receipt_id: str
+    new_id: Callable[[str], str]
+    # Re-merge even when this exact version was applied (a retry after a config change).
+    reapply: bool = False
+
+
+@dataclass(slots=True)
+class RecordResult:
+    """Everything one record changes, for the store to write in one transaction."""
+
+    outcome: Outcome
+    master_id: str | None = None
+    problems: list[Problem] = field(default_factory=list)
+    contribution: Contribution | None = None
+    golden: GoldenRecord | None = None
+    event: ChangeEvent | None = None
+    keys: list[KeyChange] = field(default_factory=list)
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def _reject(problems: list[Problem], **detail: Any) -> RecordResult:
+    return RecordResult(Outcome.REJECTED, detail.pop("master_id", None), problems, detail=detail)
+
+
+def _stale(message: str, master_id: str) -> RecordResult:
+    problem = Problem(ProblemKind.STALE_UPDATE, "version", "stale", message)
+    return RecordResult(Outcome.STALE, master_id, [problem])
+
+
+def _identify(
+    ledger: Ledger, policy: DomainPolicy, rec: Incoming
+) -> tuple[str | None, str, list[Problem]]:
+    """(master id or None for new, how it was found, problems)."""
+    hits: dict[str, str] = {}
+    for nk in policy.natural_keys:
+        value = nk.value(rec.values)
+        if value is not None:
+            master = ledger.natural.get((rec.domain, nk.name, value))
+            if master is not None:
+                hits[nk.name] = master
+    masters = sorted(set(hits.values()))
+    if len(masters) > 1:
+        found = ", ".join(f"{k} -> {m}" for k, m in sorted(hits.items()))
+        return (
+            None,
+            "ambiguous",
+            [
+                Problem(
+                    ProblemKind.AMBIGUOUS_MATCH,
+                    None,
+                    "natural_key",
+                    f"natural keys point at different records: {found}",
+                )
+            ],
+        )
+    if masters:
+        name = next(k for k, m in sorted(hits.items()) if m == masters[0])
+        return masters[0], f"natural_key:{name}", []
+    return None, "new", []
+
+
+def _key_changes(
+    ledger: Ledger,
+    policy: DomainPolicy,
+    master_id: str,
+    before: dict[str, Any],
+    after: dict[str, Any],
+) -> tuple[list[KeyChange], list[Problem]]:
+    changes, problems = [], []
+    for nk in policy.natural_keys:
+        old, new = nk.value(before), nk.value(after)
+        if old == new:
+            continue
+        if new is not None:
+            owner = ledger.natural.get((policy.spec.name, nk.name, new))
+            if owner is not None and owner != master_id:
+                problems.append(
+                    Problem(
+                        ProblemKind.AMBIGUOUS_MATCH,
+                        nk.fields[0],
+                        "natural_key",
+                        f"{nk.name} {new} already identifies {owner}; this record is {master_id}",
+                    )
+                )
+                continue
+            changes.append(KeyChange(policy.spec.name, nk.name, new, master_id, True))
+        if old is not None:
+            changes.append(KeyChange(policy.spec.name, nk.name, old, master_id, False))
+    return changes, problems
+
+
+def _quality(policy: DomainPolicy, attributes: dict[str, Any]) -> float:
+    rules = (*policy.record_rules, *policy.golden_rules)
+    if not rules:
+        return 1.0
+    failed = sum(1 for r in rules if r.evaluate(attributes))
+    return round(1 - failed / len(rules), 4)
+
+
+def process(ledger: Ledger, policy: DomainPolicy, rec: Incoming, ctx: Context) -> RecordResult:
+    """Apply one record to the ledger's state and say what to write. Pure but for ``ledger``."""
+    prev = ledger.xrefs.get((rec.domain, rec.system, rec.key))
+    version: Version = (
+        rec.version
+        if rec.version is not None
+        else ((prev.version + 1 if isinstance(prev.version, int) else 1) if prev else 1)
+    )
+    if prev is not None:
+        order = compare(version, prev.version)
+        if order < 0:
+            return _stale(
+                f"version {version} is older than applied version {prev.version}", prev.master_id
+            )
+        if order == 0 and not (ctx.reapply and rec.digest == prev.digest):
+            if rec.digest == prev.digest:
+                return RecordResult(Outcome.UNCHANGED, prev.master_id)
+            return _stale(
+                f"version {version} was already applied with different content", prev.master_id
+            )
+        master_id: str | None = prev.master_id
+        found_by = "xref"
+    else:
+        master_id, found_by, problems = _identify(ledger, policy, rec)
+        if problems:
+            return _reject(problems, identified_by=found_by)
+    golden = ledger.golden.get(master_id) if master_id else None
+    current = golden.attributes if golden else {}
+    values, violations = enforce_ownership(rec.values, rec.system, current, policy.fields)
+    view = {**current, **values}
+    checked = [p for r in policy.record_rules if r.path[0] in values for p in r.evaluate(view)]
+    if any(p.is_error for p in checked):
+        return _reject(checked, master_id=master_id, identified_by=found_by)
+    new_master = master_id or ctx.new_id(policy.spec.id_prefix)
+    contribution = Contribution(
+        rec.domain,
+        rec.system,
+        rec.key,
+        new_master,
+        version,
+        rec.timestamp,
+        values,
+        rec.digest,
+        ctx.now,
+    )
+    members = [m for m in ledger.member_list(new_master) if m.ref != contribution.ref]
+    members.append(contribution)
+    touched = set(values) | (set(prev.values) if prev else set())
+    merged = merge(current, golden.provenance if golden else {}, members, touched, policy.fields)
+    gaps = [p for r in policy.golden_rules for p in r.evaluate(merged.attributes)]
+    keys, conflicts = _key_changes(ledger, policy, new_master, dict(current), merged.attributes)
+    errors = [p for p in (*gaps, *conflicts) if p.is_error]
+    if errors:
+        return _reject(errors, master_id=master_id, identified_by=found_by)
+    problems = [*violations, *checked, *gaps]
+    detail: dict[str, Any] = {"identified_by": found_by, "source_version": str(version)}
+    if violations:
+        detail["violations"] = [p.field for p in violations]
+    warnings = [f"{p.field}: {p.rule}" for p in (*checked, *gaps)]
+    if warnings:
+        detail["warnings"] = warnings
+    if golden is not None and not merged.changes:
+        outcome = Outcome.ACCEPTED if prev is None else Outcome.UNCHANGED
+        return RecordResult(outcome, new_master, problems, contribution, None, None, keys, detail)
+    kind = "created" if golden is None else "updated"
+    new_version = (golden.version if golden else 0) + 1
+    updated = GoldenRecord(
+        new_master,
+        rec.domain,
+        new_version,
+        merged.attributes,
+        merged.provenance,
+        created_at=golden.created_at if golden else ctx.now,
+        updated_at=ctx.now,
+        quality=_quality(policy, merged.attributes),
+        trace_id=ctx.trace_id,
+    )
+    event = ChangeEvent(
+        ctx.new_id("evt"),
+        new_master,
+        rec.domain,
+        new_version,
+        kind,
+        merged.changes,
+        policy.spec.schema_version,
+        ctx.trace_id,
+        ctx.receipt_id,
+        ctx.now,
+        {"system": rec.system, "key": rec.key, "version": str(version)},
+    )
+    detail.update(
+        changed=sorted(merged.changes), golden_version=new_version, event_id=event.event_id
+    )
+    return RecordResult(
+        Outcome.ACCEPTED, new_master, problems, contribution, updated, event, keys, detail
+    )

@@ -1,0 +1,1 @@
+"""The landscape: systems, domains, ownership, survivorship, mappings and quality rules."""

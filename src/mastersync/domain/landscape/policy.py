@@ -1,0 +1,296 @@
+"""Compile a landscape into per-domain policies and per-system mappers, checking every name."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from difflib import get_close_matches
+from typing import Any
+
+from mastersync.domain.canonical import DOMAINS, DomainSpec
+from mastersync.domain.landscape.model import DomainConfig, Landscape, SystemConfig
+from mastersync.domain.mapping.mapper import Mapper
+from mastersync.domain.mapping.spec import MappingSpec, ValueOp
+from mastersync.domain.problems import ConfigError
+from mastersync.domain.quality import CompiledRule, compile_rule
+from mastersync.domain.survivorship import FieldPolicy, Rule
+
+# Connector settings whose names look like these must be secret references.
+_SECRET_WORDS = ("password", "secret", "token", "api_key", "apikey", "private_key", "credential")
+
+
+@dataclass(frozen=True)
+class NaturalKey:
+    """Fields that together identify a record across systems; '?' marks optional parts."""
+
+    name: str
+    fields: tuple[str, ...]
+    optional: frozenset[str]
+
+    def value(self, values: Mapping[str, Any]) -> str | None:
+        """The normalised key value, or None when a required part is missing."""
+        parts = []
+        for f in self.fields:
+            v = values.get(f)
+            if v is None or v == "":
+                if f not in self.optional:
+                    return None
+                v = ""
+            parts.append(str(v).strip().upper())
+        return "|".join(parts)
+
+
+@dataclass(frozen=True)
+class DomainPolicy:
+    """Everything the core needs to merge records of one domain."""
+
+    spec: DomainSpec
+    fields: dict[str, FieldPolicy]
+    natural_keys: tuple[NaturalKey, ...]
+    record_rules: tuple[CompiledRule, ...]
+    golden_rules: tuple[CompiledRule, ...]
+    systems: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class CompiledLandscape:
+    """A checked landscape ready to run."""
+
+    config: Landscape
+    policies: dict[str, DomainPolicy]
+    mappers: dict[tuple[str, str], Mapper]
+    # The folder relative paths (mapping files, a SQLite store) are resolved against.
+    base_dir: str = "."
+
+    def mapper(self, system: str, domain: str) -> Mapper:
+        """The mapper for a system's domain, or a config error listing what exists."""
+        try:
+            return self.mappers[(system, domain)]
+        except KeyError:
+            if system not in self.config.systems:
+                raise ConfigError(
+                    f"unknown system {system!r}{_suggest(system, self.config.systems)}"
+                ) from None
+            have = sorted(d for s, d in self.mappers if s == system)
+            raise ConfigError(
+                f"system {system!r} has no inbound mapping for {domain!r} "
+                f"(it has: {', '.join(have) or 'none'})"
+            ) from None
+
+
+def _suggest(name: str, options: Any) -> str:
+    close = get_close_matches(name, list(options), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _check_system_names(
+    names: list[str], systems: Mapping[str, SystemConfig], loc: tuple[str | int, ...]
+) -> None:
+    for i, name in enumerate(names):
+        if name not in systems:
+            raise ConfigError(f"unknown system {name!r}{_suggest(name, systems)}", (*loc, i))
+
+
+def _expand(
+    name: str, cfg: DomainConfig, spec: DomainSpec, loc: tuple[str | int, ...]
+) -> list[str]:
+    if name in cfg.field_groups:
+        return cfg.field_groups[name]
+    if name in spec.fields:
+        return [name]
+    raise ConfigError(
+        f"{name!r} is neither a {spec.name} field nor a field group"
+        f"{_suggest(name, [*spec.fields, *cfg.field_groups])}",
+        loc,
+    )
+
+
+def _domain_policy(domain: str, cfg: DomainConfig, landscape: Landscape) -> DomainPolicy:
+    spec = DOMAINS[domain]
+    base: tuple[str | int, ...] = ("domains", domain)
+    systems = landscape.systems
+    for group, members in cfg.field_groups.items():
+        for i, member in enumerate(members):
+            if member not in spec.fields:
+                raise ConfigError(
+                    f"{member!r} is not a {domain} field{_suggest(member, spec.fields)}",
+                    (*base, "field_groups", group, i),
+                )
+    owners: dict[str, tuple[str, ...]] = {}
+    for name, owner_list in cfg.ownership.items():
+        loc = (*base, "ownership", name)
+        _check_system_names(owner_list, systems, loc)
+        if not owner_list:
+            raise ConfigError("an ownership entry needs at least one system", loc)
+        for f in _expand(name, cfg, spec, loc):
+            if f in owners:
+                raise ConfigError(f"field {f!r} is given owners twice", loc)
+            owners[f] = tuple(owner_list)
+    default_order = tuple(systems)
+    rules: dict[str, tuple[Rule, tuple[str, ...]]] = {}
+    default = cfg.survivorship.get("default")
+    if default is not None and default.systems:
+        _check_system_names(default.systems, systems, (*base, "survivorship", "default", "systems"))
+    fallback = (
+        default.rule if default else Rule.SOURCE_PRIORITY,
+        tuple(default.systems) if default and default.systems else default_order,
+    )
+    for name, rule_cfg in cfg.survivorship.items():
+        if name == "default":
+            continue
+        loc = (*base, "survivorship", name)
+        if rule_cfg.systems:
+            _check_system_names(rule_cfg.systems, systems, (*loc, "systems"))
+        for f in _expand(name, cfg, spec, loc):
+            if f in owners:
+                raise ConfigError(
+                    f"field {f!r} has owners; survivorship applies only to fields no system owns",
+                    loc,
+                )
+            rules[f] = (rule_cfg.rule, tuple(rule_cfg.systems) if rule_cfg.systems else fallback[1])
+    fields = {f: FieldPolicy(owners.get(f, ()), *rules.get(f, fallback)) for f in spec.fields}
+    return DomainPolicy(
+        spec,
+        fields,
+        _natural_keys(domain, cfg, spec),
+        *_rules(cfg, spec, base),
+        systems=default_order,
+    )
+
+
+def _natural_keys(domain: str, cfg: DomainConfig, spec: DomainSpec) -> tuple[NaturalKey, ...]:
+    declared = (
+        cfg.natural_keys if cfg.natural_keys is not None else [list(k) for k in spec.natural_keys]
+    )
+    keys = []
+    for i, parts in enumerate(declared):
+        names = tuple(p.rstrip("?") for p in parts)
+        for j, name in enumerate(names):
+            if name not in spec.fields:
+                raise ConfigError(
+                    f"{name!r} is not a {domain} field{_suggest(name, spec.fields)}",
+                    ("domains", domain, "natural_keys", i, j),
+                )
+        optional = frozenset(p.rstrip("?") for p in parts if p.endswith("?"))
+        keys.append(NaturalKey("+".join(names), names, optional))
+    return tuple(keys)
+
+
+def _rules(
+    cfg: DomainConfig, spec: DomainSpec, base: tuple[str | int, ...]
+) -> tuple[tuple[CompiledRule, ...], tuple[CompiledRule, ...]]:
+    record: list[CompiledRule] = []
+    golden: list[CompiledRule] = []
+    for i, rule in enumerate(cfg.quality):
+        root = rule.field.split(".")[0]
+        if root not in spec.fields:
+            raise ConfigError(
+                f"{root!r} is not a {spec.name} field{_suggest(root, spec.fields)}",
+                (*base, "quality", i, "field"),
+            )
+        try:
+            compiled = compile_rule(rule)
+        except ConfigError as exc:
+            raise ConfigError(exc.message, (*base, "quality", i, *exc.loc)) from None
+        (golden if compiled.on_golden else record).append(compiled)
+    return tuple(record), tuple(golden)
+
+
+def _check_mapping(
+    domain: str,
+    spec: MappingSpec,
+    loc: tuple[str | int, ...],
+    systems: Mapping[str, SystemConfig],
+    keys_of: Mapping[str, tuple[NaturalKey, ...]],
+) -> None:
+    dspec = DOMAINS[domain]
+    for target, value in spec.fields.items():
+        root = target.split(".")[0]
+        if root not in dspec.fields:
+            raise ConfigError(
+                f"{root!r} is not a {domain} field{_suggest(root, dspec.fields)}",
+                (*loc, "fields", target),
+            )
+        if isinstance(value, ValueOp) and value.ref is not None:
+            expected = dspec.references.get(target)
+            if expected is None:
+                raise ConfigError(
+                    f"{target!r} holds no reference; 'ref' applies to "
+                    f"{', '.join(dspec.references) or 'no field'} of {domain}",
+                    (*loc, "fields", target, "ref"),
+                )
+            if value.ref.domain != expected:
+                raise ConfigError(
+                    f"{target!r} references {expected}, not {value.ref.domain}",
+                    (*loc, "fields", target, "ref", "domain"),
+                )
+            if value.ref.system is not None and value.ref.system not in systems:
+                raise ConfigError(
+                    f"unknown system {value.ref.system!r}{_suggest(value.ref.system, systems)}",
+                    (*loc, "fields", target, "ref", "system"),
+                )
+            if value.ref.by is not None:
+                names = [nk.name for nk in keys_of[expected]]
+                if value.ref.by not in names:
+                    raise ConfigError(
+                        f"{expected} has no natural key {value.ref.by!r} "
+                        f"(it has: {', '.join(names) or 'none'})",
+                        (*loc, "fields", target, "ref", "by"),
+                    )
+
+
+def _secrets(
+    name: str, settings: Mapping[str, Any], loc: tuple[str | int, ...]
+) -> Iterator[ConfigError]:
+    for key, value in settings.items():
+        here = (*loc, key)
+        if isinstance(value, Mapping):
+            if set(value) in ({"env"}, {"file"}):
+                continue
+            yield from _secrets(name, value, here)
+        elif isinstance(value, str) and any(w in key.lower() for w in _SECRET_WORDS):
+            yield ConfigError(
+                "credentials must be references, not literals: write "
+                "{env: VARIABLE} or {file: /path/to/secret}",
+                here,
+            )
+        elif isinstance(value, str) and "://" in value and "@" in value.split("://", 1)[1]:
+            userinfo = value.split("://", 1)[1].split("@", 1)[0]
+            if ":" in userinfo:
+                yield ConfigError(
+                    "URL carries a password; put it in a secret reference "
+                    "({env: VARIABLE} or {file: path})",
+                    here,
+                )
+
+
+def compile_landscape(landscape: Landscape) -> CompiledLandscape:
+    """Check every cross-reference of a landscape and build its policies and mappers."""
+    for domain in landscape.domains:
+        if domain not in DOMAINS:
+            raise ConfigError(
+                f"unknown domain {domain!r}{_suggest(domain, DOMAINS)}", ("domains", domain)
+            )
+    policies = {
+        d: _domain_policy(d, landscape.domains.get(d, DomainConfig()), landscape) for d in DOMAINS
+    }
+    mappers: dict[tuple[str, str], Mapper] = {}
+    for system, cfg in landscape.systems.items():
+        for error in _secrets(system, cfg.connector, ("systems", system, "connector")):
+            raise error
+        for domain, spec in cfg.inbound.items():
+            loc = ("systems", system, "inbound", domain)
+            if domain not in DOMAINS:
+                raise ConfigError(f"unknown domain {domain!r}{_suggest(domain, DOMAINS)}", loc)
+            _check_mapping(
+                domain,
+                spec,
+                loc,
+                landscape.systems,
+                {d: p.natural_keys for d, p in policies.items()},
+            )
+            try:
+                mappers[(system, domain)] = Mapper(system, domain, spec)
+            except ConfigError as exc:
+                raise ConfigError(exc.message, (*loc, *exc.loc)) from None
+    return CompiledLandscape(landscape, policies, mappers)

@@ -1,0 +1,1 @@
+"""Declarative mappings: native record -> partial canonical record, never eval."""

@@ -1,0 +1,205 @@
+"""A compiled mapping: one system's native record -> key, version and canonical values."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jmespath
+
+from mastersync.domain.mapping.objects import CONDITION_KEY, FieldFailure, compile_fields, produce
+from mastersync.domain.mapping.paths import MISSING, compile_path, is_simple_path, path_segments
+from mastersync.domain.mapping.spec import MappingSpec, ValueOp, VersionKind
+from mastersync.domain.mapping.values import ValueFailure, compile_value
+from mastersync.domain.problems import ConfigError, Problem, ProblemKind
+from mastersync.domain.versions import Version, parse_timestamp, parse_version, zone
+
+
+@dataclass(slots=True)
+class Mapped:
+    """A native record after mapping: still unvalidated canonical values."""
+
+    key: str
+    # None for arrival-ordered sources: the pipeline numbers arrivals.
+    version: Version | None
+    # UTC text of the source's own change time, when the source has one.
+    timestamp: str | None
+    values: dict[str, Any]
+
+
+class MappingFailed(Exception):
+    """The record could not be mapped; ``problems`` say which fields and rules."""
+
+    def __init__(self, problems: list[Problem]):
+        super().__init__("; ".join(p.message for p in problems))
+        self.problems = problems
+
+
+def _failure(field: str, rule: str, message: str) -> Problem:
+    return Problem(ProblemKind.MAPPING_ERROR, field, rule, message)
+
+
+class Mapper:
+    """Maps records of ``system``'s ``domain`` according to a :class:`MappingSpec`."""
+
+    def __init__(self, system: str, domain: str, spec: MappingSpec):
+        self.system, self.domain, self.spec = system, domain, spec
+        self.version_kind = spec.version.kind
+        self._tz = zone(spec.version.timezone)
+        try:
+            self._key = compile_value(spec.key, system)
+        except ConfigError as exc:
+            raise ConfigError(exc.message, ("key", *exc.loc)) from None
+        self._version = compile_path(spec.version.from_) if spec.version.from_ else None
+        try:
+            self._timestamp = (
+                compile_value(spec.timestamp, system) if spec.timestamp is not None else None
+            )
+        except ConfigError as exc:
+            raise ConfigError(exc.message, ("timestamp", *exc.loc)) from None
+        try:
+            self._fields = compile_fields(spec.fields, system)
+        except ConfigError as exc:
+            raise ConfigError(exc.message, ("fields", *exc.loc)) from None
+        roots = list(_roots(spec))
+        self.source_fields = frozenset(name for name, _ in roots)
+        self._required_columns = frozenset(name for name, needed in roots if needed)
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """The top-level canonical fields this mapping writes."""
+        return tuple(dict.fromkeys(t.split(".")[0] for t in self.spec.fields))
+
+    def missing_columns(self, columns: Sequence[str]) -> list[str]:
+        """Source fields the mapping needs that a file's header lacks (checked once per file)."""
+        have = set(columns)
+        return sorted(self._required_columns - have)
+
+    def key_of(self, record: Mapping[str, Any]) -> str | None:
+        """Just the record's key (to file failures of other fields under it)."""
+        problems: list[Problem] = []
+        key = self._value(self._key, record, "key", problems)
+        return None if problems or key is None else str(key)
+
+    def map(self, record: Mapping[str, Any]) -> Mapped:
+        """Map one record; raises :class:`MappingFailed` naming each failed field and rule."""
+        problems: list[Problem] = []
+        key = self._value(self._key, record, "key", problems)
+        version = self._read_version(record, problems)
+        timestamp = None
+        if self._timestamp is not None:
+            raw_ts = self._value(self._timestamp, record, "timestamp", problems)
+            if raw_ts is not None:
+                try:
+                    timestamp = parse_timestamp(raw_ts, None, self._tz)
+                except ValueError:
+                    problems.append(
+                        _failure("timestamp", "timestamp", f"{raw_ts!r} is no timestamp")
+                    )
+        elif self.version_kind is VersionKind.TIMESTAMP and isinstance(version, str):
+            timestamp = version
+        values: dict[str, Any] = {}
+        for field in self._fields:
+            try:
+                produce(field, record, values)
+            except FieldFailure as exc:
+                problems.append(_failure(exc.field, exc.rule, exc.message))
+        if self.spec.strict:
+            extra = sorted(
+                k for k in record if k not in self.source_fields and k not in self.spec.ignore
+            )
+            for name in extra:
+                problems.append(
+                    _failure(
+                        name,
+                        "unknown_field",
+                        f"source field {name!r} is not mapped (strict mapping)",
+                    )
+                )
+        if key is None and not any(p.field == "key" for p in problems):
+            problems.append(_failure("key", "required", "the record's key is empty"))
+        if problems:
+            raise MappingFailed(problems)
+        return Mapped(str(key), version, timestamp, values)
+
+    def _value(self, fn: Any, record: Mapping[str, Any], name: str, problems: list[Problem]) -> Any:
+        try:
+            return fn(record)
+        except ValueFailure as exc:
+            problems.append(_failure(name, exc.rule, exc.message))
+        except FieldFailure as exc:
+            problems.append(_failure(f"{name}.{exc.field}", exc.rule, exc.message))
+        return None
+
+    def _read_version(self, record: Mapping[str, Any], problems: list[Problem]) -> Version | None:
+        if self._version is None:
+            return None
+        raw = self._version(record)
+        where = self.spec.version.from_
+        if raw in (None, MISSING, ""):
+            problems.append(_failure("version", "required", f"source version {where!r} is empty"))
+            return None
+        try:
+            return parse_version(self.version_kind, raw, self.spec.version.format, self._tz)
+        except ValueError as exc:
+            problems.append(_failure("version", self.version_kind.value, str(exc)))
+            return None
+
+
+def _roots(spec: MappingSpec) -> Iterable[tuple[str, bool]]:
+    """Top-level source fields a mapping reads, each with whether a record must have it."""
+
+    def visit(value: Any, needed: bool) -> Iterable[tuple[str, bool]]:
+        if isinstance(value, str):
+            yield from _expr_roots(value, needed)
+        elif isinstance(value, ValueOp):
+            own = needed and not value.optional and value.default is None
+            if value.from_:
+                yield from _expr_roots(value.from_, own)
+            if value.each:
+                yield from _expr_roots(value.each, False)
+            for part in value.concat or []:
+                yield from visit(part, own)
+            if value.when:
+                yield from _expr_roots(value.when, False)
+            if value.fields is not None and value.each is None:
+                for inner in value.fields.values():
+                    yield from visit(inner, own)
+            if value.unit is not None and value.unit.from_path:
+                yield from _expr_roots(value.unit.from_path, False)
+        elif isinstance(value, list):
+            for template in value:
+                if isinstance(template, str):
+                    yield from _expr_roots(template, False)
+                    continue
+                for name, inner in template.items():
+                    if name == CONDITION_KEY:
+                        yield from _expr_roots(inner, False)
+                    else:
+                        yield from visit(inner, needed)
+
+    yield from visit(spec.key, True)
+    if spec.version.from_:
+        yield from _expr_roots(spec.version.from_, True)
+    if spec.timestamp is not None:
+        yield from visit(spec.timestamp, False)
+    for value in spec.fields.values():
+        yield from visit(value, True)
+
+
+def _expr_roots(path: str, needed: bool) -> Iterable[tuple[str, bool]]:
+    if is_simple_path(path):
+        yield path_segments(path)[0], needed
+        return
+
+    # A JMESPath expression: every field name it mentions may be a root (over-approximation),
+    # and none is required, since JMESPath yields null for what is absent.
+    def walk(node: Any) -> Iterable[tuple[str, bool]]:
+        if isinstance(node, dict):
+            if node.get("type") == "field":
+                yield str(node["value"]), False
+            for child in node.get("children", []):
+                yield from walk(child)
+
+    yield from walk(jmespath.compile(path).parsed)

@@ -1,0 +1,85 @@
+"""Source paths: plain dotted keys read directly, anything richer through JMESPath."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+import jmespath
+from jmespath.exceptions import JMESPathError
+
+from mastersync.domain.problems import ConfigError
+
+
+class _Missing:
+    """The source record has no such key (as opposed to a key holding null)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Final = _Missing()
+
+Getter = Callable[[Mapping[str, Any]], Any]
+
+_SEGMENT = r'(?:[A-Za-z_][A-Za-z0-9_]*|"(?:[^"\\]|\\.)*")'
+_SIMPLE = re.compile(rf"^{_SEGMENT}(?:\.{_SEGMENT})*$")
+_SPLIT = re.compile(rf"{_SEGMENT}")
+
+
+def is_simple_path(path: str) -> bool:
+    """True for plain dotted keys, which are read without JMESPath."""
+    return _SIMPLE.match(path) is not None
+
+
+def path_segments(path: str) -> list[str]:
+    """The keys of a simple path, with quotes removed."""
+    out = []
+    for seg in _SPLIT.findall(path):
+        out.append(seg[1:-1].replace('\\"', '"') if seg.startswith('"') else seg)
+    return out
+
+
+def compile_path(path: str) -> Getter:
+    """Compile a source path once; plain keys skip the JMESPath interpreter (hot path)."""
+    if _SIMPLE.match(path):
+        keys = path_segments(path)
+        if len(keys) == 1:
+            key = keys[0]
+            return lambda rec: rec.get(key, MISSING)
+
+        def nested(rec: Mapping[str, Any]) -> Any:
+            cur: Any = rec
+            for k in keys:
+                if not isinstance(cur, Mapping) or k not in cur:
+                    return MISSING
+                cur = cur[k]
+            return cur
+
+        return nested
+    try:
+        expr = jmespath.compile(path)
+    except JMESPathError as exc:
+        hint = ""
+        if " " in path and '"' not in path:
+            hint = " (keys with spaces or dashes need double quotes: '\"Item No\"')"
+        raise ConfigError(f"invalid path {path!r}: {str(exc).splitlines()[0]}{hint}") from None
+    return expr.search
+
+
+def compile_condition(text: str) -> Callable[[Mapping[str, Any]], bool]:
+    """Compile a JMESPath condition; it holds when the expression is truthy."""
+    try:
+        expr = jmespath.compile(text)
+    except JMESPathError as exc:
+        raise ConfigError(f"invalid condition {text!r}: {str(exc).splitlines()[0]}") from None
+
+    def holds(rec: Mapping[str, Any]) -> bool:
+        value = expr.search(rec)
+        # JMESPath truthiness: empty strings, lists and objects and null/false are false.
+        return value not in (None, False, "", [], {})
+
+    return holds

@@ -1,0 +1,283 @@
+"""Compile one value spec into a function: source -> conversions -> target value."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import Any
+
+from babel import Locale, UnknownLocaleError
+from babel.numbers import NumberFormatError, parse_decimal
+
+from mastersync.domain.mapping.paths import MISSING, compile_condition, compile_path
+from mastersync.domain.mapping.spec import DateSpec, NumberSpec, RefSpec, UnitSpec, ValueOp
+from mastersync.domain.mapping.units import conversion_factor
+from mastersync.domain.problems import ConfigError
+
+ValueFn = Callable[[Mapping[str, Any]], Any]
+
+
+class ValueFailure(Exception):
+    """A value could not be produced; ``rule`` names the mapping step that failed."""
+
+    def __init__(self, rule: str, message: str):
+        super().__init__(message)
+        self.rule = rule
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """An unresolved reference to another domain's record; the pipeline resolves it."""
+
+    domain: str
+    system: str
+    value: str
+    by: str | None = None
+
+
+def _missing(path: str) -> ValueFailure:
+    return ValueFailure("missing_field", f"source field {path!r} is not in the record")
+
+
+def _source(op: ValueOp, system: str) -> ValueFn:
+    if op.from_ is not None:
+        path, getter, optional = (
+            op.from_,
+            compile_path(op.from_),
+            op.optional or op.default is not None,
+        )
+
+        def read(rec: Mapping[str, Any]) -> Any:
+            value = getter(rec)
+            if value is MISSING:
+                if optional:
+                    return None
+                raise _missing(path)
+            return value
+
+        return read
+    if op.has_const:
+        const = op.const
+        return lambda rec: const
+    if op.concat is not None:
+        parts = [compile_value(p, system) for p in op.concat]
+        sep = op.sep
+
+        def concat(rec: Mapping[str, Any]) -> Any:
+            texts = [str(v).strip() for v in (p(rec) for p in parts) if v not in (None, "")]
+            return sep.join(t for t in texts if t) or None
+
+        return concat
+    from mastersync.domain.mapping.objects import compile_object
+
+    assert op.fields is not None  # guaranteed by ValueOp's validator
+    if op.each is None:
+        return compile_object(op.fields, system)
+    getter, element = compile_path(op.each), compile_object(op.fields, system)
+
+    def each(rec: Mapping[str, Any]) -> Any:
+        items = getter(rec)
+        if items in (None, MISSING):
+            return None
+        if not isinstance(items, list):
+            raise ValueFailure(
+                "each", f"expected a list at {op.each!r}, got {type(items).__name__}"
+            )
+        out = [v for v in (element(i) for i in items if isinstance(i, Mapping)) if v]
+        return out or None
+
+    return each
+
+
+def _value_map(op: ValueOp) -> Callable[[Any], Any]:
+    assert op.map is not None
+    table = {_map_key(k): v for k, v in op.map.items()}
+    other = op.map_other
+
+    def lookup(value: Any) -> Any:
+        key = _map_key(value)
+        if key in table:
+            return table[key]
+        if other == "keep":
+            return value
+        if other == "null":
+            return None
+        known = ", ".join(sorted(table)[:8])
+        raise ValueFailure("value_map", f"value {value!r} has no entry in the value map ({known})")
+
+    return lookup
+
+
+def _map_key(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value).strip()
+
+
+def _number(spec: NumberSpec | bool) -> Callable[[Any], Any]:
+    locale = spec.locale if isinstance(spec, NumberSpec) else None
+    decimal_sep = spec.decimal if isinstance(spec, NumberSpec) else None
+    group_sep = spec.group if isinstance(spec, NumberSpec) else None
+    if locale:
+        try:
+            Locale.parse(locale)
+        except (UnknownLocaleError, ValueError):
+            raise ConfigError(f"unknown locale {locale!r}") from None
+
+    def parse(value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueFailure("number", f"expected a number, got {value!r}")
+        if isinstance(value, int | Decimal):
+            return Decimal(value)
+        if isinstance(value, float):
+            return Decimal(repr(value))
+        text = str(value).strip()
+        try:
+            if locale:
+                return parse_decimal(text, locale=locale, strict=True)
+            if group_sep:
+                text = text.replace(group_sep, "")
+            if decimal_sep:
+                text = text.replace(decimal_sep, ".")
+            return Decimal(text)
+        except (InvalidOperation, NumberFormatError, ValueError):
+            where = f" for locale {locale}" if locale else ""
+            raise ValueFailure("number", f"{value!r} is not a number{where}") from None
+
+    return parse
+
+
+def _date(spec: DateSpec | bool, with_time: bool) -> Callable[[Any], Any]:
+    fmt = spec.format if isinstance(spec, DateSpec) else None
+    locale = spec.locale if isinstance(spec, DateSpec) else None
+    rule = "datetime" if with_time else "date"
+
+    def parse(value: Any) -> Any:
+        if isinstance(value, dt.datetime):
+            return value if with_time else value.date()
+        if isinstance(value, dt.date):
+            return value
+        text = str(value).strip()
+        try:
+            if fmt:
+                parsed = dt.datetime.strptime(text, fmt)
+            elif locale:
+                from babel.dates import parse_date
+
+                return parse_date(text, locale=locale)
+            else:
+                parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except (ValueError, IndexError):
+            expect = fmt or (f"a {locale} date" if locale else "ISO 8601")
+            raise ValueFailure(rule, f"{value!r} does not match {expect}") from None
+        if with_time:
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+        return parsed.date()
+
+    return parse
+
+
+def _unit(spec: UnitSpec) -> Callable[[Any, Mapping[str, Any]], Any]:
+    if spec.from_ is not None:
+        factor = conversion_factor(spec.from_, spec.to)
+        return lambda value, rec: _scaled(value, factor)
+    unit_of = compile_path(spec.from_path or "")
+    target = spec.to
+
+    def convert(value: Any, rec: Mapping[str, Any]) -> Any:
+        unit = unit_of(rec)
+        if unit in (None, MISSING, ""):
+            raise ValueFailure("unit", f"no unit in {spec.from_path!r} to convert {value!r} from")
+        try:
+            factor = conversion_factor(str(unit), target)
+        except ConfigError as exc:
+            raise ValueFailure("unit", exc.message) from None
+        return _scaled(value, factor)
+
+    return convert
+
+
+def _scaled(value: Any, factor: Decimal) -> Decimal:
+    if not isinstance(value, Decimal):
+        try:
+            value = Decimal(str(value).strip())
+        except InvalidOperation:
+            raise ValueFailure("unit", f"{value!r} is not a number to convert") from None
+    # Six decimals: sub-milligram/micrometre precision, and no float noise in golden values.
+    scaled: Decimal = (value * factor).quantize(Decimal("0.000001"), rounding=ROUND_HALF_EVEN)
+    return scaled
+
+
+def compile_value(spec: Any, system: str) -> ValueFn:
+    """Compile a value spec (a path string, an op, or a list of object templates)."""
+    if isinstance(spec, str):
+        return compile_value(ValueOp.model_validate({"from": spec}), system)
+    if isinstance(spec, list):
+        from mastersync.domain.mapping.objects import compile_object
+
+        # Scalar entries are optional: "lines: [STREET, STREET_2]" keeps what exists.
+        entries = [
+            compile_value(ValueOp.model_validate({"from": t, "optional": True}), system)
+            if isinstance(t, str)
+            else compile_object(t, system)
+            for t in spec
+        ]
+
+        def listed(rec: Mapping[str, Any]) -> Any:
+            out = [v for v in (e(rec) for e in entries) if v not in (None, "", {})]
+            return out or None
+
+        return listed
+    if isinstance(spec, dict):
+        spec = ValueOp.model_validate(spec)
+    op: ValueOp = spec
+    source = _source(op, system)
+    steps: list[Callable[[Any], Any]] = []
+    if op.map is not None:
+        steps.append(_value_map(op))
+    if op.number:
+        steps.append(_number(op.number))
+    if op.date:
+        steps.append(_date(op.date, with_time=False))
+    if op.datetime:
+        steps.append(_date(op.datetime, with_time=True))
+    unit = _unit(op.unit) if op.unit is not None else None
+    rounding = Decimal(1).scaleb(-op.round) if op.round is not None else None
+    case = {"upper": str.upper, "lower": str.lower, "title": str.title}.get(op.case or "")
+    trim, default, ref = op.trim, op.default, op.ref
+    when = compile_condition(op.when) if op.when else None
+
+    def produce(rec: Mapping[str, Any]) -> Any:
+        if when is not None and not when(rec):
+            return None
+        value = source(rec)
+        if isinstance(value, str):
+            if trim:
+                value = value.strip()
+            if value == "":
+                value = None
+        if value is not None:
+            for step in steps:
+                value = step(value)
+                if value is None:
+                    break
+        if value is not None and unit is not None:
+            value = unit(value, rec)
+        if value is not None and rounding is not None:
+            value = Decimal(value).quantize(rounding, rounding=ROUND_HALF_EVEN)
+        if case is not None and isinstance(value, str):
+            value = case(value)
+        if value is None:
+            value = default
+        if value is not None and ref is not None:
+            value = _ref(ref, system, value)
+        return value
+
+    return produce
+
+
+def _ref(spec: RefSpec, system: str, value: Any) -> Ref:
+    return Ref(domain=spec.domain, system=spec.system or system, value=str(value), by=spec.by)

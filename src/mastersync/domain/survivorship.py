@@ -1,0 +1,91 @@
+"""Survivorship: which contribution's value a golden field takes. Deterministic by design."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from mastersync.domain.golden import Contribution
+
+
+class Rule(StrEnum):
+    """How an unowned field picks its value."""
+
+    SOURCE_PRIORITY = "source_priority"
+    MOST_RECENT = "most_recent"
+    MOST_COMPLETE = "most_complete"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldPolicy:
+    """Who may write a field and how competing values are decided."""
+
+    # Authoritative systems in priority order; empty means the field has no owner.
+    owners: tuple[str, ...]
+    rule: Rule
+    # System priority for source_priority and for breaking ties under the other rules.
+    order: tuple[str, ...]
+
+    def may_write(self, system: str) -> bool:
+        """True when ``system`` may set this field."""
+        return not self.owners or system in self.owners
+
+
+def is_empty(value: Any) -> bool:
+    """No value: null, empty text, empty list or object."""
+    return value is None or value == "" or value == [] or value == {}
+
+
+def completeness(value: Any) -> int:
+    """How many non-empty leaves a value has (strings count their length as a tie-breaker)."""
+    if isinstance(value, dict):
+        return sum(completeness(v) for v in value.values())
+    if isinstance(value, list):
+        return sum(completeness(v) for v in value)
+    return 0 if is_empty(value) else 1
+
+
+def _rank(order: Sequence[str], system: str) -> int:
+    return order.index(system) if system in order else len(order)
+
+
+def _recency(c: Contribution) -> tuple[str, int, int]:
+    # Larger is newer. No timestamp sorts oldest; versions compare only within one kind.
+    version = c.version
+    return (
+        c.timestamp or "",
+        1 if isinstance(version, int) else 0,
+        version if isinstance(version, int) else 0,
+    )
+
+
+def resolve(
+    field: str, contributions: Sequence[Contribution], policy: FieldPolicy
+) -> tuple[Any, Contribution | None]:
+    """The winning value of ``field`` and the contribution it came from (or None, None)."""
+    candidates = [c for c in contributions if not is_empty(c.values.get(field))]
+    if policy.owners:
+        candidates = [c for c in candidates if c.system in policy.owners]
+        order: Sequence[str] = policy.owners
+        rule = Rule.SOURCE_PRIORITY
+    else:
+        order, rule = policy.order, policy.rule
+    if not candidates:
+        return None, None
+
+    def score(c: Contribution) -> tuple[Any, ...]:
+        # Larger wins on every component.
+        recency, priority = _recency(c), -_rank(order, c.system)
+        if rule is Rule.MOST_RECENT:
+            primary: tuple[Any, ...] = (recency, priority)
+        elif rule is Rule.MOST_COMPLETE:
+            primary = (completeness(c.values[field]), priority, recency)
+        else:
+            primary = (priority, recency)
+        # Version text and identity last: a total order, so arrival order never matters.
+        return (*primary, str(c.version), c.system, c.key)
+
+    winner = max(candidates, key=score)
+    return winner.values[field], winner

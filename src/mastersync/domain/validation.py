@@ -1,0 +1,49 @@
+"""Schema validation of mapped values against the canonical model, with named failures."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from mastersync.domain.canonical import DomainSpec
+from mastersync.domain.problems import Problem, ProblemKind
+
+# pydantic error types -> our rule names where ours say more to a data steward.
+_RULES = {"extra_forbidden": "unknown_field", "missing": "required"}
+
+
+def _field(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def validate(spec: DomainSpec, values: dict[str, Any]) -> tuple[dict[str, Any], list[Problem]]:
+    """Canonical values in JSON shape (nulls left out), or the schema problems found."""
+    try:
+        model = spec.model.model_validate(values)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False):
+            field = _field(err["loc"])
+            rule = _RULES.get(err["type"], err["type"])
+            shown = err.get("input")
+            message = err["msg"]
+            if rule == "unknown_field":
+                message = f"{field!r} is not a {spec.name} field"
+            elif (
+                shown is not None
+                and not isinstance(shown, dict | list)
+                and str(shown) not in message
+            ):
+                message = f"{message} (got {shown!r})"
+            problems.append(Problem(ProblemKind.VALIDATION_ERROR, field, rule, message))
+        return {}, problems
+    return model.model_dump(mode="json", exclude_none=True), []
+
+
+def digest(values: dict[str, Any]) -> str:
+    """A short hash of canonical values, independent of key order."""
+    blob = orjson.dumps(values, option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(blob, digest_size=12).hexdigest()

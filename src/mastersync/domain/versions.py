@@ -1,0 +1,85 @@
+"""Source versions: what a source says about order, never the hub's wall clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cache
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from mastersync.domain.mapping.spec import VersionKind
+from mastersync.domain.problems import ConfigError
+
+# Fixed-width UTC text so that timestamp versions compare correctly as strings.
+_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+Version = int | str
+
+
+@cache
+def zone(name: str) -> dt.tzinfo:
+    """The tzinfo for an IANA zone name, or a config error naming it."""
+    if name.upper() == "UTC":
+        return dt.UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"unknown time zone {name!r}") from None
+
+
+def parse_timestamp(raw: Any, fmt: str | None, tz: dt.tzinfo) -> str:
+    """Parse a source timestamp into fixed-width UTC text; ValueError if it is not one."""
+    if isinstance(raw, dt.datetime):
+        stamp = raw
+    elif isinstance(raw, int | float) and not isinstance(raw, bool):
+        stamp = dt.datetime.fromtimestamp(raw, dt.UTC)
+    else:
+        text = str(raw).strip()
+        stamp = (
+            dt.datetime.strptime(text, fmt)
+            if fmt
+            else dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        )
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=tz)
+    return stamp.astimezone(dt.UTC).strftime(_TS_FORMAT)
+
+
+def parse_version(kind: VersionKind, raw: Any, fmt: str | None, tz: dt.tzinfo) -> Version:
+    """A source version from its raw value; ValueError when it is not of the kind."""
+    if kind is VersionKind.TIMESTAMP:
+        return parse_timestamp(raw, fmt, tz)
+    if isinstance(raw, bool):
+        raise ValueError(f"{raw!r} is not a {kind.value}")
+    if isinstance(raw, int):
+        return raw
+    text = str(raw).strip()
+    if not text.lstrip("-").isdigit():
+        raise ValueError(f"{raw!r} is not a {kind.value} (a whole number)")
+    return int(text)
+
+
+def encode(version: Version) -> str:
+    """Version as stored text."""
+    return str(version)
+
+
+def decode(kind: VersionKind, text: str | None) -> Version | None:
+    """Stored text back to a version; None when absent or of another kind (config changed)."""
+    if text is None:
+        return None
+    if kind is VersionKind.TIMESTAMP:
+        return text if text.endswith("Z") and len(text) == 27 else None
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def compare(new: Version, applied: Version | None) -> int:
+    """-1 older, 0 same, 1 newer than the applied version (none applied: newer)."""
+    if applied is None or type(new) is not type(applied):
+        return 1
+    if new == applied:
+        return 0
+    return 1 if new > applied else -1  # type: ignore[operator]
