@@ -1,0 +1,164 @@
+"""The store's tables, in SQLAlchemy Core; Alembic migrations create them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
+
+metadata = sa.MetaData()
+
+
+class Instant(sa.types.TypeDecorator[str]):
+    """A UTC instant: ISO text in SQLite, timestamptz in PostgreSQL; always ISO text in Python."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.TIMESTAMP(timezone=True))
+        return dialect.type_descriptor(sa.Text())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        if isinstance(value, dt.datetime):
+            return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return value  # type: ignore[no-any-return]
+
+
+Json = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+golden = sa.Table(
+    "golden",
+    metadata,
+    sa.Column("master_id", sa.Text, primary_key=True),
+    sa.Column("domain", sa.Text, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("attributes", Json, nullable=False),
+    sa.Column("provenance", Json, nullable=False),
+    sa.Column("lifecycle_state", sa.Text),
+    sa.Column("quality", sa.Float, nullable=False),
+    sa.Column("created_at", Instant, nullable=False),
+    sa.Column("updated_at", Instant, nullable=False),
+    sa.Column("trace_id", sa.Text),
+    sa.Column("merged_into", sa.Text),
+    sa.Index("ix_golden_domain_updated", "domain", "updated_at"),
+)
+
+xref = sa.Table(
+    "xref",
+    metadata,
+    sa.Column("domain", sa.Text, primary_key=True),
+    sa.Column("system", sa.Text, primary_key=True),
+    sa.Column("source_key", sa.Text, primary_key=True),
+    sa.Column("master_id", sa.Text, nullable=False),
+    sa.Column("source_version", sa.Text, nullable=False),
+    sa.Column("source_ts", sa.Text),
+    sa.Column("values", Json, nullable=False),
+    sa.Column("digest", sa.Text, nullable=False),
+    sa.Column("received_at", Instant, nullable=False),
+    sa.Index("ix_xref_master", "master_id"),
+)
+
+natural_key = sa.Table(
+    "natural_key",
+    metadata,
+    sa.Column("domain", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, primary_key=True),
+    sa.Column("master_id", sa.Text, nullable=False),
+    sa.Index("ix_natural_key_master", "master_id"),
+)
+
+lineage = sa.Table(
+    "lineage",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("at", Instant, nullable=False),
+    sa.Column("trace_id", sa.Text, nullable=False),
+    sa.Column("stage", sa.Text, nullable=False),
+    sa.Column("outcome", sa.Text, nullable=False),
+    sa.Column("domain", sa.Text, nullable=False),
+    sa.Column("master_id", sa.Text),
+    sa.Column("golden_version", sa.Integer),
+    sa.Column("system", sa.Text),
+    sa.Column("source_key", sa.Text),
+    sa.Column("source_version", sa.Text),
+    sa.Column("batch_id", sa.Text),
+    sa.Column("detail", Json, nullable=False),
+    sa.Index("ix_lineage_master", "master_id", "id"),
+    sa.Index("ix_lineage_trace", "trace_id"),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("position", BigId, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.Text, nullable=False, unique=True),
+    sa.Column("master_id", sa.Text, nullable=False),
+    sa.Column("domain", sa.Text, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("schema_version", sa.Text, nullable=False),
+    sa.Column("trace_id", sa.Text, nullable=False),
+    sa.Column("causation_id", sa.Text, nullable=False),
+    sa.Column("occurred_at", Instant, nullable=False),
+    sa.Column("payload", Json, nullable=False),
+    sa.UniqueConstraint("master_id", "version", name="uq_outbox_master_version"),
+)
+
+exceptions = sa.Table(
+    "exceptions",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("system", sa.Text, nullable=False),
+    sa.Column("domain", sa.Text, nullable=False),
+    sa.Column("source_key", sa.Text, nullable=False, server_default=""),
+    sa.Column("master_id", sa.Text),
+    sa.Column("field", sa.Text),
+    sa.Column("rule", sa.Text, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("signature", sa.Text, nullable=False),
+    sa.Column("locator", sa.Text),
+    sa.Column("payload", Json),
+    sa.Column("trace_id", sa.Text),
+    sa.Column("batch_id", sa.Text),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("created_at", Instant, nullable=False),
+    sa.Column("updated_at", Instant, nullable=False),
+    sa.Column("resolution", Json),
+    sa.Index("ix_exceptions_status_signature", "status", "signature"),
+    sa.Index("ix_exceptions_record", "domain", "system", "source_key"),
+    # One open entry per record and failure class: a record failing again counts an attempt.
+    sa.Index(
+        "uq_exceptions_open",
+        "system",
+        "domain",
+        "source_key",
+        "signature",
+        unique=True,
+        sqlite_where=sa.text("status = 'open'"),
+        postgresql_where=sa.text("status = 'open'"),
+    ),
+)
+
+batches = sa.Table(
+    "batches",
+    metadata,
+    sa.Column("batch_id", sa.Text, primary_key=True),
+    sa.Column("system", sa.Text, nullable=False),
+    sa.Column("domain", sa.Text, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("started_at", Instant, nullable=False),
+    sa.Column("finished_at", Instant),
+    sa.Column("counts", Json, nullable=False),
+)

@@ -1,0 +1,310 @@
+"""The unit of work over one SQLAlchemy connection: batch reads, batch writes, read side."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Iterator, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from mastersync.backends.sql import rows
+from mastersync.backends.sql.tables import (
+    batches,
+    exceptions,
+    golden,
+    lineage,
+    natural_key,
+    outbox,
+    xref,
+)
+from mastersync.backends.sql.writer import BatchWriter
+from mastersync.domain.golden import ChangeEvent, Contribution, GoldenRecord
+from mastersync.domain.records import BatchSummary, ExceptionEntry, ExceptionStatus, LineageEntry
+from mastersync.ports.store import (
+    ChangeSet,
+    ConcurrencyError,
+    DomainCounts,
+    ExceptionFilter,
+    SignatureGroup,
+)
+
+# Bound IN-lists: SQLite allows 32k parameters, but smaller lists plan better everywhere.
+_IN_CHUNK = 900
+
+
+def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), _IN_CHUNK):
+        yield items[start : start + _IN_CHUNK]
+
+
+class SqlUnitOfWork:
+    """A transaction on a SQL store; see :class:`mastersync.ports.store.UnitOfWork`."""
+
+    def __init__(self, conn: sa.Connection, writer: BatchWriter, *, lock_golden: bool) -> None:
+        self.conn = conn
+        self.writer = writer
+        self._lock = lock_golden
+        self._committed = False
+
+    # --- hot path ---------------------------------------------------------------------
+    def load_xrefs(self, domain: str, refs: Collection[tuple[str, str]]) -> list[Contribution]:
+        """Xref rows for (system, source key) pairs."""
+        by_system: dict[str, list[str]] = defaultdict(list)
+        for system, key in refs:
+            by_system[system].append(key)
+        out: list[Contribution] = []
+        for system, keys in by_system.items():
+            for part in _chunks(sorted(set(keys))):
+                q = sa.select(xref).where(
+                    xref.c.domain == domain, xref.c.system == system, xref.c.source_key.in_(part)
+                )
+                out.extend(rows.contribution(r) for r in self.conn.execute(q).mappings())
+        return out
+
+    def load_natural_keys(
+        self, domain: str, keys: Collection[tuple[str, str]]
+    ) -> dict[tuple[str, str], str]:
+        """(key name, value) -> master id for the keys that exist."""
+        by_name: dict[str, list[str]] = defaultdict(list)
+        for name, value in keys:
+            by_name[name].append(value)
+        found: dict[tuple[str, str], str] = {}
+        for name, values in by_name.items():
+            for part in _chunks(sorted(set(values))):
+                q = sa.select(natural_key.c.value, natural_key.c.master_id).where(
+                    natural_key.c.domain == domain,
+                    natural_key.c.name == name,
+                    natural_key.c.value.in_(part),
+                )
+                for value, master in self.conn.execute(q):
+                    found[(name, value)] = master
+        return found
+
+    def load_golden(
+        self, master_ids: Collection[str]
+    ) -> tuple[list[GoldenRecord], list[Contribution]]:
+        """Golden records and all their contributions; rows are locked where the store can."""
+        records: list[GoldenRecord] = []
+        members: list[Contribution] = []
+        for part in _chunks(sorted(set(master_ids))):
+            q = sa.select(golden).where(golden.c.master_id.in_(part))
+            if self._lock:
+                q = q.with_for_update()
+            records.extend(rows.golden(r) for r in self.conn.execute(q).mappings())
+            mq = sa.select(xref).where(xref.c.master_id.in_(part))
+            members.extend(rows.contribution(r) for r in self.conn.execute(mq).mappings())
+        return records, members
+
+    def open_exception_keys(
+        self, domain: str, system: str, keys: Collection[str]
+    ) -> dict[str, list[tuple[int, str]]]:
+        """Source key -> (id, signature) of each open inbox entry about that record."""
+        found: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        for part in _chunks(sorted(set(keys))):
+            q = sa.select(exceptions.c.source_key, exceptions.c.id, exceptions.c.signature).where(
+                exceptions.c.status == "open",
+                exceptions.c.domain == domain,
+                exceptions.c.system == system,
+                exceptions.c.source_key.in_(part),
+            )
+            for key, ex_id, signature in self.conn.execute(q):
+                found[key].append((ex_id, signature))
+        return dict(found)
+
+    def lock_keys(self, keys: Collection[str]) -> None:
+        """Serialise writers that touch the same records (no-op where writes are serial)."""
+
+    def write(self, changes: ChangeSet) -> None:
+        """Write a batch's changes."""
+        try:
+            self.writer.write(self.conn, changes)
+        except sa.exc.IntegrityError as exc:
+            raise ConcurrencyError(f"another writer got there first: {exc.orig}") from exc
+
+    def commit(self) -> None:
+        """Commit the transaction."""
+        self.conn.commit()
+        self._committed = True
+
+    # --- read side ----------------------------------------------------------------------
+    def golden(self, master_id: str) -> GoldenRecord | None:
+        """One golden record."""
+        row = (
+            self.conn.execute(sa.select(golden).where(golden.c.master_id == master_id))
+            .mappings()
+            .first()
+        )
+        return rows.golden(row) if row else None
+
+    def find_master(self, domain: str | None, system: str, key: str) -> str | None:
+        """The master id a system's key is linked to."""
+        q = sa.select(xref.c.master_id).where(xref.c.system == system, xref.c.source_key == key)
+        if domain:
+            q = q.where(xref.c.domain == domain)
+        found = self.conn.execute(q.limit(2)).scalars().all()
+        return found[0] if len(found) == 1 else None
+
+    def members(self, master_id: str) -> list[Contribution]:
+        """The source records linked to a master record."""
+        q = (
+            sa.select(xref)
+            .where(xref.c.master_id == master_id)
+            .order_by(xref.c.system, xref.c.source_key)
+        )
+        return [rows.contribution(r) for r in self.conn.execute(q).mappings()]
+
+    def lineage(
+        self, master_id: str | None = None, trace_id: str | None = None
+    ) -> list[LineageEntry]:
+        """Lineage entries of a record or a trace, oldest first."""
+        q = sa.select(lineage).order_by(lineage.c.id)
+        if master_id:
+            q = q.where(lineage.c.master_id == master_id)
+        if trace_id:
+            q = q.where(lineage.c.trace_id == trace_id)
+        return [rows.lineage(r) for r in self.conn.execute(q).mappings()]
+
+    def events(self, master_id: str) -> list[ChangeEvent]:
+        """Outbox events of a record, oldest first."""
+        q = sa.select(outbox).where(outbox.c.master_id == master_id).order_by(outbox.c.version)
+        return [rows.event(r) for r in self.conn.execute(q).mappings()]
+
+    def _filtered(self, q: Any, f: ExceptionFilter) -> Any:
+        for column, value in (
+            (exceptions.c.status, f.status.value if f.status else None),
+            (exceptions.c.kind, f.kind),
+            (exceptions.c.system, f.system),
+            (exceptions.c.domain, f.domain),
+            (exceptions.c.signature, f.signature),
+            (exceptions.c.source_key, f.source_key),
+        ):
+            if value is not None:
+                q = q.where(column == value)
+        return q
+
+    def exceptions(self, filter: ExceptionFilter) -> list[ExceptionEntry]:
+        """Inbox entries, newest first."""
+        q = self._filtered(sa.select(exceptions), filter).order_by(exceptions.c.id.desc())
+        return [rows.exception(r) for r in self.conn.execute(q.limit(filter.limit)).mappings()]
+
+    def exception(self, exception_id: int) -> ExceptionEntry | None:
+        """One inbox entry."""
+        row = (
+            self.conn.execute(sa.select(exceptions).where(exceptions.c.id == exception_id))
+            .mappings()
+            .first()
+        )
+        return rows.exception(row) if row else None
+
+    def exception_groups(self, filter: ExceptionFilter) -> list[SignatureGroup]:
+        """Inbox entries grouped by error signature, largest group first."""
+        c = exceptions.c
+        q = sa.select(
+            c.signature,
+            c.kind,
+            c.system,
+            c.domain,
+            c.field,
+            c.rule,
+            sa.func.count().label("n"),
+            sa.func.max(c.message).label("example"),
+        )
+        q = (
+            self._filtered(q, filter)
+            .group_by(c.signature, c.kind, c.system, c.domain, c.field, c.rule)
+            .order_by(sa.text("n DESC"))
+        )
+        return [
+            SignatureGroup(r.signature, r.kind, r.system, r.domain, r.field, r.rule, r.n, r.example)
+            for r in self.conn.execute(q.limit(filter.limit))
+        ]
+
+    def settle_exception(
+        self, exception_id: int, status: ExceptionStatus, resolution: dict[str, object]
+    ) -> None:
+        """Mark an inbox entry resolved or ignored."""
+        self.writer.write_exceptions(
+            self.conn, ChangeSet(resolutions=[(exception_id, status, resolution)])
+        )
+
+    def count_attempt(self, exception_id: int, at: str) -> None:
+        """One more attempt at an inbox entry failed."""
+        self.conn.execute(
+            sa.update(exceptions)
+            .where(exceptions.c.id == exception_id)
+            .values(attempts=exceptions.c.attempts + 1, updated_at=at)
+        )
+
+    def save_batch(self, batch: BatchSummary) -> None:
+        """Record an ingest run (insert or update)."""
+        values = {
+            "batch_id": batch.batch_id,
+            "system": batch.system,
+            "domain": batch.domain,
+            "source": batch.source,
+            "started_at": batch.started_at,
+            "finished_at": batch.finished_at,
+            "counts": batch.counts,
+        }
+        done = self.conn.execute(
+            sa.update(batches).where(batches.c.batch_id == batch.batch_id).values(**values)
+        )
+        if done.rowcount == 0:
+            self.conn.execute(sa.insert(batches).values(**values))
+
+    def batches(self, limit: int = 50) -> list[BatchSummary]:
+        """Recent ingest runs, newest first."""
+        q = sa.select(batches).order_by(batches.c.started_at.desc()).limit(limit)
+        return [rows.batch(r) for r in self.conn.execute(q).mappings()]
+
+    def domain_counts(self) -> list[DomainCounts]:
+        """Golden records, source records and open exceptions per domain."""
+        g: dict[str, int] = dict(
+            self.conn.execute(
+                sa.select(golden.c.domain, sa.func.count())
+                .where(golden.c.merged_into.is_(None))
+                .group_by(golden.c.domain)
+            )
+            .tuples()
+            .all()
+        )
+        x: dict[str, int] = dict(
+            self.conn.execute(sa.select(xref.c.domain, sa.func.count()).group_by(xref.c.domain))
+            .tuples()
+            .all()
+        )
+        e: dict[str, int] = dict(
+            self.conn.execute(
+                sa.select(exceptions.c.domain, sa.func.count())
+                .where(exceptions.c.status == "open")
+                .group_by(exceptions.c.domain)
+            )
+            .tuples()
+            .all()
+        )
+        return [
+            DomainCounts(d, g.get(d, 0), x.get(d, 0), e.get(d, 0))
+            for d in sorted(set(g) | set(x) | set(e))
+        ]
+
+    def exception_counts(self) -> dict[tuple[str, str, str], int]:
+        """Open inbox entries per (domain, kind, rule)."""
+        c = exceptions.c
+        q = (
+            sa.select(c.domain, c.kind, c.rule, sa.func.count())
+            .where(c.status == "open")
+            .group_by(c.domain, c.kind, c.rule)
+        )
+        return {(d, k, r): n for d, k, r, n in self.conn.execute(q)}
+
+    def list_golden(self, domain: str, limit: int = 50, offset: int = 0) -> list[GoldenRecord]:
+        """Golden records of a domain, most recently changed first."""
+        q = (
+            sa.select(golden)
+            .where(golden.c.domain == domain, golden.c.merged_into.is_(None))
+            .order_by(golden.c.updated_at.desc(), golden.c.master_id)
+            .limit(limit)
+            .offset(offset)
+        )
+        return [rows.golden(r) for r in self.conn.execute(q).mappings()]

@@ -1,0 +1,1 @@
+"""Ports: the Protocols the pipeline needs from the outside world."""

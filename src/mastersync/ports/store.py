@@ -1,0 +1,214 @@
+"""The store port: golden records, xrefs, lineage, outbox and the exceptions inbox."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from mastersync.domain.golden import ChangeEvent, Contribution, GoldenRecord
+from mastersync.domain.ledger import KeyChange
+from mastersync.domain.records import BatchSummary, ExceptionEntry, ExceptionStatus, LineageEntry
+
+
+class StoreError(Exception):
+    """The store cannot do what was asked."""
+
+
+class ConcurrencyError(StoreError):
+    """Another writer changed the same records first; the unit of work should be redone."""
+
+
+class SchemaOutdated(StoreError):
+    """The database schema is older than this version of mastersync expects."""
+
+
+@dataclass
+class ChangeSet:
+    """Everything one batch writes; the store writes it in one transaction."""
+
+    contributions: list[Contribution] = field(default_factory=list)
+    golden: list[GoldenRecord] = field(default_factory=list)
+    keys: list[KeyChange] = field(default_factory=list)
+    events: list[ChangeEvent] = field(default_factory=list)
+    lineage: list[LineageEntry] = field(default_factory=list)
+    exceptions: list[ExceptionEntry] = field(default_factory=list)
+    # (exception id, resolution) for entries this batch settled.
+    resolutions: list[tuple[int, ExceptionStatus, dict[str, object]]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return any(
+            (
+                self.contributions,
+                self.golden,
+                self.keys,
+                self.events,
+                self.lineage,
+                self.exceptions,
+                self.resolutions,
+            )
+        )
+
+
+@dataclass(frozen=True)
+class ExceptionFilter:
+    """Which inbox entries to list."""
+
+    status: ExceptionStatus | None = ExceptionStatus.OPEN
+    kind: str | None = None
+    system: str | None = None
+    domain: str | None = None
+    signature: str | None = None
+    source_key: str | None = None
+    limit: int = 100
+
+
+@dataclass(frozen=True)
+class SignatureGroup:
+    """Inbox entries that failed the same way."""
+
+    signature: str
+    kind: str
+    system: str
+    domain: str
+    field: str | None
+    rule: str
+    count: int
+    example: str
+
+
+@dataclass(frozen=True)
+class DomainCounts:
+    """Golden-record figures of one domain."""
+
+    domain: str
+    golden: int
+    source_records: int
+    open_exceptions: int
+
+
+class UnitOfWork(Protocol):
+    """One transaction: reads see a consistent state, writes commit together or not at all."""
+
+    # --- hot path: batch reads and one batch write ---
+    def load_xrefs(self, domain: str, refs: Collection[tuple[str, str]]) -> list[Contribution]:
+        """Xref rows for (system, source key) pairs."""
+        ...
+
+    def load_natural_keys(
+        self, domain: str, keys: Collection[tuple[str, str]]
+    ) -> dict[tuple[str, str], str]:
+        """(key name, value) -> master id for the keys that exist."""
+        ...
+
+    def load_golden(
+        self, master_ids: Collection[str]
+    ) -> tuple[list[GoldenRecord], list[Contribution]]:
+        """Golden records and every contribution linked to them (locked against writers)."""
+        ...
+
+    def open_exception_keys(
+        self, domain: str, system: str, keys: Collection[str]
+    ) -> dict[str, list[tuple[int, str]]]:
+        """Source key -> (id, signature) of each open inbox entry about that record."""
+        ...
+
+    def lock_keys(self, keys: Collection[str]) -> None:
+        """Serialise concurrent writers touching the same records (source or natural keys)."""
+        ...
+
+    def write(self, changes: ChangeSet) -> None:
+        """Write a batch's changes (raises ConcurrencyError on a lost race)."""
+        ...
+
+    def commit(self) -> None:
+        """Make every write of this unit durable."""
+        ...
+
+    # --- read side ---
+    def golden(self, master_id: str) -> GoldenRecord | None:
+        """One golden record."""
+        ...
+
+    def find_master(self, domain: str | None, system: str, key: str) -> str | None:
+        """The master id a system's key is linked to."""
+        ...
+
+    def members(self, master_id: str) -> list[Contribution]:
+        """The source records linked to a master record."""
+        ...
+
+    def lineage(
+        self, master_id: str | None = None, trace_id: str | None = None
+    ) -> list[LineageEntry]:
+        """Lineage entries of a record or of a trace, oldest first."""
+        ...
+
+    def events(self, master_id: str) -> list[ChangeEvent]:
+        """Outbox events of a record, oldest first."""
+        ...
+
+    def exceptions(self, filter: ExceptionFilter) -> list[ExceptionEntry]:
+        """Inbox entries, newest first."""
+        ...
+
+    def exception(self, exception_id: int) -> ExceptionEntry | None:
+        """One inbox entry."""
+        ...
+
+    def exception_groups(self, filter: ExceptionFilter) -> list[SignatureGroup]:
+        """Inbox entries grouped by error signature, largest group first."""
+        ...
+
+    def settle_exception(
+        self, exception_id: int, status: ExceptionStatus, resolution: dict[str, object]
+    ) -> None:
+        """Mark an inbox entry resolved or ignored, recording who, why and when."""
+        ...
+
+    def count_attempt(self, exception_id: int, at: str) -> None:
+        """One more attempt at an inbox entry failed."""
+        ...
+
+    def save_batch(self, batch: BatchSummary) -> None:
+        """Record an ingest run."""
+        ...
+
+    def batches(self, limit: int = 50) -> list[BatchSummary]:
+        """Recent ingest runs, newest first."""
+        ...
+
+    def domain_counts(self) -> list[DomainCounts]:
+        """Golden records, source records and open exceptions per domain."""
+        ...
+
+    def exception_counts(self) -> dict[tuple[str, str, str], int]:
+        """Open inbox entries per (domain, kind, rule)."""
+        ...
+
+    def list_golden(self, domain: str, limit: int = 50, offset: int = 0) -> list[GoldenRecord]:
+        """Golden records of a domain, most recently changed first."""
+        ...
+
+
+class Store(Protocol):
+    """A place golden records live, opened from a URL."""
+
+    url: str
+
+    def unit_of_work(self, *, write: bool = True) -> AbstractContextManager[UnitOfWork]:
+        """A transaction; it rolls back unless committed. Read-only ones take no write lock."""
+        ...
+
+    def upgrade(self) -> None:
+        """Bring the schema to this version's head (idempotent)."""
+        ...
+
+    def schema_revision(self) -> tuple[str | None, str]:
+        """(current revision, head revision)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
