@@ -1,0 +1,106 @@
+"""The composition root: URL -> store backend, path -> landscape. The only place that knows
+every concrete implementation."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from mastersync.domain.landscape.policy import CompiledLandscape
+from mastersync.landscape import load_landscape
+from mastersync.pipeline.exceptions import ExceptionsInbox
+from mastersync.pipeline.ingest import Ingestor
+from mastersync.ports.store import Store
+
+DEFAULT_LANDSCAPE = "landscape.yaml"
+DEFAULT_STORE_FILE = "mastersync.db"
+SCHEMES = ("sqlite:///path", "postgresql://user@host:port/database")
+
+
+class BootstrapError(Exception):
+    """The hub cannot be assembled from the given settings."""
+
+
+def open_store(url: str, *, upgrade_embedded: bool = True) -> Store:
+    """Open the store a URL names; the embedded SQLite store migrates itself."""
+    scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
+    if scheme == "sqlite":
+        from mastersync.backends.sqlite import open_sqlite
+
+        store = open_sqlite(url)
+        if upgrade_embedded:
+            current, head = store.schema_revision()
+            if current != head:
+                store.upgrade()
+        return store
+    if scheme in ("postgresql", "postgres"):
+        from mastersync.backends.postgres import open_postgres
+
+        return open_postgres(url)
+    raise BootstrapError(
+        f"unsupported store URL {url.split('://')[0]}://...; use {' or '.join(SCHEMES)}"
+    )
+
+
+def resolve_store_url(explicit: str | None, landscape: CompiledLandscape | None) -> str:
+    """Store URL by precedence: command line, MASTERSYNC_STORE, the landscape, a local file."""
+    url = (
+        explicit
+        or os.environ.get("MASTERSYNC_STORE")
+        or (landscape.config.store if landscape else None)
+    )
+    base = Path(landscape.base_dir) if landscape else Path.cwd()
+    if not url:
+        return f"sqlite:///{base / DEFAULT_STORE_FILE}"
+    if url.startswith("sqlite"):
+        # A relative SQLite path in a landscape means "next to the landscape file".
+        parsed = sa.make_url(url)
+        if (
+            parsed.database
+            and parsed.database != ":memory:"
+            and not Path(parsed.database).is_absolute()
+        ):
+            url = parsed.set(database=str(base / parsed.database)).render_as_string(False)
+    return url
+
+
+@dataclass
+class Hub:
+    """The assembled application: landscape, store and the services over them."""
+
+    landscape: CompiledLandscape
+    store: Store
+
+    @property
+    def ingestor(self) -> Ingestor:
+        """The ingest service."""
+        return Ingestor(self.store, self.landscape)
+
+    @property
+    def inbox(self) -> ExceptionsInbox:
+        """The exceptions inbox service."""
+        return ExceptionsInbox(self.store, self.ingestor)
+
+    def close(self) -> None:
+        """Release the store."""
+        self.store.close()
+
+
+def landscape_path(explicit: str | Path | None) -> Path:
+    """Landscape file by precedence: command line, MASTERSYNC_LANDSCAPE, ./landscape.yaml."""
+    return Path(explicit or os.environ.get("MASTERSYNC_LANDSCAPE") or DEFAULT_LANDSCAPE)
+
+
+def build_hub(landscape: str | Path | None = None, store_url: str | None = None) -> Hub:
+    """Load the landscape, open its store."""
+    path = landscape_path(landscape)
+    if not path.exists():
+        raise BootstrapError(
+            f"no landscape at {path}: pass --landscape, set "
+            "MASTERSYNC_LANDSCAPE, or run `mastersync init DIR`"
+        )
+    compiled = load_landscape(path)
+    return Hub(compiled, open_store(resolve_store_url(store_url, compiled)))

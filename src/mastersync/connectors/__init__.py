@@ -1,0 +1,1 @@
+"""Connectors: how records get in and out of connected systems."""

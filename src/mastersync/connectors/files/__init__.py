@@ -1,0 +1,1 @@
+"""File connector: CSV and JSON Lines."""

@@ -1,0 +1,163 @@
+"""Read CSV and JSON Lines files into records; a bad line becomes a failure, not a stop."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
+
+from mastersync.ports.connector import ReadFailure, SourceRecord
+
+# A single record larger than this is refused: connected systems are untrusted input.
+MAX_RECORD_BYTES = 1 << 20
+
+
+@dataclass
+class _Lines:
+    """Decoded lines of a binary file, counting physical lines; undecodable lines are held."""
+
+    handle: BinaryIO
+    encoding: str
+    name: str
+    line_no: int = 0
+    bytes_read: int = 0
+
+    def __post_init__(self) -> None:
+        self.failures: list[ReadFailure] = []
+
+    def __iter__(self) -> Iterator[str]:
+        for raw in self.handle:
+            self.line_no += 1
+            self.bytes_read += len(raw)
+            if self.line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            if len(raw) > MAX_RECORD_BYTES:
+                self.failures.append(
+                    ReadFailure(
+                        f"{self.name}:{self.line_no}",
+                        "too_large",
+                        f"line is {len(raw)} bytes, over the {MAX_RECORD_BYTES}-byte limit",
+                        raw[:200],
+                    )
+                )
+                continue
+            try:
+                yield raw.decode(self.encoding)
+            except UnicodeDecodeError as exc:
+                self.failures.append(
+                    ReadFailure(
+                        f"{self.name}:{self.line_no}",
+                        "encoding",
+                        f"byte {exc.start + 1} is not valid {self.encoding}",
+                        raw.decode(self.encoding, errors="replace"),
+                    )
+                )
+
+
+def count_records(path: Path) -> int:
+    """Physical lines minus a header (a cheap total for progress bars)."""
+    with path.open("rb") as handle:
+        lines = sum(1 for _ in handle)
+    return max(lines - (1 if path.suffix.lower() in (".csv", ".tsv", ".txt") else 0), 0)
+
+
+def read_csv(
+    path: Path, *, delimiter: str = ",", encoding: str = "utf-8"
+) -> Iterator[SourceRecord | ReadFailure]:
+    """Rows of a CSV file with a header row, as records keyed by column name."""
+    name = path.name
+    with path.open("rb") as handle:
+        lines = _Lines(handle, encoding, name)
+        reader = csv.reader(lines, delimiter=delimiter, strict=True)
+        header: list[str] | None = None
+        while True:
+            start = lines.line_no + 1
+            try:
+                row: list[str] | None = next(reader)
+                error = None
+            except StopIteration:
+                row, error = None, None
+            except csv.Error as exc:
+                row, error = [], ReadFailure(f"{name}:{start}", "csv_syntax", str(exc), "")
+            yield from lines.failures
+            lines.failures.clear()
+            if row is None:
+                break
+            if error is not None:
+                yield error
+                continue
+            if header is None:
+                header = [h.strip() for h in row]
+                dupes = sorted({h for h in header if header.count(h) > 1})
+                if dupes:
+                    yield ReadFailure(
+                        f"{name}:{start}",
+                        "csv_header",
+                        f"duplicate column names: {', '.join(dupes)}",
+                        row,
+                    )
+                    return
+                continue
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(header):
+                yield ReadFailure(
+                    f"{name}:{start}",
+                    "csv_columns",
+                    f"expected {len(header)} fields, got {len(row)}",
+                    delimiter.join(row),
+                )
+                continue
+            yield SourceRecord(dict(zip(header, row, strict=True)), f"{name}:{start}")
+
+
+def read_header(path: Path, *, delimiter: str = ",", encoding: str = "utf-8") -> list[str]:
+    """The column names of a CSV file."""
+    with path.open(encoding=encoding, newline="") as handle:
+        row = next(csv.reader(handle, delimiter=delimiter), [])
+    return [h.strip().lstrip("\ufeff") for h in row]
+
+
+def read_jsonl(path: Path) -> Iterator[SourceRecord | ReadFailure]:
+    """One JSON object per line."""
+    name = path.name
+    with path.open("rb") as handle:
+        for line_no, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            locator = f"{name}:{line_no}"
+            if len(raw) > MAX_RECORD_BYTES:
+                yield ReadFailure(locator, "too_large", f"line is {len(raw)} bytes", raw[:200])
+                continue
+            try:
+                value: Any = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                yield ReadFailure(
+                    locator, "json_syntax", str(exc), raw.decode("utf-8", errors="replace").rstrip()
+                )
+                continue
+            if not isinstance(value, dict):
+                yield ReadFailure(
+                    locator,
+                    "json_object",
+                    f"expected a JSON object, got {type(value).__name__}",
+                    value,
+                )
+                continue
+            yield SourceRecord(value, locator)
+
+
+def read_file(path: Path, **options: Any) -> Iterator[SourceRecord | ReadFailure]:
+    """Records of a .csv/.tsv or .jsonl/.ndjson file, by its suffix."""
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".txt"):
+        return read_csv(path, **options)
+    if suffix == ".tsv":
+        return read_csv(path, delimiter="\t", **options)
+    if suffix in (".jsonl", ".ndjson"):
+        return read_jsonl(path)
+    raise ValueError(f"{path.name}: unsupported file type {suffix!r} (use .csv, .tsv or .jsonl)")

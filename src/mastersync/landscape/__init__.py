@@ -1,0 +1,158 @@
+"""Reading the landscape from YAML files, with errors that name file, line and key."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from difflib import get_close_matches
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from mastersync.domain.landscape.model import Landscape
+from mastersync.domain.landscape.policy import CompiledLandscape, compile_landscape
+from mastersync.domain.mapping.spec import MappingSpec
+from mastersync.domain.problems import ConfigError
+from mastersync.landscape.yamlfile import Loc, YamlDocument, YamlError, read_yaml
+
+__all__ = ["LandscapeError", "load_landscape"]
+
+
+class LandscapeError(Exception):
+    """The landscape cannot be used; every problem names its file, line and key."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def _dotted(loc: Loc) -> str:
+    return ".".join(str(p) for p in loc) or "(top)"
+
+
+def _allowed_keys(model: type[BaseModel], loc: Loc) -> list[str]:
+    """The keys a model allows at ``loc`` (for 'did you mean' on a typo)."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int) or current is None:
+            continue
+        fields = getattr(current, "model_fields", None)
+        if fields is None:
+            return []
+        field = fields.get(part)
+        current = _model_of(field.annotation) if field is not None else None
+    fields = getattr(current, "model_fields", None)
+    if not fields:
+        return []
+    return [f.alias or name for name, f in fields.items()]
+
+
+def _model_of(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _pydantic_problems(
+    exc: ValidationError, doc: YamlDocument, model: type[BaseModel], prefix: Loc = ()
+) -> list[str]:
+    out = []
+    seen = set()
+    for err in exc.errors(include_url=False):
+        loc = tuple(
+            p
+            for p in err["loc"]
+            if not (
+                isinstance(p, str)
+                and (
+                    p.startswith("function-")
+                    or p in ("str", "ValueOp", "list[dict[str,ValueSpec]]")
+                )
+            )
+        )
+        full = (*prefix, *loc)
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            options = _allowed_keys(model, loc[:-1])
+            close = get_close_matches(str(loc[-1]), options, n=1)
+            hint = (
+                f"; did you mean {close[0]!r}?"
+                if close
+                else (f"; allowed: {', '.join(options)}" if options else "")
+            )
+            message = f"unknown key {loc[-1]!r}{hint}"
+        elif err["type"] == "missing":
+            message = f"required key {loc[-1]!r} is missing"
+        elif "input" in err and not isinstance(err["input"], dict | list):
+            message = f"{message} (got {err['input']!r})"
+        line = doc.line_of(full)
+        text = f"{doc.path}:{line}: {_dotted(full)}: {message}"
+        if text not in seen:
+            seen.add(text)
+            out.append(text)
+    return out
+
+
+def _load_mappings(doc: YamlDocument, base: Path, problems: list[str]) -> dict[Loc, YamlDocument]:
+    """Replace every mapping given as a file path with the file's checked content."""
+    sources: dict[Loc, YamlDocument] = {}
+    systems = doc.data.get("systems") if isinstance(doc.data, dict) else None
+    if not isinstance(systems, dict):
+        return sources
+    for system, cfg in systems.items():
+        inbound = cfg.get("inbound") if isinstance(cfg, dict) else None
+        if not isinstance(inbound, dict):
+            continue
+        for domain, ref in list(inbound.items()):
+            loc: Loc = ("systems", system, "inbound", domain)
+            if not isinstance(ref, str):
+                continue
+            path = (base / ref).resolve()
+            try:
+                mdoc = read_yaml(path)
+            except YamlError as exc:
+                problems.append(f"{doc.path}:{doc.line_of(loc)}: {_dotted(loc)}: {exc}")
+                continue
+            try:
+                inbound[domain] = MappingSpec.model_validate(mdoc.data)
+            except ValidationError as exc:
+                problems.extend(_pydantic_problems(exc, mdoc, MappingSpec))
+                continue
+            sources[loc] = mdoc
+    return sources
+
+
+def _config_problem(exc: ConfigError, doc: YamlDocument, sources: dict[Loc, YamlDocument]) -> str:
+    for prefix, mdoc in sources.items():
+        if exc.loc[: len(prefix)] == prefix:
+            rest = exc.loc[len(prefix) :]
+            return f"{mdoc.path}:{mdoc.line_of(rest)}: {_dotted(rest)}: {exc.message}"
+    return f"{doc.path}:{doc.line_of(exc.loc)}: {_dotted(exc.loc)}: {exc.message}"
+
+
+def load_landscape(path: str | Path) -> CompiledLandscape:
+    """Read, check and compile a landscape file and the mapping files it names."""
+    path = Path(path)
+    try:
+        doc = read_yaml(path)
+    except YamlError as exc:
+        raise LandscapeError([str(exc)]) from None
+    if not isinstance(doc.data, dict):
+        raise LandscapeError([f"{path}:1: a landscape is a mapping of keys (name, systems, ...)"])
+    problems: list[str] = []
+    sources = _load_mappings(doc, path.parent, problems)
+    if problems:
+        raise LandscapeError(problems)
+    try:
+        landscape = Landscape.model_validate(doc.data)
+    except ValidationError as exc:
+        raise LandscapeError(_pydantic_problems(exc, doc, Landscape)) from None
+    try:
+        compiled = compile_landscape(landscape)
+    except ConfigError as exc:
+        raise LandscapeError([_config_problem(exc, doc, sources)]) from None
+    return replace(compiled, base_dir=str(path.parent.resolve()))

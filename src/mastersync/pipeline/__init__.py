@@ -1,0 +1,1 @@
+"""Use cases on top of the core and the ports: ingest, exceptions, queries."""

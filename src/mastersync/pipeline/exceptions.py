@@ -1,0 +1,103 @@
+"""The exceptions inbox: retry records through the current configuration, or ignore them."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from mastersync.domain.problems import ProblemKind
+from mastersync.domain.records import ExceptionEntry, ExceptionStatus
+from mastersync.pipeline.ids import utc_now
+from mastersync.pipeline.ingest import Ingestor
+from mastersync.ports.connector import SourceRecord
+from mastersync.ports.store import ExceptionFilter, Store
+
+
+class InboxError(Exception):
+    """An inbox action that cannot be done, with the reason."""
+
+
+@dataclass
+class RetryReport:
+    """What a retry did to each inbox entry."""
+
+    resolved: list[int] = field(default_factory=list)
+    still_failing: list[int] = field(default_factory=list)
+    skipped: dict[int, str] = field(default_factory=dict)
+
+
+class ExceptionsInbox:
+    """Acts on inbox entries; reads go straight to the store."""
+
+    def __init__(self, store: Store, ingestor: Ingestor) -> None:
+        self.store = store
+        self.ingestor = ingestor
+
+    def entries(
+        self, ids: list[int] | None = None, signature: str | None = None
+    ) -> list[ExceptionEntry]:
+        """Open entries by id or by signature."""
+        with self.store.unit_of_work(write=False) as uow:
+            if signature:
+                return uow.exceptions(ExceptionFilter(signature=signature, limit=100_000))
+            found = []
+            for ex_id in ids or []:
+                entry = uow.exception(ex_id)
+                if entry is None:
+                    raise InboxError(f"no inbox entry {ex_id}")
+                found.append(entry)
+            return found
+
+    def retry(self, entries: list[ExceptionEntry]) -> RetryReport:
+        """Run each entry's record again through the current landscape."""
+        report = RetryReport()
+        groups: dict[tuple[str, str], list[ExceptionEntry]] = defaultdict(list)
+        for entry in entries:
+            assert entry.id is not None
+            if entry.status is not ExceptionStatus.OPEN:
+                report.skipped[entry.id] = f"already {entry.status.value}"
+            elif entry.kind == ProblemKind.PARSE_ERROR:
+                report.skipped[entry.id] = (
+                    "unreadable input cannot be retried: fix the "
+                    "source file and ingest it again, or ignore this"
+                )
+            elif not isinstance(entry.payload, dict):
+                report.skipped[entry.id] = "no record payload was kept"
+            else:
+                groups[(entry.system, entry.domain)].append(entry)
+        for (system, domain), group in groups.items():
+            # One record may have several entries; run it once.
+            by_record: dict[str, ExceptionEntry] = {}
+            for entry in group:
+                by_record.setdefault(entry.source_key or f"#{entry.id}", entry)
+            records = [
+                SourceRecord(e.payload, e.locator, e.trace_id, reapply=True)
+                for e in by_record.values()
+            ]
+            self.ingestor.ingest(system, domain, records, source="retry")
+            with self.store.unit_of_work() as uow:
+                for entry in group:
+                    assert entry.id is not None
+                    after = uow.exception(entry.id)
+                    if after is not None and after.status is ExceptionStatus.OPEN:
+                        report.still_failing.append(entry.id)
+                    else:
+                        report.resolved.append(entry.id)
+                uow.commit()
+        return report
+
+    def ignore(self, entries: list[ExceptionEntry], by: str, why: str) -> list[int]:
+        """Close entries without acting, recording who and why."""
+        if not why.strip():
+            raise InboxError("say why the entries are ignored (--reason)")
+        done = []
+        with self.store.unit_of_work() as uow:
+            for entry in entries:
+                assert entry.id is not None
+                if entry.status is ExceptionStatus.OPEN:
+                    uow.settle_exception(
+                        entry.id, ExceptionStatus.IGNORED, {"by": by, "why": why, "at": utc_now()}
+                    )
+                    done.append(entry.id)
+            uow.commit()
+        return done

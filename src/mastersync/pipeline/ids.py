@@ -1,0 +1,27 @@
+"""Identifiers: time-ordered master and event ids, W3C trace ids, UTC timestamps."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+
+
+def new_id(prefix: str) -> str:
+    """``prefix_`` + 32 hex digits: 48 bits of milliseconds, then 80 random bits.
+
+    Time-ordered ids keep B-tree inserts at the right edge of the index, and hex keeps
+    their text order equal to their time order.
+    """
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    return f"{prefix}_{value:032x}"
+
+
+def new_trace_id() -> str:
+    """A W3C trace-context trace id (32 hex digits)."""
+    return os.urandom(16).hex()
+
+
+def utc_now() -> str:
+    """Now, as fixed-width UTC text."""
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

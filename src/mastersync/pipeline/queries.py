@@ -1,0 +1,66 @@
+"""The read side: golden records by any key, lineage timelines, per-domain summaries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mastersync.domain.canonical import DOMAINS
+from mastersync.domain.golden import ChangeEvent, Contribution, GoldenRecord
+from mastersync.domain.records import LineageEntry
+from mastersync.ports.store import Store
+
+
+class NotFound(LookupError):
+    """No record answers to the given reference."""
+
+
+@dataclass
+class RecordView:
+    """A golden record with the source records linked to it."""
+
+    golden: GoldenRecord
+    members: list[Contribution]
+
+
+def _master_id(store: Store, domain: str | None, ref: str) -> str:
+    prefixes = {spec.id_prefix for spec in DOMAINS.values()}
+    if ref.split("_", 1)[0] in prefixes:
+        return ref
+    if ":" not in ref:
+        raise NotFound(f"{ref!r} is neither a master id (itm_..., cus_...) nor system:key")
+    system, key = ref.split(":", 1)
+    with store.unit_of_work(write=False) as uow:
+        master = uow.find_master(domain, system, key)
+    if master is None:
+        where = f" {domain}" if domain else ""
+        raise NotFound(f"no{where} record with {system} key {key!r}")
+    return master
+
+
+def get_record(store: Store, domain: str | None, ref: str) -> RecordView:
+    """A golden record by master id or by ``system:key``."""
+    master = _master_id(store, domain, ref)
+    with store.unit_of_work(write=False) as uow:
+        golden = uow.golden(master)
+        if golden is None or (domain and golden.domain != domain):
+            raise NotFound(f"no {domain or 'golden'} record {master}")
+        return RecordView(golden, uow.members(master))
+
+
+@dataclass
+class Trace:
+    """Everything that happened to one record, oldest first."""
+
+    master_id: str
+    lineage: list[LineageEntry]
+    events: list[ChangeEvent]
+
+
+def trace(store: Store, ref: str) -> Trace:
+    """The lineage timeline of a record (by master id or system:key)."""
+    master = _master_id(store, None, ref)
+    with store.unit_of_work(write=False) as uow:
+        entries = uow.lineage(master_id=master)
+        if not entries and uow.golden(master) is None:
+            raise NotFound(f"no record {master}")
+        return Trace(master, entries, uow.events(master))
