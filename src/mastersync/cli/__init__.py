@@ -1,0 +1,71 @@
+"""The command line: one front door to the hub."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mastersync import __version__
+from mastersync.cli import admin, inbox, records
+from mastersync.cli.common import Options
+from mastersync.cli.demo import demo
+from mastersync.cli.ingest import ingest
+
+app = typer.Typer(
+    name="mastersync",
+    no_args_is_help=True,
+    add_completion=False,
+    help="Master-data synchronization hub: golden records with field ownership and lineage.",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mastersync {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    landscape: Annotated[
+        str | None,
+        typer.Option(
+            "--landscape",
+            "-l",
+            envvar="MASTERSYNC_LANDSCAPE",
+            help="landscape file (default ./landscape.yaml)",
+        ),
+    ] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            envvar="MASTERSYNC_STORE",
+            help="store URL: sqlite:///path or postgresql://user@host/db",
+        ),
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version")
+    ] = False,
+) -> None:
+    """Global options, given before the command."""
+    ctx.obj = Options(landscape, store)
+
+
+app.command()(admin.init)
+app.command()(admin.check)
+app.command()(demo)
+app.command()(ingest)
+app.command()(records.get)
+app.command("trace")(records.trace_cmd)
+app.command()(records.status)
+app.add_typer(inbox.app, name="exceptions")
+app.add_typer(admin.schema_app, name="schema")
+app.add_typer(admin.db_app, name="db")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,108 @@
+"""`mastersync init`, `check`, `schema export` and `db upgrade|status`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+
+from mastersync.bootstrap import open_store, resolve_store_url
+from mastersync.cli.common import console, fail, friendly, options
+from mastersync.domain.canonical import DOMAINS
+from mastersync.landscape import load_landscape
+from mastersync.sandbox.demo import write_landscape
+
+schema_app = typer.Typer(help="Canonical schemas.", no_args_is_help=True)
+db_app = typer.Typer(help="The store's database schema.", no_args_is_help=True)
+
+
+@friendly
+def init(
+    directory: Annotated[Path, typer.Argument(help="where to write landscape.yaml")],
+    force: Annotated[bool, typer.Option(help="overwrite an existing landscape")] = False,
+) -> None:
+    """Write a starter landscape (ERP, CRM, PIM, WMS, shop) to edit for your estate."""
+    if (directory / "landscape.yaml").exists() and not force:
+        fail(f"{directory / 'landscape.yaml'} exists; pass --force to overwrite it")
+    path = write_landscape(directory)
+    compiled = load_landscape(path)
+    console.print(
+        f"wrote {path} and {directory / 'mappings'}/ "
+        f"({len(compiled.config.systems)} systems, {len(compiled.mappers)} mappings)"
+    )
+    console.print(
+        f"next: edit it, then `mastersync -l {path} check` and "
+        f"`mastersync -l {path} ingest --system erp --domain item FILE.csv`"
+    )
+
+
+@friendly
+def check(ctx: typer.Context) -> None:
+    """Validate the landscape and every mapping file it names."""
+    from mastersync.bootstrap import landscape_path
+
+    path = landscape_path(options(ctx).landscape)
+    if not path.exists():
+        fail(f"no landscape at {path}")
+    compiled = load_landscape(path)
+    console.print(
+        f"[green]ok[/] {path}: {len(compiled.config.systems)} systems, "
+        f"{len(compiled.mappers)} mappings"
+    )
+    for (system, domain), mapper in sorted(compiled.mappers.items()):
+        console.print(f"  {system}.{domain}: {', '.join(mapper.targets)}")
+
+
+@schema_app.command("export")
+@friendly
+def schema_export(
+    out: Annotated[Path | None, typer.Option(help="folder for <domain>.schema.json files")] = None,
+    domain: Annotated[str | None, typer.Option(help="one domain only")] = None,
+) -> None:
+    """Export the canonical models as JSON Schema (draft 2020-12), with their versions."""
+    names = [domain] if domain else list(DOMAINS)
+    for name in names:
+        if name not in DOMAINS:
+            fail(f"unknown domain {name!r}; known: {', '.join(DOMAINS)}")
+    schemas = {name: DOMAINS[name].json_schema() for name in names}
+    if out is None:
+        console.print_json(orjson.dumps(schemas if len(names) > 1 else schemas[names[0]]).decode())
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    for name, schema in schemas.items():
+        path = out / f"{name}.schema.json"
+        path.write_bytes(orjson.dumps(schema, option=orjson.OPT_INDENT_2))
+        console.print(f"wrote {path} (version {schema['x-schema-version']})")
+
+
+def _store_url(ctx: typer.Context) -> str:
+    opts = options(ctx)
+    from mastersync.bootstrap import landscape_path
+
+    path = landscape_path(opts.landscape)
+    compiled = load_landscape(path) if path.exists() else None
+    return resolve_store_url(opts.store, compiled)
+
+
+@db_app.command("upgrade")
+@friendly
+def db_upgrade(ctx: typer.Context) -> None:
+    """Apply the schema migrations the store lacks."""
+    store = open_store(_store_url(ctx), upgrade_embedded=False)
+    before, head = store.schema_revision()
+    store.upgrade()
+    console.print(f"{store.url.split('@')[-1]}: schema {before or 'empty'} -> {head}")
+    store.close()
+
+
+@db_app.command("status")
+@friendly
+def db_status(ctx: typer.Context) -> None:
+    """Show the store's schema revision and the one this version needs."""
+    store = open_store(_store_url(ctx), upgrade_embedded=False)
+    current, head = store.schema_revision()
+    state = "[green]up to date[/]" if current == head else "[yellow]needs `db upgrade`[/]"
+    console.print(f"schema revision {current or 'none'}, head {head}: {state}")
+    store.close()

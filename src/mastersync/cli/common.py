@@ -1,0 +1,66 @@
+"""What every command shares: the console, the hub options, friendly errors."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NoReturn, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from mastersync.bootstrap import BootstrapError, Hub, build_hub
+from mastersync.domain.problems import ConfigError
+from mastersync.landscape import LandscapeError
+from mastersync.pipeline.exceptions import InboxError
+from mastersync.pipeline.queries import NotFound
+from mastersync.ports.store import StoreError
+
+console = Console(highlight=False)
+errors = Console(stderr=True, highlight=False)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass
+class Options:
+    """Global options given before the command."""
+
+    landscape: str | None = None
+    store: str | None = None
+
+    def hub(self) -> Hub:
+        """Assemble the hub these options describe."""
+        return build_hub(self.landscape, self.store)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print an error and exit."""
+    errors.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def friendly(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn expected failures into one clear message and exit code 1 (no traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except LandscapeError as exc:
+            errors.print(f"[bold red]the landscape has {len(exc.problems)} problem(s):[/]")
+            for problem in exc.problems:
+                errors.print(f"  {problem}", soft_wrap=True, markup=False)
+            raise typer.Exit(1) from None
+        except (BootstrapError, StoreError, ConfigError, NotFound, InboxError) as exc:
+            fail(str(exc))
+
+    return wrapper
+
+
+def options(ctx: typer.Context) -> Options:
+    """The global options of this invocation."""
+    obj: Any = ctx.find_root().obj
+    return obj if isinstance(obj, Options) else Options()

@@ -1,0 +1,70 @@
+"""`mastersync ingest`: load a file of one system's records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mastersync.cli.common import console, fail, friendly, options
+from mastersync.cli.progress import progress_bar
+from mastersync.cli.render import report_table
+from mastersync.connectors.files.readers import count_records, read_header
+from mastersync.connectors.files.settings import file_settings, open_records
+
+
+@friendly
+def ingest(
+    ctx: typer.Context,
+    files: Annotated[
+        list[Path], typer.Argument(help="CSV, TSV or JSON Lines files", exists=True, dir_okay=False)
+    ],
+    system: Annotated[str, typer.Option("--system", "-s", help="the system the files come from")],
+    domain: Annotated[
+        str,
+        typer.Option(
+            "--domain", "-d", help="item, customer, supplier, location, price or inventory"
+        ),
+    ],
+    strict: Annotated[
+        bool, typer.Option(help="exit with code 3 if any record is rejected")
+    ] = False,
+) -> None:
+    """Load records with a progress bar; print accepted / unchanged / stale / rejected."""
+    hub = options(ctx).hub()
+    mapper = hub.landscape.mapper(system, domain)
+    settings = file_settings(hub.landscape.config.systems[system].connector)
+    reports = []
+    for path in files:
+        if path.suffix.lower() in (".csv", ".tsv", ".txt"):
+            delimiter = "\t" if path.suffix.lower() == ".tsv" else settings.delimiter
+            missing = mapper.missing_columns(
+                read_header(path, delimiter=delimiter, encoding=settings.encoding)
+            )
+            if missing:
+                fail(
+                    f"{path}: the {system}.{domain} mapping reads column(s) "
+                    f"{', '.join(missing)}, which the file's header lacks"
+                )
+        total = count_records(path)
+        with progress_bar() as bar:
+            task = bar.add_task(f"{system}.{domain} {path.name}", total=total)
+            report = hub.ingestor.ingest(
+                system,
+                domain,
+                open_records(path, settings),
+                source=path.name,
+                progress=lambda n, task=task: bar.advance(task, n),  # type: ignore[misc]
+            )
+            bar.update(task, completed=total)
+        reports.append(report)
+        for sample in report.samples[:10]:
+            console.print(f"  [red]✗[/] {sample}", soft_wrap=True, markup=False)
+        hidden = sum(report.problems.values()) - min(len(report.samples), 10)
+        if hidden > 0:
+            console.print(f"  … and {hidden} more: `mastersync exceptions list --group`")
+    console.print(report_table(reports))
+    hub.close()
+    if strict and any(r.outcomes["rejected"] for r in reports):
+        raise typer.Exit(3)

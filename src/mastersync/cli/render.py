@@ -1,0 +1,199 @@
+"""Rich renderings of records, traces, reports and the inbox."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import orjson
+from rich.table import Table
+
+from mastersync.domain.records import ExceptionEntry
+from mastersync.pipeline.ingest import BatchReport
+from mastersync.pipeline.queries import RecordView, Trace
+from mastersync.ports.store import DomainCounts, SignatureGroup
+
+
+def short(value: Any, width: int = 60) -> str:
+    """A value in one line, cut to ``width``."""
+    text = value if isinstance(value, str) else orjson.dumps(value).decode()
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def record_table(view: RecordView) -> Table:
+    """A golden record, one row per field with where its value came from."""
+    g = view.golden
+    table = Table(
+        title=f"{g.domain} {g.master_id}  v{g.version}  quality {g.quality:.2f}",
+        title_justify="left",
+    )
+    for col in ("field", "value", "from", "source version", "accepted at"):
+        table.add_column(col, overflow="fold")
+    for name, value in g.attributes.items():
+        prov = g.provenance.get(name, {})
+        table.add_row(
+            name,
+            short(value, 70),
+            f"{prov.get('system', '?')}:{prov.get('key', '?')}",
+            prov.get("version", ""),
+            prov.get("at", "")[:19],
+        )
+    return table
+
+
+def members_table(view: RecordView) -> Table:
+    """The source records linked to a golden record (its cross-references)."""
+    table = Table(title="cross-references", title_justify="left")
+    for col in ("system", "key", "source version", "received", "fields"):
+        table.add_column(col, overflow="fold")
+    for c in view.members:
+        table.add_row(
+            c.system, c.key, str(c.version), c.received_at[:19], ", ".join(sorted(c.values))
+        )
+    return table
+
+
+def trace_table(trace: Trace) -> Table:
+    """A record's lineage, oldest first."""
+    table = Table(title=f"lineage of {trace.master_id}", title_justify="left")
+    for col in ("at", "stage", "outcome", "source", "golden", "what", "trace"):
+        table.add_column(col, overflow="fold")
+    for e in trace.lineage:
+        d = e.detail
+        what = []
+        if d.get("identified_by"):
+            what.append(f"identified by {d['identified_by']}")
+        if d.get("changed"):
+            what.append("changed " + ", ".join(d["changed"]))
+        if d.get("violations"):
+            what.append("ownership violation: " + ", ".join(d["violations"]))
+        for p in d.get("problems", []):
+            what.append(p)
+        if d.get("locator"):
+            what.append(f"from {d['locator']}")
+        table.add_row(
+            e.at[:19],
+            e.stage,
+            e.outcome,
+            f"{e.system}:{e.source_key} @{e.source_version}",
+            f"v{e.golden_version}" if e.golden_version else "-",
+            "; ".join(what),
+            e.trace_id[:12],
+        )
+    return table
+
+
+def report_table(reports: list[BatchReport], title: str = "ingested") -> Table:
+    """Outcome counts per batch."""
+    table = Table(title=title, title_justify="left")
+    for col in (
+        "system",
+        "domain",
+        "source",
+        "received",
+        "accepted",
+        "unchanged",
+        "stale",
+        "rejected",
+    ):
+        table.add_column(
+            col, justify="right" if col not in ("system", "domain", "source") else "left"
+        )
+    for r in reports:
+        o = r.outcomes
+        table.add_row(
+            r.system,
+            r.domain,
+            r.source,
+            str(r.received),
+            str(o["accepted"]),
+            str(o["unchanged"]),
+            str(o["stale"]),
+            f"[red]{o['rejected']}[/]" if o["rejected"] else "0",
+        )
+    return table
+
+
+def summary_table(reports: list[BatchReport], counts: list[DomainCounts]) -> Table:
+    """Per domain: source records in, what came of them, golden records out."""
+    received: Counter[str] = Counter()
+    outcomes: dict[str, Counter[str]] = {}
+    for r in reports:
+        received[r.domain] += r.received
+        outcomes.setdefault(r.domain, Counter()).update(r.outcomes)
+    by_domain = {c.domain: c for c in counts}
+    table = Table(title="summary per domain", title_justify="left")
+    for col in (
+        "domain",
+        "records in",
+        "accepted",
+        "stale",
+        "rejected",
+        "golden records",
+        "source records linked",
+        "open exceptions",
+    ):
+        table.add_column(col, justify="left" if col == "domain" else "right")
+    for domain in sorted(set(received) | set(by_domain)):
+        o = outcomes.get(domain, Counter())
+        c = by_domain.get(domain)
+        table.add_row(
+            domain,
+            str(received[domain]) if reports else "-",
+            str(o["accepted"]) if reports else "-",
+            str(o["stale"]) if reports else "-",
+            str(o["rejected"]) if reports else "-",
+            str(c.golden if c else 0),
+            str(c.source_records if c else 0),
+            str(c.open_exceptions if c else 0),
+        )
+    return table
+
+
+def rules_table(open_by_rule: dict[tuple[str, str, str], int]) -> Table:
+    """Open exceptions per domain, kind and rule."""
+    table = Table(title="open exceptions by rule", title_justify="left")
+    for col in ("domain", "kind", "rule", "open"):
+        table.add_column(col, justify="right" if col == "open" else "left")
+    for (domain, kind, rule), n in sorted(
+        open_by_rule.items(), key=lambda kv: (kv[0][0], -kv[1], kv[0][2])
+    ):
+        table.add_row(domain, kind.replace("_", " "), rule, str(n))
+    return table
+
+
+def exceptions_table(entries: list[ExceptionEntry]) -> Table:
+    """Inbox entries, one line each."""
+    table = Table(title=f"{len(entries)} inbox entries", title_justify="left")
+    for col in ("id", "status", "kind", "record", "field", "rule", "message", "tries"):
+        table.add_column(col, overflow="fold")
+    for e in entries:
+        table.add_row(
+            str(e.id),
+            e.status.value,
+            e.kind,
+            f"{e.system}.{e.domain}:{e.source_key or e.locator}",
+            e.field or "-",
+            e.rule,
+            short(e.message, 70),
+            str(e.attempts),
+        )
+    return table
+
+
+def groups_table(groups: list[SignatureGroup]) -> Table:
+    """Inbox entries grouped by error signature."""
+    table = Table(title="open entries by signature", title_justify="left")
+    for col in ("signature", "count", "kind", "where", "field", "rule", "example"):
+        table.add_column(col, overflow="fold")
+    for g in groups:
+        table.add_row(
+            g.signature,
+            str(g.count),
+            g.kind,
+            f"{g.system}.{g.domain}",
+            g.field or "-",
+            g.rule,
+            short(g.example, 60),
+        )
+    return table
