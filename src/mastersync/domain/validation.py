@@ -28,6 +28,8 @@ def validate(spec: DomainSpec, values: dict[str, Any]) -> tuple[dict[str, Any], 
         for err in exc.errors(include_url=False):
             field = _field(err["loc"])
             rule = _RULES.get(err["type"], err["type"])
+            if rule == "value_error" and field.rsplit(".", 1)[-1] == "email":
+                rule = "email"  # email-validator's failures arrive as generic value errors
             shown = err.get("input")
             message = err["msg"]
             if rule == "unknown_field":

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from difflib import get_close_matches
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
@@ -32,28 +33,42 @@ def _dotted(loc: Loc) -> str:
 
 def _allowed_keys(model: type[BaseModel], loc: Loc) -> list[str]:
     """The keys a model allows at ``loc`` (for 'did you mean' on a typo)."""
-    current: Any = model
+    annotation: Any = model
     for part in loc:
-        if isinstance(part, int) or current is None:
-            continue
-        fields = getattr(current, "model_fields", None)
-        if fields is None:
+        annotation = _step(annotation, part)
+        if annotation is None:
             return []
-        field = fields.get(part)
-        current = _model_of(field.annotation) if field is not None else None
-    fields = getattr(current, "model_fields", None)
-    if not fields:
+    target = _model_of(annotation)
+    if target is None:
         return []
-    return [f.alias or name for name, f in fields.items()]
+    return [f.alias or name for name, f in target.model_fields.items()]
 
 
-def _model_of(annotation: Any) -> Any:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()):
-        found = _model_of(arg)
-        if found is not None:
-            return found
+def _step(annotation: Any, part: str | int) -> Any:
+    """The annotation one key or index further down."""
+    for option in _options(annotation):
+        origin = get_origin(option)
+        if origin is dict:
+            return get_args(option)[1]
+        if origin is list and isinstance(part, int):
+            return get_args(option)[0]
+        if isinstance(option, type) and issubclass(option, BaseModel):
+            field = option.model_fields.get(str(part))
+            if field is not None:
+                return field.annotation
+    return None
+
+
+def _options(annotation: Any) -> list[Any]:
+    if get_origin(annotation) in (Union, UnionType):
+        return [a for a in get_args(annotation) if a is not type(None)]
+    return [annotation]
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    for option in _options(annotation):
+        if isinstance(option, type) and issubclass(option, BaseModel):
+            return option
     return None
 
 

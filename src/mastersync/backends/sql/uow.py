@@ -258,31 +258,16 @@ class SqlUnitOfWork:
         q = sa.select(batches).order_by(batches.c.started_at.desc()).limit(limit)
         return [rows.batch(r) for r in self.conn.execute(q).mappings()]
 
+    def _count_by_domain(self, table: sa.Table, *where: Any) -> dict[str, int]:
+        q = sa.select(table.c.domain, sa.func.count()).where(*where).group_by(table.c.domain)
+        # Not dict(result): a result has .keys() and would be read as a mapping.
+        return {domain: n for domain, n in self.conn.execute(q)}  # noqa: C416
+
     def domain_counts(self) -> list[DomainCounts]:
         """Golden records, source records and open exceptions per domain."""
-        g: dict[str, int] = dict(
-            self.conn.execute(
-                sa.select(golden.c.domain, sa.func.count())
-                .where(golden.c.merged_into.is_(None))
-                .group_by(golden.c.domain)
-            )
-            .tuples()
-            .all()
-        )
-        x: dict[str, int] = dict(
-            self.conn.execute(sa.select(xref.c.domain, sa.func.count()).group_by(xref.c.domain))
-            .tuples()
-            .all()
-        )
-        e: dict[str, int] = dict(
-            self.conn.execute(
-                sa.select(exceptions.c.domain, sa.func.count())
-                .where(exceptions.c.status == "open")
-                .group_by(exceptions.c.domain)
-            )
-            .tuples()
-            .all()
-        )
+        g = self._count_by_domain(golden, golden.c.merged_into.is_(None))
+        x = self._count_by_domain(xref)
+        e = self._count_by_domain(exceptions, exceptions.c.status == "open")
         return [
             DomainCounts(d, g.get(d, 0), x.get(d, 0), e.get(d, 0))
             for d in sorted(set(g) | set(x) | set(e))

@@ -28,6 +28,8 @@ class _Lines:
 
     def __post_init__(self) -> None:
         self.failures: list[ReadFailure] = []
+        # The physical line the current row started on (rows may span lines).
+        self.row_start: int | None = None
 
     def __iter__(self) -> Iterator[str]:
         for raw in self.handle:
@@ -46,7 +48,7 @@ class _Lines:
                 )
                 continue
             try:
-                yield raw.decode(self.encoding)
+                text = raw.decode(self.encoding)
             except UnicodeDecodeError as exc:
                 self.failures.append(
                     ReadFailure(
@@ -56,6 +58,10 @@ class _Lines:
                         raw.decode(self.encoding, errors="replace"),
                     )
                 )
+                continue
+            if self.row_start is None:
+                self.row_start = self.line_no
+            yield text
 
 
 def count_records(path: Path) -> int:
@@ -75,20 +81,21 @@ def read_csv(
         reader = csv.reader(lines, delimiter=delimiter, strict=True)
         header: list[str] | None = None
         while True:
-            start = lines.line_no + 1
+            lines.row_start = None
             try:
                 row: list[str] | None = next(reader)
                 error = None
             except StopIteration:
                 row, error = None, None
             except csv.Error as exc:
-                row, error = [], ReadFailure(f"{name}:{start}", "csv_syntax", str(exc), "")
+                row, error = [], str(exc)
+            start = lines.row_start or lines.line_no
             yield from lines.failures
             lines.failures.clear()
             if row is None:
                 break
             if error is not None:
-                yield error
+                yield ReadFailure(f"{name}:{start}", "csv_syntax", error, "")
                 continue
             if header is None:
                 header = [h.strip() for h in row]

@@ -110,9 +110,7 @@ class ValueOp(_Spec):
 
 # A plain string is a source path. A list builds a list: a string entry is a path to a
 # scalar, a mapping entry an object template (whose "when" decides whether it exists).
-ValueSpec = TypeAliasType(
-    "ValueSpec", "str | ValueOp | list[str | dict[str, ValueSpec]]"
-)
+ValueSpec = TypeAliasType("ValueSpec", "str | ValueOp | list[str | dict[str, ValueSpec]]")
 
 
 class VersionKind(StrEnum):

@@ -1,0 +1,5 @@
+"""`python -m mastersync.cli`."""
+
+from mastersync.cli import main
+
+main()

@@ -1,0 +1,262 @@
+"""The store contract: SQLite and PostgreSQL must behave the same for every case here."""
+
+from __future__ import annotations
+
+import pytest
+
+from mastersync.bootstrap import BootstrapError, open_store
+from mastersync.domain.golden import ChangeEvent, Contribution, GoldenRecord
+from mastersync.domain.ledger import KeyChange
+from mastersync.domain.records import BatchSummary, ExceptionEntry, ExceptionStatus, LineageEntry
+from mastersync.ports.store import ChangeSet, ConcurrencyError, ExceptionFilter, Store
+
+NOW = "2026-11-27T10:00:00.000000Z"
+
+
+def golden(master: str = "itm_1", version: int = 1, **attrs: object) -> GoldenRecord:
+    attributes = {"name": "Pen", "lifecycle_state": "active", **attrs}
+    return GoldenRecord(
+        master,
+        "item",
+        version,
+        attributes,
+        {"name": {"system": "erp", "key": "A1", "version": "3", "at": NOW}},
+        NOW,
+        NOW,
+        0.75,
+        "trace-1",
+    )
+
+
+def contribution(key: str = "A1", master: str = "itm_1", version: int | str = 3) -> Contribution:
+    return Contribution("item", "erp", key, master, version, None, {"name": "Pen"}, "dg", NOW)
+
+
+def event(master: str = "itm_1", version: int = 1) -> ChangeEvent:
+    return ChangeEvent(
+        f"evt_{master}_{version}",
+        master,
+        "item",
+        version,
+        "created",
+        {"name": {"before": None, "after": "Pen"}},
+        "1.0",
+        "trace-1",
+        "bat/1",
+        NOW,
+        {"system": "erp", "key": "A1", "version": "3"},
+    )
+
+
+def entry(key: str = "A1", signature: str = "sig1", message: str = "bad") -> ExceptionEntry:
+    return ExceptionEntry(
+        "validation_error",
+        "erp",
+        "item",
+        "gtin_check_digit",
+        message,
+        signature,
+        {"sku": key, "ean": "123"},
+        NOW,
+        source_key=key,
+        field="gtin",
+        locator="items.csv:2",
+        trace_id="t1",
+        batch_id="bat",
+    )
+
+
+def write(store: Store, changes: ChangeSet) -> None:
+    with store.unit_of_work() as uow:
+        uow.write(changes)
+        uow.commit()
+
+
+def test_a_change_set_round_trips(store: Store) -> None:
+    lineage = LineageEntry(
+        "trace-1",
+        "ingest",
+        "accepted",
+        NOW,
+        "item",
+        "itm_1",
+        1,
+        "erp",
+        "A1",
+        "3",
+        "bat",
+        {"changed": ["name"]},
+    )
+    write(
+        store,
+        ChangeSet(
+            contributions=[
+                contribution(),
+                contribution("P1", version="2026-01-01T00:00:00.000000Z"),
+            ],
+            golden=[golden()],
+            keys=[KeyChange("item", "gtin", "04006381333931", "itm_1", True)],
+            events=[event()],
+            lineage=[lineage],
+        ),
+    )
+    with store.unit_of_work(write=False) as uow:
+        assert uow.golden("itm_1") == golden()
+        assert uow.find_master("item", "erp", "A1") == "itm_1"
+        assert uow.find_master(None, "erp", "nope") is None
+        xrefs = uow.load_xrefs("item", [("erp", "A1"), ("erp", "P1"), ("erp", "missing")])
+        assert sorted(x.key for x in xrefs) == ["A1", "P1"]
+        versions = {x.key: x.version for x in xrefs}
+        assert versions == {"A1": 3, "P1": "2026-01-01T00:00:00.000000Z"}
+        assert uow.load_natural_keys("item", [("gtin", "04006381333931"), ("gtin", "x")]) == {
+            ("gtin", "04006381333931"): "itm_1"
+        }
+        records, members = uow.load_golden(["itm_1", "itm_404"])
+        assert [g.master_id for g in records] == ["itm_1"]
+        assert sorted(m.key for m in members) == ["A1", "P1"]
+        assert uow.events("itm_1") == [event()]
+        [entry_] = uow.lineage(master_id="itm_1")
+        assert entry_.detail == {"changed": ["name"]}
+        assert entry_.id is not None
+        assert uow.lineage(trace_id="trace-1") == [entry_]
+        assert [c.domain for c in uow.domain_counts()] == ["item"]
+        assert uow.list_golden("item")[0].master_id == "itm_1"
+
+
+def test_upserts_replace_and_key_changes_move(store: Store) -> None:
+    write(
+        store,
+        ChangeSet(
+            contributions=[contribution()],
+            golden=[golden()],
+            keys=[KeyChange("item", "gtin", "G1", "itm_1", True)],
+        ),
+    )
+    write(
+        store,
+        ChangeSet(
+            contributions=[contribution(version=4)],
+            golden=[golden(version=2, name="Ink")],
+            keys=[
+                KeyChange("item", "gtin", "G1", "itm_1", False),
+                KeyChange("item", "gtin", "G2", "itm_1", True),
+            ],
+        ),
+    )
+    with store.unit_of_work(write=False) as uow:
+        g = uow.golden("itm_1")
+        assert g is not None
+        assert g.version == 2
+        assert g.attributes["name"] == "Ink"
+        assert uow.load_xrefs("item", [("erp", "A1")])[0].version == 4
+        assert uow.load_natural_keys("item", [("gtin", "G1"), ("gtin", "G2")]) == {
+            ("gtin", "G2"): "itm_1"
+        }
+
+
+def test_bulk_writes_of_many_rows(store: Store) -> None:
+    # Above the COPY threshold of the PostgreSQL writer, below it for SQLite: same result.
+    n = 300
+    write(
+        store,
+        ChangeSet(
+            contributions=[contribution(f"A{i}", f"itm_{i}") for i in range(n)],
+            golden=[golden(f"itm_{i}") for i in range(n)],
+            keys=[KeyChange("item", "gtin", f"G{i}", f"itm_{i}", True) for i in range(n)],
+            events=[event(f"itm_{i}") for i in range(n)],
+        ),
+    )
+    write(store, ChangeSet(golden=[golden(f"itm_{i}", 2, name=f"v2-{i}") for i in range(n)]))
+    with store.unit_of_work(write=False) as uow:
+        records, members = uow.load_golden([f"itm_{i}" for i in range(n)])
+        assert len(records) == n
+        assert len(members) == n
+        assert {g.attributes["name"] for g in records} == {f"v2-{i}" for i in range(n)}
+        assert uow.domain_counts()[0].golden == n
+
+
+def test_a_duplicate_natural_key_is_a_concurrency_error(store: Store) -> None:
+    write(store, ChangeSet(keys=[KeyChange("item", "gtin", "G1", "itm_1", True)]))
+    with pytest.raises(ConcurrencyError), store.unit_of_work() as uow:
+        uow.write(ChangeSet(keys=[KeyChange("item", "gtin", "G1", "itm_2", True)]))
+
+
+def test_nothing_is_written_without_commit(store: Store) -> None:
+    with store.unit_of_work() as uow:
+        uow.write(ChangeSet(golden=[golden()], events=[event()]))
+    with store.unit_of_work(write=False) as uow:
+        assert uow.golden("itm_1") is None
+        assert uow.events("itm_1") == []
+
+
+def test_a_failing_write_leaves_no_part_behind(store: Store) -> None:
+    write(store, ChangeSet(events=[event()]))
+    # Same event id again: the outbox refuses it, and the golden row in the same set is gone too.
+    with store.unit_of_work() as uow, pytest.raises(ConcurrencyError):
+        uow.write(ChangeSet(golden=[golden("itm_9")], events=[event()]))
+    with store.unit_of_work(write=False) as uow:
+        assert uow.golden("itm_9") is None
+
+
+def test_a_repeated_failure_counts_attempts_on_one_open_entry(store: Store) -> None:
+    write(store, ChangeSet(exceptions=[entry()]))
+    write(store, ChangeSet(exceptions=[entry(message="bad again")]))
+    write(store, ChangeSet(exceptions=[entry(signature="sig2")]))
+    with store.unit_of_work(write=False) as uow:
+        open_ = uow.exceptions(ExceptionFilter())
+        assert sorted((e.signature, e.attempts) for e in open_) == [("sig1", 2), ("sig2", 1)]
+        first = next(e for e in open_ if e.signature == "sig1")
+        assert first.message == "bad again"
+        assert first.payload == {"sku": "A1", "ean": "123"}
+        assert uow.open_exception_keys("item", "erp", ["A1", "B2"]) == {
+            "A1": sorted([(e.id, e.signature) for e in open_])
+        }
+        groups = uow.exception_groups(ExceptionFilter())
+        assert sorted((g.signature, g.count) for g in groups) == [("sig1", 1), ("sig2", 1)]
+        assert uow.exception_counts() == {("item", "validation_error", "gtin_check_digit"): 2}
+
+
+def test_settled_entries_leave_the_open_list_and_a_new_failure_opens_a_new_one(
+    store: Store,
+) -> None:
+    write(store, ChangeSet(exceptions=[entry()]))
+    with store.unit_of_work(write=False) as uow:
+        [first] = uow.exceptions(ExceptionFilter())
+    assert first.id is not None
+    with store.unit_of_work() as uow:
+        uow.settle_exception(
+            first.id, ExceptionStatus.IGNORED, {"by": "ana", "why": "test data", "at": NOW}
+        )
+        uow.commit()
+    write(store, ChangeSet(exceptions=[entry()]))
+    with store.unit_of_work(write=False) as uow:
+        settled = uow.exception(first.id)
+        assert settled is not None
+        assert settled.status is ExceptionStatus.IGNORED
+        assert settled.resolution == {"by": "ana", "why": "test data", "at": NOW}
+        assert [e.id for e in uow.exceptions(ExceptionFilter())] != [first.id]
+        assert len(uow.exceptions(ExceptionFilter(status=None))) == 2
+        assert len(uow.exceptions(ExceptionFilter(status=ExceptionStatus.IGNORED))) == 1
+
+
+def test_batches_are_recorded_and_updated(store: Store) -> None:
+    batch = BatchSummary("bat_1", "erp", "item", "items.csv", NOW)
+    with store.unit_of_work() as uow:
+        uow.save_batch(batch)
+        uow.commit()
+    batch.finished_at, batch.counts = NOW, {"accepted": 3}
+    with store.unit_of_work() as uow:
+        uow.save_batch(batch)
+        uow.commit()
+    with store.unit_of_work(write=False) as uow:
+        assert uow.batches() == [batch]
+
+
+def test_schema_revision_is_at_head(store: Store) -> None:
+    current, head = store.schema_revision()
+    assert current == head
+
+
+def test_unknown_store_urls_are_refused() -> None:
+    with pytest.raises(BootstrapError, match="unsupported store URL mysql://"):
+        open_store("mysql://root@localhost/x")

@@ -1,0 +1,199 @@
+"""The command line end to end, on a landscape written by `mastersync init`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mastersync.cli import app
+
+runner = CliRunner()
+
+ITEMS = """\
+ITEM_NO;DESCRIPTION;EAN;BASE_UOM;CASE_QTY;CASE_EAN;PALLET_QTY;LIST_PRICE;COST_PRICE;CURRENCY;STATUS;VENDOR_NO;ORIGIN;HS_CODE;CHANGE_NO
+A1;Nitrilhandschuhe M;4006381333931;KAR;10;;;12,50;8,00;EUR;A;;DE;401519;3
+A2;Kabelbinder;4006381333932;PAK;;;;2,00;1,00;EUR;A;;DE;;1
+A3;Klebeband;;RO;;;;3,10;2,00;EUR;Q;;DE;;1
+A4;Kopierpapier;;RM;;;;4,20;3,00;EUR;A;;DE;;1;extra
+"""
+
+
+def cli(*args: str, landscape: Path | None = None, store: str | None = None) -> tuple[int, str]:
+    opts = [*(["-l", str(landscape)] if landscape else []), *(["--store", store] if store else [])]
+    result = runner.invoke(app, [*opts, *args], env={"COLUMNS": "200"})
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def estate(tmp_path: Path) -> Path:
+    code, out = cli("init", str(tmp_path / "estate"))
+    assert code == 0, out
+    items = tmp_path / "items.csv"
+    items.write_text(ITEMS.replace("\n", "\r\n"), encoding="utf-8-sig")
+    return tmp_path
+
+
+def test_init_check_and_refusal_to_overwrite(estate: Path) -> None:
+    landscape = estate / "estate" / "landscape.yaml"
+    assert landscape.exists()
+    assert (estate / "estate" / "mappings" / "erp-item.yaml").exists()
+    code, out = cli("check", landscape=landscape)
+    assert code == 0
+    assert "ok" in out
+    assert "erp.item:" in out
+    code, out = cli("init", str(estate / "estate"))
+    assert code == 1
+    assert "--force" in out
+
+
+def test_check_reports_file_line_and_key(estate: Path) -> None:
+    landscape = estate / "estate" / "landscape.yaml"
+    landscape.write_text(landscape.read_text().replace("    ownership:", "    owners:", 1))
+    code, out = cli("check", landscape=landscape)
+    assert code == 1
+    assert f"{landscape}:" in out
+    assert "unknown key 'owners'" in out
+
+
+def test_ingest_get_trace_and_the_inbox(estate: Path) -> None:
+    landscape = estate / "estate" / "landscape.yaml"
+    suppliers = estate / "suppliers.csv"
+    suppliers.write_text(
+        "VENDOR_NO;NAME;LEGAL_NAME;VAT_REG_NO;COUNTRY;CURRENCY;IBAN;PAY_TERMS;"
+        "LEAD_DAYS;STREET;ZIP;CITY;EMAIL;STATUS;CHANGE_NO\n"
+    )
+    code, out = cli(
+        "ingest",
+        "--system",
+        "erp",
+        "--domain",
+        "item",
+        str(estate / "items.csv"),
+        landscape=landscape,
+    )
+    assert code == 0, out
+    assert "items.csv:3: gtin [gtin_check_digit]" in out
+    assert "items.csv:4: lifecycle_state [value_map]" in out
+    assert "items.csv:5: - [csv_columns] expected 15 fields, got 16" in out
+    row = next(line for line in out.splitlines() if "items.csv" in line and "│" in line)
+    assert [c.strip() for c in row.split("│")[4:9]] == ["4", "1", "0", "0", "3"]
+
+    code, out = cli("get", "item", "erp:A1", "--json", landscape=landscape)
+    assert code == 0, out
+    record = json.loads(out)
+    assert record["attributes"]["list_price"] == "12.5"
+    assert record["attributes"]["base_uom"] == "BX"
+    assert record["provenance"]["name"]["system"] == "erp"
+    code, out = cli("get", "item", record["master_id"], landscape=landscape)
+    assert code == 0
+    assert "Nitrilhandschuhe M" in out
+    assert "cross-references" in out
+    code, out = cli("trace", "erp:A1", landscape=landscape)
+    assert code == 0
+    assert "identified by new" in out
+    assert "items.csv:2" in out
+    code, out = cli("get", "item", "erp:NOPE", landscape=landscape)
+    assert code == 1
+    assert "no item record with erp key 'NOPE'" in out
+
+    code, out = cli("exceptions", "list", "--group", landscape=landscape)
+    assert code == 0
+    assert "gtin_check_digit" in out
+    assert "value_map" in out
+    code, out = cli("exceptions", "list", "--kind", "validation_error", landscape=landscape)
+    entry_id = next(
+        line.split("│")[1].strip() for line in out.splitlines() if "gtin_check_digit" in line
+    )
+    code, out = cli("exceptions", "show", entry_id, landscape=landscape)
+    assert code == 0
+    assert '"EAN": "4006381333932"' in out
+    assert "items.csv:3" in out
+    code, out = cli("exceptions", "retry", entry_id, landscape=landscape)
+    assert code == 0
+    assert "still failing: 1" in out
+    code, out = cli("exceptions", "ignore", entry_id, landscape=landscape)
+    assert code == 1
+    assert "say why" in out
+    code, out = cli(
+        "exceptions",
+        "ignore",
+        entry_id,
+        "--reason",
+        "supplier fixes it",
+        "--by",
+        "ana",
+        landscape=landscape,
+    )
+    assert code == 0
+    assert "ignored 1 entry" in out
+    code, out = cli("status", landscape=landscape)
+    assert code == 0
+    assert "item" in out
+
+
+def test_ingest_refuses_a_file_whose_header_lacks_mapped_columns(estate: Path) -> None:
+    landscape = estate / "estate" / "landscape.yaml"
+    bad = estate / "bad.csv"
+    bad.write_text("ITEM_NO;CHANGE_NO\nA1;1\n")
+    code, out = cli("ingest", "-s", "erp", "-d", "item", str(bad), landscape=landscape)
+    assert code == 1
+    assert "the erp.item mapping reads column(s) BASE_UOM," in out
+    assert "which the file's header lacks" in out
+
+
+def test_unknown_system_and_domain(estate: Path) -> None:
+    landscape = estate / "estate" / "landscape.yaml"
+    code, out = cli(
+        "ingest", "-s", "epr", "-d", "item", str(estate / "items.csv"), landscape=landscape
+    )
+    assert code == 1
+    assert "unknown system 'epr'; did you mean 'erp'?" in out
+    code, out = cli(
+        "ingest", "-s", "crm", "-d", "item", str(estate / "items.csv"), landscape=landscape
+    )
+    assert code == 1
+    assert "system 'crm' has no inbound mapping for 'item' (it has: customer)" in out
+
+
+def test_schema_export(tmp_path: Path) -> None:
+    code, out = cli("schema", "export", "--out", str(tmp_path))
+    assert code == 0
+    schema = json.loads((tmp_path / "item.schema.json").read_text())
+    assert schema["x-schema-version"] == "1.0"
+    assert "gtin" in schema["properties"]
+    code, out = cli("schema", "export", "--domain", "supplier")
+    assert code == 0
+    assert json.loads(out)["title"] == "Supplier"
+
+
+def test_db_upgrade_and_status_on_postgres(estate: Path, pg_url: str) -> None:
+    landscape = estate / "estate" / "landscape.yaml"
+    code, out = cli("db", "status", landscape=landscape, store=pg_url)
+    assert code == 0
+    assert "up to date" in out
+    code, out = cli("db", "upgrade", landscape=landscape, store=pg_url)
+    assert code == 0
+    assert "-> 0001" in out
+
+
+def test_no_landscape(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out = cli("status")
+    assert code == 1
+    assert "mastersync init DIR" in out
+
+
+def test_the_console_script_runs() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "mastersync.cli", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0
+    assert done.stdout.startswith("mastersync ")

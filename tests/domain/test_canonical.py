@@ -1,0 +1,95 @@
+"""Canonical models: identifiers checked by python-stdnum, numbers normalised, schemas versioned."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from pydantic import ValidationError
+
+from mastersync.domain.canonical import DOMAINS, domain_spec
+from mastersync.domain.canonical.customer import Customer
+from mastersync.domain.canonical.item import Item
+from mastersync.domain.canonical.supplier import Supplier
+from mastersync.domain.validation import validate
+
+
+def test_gtin_is_stored_as_fourteen_digits() -> None:
+    assert Item(gtin="4006381333931").gtin == "04006381333931"
+    assert Item(gtin="96385074").gtin == "00000096385074"  # GTIN-8
+
+
+def test_gtin_with_wrong_check_digit_names_the_expected_digit() -> None:
+    with pytest.raises(ValidationError) as exc:
+        Item(gtin="4006381333932")
+    err = exc.value.errors()[0]
+    assert err["type"] == "gtin_check_digit"
+    assert "expected 1" in err["msg"]
+
+
+@pytest.mark.parametrize("bad", ["12345", "40063813339AB", ""])
+def test_gtin_of_wrong_shape_is_refused(bad: str) -> None:
+    with pytest.raises(ValidationError):
+        Item(gtin=bad)
+
+
+def test_iban_is_checked_and_compacted() -> None:
+    s = Supplier.model_validate({"bank_account": {"iban": "DE89 3704 0044 0532 0130 00"}})
+    assert s.bank_account is not None
+    assert s.bank_account.iban == "DE89370400440532013000"
+    with pytest.raises(ValidationError) as exc:
+        Supplier.model_validate({"bank_account": {"iban": "DE89370400440532013001"}})
+    assert exc.value.errors()[0]["type"] == "iban"
+
+
+def test_decimal_spellings_of_one_amount_normalise_to_one_value() -> None:
+    values = {
+        Item(list_price=p).model_dump(mode="json")["list_price"]
+        for p in ("2.50", "2.5", 2.5, Decimal("2.500"))
+    }
+    assert values == {"2.5"}
+    assert Item(list_price="10.00").model_dump(mode="json")["list_price"] == "10"
+
+
+def test_unknown_field_and_bad_country_name_the_field_and_rule() -> None:
+    _, problems = validate(domain_spec("customer"), {"nam": "x", "country": "Germany"})
+    found = {(p.field, p.rule) for p in problems}
+    assert found == {("nam", "unknown_field"), ("country", "country_code")}
+
+
+def test_customer_money_requires_amount_and_currency() -> None:
+    with pytest.raises(ValidationError):
+        Customer.model_validate({"credit_limit": {"amount": "100"}})
+    c = Customer.model_validate({"credit_limit": {"amount": "100.0", "currency": "eur"}})
+    assert c.model_dump(mode="json")["credit_limit"] == {"amount": "100", "currency": "EUR"}
+
+
+@pytest.mark.parametrize("name", sorted(DOMAINS))
+def test_every_domain_exports_a_versioned_json_schema(name: str) -> None:
+    schema = DOMAINS[name].json_schema()
+    assert schema["x-schema-version"] == DOMAINS[name].schema_version
+    assert schema["$id"].endswith(f"/{name}/{DOMAINS[name].schema_version}")
+    assert set(DOMAINS[name].fields) <= set(schema["properties"])
+
+
+def test_item_carries_pack_levels_dimensions_and_lifecycle() -> None:
+    item = Item.model_validate(
+        {
+            "pack_levels": [
+                {"level": "each", "uom": "ea", "quantity": 1},
+                {"level": "case", "uom": "CS", "quantity": "12", "gtin": "4006381333931"},
+            ],
+            "dimensions": {"length_cm": "10.50"},
+            "lifecycle_state": "approved",
+        }
+    )
+    dumped = item.model_dump(mode="json", exclude_none=True)
+    assert dumped["pack_levels"][1] == {
+        "level": "case",
+        "uom": "CS",
+        "quantity": "12",
+        "gtin": "04006381333931",
+    }
+    assert dumped["dimensions"] == {"length_cm": "10.5"}
+    with pytest.raises(ValidationError):
+        Item.model_validate({"pack_levels": [{"level": "case", "uom": "CS", "quantity": 0}]})

@@ -1,0 +1,197 @@
+"""One record through identify, ownership, quality and merge (the pure core of ingest)."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+
+from mastersync.domain.ingest import Context, Incoming, Outcome, RecordResult, process
+from mastersync.domain.ledger import Ledger
+from mastersync.domain.problems import ProblemKind
+from mastersync.domain.validation import digest
+from tests.support import compiled
+
+
+class Harness:
+    """A ledger and the test landscape's item policy, fed record by record."""
+
+    def __init__(self, **overrides: Any) -> None:
+        self.landscape = compiled(**overrides)
+        self.ledger = Ledger()
+        self.ids = itertools.count(1)
+
+    def send(
+        self,
+        system: str,
+        key: str,
+        version: int | str | None,
+        values: dict[str, Any],
+        domain: str = "item",
+        timestamp: str | None = None,
+    ) -> RecordResult:
+        rec = Incoming(system, domain, key, version, timestamp, values, digest(values))
+        ctx = Context(
+            "2026-11-27T00:00:00.000000Z",
+            "trace",
+            "receipt",
+            lambda prefix: f"{prefix}_{next(self.ids)}",
+        )
+        result = process(self.ledger, self.landscape.policies[domain], rec, ctx)
+        if result.contribution is not None:
+            self.ledger.put(result.contribution, result.golden, result.keys)
+        return result
+
+    def golden(self, master_id: str | None) -> dict[str, Any]:
+        assert master_id is not None
+        return self.ledger.golden[master_id].attributes
+
+
+GTIN = "04006381333931"
+
+
+@pytest.fixture
+def h() -> Harness:
+    return Harness()
+
+
+def test_a_new_record_creates_a_golden_record_and_an_event(h: Harness) -> None:
+    r = h.send("erp", "A1", 1, {"sku": "A1", "name": "Pen", "gtin": GTIN})
+    assert r.outcome is Outcome.ACCEPTED
+    assert r.golden is not None
+    assert r.golden.version == 1
+    assert r.event is not None
+    assert r.event.kind == "created"
+    assert r.event.changes["name"] == {"before": None, "after": "Pen"}
+    assert r.golden.provenance["name"] == {
+        "system": "erp",
+        "key": "A1",
+        "version": "1",
+        "at": "2026-11-27T00:00:00.000000Z",
+    }
+
+
+def test_a_second_system_links_by_natural_key(h: Harness) -> None:
+    first = h.send("erp", "A1", 1, {"sku": "A1", "name": "Pen", "gtin": GTIN})
+    second = h.send(
+        "pim", "P9", "2026-01-01T00:00:00.000000Z", {"gtin": GTIN, "description": "A fine pen"}
+    )
+    assert second.master_id == first.master_id
+    assert second.detail["identified_by"] == "natural_key:gtin"
+    assert second.golden is not None
+    assert second.golden.version == 2
+    assert h.golden(first.master_id)["description"] == "A fine pen"
+
+
+def test_stale_and_duplicate_changes_change_nothing(h: Harness) -> None:
+    h.send("erp", "A1", 5, {"sku": "A1", "name": "New"})
+    stale = h.send("erp", "A1", 4, {"sku": "A1", "name": "Old"})
+    assert stale.outcome is Outcome.STALE
+    assert stale.problems[0].kind is ProblemKind.STALE_UPDATE
+    assert stale.golden is None
+    assert stale.contribution is None
+    again = h.send("erp", "A1", 5, {"sku": "A1", "name": "New"})
+    assert again.outcome is Outcome.UNCHANGED
+    assert again.contribution is None
+    conflicting = h.send("erp", "A1", 5, {"sku": "A1", "name": "Changed without a version"})
+    assert conflicting.outcome is Outcome.STALE
+
+
+def test_a_newer_version_with_the_same_values_makes_no_golden_version(h: Harness) -> None:
+    first = h.send("erp", "A1", 1, {"sku": "A1", "name": "Pen"})
+    later = h.send("erp", "A1", 2, {"sku": "A1", "name": "Pen"})
+    assert later.outcome is Outcome.UNCHANGED
+    assert later.event is None
+    assert later.golden is None
+    assert later.contribution is not None
+    assert later.contribution.version == 2
+    assert h.ledger.golden[first.master_id or ""].version == 1
+
+
+def test_ownership_violation_keeps_the_owner_value_and_applies_the_rest(h: Harness) -> None:
+    erp = h.send("erp", "A1", 1, {"sku": "A1", "name": "Pen", "gtin": GTIN})
+    pim = h.send(
+        "pim",
+        "P1",
+        "2026-01-01T00:00:00.000000Z",
+        {"gtin": GTIN, "name": "Stylo", "description": "Blue"},
+    )
+    assert pim.outcome is Outcome.ACCEPTED
+    assert [(p.kind, p.field) for p in pim.problems] == [(ProblemKind.OWNERSHIP_VIOLATION, "name")]
+    assert h.golden(erp.master_id) == {
+        "sku": "A1",
+        "name": "Pen",
+        "gtin": GTIN,
+        "description": "Blue",
+    }
+
+
+def test_required_fields_are_checked_on_the_golden_record(h: Harness) -> None:
+    # The PIM may not write names: a PIM-only item would have none, so it is refused.
+    r = h.send("pim", "P1", "2026-01-01T00:00:00.000000Z", {"gtin": GTIN, "name": "Stylo"})
+    assert r.outcome is Outcome.REJECTED
+    assert {(p.field, p.rule) for p in r.problems} == {("name", "required")}
+    assert not h.ledger.golden
+
+
+def test_conflicting_natural_keys_are_an_ambiguous_match(h: Harness) -> None:
+    h.send("erp", "A1", 1, {"sku": "A1", "name": "Pen", "gtin": GTIN})
+    other = h.send("erp", "A2", 1, {"sku": "A2", "name": "Ink", "gtin": "04012345678901"})
+    # A1 now claims A2's GTIN: refused, A2 keeps it.
+    r = h.send("erp", "A1", 2, {"sku": "A1", "name": "Pen", "gtin": "04012345678901"})
+    assert r.outcome is Outcome.REJECTED
+    assert r.problems[0].kind is ProblemKind.AMBIGUOUS_MATCH
+    assert h.ledger.natural[("item", "gtin", "04012345678901")] == other.master_id
+
+
+def test_record_rules_see_the_golden_context() -> None:
+    h = Harness()
+    ok = h.send(
+        "erp", "S1", 1, {"name": "Acme", "country": "DE", "tax_id": "136695976"}, domain="supplier"
+    )
+    assert ok.outcome is Outcome.ACCEPTED
+    bad = h.send(
+        "erp", "S2", 1, {"name": "Bad", "country": "DE", "tax_id": "123456789"}, domain="supplier"
+    )
+    assert bad.outcome is Outcome.REJECTED
+    assert [(p.field, p.rule) for p in bad.problems] == [("tax_id", "tax_id")]
+
+
+def test_a_value_removed_at_the_source_falls_back_to_the_next_source(h: Harness) -> None:
+    first = h.send(
+        "erp",
+        "A1",
+        1,
+        {"sku": "A1", "name": "Pen", "gtin": GTIN, "brand": "Erp"},
+        timestamp="2026-01-01T00:00:00.000000Z",
+    )
+    # brand is "most recent": the WMS's newer source timestamp wins ...
+    h.send(
+        "wms",
+        "A1",
+        1,
+        {"sku": "A1", "gtin": GTIN, "brand": "Wms"},
+        timestamp="2026-02-01T00:00:00.000000Z",
+    )
+    assert h.golden(first.master_id)["brand"] == "Wms"
+    # ... until the WMS clears it; then the ERP's value is the best there is.
+    h.send("wms", "A1", 2, {"sku": "A1", "gtin": GTIN}, timestamp="2026-03-01T00:00:00.000000Z")
+    assert h.golden(first.master_id)["brand"] == "Erp"
+
+
+def test_reapply_remerges_an_applied_version(h: Harness) -> None:
+    h.send("erp", "A1", 1, {"sku": "A1", "name": "Pen"})
+    rec = Incoming(
+        "erp",
+        "item",
+        "A1",
+        1,
+        None,
+        {"sku": "A1", "name": "Pen"},
+        digest({"sku": "A1", "name": "Pen"}),
+    )
+    ctx = Context("now", "t", "r", lambda p: p, reapply=True)
+    result = process(h.ledger, h.landscape.policies["item"], rec, ctx)
+    assert result.outcome is Outcome.UNCHANGED
+    assert result.contribution is not None

@@ -1,0 +1,238 @@
+"""The declarative mapping language: every operation, and failures that name field and rule."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from mastersync.domain.mapping.mapper import Mapper, MappingFailed
+from mastersync.domain.mapping.spec import MappingSpec
+from mastersync.domain.mapping.values import Ref
+from mastersync.domain.problems import ConfigError
+
+
+def mapper(fields: dict[str, Any], domain: str = "item", **spec: Any) -> Mapper:
+    doc = {"key": "id", "fields": fields, **spec}
+    return Mapper("erp", domain, MappingSpec.model_validate(doc))
+
+
+def values(fields: dict[str, Any], record: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    return mapper(fields, **spec).map({"id": "1", **record}).values
+
+
+def failures(fields: dict[str, Any], record: dict[str, Any]) -> set[tuple[str, str]]:
+    with pytest.raises(MappingFailed) as exc:
+        mapper(fields).map({"id": "1", **record})
+    return {(p.field or "", p.rule) for p in exc.value.problems}
+
+
+def test_rename_nested_path_and_constant() -> None:
+    out = values(
+        {"name": "title", "brand": "meta.brand", "category": {"const": "PPE"}},
+        {"title": " Gloves ", "meta": {"brand": "Ansell"}},
+    )
+    assert out == {"name": "Gloves", "brand": "Ansell", "category": "PPE"}
+
+
+def test_quoted_keys_with_spaces() -> None:
+    assert values({"name": '"Item Name"'}, {"Item Name": "Tape"}) == {"name": "Tape"}
+
+
+def test_jmespath_selects_a_localised_value() -> None:
+    rec = {
+        "values": {
+            "description": [
+                {"locale": "de_DE", "data": "Band"},
+                {"locale": "en_US", "data": "Tape"},
+            ]
+        }
+    }
+    out = values({"description": "values.description[?locale=='en_US'].data | [0]"}, rec)
+    assert out == {"description": "Tape"}
+
+
+def test_value_map_and_what_happens_to_unmapped_values() -> None:
+    spec = {"lifecycle_state": {"from": "st", "map": {"A": "active", "D": "discontinued"}}}
+    assert values(spec, {"st": "A"}) == {"lifecycle_state": "active"}
+    assert failures(spec, {"st": "Q"}) == {("lifecycle_state", "value_map")}
+    keep = {"brand": {"from": "b", "map": {"3m": "3M"}, "map_other": "keep"}}
+    assert values(keep, {"b": "Tesa"}) == {"brand": "Tesa"}
+
+
+def test_number_parsing_by_locale_and_by_separators() -> None:
+    out = values(
+        {
+            "list_price": {"from": "p", "number": {"locale": "de_DE"}},
+            "cost_price": {"from": "c", "number": {"decimal": ",", "group": " "}},
+        },
+        {"p": "1.234,50", "c": "1 000,25"},
+    )
+    assert out == {"list_price": Decimal("1234.50"), "cost_price": Decimal("1000.25")}
+    assert failures(
+        {"list_price": {"from": "p", "number": {"locale": "de_DE"}}}, {"p": "twelve"}
+    ) == {("list_price", "number")}
+
+
+def test_unit_conversion_fixed_and_per_record() -> None:
+    out = values(
+        {
+            "net_weight_kg": {"from": "w", "number": True, "unit": {"from": "lb", "to": "kg"}},
+            "dimensions.length_cm": {"from": "l", "unit": {"from_path": "lu", "to": "cm"}},
+        },
+        {"w": "2", "l": "10", "lu": "INH"},
+    )
+    assert out["net_weight_kg"] == Decimal("0.907185")
+    assert out["dimensions"] == {"length_cm": Decimal("25.400000")}
+
+
+def test_unknown_unit_is_a_config_error() -> None:
+    with pytest.raises(ConfigError) as exc:
+        mapper({"net_weight_kg": {"from": "w", "unit": {"from": "stone-ish", "to": "kg"}}})
+    assert exc.value.loc[:2] == ("fields", "net_weight_kg")
+
+
+def test_concatenation_skips_empty_parts() -> None:
+    out = values(
+        {"name": {"concat": ["a", "b", "c"], "sep": " - "}},
+        {"a": "Nitrile", "b": "", "c": "gloves"},
+    )
+    assert out == {"name": "Nitrile - gloves"}
+
+
+def test_dates_by_format_by_locale_and_iso() -> None:
+    spec = {
+        "valid_from": {"from": "a", "date": {"format": "%d.%m.%Y"}},
+        "valid_to": {"from": "b", "date": {"locale": "en_US"}},
+        "price_list": {"from": "c", "date": True},
+    }
+    out = (
+        Mapper("erp", "price", MappingSpec.model_validate({"key": "id", "fields": spec}))
+        .map({"id": "1", "a": "24.12.2026", "b": "12/31/26", "c": "2026-01-02"})
+        .values
+    )
+    assert out == {
+        "valid_from": dt.date(2026, 12, 24),
+        "valid_to": dt.date(2026, 12, 31),
+        "price_list": dt.date(2026, 1, 2),
+    }
+
+
+def test_defaults_and_missing_fields() -> None:
+    assert values({"brand": {"from": "b", "default": "Generic"}}, {}) == {"brand": "Generic"}
+    assert values({"brand": {"from": "b", "optional": True}}, {}) == {}
+    # A mapping that reads a field the record lacks is an error that names both.
+    assert failures({"brand": "b"}, {}) == {("brand", "missing_field")}
+
+
+def test_each_maps_a_list_of_objects() -> None:
+    spec = {
+        "contacts": {
+            "each": "people",
+            "fields": {"name": {"concat": ["f", "l"]}, "email": {"from": "e", "optional": True}},
+        }
+    }
+    rec = {"people": [{"f": "Ana", "l": "Lima", "e": "ana@x.example"}, {"f": "Bo", "l": "Ek"}]}
+    out = (
+        Mapper("crm", "customer", MappingSpec.model_validate({"key": "id", "fields": spec}))
+        .map({"id": "1", **rec})
+        .values
+    )
+    assert out == {"contacts": [{"name": "Ana Lima", "email": "ana@x.example"}, {"name": "Bo Ek"}]}
+
+
+def test_list_templates_with_conditions_and_scalar_lists() -> None:
+    spec = {
+        "pack_levels": [
+            {"level": {"const": "each"}, "uom": {"const": "EA"}, "quantity": {"const": 1}},
+            {"when": "cq", "level": {"const": "case"}, "uom": {"const": "CS"}, "quantity": "cq"},
+        ],
+        "images": ["img1", "img2"],
+    }
+    without = values(spec, {"cq": "", "img1": "a.jpg"})
+    assert without == {
+        "pack_levels": [{"level": "each", "uom": "EA", "quantity": 1}],
+        "images": ["a.jpg"],
+    }
+    with_case = values(spec, {"cq": "12", "img1": None})
+    assert with_case["pack_levels"][1] == {"level": "case", "uom": "CS", "quantity": "12"}
+
+
+def test_object_with_a_condition() -> None:
+    spec = {
+        "credit_limit": {"fields": {"amount": "cl", "currency": {"const": "EUR"}}, "when": "cl"}
+    }
+    m = Mapper("crm", "customer", MappingSpec.model_validate({"key": "id", "fields": spec}))
+    assert m.map({"id": "1", "cl": None}).values == {}
+    assert m.map({"id": "1", "cl": 5}).values == {"credit_limit": {"amount": 5, "currency": "EUR"}}
+
+
+def test_references_are_left_for_the_pipeline_to_resolve() -> None:
+    m = Mapper(
+        "erp",
+        "price",
+        MappingSpec.model_validate(
+            {"key": "id", "fields": {"item": {"from": "sku", "ref": {"domain": "item"}}}}
+        ),
+    )
+    assert m.map({"id": "1", "sku": "A1"}).values == {"item": Ref("item", "erp", "A1")}
+
+
+def test_versions_of_each_kind() -> None:
+    counter = mapper({}, version={"from": "v", "kind": "counter"})
+    assert counter.map({"id": "1", "v": "42"}).version == 42
+    stamp = mapper({}, version={"from": "t", "kind": "timestamp", "timezone": "Europe/Berlin"})
+    mapped = stamp.map({"id": "1", "t": "2026-03-01 10:00:00"})
+    assert mapped.version == "2026-03-01T09:00:00.000000Z"
+    assert mapped.timestamp == mapped.version
+    assert mapper({}).map({"id": "1"}).version is None  # arrival order
+    with pytest.raises(MappingFailed) as exc:
+        counter.map({"id": "1", "v": "x"})
+    assert [(p.field, p.rule) for p in exc.value.problems] == [("version", "counter")]
+
+
+def test_all_failures_of_a_record_are_reported_together() -> None:
+    spec = {
+        "name": "n",
+        "list_price": {"from": "p", "number": True},
+        "lifecycle_state": {"from": "s", "map": {"A": "active"}},
+    }
+    assert failures(spec, {"p": "x", "s": "Z"}) == {
+        ("name", "missing_field"),
+        ("list_price", "number"),
+        ("lifecycle_state", "value_map"),
+    }
+
+
+def test_empty_key_is_refused() -> None:
+    with pytest.raises(MappingFailed) as exc:
+        mapper({}).map({"id": " "})
+    assert [(p.field, p.rule) for p in exc.value.problems] == [("key", "required")]
+
+
+def test_strict_mapping_reports_unmapped_source_fields() -> None:
+    m = mapper({"name": "n"}, strict=True, ignore=["audit"])
+    with pytest.raises(MappingFailed) as exc:
+        m.map({"id": "1", "n": "x", "audit": "y", "colour": "red"})
+    assert [(p.field, p.rule) for p in exc.value.problems] == [("colour", "unknown_field")]
+
+
+def test_header_check_lists_required_columns_only() -> None:
+    m = mapper(
+        {"name": "n", "brand": {"from": "b", "optional": True}, "description": "values.d[0]"}
+    )
+    assert m.missing_columns(["id", "x"]) == ["n"]
+
+
+def test_invalid_expression_is_a_config_error_with_a_hint() -> None:
+    with pytest.raises(ConfigError) as exc:
+        mapper({"name": "Item Name"})
+    assert "double quotes" in exc.value.message
+    assert exc.value.loc == ("fields", "name")
+
+
+def test_one_source_per_value() -> None:
+    with pytest.raises(ValueError, match="exactly one source"):
+        MappingSpec.model_validate({"key": "id", "fields": {"name": {"from": "a", "const": 1}}})

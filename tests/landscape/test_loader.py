@@ -1,0 +1,151 @@
+"""Loading a landscape: every mistake is reported with its file, line and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mastersync.landscape import LandscapeError, load_landscape
+from mastersync.sandbox.demo import write_landscape
+
+MAPPING = """\
+key: ITEM_NO
+version: {from: CHANGE_NO, kind: counter}
+fields:
+  sku: ITEM_NO
+  name: DESCRIPTION
+"""
+
+LANDSCAPE = """\
+name: test
+systems:
+  erp:
+    kind: erp
+    inbound:
+      item: item.yaml
+domains:
+  item:
+    ownership:
+      name: [erp]
+"""
+
+
+def write(folder: Path, landscape: str = LANDSCAPE, mapping: str = MAPPING) -> Path:
+    (folder / "item.yaml").write_text(mapping, encoding="utf-8")
+    path = folder / "landscape.yaml"
+    path.write_text(landscape, encoding="utf-8")
+    return path
+
+
+def problems(path: Path) -> list[str]:
+    with pytest.raises(LandscapeError) as exc:
+        load_landscape(path)
+    return exc.value.problems
+
+
+def test_a_valid_landscape_loads_with_its_mappings(tmp_path: Path) -> None:
+    compiled = load_landscape(write(tmp_path))
+    assert compiled.mapper("erp", "item").targets == ("sku", "name")
+    assert compiled.policies["item"].fields["name"].owners == ("erp",)
+    assert compiled.base_dir == str(tmp_path.resolve())
+
+
+def test_the_starter_landscape_loads(tmp_path: Path) -> None:
+    compiled = load_landscape(write_landscape(tmp_path))
+    assert len(compiled.mappers) == 12
+
+
+def test_a_typo_in_a_key_names_line_and_suggests(tmp_path: Path) -> None:
+    path = write(tmp_path, LANDSCAPE.replace("    ownership:", "    ownersip:"))
+    [problem] = problems(path)
+    assert problem == (
+        f"{path}:9: domains.item.ownersip: unknown key 'ownersip'; did you mean 'ownership'?"
+    )
+
+
+def test_an_unknown_system_in_ownership(tmp_path: Path) -> None:
+    path = write(tmp_path, LANDSCAPE.replace("name: [erp]", "name: [epr]"))
+    [problem] = problems(path)
+    assert problem.startswith(f"{path}:10: domains.item.ownership.name.0: unknown system 'epr'")
+    assert "did you mean 'erp'" in problem
+
+
+def test_a_bad_enum_value_shows_what_was_given(tmp_path: Path) -> None:
+    path = write(tmp_path, LANDSCAPE.replace("kind: erp", "kind: ERP"))
+    [problem] = problems(path)
+    assert problem.startswith(f"{path}:4: systems.erp.kind: Input should be")
+    assert "(got 'ERP')" in problem
+
+
+def test_mapping_errors_point_into_the_mapping_file(tmp_path: Path) -> None:
+    path = write(tmp_path, mapping=MAPPING.replace("  name: DESCRIPTION", "  nmae: DESCRIPTION"))
+    [problem] = problems(path)
+    assert problem.startswith(
+        f"{tmp_path.resolve() / 'item.yaml'}:5: fields.nmae: 'nmae' is "
+        "not a item field; did you mean 'name'?"
+    )
+
+
+def test_a_mapping_file_that_fails_its_schema(tmp_path: Path) -> None:
+    path = write(tmp_path, mapping=MAPPING.replace("kind: counter", "kind: countr"))
+    [problem] = problems(path)
+    assert ":2: version.kind:" in problem
+
+
+def test_a_missing_mapping_file(tmp_path: Path) -> None:
+    path = write(tmp_path, LANDSCAPE.replace("item.yaml", "nope.yaml"))
+    [problem] = problems(path)
+    assert problem.startswith(f"{path}:6: systems.erp.inbound.item:")
+    assert "cannot read" in problem
+
+
+def test_yaml_syntax_errors_name_line_and_column(tmp_path: Path) -> None:
+    path = write(tmp_path, LANDSCAPE.replace("      name: [erp]", "      name: [erp"))
+    [problem] = problems(path)
+    assert problem.startswith(f"{path}:11:")
+
+
+def test_duplicate_keys_are_reported(tmp_path: Path) -> None:
+    path = write(tmp_path, LANDSCAPE + "  item:\n    ownership: {}\n")
+    [problem] = problems(path)
+    assert "duplicate key 'item' (first at line 8)" in problem
+
+
+def test_credentials_must_be_references(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        LANDSCAPE.replace(
+            "    kind: erp\n",
+            "    kind: erp\n    connector:\n      type: rest\n      password: hunter2\n",
+        ),
+    )
+    [problem] = problems(path)
+    assert problem.startswith(
+        f"{path}:7: systems.erp.connector.password: credentials must be references"
+    )
+    assert "hunter2" not in problem
+    ok = write(
+        tmp_path,
+        LANDSCAPE.replace(
+            "    kind: erp\n",
+            "    kind: erp\n    connector:\n      password: {env: ERP_PASSWORD}\n",
+        ),
+    )
+    load_landscape(ok)
+
+
+def test_yes_no_and_y_n_stay_text_in_value_maps(tmp_path: Path) -> None:
+    mapping = MAPPING + "  lot_controlled: {from: LOT, map: {Y: true, N: false, NO: false}}\n"
+    compiled = load_landscape(write(tmp_path, mapping=mapping))
+    mapped = compiled.mapper("erp", "item").map(
+        {"ITEM_NO": "1", "CHANGE_NO": "1", "DESCRIPTION": "d", "LOT": "NO"}
+    )
+    assert mapped.values["lot_controlled"] is False
+
+
+def test_a_reference_to_an_unknown_natural_key(tmp_path: Path) -> None:
+    mapping = "key: id\nfields:\n  item: {from: sku, ref: {domain: item, by: ean}}\n"
+    path = write(tmp_path, LANDSCAPE.replace("item: item.yaml", "price: item.yaml"), mapping)
+    [problem] = problems(path)
+    assert "fields.item.ref.by: item has no natural key 'ean' (it has: gtin)" in problem

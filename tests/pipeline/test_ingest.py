@@ -1,0 +1,235 @@
+"""Ingest against real stores: bad records never stop a batch, and every accepted change is
+written with its lineage and its outbox event."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from mastersync.domain.records import ExceptionStatus
+from mastersync.pipeline.exceptions import ExceptionsInbox
+from mastersync.pipeline.ingest import Ingestor
+from mastersync.pipeline.queries import get_record, trace
+from mastersync.ports.connector import ReadFailure, SourceRecord
+from mastersync.ports.store import ExceptionFilter, Store
+from tests.support import compiled, erp_item
+
+GTIN = "4006381333931"
+
+
+def feed(rows: list[dict[str, Any]]) -> list[SourceRecord | ReadFailure]:
+    return [SourceRecord(r, f"feed:{i + 1}") for i, r in enumerate(rows)]
+
+
+@pytest.fixture
+def ingestor(store: Store) -> Ingestor:
+    return Ingestor(store, compiled(), chunk_size=3)
+
+
+def outbox_and_lineage(store: Store, master: str) -> tuple[list[int], list[str]]:
+    with store.unit_of_work(write=False) as uow:
+        return (
+            [e.version for e in uow.events(master)],
+            [e.outcome for e in uow.lineage(master_id=master)],
+        )
+
+
+def test_a_batch_with_bad_records_keeps_the_good_ones(store: Store, ingestor: Ingestor) -> None:
+    rows = [
+        erp_item("A1", 1, name="Pen", gtin=GTIN, price="2.50"),
+        erp_item("A2", 1, name="Ink", gtin="4006381333932"),  # bad check digit
+        erp_item("A3", 1, name="Pad", price="cheap"),  # not a number
+        {"v": 1, "name": "no key"},  # mapping: missing key field
+        erp_item("A4", 1),  # required name missing
+        erp_item("A5", 1, name="Tape"),
+    ]
+    items: list[SourceRecord | ReadFailure] = feed(rows)
+    items.insert(2, ReadFailure("feed:x", "csv_columns", "expected 5 fields, got 7", "a,b"))
+    report = ingestor.ingest("erp", "item", items, source="test")
+    assert report.outcomes == Counter({"accepted": 2, "rejected": 5})
+    assert set(report.problems) == {
+        ("validation_error", "gtin", "gtin_check_digit"),
+        ("mapping_error", "list_price", "number"),
+        ("mapping_error", "sku", "missing_field"),
+        ("mapping_error", "key", "missing_field"),
+        ("validation_error", "name", "required"),
+        ("parse_error", "-", "csv_columns"),
+    }
+    with store.unit_of_work(write=False) as uow:
+        entries = uow.exceptions(ExceptionFilter(limit=100))
+    by_rule = {(e.field, e.rule): e for e in entries}
+    gtin = by_rule[("gtin", "gtin_check_digit")]
+    assert gtin.source_key == "A2"
+    assert gtin.locator == "feed:2"
+    assert gtin.payload == rows[1]
+    assert gtin.batch_id == report.batch_id
+    assert "expected 1" in gtin.message
+    assert by_rule[(None, "csv_columns")].payload == {"raw": "a,b"}
+    assert get_record(store, "item", "erp:A1").golden.attributes["list_price"] == "2.5"
+
+
+def test_every_golden_version_has_its_event_and_lineage(store: Store, ingestor: Ingestor) -> None:
+    ingestor.ingest(
+        "erp",
+        "item",
+        feed(
+            [
+                erp_item("A1", 1, name="Pen", gtin=GTIN),
+                erp_item("A1", 2, name="Pen 2", gtin=GTIN),  # same chunk as v1
+                erp_item("B1", 1, name="B"),
+                erp_item("A1", 3, name="Pen 3", gtin=GTIN),  # next chunk
+            ]
+        ),
+    )
+    ingestor.ingest(
+        "pim",
+        "item",
+        feed([{"id": "P1", "updated": "2026-01-01T00:00:00Z", "gtin": GTIN, "desc": "Blue ink"}]),
+    )
+    view = get_record(store, "item", "erp:A1")
+    assert view.golden.version == 4
+    assert view.golden.attributes["description"] == "Blue ink"
+    assert sorted(m.system for m in view.members) == ["erp", "pim"]
+    events, lineage = outbox_and_lineage(store, view.golden.master_id)
+    assert events == [1, 2, 3, 4]
+    assert lineage == ["accepted"] * 4
+    assert trace(store, view.golden.master_id).events[-1].changes == {
+        "description": {"before": None, "after": "Blue ink"}
+    }
+
+
+def test_reingesting_the_same_records_changes_nothing(store: Store, ingestor: Ingestor) -> None:
+    rows = [erp_item(f"A{i}", 1, name=f"N{i}") for i in range(7)]
+    first = ingestor.ingest("erp", "item", feed(rows))
+    again = ingestor.ingest("erp", "item", feed(rows))
+    assert first.outcomes == Counter({"accepted": 7})
+    assert again.outcomes == Counter({"unchanged": 7})
+    master = get_record(store, "item", "erp:A3").golden.master_id
+    assert outbox_and_lineage(store, master) == ([1], ["accepted"])
+
+
+def test_stale_changes_are_recorded_and_change_nothing(store: Store, ingestor: Ingestor) -> None:
+    ingestor.ingest("erp", "item", feed([erp_item("A1", 5, name="Current")]))
+    report = ingestor.ingest("erp", "item", feed([erp_item("A1", 4, name="Old")]))
+    assert report.outcomes == Counter({"stale": 1})
+    view = get_record(store, "item", "erp:A1")
+    assert view.golden.attributes["name"] == "Current"
+    assert view.golden.version == 1
+    with store.unit_of_work(write=False) as uow:
+        [entry] = uow.exceptions(ExceptionFilter(kind="stale_update"))
+    assert entry.message == "version 4 is older than applied version 5"
+    assert outbox_and_lineage(store, view.golden.master_id)[1] == ["accepted", "stale"]
+
+
+def test_references_resolve_and_unknown_ones_wait_in_the_inbox(
+    store: Store, ingestor: Ingestor
+) -> None:
+    prices = [
+        {"sku": "A1", "list": "LIST", "amount": "9.90", "v": 1},
+        {"sku": "A9", "list": "LIST", "amount": "1.00", "v": 1},
+    ]
+    ingestor.ingest("erp", "item", feed([erp_item("A1", 1, name="Pen")]))
+    report = ingestor.ingest("erp", "price", feed(prices))
+    assert report.outcomes == Counter({"accepted": 1, "rejected": 1})
+    item = get_record(store, "item", "erp:A1").golden.master_id
+    price = get_record(store, "price", "erp:A1|LIST").golden
+    assert price.attributes["item"] == item
+    with store.unit_of_work(write=False) as uow:
+        [waiting] = uow.exceptions(ExceptionFilter(kind="unknown_reference"))
+    assert waiting.message == "no item record with erp key 'A9' (yet)"
+    # The item arrives; retrying the price now succeeds and settles the entry.
+    ingestor.ingest("erp", "item", feed([erp_item("A9", 1, name="Late")]))
+    inbox = ExceptionsInbox(store, ingestor)
+    result = inbox.retry(inbox.entries([waiting.id or 0]))
+    assert result.resolved == [waiting.id]
+    with store.unit_of_work(write=False) as uow:
+        settled = uow.exception(waiting.id or 0)
+    assert settled is not None
+    assert settled.status is ExceptionStatus.RESOLVED
+    assert get_record(store, "price", "erp:A9|LIST").golden.attributes["amount"] == "1"
+
+
+def test_a_later_good_version_settles_the_records_open_failures(
+    store: Store, ingestor: Ingestor
+) -> None:
+    ingestor.ingest("erp", "item", feed([erp_item("A1", 1, name="Pen", gtin="4006381333932")]))
+    ingestor.ingest("erp", "item", feed([erp_item("A1", 2, name="Pen", gtin=GTIN)]))
+    with store.unit_of_work(write=False) as uow:
+        assert uow.exceptions(ExceptionFilter()) == []
+        [settled] = uow.exceptions(ExceptionFilter(status=ExceptionStatus.RESOLVED))
+    assert settled.resolution is not None
+    assert settled.resolution["by"] == "superseded"
+
+
+def test_a_repeated_failure_is_one_entry_with_attempts(store: Store, ingestor: Ingestor) -> None:
+    bad = [erp_item("A1", 1, name="Pen", gtin="4006381333932")]
+    ingestor.ingest("erp", "item", feed(bad))
+    ingestor.ingest("erp", "item", feed(bad))
+    with store.unit_of_work(write=False) as uow:
+        [entry] = uow.exceptions(ExceptionFilter())
+    assert entry.attempts == 2
+
+
+def test_ownership_violations_are_in_the_inbox_and_the_rest_is_applied(
+    store: Store, ingestor: Ingestor
+) -> None:
+    ingestor.ingest("erp", "item", feed([erp_item("A1", 1, name="Pen", gtin=GTIN)]))
+    report = ingestor.ingest(
+        "pim",
+        "item",
+        feed(
+            [
+                {
+                    "id": "P1",
+                    "updated": "2026-01-01T00:00:00Z",
+                    "gtin": GTIN,
+                    "name": "Stylo",
+                    "desc": "Blue",
+                }
+            ]
+        ),
+    )
+    assert report.outcomes == Counter({"accepted": 1})
+    golden = get_record(store, "item", "erp:A1").golden
+    assert golden.attributes["name"] == "Pen"
+    assert golden.attributes["description"] == "Blue"
+    with store.unit_of_work(write=False) as uow:
+        [violation] = uow.exceptions(ExceptionFilter(kind="ownership_violation"))
+    assert violation.field == "name"
+    assert violation.master_id == golden.master_id
+    assert "pim may not write name: owned by erp" in violation.message
+
+
+def test_retry_after_a_config_change_and_ignore(store: Store) -> None:
+    strict = Ingestor(store, compiled())
+    strict.ingest("erp", "item", feed([erp_item("A1", 1, name="Pen", gtin=GTIN)]))
+    strict.ingest(
+        "pim",
+        "item",
+        feed([{"id": "P1", "updated": "2026-01-01T00:00:00Z", "gtin": GTIN, "name": "Stylo"}]),
+    )
+    with store.unit_of_work(write=False) as uow:
+        [violation] = uow.exceptions(ExceptionFilter(kind="ownership_violation"))
+    assert violation.id is not None
+    # Still a violation under the same landscape: the entry stays open, one more attempt.
+    inbox = ExceptionsInbox(store, strict)
+    assert inbox.retry(inbox.entries([violation.id])).still_failing == [violation.id]
+    # Give the PIM the name (first priority) and retry: applied, settled.
+    doc_domains = {"item": {"natural_keys": [["gtin"]], "ownership": {"name": ["pim", "erp"]}}}
+    relaxed = ExceptionsInbox(store, Ingestor(store, compiled(domains=doc_domains)))
+    assert relaxed.retry(relaxed.entries([violation.id])).resolved == [violation.id]
+    assert get_record(store, "item", "erp:A1").golden.attributes["name"] == "Stylo"
+    # Ignoring needs a reason and records who gave it.
+    strict.ingest("erp", "item", feed([erp_item("B1", 1)]))
+    with store.unit_of_work(write=False) as uow:
+        [missing] = uow.exceptions(ExceptionFilter(kind="validation_error"))
+    assert missing.id is not None
+    assert inbox.ignore(inbox.entries([missing.id]), "ana", "test record") == [missing.id]
+    with store.unit_of_work(write=False) as uow:
+        done = uow.exception(missing.id)
+    assert done is not None
+    assert done.status is ExceptionStatus.IGNORED
+    assert done.resolution is not None
+    assert done.resolution["by"] == "ana"
