@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +21,7 @@ class Contribution:
     # The source's own change time (UTC text), for "most recent" survivorship.
     timestamp: str | None
     # Canonical values in JSON shape, nulls left out; owned fields it may not write removed.
-    values: dict[str, Any]
+    values: Mapping[str, Any]
     # Hash of everything the source sent, to tell a redelivery from a conflicting change.
     digest: str
     received_at: str

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -34,6 +34,8 @@ class Incoming:
     version: Version | None
     timestamp: str | None
     values: dict[str, Any]
+    # Hash of the payload as the source sent it: the same version with another hash is a
+    # source contradicting itself.
     digest: str
 
 
@@ -108,8 +110,8 @@ def _key_changes(
     ledger: Ledger,
     policy: DomainPolicy,
     master_id: str,
-    before: dict[str, Any],
-    after: dict[str, Any],
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
 ) -> tuple[list[KeyChange], list[Problem]]:
     changes, problems = [], []
     for nk in policy.natural_keys:
@@ -134,17 +136,22 @@ def _key_changes(
     return changes, problems
 
 
-def _quality(policy: DomainPolicy, attributes: dict[str, Any]) -> float:
-    rules = (*policy.record_rules, *policy.golden_rules)
-    if not rules:
+def _quality(policy: DomainPolicy, attributes: dict[str, Any], gaps: list[Problem]) -> float:
+    """Share of the domain's quality rules the golden record passes."""
+    total = len(policy.record_rules) + len(policy.golden_rules)
+    if not total:
         return 1.0
-    failed = sum(1 for r in rules if r.evaluate(attributes))
-    return round(1 - failed / len(rules), 4)
+    failed = len({p.field for p in gaps}) + sum(
+        1 for r in policy.record_rules if r.evaluate(attributes)
+    )
+    return round(1 - failed / total, 4)
 
 
 def process(ledger: Ledger, policy: DomainPolicy, rec: Incoming, ctx: Context) -> RecordResult:
     """Apply one record to the ledger's state and say what to write. Pure but for ``ledger``."""
     prev = ledger.xrefs.get((rec.domain, rec.system, rec.key))
+    if rec.version is None and prev is not None and rec.digest == prev.digest and not ctx.reapply:
+        return RecordResult(Outcome.UNCHANGED, prev.master_id)  # arrival order: same content
     version: Version = (
         rec.version
         if rec.version is not None
@@ -170,9 +177,13 @@ def process(ledger: Ledger, policy: DomainPolicy, rec: Incoming, ctx: Context) -
             return _reject(problems, identified_by=found_by)
     golden = ledger.golden.get(master_id) if master_id else None
     current = golden.attributes if golden else {}
-    values, violations = enforce_ownership(rec.values, rec.system, current, policy.fields)
-    view = {**current, **values}
-    checked = [p for r in policy.record_rules if r.path[0] in values for p in r.evaluate(view)]
+    values, violations = enforce_ownership(
+        rec.values, rec.system, current, policy.fields, policy.readonly.get(rec.system)
+    )
+    checked: list[Problem] = []
+    if policy.record_rules:
+        view = {**current, **values}
+        checked = [p for r in policy.record_rules if r.path[0] in values for p in r.evaluate(view)]
     if any(p.is_error for p in checked):
         return _reject(checked, master_id=master_id, identified_by=found_by)
     new_master = master_id or ctx.new_id(policy.spec.id_prefix)
@@ -187,12 +198,13 @@ def process(ledger: Ledger, policy: DomainPolicy, rec: Incoming, ctx: Context) -
         rec.digest,
         ctx.now,
     )
-    members = [m for m in ledger.member_list(new_master) if m.ref != contribution.ref]
+    others = ledger.members.get(new_master)
+    members = [m for m in others.values() if m.ref != contribution.ref] if others else []
     members.append(contribution)
     touched = set(values) | (set(prev.values) if prev else set())
     merged = merge(current, golden.provenance if golden else {}, members, touched, policy.fields)
     gaps = [p for r in policy.golden_rules for p in r.evaluate(merged.attributes)]
-    keys, conflicts = _key_changes(ledger, policy, new_master, dict(current), merged.attributes)
+    keys, conflicts = _key_changes(ledger, policy, new_master, current, merged.attributes)
     errors = [p for p in (*gaps, *conflicts) if p.is_error]
     if errors:
         return _reject(errors, master_id=master_id, identified_by=found_by)
@@ -216,7 +228,7 @@ def process(ledger: Ledger, policy: DomainPolicy, rec: Incoming, ctx: Context) -
         merged.provenance,
         created_at=golden.created_at if golden else ctx.now,
         updated_at=ctx.now,
-        quality=_quality(policy, merged.attributes),
+        quality=_quality(policy, merged.attributes, gaps),
         trace_id=ctx.trace_id,
     )
     event = ChangeEvent(

@@ -38,6 +38,10 @@ def is_empty(value: Any) -> bool:
     return value is None or value == "" or value == [] or value == {}
 
 
+# None, "", [] and {}: equality is what "in" tests, so one tuple serves all four.
+EMPTY: tuple[Any, ...] = (None, "", [], {})
+
+
 def completeness(value: Any) -> int:
     """How many non-empty leaves a value has (strings count their length as a tie-breaker)."""
     if isinstance(value, dict):
@@ -61,31 +65,45 @@ def _recency(c: Contribution) -> tuple[str, int, int]:
     )
 
 
+def _identity(c: Contribution) -> tuple[str, str, str]:
+    # Last in every score: a total order, so arrival order can never decide.
+    return (str(c.version), c.system, c.key)
+
+
+def rule_of(policy: FieldPolicy) -> tuple[Rule, tuple[str, ...]]:
+    """The effective rule and system order of a field (owners are a priority order)."""
+    if policy.owners:
+        return Rule.SOURCE_PRIORITY, policy.owners
+    return policy.rule, policy.order
+
+
+def score(c: Contribution, rule: Rule, order: Sequence[str], value: Any = None) -> tuple[Any, ...]:
+    """How good a contribution is under a rule; larger wins on every component."""
+    recency, priority = _recency(c), -_rank(order, c.system)
+    if rule is Rule.MOST_RECENT:
+        return (recency, priority, *_identity(c))
+    if rule is Rule.MOST_COMPLETE:
+        return (completeness(value), priority, recency, *_identity(c))
+    return (priority, recency, *_identity(c))
+
+
+def candidates(
+    field: str, contributions: Sequence[Contribution], policy: FieldPolicy
+) -> list[Contribution]:
+    """Contributions with a value for ``field`` that may write it."""
+    found = [c for c in contributions if c.values.get(field) not in EMPTY]
+    if policy.owners:
+        found = [c for c in found if c.system in policy.owners]
+    return found
+
+
 def resolve(
     field: str, contributions: Sequence[Contribution], policy: FieldPolicy
 ) -> tuple[Any, Contribution | None]:
     """The winning value of ``field`` and the contribution it came from (or None, None)."""
-    candidates = [c for c in contributions if not is_empty(c.values.get(field))]
-    if policy.owners:
-        candidates = [c for c in candidates if c.system in policy.owners]
-        order: Sequence[str] = policy.owners
-        rule = Rule.SOURCE_PRIORITY
-    else:
-        order, rule = policy.order, policy.rule
-    if not candidates:
+    found = candidates(field, contributions, policy)
+    if not found:
         return None, None
-
-    def score(c: Contribution) -> tuple[Any, ...]:
-        # Larger wins on every component.
-        recency, priority = _recency(c), -_rank(order, c.system)
-        if rule is Rule.MOST_RECENT:
-            primary: tuple[Any, ...] = (recency, priority)
-        elif rule is Rule.MOST_COMPLETE:
-            primary = (completeness(c.values[field]), priority, recency)
-        else:
-            primary = (priority, recency)
-        # Version text and identity last: a total order, so arrival order never matters.
-        return (*primary, str(c.version), c.system, c.key)
-
-    winner = max(candidates, key=score)
+    rule, order = rule_of(policy)
+    winner = max(found, key=lambda c: score(c, rule, order, c.values[field]))
     return winner.values[field], winner

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -45,7 +46,7 @@ def validate(spec: DomainSpec, values: dict[str, Any]) -> tuple[dict[str, Any], 
     return model.model_dump(mode="json", exclude_none=True), []
 
 
-def digest(values: dict[str, Any]) -> str:
-    """A short hash of canonical values, independent of key order."""
-    blob = orjson.dumps(values, option=orjson.OPT_SORT_KEYS)
+def digest(values: Mapping[str, Any]) -> str:
+    """A short hash of a record (a native payload or canonical values), whatever its key order."""
+    blob = orjson.dumps(values, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
     return hashlib.blake2b(blob, digest_size=12).hexdigest()

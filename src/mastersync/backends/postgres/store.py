@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
+from mastersync.backends.sql.reader import ArrayReader
 from mastersync.backends.sql.rows import dumps
 from mastersync.backends.sql.store import SqlStore
 from mastersync.backends.sql.uow import SqlUnitOfWork
@@ -109,4 +110,4 @@ def open_postgres(url: str) -> PostgresStore:
 
         set_json_loads(orjson.loads, dbapi_conn)
 
-    return PostgresStore(url, engine, CopyWriter(), lock_golden=True)
+    return PostgresStore(url, engine, CopyWriter(), ArrayReader(), lock_golden=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -25,11 +26,21 @@ def version_from_text(text: str) -> Version:
     return int(text) if _INT.match(text) else text
 
 
-def _json(value: Any) -> Any:
-    # SQLite's JSON columns come back parsed through SQLAlchemy; raw cursors give text.
+def json_value(value: Any) -> Any:
+    """A JSON column's value: raw SQLite cursors give text, PostgreSQL's JSONB is parsed."""
     if isinstance(value, str | bytes):
         return orjson.loads(value)
     return value
+
+
+def instant(value: Any) -> Any:
+    """A timestamp column as fixed-width UTC text (PostgreSQL gives datetimes)."""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value
+
+
+_json = json_value
 
 
 # Column orders used by the bulk writers (executemany and COPY).

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 
 from mastersync.backends.sql import migrate
+from mastersync.backends.sql.reader import BatchReader
 from mastersync.backends.sql.uow import SqlUnitOfWork
 from mastersync.backends.sql.writer import BatchWriter
 from mastersync.ports.store import SchemaOutdated, StoreError
@@ -19,11 +20,18 @@ class SqlStore:
     uow_class: type[SqlUnitOfWork] = SqlUnitOfWork
 
     def __init__(
-        self, url: str, engine: sa.Engine, writer: BatchWriter, *, lock_golden: bool
+        self,
+        url: str,
+        engine: sa.Engine,
+        writer: BatchWriter,
+        reader: BatchReader,
+        *,
+        lock_golden: bool,
     ) -> None:
         self.url = url
         self.engine = engine
         self.writer = writer
+        self.reader = reader
         self._lock_golden = lock_golden
         self._checked = False
 
@@ -36,7 +44,9 @@ class SqlStore:
         self.check_schema()
         with self.engine.connect() as conn:
             self._begin(conn, write)
-            uow = self.uow_class(conn, self.writer, lock_golden=self._lock_golden and write)
+            uow = self.uow_class(
+                conn, self.writer, self.reader, lock_golden=self._lock_golden and write
+            )
             try:
                 yield uow
             finally:

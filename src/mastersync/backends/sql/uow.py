@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
 from mastersync.backends.sql import rows
+from mastersync.backends.sql.reader import BatchReader
 from mastersync.backends.sql.tables import (
     batches,
     exceptions,
     golden,
     lineage,
-    natural_key,
     outbox,
     xref,
 )
@@ -41,76 +40,37 @@ def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
 class SqlUnitOfWork:
     """A transaction on a SQL store; see :class:`mastersync.ports.store.UnitOfWork`."""
 
-    def __init__(self, conn: sa.Connection, writer: BatchWriter, *, lock_golden: bool) -> None:
+    def __init__(
+        self, conn: sa.Connection, writer: BatchWriter, reader: BatchReader, *, lock_golden: bool
+    ) -> None:
         self.conn = conn
         self.writer = writer
+        self.reader = reader
         self._lock = lock_golden
         self._committed = False
 
-    # --- hot path ---------------------------------------------------------------------
+    # --- hot path: straight on the driver, see reader.py ---------------------------------
     def load_xrefs(self, domain: str, refs: Collection[tuple[str, str]]) -> list[Contribution]:
         """Xref rows for (system, source key) pairs."""
-        by_system: dict[str, list[str]] = defaultdict(list)
-        for system, key in refs:
-            by_system[system].append(key)
-        out: list[Contribution] = []
-        for system, keys in by_system.items():
-            for part in _chunks(sorted(set(keys))):
-                q = sa.select(xref).where(
-                    xref.c.domain == domain, xref.c.system == system, xref.c.source_key.in_(part)
-                )
-                out.extend(rows.contribution(r) for r in self.conn.execute(q).mappings())
-        return out
+        return self.reader.xrefs(self.conn, domain, refs)
 
     def load_natural_keys(
         self, domain: str, keys: Collection[tuple[str, str]]
     ) -> dict[tuple[str, str], str]:
         """(key name, value) -> master id for the keys that exist."""
-        by_name: dict[str, list[str]] = defaultdict(list)
-        for name, value in keys:
-            by_name[name].append(value)
-        found: dict[tuple[str, str], str] = {}
-        for name, values in by_name.items():
-            for part in _chunks(sorted(set(values))):
-                q = sa.select(natural_key.c.value, natural_key.c.master_id).where(
-                    natural_key.c.domain == domain,
-                    natural_key.c.name == name,
-                    natural_key.c.value.in_(part),
-                )
-                for value, master in self.conn.execute(q):
-                    found[(name, value)] = master
-        return found
+        return self.reader.natural_keys(self.conn, domain, keys)
 
     def load_golden(
         self, master_ids: Collection[str]
     ) -> tuple[list[GoldenRecord], list[Contribution]]:
         """Golden records and all their contributions; rows are locked where the store can."""
-        records: list[GoldenRecord] = []
-        members: list[Contribution] = []
-        for part in _chunks(sorted(set(master_ids))):
-            q = sa.select(golden).where(golden.c.master_id.in_(part))
-            if self._lock:
-                q = q.with_for_update()
-            records.extend(rows.golden(r) for r in self.conn.execute(q).mappings())
-            mq = sa.select(xref).where(xref.c.master_id.in_(part))
-            members.extend(rows.contribution(r) for r in self.conn.execute(mq).mappings())
-        return records, members
+        return self.reader.golden(self.conn, master_ids, self._lock)
 
     def open_exception_keys(
         self, domain: str, system: str, keys: Collection[str]
     ) -> dict[str, list[tuple[int, str]]]:
         """Source key -> (id, signature) of each open inbox entry about that record."""
-        found: dict[str, list[tuple[int, str]]] = defaultdict(list)
-        for part in _chunks(sorted(set(keys))):
-            q = sa.select(exceptions.c.source_key, exceptions.c.id, exceptions.c.signature).where(
-                exceptions.c.status == "open",
-                exceptions.c.domain == domain,
-                exceptions.c.system == system,
-                exceptions.c.source_key.in_(part),
-            )
-            for key, ex_id, signature in self.conn.execute(q):
-                found[key].append((ex_id, signature))
-        return dict(found)
+        return self.reader.open_exceptions(self.conn, domain, system, keys)
 
     def lock_keys(self, keys: Collection[str]) -> None:
         """Serialise writers that touch the same records (no-op where writes are serial)."""

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
+from mastersync.backends.sql.reader import BatchReader
 from mastersync.backends.sql.rows import dumps
 from mastersync.backends.sql.store import SqlStore
 from mastersync.backends.sql.writer import BatchWriter
@@ -60,4 +61,4 @@ def open_sqlite(url: str, *, create: bool = True) -> SqliteStore:
     def _on_begin(conn: sa.Connection) -> None:
         conn.exec_driver_sql(conn.info.pop("begin", "BEGIN"))
 
-    return SqliteStore(url, engine, BatchWriter(), lock_golden=False)
+    return SqliteStore(url, engine, BatchWriter(), BatchReader(), lock_golden=False)

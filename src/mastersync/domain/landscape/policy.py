@@ -29,6 +29,9 @@ class NaturalKey:
 
     def value(self, values: Mapping[str, Any]) -> str | None:
         """The normalised key value, or None when a required part is missing."""
+        if len(self.fields) == 1:  # the common case (gtin, tax_id): no joining
+            v = values.get(self.fields[0])
+            return None if v is None or v == "" else str(v).strip().upper()
         parts = []
         for f in self.fields:
             v = values.get(f)
@@ -50,6 +53,16 @@ class DomainPolicy:
     record_rules: tuple[CompiledRule, ...]
     golden_rules: tuple[CompiledRule, ...]
     systems: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        # Per system, the fields owned by others: checked on every record, so computed once.
+        readonly = {
+            s: frozenset(f for f, p in self.fields.items() if not p.may_write(s))
+            for s in self.systems
+        }
+        object.__setattr__(self, "readonly", readonly)
+
+    readonly: dict[str, frozenset[str]] = field(init=False, default_factory=dict)
 
 
 @dataclass(frozen=True)

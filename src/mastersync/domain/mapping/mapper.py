@@ -76,11 +76,16 @@ class Mapper:
         have = set(columns)
         return sorted(self._required_columns - have)
 
-    def key_of(self, record: Mapping[str, Any]) -> str | None:
-        """Just the record's key (to file failures of other fields under it)."""
+    def identity(self, record: Mapping[str, Any]) -> tuple[str, Version | None]:
+        """Just the record's key and source version (cheap: decides whether to map at all)."""
         problems: list[Problem] = []
         key = self._value(self._key, record, "key", problems)
-        return None if problems or key is None else str(key)
+        version = self._read_version(record, problems)
+        if key is None and not problems:
+            problems.append(_failure("key", "required", "the record's key is empty"))
+        if problems:
+            raise MappingFailed(problems)
+        return str(key), version
 
     def map(self, record: Mapping[str, Any]) -> Mapped:
         """Map one record; raises :class:`MappingFailed` naming each failed field and rule."""

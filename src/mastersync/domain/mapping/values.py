@@ -128,6 +128,11 @@ def _number(spec: NumberSpec | bool) -> Callable[[Any], Any]:
             raise ConfigError(f"unknown locale {locale!r}") from None
 
     def parse(value: Any) -> Any:
+        if type(value) is str and not locale and not group_sep and not decimal_sep:
+            try:
+                return Decimal(value.strip())  # the common case: plain digits and a dot
+            except InvalidOperation:
+                raise ValueFailure("number", f"{value!r} is not a number") from None
         if isinstance(value, bool):
             raise ValueFailure("number", f"expected a number, got {value!r}")
         if isinstance(value, int | Decimal):
@@ -249,6 +254,18 @@ def compile_value(spec: Any, system: str) -> ValueFn:
     case = {"upper": str.upper, "lower": str.lower, "title": str.title}.get(op.case or "")
     trim, default, ref = op.trim, op.default, op.ref
     when = compile_condition(op.when) if op.when else None
+    if (
+        op.from_ is not None
+        and trim
+        and not steps
+        and unit is None
+        and rounding is None
+        and case is None
+        and default is None
+        and ref is None
+        and when is None
+    ):
+        return _plain(op, source)
 
     def produce(rec: Mapping[str, Any]) -> Any:
         if when is not None and not when(rec):
@@ -277,6 +294,18 @@ def compile_value(spec: Any, system: str) -> ValueFn:
         return value
 
     return produce
+
+
+def _plain(op: ValueOp, source: ValueFn) -> ValueFn:
+    """A bare source path (most mapped fields): read, trim, blank -> null, nothing else."""
+
+    def plain(rec: Mapping[str, Any]) -> Any:
+        value = source(rec)
+        if type(value) is str:
+            return value.strip() or None
+        return value
+
+    return plain
 
 
 def _ref(spec: RefSpec, system: str, value: Any) -> Ref:

@@ -1,0 +1,335 @@
+"""Ingest throughput: the full pipeline against the raw upsert limit of the same database.
+
+200,000 synthetic item records (12 fields) from two systems whose GTINs overlap go through
+map -> validate -> identify -> merge -> golden write + lineage + outbox; then a second pass
+sends everything again with 10% changed and 1% new. In the same run, the raw limit: the
+same rows upserted with a plain executemany INSERT ... ON CONFLICT DO UPDATE (SQLite), or
+COPY into a stage + INSERT ... ON CONFLICT (PostgreSQL).
+
+    .venv/bin/python benchmarks/ingest.py                  # both stores, 200,000 records
+    .venv/bin/python benchmarks/ingest.py --records 20000 --stores sqlite
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import resource
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from stdnum import ean
+
+from mastersync.bootstrap import open_store
+from mastersync.cli import tune_gc
+from mastersync.domain.landscape.model import Landscape
+from mastersync.domain.landscape.policy import compile_landscape
+from mastersync.pipeline.ingest import Ingestor
+from mastersync.ports.connector import SourceRecord
+
+PG_ADMIN = os.environ.get("MASTERSYNC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+FIELDS = (
+    "sku",
+    "gtin",
+    "name",
+    "description",
+    "brand",
+    "category",
+    "base_uom",
+    "list_price",
+    "cost_price",
+    "net_weight_kg",
+    "country_of_origin",
+    "lifecycle_state",
+)
+NATIVE = (
+    "ITEM",
+    "EAN",
+    "NAME",
+    "DESCR",
+    "BRAND",
+    "CAT",
+    "UOM",
+    "PRICE",
+    "COST",
+    "WEIGHT",
+    "ORIGIN",
+    "STATUS",
+)
+LANDSCAPE = {
+    "name": "bench",
+    "systems": {
+        system: {
+            "kind": kind,
+            "inbound": {
+                "item": {
+                    "key": "ITEM",
+                    "version": {"from": "VER", "kind": "counter"},
+                    "fields": {
+                        f: (
+                            {"from": n, "number": True}
+                            if f in ("list_price", "cost_price", "net_weight_kg")
+                            else n
+                        )
+                        for f, n in zip(FIELDS, NATIVE, strict=True)
+                    },
+                }
+            },
+        }
+        for system, kind in (("erp", "erp"), ("pim", "pim"))
+    },
+    "domains": {
+        "item": {
+            "natural_keys": [["gtin"]],
+            "ownership": {
+                "name": ["erp", "pim"],
+                "list_price": ["erp"],
+                "cost_price": ["erp"],
+                "lifecycle_state": ["erp"],
+                "description": ["pim", "erp"],
+                "brand": ["pim", "erp"],
+            },
+            "quality": [{"field": "name", "rule": "required"}],
+        }
+    },
+}
+_WORDS = [
+    "Nitrile",
+    "gloves",
+    "Cable",
+    "ties",
+    "Tape",
+    "Safety",
+    "goggles",
+    "Hex",
+    "bolts",
+    "Paper",
+    "towels",
+    "Würth",
+    "Ærø",
+    "Señor",
+    "Łódź",
+    "blue",
+    "black",
+    "XL",
+]
+
+
+def _gtin(n: int) -> str:
+    body = f"40{n:010d}"
+    return body + ean.calc_check_digit(body)
+
+
+def make_rows(count: int, seed: int = 1) -> dict[str, list[dict[str, Any]]]:
+    """Half the records from each system; 80% of GTINs overlap between them."""
+    rng = random.Random(seed)
+    half = count // 2
+    rows: dict[str, list[dict[str, Any]]] = {"erp": [], "pim": []}
+    for i in range(half):
+        words = " ".join(rng.choice(_WORDS) for _ in range(3))
+        base = {
+            "EAN": _gtin(i),
+            "NAME": words,
+            "DESCR": f"{words} for professional use",
+            "BRAND": rng.choice(_WORDS),
+            "CAT": rng.choice(["PPE", "Office", "Hygiene"]),
+            "UOM": rng.choice(["EA", "BX", "PK"]),
+            "PRICE": f"{rng.randint(1, 9999) / 100}",
+            "COST": f"{rng.randint(1, 9999) / 100}",
+            "WEIGHT": f"{rng.randint(1, 999) / 10}",
+            "ORIGIN": rng.choice(["DE", "PL", "CN"]),
+            "STATUS": rng.choice(["active", "draft"]),
+            "VER": 1,
+        }
+        rows["erp"].append({**base, "ITEM": f"E{i:07d}"})
+        pim = {**base, "ITEM": f"P{i:07d}"}
+        if i % 5 == 4:  # 20% of the PIM's items are its own (no ERP counterpart yet)
+            pim["EAN"] = _gtin(half + i)
+        rows["pim"].append(pim)
+    return rows
+
+
+def second_pass(
+    rows: dict[str, list[dict[str, Any]]], seed: int = 2
+) -> dict[str, list[dict[str, Any]]]:
+    """Everything again: 10% changed (new version), 1% new records."""
+    rng = random.Random(seed)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for system, records in rows.items():
+        again = []
+        for r in records:
+            if rng.random() < 0.10:
+                r = {
+                    **r,
+                    "VER": r["VER"] + 1,
+                    "PRICE": f"{rng.randint(1, 9999) / 100}",
+                    "DESCR": r["DESCR"] + " (new)",
+                }
+            again.append(r)
+        start = len(records)
+        for j in range(len(records) // 100):
+            new = dict(records[j])
+            new.update(
+                ITEM=f"{system[0].upper()}N{start + j:07d}",
+                EAN=_gtin(10_000_000 + start * 2 + j + (0 if system == "erp" else 5000)),
+            )
+            again.append(new)
+        out[system] = again
+    return out
+
+
+def run_pipeline(url: str, rows: dict[str, list[dict[str, Any]]]) -> tuple[int, float]:
+    store = open_store(url)
+    store.upgrade()
+    ingestor = Ingestor(
+        store, compile_landscape(Landscape.model_validate(LANDSCAPE)), chunk_size=2000
+    )
+    n = 0
+    started = time.perf_counter()
+    for system, records in rows.items():
+        report = ingestor.ingest(system, "item", (SourceRecord(r) for r in records))
+        n += report.received
+        rejected = report.outcomes["rejected"]
+        if rejected:
+            raise SystemExit(f"{rejected} records rejected: {report.samples[:3]}")
+    elapsed = time.perf_counter() - started
+    store.close()
+    return n, elapsed
+
+
+def _raw_rows(rows: dict[str, list[dict[str, Any]]]) -> list[tuple[Any, ...]]:
+    return [
+        (f"{system}:{r['ITEM']}", *(str(r[n]) for n in NATIVE[1:]), r["VER"])
+        for system, records in rows.items()
+        for r in records
+    ]
+
+
+RAW_COLUMNS = ("key", *[c.lower() for c in NATIVE[1:]], "ver")
+
+
+def raw_sqlite(path: Path, rows: dict[str, list[dict[str, Any]]]) -> tuple[int, float]:
+    """The limit on SQLite: executemany upserts of the same rows, same pragmas, one commit
+    per 2,000 rows like the pipeline."""
+    import sqlite3
+
+    data = _raw_rows(rows)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    cols = ", ".join(RAW_COLUMNS)
+    conn.execute(f"CREATE TABLE IF NOT EXISTS raw ({cols}, PRIMARY KEY (key))")
+    marks = ", ".join("?" * len(RAW_COLUMNS))
+    updates = ", ".join(f"{c} = excluded.{c}" for c in RAW_COLUMNS[1:])
+    sql = f"INSERT INTO raw ({cols}) VALUES ({marks}) ON CONFLICT (key) DO UPDATE SET {updates}"
+    started = time.perf_counter()
+    for i in range(0, len(data), 2000):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(sql, data[i : i + 2000])
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return len(data), elapsed
+
+
+def raw_postgres(url: str, rows: dict[str, list[dict[str, Any]]]) -> tuple[int, float]:
+    """The limit on PostgreSQL: COPY into a stage, INSERT ... ON CONFLICT, per 2,000 rows."""
+    data = _raw_rows(rows)
+    cols = ", ".join(RAW_COLUMNS)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in RAW_COLUMNS[1:])
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            f"CREATE TABLE IF NOT EXISTS raw ({', '.join(c + ' text' for c in RAW_COLUMNS)}"
+            ", PRIMARY KEY (key))"
+        )
+        conn.execute("CREATE TEMP TABLE stage (LIKE raw) ON COMMIT DELETE ROWS")
+        conn.commit()
+        started = time.perf_counter()
+        for i in range(0, len(data), 2000):
+            with conn.cursor() as cur:
+                with cur.copy(f"COPY stage ({cols}) FROM STDIN") as copy:
+                    for row in data[i : i + 2000]:
+                        copy.write_row(row)
+                cur.execute(
+                    f"INSERT INTO raw SELECT * FROM stage ON CONFLICT (key) DO UPDATE SET {updates}"
+                )
+            conn.commit()
+        elapsed = time.perf_counter() - started
+    return len(data), elapsed
+
+
+def pg_database() -> tuple[str, Callable[[], None]]:
+    name = f"mastersync_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    url = PG_ADMIN.rpartition("/")[0] + "/" + name
+
+    def drop() -> None:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+    return url, drop
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bench(store: str, records: int) -> None:
+    first = make_rows(records)
+    again = second_pass(first)
+    drop: Callable[[], None] = lambda: None  # noqa: E731
+    with tempfile.TemporaryDirectory() as tmp:
+        if store == "sqlite":
+            url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        else:
+            url, drop = pg_database()
+        try:
+            n1, t1 = run_pipeline(url, first)
+            n2, t2 = run_pipeline(url, again)
+            if store == "sqlite":
+                r1, rt1 = raw_sqlite(Path(tmp) / "raw.db", first)
+                r2, rt2 = raw_sqlite(Path(tmp) / "raw.db", again)
+            else:
+                r1, rt1 = raw_postgres(url, first)
+                r2, rt2 = raw_postgres(url, again)
+        finally:
+            drop()
+    for label, n, t, rn, rt in (
+        ("first pass", n1, t1, r1, rt1),
+        ("second pass (10% changed, 1% new)", n2, t2, r2, rt2),
+    ):
+        rate, raw = n / t, rn / rt
+        print(
+            f"{store:8} {label:36} pipeline {rate:9,.0f} rec/s   raw upsert {raw:9,.0f} rows/s"
+            f"   ratio {rate / raw:6.1%}"
+        )
+    sys.stdout.flush()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--records", type=int, default=200_000)
+    parser.add_argument(
+        "--stores", nargs="+", default=["sqlite", "postgres"], choices=["sqlite", "postgres"]
+    )
+    args = parser.parse_args()
+    tune_gc()  # as the command line does
+    print(
+        f"{args.records:,} item records, 12 fields, two systems with overlapping GTINs; "
+        f"target: pipeline >= 10% of raw upsert"
+    )
+    for store in args.stores:
+        bench(store, args.records)
+    print(f"peak memory (RSS): {peak_rss_mib():,.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,320 @@
+"""One chunk of a batch in one unit of work: load what it touches, merge, write it all."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from mastersync.domain.golden import ChangeEvent, Contribution, GoldenRecord
+from mastersync.domain.ingest import Context, Incoming, Outcome, RecordResult, process
+from mastersync.domain.landscape.policy import DomainPolicy
+from mastersync.domain.ledger import Ledger
+from mastersync.domain.mapping.mapper import Mapped, Mapper, MappingFailed
+from mastersync.domain.mapping.spec import VersionKind
+from mastersync.domain.problems import Problem, ProblemKind
+from mastersync.domain.records import ExceptionEntry, ExceptionStatus, LineageEntry
+from mastersync.domain.validation import digest, validate
+from mastersync.domain.versions import Version
+from mastersync.pipeline.ids import new_trace_id
+from mastersync.pipeline.references import resolve_references
+from mastersync.ports.connector import ReadFailure, SourceRecord
+from mastersync.ports.store import ChangeSet, UnitOfWork
+
+# Problems that go to the inbox even though the record itself was accepted.
+_INBOX_WARNINGS = {ProblemKind.OWNERSHIP_VIOLATION}
+SAMPLES = 20
+
+
+@dataclass
+class Tally:
+    """Outcome and problem counts, with a few problems spelled out for people."""
+
+    outcomes: Counter[str] = field(default_factory=Counter)
+    # (kind, field, rule) -> count
+    problems: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    samples: list[str] = field(default_factory=list)
+    master_ids: list[str] = field(default_factory=list)
+
+    def add(self, other: Tally) -> None:
+        """Fold another tally into this one."""
+        self.outcomes.update(other.outcomes)
+        self.problems.update(other.problems)
+        self.samples.extend(other.samples[: SAMPLES - len(self.samples)])
+        self.master_ids.extend(other.master_ids)
+
+
+@dataclass(slots=True)
+class Item:
+    """A record of the chunk on its way through."""
+
+    record: SourceRecord
+    position: int
+    trace_id: str
+    key: str
+    version: Version | None
+    # Hash of the payload as the source sent it: an exact redelivery has the same one.
+    digest: str
+    mapped: Mapped | None = None
+    problems: list[Problem] = field(default_factory=list)
+    incoming: Incoming | None = None
+
+
+class ChunkRun:
+    """Builds everything one chunk writes; the caller commits it."""
+
+    def __init__(
+        self,
+        mapper: Mapper,
+        policy: DomainPolicy,
+        batch_id: str,
+        now: str,
+        ids: Callable[[str], str],
+    ) -> None:
+        self.mapper, self.policy, self.batch_id = mapper, policy, batch_id
+        self.now, self.ids = now, ids
+        self.domain = policy.spec.name
+        self.tally = Tally()
+        self.changes = ChangeSet()
+
+    # --- before the unit of work: nothing here needs the store --------------------------
+    def read(self, chunk: Sequence[SourceRecord | ReadFailure], first: int) -> list[Item]:
+        """Turn a chunk into items; unreadable input and records without a key fail here."""
+        items = []
+        for position, record in enumerate(chunk, start=first):
+            if isinstance(record, ReadFailure):
+                problem = Problem(ProblemKind.PARSE_ERROR, None, record.rule, record.message)
+                self._fail([problem], None, {"raw": record.raw}, record.locator, None)
+                continue
+            trace_id = record.trace_id or new_trace_id()
+            try:
+                key, version = self.mapper.identity(record.payload)
+            except MappingFailed:
+                self._fail(
+                    self._all_problems(record.payload),
+                    None,
+                    record.payload,
+                    record.locator,
+                    trace_id,
+                )
+                continue
+            items.append(Item(record, position, trace_id, key, version, digest(record.payload)))
+        return items
+
+    def _all_problems(self, payload: dict[str, Any]) -> list[Problem]:
+        """Every mapping problem of a record, not only its key's (one report, not several)."""
+        try:
+            self.mapper.map(payload)
+        except MappingFailed as exc:
+            return exc.problems
+        raise AssertionError("identity failed but the full mapping did not")  # pragma: no cover
+
+    # --- inside the unit of work ---------------------------------------------------------
+    def apply(self, uow: UnitOfWork, items: list[Item]) -> None:
+        """Load, merge and write the chunk (the caller commits)."""
+        domain, system = self.domain, self.mapper.system
+        uow.lock_keys(sorted(f"x|{domain}|{system}|{i.key}" for i in items))
+        known = {c.key: c for c in uow.load_xrefs(domain, {(system, i.key) for i in items})}
+        pending = [i for i in items if not self._redelivered(i, known.get(i.key))]
+        valid = self._map_and_validate(uow, pending)
+        ledger = self._load(uow, valid, known)
+        open_entries = uow.open_exception_keys(domain, system, {i.key for i in valid})
+        contributions: dict[tuple[str, str], Contribution] = {}
+        golden: dict[str, GoldenRecord] = {}
+        events: list[ChangeEvent] = []
+        for item in pending:
+            if item.incoming is None:
+                self._fail(
+                    item.problems, item.key, item.record.payload, item.record.locator, item.trace_id
+                )
+                continue
+            ctx = Context(
+                self.now,
+                item.trace_id,
+                f"{self.batch_id}/{item.position}",
+                self.ids,
+                item.record.reapply,
+            )
+            result = process(ledger, self.policy, item.incoming, ctx)
+            self.tally.outcomes[result.outcome] += 1
+            if result.contribution is not None:
+                ledger.put(result.contribution, result.golden, result.keys)
+                contributions[result.contribution.ref] = result.contribution
+            if result.golden is not None:
+                golden[result.golden.master_id] = result.golden
+            if result.event is not None:
+                events.append(result.event)
+            self._record(result, item, open_entries.get(item.key, ()))
+        self.changes.contributions = list(contributions.values())
+        self.changes.golden = list(golden.values())
+        self.changes.events = events
+        self.changes.keys = ledger.key_changes()
+        uow.write(self.changes)
+
+    def _redelivered(self, item: Item, applied: Contribution | None) -> bool:
+        """An exact redelivery (same version, same payload) is counted and skipped unread."""
+        if applied is None or item.record.reapply or item.digest != applied.digest:
+            return False
+        if self.mapper.version_kind is not VersionKind.ARRIVAL and item.version != applied.version:
+            return False
+        self.tally.outcomes[Outcome.UNCHANGED] += 1
+        return True
+
+    def _map_and_validate(self, uow: UnitOfWork, items: list[Item]) -> list[Incoming]:
+        mapped: list[Item] = []
+        for item in items:
+            try:
+                item.mapped = self.mapper.map(item.record.payload)
+            except MappingFailed as exc:
+                item.problems = list(exc.problems)
+                continue
+            mapped.append(item)
+        found = resolve_references(uow, [i.mapped.values for i in mapped if i.mapped])
+        valid = []
+        for item, problems in zip(mapped, found, strict=True):
+            assert item.mapped is not None
+            values, invalid = validate(self.policy.spec, item.mapped.values)
+            item.problems = [*problems, *invalid]
+            if item.problems:
+                continue
+            m = item.mapped
+            item.incoming = Incoming(
+                self.mapper.system, self.domain, m.key, m.version, m.timestamp, values, item.digest
+            )
+            valid.append(item.incoming)
+        return valid
+
+    def _load(
+        self, uow: UnitOfWork, valid: list[Incoming], known: dict[str, Contribution]
+    ) -> Ledger:
+        """Every row the chunk's records can reach, so that merging asks the store nothing."""
+        domain = self.domain
+        naturals = {
+            (nk.name, v)
+            for r in valid
+            for nk in self.policy.natural_keys
+            if (v := nk.value(r.values)) is not None
+        }
+        uow.lock_keys(sorted(f"n|{domain}|{n}|{v}" for n, v in naturals))
+        ledger = Ledger()
+        natural = uow.load_natural_keys(domain, naturals)
+        ledger.load_natural({(domain, n, v): m for (n, v), m in natural.items()})
+        xrefs = [known[r.key] for r in valid if r.key in known]
+        records, members = uow.load_golden({c.master_id for c in xrefs} | set(natural.values()))
+        ledger.load_xrefs(xrefs)
+        ledger.load_golden(records, members)
+        return ledger
+
+    def _record(
+        self, result: RecordResult, item: Item, open_entries: Sequence[tuple[int, str]]
+    ) -> None:
+        rec = item.incoming
+        assert rec is not None
+        raised = set()
+        for problem in result.problems:
+            if problem.is_error or problem.kind in _INBOX_WARNINGS:
+                entry = self._entry(
+                    problem,
+                    rec.key,
+                    result.master_id,
+                    item.record.payload,
+                    item.record.locator,
+                    item.trace_id,
+                )
+                raised.add(entry.signature)
+        if result.outcome is Outcome.UNCHANGED and result.contribution is None:
+            return  # the same version again with the same values: nothing happened
+        if result.master_id:
+            self.tally.master_ids.append(result.master_id)
+        detail = result.detail
+        if item.record.locator:
+            detail["locator"] = item.record.locator
+        if result.problems and result.outcome in (Outcome.STALE, Outcome.REJECTED):
+            detail["problems"] = [f"{p.field or '-'}: {p.message}" for p in result.problems]
+        version = (
+            str(result.contribution.version)
+            if result.contribution
+            else detail.get("source_version")
+        )
+        self.changes.lineage.append(
+            LineageEntry(
+                item.trace_id,
+                "ingest",
+                result.outcome.value,
+                self.now,
+                rec.domain,
+                result.master_id,
+                result.golden.version if result.golden else None,
+                rec.system,
+                rec.key,
+                version,
+                self.batch_id,
+                detail,
+            )
+        )
+        if result.outcome in (Outcome.ACCEPTED, Outcome.UNCHANGED):
+            # Whatever this record failed before and did not fail now is settled.
+            for ex_id, signature in open_entries:
+                if signature not in raised:
+                    self.changes.resolutions.append(
+                        (
+                            ex_id,
+                            ExceptionStatus.RESOLVED,
+                            {
+                                "by": "superseded",
+                                "at": self.now,
+                                "trace_id": item.trace_id,
+                                "note": f"record {rec.key} applied at source version {version}",
+                            },
+                        )
+                    )
+
+    def _fail(
+        self,
+        problems: Sequence[Problem],
+        key: str | None,
+        payload: Any,
+        locator: str | None,
+        trace_id: str | None,
+    ) -> None:
+        self.tally.outcomes[Outcome.REJECTED] += 1
+        for problem in problems:
+            self._entry(problem, key, None, payload, locator, trace_id)
+
+    def _entry(
+        self,
+        problem: Problem,
+        key: str | None,
+        master_id: str | None,
+        payload: Any,
+        locator: str | None,
+        trace_id: str | None,
+    ) -> ExceptionEntry:
+        tally = self.tally
+        tally.problems[(problem.kind.value, problem.field or "-", problem.rule)] += 1
+        if len(tally.samples) < SAMPLES:
+            where = locator or key or "?"
+            tally.samples.append(
+                f"{where}: {problem.field or '-'} [{problem.rule}] {problem.message}"
+            )
+        system, domain = self.mapper.system, self.domain
+        entry = ExceptionEntry(
+            problem.kind.value,
+            system,
+            domain,
+            problem.rule,
+            problem.message,
+            problem.signature(system, domain),
+            payload,
+            self.now,
+            # Records without a usable key are told apart by where they were read.
+            source_key=key if key else f"@{locator or trace_id}",
+            master_id=master_id,
+            field=problem.field,
+            locator=locator,
+            trace_id=trace_id,
+            batch_id=self.batch_id,
+        )
+        self.changes.exceptions.append(entry)
+        return entry
