@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -51,11 +52,13 @@ def demo(
     console.print(rules_table(by_rule))
     received = sum(r.received for r in reports)
     console.print(f"{received} source records in {time.perf_counter() - started:.1f} s. Try:")
+    program = shutil.which("mastersync") or sys.argv[0]
     for hint in (
         "mastersync get item erp:A100001",
         "mastersync trace erp:A100001",
         "mastersync exceptions list --group",
         "mastersync status",
     ):
-        console.print(f"  MASTERSYNC_LANDSCAPE={landscape} {hint}", markup=False)
+        command = hint.replace("mastersync", program, 1)
+        console.print(f"  MASTERSYNC_LANDSCAPE={landscape} {command}", markup=False, soft_wrap=True)
     hub.close()
