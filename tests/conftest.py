@@ -11,11 +11,13 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from mastersync.backends.sql.tables import metadata
 from mastersync.bootstrap import open_store
 from mastersync.ports.store import Store
 
 PG_URL = os.environ.get("MASTERSYNC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-TABLES = ("golden", "xref", "natural_key", "lineage", "outbox", "exceptions", "batches")
+# Every table of the store, so that each test starts from an empty one.
+TABLES = tuple(metadata.tables)
 
 
 def _admin_connect() -> psycopg.Connection:

@@ -11,6 +11,13 @@ import typer
 from pydantic import BaseModel
 
 from mastersync.cli import app
+from mastersync.connectors.sandbox.target import Faults, RateLimit
+from mastersync.domain.landscape.delivery import (
+    BackoffConfig,
+    DeliveryConfig,
+    OutboundMappingSpec,
+    SubscriptionConfig,
+)
 from mastersync.domain.landscape.model import (
     DomainConfig,
     Landscape,
@@ -51,6 +58,12 @@ def test_every_command_is_documented() -> None:
 
 
 MODELS: list[type[BaseModel]] = [
+    SubscriptionConfig,
+    DeliveryConfig,
+    BackoffConfig,
+    OutboundMappingSpec,
+    Faults,
+    RateLimit,
     Landscape,
     SystemConfig,
     DomainConfig,

@@ -11,8 +11,13 @@ import sqlalchemy as sa
 
 from mastersync.domain.landscape.policy import CompiledLandscape
 from mastersync.landscape import load_landscape
+from mastersync.pipeline.distribution.hub import DistributionHub
+from mastersync.pipeline.distribution.queueing import OutboxFeed
 from mastersync.pipeline.exceptions import ExceptionsInbox
+from mastersync.pipeline.ids import utc_now
 from mastersync.pipeline.ingest import Ingestor
+from mastersync.ports.feed import EventFeed, Relay
+from mastersync.ports.outbound import OutboundConnector
 from mastersync.ports.store import Store
 
 DEFAULT_LANDSCAPE = "landscape.yaml"
@@ -67,6 +72,37 @@ def resolve_store_url(explicit: str | None, landscape: CompiledLandscape | None)
     return url
 
 
+def open_connector(landscape: CompiledLandscape, system: str) -> OutboundConnector:
+    """The outbound connector of a consumer system, from its connector settings."""
+    settings = dict(landscape.config.systems[system].connector)
+    kind = settings.get("type")
+    if kind == "sandbox":
+        from mastersync.connectors.sandbox.target import Faults, SandboxConnector
+
+        database = Path(str(settings.get("database", f"targets/{system}.db")))
+        if not database.is_absolute():
+            database = Path(landscape.base_dir) / database
+        faults = Faults.model_validate(settings["faults"]) if "faults" in settings else None
+        return SandboxConnector(database, faults)
+    raise BootstrapError(
+        f"system {system!r} receives deliveries but its connector type {kind!r} cannot send "
+        "(supported: sandbox)"
+    )
+
+
+def open_feed(store: Store, bus_url: str | None) -> tuple[EventFeed, Relay | None]:
+    """The event feed: the outbox itself, or NATS JetStream when a bus URL is given."""
+    if not bus_url:
+        return OutboxFeed(store, utc_now), None
+    if bus_url.startswith("nats://"):
+        from mastersync.backends.nats import NatsFeed, NatsRelay
+
+        return NatsFeed(store, bus_url, utc_now), NatsRelay(store, bus_url, utc_now)
+    raise BootstrapError(
+        f"unsupported bus URL {bus_url.split('://')[0]}://...; use nats://host:port"
+    )
+
+
 @dataclass
 class Hub:
     """The assembled application: landscape, store and the services over them."""
@@ -79,6 +115,19 @@ class Hub:
         """The ingest service."""
         return Ingestor(self.store, self.landscape)
 
+    def distribution(
+        self, bus_url: str | None = None, subscriptions: list[str] | None = None
+    ) -> DistributionHub:
+        """The distribution hub over this landscape's subscriptions."""
+        subs = [
+            s
+            for s in self.landscape.subscriptions.values()
+            if subscriptions is None or s.id in subscriptions
+        ]
+        connectors = {s.system: open_connector(self.landscape, s.system) for s in subs}
+        feed, relay = open_feed(self.store, bus_url or resolve_bus_url(None, self.landscape))
+        return DistributionHub(self.store, subs, feed, connectors, relay=relay)
+
     @property
     def inbox(self) -> ExceptionsInbox:
         """The exceptions inbox service."""
@@ -87,6 +136,15 @@ class Hub:
     def close(self) -> None:
         """Release the store."""
         self.store.close()
+
+
+def resolve_bus_url(explicit: str | None, landscape: CompiledLandscape | None) -> str | None:
+    """Bus URL by precedence: command line, MASTERSYNC_BUS, the landscape (none: the outbox)."""
+    return (
+        explicit
+        or os.environ.get("MASTERSYNC_BUS")
+        or (landscape.config.bus if landscape else None)
+    )
 
 
 def landscape_path(explicit: str | Path | None) -> Path:

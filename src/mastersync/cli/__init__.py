@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mastersync import __version__
-from mastersync.cli import admin, inbox, records
+from mastersync.cli import admin, distribution, inbox, records
 from mastersync.cli.common import Options
 from mastersync.cli.demo import demo
 from mastersync.cli.ingest import ingest
@@ -62,6 +62,9 @@ app.command()(ingest)
 app.command()(records.get)
 app.command("trace")(records.trace_cmd)
 app.command()(records.status)
+app.command()(distribution.run)
+app.command()(distribution.deliveries)
+app.command()(distribution.replay)
 app.add_typer(inbox.app, name="exceptions")
 app.add_typer(admin.schema_app, name="schema")
 app.add_typer(admin.db_app, name="db")

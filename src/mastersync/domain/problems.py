@@ -17,6 +17,7 @@ class ProblemKind(StrEnum):
     STALE_UPDATE = "stale_update"
     UNKNOWN_REFERENCE = "unknown_reference"
     AMBIGUOUS_MATCH = "ambiguous_match"
+    DEAD_LETTER = "dead_letter"
 
 
 @dataclass(frozen=True, slots=True)

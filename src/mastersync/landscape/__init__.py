@@ -10,6 +10,7 @@ from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
+from mastersync.domain.landscape.delivery import OutboundMappingSpec
 from mastersync.domain.landscape.model import Landscape
 from mastersync.domain.landscape.policy import CompiledLandscape, compile_landscape
 from mastersync.domain.mapping.spec import MappingSpec
@@ -112,6 +113,22 @@ def _pydantic_problems(
     return out
 
 
+def _load_file(
+    doc: YamlDocument, loc: Loc, ref: str, base: Path, model: type[BaseModel], problems: list[str]
+) -> tuple[BaseModel, YamlDocument] | None:
+    path = (base / ref).resolve()
+    try:
+        mdoc = read_yaml(path)
+    except YamlError as exc:
+        problems.append(f"{doc.path}:{doc.line_of(loc)}: {_dotted(loc)}: {exc}")
+        return None
+    try:
+        return model.model_validate(mdoc.data), mdoc
+    except ValidationError as exc:
+        problems.extend(_pydantic_problems(exc, mdoc, model))
+        return None
+
+
 def _load_mappings(doc: YamlDocument, base: Path, problems: list[str]) -> dict[Loc, YamlDocument]:
     """Replace every mapping given as a file path with the file's checked content."""
     sources: dict[Loc, YamlDocument] = {}
@@ -119,25 +136,25 @@ def _load_mappings(doc: YamlDocument, base: Path, problems: list[str]) -> dict[L
     if not isinstance(systems, dict):
         return sources
     for system, cfg in systems.items():
-        inbound = cfg.get("inbound") if isinstance(cfg, dict) else None
-        if not isinstance(inbound, dict):
+        if not isinstance(cfg, dict):
             continue
-        for domain, ref in list(inbound.items()):
+        inbound = cfg.get("inbound")
+        if not isinstance(inbound, dict):
+            inbound = {}
+        for domain, ref in inbound.items():
             loc: Loc = ("systems", system, "inbound", domain)
-            if not isinstance(ref, str):
-                continue
-            path = (base / ref).resolve()
-            try:
-                mdoc = read_yaml(path)
-            except YamlError as exc:
-                problems.append(f"{doc.path}:{doc.line_of(loc)}: {_dotted(loc)}: {exc}")
-                continue
-            try:
-                inbound[domain] = MappingSpec.model_validate(mdoc.data)
-            except ValidationError as exc:
-                problems.extend(_pydantic_problems(exc, mdoc, MappingSpec))
-                continue
-            sources[loc] = mdoc
+            if isinstance(ref, str) and (
+                loaded := _load_file(doc, loc, ref, base, MappingSpec, problems)
+            ):
+                inbound[domain], sources[loc] = loaded
+        outbound = cfg.get("outbound")
+        for name, sub in outbound.items() if isinstance(outbound, dict) else ():
+            ref = sub.get("mapping") if isinstance(sub, dict) else None
+            loc = ("systems", system, "outbound", name, "mapping")
+            if isinstance(ref, str) and (
+                loaded := _load_file(doc, loc, ref, base, OutboundMappingSpec, problems)
+            ):
+                sub["mapping"], sources[loc] = loaded
     return sources
 
 

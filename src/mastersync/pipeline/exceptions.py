@@ -56,6 +56,8 @@ class ExceptionsInbox:
             assert entry.id is not None
             if entry.status is not ExceptionStatus.OPEN:
                 report.skipped[entry.id] = f"already {entry.status.value}"
+            elif entry.kind == ProblemKind.DEAD_LETTER:
+                self._requeue(entry, report)
             elif entry.kind == ProblemKind.PARSE_ERROR:
                 report.skipped[entry.id] = (
                     "unreadable input cannot be retried: fix the "
@@ -85,6 +87,30 @@ class ExceptionsInbox:
                         report.resolved.append(entry.id)
                 uow.commit()
         return report
+
+    def _requeue(self, entry: ExceptionEntry, report: RetryReport) -> None:
+        """Send a dead-lettered delivery again, unless a newer version already got there."""
+        assert entry.id is not None
+        payload = entry.payload if isinstance(entry.payload, dict) else {}
+        delivery_id = payload.get("delivery_id")
+        now = utc_now()
+        with self.store.unit_of_work() as uow:
+            delivery = uow.delivery(int(delivery_id)) if delivery_id is not None else None
+            if delivery is None:
+                report.skipped[entry.id] = "its delivery is gone"
+                return
+            applied = uow.applied_for(delivery.subscription, [delivery.master_id])
+            held = applied.get(delivery.master_id)
+            if held is not None and held.version >= delivery.version:
+                note = f"superseded: the consumer has version {held.version}"
+            else:
+                uow.reopen(delivery.id or 0, now)
+                note = "queued again"
+            uow.settle_exception(
+                entry.id, ExceptionStatus.RESOLVED, {"by": "retry", "at": now, "note": note}
+            )
+            uow.commit()
+        report.resolved.append(entry.id)
 
     def ignore(self, entries: list[ExceptionEntry], by: str, why: str) -> list[int]:
         """Close entries without acting, recording who and why."""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from mastersync.domain.delivery import Applied, Delivery, SubscriptionStats
 from mastersync.domain.golden import ChangeEvent, Contribution, GoldenRecord
 from mastersync.domain.ledger import KeyChange
 from mastersync.domain.records import BatchSummary, ExceptionEntry, ExceptionStatus, LineageEntry
@@ -88,7 +89,92 @@ class DomainCounts:
     open_exceptions: int
 
 
-class UnitOfWork(Protocol):
+@dataclass
+class DeliveryResults:
+    """What a round of deliveries writes, in one transaction."""
+
+    deliveries: list[Delivery] = field(default_factory=list)
+    applied: list[Applied] = field(default_factory=list)
+    # Consumers' own keys for records they created (xref rows of the consumer system).
+    target_keys: list[Contribution] = field(default_factory=list)
+    lineage: list[LineageEntry] = field(default_factory=list)
+    exceptions: list[ExceptionEntry] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ReplaySelection:
+    """Which past deliveries of one subscription to send again."""
+
+    subscription: str
+    since: str | None = None
+    until: str | None = None
+    master_id: str | None = None
+    event_id: str | None = None
+    # Dead-lettered deliveries whose inbox entries carry this signature.
+    signature: str | None = None
+
+
+class DeliveryQueue(Protocol):
+    """The store's side of distribution: the outbox as a log, queues, receipts."""
+
+    def outbox_after(
+        self, position: int, domains: Collection[str], limit: int
+    ) -> list[tuple[int, ChangeEvent]]:
+        """Outbox events after ``position`` (of the domains given, if any), in order."""
+        ...
+
+    def outbox_head(self) -> int:
+        """The newest outbox position (0 when empty)."""
+        ...
+
+    def cursor(self, name: str) -> int:
+        """How far a named reader has got (0 when new)."""
+        ...
+
+    def set_cursor(self, name: str, position: int, at: str) -> None:
+        """Move a named reader on."""
+        ...
+
+    def enqueue(self, deliveries: Sequence[Delivery]) -> int:
+        """Add deliveries; ones already queued (same subscription, event, replay) are kept."""
+        ...
+
+    def due(self, subscription: str, now: str, limit: int) -> list[Delivery]:
+        """Open deliveries whose time has come and that no earlier open version holds back."""
+        ...
+
+    def events_for(self, master_ids: Collection[str]) -> dict[str, list[ChangeEvent]]:
+        """Every outbox event of the records, by master id."""
+        ...
+
+    def applied_for(self, subscription: str, master_ids: Collection[str]) -> dict[str, Applied]:
+        """What the consumer holds of the records."""
+        ...
+
+    def record_results(self, results: DeliveryResults) -> None:
+        """Write the outcome of a round of deliveries."""
+        ...
+
+    def delivery(self, delivery_id: int) -> Delivery | None:
+        """One delivery."""
+        ...
+
+    def delivery_stats(self, subscriptions: Collection[str]) -> list[SubscriptionStats]:
+        """Queue depths, lag and latency per subscription."""
+        ...
+
+    def reopen(self, delivery_id: int, now: str) -> None:
+        """Queue a dead delivery again, attempts reset."""
+        ...
+
+    def replay_events(
+        self, selection: ReplaySelection, domain: str
+    ) -> list[tuple[int, ChangeEvent]]:
+        """The events a replay would send again, in log order."""
+        ...
+
+
+class UnitOfWork(DeliveryQueue, Protocol):
     """One transaction: reads see a consistent state, writes commit together or not at all."""
 
     # --- hot path: batch reads and one batch write ---

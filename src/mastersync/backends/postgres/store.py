@@ -33,7 +33,14 @@ class CopyWriter(BatchWriter):
     def insert(
         self, conn: sa.Connection, table: str, columns: Sequence[str], params: list[Row]
     ) -> None:
-        """Append rows with COPY."""
+        """Append rows with COPY; outbox rows are numbered and committed in one order."""
+        if table == "outbox" and params:
+            # Positions come from a sequence when rows are inserted, but transactions commit
+            # in their own order: a reader could see position 7 committed while 6 is still
+            # in flight, move its cursor past 6 and never see it. Holding this lock from the
+            # outbox insert to the commit makes commit order the position order. Readers
+            # (ACCESS SHARE) are not blocked; writers queue only for their last step.
+            conn.exec_driver_sql("LOCK TABLE outbox IN EXCLUSIVE MODE")
         if len(params) < _COPY_FROM:
             super().insert(conn, table, columns, params)
             return

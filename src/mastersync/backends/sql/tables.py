@@ -162,3 +162,53 @@ batches = sa.Table(
     sa.Column("finished_at", Instant),
     sa.Column("counts", Json, nullable=False),
 )
+
+cursors = sa.Table(
+    "cursors",
+    metadata,
+    # "relay:nats", "sub:crm.customers": how far a reader of the outbox has got.
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("position", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", Instant, nullable=False),
+)
+
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("subscription", sa.Text, nullable=False),
+    sa.Column("event_id", sa.Text, nullable=False),
+    sa.Column("position", sa.BigInteger, nullable=False),
+    sa.Column("master_id", sa.Text, nullable=False),
+    sa.Column("domain", sa.Text, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("operation", sa.Text),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", Instant, nullable=False),
+    # When the change was accepted at the source side: latency is measured from here.
+    sa.Column("occurred_at", Instant, nullable=False),
+    sa.Column("enqueued_at", Instant, nullable=False),
+    sa.Column("delivered_at", Instant),
+    sa.Column("latency_ms", sa.Float),
+    sa.Column("target_key", sa.Text),
+    sa.Column("last_error", sa.Text),
+    sa.Column("history", Json, nullable=False),
+    # '' for the first delivery of an event; a replay's id for each replay of it.
+    sa.Column("replay", sa.Text, nullable=False, server_default=""),
+    sa.UniqueConstraint("subscription", "event_id", "replay", name="uq_deliveries_event"),
+    sa.Index("ix_deliveries_due", "subscription", "status", "next_attempt_at"),
+    sa.Index("ix_deliveries_entity", "subscription", "master_id", "version"),
+)
+
+applied = sa.Table(
+    "applied",
+    metadata,
+    # Per consumer and record: the newest version it has applied, and its key for it.
+    sa.Column("subscription", sa.Text, primary_key=True),
+    sa.Column("master_id", sa.Text, primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("target_key", sa.Text),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("applied_at", Instant, nullable=False),
+)

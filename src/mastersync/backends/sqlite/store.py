@@ -43,7 +43,9 @@ def open_sqlite(url: str, *, create: bool = True) -> SqliteStore:
         parsed.set(drivername="sqlite+pysqlite", query=query),
         json_serializer=dumps,
         json_deserializer=orjson.loads,
-        connect_args={"timeout": 30},
+        # Connections move between threads (the hub runs store calls off its event loop);
+        # each is used by one thread at a time, which is what SQLite requires.
+        connect_args={"timeout": 30, "check_same_thread": False},
     )
 
     @sa.event.listens_for(engine, "connect")

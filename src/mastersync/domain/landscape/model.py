@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mastersync.domain.landscape.delivery import DeliveryConfig, SubscriptionConfig
 from mastersync.domain.mapping.spec import MappingSpec
 from mastersync.domain.quality import QualityRule
 from mastersync.domain.survivorship import Rule
@@ -41,6 +42,10 @@ class SystemConfig(_Config):
     connector: dict[str, Any] = Field(default_factory=dict)
     # domain -> mapping (a file path relative to the landscape, or inline).
     inbound: dict[str, MappingSpec] = Field(default_factory=dict)
+    # subscription name -> what this system receives (it is then a consumer).
+    outbound: dict[str, SubscriptionConfig] = Field(default_factory=dict)
+    # Default delivery settings of this system's subscriptions.
+    delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
 
 
 class SurvivorshipConfig(_Config):
@@ -70,5 +75,7 @@ class Landscape(_Config):
     description: str | None = None
     # Store URL; the command line and MASTERSYNC_STORE override it.
     store: str | None = None
+    # Message bus for distribution at scale (nats://host:port); none: the outbox itself.
+    bus: str | None = None
     systems: dict[str, SystemConfig]
     domains: dict[str, DomainConfig] = Field(default_factory=dict)

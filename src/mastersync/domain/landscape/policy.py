@@ -13,6 +13,7 @@ from mastersync.domain.mapping.mapper import Mapper
 from mastersync.domain.mapping.spec import MappingSpec, ValueOp
 from mastersync.domain.problems import ConfigError
 from mastersync.domain.quality import CompiledRule, compile_rule
+from mastersync.domain.subscriptions import Subscription, compile_subscription
 from mastersync.domain.survivorship import FieldPolicy, Rule
 
 # Connector settings whose names look like these must be secret references.
@@ -72,6 +73,8 @@ class CompiledLandscape:
     config: Landscape
     policies: dict[str, DomainPolicy]
     mappers: dict[tuple[str, str], Mapper]
+    # subscription id ("crm.customers") -> compiled subscription
+    subscriptions: dict[str, Subscription] = field(default_factory=dict)
     # The folder relative paths (mapping files, a SQLite store) are resolved against.
     base_dir: str = "."
 
@@ -306,4 +309,20 @@ def compile_landscape(landscape: Landscape) -> CompiledLandscape:
                 mappers[(system, domain)] = Mapper(system, domain, spec)
             except ConfigError as exc:
                 raise ConfigError(exc.message, (*loc, *exc.loc)) from None
-    return CompiledLandscape(landscape, policies, mappers)
+    subscriptions: dict[str, Subscription] = {}
+    for system, cfg in landscape.systems.items():
+        for name, sub in cfg.outbound.items():
+            loc = ("systems", system, "outbound", name)
+            if sub.domain not in DOMAINS:
+                raise ConfigError(
+                    f"unknown domain {sub.domain!r}{_suggest(sub.domain, DOMAINS)}",
+                    (*loc, "domain"),
+                )
+            try:
+                compiled = compile_subscription(
+                    system, name, sub, cfg.delivery, DOMAINS[sub.domain].fields
+                )
+            except ConfigError as exc:
+                raise ConfigError(exc.message, (*loc, *exc.loc)) from None
+            subscriptions[compiled.id] = compiled
+    return CompiledLandscape(landscape, policies, mappers, subscriptions)

@@ -1,0 +1,226 @@
+"""The outbox relayed to JetStream, and one durable pull consumer per subscription.
+
+- The relay publishes outbox rows in position order with ``Nats-Msg-Id`` = event id, so
+  JetStream drops a republish (after a crash before the relay's cursor moved) within its
+  duplicate window; its cursor moves only after JetStream acknowledged every publish.
+- Subjects are keyed by domain (``<prefix>.<domain>``): each subscription's consumer filters
+  its domain, and consumers of different subscriptions run in different processes.
+- A consumer queues what it fetched as deliveries, commits, and only then acks; a crash in
+  between redelivers, and the queue's (subscription, event id) key makes the second copy a
+  no-op: consumer-side tracking that holds beyond JetStream's duplicate window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import nats
+import orjson
+from nats.aio.client import Client
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
+from nats.js.errors import NotFoundError
+
+from mastersync.domain.golden import ChangeEvent
+from mastersync.ports.feed import Enqueue
+from mastersync.ports.store import Store
+
+# Redelivery delays of an unacknowledged message (JetStream BackOff); MaxDeliver is set far
+# beyond them so that a store outage of hours delays events rather than dropping them.
+BACKOFF = [1.0, 5.0, 15.0, 30.0, 60.0]
+MAX_DELIVER = 500
+ACK_WAIT = 30.0
+DUPLICATE_WINDOW = 120.0
+
+
+class BusSettings:
+    """Where and how: ``nats://host:port?stream=MASTERSYNC&prefix=mastersync``."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        query = parse_qs(parts.query)
+        self.servers = f"nats://{parts.netloc or '127.0.0.1:4222'}"
+        self.stream = query.get("stream", ["MASTERSYNC"])[0]
+        self.prefix = query.get("prefix", ["mastersync"])[0]
+
+    def subject(self, domain: str) -> str:
+        """The subject of one domain's events."""
+        return f"{self.prefix}.{domain}"
+
+    def durable(self, subscription: str) -> str:
+        """The durable consumer name of a subscription."""
+        return re.sub(r"[^A-Za-z0-9_-]", "_", f"{self.prefix}_{subscription}")
+
+
+class _Connection:
+    """One NATS connection and the stream, made on first use."""
+
+    def __init__(self, settings: BusSettings) -> None:
+        self.settings = settings
+        self._nc: Client | None = None
+        self._js: JetStreamContext | None = None
+        self._lock = asyncio.Lock()
+
+    async def js(self) -> JetStreamContext:
+        async with self._lock:
+            if self._js is None:
+                self._nc = await nats.connect(
+                    self.settings.servers, connect_timeout=5, max_reconnect_attempts=-1
+                )
+                js = self._nc.jetstream()
+                config = StreamConfig(
+                    name=self.settings.stream,
+                    subjects=[f"{self.settings.prefix}.>"],
+                    duplicate_window=DUPLICATE_WINDOW,
+                )
+                try:
+                    await js.stream_info(self.settings.stream)
+                except NotFoundError:
+                    await js.add_stream(config)
+                self._js = js
+            return self._js
+
+    async def close(self) -> None:
+        if self._nc is not None:
+            # flush + close, not drain: draining pull subscriptions waits out their
+            # fetch requests (30 s), and every ack has been sent already.
+            await self._nc.flush()
+            await self._nc.close()
+            self._nc, self._js = None, None
+
+
+def _encode(position: int, event: ChangeEvent) -> bytes:
+    return orjson.dumps({"position": position, **event.payload()})
+
+
+def _decode(data: bytes) -> tuple[int, ChangeEvent]:
+    p: dict[str, Any] = orjson.loads(data)
+    return p["position"], ChangeEvent(
+        p["event_id"],
+        p["master_id"],
+        p["domain"],
+        p["version"],
+        p["kind"],
+        p["changes"],
+        p["schema_version"],
+        p["trace_id"],
+        p["causation_id"],
+        p["occurred_at"],
+        p.get("source", {}),
+    )
+
+
+class NatsRelay:
+    """Publishes committed outbox events to JetStream, in order."""
+
+    cursor = "relay:nats"
+
+    def __init__(self, store: Store, url: str, clock: Callable[[], str]) -> None:
+        self.store = store
+        self.settings = BusSettings(url)
+        self.clock = clock
+        self.connection = _Connection(self.settings)
+
+    def _pending(self, limit: int) -> list[tuple[int, ChangeEvent]]:
+        with self.store.unit_of_work(write=False) as uow:
+            return uow.outbox_after(uow.cursor(self.cursor), [], limit)
+
+    def _advance(self, position: int) -> None:
+        with self.store.unit_of_work() as uow:
+            uow.set_cursor(self.cursor, position, self.clock())
+            uow.commit()
+
+    async def relay(self, limit: int) -> int:
+        """Publish up to ``limit`` unpublished events; returns how many."""
+        events = await asyncio.to_thread(self._pending, limit)
+        if not events:
+            return 0
+        js = await self.connection.js()
+        await asyncio.gather(
+            *(
+                js.publish(
+                    self.settings.subject(e.domain),
+                    _encode(pos, e),
+                    headers={"Nats-Msg-Id": e.event_id},
+                )
+                for pos, e in events
+            )
+        )
+        await asyncio.to_thread(self._advance, events[-1][0])
+        return len(events)
+
+    async def close(self) -> None:
+        """Close the connection."""
+        await self.connection.close()
+
+
+class NatsFeed:
+    """Each subscription reads its domain's subject through a durable pull consumer."""
+
+    def __init__(
+        self, store: Store, url: str, clock: Callable[[], str], fetch_timeout: float = 0.2
+    ) -> None:
+        self.store = store
+        self.settings = BusSettings(url)
+        self.clock = clock
+        self.fetch_timeout = fetch_timeout
+        self.connection = _Connection(self.settings)
+        self._subs: dict[str, Any] = {}
+
+    async def _consumer(self, subscription: str, domain: str) -> Any:
+        sub = self._subs.get(subscription)
+        if sub is None:
+            js = await self.connection.js()
+            config = ConsumerConfig(
+                durable_name=self.settings.durable(subscription),
+                ack_policy=AckPolicy.EXPLICIT,
+                ack_wait=ACK_WAIT,
+                max_deliver=MAX_DELIVER,
+                backoff=BACKOFF,
+                deliver_policy=DeliverPolicy.ALL,
+                filter_subject=self.settings.subject(domain),
+            )
+            sub = await js.pull_subscribe(
+                self.settings.subject(domain),
+                durable=self.settings.durable(subscription),
+                config=config,
+            )
+            self._subs[subscription] = sub
+        return sub
+
+    def _queue(self, enqueue: Enqueue, events: list[tuple[int, ChangeEvent]]) -> None:
+        with self.store.unit_of_work() as uow:
+            enqueue(uow, events)
+            uow.commit()
+
+    async def dispatch(self, subscription: str, domain: str, limit: int, enqueue: Enqueue) -> int:
+        """Fetch up to ``limit`` messages, queue them, then acknowledge them."""
+        consumer = await self._consumer(subscription, domain)
+        try:
+            msgs = await consumer.fetch(limit, timeout=self.fetch_timeout)
+        except NatsTimeout:
+            return 0
+        events = sorted((_decode(m.data) for m in msgs), key=lambda pe: pe[0])
+        try:
+            await asyncio.to_thread(self._queue, enqueue, events)
+        except Exception:
+            await asyncio.gather(*(m.nak() for m in msgs))
+            raise
+        await asyncio.gather(*(m.ack() for m in msgs))
+        return len(msgs)
+
+    async def lag(self, subscription: str, domain: str) -> int:
+        """Messages the subscription's consumer has not taken yet."""
+        consumer = await self._consumer(subscription, domain)
+        info = await consumer.consumer_info()
+        return int(info.num_pending or 0)
+
+    async def close(self) -> None:
+        """Close the connection."""
+        self._subs.clear()
+        await self.connection.close()

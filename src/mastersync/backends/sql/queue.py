@@ -1,0 +1,356 @@
+"""The delivery queue on SQL: the outbox read as a log, per-subscription queues, receipts."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from mastersync.backends.sql import rows
+from mastersync.backends.sql.tables import applied, cursors, deliveries, exceptions, outbox
+from mastersync.backends.sql.writer import BatchWriter
+from mastersync.domain.delivery import Applied, Delivery, DeliveryStatus, SubscriptionStats
+from mastersync.domain.golden import ChangeEvent
+from mastersync.ports.store import ChangeSet, DeliveryResults, ReplaySelection
+
+_OPEN = (DeliveryStatus.PENDING.value, DeliveryStatus.RETRYING.value)
+# Latency percentiles are taken over this many most recent deliveries.
+_RECENT = 2000
+
+
+def _insert(conn: sa.Connection, table: sa.Table) -> Any:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
+def _delivery(row: Any) -> Delivery:
+    return Delivery(
+        row.subscription,
+        row.event_id,
+        row.position,
+        row.master_id,
+        row.domain,
+        row.version,
+        DeliveryStatus(row.status),
+        row.attempts,
+        row.next_attempt_at,
+        row.occurred_at,
+        row.enqueued_at,
+        row.operation,
+        row.delivered_at,
+        row.latency_ms,
+        row.target_key,
+        row.last_error,
+        rows.json_value(row.history),
+        row.replay,
+        row.id,
+    )
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+class SqlDeliveryQueue:
+    """Distribution reads and writes; mixed into the SQL unit of work."""
+
+    conn: sa.Connection
+    writer: BatchWriter
+
+    def outbox_after(
+        self, position: int, domains: Collection[str], limit: int
+    ) -> list[tuple[int, ChangeEvent]]:
+        """Outbox events after ``position``, in order."""
+        q = sa.select(outbox).where(outbox.c.position > position)
+        if domains:
+            q = q.where(outbox.c.domain.in_(sorted(domains)))
+        q = q.order_by(outbox.c.position).limit(limit)
+        return [(r["position"], rows.event(r)) for r in self.conn.execute(q).mappings()]
+
+    def outbox_head(self) -> int:
+        """The newest outbox position (0 when empty)."""
+        return int(self.conn.execute(sa.select(sa.func.max(outbox.c.position))).scalar() or 0)
+
+    def cursor(self, name: str) -> int:
+        """How far a named reader has got."""
+        q = sa.select(cursors.c.position).where(cursors.c.name == name)
+        return int(self.conn.execute(q).scalar() or 0)
+
+    def set_cursor(self, name: str, position: int, at: str) -> None:
+        """Move a named reader on (never back)."""
+        stmt = _insert(self.conn, cursors).values(name=name, position=position, updated_at=at)
+        self.conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["name"],
+                set_={"position": position, "updated_at": at},
+                where=cursors.c.position < position,
+            )
+        )
+
+    def enqueue(self, items: Sequence[Delivery]) -> int:
+        """Add deliveries; ones already queued are kept as they are."""
+        if not items:
+            return 0
+        values = [
+            {
+                "subscription": d.subscription,
+                "event_id": d.event_id,
+                "position": d.position,
+                "master_id": d.master_id,
+                "domain": d.domain,
+                "version": d.version,
+                "status": d.status.value,
+                "operation": d.operation,
+                "attempts": d.attempts,
+                "next_attempt_at": d.next_attempt_at,
+                "occurred_at": d.occurred_at,
+                "enqueued_at": d.enqueued_at,
+                "history": d.history,
+                "replay": d.replay,
+            }
+            for d in items
+        ]
+        stmt = _insert(self.conn, deliveries).on_conflict_do_nothing(
+            index_elements=["subscription", "event_id", "replay"]
+        )
+        # RETURNING counts what was inserted; executemany rowcounts are not reliable.
+        return len(self.conn.execute(stmt.returning(deliveries.c.id), values).all())
+
+    def due(self, subscription: str, now: str, limit: int) -> list[Delivery]:
+        """Open deliveries whose time has come and that no earlier open version holds back."""
+        d, e = deliveries.alias("d"), deliveries.alias("e")
+        earlier = (
+            sa.select(sa.literal(1))
+            .where(
+                e.c.subscription == d.c.subscription,
+                e.c.master_id == d.c.master_id,
+                e.c.status.in_(_OPEN),
+                sa.or_(
+                    e.c.version < d.c.version, sa.and_(e.c.version == d.c.version, e.c.id < d.c.id)
+                ),
+            )
+            .exists()
+        )
+        q = (
+            sa.select(d)
+            .where(
+                d.c.subscription == subscription,
+                d.c.status.in_(_OPEN),
+                d.c.next_attempt_at <= now,
+                ~earlier,
+            )
+            .order_by(d.c.id)
+            .limit(limit)
+        )
+        return [_delivery(r) for r in self.conn.execute(q)]
+
+    def events_for(self, master_ids: Collection[str]) -> dict[str, list[ChangeEvent]]:
+        """Every outbox event of the records, by master id, oldest first."""
+        found: dict[str, list[ChangeEvent]] = defaultdict(list)
+        ids = sorted(set(master_ids))
+        for start in range(0, len(ids), 500):
+            q = (
+                sa.select(outbox)
+                .where(outbox.c.master_id.in_(ids[start : start + 500]))
+                .order_by(outbox.c.master_id, outbox.c.version)
+            )
+            for r in self.conn.execute(q).mappings():
+                found[r["master_id"]].append(rows.event(r))
+        return dict(found)
+
+    def applied_for(self, subscription: str, master_ids: Collection[str]) -> dict[str, Applied]:
+        """What the consumer holds of the records."""
+        ids = sorted(set(master_ids))
+        out: dict[str, Applied] = {}
+        for start in range(0, len(ids), 500):
+            q = sa.select(applied).where(
+                applied.c.subscription == subscription,
+                applied.c.master_id.in_(ids[start : start + 500]),
+            )
+            for r in self.conn.execute(q):
+                out[r.master_id] = Applied(
+                    r.subscription,
+                    r.master_id,
+                    r.version,
+                    r.target_key,
+                    bool(r.active),
+                    r.applied_at,
+                )
+        return out
+
+    def record_results(self, results: DeliveryResults) -> None:
+        """Write a round's outcome: statuses, applied versions, consumer keys, receipts."""
+        conn = self.conn
+        if results.deliveries:
+            d = deliveries.c
+            stmt = (
+                sa.update(deliveries)
+                .where(d.id == sa.bindparam("b_id"))
+                .values(
+                    status=sa.bindparam("b_status"),
+                    operation=sa.bindparam("b_operation"),
+                    attempts=sa.bindparam("b_attempts"),
+                    next_attempt_at=sa.bindparam("b_next"),
+                    delivered_at=sa.bindparam("b_delivered"),
+                    latency_ms=sa.bindparam("b_latency"),
+                    target_key=sa.bindparam("b_key"),
+                    last_error=sa.bindparam("b_error"),
+                    history=sa.bindparam("b_history"),
+                )
+            )
+            conn.execute(
+                stmt,
+                [
+                    {
+                        "b_id": x.id,
+                        "b_status": x.status.value,
+                        "b_operation": x.operation,
+                        "b_attempts": x.attempts,
+                        "b_next": x.next_attempt_at,
+                        "b_delivered": x.delivered_at,
+                        "b_latency": x.latency_ms,
+                        "b_key": x.target_key,
+                        "b_error": x.last_error,
+                        "b_history": x.history,
+                    }
+                    for x in results.deliveries
+                ],
+            )
+        if results.applied:
+            a = applied.c
+            stmt = _insert(conn, applied)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["subscription", "master_id"],
+                set_={
+                    "version": stmt.excluded.version,
+                    "target_key": stmt.excluded.target_key,
+                    "active": stmt.excluded.active,
+                    "applied_at": stmt.excluded.applied_at,
+                },
+                # A replay of an old version never moves the consumer's record back.
+                where=a.version <= stmt.excluded.version,
+            )
+            conn.execute(
+                stmt,
+                [
+                    {
+                        "subscription": x.subscription,
+                        "master_id": x.master_id,
+                        "version": x.version,
+                        "target_key": x.target_key,
+                        "active": x.active,
+                        "applied_at": x.applied_at,
+                    }
+                    for x in results.applied
+                ],
+            )
+        if results.target_keys:
+            # Insert only: a consumer that is also a source keeps its own contribution.
+            self.writer.many(
+                conn,
+                self.writer.insert_sql("xref", rows.XREF_COLUMNS) + " ON CONFLICT DO NOTHING",
+                [rows.xref_row(c) for c in results.target_keys],
+            )
+        self.writer.insert(
+            conn, "lineage", rows.LINEAGE_COLUMNS, [rows.lineage_row(e) for e in results.lineage]
+        )
+        self.writer.write_exceptions(conn, ChangeSet(exceptions=list(results.exceptions)))
+
+    def delivery(self, delivery_id: int) -> Delivery | None:
+        """One delivery."""
+        row = self.conn.execute(sa.select(deliveries).where(deliveries.c.id == delivery_id)).first()
+        return _delivery(row) if row else None
+
+    def reopen(self, delivery_id: int, now: str) -> None:
+        """Queue a dead delivery again, attempts reset."""
+        self.conn.execute(
+            sa.update(deliveries)
+            .where(deliveries.c.id == delivery_id)
+            .values(
+                status=DeliveryStatus.PENDING.value,
+                attempts=0,
+                next_attempt_at=now,
+                last_error=None,
+            )
+        )
+
+    def delivery_stats(self, subscriptions: Collection[str]) -> list[SubscriptionStats]:
+        """Queue depths, lag and latency per subscription."""
+        d = deliveries.c
+        counts: dict[str, dict[str, int]] = defaultdict(dict)
+        oldest: dict[str, str] = {}
+        q = sa.select(
+            d.subscription, d.status, sa.func.count(), sa.func.min(d.occurred_at)
+        ).group_by(d.subscription, d.status)
+        for sub, status, n, first in self.conn.execute(q):
+            counts[sub][status] = n
+            if status in _OPEN and (sub not in oldest or first < oldest[sub]):
+                oldest[sub] = first
+        out = []
+        for sub in sorted(set(subscriptions) | set(counts)):
+            c = counts.get(sub, {})
+            recent = [
+                float(x)
+                for x in self.conn.execute(
+                    sa.select(d.latency_ms)
+                    .where(d.subscription == sub, d.latency_ms.is_not(None))
+                    .order_by(d.id.desc())
+                    .limit(_RECENT)
+                ).scalars()
+            ]
+            cursor = self.cursor(f"sub:{sub}")
+            lag = int(
+                self.conn.execute(
+                    sa.select(sa.func.count()).select_from(outbox).where(outbox.c.position > cursor)
+                ).scalar()
+                or 0
+            )
+            out.append(
+                SubscriptionStats(
+                    sub,
+                    c.get("pending", 0),
+                    c.get("retrying", 0),
+                    c.get("delivered", 0),
+                    c.get("dead", 0),
+                    c.get("skipped", 0),
+                    lag,
+                    oldest.get(sub),
+                    _percentile(recent, 0.5),
+                    _percentile(recent, 0.99),
+                )
+            )
+        return out
+
+    def replay_events(
+        self, selection: ReplaySelection, domain: str
+    ) -> list[tuple[int, ChangeEvent]]:
+        """The events a replay would send again, in log order."""
+        q = sa.select(outbox).where(outbox.c.domain == domain)
+        if selection.since:
+            q = q.where(outbox.c.occurred_at >= selection.since)
+        if selection.until:
+            q = q.where(outbox.c.occurred_at < selection.until)
+        if selection.master_id:
+            q = q.where(outbox.c.master_id == selection.master_id)
+        if selection.event_id:
+            q = q.where(outbox.c.event_id == selection.event_id)
+        if selection.signature:
+            # Dead-letter entries are filed under "subscription#delivery id".
+            key = deliveries.c.subscription + "#" + sa.cast(deliveries.c.id, sa.Text)
+            dead = (
+                sa.select(deliveries.c.event_id)
+                .join(exceptions, exceptions.c.source_key == key)
+                .where(
+                    exceptions.c.signature == selection.signature,
+                    deliveries.c.subscription == selection.subscription,
+                )
+            )
+            q = q.where(outbox.c.event_id.in_(dead))
+        q = q.order_by(outbox.c.position)
+        return [(r["position"], rows.event(r)) for r in self.conn.execute(q).mappings()]

@@ -1,0 +1,151 @@
+"""`mastersync run`, `deliveries` and `replay`: the event-driven half."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from mastersync.bootstrap import resolve_bus_url
+from mastersync.cli.common import console, fail, friendly, options
+from mastersync.cli.progress import progress_bar
+from mastersync.pipeline.distribution.replay import plan_replay, queue_replay
+from mastersync.pipeline.ids import new_id, utc_now
+from mastersync.ports.store import ReplaySelection
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f} ms"
+
+
+@friendly
+def run(
+    ctx: typer.Context,
+    bus: Annotated[str | None, typer.Option(help="nats://host:port (default: the outbox)")] = None,
+    subscription: Annotated[
+        list[str] | None,
+        typer.Option("--subscription", "-s", help="only these subscriptions (repeatable)"),
+    ] = None,
+    until_idle: Annotated[
+        bool, typer.Option("--until-idle", help="stop once everything queued is delivered")
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option(help="with --until-idle: give up after seconds")
+    ] = 600.0,
+) -> None:
+    """Run the hub: relay, dispatch and deliver (SIGTERM drains and exits cleanly)."""
+    hub = options(ctx).hub()
+    url = resolve_bus_url(bus, hub.landscape)
+    unknown = set(subscription or []) - set(hub.landscape.subscriptions)
+    if unknown:
+        fail(
+            f"unknown subscription(s) {', '.join(sorted(unknown))}; known: "
+            f"{', '.join(sorted(hub.landscape.subscriptions)) or 'none'}"
+        )
+    distribution = hub.distribution(url, subscription)
+    names = ", ".join(s.id for s in distribution.subscriptions) or "none"
+    console.print(f"hub running: subscriptions {names}; bus {url or 'outbox (embedded)'}")
+    started = time.perf_counter()
+
+    async def main() -> None:
+        if until_idle:
+            await distribution.run_until_idle(timeout=timeout)
+            return
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await distribution.run(stop)
+
+    asyncio.run(main())
+    t = distribution.totals
+    console.print(
+        f"stopped after {time.perf_counter() - started:.1f} s: queued {t.queued}, "
+        f"delivered {t.delivered}, retried {t.retried}, dead {t.dead}, "
+        f"skipped {t.skipped}"
+    )
+    hub.close()
+
+
+@friendly
+def deliveries(ctx: typer.Context) -> None:
+    """Per subscription: lag, pending, retrying, dead, delivered, p50/p99 latency."""
+    hub = options(ctx).hub()
+    ids = list(hub.landscape.subscriptions)
+    with hub.store.unit_of_work(write=False) as uow:
+        stats = uow.delivery_stats(ids)
+    table = Table(title="deliveries per subscription", title_justify="left")
+    for col in (
+        "subscription",
+        "lag",
+        "pending",
+        "retrying",
+        "dead",
+        "delivered",
+        "skipped",
+        "p50",
+        "p99",
+        "oldest open",
+    ):
+        table.add_column(col, justify="left" if col in ("subscription", "oldest open") else "right")
+    for s in stats:
+        table.add_row(
+            s.subscription,
+            str(s.lag),
+            str(s.pending),
+            str(s.retrying),
+            f"[red]{s.dead}[/]" if s.dead else "0",
+            str(s.delivered),
+            str(s.skipped),
+            _ms(s.p50_ms),
+            _ms(s.p99_ms),
+            (s.oldest_open_at or "-")[:19],
+        )
+    console.print(table)
+    hub.close()
+
+
+@friendly
+def replay(
+    ctx: typer.Context,
+    subscription: Annotated[str, typer.Option("--subscription", "-s")],
+    since: Annotated[str | None, typer.Option(help="events from this time (ISO 8601)")] = None,
+    until: Annotated[str | None, typer.Option(help="... up to this time")] = None,
+    master: Annotated[str | None, typer.Option(help="one record's events")] = None,
+    event: Annotated[str | None, typer.Option(help="one event")] = None,
+    signature: Annotated[
+        str | None, typer.Option(help="dead letters of an error signature")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="show, do not queue")] = False,
+) -> None:
+    """Queue past events of a subscription again; consumers apply nothing twice."""
+    if sum(x is not None for x in (since, master, event, signature)) != 1:
+        fail("choose exactly one of --since, --master, --event, --signature")
+    if until is not None and since is None:
+        fail("--until goes with --since")
+    hub = options(ctx).hub()
+    sub = hub.landscape.subscriptions.get(subscription)
+    if sub is None:
+        fail(
+            f"unknown subscription {subscription!r}; known: "
+            f"{', '.join(sorted(hub.landscape.subscriptions)) or 'none'}"
+        )
+    selection = ReplaySelection(subscription, since, until, master, event, signature)
+    plan = plan_replay(hub.store, selection, sub.domain, new_id)
+    console.print(f"{len(plan.events)} event(s) of {sub.domain} selected for {subscription}")
+    for _, e in plan.events[:10]:
+        console.print(f"  {e.occurred_at[:19]} {e.master_id} v{e.version} {e.kind}", markup=False)
+    if dry_run or not plan.events:
+        hub.close()
+        return
+    with progress_bar() as bar:
+        task = bar.add_task(f"replay {plan.replay_id}", total=len(plan.events))
+        queued = queue_replay(hub.store, plan, sub.domain, utc_now, lambda n: bar.advance(task, n))
+    console.print(
+        f"queued {queued} deliveries as replay {plan.replay_id}; `mastersync run` sends them"
+    )
+    hub.close()

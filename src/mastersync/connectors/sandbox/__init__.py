@@ -1,0 +1,1 @@
+"""A simulated consumer system with configurable faults, for the demo and the tests."""

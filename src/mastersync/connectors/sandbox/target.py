@@ -1,0 +1,255 @@
+"""A consumer system in a SQLite file: it applies each idempotency key once and never goes
+back to an older version of a record, keeps a log of what it applied, and misbehaves as
+configured (errors, timeouts, 429 bursts, slowness,
+outages, lost acknowledgements, rejected records).
+
+Its faults live in its own database, so a test or an operator can change them while a hub
+process delivers to it; its log lets tests check that no version was lost or applied twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sqlite3
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+from mastersync.domain.mapping.paths import compile_condition
+from mastersync.domain.subscriptions import Operation
+from mastersync.ports.outbound import (
+    DeliveryAck,
+    DeliveryRequest,
+    TerminalFailure,
+    TransientFailure,
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    domain TEXT NOT NULL, key TEXT NOT NULL, master_id TEXT NOT NULL, version INTEGER NOT NULL,
+    active INTEGER NOT NULL, payload TEXT NOT NULL, updated_at REAL NOT NULL,
+    PRIMARY KEY (domain, key));
+CREATE UNIQUE INDEX IF NOT EXISTS records_master ON records (domain, master_id);
+CREATE TABLE IF NOT EXISTS applied (
+    idempotency_key TEXT PRIMARY KEY, response TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS log (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, master_id TEXT NOT NULL, version INTEGER NOT NULL,
+    operation TEXT NOT NULL, key TEXT NOT NULL, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS faults (id INTEGER PRIMARY KEY CHECK (id = 1), config TEXT NOT NULL);
+"""
+
+
+class RateLimit(BaseModel):
+    """Every ``every`` requests, ``burst`` of them get 429 with a Retry-After."""
+
+    model_config = ConfigDict(extra="forbid")
+    every: int = Field(ge=1)
+    burst: int = Field(default=1, ge=1)
+    retry_after: float = Field(default=1.0, ge=0)
+
+
+class Faults(BaseModel):
+    """How the sandbox target misbehaves."""
+
+    model_config = ConfigDict(extra="forbid")
+    error_rate: float = Field(default=0.0, ge=0, le=1)  # 503s
+    timeout_rate: float = Field(default=0.0, ge=0, le=1)  # hangs past the timeout
+    rate_limit: RateLimit | None = None  # 429 bursts
+    slow_ms: float = Field(default=0.0, ge=0)  # added to every call
+    # Down between these epoch seconds; every call fails (connection refused).
+    outages: list[tuple[float, float]] = Field(default_factory=list)
+    # Applies the change, then loses the acknowledgement: the hub must retry, and the
+    # retry must come back as a duplicate, never as a second application.
+    duplicate_ack_rate: float = Field(default=0.0, ge=0, le=1)
+    # Records it always rejects (422), as a condition on the payload.
+    reject_when: str | None = None
+    # Records it always fails on with a 503 (a transient error that never clears).
+    fail_when: str | None = None
+    seed: int | None = None
+
+
+@dataclass
+class _State:
+    calls: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class SandboxTarget:
+    """The consumer system itself, usable from any process that can open its file."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.executescript(_SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        return db
+
+    def set_faults(self, faults: Faults) -> None:
+        """Change how the target misbehaves (takes effect within half a second)."""
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO faults (id, config) VALUES (1, ?) ON CONFLICT (id) DO UPDATE "
+                "SET config = excluded.config",
+                (faults.model_dump_json(),),
+            )
+
+    def faults(self) -> Faults:
+        """The current faults."""
+        with self._connect() as db:
+            row = db.execute("SELECT config FROM faults WHERE id = 1").fetchone()
+        return Faults.model_validate_json(row[0]) if row else Faults()
+
+    def apply(self, request: DeliveryRequest) -> tuple[DeliveryAck, bool]:
+        """Apply a request once per idempotency key; (ack, whether it was applied before)."""
+        db = self._connect()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            seen = db.execute(
+                "SELECT response FROM applied WHERE idempotency_key = ?", (request.idempotency_key,)
+            ).fetchone()
+            if seen:
+                db.execute("COMMIT")
+                stored = orjson.loads(seen[0])
+                return DeliveryAck(stored["key"], str(stored["version"]), True, stored), True
+            row = db.execute(
+                "SELECT key, version FROM records WHERE domain = ? AND master_id = ?",
+                (request.domain, request.master_id),
+            ).fetchone()
+            if row is not None and row[1] >= request.version:
+                # Never back: a replayed or late older version is acknowledged, not applied.
+                db.execute("COMMIT")
+                response = {"key": row[0], "version": row[1], "stale": True}
+                return DeliveryAck(row[0], str(row[1]), True, response), True
+            key = request.target_key or (row[0] if row else f"T-{uuid.uuid4().hex[:12]}")
+            active = request.operation is Operation.UPSERT
+            now = time.time()
+            db.execute(
+                "INSERT INTO records (domain, key, master_id, version, active, payload, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (domain, key) DO UPDATE "
+                "SET version = excluded.version, active = excluded.active, "
+                "payload = CASE WHEN excluded.active THEN excluded.payload ELSE records.payload "
+                "END, updated_at = excluded.updated_at",
+                (
+                    request.domain,
+                    key,
+                    request.master_id,
+                    request.version,
+                    int(active),
+                    orjson.dumps(request.payload).decode(),
+                    now,
+                ),
+            )
+            db.execute(
+                "INSERT INTO log (master_id, version, operation, key, at) VALUES (?, ?, ?, ?, ?)",
+                (request.master_id, request.version, request.operation.value, key, now),
+            )
+            response = {"key": key, "version": request.version}
+            db.execute(
+                "INSERT INTO applied (idempotency_key, response) VALUES (?, ?)",
+                (request.idempotency_key, orjson.dumps(response).decode()),
+            )
+            db.execute("COMMIT")
+            return DeliveryAck(key, str(request.version), False, response), False
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        finally:
+            db.close()
+
+    def log(self) -> list[tuple[str, int, str]]:
+        """(master id, version, operation) of every application, in order."""
+        with self._connect() as db:
+            return [
+                (m, v, op)
+                for m, v, op in db.execute(
+                    "SELECT master_id, version, operation FROM log ORDER BY seq"
+                )
+            ]
+
+    def records(self, domain: str) -> dict[str, dict[str, Any]]:
+        """master id -> {key, version, active, payload} of what the target holds."""
+        with self._connect() as db:
+            return {
+                m: {"key": k, "version": v, "active": bool(a), "payload": orjson.loads(p)}
+                for m, k, v, a, p in db.execute(
+                    "SELECT master_id, key, version, active, payload FROM records WHERE domain = ?",
+                    (domain,),
+                )
+            }
+
+
+class SandboxConnector:
+    """The outbound connector for a sandbox target (type: sandbox)."""
+
+    def __init__(self, database: str | Path, faults: Faults | None = None) -> None:
+        self.target = SandboxTarget(database)
+        if faults is not None:
+            self.target.set_faults(faults)
+        self._state = _State()
+        self._faults = self.target.faults()
+        self._faults_read = time.monotonic()
+        self._rng = random.Random(self._faults.seed)
+        self._conditions(self._faults)
+
+    def _conditions(self, faults: Faults) -> None:
+        self._reject = compile_condition(faults.reject_when) if faults.reject_when else None
+        self._fail = compile_condition(faults.fail_when) if faults.fail_when else None
+
+    def _current(self) -> Faults:
+        if time.monotonic() - self._faults_read > 0.5:
+            faults = self.target.faults()
+            if faults != self._faults:
+                self._conditions(faults)
+            self._faults, self._faults_read = faults, time.monotonic()
+        return self._faults
+
+    async def send(self, request: DeliveryRequest) -> DeliveryAck:
+        """Deliver, misbehaving as configured."""
+        faults = self._current()
+        rng = self._rng
+        with self._state.lock:
+            self._state.calls += 1
+            call = self._state.calls
+        now = time.time()
+        if any(start <= now < end for start, end in faults.outages):
+            raise TransientFailure("connection refused (target is down)")
+        if faults.slow_ms:
+            await asyncio.sleep(faults.slow_ms / 1000)
+        if faults.rate_limit is not None:
+            rl = faults.rate_limit
+            if call % rl.every < rl.burst:
+                raise TransientFailure(
+                    "429 Too Many Requests", status=429, retry_after=rl.retry_after
+                )
+        if rng.random() < faults.timeout_rate:
+            await asyncio.sleep(3600)  # the caller's timeout ends this
+        if rng.random() < faults.error_rate:
+            raise TransientFailure("503 Service Unavailable", status=503)
+        if self._fail is not None and self._fail(request.payload):
+            raise TransientFailure("503 Service Unavailable (this record, every time)", status=503)
+        if self._reject is not None and self._reject(request.payload):
+            raise TerminalFailure(
+                "422 Unprocessable Entity: record rejected by the target",
+                status=422,
+                response='{"error": "rejected"}',
+            )
+        ack, _ = await asyncio.to_thread(self.target.apply, request)
+        if rng.random() < faults.duplicate_ack_rate and not ack.duplicate:
+            raise TransientFailure("connection reset after the request was applied")
+        return ack
+
+    async def close(self) -> None:
+        """Nothing to release."""

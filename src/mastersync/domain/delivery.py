@@ -1,0 +1,153 @@
+"""Delivery rules: states a delivery goes through, backoff, and a record's state at a version."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from mastersync.domain.golden import ChangeEvent
+from mastersync.domain.landscape.delivery import DeliveryConfig
+
+
+class DeliveryStatus(StrEnum):
+    """Where one event's delivery to one subscription stands."""
+
+    PENDING = "pending"
+    RETRYING = "retrying"
+    DELIVERED = "delivered"
+    # Nothing to send: filtered out, or a later version already applied.
+    SKIPPED = "skipped"
+    DEAD = "dead"
+
+    @property
+    def open(self) -> bool:
+        """Still to be attempted: holds back later versions of the same record."""
+        return self in (DeliveryStatus.PENDING, DeliveryStatus.RETRYING)
+
+
+def backoff_delay(
+    attempt: int, cfg: DeliveryConfig, rng: random.Random, retry_after: float | None = None
+) -> float:
+    """Seconds before attempt ``attempt + 1``: exponential, jittered, capped, and never
+    sooner than the consumer's Retry-After."""
+    b = cfg.backoff
+    base = min(b.max, b.initial * b.multiplier ** max(attempt - 1, 0))
+    delay = base * (1 - b.jitter + 2 * b.jitter * rng.random())
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return min(delay, max(b.max, retry_after or 0.0))
+
+
+def state_at(events: Iterable[ChangeEvent], version: int) -> dict[str, Any] | None:
+    """A record's attributes at ``version``, folded from its events (None if it has none).
+
+    Events carry each changed field's value after the change, so folding them in version
+    order rebuilds any past state without storing every version of the golden record.
+    """
+    state: dict[str, Any] = {}
+    seen = 0
+    for event in sorted(events, key=lambda e: e.version):
+        if event.version > version:
+            break
+        for name, change in event.changes.items():
+            after = change.get("after")
+            if after is None:
+                state.pop(name, None)
+            else:
+                state[name] = after
+        seen = event.version
+    return state if seen == version else None
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try at a delivery, as kept in its history."""
+
+    at: str
+    outcome: str
+    detail: str
+    latency_ms: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON shape."""
+        return {
+            "at": self.at,
+            "outcome": self.outcome,
+            "detail": self.detail,
+            "latency_ms": self.latency_ms,
+        }
+
+
+def idempotency_key(master_id: str, version: int) -> str:
+    """What a consumer uses to apply a version at most once: master id + version."""
+    return f"{master_id}:{version}"
+
+
+def after_failure(attempts: int, cfg: DeliveryConfig, terminal: bool) -> DeliveryStatus:
+    """Retry a transient failure until attempts run out; a terminal one is dead at once."""
+    if terminal or attempts >= cfg.max_attempts:
+        return DeliveryStatus.DEAD
+    return DeliveryStatus.RETRYING
+
+
+def changed_fields(events: Iterable[ChangeEvent]) -> Mapping[int, list[str]]:
+    """Version -> fields it changed (for receipts)."""
+    return {e.version: sorted(e.changes) for e in events}
+
+
+@dataclass(slots=True)
+class Delivery:
+    """One event on its way to one subscription."""
+
+    subscription: str
+    event_id: str
+    position: int
+    master_id: str
+    domain: str
+    version: int
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: str
+    occurred_at: str
+    enqueued_at: str
+    operation: str | None = None
+    delivered_at: str | None = None
+    latency_ms: float | None = None
+    target_key: str | None = None
+    last_error: str | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    # '' for an event's first delivery; the replay's id for a replay of it.
+    replay: str = ""
+    id: int | None = None
+
+
+@dataclass(slots=True)
+class Applied:
+    """What a consumer holds of one record: the newest version it applied, under which key."""
+
+    subscription: str
+    master_id: str
+    version: int
+    target_key: str | None
+    active: bool
+    applied_at: str
+
+
+@dataclass(frozen=True)
+class SubscriptionStats:
+    """How one subscription is keeping up."""
+
+    subscription: str
+    pending: int
+    retrying: int
+    delivered: int
+    dead: int
+    skipped: int
+    # Events in the log this subscription has not taken into its queue yet.
+    lag: int
+    oldest_open_at: str | None
+    p50_ms: float | None
+    p99_ms: float | None

@@ -1,0 +1,130 @@
+"""Compiled subscriptions: which golden records a consumer gets, in which shape."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from mastersync.domain.landscape.delivery import DeliveryConfig, SubscriptionConfig
+from mastersync.domain.mapping.objects import FieldFailure, compile_fields, produce
+from mastersync.domain.mapping.paths import compile_condition
+from mastersync.domain.mapping.spec import ValueOp
+from mastersync.domain.problems import ConfigError
+
+# Fields of the record an outbound mapping or filter can read besides canonical ones.
+META_FIELDS = ("_master_id", "_version", "_domain")
+
+
+class Operation(StrEnum):
+    """What a delivery asks the consumer to do."""
+
+    UPSERT = "upsert"
+    DEACTIVATE = "deactivate"
+    SKIP = "skip"
+
+
+class OutboundMappingFailed(Exception):
+    """The record cannot be put in the consumer's shape (a terminal delivery failure)."""
+
+    def __init__(self, field: str, rule: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field, self.rule, self.message = field, rule, message
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A consumer system's interest in one domain, ready to evaluate."""
+
+    id: str
+    system: str
+    name: str
+    domain: str
+    fields: tuple[str, ...] | None
+    delivery: DeliveryConfig
+    matches: Callable[[Mapping[str, Any]], bool]
+    shape: Callable[[Mapping[str, Any]], dict[str, Any]]
+
+    def view(self, master_id: str, version: int, state: Mapping[str, Any]) -> dict[str, Any]:
+        """The record as the filter sees it: every canonical field, plus meta fields."""
+        return {**state, "_master_id": master_id, "_version": version, "_domain": self.domain}
+
+    def operation(self, view: Mapping[str, Any], active_at_consumer: bool) -> Operation:
+        """Upsert a matching record; deactivate one that stopped matching; skip the rest."""
+        if self.matches(view):
+            return Operation.UPSERT
+        return Operation.DEACTIVATE if active_at_consumer else Operation.SKIP
+
+    def payload(self, view: Mapping[str, Any]) -> dict[str, Any]:
+        """The record in the consumer's native shape: projected, then mapped."""
+        if self.fields is not None:
+            view = {k: v for k, v in view.items() if k in self.fields or k.startswith("_")}
+        return self.shape(view)
+
+
+def _lenient(spec: Any) -> Any:
+    """Canonical records leave out what they do not have: outbound, an absent field is null."""
+    if isinstance(spec, str):
+        return ValueOp.model_validate({"from": spec, "optional": True})
+    if isinstance(spec, list):
+        return [t if isinstance(t, str) else {k: _lenient(v) for k, v in t.items()} for t in spec]
+    if isinstance(spec, ValueOp):
+        update: dict[str, Any] = {"optional": True}
+        if spec.concat is not None:
+            update["concat"] = [_lenient(p) for p in spec.concat]
+        if spec.fields is not None:
+            update["fields"] = {k: _lenient(v) for k, v in spec.fields.items()}
+        return spec.model_copy(update=update)
+    return spec
+
+
+def _canonical_shape(view: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in view.items() if not k.startswith("_")}
+
+
+def compile_subscription(
+    system: str,
+    name: str,
+    cfg: SubscriptionConfig,
+    default_delivery: DeliveryConfig,
+    domain_fields: tuple[str, ...],
+) -> Subscription:
+    """Check and compile one subscription; config errors carry their key path."""
+    if cfg.fields is not None:
+        for i, field in enumerate(cfg.fields):
+            if field not in domain_fields:
+                raise ConfigError(f"{field!r} is not a {cfg.domain} field", ("fields", i))
+    try:
+        matches = compile_condition(cfg.filter) if cfg.filter else (lambda view: True)
+    except ConfigError as exc:
+        raise ConfigError(exc.message, ("filter",)) from None
+    shape: Callable[[Mapping[str, Any]], dict[str, Any]] = _canonical_shape
+    if cfg.mapping is not None:
+        try:
+            compiled = compile_fields(
+                {k: _lenient(v) for k, v in cfg.mapping.fields.items()}, system
+            )
+        except ConfigError as exc:
+            raise ConfigError(exc.message, ("mapping", "fields", *exc.loc)) from None
+
+        def mapped(view: Mapping[str, Any]) -> dict[str, Any]:
+            out: dict[str, Any] = {}
+            for field in compiled:
+                try:
+                    produce(field, view, out)
+                except FieldFailure as exc:
+                    raise OutboundMappingFailed(exc.field, exc.rule, exc.message) from None
+            return out
+
+        shape = mapped
+    return Subscription(
+        id=f"{system}.{name}",
+        system=system,
+        name=name,
+        domain=cfg.domain,
+        fields=tuple(cfg.fields) if cfg.fields is not None else None,
+        delivery=cfg.delivery or default_delivery,
+        matches=matches,
+        shape=shape,
+    )

@@ -1,0 +1,1 @@
+"""Distribution: change events -> per-subscription queues -> consumer systems."""

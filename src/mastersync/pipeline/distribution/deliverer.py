@@ -1,0 +1,361 @@
+"""Delivery rounds: take due deliveries, decide, send concurrently, record the outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mastersync.domain.delivery import (
+    Applied,
+    Attempt,
+    Delivery,
+    DeliveryStatus,
+    after_failure,
+    backoff_delay,
+    idempotency_key,
+    state_at,
+)
+from mastersync.domain.golden import ChangeEvent, Contribution
+from mastersync.domain.problems import Problem, ProblemKind
+from mastersync.domain.records import ExceptionEntry, LineageEntry
+from mastersync.domain.subscriptions import Operation, OutboundMappingFailed, Subscription
+from mastersync.ports.outbound import (
+    DeliveryAck,
+    DeliveryFailed,
+    DeliveryRequest,
+    OutboundConnector,
+    TerminalFailure,
+    TransientFailure,
+)
+from mastersync.ports.store import DeliveryResults, Store
+
+
+def _parse(ts: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(ts.replace("Z", "+00:00"))
+
+
+def _stamp(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass
+class _Item:
+    delivery: Delivery
+    event: ChangeEvent | None
+    applied: Applied | None
+    request: DeliveryRequest | None = None
+    # Decided without sending: (status, reason).
+    settled: tuple[DeliveryStatus, str] | None = None
+    terminal: bool = False
+
+
+@dataclass
+class RoundReport:
+    """What one round did."""
+
+    delivered: int = 0
+    retrying: int = 0
+    dead: int = 0
+    skipped: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+
+    @property
+    def attempted(self) -> int:
+        """Deliveries this round decided on."""
+        return self.delivered + self.retrying + self.dead + self.skipped
+
+
+class Deliverer:
+    """Delivers one subscription's queue to its consumer, a round at a time."""
+
+    def __init__(
+        self,
+        store: Store,
+        subscription: Subscription,
+        connector: OutboundConnector,
+        *,
+        clock: Callable[[], str],
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.sub = subscription
+        self.connector = connector
+        self.clock = clock
+        self.rng = rng or random.Random()
+
+    async def run_once(self) -> RoundReport:
+        """One round: up to batch_size due deliveries, at most one per record."""
+        items = await asyncio.to_thread(self._plan, self.clock())
+        if not items:
+            return RoundReport()
+        limit = asyncio.Semaphore(self.sub.delivery.concurrency)
+        outcomes = await asyncio.gather(*(self._send(item, limit) for item in items))
+        return await asyncio.to_thread(self._record, items, list(outcomes))
+
+    # --- plan: what to send (in a worker thread, off the event loop) ---------------------
+    def _plan(self, now: str) -> list[_Item]:
+        sub = self.sub
+        with self.store.unit_of_work(write=False) as uow:
+            due = uow.due(sub.id, now, sub.delivery.batch_size)
+            if not due:
+                return []
+            masters = {d.master_id for d in due}
+            events = uow.events_for(masters)
+            applied = uow.applied_for(sub.id, masters)
+        return [self._decide(d, events.get(d.master_id, []), applied.get(d.master_id)) for d in due]
+
+    def _decide(self, d: Delivery, events: list[ChangeEvent], applied: Applied | None) -> _Item:
+        event = next((e for e in events if e.event_id == d.event_id), None)
+        item = _Item(d, event, applied)
+        state = state_at(events, d.version)
+        if event is None or state is None:
+            item.settled, item.terminal = (DeliveryStatus.DEAD, "the event's history is gone"), True
+            return item
+        if not d.replay and applied is not None and applied.version >= d.version:
+            item.settled = (
+                DeliveryStatus.SKIPPED,
+                f"the consumer already has version {applied.version}",
+            )
+            return item
+        view = self.sub.view(d.master_id, d.version, state)
+        operation = self.sub.operation(view, applied.active if applied else False)
+        if operation is Operation.SKIP:
+            item.settled = (DeliveryStatus.SKIPPED, "filtered out by the subscription")
+            return item
+        try:
+            payload = self.sub.payload(view)
+        except OutboundMappingFailed as exc:
+            item.settled = (DeliveryStatus.DEAD, f"outbound mapping: {exc.field}: {exc.message}")
+            item.terminal = True
+            return item
+        item.request = DeliveryRequest(
+            self.sub.id,
+            self.sub.system,
+            d.domain,
+            d.master_id,
+            d.version,
+            operation,
+            idempotency_key(d.master_id, d.version),
+            applied.target_key if applied else None,
+            payload,
+            event.trace_id,
+        )
+        return item
+
+    # --- send: concurrently, each with its timeout ----------------------------------------
+    async def _send(
+        self, item: _Item, limit: asyncio.Semaphore
+    ) -> tuple[DeliveryAck | DeliveryFailed | None, float]:
+        if item.request is None:
+            return None, 0.0
+        async with limit:
+            started = time.perf_counter()
+            try:
+                ack = await asyncio.wait_for(
+                    self.connector.send(item.request), self.sub.delivery.timeout
+                )
+            except DeliveryFailed as exc:
+                return exc, time.perf_counter() - started
+            except TimeoutError:
+                failure = TransientFailure(f"no answer within {self.sub.delivery.timeout:g} s")
+                return failure, time.perf_counter() - started
+            except Exception as exc:  # a connector's unexpected error: worth another try
+                return TransientFailure(f"{type(exc).__name__}: {exc}"), 0.0
+            return ack, time.perf_counter() - started
+
+    # --- record: statuses, applied versions, receipts, dead letters (one transaction) ------
+    def _record(
+        self, items: list[_Item], outcomes: list[tuple[DeliveryAck | DeliveryFailed | None, float]]
+    ) -> RoundReport:
+        now = self.clock()
+        results = DeliveryResults()
+        report = RoundReport()
+        for item, (outcome, seconds) in zip(items, outcomes, strict=True):
+            d = item.delivery
+            d.operation = item.request.operation.value if item.request else d.operation
+            if item.settled is not None:
+                status, reason = item.settled
+                self._settle(item, status, reason, now, results, report)
+            elif isinstance(outcome, DeliveryAck):
+                self._delivered(item, outcome, seconds, now, results, report)
+            else:
+                assert isinstance(outcome, DeliveryFailed)
+                self._failed(item, outcome, seconds, now, results, report)
+            results.deliveries.append(d)
+        with self.store.unit_of_work() as uow:
+            uow.record_results(results)
+            uow.commit()
+        return report
+
+    def _settle(
+        self,
+        item: _Item,
+        status: DeliveryStatus,
+        reason: str,
+        now: str,
+        results: DeliveryResults,
+        report: RoundReport,
+    ) -> None:
+        d = item.delivery
+        d.status, d.last_error = status, reason
+        d.history = [*d.history, Attempt(now, status.value, reason).as_dict()]
+        if status is DeliveryStatus.DEAD:
+            report.dead += 1
+            self._dead_letter(item, reason, None, now, results)
+        else:
+            report.skipped += 1
+
+    def _delivered(
+        self,
+        item: _Item,
+        ack: DeliveryAck,
+        seconds: float,
+        now: str,
+        results: DeliveryResults,
+        report: RoundReport,
+    ) -> None:
+        d, sub, request = item.delivery, self.sub, item.request
+        assert request is not None
+        latency = (_parse(now) - _parse(d.occurred_at)).total_seconds() * 1000
+        d.attempts += 1
+        d.status, d.delivered_at, d.latency_ms = DeliveryStatus.DELIVERED, now, latency
+        d.target_key, d.last_error = ack.target_key, None
+        note = "duplicate" if ack.duplicate else "applied"
+        d.history = [
+            *d.history,
+            Attempt(now, "delivered", note, round(seconds * 1000, 2)).as_dict(),
+        ]
+        active = request.operation is Operation.UPSERT
+        results.applied.append(Applied(sub.id, d.master_id, d.version, ack.target_key, active, now))
+        known = item.applied.target_key if item.applied else None
+        if ack.target_key and ack.target_key != known:
+            results.target_keys.append(
+                Contribution(
+                    d.domain, sub.system, ack.target_key, d.master_id, 0, None, {}, "", now
+                )
+            )
+        results.lineage.append(
+            LineageEntry(
+                request.trace_id,
+                "deliver",
+                "delivered",
+                now,
+                d.domain,
+                d.master_id,
+                d.version,
+                sub.system,
+                ack.target_key,
+                None,
+                None,
+                {
+                    "subscription": sub.id,
+                    "attempts": d.attempts,
+                    "latency_ms": round(latency, 1),
+                    "operation": request.operation.value,
+                    "duplicate": ack.duplicate,
+                    "replay": d.replay or None,
+                },
+            )
+        )
+        report.delivered += 1
+        report.latencies_ms.append(latency)
+
+    def _failed(
+        self,
+        item: _Item,
+        failure: DeliveryFailed,
+        seconds: float,
+        now: str,
+        results: DeliveryResults,
+        report: RoundReport,
+    ) -> None:
+        d, cfg = item.delivery, self.sub.delivery
+        d.attempts += 1
+        terminal = isinstance(failure, TerminalFailure) or not failure.transient
+        d.status = after_failure(d.attempts, cfg, terminal)
+        d.last_error = failure.message
+        d.history = [
+            *d.history,
+            Attempt(
+                now,
+                "terminal" if terminal else "transient",
+                failure.message,
+                round(seconds * 1000, 2),
+            ).as_dict(),
+        ]
+        if d.status is DeliveryStatus.RETRYING:
+            delay = backoff_delay(d.attempts, cfg, self.rng, failure.retry_after)
+            d.next_attempt_at = _stamp(_parse(now) + dt.timedelta(seconds=delay))
+            report.retrying += 1
+            return
+        report.dead += 1
+        self._dead_letter(item, failure.message, failure, now, results)
+
+    def _dead_letter(
+        self,
+        item: _Item,
+        reason: str,
+        failure: DeliveryFailed | None,
+        now: str,
+        results: DeliveryResults,
+    ) -> None:
+        d, sub = item.delivery, self.sub
+        rule = (
+            "rejected"
+            if failure is not None and not failure.transient
+            else ("exhausted" if failure is not None else "undeliverable")
+        )
+        problem = Problem(
+            ProblemKind.DEAD_LETTER,
+            None,
+            rule,
+            f"{sub.id}: version {d.version} of {d.master_id} not delivered after "
+            f"{d.attempts} attempt(s): {reason}",
+        )
+        payload: dict[str, Any] = {
+            "delivery_id": d.id,
+            "subscription": sub.id,
+            "master_id": d.master_id,
+            "version": d.version,
+            "request": item.request.payload if item.request else None,
+            "response": failure.response if failure else None,
+            "status": failure.status if failure else None,
+            "attempts": d.history,
+        }
+        trace = item.event.trace_id if item.event else None
+        results.exceptions.append(
+            ExceptionEntry(
+                problem.kind.value,
+                sub.system,
+                d.domain,
+                problem.rule,
+                problem.message,
+                problem.signature(sub.system, d.domain),
+                payload,
+                now,
+                source_key=f"{sub.id}#{d.id}",
+                master_id=d.master_id,
+                trace_id=trace,
+            )
+        )
+        results.lineage.append(
+            LineageEntry(
+                trace or "",
+                "deliver",
+                "dead",
+                now,
+                d.domain,
+                d.master_id,
+                d.version,
+                sub.system,
+                d.target_key,
+                None,
+                None,
+                {"subscription": sub.id, "attempts": d.attempts, "problems": [reason]},
+            )
+        )

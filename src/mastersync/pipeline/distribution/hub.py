@@ -1,0 +1,206 @@
+"""The running hub: relay, per-subscription dispatchers and deliverers, inbound pollers.
+
+Every loop does one unit of work at a time and checks for the stop signal between units,
+so SIGTERM lets in-flight deliveries finish and commit before the process exits. A SIGKILL
+at any moment loses nothing: every unit commits atomically, and what was in flight is
+attempted again (consumers see the same idempotency key).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from mastersync.domain.subscriptions import Subscription
+from mastersync.pipeline.distribution.deliverer import Deliverer, RoundReport
+from mastersync.pipeline.distribution.queueing import queue_events
+from mastersync.pipeline.ids import utc_now
+from mastersync.ports.feed import EventFeed, Relay
+from mastersync.ports.outbound import OutboundConnector
+from mastersync.ports.store import Store
+
+log = logging.getLogger("mastersync.hub")
+
+Poller = Callable[[], Awaitable[int]]
+
+
+@dataclass
+class HubTotals:
+    """What the hub has done since it started."""
+
+    relayed: int = 0
+    queued: int = 0
+    delivered: int = 0
+    retried: int = 0
+    dead: int = 0
+    skipped: int = 0
+    ingested: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+
+    def add(self, report: RoundReport) -> None:
+        """Count a delivery round."""
+        self.delivered += report.delivered
+        self.retried += report.retrying
+        self.dead += report.dead
+        self.skipped += report.skipped
+        self.latencies_ms.extend(report.latencies_ms[-1000:])
+        del self.latencies_ms[:-10_000]
+
+
+class DistributionHub:
+    """Runs distribution (and inbound polling) until told to stop."""
+
+    def __init__(
+        self,
+        store: Store,
+        subscriptions: Sequence[Subscription],
+        feed: EventFeed,
+        connectors: Mapping[str, OutboundConnector],
+        *,
+        relay: Relay | None = None,
+        pollers: Sequence[Poller] = (),
+        clock: Callable[[], str] = utc_now,
+        poll_interval: float = 0.2,
+        dispatch_batch: int = 1000,
+    ) -> None:
+        self.store = store
+        self.subscriptions = list(subscriptions)
+        self.feed = feed
+        self.relay = relay
+        self.pollers = list(pollers)
+        self.clock = clock
+        self.poll_interval = poll_interval
+        self.dispatch_batch = dispatch_batch
+        self.totals = HubTotals()
+        self.deliverers = [
+            Deliverer(store, sub, connectors[sub.system], clock=clock) for sub in subscriptions
+        ]
+        self.connectors = connectors
+        # Set whenever new events may be waiting: wakes idle loops early.
+        self._nudge = asyncio.Event()
+
+    async def _loop(
+        self, name: str, work: Callable[[], Awaitable[int]], stop: asyncio.Event
+    ) -> None:
+        while not stop.is_set():
+            try:
+                done = await work()
+            except Exception:
+                log.exception("%s failed; retrying after a pause", name)
+                done = 0
+                await _wait(stop, 5 * self.poll_interval)
+            if done:
+                self._nudge.set()
+            else:
+                await _wait(stop, self.poll_interval, self._nudge)
+
+    async def _relay(self) -> int:
+        assert self.relay is not None
+        n = await self.relay.relay(self.dispatch_batch)
+        self.totals.relayed += n
+        return n
+
+    def _dispatch(self, sub: Subscription) -> Callable[[], Awaitable[int]]:
+        enqueue = queue_events(sub.id, sub.domain, self.clock)
+
+        async def work() -> int:
+            n = await self.feed.dispatch(sub.id, sub.domain, self.dispatch_batch, enqueue)
+            self.totals.queued += n
+            return n
+
+        return work
+
+    def _deliver(self, deliverer: Deliverer) -> Callable[[], Awaitable[int]]:
+        async def work() -> int:
+            report = await deliverer.run_once()
+            self.totals.add(report)
+            return report.attempted
+
+        return work
+
+    def _poll(self, poller: Poller) -> Callable[[], Awaitable[int]]:
+        async def work() -> int:
+            n = await poller()
+            self.totals.ingested += n
+            return n
+
+        return work
+
+    async def run(self, stop: asyncio.Event) -> HubTotals:
+        """Run every loop until ``stop`` is set; in-flight work finishes first."""
+        loop = asyncio.get_running_loop()
+        # Store calls run in threads; the default pool (cores + 4) is too small for a
+        # dispatcher and a deliverer per subscription.
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=8 + 3 * len(self.deliverers)))
+        tasks = [
+            asyncio.create_task(self._loop(f"poll {i}", self._poll(p), stop))
+            for i, p in enumerate(self.pollers)
+        ]
+        if self.relay is not None:
+            tasks.append(asyncio.create_task(self._loop("relay", self._relay, stop)))
+        for sub, deliverer in zip(self.subscriptions, self.deliverers, strict=True):
+            tasks.append(
+                asyncio.create_task(self._loop(f"dispatch {sub.id}", self._dispatch(sub), stop))
+            )
+            tasks.append(
+                asyncio.create_task(self._loop(f"deliver {sub.id}", self._deliver(deliverer), stop))
+            )
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            await self.close()
+        return self.totals
+
+    async def run_until_idle(self, timeout: float = 60.0, settle: float = 0.5) -> HubTotals:
+        """Run until nothing is left to relay, queue or deliver (or ``timeout``)."""
+        stop = asyncio.Event()
+        runner = asyncio.create_task(self.run(stop))
+        deadline = loop_time() + timeout
+        quiet_since: float | None = None
+        while loop_time() < deadline and not runner.done():
+            await asyncio.sleep(settle / 2)
+            if await asyncio.to_thread(self._busy):
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = loop_time()
+            elif loop_time() - quiet_since >= settle:
+                break
+        stop.set()
+        return await runner
+
+    def _busy(self) -> bool:
+        ids = [s.id for s in self.subscriptions]
+        with self.store.unit_of_work(write=False) as uow:
+            stats = uow.delivery_stats(ids)
+        return any(s.pending or s.retrying or s.lag for s in stats if s.subscription in ids)
+
+    async def close(self) -> None:
+        """Release connectors, feed and relay."""
+        for connector in self.connectors.values():
+            await connector.close()
+        await self.feed.close()
+        if self.relay is not None:
+            await self.relay.close()
+
+
+def loop_time() -> float:
+    """The event loop's clock."""
+    return asyncio.get_running_loop().time()
+
+
+async def _wait(stop: asyncio.Event, seconds: float, nudge: asyncio.Event | None = None) -> None:
+    """Sleep up to ``seconds``; wake early on stop (or on a nudge)."""
+    waiters = [asyncio.create_task(stop.wait())]
+    if nudge is not None:
+        waiters.append(asyncio.create_task(nudge.wait()))
+    _, pending = await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    if nudge is not None and nudge.is_set():
+        nudge.clear()

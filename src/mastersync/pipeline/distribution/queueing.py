@@ -1,0 +1,74 @@
+"""From the event log into a subscription's queue, and the outbox read as a feed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from mastersync.domain.delivery import Delivery, DeliveryStatus
+from mastersync.domain.golden import ChangeEvent
+from mastersync.ports.feed import Enqueue
+from mastersync.ports.store import Store, UnitOfWork
+
+
+def queue_events(
+    subscription: str, domain: str, clock: Callable[[], str], replay: str = ""
+) -> Enqueue:
+    """An enqueue function: each event of the domain becomes a pending delivery."""
+
+    def enqueue(uow: UnitOfWork, events: list[tuple[int, ChangeEvent]]) -> int:
+        now = clock()
+        return uow.enqueue(
+            [
+                Delivery(
+                    subscription,
+                    e.event_id,
+                    position,
+                    e.master_id,
+                    e.domain,
+                    e.version,
+                    DeliveryStatus.PENDING,
+                    0,
+                    now,
+                    e.occurred_at,
+                    now,
+                    replay=replay,
+                )
+                for position, e in events
+                if e.domain == domain
+            ]
+        )
+
+    return enqueue
+
+
+class OutboxFeed:
+    """The embedded feed: the outbox table read with one cursor per subscription.
+
+    The cursor moves in the transaction that queues the events, so an event is queued
+    exactly once. Readers never pass over a gap a later commit could fill: SQLite has one
+    writer at a time, and the PostgreSQL store makes commit order the position order.
+    """
+
+    def __init__(self, store: Store, clock: Callable[[], str]) -> None:
+        self.store = store
+        self.clock = clock
+
+    def _dispatch(self, subscription: str, domain: str, limit: int, enqueue: Enqueue) -> int:
+        name = f"sub:{subscription}"
+        with self.store.unit_of_work() as uow:
+            start = uow.cursor(name)
+            events = uow.outbox_after(start, [domain], limit)
+            if not events:
+                return 0
+            enqueue(uow, events)
+            uow.set_cursor(name, events[-1][0], self.clock())
+            uow.commit()
+        return len(events)
+
+    async def dispatch(self, subscription: str, domain: str, limit: int, enqueue: Enqueue) -> int:
+        """Queue up to ``limit`` new events of the domain for the subscription."""
+        return await asyncio.to_thread(self._dispatch, subscription, domain, limit, enqueue)
+
+    async def close(self) -> None:
+        """Nothing to release."""

@@ -1,0 +1,40 @@
+"""Event feeds: how a subscription learns of new change events (outbox or a message bus)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from mastersync.domain.golden import ChangeEvent
+from mastersync.ports.store import UnitOfWork
+
+# Queues the events as deliveries inside the caller's unit of work; returns how many.
+Enqueue = Callable[[UnitOfWork, list[tuple[int, ChangeEvent]]], int]
+
+
+class EventFeed(Protocol):
+    """Takes new events of a domain for a subscription, exactly once into its queue."""
+
+    async def dispatch(self, subscription: str, domain: str, limit: int, enqueue: Enqueue) -> int:
+        """Take up to ``limit`` new events and queue them; returns how many were taken.
+
+        Taking and queueing commit together (or the feed redelivers what was not
+        queued): no event is lost between the log and the queue, none is queued twice.
+        """
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+class Relay(Protocol):
+    """Moves committed outbox events onto a message bus (feeds that read the outbox need none)."""
+
+    async def relay(self, limit: int) -> int:
+        """Publish up to ``limit`` outbox events not yet published; returns how many."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...

@@ -1,0 +1,81 @@
+"""The outbound connector port: what the delivery engine asks of a consumer system."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from mastersync.domain.subscriptions import Operation
+
+
+@dataclass(slots=True)
+class DeliveryRequest:
+    """One version of one record for one consumer."""
+
+    subscription: str
+    system: str
+    domain: str
+    master_id: str
+    version: int
+    operation: Operation
+    # master id + version: a consumer that honours it applies each version at most once.
+    idempotency_key: str
+    # The consumer's own key for the record, once it has acknowledged one.
+    target_key: str | None
+    payload: dict[str, Any]
+    trace_id: str
+
+
+@dataclass(slots=True)
+class DeliveryAck:
+    """The consumer applied (or had already applied) the version."""
+
+    target_key: str | None
+    target_version: str | None = None
+    # The consumer recognised the idempotency key: it had applied this version before.
+    duplicate: bool = False
+    response: dict[str, Any] = field(default_factory=dict)
+
+
+class DeliveryFailed(Exception):
+    """The consumer did not apply the version."""
+
+    transient = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        response: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.response = response
+        self.retry_after = retry_after
+
+
+class TransientFailure(DeliveryFailed):
+    """Worth another try: a timeout, a 5xx, a 429 (after its Retry-After), an outage."""
+
+    transient = True
+
+
+class TerminalFailure(DeliveryFailed):
+    """Never worth another try as it is: the consumer rejected the content (4xx)."""
+
+    transient = False
+
+
+class OutboundConnector(Protocol):
+    """Sends deliveries to one consumer system."""
+
+    async def send(self, request: DeliveryRequest) -> DeliveryAck:
+        """Apply an upsert or a deactivation; raises DeliveryFailed."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...

@@ -1,0 +1,149 @@
+"""Delivery rules: backoff, a record's state at any version, what a subscription sends."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from mastersync.domain.delivery import (
+    DeliveryStatus,
+    after_failure,
+    backoff_delay,
+    idempotency_key,
+    state_at,
+)
+from mastersync.domain.golden import ChangeEvent
+from mastersync.domain.landscape.delivery import DeliveryConfig, SubscriptionConfig
+from mastersync.domain.problems import ConfigError
+from mastersync.domain.subscriptions import (
+    Operation,
+    OutboundMappingFailed,
+    compile_subscription,
+)
+
+ITEM_FIELDS = ("sku", "name", "gtin", "lifecycle_state", "list_price")
+
+
+def event(version: int, **changes: object) -> ChangeEvent:
+    return ChangeEvent(
+        f"e{version}",
+        "itm_1",
+        "item",
+        version,
+        "updated",
+        {k: {"before": None, "after": v} for k, v in changes.items()},
+        "1.0",
+        "t",
+        "c",
+        "now",
+    )
+
+
+def test_state_is_folded_from_events_up_to_a_version() -> None:
+    events = [
+        event(2, name="Pen 2", brand=None),
+        event(1, name="Pen", brand="B"),
+        event(3, lifecycle_state="active"),
+    ]
+    assert state_at(events, 1) == {"name": "Pen", "brand": "B"}
+    assert state_at(events, 2) == {"name": "Pen 2"}
+    assert state_at(events, 3) == {"name": "Pen 2", "lifecycle_state": "active"}
+    assert state_at(events, 4) is None  # no such version
+
+
+def test_backoff_grows_is_jittered_capped_and_honours_retry_after() -> None:
+    cfg = DeliveryConfig.model_validate(
+        {"backoff": {"initial": "1s", "max": "10s", "multiplier": 2, "jitter": 0.2}}
+    )
+    rng = random.Random(1)
+    delays = [backoff_delay(n, cfg, rng) for n in range(1, 8)]
+    assert 0.8 <= delays[0] <= 1.2 and 1.6 <= delays[1] <= 2.4
+    assert all(d <= 10 for d in delays) and delays[-1] >= 8
+    assert backoff_delay(1, cfg, rng, retry_after=30) == 30  # Retry-After wins, even past max
+
+
+def test_durations_accept_units() -> None:
+    cfg = DeliveryConfig.model_validate({"timeout": "250ms", "backoff": {"max": "5m"}})
+    assert cfg.timeout == 0.25 and cfg.backoff.max == 300
+    with pytest.raises(ValueError, match="not a duration"):
+        DeliveryConfig.model_validate({"timeout": "soon"})
+
+
+def test_failures_retry_until_attempts_run_out_terminal_ones_die_at_once() -> None:
+    cfg = DeliveryConfig(max_attempts=3)
+    assert after_failure(1, cfg, terminal=False) is DeliveryStatus.RETRYING
+    assert after_failure(3, cfg, terminal=False) is DeliveryStatus.DEAD
+    assert after_failure(1, cfg, terminal=True) is DeliveryStatus.DEAD
+    assert idempotency_key("itm_1", 7) == "itm_1:7"
+
+
+def subscription(**cfg: object) -> object:
+    return compile_subscription(
+        "shop",
+        "items",
+        SubscriptionConfig.model_validate({"domain": "item", **cfg}),
+        DeliveryConfig(),
+        ITEM_FIELDS,
+    )
+
+
+def test_filter_projection_and_mapping() -> None:
+    sub = compile_subscription(
+        "shop",
+        "items",
+        SubscriptionConfig.model_validate(
+            {
+                "domain": "item",
+                "filter": "lifecycle_state == 'active'",
+                "fields": ["sku", "name", "lifecycle_state"],
+                "mapping": {
+                    "fields": {
+                        "handle": "sku",
+                        "title": {"from": "name", "case": "upper"},
+                        "id": "_master_id",
+                        "price": "list_price",
+                    }
+                },
+            }
+        ),
+        DeliveryConfig(),
+        ITEM_FIELDS,
+    )
+    state = {"sku": "A1", "name": "Pen", "lifecycle_state": "active", "list_price": "2"}
+    view = sub.view("itm_1", 3, state)
+    assert sub.operation(view, active_at_consumer=False) is Operation.UPSERT
+    # list_price is outside the projection: the consumer never sees it.
+    assert sub.payload(view) == {"handle": "A1", "title": "PEN", "id": "itm_1"}
+    draft = sub.view("itm_1", 4, {**state, "lifecycle_state": "draft"})
+    assert sub.operation(draft, active_at_consumer=True) is Operation.DEACTIVATE
+    assert sub.operation(draft, active_at_consumer=False) is Operation.SKIP
+
+
+def test_an_outbound_mapping_failure_is_terminal() -> None:
+    sub = compile_subscription(
+        "shop",
+        "items",
+        SubscriptionConfig.model_validate(
+            {
+                "domain": "item",
+                "mapping": {
+                    "fields": {"state": {"from": "lifecycle_state", "map": {"active": "A"}}}
+                },
+            }
+        ),
+        DeliveryConfig(),
+        ITEM_FIELDS,
+    )
+    with pytest.raises(OutboundMappingFailed) as exc:
+        sub.payload(sub.view("itm_1", 1, {"lifecycle_state": "draft"}))
+    assert (exc.value.field, exc.value.rule) == ("state", "value_map")
+
+
+def test_subscription_config_errors_name_their_key() -> None:
+    with pytest.raises(ConfigError) as exc:
+        subscription(fields=["sku", "colour"])
+    assert exc.value.loc == ("fields", 1)
+    with pytest.raises(ConfigError) as exc:
+        subscription(filter="name ==")
+    assert exc.value.loc == ("filter",)

@@ -1,0 +1,237 @@
+"""Distribution against real stores and a misbehaving consumer: nothing lost, nothing applied
+twice, per-record order, poison records dead-lettered while the rest flows."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from mastersync.connectors.sandbox.target import Faults, RateLimit, SandboxConnector
+from mastersync.domain.landscape.model import Landscape
+from mastersync.domain.landscape.policy import CompiledLandscape, compile_landscape
+from mastersync.pipeline.distribution.hub import DistributionHub
+from mastersync.pipeline.distribution.queueing import OutboxFeed
+from mastersync.pipeline.distribution.replay import plan_replay, queue_replay
+from mastersync.pipeline.exceptions import ExceptionsInbox
+from mastersync.pipeline.ids import new_id, utc_now
+from mastersync.pipeline.ingest import Ingestor
+from mastersync.ports.connector import SourceRecord
+from mastersync.ports.store import ExceptionFilter, ReplaySelection, Store
+
+FAST = {
+    "max_attempts": 4,
+    "backoff": {"initial": "20ms", "max": "100ms"},
+    "timeout": "1s",
+    "batch_size": 50,
+}
+
+
+def landscape(**delivery: Any) -> CompiledLandscape:
+    return compile_landscape(
+        Landscape.model_validate(
+            {
+                "name": "dist",
+                "systems": {
+                    "erp": {
+                        "kind": "erp",
+                        "inbound": {
+                            "item": {
+                                "key": "sku",
+                                "version": {"from": "v", "kind": "counter"},
+                                "fields": {
+                                    "sku": "sku",
+                                    "name": "name",
+                                    "lifecycle_state": {"from": "st", "default": "active"},
+                                },
+                            }
+                        },
+                    },
+                    "shop": {
+                        "kind": "ecommerce",
+                        "delivery": {**FAST, **delivery},
+                        "outbound": {
+                            "items": {
+                                "domain": "item",
+                                "filter": "lifecycle_state == 'active'",
+                                "mapping": {"fields": {"handle": "sku", "title": "name"}},
+                            }
+                        },
+                    },
+                },
+            }
+        )
+    )
+
+
+class Estate:
+    """A store, the ERP feeding it, and the shop consuming from it."""
+
+    def __init__(
+        self, store: Store, folder: Path, faults: Faults | None = None, **delivery: Any
+    ) -> None:
+        self.store = store
+        self.landscape = landscape(**delivery)
+        self.ingestor = Ingestor(store, self.landscape, chunk_size=50)
+        self.connector = SandboxConnector(folder / "shop.db", faults or Faults(seed=7))
+
+    def send(self, *rows: dict[str, Any]) -> None:
+        self.ingestor.ingest("erp", "item", [SourceRecord(r) for r in rows])
+
+    def deliver(self, timeout: float = 30) -> Any:
+        hub = DistributionHub(
+            self.store,
+            list(self.landscape.subscriptions.values()),
+            OutboxFeed(self.store, utc_now),
+            {"shop": self.connector},
+            poll_interval=0.02,
+        )
+        return asyncio.run(hub.run_until_idle(timeout=timeout, settle=0.3))
+
+    def master(self, sku: str) -> str:
+        with self.store.unit_of_work(write=False) as uow:
+            found = uow.find_master("item", "erp", sku)
+        assert found is not None
+        return found
+
+    def golden_versions(self) -> dict[str, int]:
+        with self.store.unit_of_work(write=False) as uow:
+            return {g.master_id: g.version for g in uow.list_golden("item", limit=10_000)}
+
+
+def per_record(log: list[tuple[str, int, str]]) -> dict[str, list[int]]:
+    versions: dict[str, list[int]] = defaultdict(list)
+    for master, version, _ in log:
+        versions[master].append(version)
+    return versions
+
+
+def test_every_change_reaches_the_consumer_in_order_once(store: Store, tmp_path: Path) -> None:
+    estate = Estate(store, tmp_path)
+    for v in (1, 2, 3):
+        estate.send(*({"sku": f"A{i}", "v": v, "name": f"Item {i} v{v}"} for i in range(30)))
+    totals = estate.deliver()
+    assert totals.delivered == 90 and totals.dead == 0
+    log = estate.connector.target.log()
+    assert all(v == [1, 2, 3] for v in per_record(log).values())
+    held = estate.connector.target.records("item")
+    assert held[estate.master("A7")]["payload"] == {"handle": "A7", "title": "Item 7 v3"}
+    # Each delivery is in the record's lineage, with its attempts and latency.
+    with store.unit_of_work(write=False) as uow:
+        receipts = [e for e in uow.lineage(master_id=estate.master("A7")) if e.stage == "deliver"]
+        stats = uow.delivery_stats(["shop.items"])[0]
+    assert [r.golden_version for r in receipts] == [1, 2, 3]
+    assert receipts[0].system == "shop" and receipts[0].detail["attempts"] == 1
+    assert receipts[0].source_key == held[estate.master("A7")]["key"]
+    assert (stats.delivered, stats.pending, stats.lag) == (90, 0, 0)
+    assert stats.p50_ms is not None and stats.p99_ms is not None
+    # The shop's own key is now a cross-reference of the golden record.
+    with store.unit_of_work(write=False) as uow:
+        assert uow.find_master("item", "shop", held[estate.master("A7")]["key"]) == (
+            estate.master("A7")
+        )
+
+
+def test_transient_failures_are_retried_without_loss_duplication_or_disorder(
+    store: Store, tmp_path: Path
+) -> None:
+    faults = Faults(
+        error_rate=0.25,
+        duplicate_ack_rate=0.2,
+        rate_limit=RateLimit(every=13, burst=2, retry_after=0.05),
+        seed=3,
+    )
+    estate = Estate(store, tmp_path, faults, max_attempts=30)
+    for v in (1, 2, 3, 4):
+        estate.send(*({"sku": f"A{i}", "v": v, "name": f"n{v}"} for i in range(25)))
+    totals = estate.deliver(timeout=60)
+    assert totals.dead == 0 and totals.retried > 0
+    versions = per_record(estate.connector.target.log())
+    assert len(versions) == 25
+    assert all(v == [1, 2, 3, 4] for v in versions.values())  # once each, in order
+
+
+def test_a_poison_record_is_dead_lettered_while_the_others_flow(
+    store: Store, tmp_path: Path
+) -> None:
+    faults = Faults(reject_when="title == 'POISON'", fail_when="title == 'FLAKY'", seed=1)
+    estate = Estate(store, tmp_path, faults)
+    estate.send(
+        {"sku": "P1", "v": 1, "name": "POISON"},
+        {"sku": "F1", "v": 1, "name": "FLAKY"},
+        *({"sku": f"A{i}", "v": 1, "name": "fine"} for i in range(20)),
+    )
+    totals = estate.deliver()
+    assert totals.delivered == 20 and totals.dead == 2
+    with store.unit_of_work(write=False) as uow:
+        dead = {e.master_id: e for e in uow.exceptions(ExceptionFilter(kind="dead_letter"))}
+    rejected, exhausted = dead[estate.master("P1")], dead[estate.master("F1")]
+    assert rejected.rule == "rejected" and "422" in rejected.message
+    assert rejected.payload["request"] == {"handle": "P1", "title": "POISON"}
+    assert rejected.payload["response"] == '{"error": "rejected"}'
+    assert exhausted.rule == "exhausted" and len(exhausted.payload["attempts"]) == 4
+    # Fixed at the consumer, the dead letters are sent again from the inbox.
+    estate.connector.target.set_faults(Faults())
+    time.sleep(0.6)  # the connector re-reads faults every half second
+    inbox = ExceptionsInbox(store, estate.ingestor)
+    report = inbox.retry(inbox.entries([rejected.id or 0, exhausted.id or 0]))
+    assert sorted(report.resolved) == sorted([rejected.id, exhausted.id])
+    assert estate.deliver().delivered == 2
+    assert len(estate.connector.target.records("item")) == 22
+
+
+def test_an_outage_holds_everything_until_the_consumer_returns(
+    store: Store, tmp_path: Path
+) -> None:
+    start = time.time()
+    estate = Estate(store, tmp_path, Faults(outages=[(start, start + 1.5)]), max_attempts=50)
+    for v in (1, 2):
+        estate.send(*({"sku": f"A{i}", "v": v, "name": f"n{v}"} for i in range(10)))
+    totals = estate.deliver(timeout=30)
+    assert totals.retried > 0 and totals.dead == 0
+    log = estate.connector.target.log()
+    assert all(v == [1, 2] for v in per_record(log).values()) and len(log) == 20
+
+
+def test_duplicate_and_out_of_order_source_input_has_no_effect_beyond_the_newest(
+    store: Store, tmp_path: Path
+) -> None:
+    estate = Estate(store, tmp_path)
+    estate.send({"sku": "A1", "v": 3, "name": "third"})
+    estate.send(
+        {"sku": "A1", "v": 1, "name": "first"},
+        {"sku": "A1", "v": 2, "name": "second"},
+        {"sku": "A1", "v": 3, "name": "third"},
+    )
+    estate.deliver()
+    assert estate.connector.target.log() == [(estate.master("A1"), 1, "upsert")]
+    assert estate.connector.target.records("item")[estate.master("A1")]["payload"]["title"] == (
+        "third"
+    )
+
+
+def test_records_that_stop_matching_are_deactivated(store: Store, tmp_path: Path) -> None:
+    estate = Estate(store, tmp_path)
+    estate.send(
+        {"sku": "A1", "v": 1, "name": "x"}, {"sku": "D1", "v": 1, "name": "y", "st": "draft"}
+    )
+    estate.send({"sku": "A1", "v": 2, "name": "x", "st": "discontinued"})
+    totals = estate.deliver()
+    assert (totals.delivered, totals.skipped) == (2, 1)
+    assert [op for _, _, op in estate.connector.target.log()] == ["upsert", "deactivate"]
+
+
+def test_a_replay_is_idempotent_for_the_consumer(store: Store, tmp_path: Path) -> None:
+    estate = Estate(store, tmp_path)
+    for v in (1, 2):
+        estate.send(*({"sku": f"A{i}", "v": v, "name": f"n{v}"} for i in range(5)))
+    estate.deliver()
+    before = estate.connector.target.log()
+    plan = plan_replay(store, ReplaySelection("shop.items", since="2000-01-01"), "item", new_id)
+    assert len(plan.events) == 10
+    assert queue_replay(store, plan, "item", utc_now) == 10
+    totals = estate.deliver()
+    assert totals.delivered == 10
+    assert estate.connector.target.log() == before
