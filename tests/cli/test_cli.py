@@ -198,3 +198,43 @@ def test_the_console_script_runs() -> None:
     )
     assert done.returncode == 0
     assert done.stdout.startswith("mastersync ")
+
+
+def test_run_deliveries_and_replay(tmp_path: Path) -> None:
+    folder = tmp_path / "estate"
+    folder.mkdir()
+    (folder / "landscape.yaml").write_text("""
+name: cli
+systems:
+  erp:
+    kind: erp
+    inbound:
+      item: {key: sku, version: {from: v, kind: counter}, fields: {sku: sku, name: name}}
+  shop:
+    kind: ecommerce
+    connector: {type: sandbox, database: shop.db}
+    outbound:
+      items: {domain: item}
+""")
+    (tmp_path / "items.csv").write_text("sku,v,name\nA1,1,Pen\nA2,1,Ink\n")
+    landscape = folder / "landscape.yaml"
+    code, out = cli(
+        "ingest", "-s", "erp", "-d", "item", str(tmp_path / "items.csv"), landscape=landscape
+    )
+    assert code == 0, out
+    code, out = cli("deliveries", landscape=landscape)
+    assert code == 0 and "shop.items" in out
+    row = next(line for line in out.splitlines() if "shop.items" in line)
+    assert [c.strip() for c in row.split("│")[2:7]] == ["2", "0", "0", "0", "0"]  # lag 2
+    code, out = cli("run", "--until-idle", "--timeout", "30", landscape=landscape)
+    assert code == 0 and "delivered 2" in out
+    code, out = cli(
+        "replay", "-s", "shop.items", "--since", "2000-01-01", "--dry-run", landscape=landscape
+    )
+    assert code == 0 and "2 event(s) of item selected" in out
+    code, out = cli("replay", "-s", "shop.items", "--master", "itm_nope", landscape=landscape)
+    assert code == 0 and "0 event(s)" in out
+    code, out = cli("replay", "-s", "shop.items", landscape=landscape)
+    assert code == 1 and "exactly one of" in out
+    code, out = cli("run", "-s", "nope.items", "--until-idle", landscape=landscape)
+    assert code == 1 and "unknown subscription(s) nope.items" in out

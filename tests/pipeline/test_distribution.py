@@ -121,7 +121,7 @@ def test_every_change_reaches_the_consumer_in_order_once(store: Store, tmp_path:
     # Each delivery is in the record's lineage, with its attempts and latency.
     with store.unit_of_work(write=False) as uow:
         receipts = [e for e in uow.lineage(master_id=estate.master("A7")) if e.stage == "deliver"]
-        stats = uow.delivery_stats(["shop.items"])[0]
+        stats = uow.delivery_stats({"shop.items": "item"})[0]
     assert [r.golden_version for r in receipts] == [1, 2, 3]
     assert receipts[0].system == "shop" and receipts[0].detail["attempts"] == 1
     assert receipts[0].source_key == held[estate.master("A7")]["key"]

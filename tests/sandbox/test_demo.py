@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 
 from mastersync.bootstrap import build_hub
 from mastersync.cli import app
+from mastersync.connectors.sandbox.target import SandboxTarget
 from mastersync.ports.store import ExceptionFilter
 from mastersync.sandbox.demo import write_data
 
@@ -47,6 +48,22 @@ def test_the_demo_loads_the_sandbox_estate(tmp_path: Path) -> None:
         golden = uow.list_golden("customer", limit=2000)
         linked = [g for g in golden if len({m.system for m in uow.members(g.master_id)}) == 3]
     assert linked, "no customer linked across ERP, CRM and shop"
+    # Changes flowed to the CRM, the WMS and the shop; the shop refused dangerous goods.
+    subs = {s.id: s.domain for s in hub.landscape.subscriptions.values()}
+    with hub.store.unit_of_work(write=False) as uow:
+        stats = {s.subscription: s for s in uow.delivery_stats(subs)}
+        dead = uow.exceptions(ExceptionFilter(kind="dead_letter", limit=1000))
+    assert set(stats) == {"crm.customers", "wms.items", "shop.items"}
+    for s in stats.values():
+        assert s.delivered > 100
+        assert (s.lag, s.pending, s.retrying) == (0, 0, 0)
+    assert stats["crm.customers"].dead == stats["wms.items"].dead == 0
+    assert dead
+    assert {e.system for e in dead} == {"shop"}
+    assert all(e.rule == "rejected" and "Lithium" in str(e.payload["request"]) for e in dead)
+    shop = SandboxTarget(folder / "targets" / "shop.db").records("item")
+    wms = SandboxTarget(folder / "targets" / "wms.db").records("item")
+    assert len(wms) > len(shop) > 500
     hub.close()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import sys
 import time
@@ -13,7 +14,7 @@ import typer
 from mastersync.bootstrap import build_hub
 from mastersync.cli.common import console, friendly
 from mastersync.cli.progress import progress_bar
-from mastersync.cli.render import report_table, rules_table, summary_table
+from mastersync.cli.render import deliveries_table, report_table, rules_table, summary_table
 from mastersync.sandbox.demo import Step, load, write_data, write_landscape
 
 
@@ -45,15 +46,21 @@ def demo(
 
         reports = load(hub.ingestor, hub.landscape, steps, advance)
     console.print(report_table(reports, "loaded"))
+    distribution = hub.distribution()
+    with console.status("distributing to the CRM, WMS and shop (throttling and retries included)"):
+        asyncio.run(distribution.run_until_idle(timeout=300))
     with hub.store.unit_of_work(write=False) as uow:
         counts = uow.domain_counts()
         by_rule = uow.exception_counts()
+        stats = uow.delivery_stats({s.id: s.domain for s in hub.landscape.subscriptions.values()})
     console.print(summary_table(reports, counts))
     console.print(rules_table(by_rule))
+    console.print(deliveries_table(stats))
     received = sum(r.received for r in reports)
     console.print(f"{received} source records in {time.perf_counter() - started:.1f} s. Try:")
     program = shutil.which("mastersync") or sys.argv[0]
     for hint in (
+        "mastersync deliveries",
         "mastersync get item erp:A100001",
         "mastersync trace erp:A100001",
         "mastersync exceptions list --group",

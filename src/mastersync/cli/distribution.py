@@ -8,18 +8,14 @@ import time
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from mastersync.bootstrap import resolve_bus_url
 from mastersync.cli.common import console, fail, friendly, options
 from mastersync.cli.progress import progress_bar
+from mastersync.cli.render import deliveries_table
 from mastersync.pipeline.distribution.replay import plan_replay, queue_replay
 from mastersync.pipeline.ids import new_id, utc_now
 from mastersync.ports.store import ReplaySelection
-
-
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.0f} ms"
 
 
 @friendly
@@ -75,36 +71,9 @@ def run(
 def deliveries(ctx: typer.Context) -> None:
     """Per subscription: lag, pending, retrying, dead, delivered, p50/p99 latency."""
     hub = options(ctx).hub()
-    ids = list(hub.landscape.subscriptions)
     with hub.store.unit_of_work(write=False) as uow:
-        stats = uow.delivery_stats(ids)
-    table = Table(title="deliveries per subscription", title_justify="left")
-    for col in (
-        "subscription",
-        "lag",
-        "pending",
-        "retrying",
-        "dead",
-        "delivered",
-        "skipped",
-        "p50",
-        "p99",
-        "oldest open",
-    ):
-        table.add_column(col, justify="left" if col in ("subscription", "oldest open") else "right")
-    for s in stats:
-        table.add_row(
-            s.subscription,
-            str(s.lag),
-            str(s.pending),
-            str(s.retrying),
-            f"[red]{s.dead}[/]" if s.dead else "0",
-            str(s.delivered),
-            str(s.skipped),
-            _ms(s.p50_ms),
-            _ms(s.p99_ms),
-            (s.oldest_open_at or "-")[:19],
-        )
+        stats = uow.delivery_stats({s.id: s.domain for s in hub.landscape.subscriptions.values()})
+    table = deliveries_table(stats)
     console.print(table)
     hub.close()
 

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 from rich.table import Table
 
+from mastersync.domain.delivery import SubscriptionStats
 from mastersync.domain.records import ExceptionEntry
 from mastersync.pipeline.ingest import BatchReport
 from mastersync.pipeline.queries import RecordView, Trace
@@ -195,5 +196,41 @@ def groups_table(groups: list[SignatureGroup]) -> Table:
             g.field or "-",
             g.rule,
             short(g.example, 60),
+        )
+    return table
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f} ms"
+
+
+def deliveries_table(stats: list[SubscriptionStats]) -> Table:
+    """Per subscription: lag, queue depths, latency."""
+    table = Table(title="deliveries per subscription", title_justify="left")
+    for col in (
+        "subscription",
+        "lag",
+        "pending",
+        "retrying",
+        "dead",
+        "delivered",
+        "skipped",
+        "p50",
+        "p99",
+        "oldest open",
+    ):
+        table.add_column(col, justify="left" if col in ("subscription", "oldest open") else "right")
+    for s in stats:
+        table.add_row(
+            s.subscription,
+            str(s.lag),
+            str(s.pending),
+            str(s.retrying),
+            f"[red]{s.dead}[/]" if s.dead else "0",
+            str(s.delivered),
+            str(s.skipped),
+            _ms(s.p50_ms),
+            _ms(s.p99_ms),
+            (s.oldest_open_at or "-")[:19],
         )
     return table

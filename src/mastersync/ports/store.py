@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -159,8 +159,9 @@ class DeliveryQueue(Protocol):
         """One delivery."""
         ...
 
-    def delivery_stats(self, subscriptions: Collection[str]) -> list[SubscriptionStats]:
-        """Queue depths, lag and latency per subscription."""
+    def delivery_stats(self, subscriptions: Mapping[str, str]) -> list[SubscriptionStats]:
+        """Queue depths, lag (events of its domain not yet queued) and latency, per
+        subscription (id -> domain)."""
         ...
 
     def reopen(self, delivery_id: int, now: str) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -280,8 +280,8 @@ class SqlDeliveryQueue:
             )
         )
 
-    def delivery_stats(self, subscriptions: Collection[str]) -> list[SubscriptionStats]:
-        """Queue depths, lag and latency per subscription."""
+    def delivery_stats(self, subscriptions: Mapping[str, str]) -> list[SubscriptionStats]:
+        """Queue depths, lag and latency per subscription (id -> domain)."""
         d = deliveries.c
         counts: dict[str, dict[str, int]] = defaultdict(dict)
         oldest: dict[str, str] = {}
@@ -305,12 +305,15 @@ class SqlDeliveryQueue:
                 ).scalars()
             ]
             cursor = self.cursor(f"sub:{sub}")
-            lag = int(
-                self.conn.execute(
-                    sa.select(sa.func.count()).select_from(outbox).where(outbox.c.position > cursor)
-                ).scalar()
-                or 0
-            )
+            domain = subscriptions.get(sub)
+            lag = 0
+            if domain is not None:
+                behind = (
+                    sa.select(sa.func.count())
+                    .select_from(outbox)
+                    .where(outbox.c.position > cursor, outbox.c.domain == domain)
+                )
+                lag = int(self.conn.execute(behind).scalar() or 0)
             out.append(
                 SubscriptionStats(
                     sub,

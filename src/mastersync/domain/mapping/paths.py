@@ -78,7 +78,11 @@ def compile_condition(text: str) -> Callable[[Mapping[str, Any]], bool]:
         raise ConfigError(f"invalid condition {text!r}: {str(exc).splitlines()[0]}") from None
 
     def holds(rec: Mapping[str, Any]) -> bool:
-        value = expr.search(rec)
+        try:
+            value = expr.search(rec)
+        except JMESPathError:
+            return False  # e.g. contains(null, ...): the condition cannot hold
+
         # JMESPath truthiness: empty strings, lists and objects and null/false are false.
         return value not in (None, False, "", [], {})
 

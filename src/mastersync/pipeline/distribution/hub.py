@@ -175,7 +175,7 @@ class DistributionHub:
     def _busy(self) -> bool:
         ids = [s.id for s in self.subscriptions]
         with self.store.unit_of_work(write=False) as uow:
-            stats = uow.delivery_stats(ids)
+            stats = uow.delivery_stats({s.id: s.domain for s in self.subscriptions})
         return any(s.pending or s.retrying or s.lag for s in stats if s.subscription in ids)
 
     async def close(self) -> None:
