@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from dataclasses import replace
 from typing import Annotated
 
 import typer
 
-from mastersync.bootstrap import resolve_bus_url
+from mastersync.bootstrap import open_feed, resolve_bus_url
 from mastersync.cli.common import console, fail, friendly, options
 from mastersync.cli.progress import progress_bar
 from mastersync.cli.render import deliveries_table
@@ -68,13 +69,31 @@ def run(
 
 
 @friendly
-def deliveries(ctx: typer.Context) -> None:
+def deliveries(
+    ctx: typer.Context,
+    bus: Annotated[str | None, typer.Option(help="nats://host:port (default: the outbox)")] = None,
+) -> None:
     """Per subscription: lag, pending, retrying, dead, delivered, p50/p99 latency."""
     hub = options(ctx).hub()
+    subs = {s.id: s.domain for s in hub.landscape.subscriptions.values()}
     with hub.store.unit_of_work(write=False) as uow:
-        stats = uow.delivery_stats({s.id: s.domain for s in hub.landscape.subscriptions.values()})
-    table = deliveries_table(stats)
-    console.print(table)
+        stats = uow.delivery_stats(subs)
+    url = resolve_bus_url(bus, hub.landscape)
+    if url:
+        # On a bus, lag is what the subscription's consumer has not taken yet.
+        feed, relay = open_feed(hub.store, url)
+
+        async def lags() -> dict[str, int]:
+            backlog = await relay.backlog() if relay else 0
+            found = {s: backlog + await feed.lag(s, d) for s, d in subs.items()}
+            await feed.close()
+            if relay:
+                await relay.close()
+            return found
+
+        lag = asyncio.run(lags())
+        stats = [replace(s, lag=lag.get(s.subscription, s.lag)) for s in stats]
+    console.print(deliveries_table(stats))
     hub.close()
 
 

@@ -23,6 +23,10 @@ class EventFeed(Protocol):
         """
         ...
 
+    async def lag(self, subscription: str, domain: str) -> int:
+        """Events of the domain not yet taken into the subscription's queue."""
+        ...
+
     async def close(self) -> None:
         """Release connections."""
         ...
@@ -33,6 +37,10 @@ class Relay(Protocol):
 
     async def relay(self, limit: int) -> int:
         """Publish up to ``limit`` outbox events not yet published; returns how many."""
+        ...
+
+    async def backlog(self) -> int:
+        """Outbox events not yet published."""
         ...
 
     async def close(self) -> None:

@@ -155,6 +155,10 @@ class DeliveryQueue(Protocol):
         """Write the outcome of a round of deliveries."""
         ...
 
+    def open_deliveries(self, subscriptions: Collection[str]) -> int:
+        """Deliveries still to be attempted (pending or retrying) in these subscriptions."""
+        ...
+
     def delivery(self, delivery_id: int) -> Delivery | None:
         """One delivery."""
         ...

@@ -30,9 +30,11 @@ from mastersync.domain.golden import ChangeEvent
 from mastersync.ports.feed import Enqueue
 from mastersync.ports.store import Store
 
-# Redelivery delays of an unacknowledged message (JetStream BackOff); MaxDeliver is set far
+# Redelivery delays of an unacknowledged message (JetStream BackOff): our consumer acks within
+# milliseconds of fetching, so an unacked message means a hub died and short steps recover
+# fast. MaxDeliver is set far
 # beyond them so that a store outage of hours delays events rather than dropping them.
-BACKOFF = [1.0, 5.0, 15.0, 30.0, 60.0]
+BACKOFF = [1.0, 2.0, 4.0, 8.0, 15.0]
 MAX_DELIVER = 500
 ACK_WAIT = 30.0
 DUPLICATE_WINDOW = 120.0
@@ -135,6 +137,14 @@ class NatsRelay:
             uow.set_cursor(self.cursor, position, self.clock())
             uow.commit()
 
+    def _backlog(self) -> int:
+        with self.store.unit_of_work(write=False) as uow:
+            return uow.outbox_head() - uow.cursor(self.cursor)
+
+    async def backlog(self) -> int:
+        """Outbox positions not yet published (an upper bound: positions may have gaps)."""
+        return await asyncio.to_thread(self._backlog)
+
     async def relay(self, limit: int) -> int:
         """Publish up to ``limit`` unpublished events; returns how many."""
         events = await asyncio.to_thread(self._pending, limit)
@@ -215,10 +225,11 @@ class NatsFeed:
         return len(msgs)
 
     async def lag(self, subscription: str, domain: str) -> int:
-        """Messages the subscription's consumer has not taken yet."""
+        """Messages not yet queued: never delivered, or delivered and not acknowledged (a
+        consumer that died holding them; JetStream redelivers them after the backoff)."""
         consumer = await self._consumer(subscription, domain)
         info = await consumer.consumer_info()
-        return int(info.num_pending or 0)
+        return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
 
     async def close(self) -> None:
         """Close the connection."""

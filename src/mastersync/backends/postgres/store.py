@@ -15,7 +15,8 @@ from mastersync.backends.sql.rows import dumps
 from mastersync.backends.sql.store import SqlStore
 from mastersync.backends.sql.uow import SqlUnitOfWork
 from mastersync.backends.sql.writer import BatchWriter, Row
-from mastersync.ports.store import ChangeSet
+from mastersync.domain.delivery import Delivery
+from mastersync.ports.store import ChangeSet, DeliveryResults
 
 # Below this many rows a round trip for COPY costs more than executemany saves.
 _COPY_FROM = 64
@@ -91,12 +92,17 @@ class Statistics:
     load that grows a table from nothing leaves the planner believing it is empty, and
     lookups then scan instead of seeking (seen: 7 s per batch lookup at 100,000 rows). So
     after a commit that brings the rows written since the last ANALYZE above a fifth of
-    the table (at least 5,000), the written tables are analysed: O(log n) times per load.
+    the table (at least 1,000), the written tables are analysed: O(log n) times per load.
     """
 
     def __init__(self) -> None:
         self.written: dict[str, int] = {}
         self.analysed: dict[str, int] = {}
+
+    def add(self, table: str, n: int) -> None:
+        """Count rows written to a table."""
+        if n:
+            self.written[table] = self.written.get(table, 0) + n
 
     def count(self, changes: ChangeSet) -> None:
         """Rows a change set adds or updates, per table."""
@@ -116,7 +122,7 @@ class Statistics:
         stale = []
         for table, n in self.written.items():
             base = self.analysed.get(table, 0)
-            if n - base >= max(5_000, base // 5):
+            if n - base >= max(1_000, base // 5):
                 stale.append(table)
                 self.analysed[table] = n
         return stale
@@ -131,6 +137,19 @@ class PostgresUnitOfWork(SqlUnitOfWork):
         """Write a batch's changes and count them towards the next ANALYZE."""
         super().write(changes)
         self.statistics.count(changes)
+
+    def enqueue(self, items: Sequence[Delivery]) -> int:
+        """Queue deliveries and count them towards the next ANALYZE."""
+        queued = super().enqueue(items)
+        self.statistics.add("deliveries", queued)
+        return queued
+
+    def record_results(self, results: DeliveryResults) -> None:
+        """Record delivery outcomes and count them towards the next ANALYZE."""
+        super().record_results(results)
+        self.statistics.add("applied", len(results.applied))
+        self.statistics.add("lineage", len(results.lineage))
+        self.statistics.add("xref", len(results.target_keys))
 
     def commit(self) -> None:
         """Commit, then refresh statistics of tables that grew a lot."""

@@ -123,32 +123,58 @@ class SqlDeliveryQueue:
         return len(self.conn.execute(stmt.returning(deliveries.c.id), values).all())
 
     def due(self, subscription: str, now: str, limit: int) -> list[Delivery]:
-        """Open deliveries whose time has come and that no earlier open version holds back."""
-        d, e = deliveries.alias("d"), deliveries.alias("e")
-        earlier = (
+        """Open deliveries whose time has come and that no earlier version holds back.
+
+        An earlier version holds a delivery back while it is open in the queue, and also
+        while it is in the outbox but not queued yet: a bus may hand events over out of
+        order (JetStream redelivers what a dead consumer held after the backoff), and the
+        outbox, not the queue, is the record of what exists. Replays are ordered among
+        themselves only.
+        """
+        d, e, q = deliveries.alias("d"), deliveries.alias("e"), deliveries.alias("q")
+        o = outbox.alias("o")
+        earlier_open = (
             sa.select(sa.literal(1))
             .where(
-                e.c.subscription == d.c.subscription,
+                # The subscription as a parameter, not a correlation: with it, both
+                # planners search the indexes instead of scanning them.
+                e.c.subscription == subscription,
                 e.c.master_id == d.c.master_id,
                 e.c.status.in_(_OPEN),
                 sa.or_(
-                    e.c.version < d.c.version, sa.and_(e.c.version == d.c.version, e.c.id < d.c.id)
+                    e.c.version < d.c.version,
+                    sa.and_(e.c.version == d.c.version, e.c.id < d.c.id),
                 ),
             )
             .exists()
         )
-        q = (
+        queued = (
+            sa.select(sa.literal(1))
+            .where(
+                q.c.subscription == subscription,
+                q.c.event_id == o.c.event_id,
+                q.c.replay == "",
+            )
+            .exists()
+        )
+        earlier_unqueued = (
+            sa.select(sa.literal(1))
+            .where(o.c.master_id == d.c.master_id, o.c.version < d.c.version, ~queued)
+            .exists()
+        )
+        query = (
             sa.select(d)
             .where(
                 d.c.subscription == subscription,
                 d.c.status.in_(_OPEN),
                 d.c.next_attempt_at <= now,
-                ~earlier,
+                ~earlier_open,
+                sa.or_(d.c.replay != "", ~earlier_unqueued),
             )
             .order_by(d.c.id)
             .limit(limit)
         )
-        return [_delivery(r) for r in self.conn.execute(q)]
+        return [_delivery(r) for r in self.conn.execute(query)]
 
     def events_for(self, master_ids: Collection[str]) -> dict[str, list[ChangeEvent]]:
         """Every outbox event of the records, by master id, oldest first."""
@@ -261,6 +287,14 @@ class SqlDeliveryQueue:
             conn, "lineage", rows.LINEAGE_COLUMNS, [rows.lineage_row(e) for e in results.lineage]
         )
         self.writer.write_exceptions(conn, ChangeSet(exceptions=list(results.exceptions)))
+
+    def open_deliveries(self, subscriptions: Collection[str]) -> int:
+        """Deliveries still to be attempted in these subscriptions."""
+        d = deliveries.c
+        q = sa.select(sa.func.count()).where(
+            d.subscription.in_(sorted(subscriptions)), d.status.in_(_OPEN)
+        )
+        return int(self.conn.execute(q).scalar() or 0)
 
     def delivery(self, delivery_id: int) -> Delivery | None:
         """One delivery."""

@@ -89,9 +89,13 @@ class SandboxTarget:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             db.executescript(_SCHEMA)
+        # Applies in this process share one connection and take turns on a lock: SQLite's
+        # busy handler sleeps between retries, which made concurrent applies crawl.
+        self._db = self._connect()
+        self._lock = threading.Lock()
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         # NORMAL: in WAL mode a committed change survives the process being killed, which is
         # what the tests do to it; a simulation need not survive power loss.
@@ -115,7 +119,10 @@ class SandboxTarget:
 
     def apply(self, request: DeliveryRequest) -> tuple[DeliveryAck, bool]:
         """Apply a request once per idempotency key; (ack, whether it was applied before)."""
-        db = self._connect()
+        with self._lock:
+            return self._apply(self._db, request)
+
+    def _apply(self, db: sqlite3.Connection, request: DeliveryRequest) -> tuple[DeliveryAck, bool]:
         try:
             db.execute("BEGIN IMMEDIATE")
             seen = db.execute(
@@ -168,8 +175,6 @@ class SandboxTarget:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
-        finally:
-            db.close()
 
     def log(self) -> list[tuple[str, int, str]]:
         """(master id, version, operation) of every application, in order."""

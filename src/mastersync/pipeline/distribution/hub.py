@@ -163,7 +163,7 @@ class DistributionHub:
         quiet_since: float | None = None
         while loop_time() < deadline and not runner.done():
             await asyncio.sleep(settle / 2)
-            if await asyncio.to_thread(self._busy):
+            if await self.busy():
                 quiet_since = None
             elif quiet_since is None:
                 quiet_since = loop_time()
@@ -172,11 +172,20 @@ class DistributionHub:
         stop.set()
         return await runner
 
-    def _busy(self) -> bool:
+    async def busy(self) -> bool:
+        """Anything left to relay, take from the log, or deliver?"""
+        if self.relay is not None and await self.relay.backlog() > 0:
+            return True
+        for sub in self.subscriptions:
+            if await self.feed.lag(sub.id, sub.domain) > 0:
+                return True
         ids = [s.id for s in self.subscriptions]
-        with self.store.unit_of_work(write=False) as uow:
-            stats = uow.delivery_stats({s.id: s.domain for s in self.subscriptions})
-        return any(s.pending or s.retrying or s.lag for s in stats if s.subscription in ids)
+
+        def open_deliveries() -> bool:
+            with self.store.unit_of_work(write=False) as uow:
+                return uow.open_deliveries(ids) > 0
+
+        return await asyncio.to_thread(open_deliveries)
 
     async def close(self) -> None:
         """Release connectors, feed and relay."""

@@ -70,5 +70,15 @@ class OutboxFeed:
         """Queue up to ``limit`` new events of the domain for the subscription."""
         return await asyncio.to_thread(self._dispatch, subscription, domain, limit, enqueue)
 
+    def _lag(self, subscription: str, domain: str) -> int:
+        with self.store.unit_of_work(write=False) as uow:
+            cursor = uow.cursor(f"sub:{subscription}")
+            return len(uow.outbox_after(cursor, [domain], 1))
+
+    async def lag(self, subscription: str, domain: str) -> int:
+        """Whether events of the domain wait after the subscription's cursor (0 or 1: the
+        cheap check the idle test needs; `delivery_stats` counts them)."""
+        return await asyncio.to_thread(self._lag, subscription, domain)
+
     async def close(self) -> None:
         """Nothing to release."""
