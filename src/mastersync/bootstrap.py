@@ -9,12 +9,15 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from mastersync.connectors.files.dropfolder import DropFolder
+from mastersync.connectors.files.settings import file_settings
 from mastersync.domain.landscape.policy import CompiledLandscape
 from mastersync.landscape import load_landscape
 from mastersync.pipeline.distribution.hub import DistributionHub
 from mastersync.pipeline.distribution.queueing import OutboxFeed
 from mastersync.pipeline.exceptions import ExceptionsInbox
 from mastersync.pipeline.ids import utc_now
+from mastersync.pipeline.inbound import poller
 from mastersync.pipeline.ingest import Ingestor
 from mastersync.ports.feed import EventFeed, Relay
 from mastersync.ports.outbound import OutboundConnector
@@ -90,6 +93,26 @@ def open_connector(landscape: CompiledLandscape, system: str) -> OutboundConnect
     )
 
 
+def drop_folders(landscape: CompiledLandscape) -> list[DropFolder]:
+    """The drop folders of systems whose connector has ``watch:`` patterns."""
+    folders = []
+    for system, cfg in landscape.config.systems.items():
+        settings = file_settings(cfg.connector)
+        if not settings.watch:
+            continue
+        unknown = [d for d in settings.watch if (system, d) not in landscape.mappers]
+        if unknown:
+            raise BootstrapError(
+                f"system {system!r} watches files for {', '.join(unknown)} "
+                "but has no inbound mapping for it"
+            )
+        folder = Path(settings.folder or f"inbox/{system}")
+        if not folder.is_absolute():
+            folder = Path(landscape.base_dir) / folder
+        folders.append(DropFolder(system, folder, settings.watch, settings, settings.settle))
+    return folders
+
+
 def open_feed(store: Store, bus_url: str | None) -> tuple[EventFeed, Relay | None]:
     """The event feed: the outbox itself, or NATS JetStream when a bus URL is given."""
     if not bus_url:
@@ -126,7 +149,10 @@ class Hub:
         ]
         connectors = {s.system: open_connector(self.landscape, s.system) for s in subs}
         feed, relay = open_feed(self.store, bus_url or resolve_bus_url(None, self.landscape))
-        return DistributionHub(self.store, subs, feed, connectors, relay=relay)
+        pollers = [
+            poller(self.ingestor, folder, folder.resume) for folder in drop_folders(self.landscape)
+        ]
+        return DistributionHub(self.store, subs, feed, connectors, relay=relay, pollers=pollers)
 
     @property
     def inbox(self) -> ExceptionsInbox:

@@ -1,9 +1,11 @@
-"""What inbound connectors hand to the pipeline: records, or failures to read one."""
+"""What inbound connectors hand to the pipeline: records (or failures to read one), and
+claims of new input for the running hub to poll."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 
 @dataclass(slots=True)
@@ -26,3 +28,28 @@ class ReadFailure:
     rule: str
     message: str
     raw: Any
+
+
+class Claim(Protocol):
+    """Input taken from a source for one ingest run (a file moved aside, say)."""
+
+    domain: str
+    name: str
+
+    def records(self) -> Iterator[SourceRecord | ReadFailure]:
+        """The claim's records."""
+        ...
+
+    def done(self, rejected: int) -> None:
+        """Settle the claim after its ingest (archive it, keep rejects beside it)."""
+        ...
+
+
+class InboundSource(Protocol):
+    """Something `mastersync run` polls for new input of one system."""
+
+    system: str
+
+    def claim(self) -> Sequence[Claim]:
+        """Take what is ready; each claim is taken by exactly one poller."""
+        ...

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from mastersync.domain.subscriptions import Operation
 
@@ -78,4 +78,15 @@ class OutboundConnector(Protocol):
 
     async def close(self) -> None:
         """Release connections."""
+        ...
+
+
+@runtime_checkable
+class BatchSending(Protocol):
+    """A consumer with a bulk endpoint: a round's records (one version each) in one call."""
+
+    async def send_batch(
+        self, requests: list[DeliveryRequest]
+    ) -> list[DeliveryAck | DeliveryFailed]:
+        """One outcome per request, in order; a failed call fails every request."""
         ...

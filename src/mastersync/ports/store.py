@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from mastersync.domain.delivery import Applied, Delivery, SubscriptionStats
 from mastersync.domain.golden import ChangeEvent, Contribution, GoldenRecord
@@ -145,6 +145,12 @@ class DeliveryQueue(Protocol):
 
     def events_for(self, master_ids: Collection[str]) -> dict[str, list[ChangeEvent]]:
         """Every outbox event of the records, by master id."""
+        ...
+
+    def golden_states(
+        self, master_ids: Collection[str]
+    ) -> dict[str, tuple[int, dict[str, Any], str | None]]:
+        """master id -> (version, attributes, trace id) of the current golden records."""
         ...
 
     def applied_for(self, subscription: str, master_ids: Collection[str]) -> dict[str, Applied]:

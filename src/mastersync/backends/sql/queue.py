@@ -10,7 +10,14 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from mastersync.backends.sql import rows
-from mastersync.backends.sql.tables import applied, cursors, deliveries, exceptions, outbox
+from mastersync.backends.sql.tables import (
+    applied,
+    cursors,
+    deliveries,
+    exceptions,
+    golden,
+    outbox,
+)
 from mastersync.backends.sql.writer import BatchWriter
 from mastersync.domain.delivery import Applied, Delivery, DeliveryStatus, SubscriptionStats
 from mastersync.domain.golden import ChangeEvent
@@ -190,6 +197,21 @@ class SqlDeliveryQueue:
                 found[r["master_id"]].append(rows.event(r))
         return dict(found)
 
+    def golden_states(
+        self, master_ids: Collection[str]
+    ) -> dict[str, tuple[int, dict[str, Any], str | None]]:
+        """master id -> (version, attributes, trace id) of the current golden records."""
+        g = golden.c
+        out: dict[str, tuple[int, dict[str, Any], str | None]] = {}
+        ids = sorted(set(master_ids))
+        for start in range(0, len(ids), 500):
+            q = sa.select(g.master_id, g.version, g.attributes, g.trace_id).where(
+                g.master_id.in_(ids[start : start + 500])
+            )
+            for master, version, attributes, trace in self.conn.execute(q):
+                out[master] = (version, rows.json_value(attributes), trace)
+        return out
+
     def applied_for(self, subscription: str, master_ids: Collection[str]) -> dict[str, Applied]:
         """What the consumer holds of the records."""
         ids = sorted(set(master_ids))
@@ -214,37 +236,28 @@ class SqlDeliveryQueue:
         """Write a round's outcome: statuses, applied versions, consumer keys, receipts."""
         conn = self.conn
         if results.deliveries:
-            d = deliveries.c
-            stmt = (
-                sa.update(deliveries)
-                .where(d.id == sa.bindparam("b_id"))
-                .values(
-                    status=sa.bindparam("b_status"),
-                    operation=sa.bindparam("b_operation"),
-                    attempts=sa.bindparam("b_attempts"),
-                    next_attempt_at=sa.bindparam("b_next"),
-                    delivered_at=sa.bindparam("b_delivered"),
-                    latency_ms=sa.bindparam("b_latency"),
-                    target_key=sa.bindparam("b_key"),
-                    last_error=sa.bindparam("b_error"),
-                    history=sa.bindparam("b_history"),
-                )
+            m = self.writer.mark
+            sql = (
+                f"UPDATE deliveries SET status = {m}, operation = {m}, attempts = {m}, "
+                f"next_attempt_at = {m}, delivered_at = {m}, latency_ms = {m}, "
+                f"target_key = {m}, last_error = {m}, history = {m} WHERE id = {m}"
             )
-            conn.execute(
-                stmt,
+            self.writer.many(
+                conn,
+                sql,
                 [
-                    {
-                        "b_id": x.id,
-                        "b_status": x.status.value,
-                        "b_operation": x.operation,
-                        "b_attempts": x.attempts,
-                        "b_next": x.next_attempt_at,
-                        "b_delivered": x.delivered_at,
-                        "b_latency": x.latency_ms,
-                        "b_key": x.target_key,
-                        "b_error": x.last_error,
-                        "b_history": x.history,
-                    }
+                    (
+                        x.status.value,
+                        x.operation,
+                        x.attempts,
+                        x.next_attempt_at,
+                        x.delivered_at,
+                        x.latency_ms,
+                        x.target_key,
+                        x.last_error,
+                        rows.dumps(x.history),
+                        x.id,
+                    )
                     for x in results.deliveries
                 ],
             )

@@ -20,6 +20,10 @@ class FileSettings(BaseModel):
 
     type: str = "files"
     folder: str | None = None
+    # Drop folder: domain -> file pattern ("items*.csv"); `mastersync run` polls it.
+    watch: dict[str, str] = Field(default_factory=dict)
+    # Seconds a file must be unchanged before it is taken (still being written otherwise).
+    settle: float = Field(default=2.0, ge=0)
     delimiter: str = Field(default=",", min_length=1, max_length=1)
     encoding: str = "utf-8"
 
@@ -31,10 +35,9 @@ class FileSettings(BaseModel):
 
 
 def file_settings(connector: Mapping[str, Any]) -> FileSettings:
-    """File settings from a system's connector block (other connector types: defaults)."""
-    if connector.get("type", "files") != "files":
-        return FileSettings()
-    return FileSettings.model_validate(dict(connector))
+    """File settings from a system's connector block (any type may have a drop folder)."""
+    keys = set(FileSettings.model_fields)
+    return FileSettings.model_validate({k: v for k, v in connector.items() if k in keys})
 
 
 def open_records(path: Path, settings: FileSettings) -> Iterator[SourceRecord | ReadFailure]:

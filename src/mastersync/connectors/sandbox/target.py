@@ -26,6 +26,7 @@ from mastersync.domain.mapping.paths import compile_condition
 from mastersync.domain.subscriptions import Operation
 from mastersync.ports.outbound import (
     DeliveryAck,
+    DeliveryFailed,
     DeliveryRequest,
     TerminalFailure,
     TransientFailure,
@@ -119,62 +120,66 @@ class SandboxTarget:
 
     def apply(self, request: DeliveryRequest) -> tuple[DeliveryAck, bool]:
         """Apply a request once per idempotency key; (ack, whether it was applied before)."""
+        return self.apply_many([request])[0]
+
+    def apply_many(self, requests: list[DeliveryRequest]) -> list[tuple[DeliveryAck, bool]]:
+        """Apply requests in one transaction (a bulk endpoint), each at most once."""
         with self._lock:
-            return self._apply(self._db, request)
+            db = self._db
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                out = [self._apply(db, r) for r in requests]
+                db.execute("COMMIT")
+                return out
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
 
     def _apply(self, db: sqlite3.Connection, request: DeliveryRequest) -> tuple[DeliveryAck, bool]:
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            seen = db.execute(
-                "SELECT response FROM applied WHERE idempotency_key = ?", (request.idempotency_key,)
-            ).fetchone()
-            if seen:
-                db.execute("COMMIT")
-                stored = orjson.loads(seen[0])
-                return DeliveryAck(stored["key"], str(stored["version"]), True, stored), True
-            row = db.execute(
-                "SELECT key, version FROM records WHERE domain = ? AND master_id = ?",
-                (request.domain, request.master_id),
-            ).fetchone()
-            if row is not None and row[1] >= request.version:
-                # Never back: a replayed or late older version is acknowledged, not applied.
-                db.execute("COMMIT")
-                response = {"key": row[0], "version": row[1], "stale": True}
-                return DeliveryAck(row[0], str(row[1]), True, response), True
-            key = request.target_key or (row[0] if row else f"T-{uuid.uuid4().hex[:12]}")
-            active = request.operation is Operation.UPSERT
-            now = time.time()
-            db.execute(
-                "INSERT INTO records (domain, key, master_id, version, active, payload, "
-                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (domain, key) DO UPDATE "
-                "SET version = excluded.version, active = excluded.active, "
-                "payload = CASE WHEN excluded.active THEN excluded.payload ELSE records.payload "
-                "END, updated_at = excluded.updated_at",
-                (
-                    request.domain,
-                    key,
-                    request.master_id,
-                    request.version,
-                    int(active),
-                    orjson.dumps(request.payload).decode(),
-                    now,
-                ),
-            )
-            db.execute(
-                "INSERT INTO log (master_id, version, operation, key, at) VALUES (?, ?, ?, ?, ?)",
-                (request.master_id, request.version, request.operation.value, key, now),
-            )
-            response = {"key": key, "version": request.version}
-            db.execute(
-                "INSERT INTO applied (idempotency_key, response) VALUES (?, ?)",
-                (request.idempotency_key, orjson.dumps(response).decode()),
-            )
-            db.execute("COMMIT")
-            return DeliveryAck(key, str(request.version), False, response), False
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
+        seen = db.execute(
+            "SELECT response FROM applied WHERE idempotency_key = ?", (request.idempotency_key,)
+        ).fetchone()
+        if seen:
+            stored = orjson.loads(seen[0])
+            return DeliveryAck(stored["key"], str(stored["version"]), True, stored), True
+        row = db.execute(
+            "SELECT key, version FROM records WHERE domain = ? AND master_id = ?",
+            (request.domain, request.master_id),
+        ).fetchone()
+        if row is not None and row[1] >= request.version:
+            # Never back: a replayed or late older version is acknowledged, not applied.
+            response = {"key": row[0], "version": row[1], "stale": True}
+            return DeliveryAck(row[0], str(row[1]), True, response), True
+        key = request.target_key or (row[0] if row else f"T-{uuid.uuid4().hex[:12]}")
+        active = request.operation is Operation.UPSERT
+        now = time.time()
+        db.execute(
+            "INSERT INTO records (domain, key, master_id, version, active, payload, "
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (domain, key) DO UPDATE "
+            "SET version = excluded.version, active = excluded.active, "
+            "payload = CASE WHEN excluded.active THEN excluded.payload ELSE records.payload "
+            "END, updated_at = excluded.updated_at",
+            (
+                request.domain,
+                key,
+                request.master_id,
+                request.version,
+                int(active),
+                orjson.dumps(request.payload).decode(),
+                now,
+            ),
+        )
+        db.execute(
+            "INSERT INTO log (master_id, version, operation, key, at) VALUES (?, ?, ?, ?, ?)",
+            (request.master_id, request.version, request.operation.value, key, now),
+        )
+        response = {"key": key, "version": request.version}
+        db.execute(
+            "INSERT INTO applied (idempotency_key, response) VALUES (?, ?)",
+            (request.idempotency_key, orjson.dumps(response).decode()),
+        )
+        return DeliveryAck(key, str(request.version), False, response), False
 
     def log(self) -> list[tuple[str, int, str]]:
         """(master id, version, operation) of every application, in order."""
@@ -224,7 +229,17 @@ class SandboxConnector:
         return self._faults
 
     async def send(self, request: DeliveryRequest) -> DeliveryAck:
-        """Deliver, misbehaving as configured."""
+        """Deliver one request, misbehaving as configured."""
+        [outcome] = await self.send_batch([request])
+        if isinstance(outcome, DeliveryFailed):
+            raise outcome
+        return outcome
+
+    async def send_batch(
+        self, requests: list[DeliveryRequest]
+    ) -> list[DeliveryAck | DeliveryFailed]:
+        """Deliver a round in one call (like a bulk API): the call can fail as a whole
+        (outage, 429, slowness, a hang) and each record on its own (errors, rejections)."""
         faults = self._current()
         rng = self._rng
         with self._state.lock:
@@ -232,31 +247,54 @@ class SandboxConnector:
             call = self._state.calls
         now = time.time()
         if any(start <= now < end for start, end in faults.outages):
-            raise TransientFailure("connection refused (target is down)")
+            return [TransientFailure("connection refused (target is down)")] * len(requests)
         if faults.slow_ms:
             await asyncio.sleep(faults.slow_ms / 1000)
         if faults.rate_limit is not None:
             rl = faults.rate_limit
             if call % rl.every < rl.burst:
-                raise TransientFailure(
+                failure = TransientFailure(
                     "429 Too Many Requests", status=429, retry_after=rl.retry_after
                 )
+                return [failure] * len(requests)
         if rng.random() < faults.timeout_rate:
             await asyncio.sleep(3600)  # the caller's timeout ends this
-        if rng.random() < faults.error_rate:
-            raise TransientFailure("503 Service Unavailable", status=503)
-        if self._fail is not None and self._fail(request.payload):
-            raise TransientFailure("503 Service Unavailable (this record, every time)", status=503)
-        if self._reject is not None and self._reject(request.payload):
-            raise TerminalFailure(
-                "422 Unprocessable Entity: record rejected by the target",
-                status=422,
-                response='{"error": "rejected"}',
-            )
-        ack, _ = await asyncio.to_thread(self.target.apply, request)
-        if rng.random() < faults.duplicate_ack_rate and not ack.duplicate:
-            raise TransientFailure("connection reset after the request was applied")
-        return ack
+        outcomes: list[DeliveryAck | DeliveryFailed | None] = []
+        accepted: list[DeliveryRequest] = []
+        for request in requests:
+            if rng.random() < faults.error_rate:
+                outcomes.append(TransientFailure("503 Service Unavailable", status=503))
+            elif self._fail is not None and self._fail(request.payload):
+                outcomes.append(
+                    TransientFailure(
+                        "503 Service Unavailable (this record, every time)", status=503
+                    )
+                )
+            elif self._reject is not None and self._reject(request.payload):
+                outcomes.append(
+                    TerminalFailure(
+                        "422 Unprocessable Entity: record rejected by the target",
+                        status=422,
+                        response='{"error": "rejected"}',
+                    )
+                )
+            else:
+                outcomes.append(None)
+                accepted.append(request)
+        applied = iter(
+            await asyncio.to_thread(self.target.apply_many, accepted) if accepted else []
+        )
+        result: list[DeliveryAck | DeliveryFailed] = []
+        for outcome in outcomes:
+            if outcome is not None:
+                result.append(outcome)
+                continue
+            ack, _ = next(applied)
+            if rng.random() < faults.duplicate_ack_rate and not ack.duplicate:
+                result.append(TransientFailure("connection reset after the request was applied"))
+            else:
+                result.append(ack)
+        return result
 
     async def close(self) -> None:
         """Nothing to release."""

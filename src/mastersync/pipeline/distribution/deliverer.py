@@ -20,11 +20,12 @@ from mastersync.domain.delivery import (
     idempotency_key,
     state_at,
 )
-from mastersync.domain.golden import ChangeEvent, Contribution
+from mastersync.domain.golden import Contribution
 from mastersync.domain.problems import Problem, ProblemKind
 from mastersync.domain.records import ExceptionEntry, LineageEntry
 from mastersync.domain.subscriptions import Operation, OutboundMappingFailed, Subscription
 from mastersync.ports.outbound import (
+    BatchSending,
     DeliveryAck,
     DeliveryFailed,
     DeliveryRequest,
@@ -46,7 +47,7 @@ def _stamp(moment: dt.datetime) -> str:
 @dataclass
 class _Item:
     delivery: Delivery
-    event: ChangeEvent | None
+    trace_id: str | None
     applied: Applied | None
     request: DeliveryRequest | None = None
     # Decided without sending: (status, reason).
@@ -93,9 +94,12 @@ class Deliverer:
         items = await asyncio.to_thread(self._plan, self.clock())
         if not items:
             return RoundReport()
-        limit = asyncio.Semaphore(self.sub.delivery.concurrency)
-        outcomes = await asyncio.gather(*(self._send(item, limit) for item in items))
-        return await asyncio.to_thread(self._record, items, list(outcomes))
+        if isinstance(self.connector, BatchSending):
+            outcomes = await self._send_batch(self.connector, items)
+        else:
+            limit = asyncio.Semaphore(self.sub.delivery.concurrency)
+            outcomes = list(await asyncio.gather(*(self._send(item, limit) for item in items)))
+        return await asyncio.to_thread(self._record, items, outcomes)
 
     # --- plan: what to send (in a worker thread, off the event loop) ---------------------
     def _plan(self, now: str) -> list[_Item]:
@@ -105,15 +109,37 @@ class Deliverer:
             if not due:
                 return []
             masters = {d.master_id for d in due}
-            events = uow.events_for(masters)
+            current = uow.golden_states(masters)
+            # The latest version's state is the golden record itself; older versions (a
+            # backlog, a replay) are folded from the record's events.
+            older = {
+                d.master_id
+                for d in due
+                if d.master_id not in current or current[d.master_id][0] != d.version
+            }
+            events = uow.events_for(older) if older else {}
             applied = uow.applied_for(sub.id, masters)
-        return [self._decide(d, events.get(d.master_id, []), applied.get(d.master_id)) for d in due]
+        items = []
+        for d in due:
+            if d.master_id in older:
+                history = events.get(d.master_id, [])
+                event = next((e for e in history if e.event_id == d.event_id), None)
+                state = state_at(history, d.version) if event is not None else None
+                trace = event.trace_id if event is not None else None
+            else:
+                _, state, trace = current[d.master_id]
+            items.append(self._decide(d, state, trace, applied.get(d.master_id)))
+        return items
 
-    def _decide(self, d: Delivery, events: list[ChangeEvent], applied: Applied | None) -> _Item:
-        event = next((e for e in events if e.event_id == d.event_id), None)
-        item = _Item(d, event, applied)
-        state = state_at(events, d.version)
-        if event is None or state is None:
+    def _decide(
+        self,
+        d: Delivery,
+        state: dict[str, Any] | None,
+        trace_id: str | None,
+        applied: Applied | None,
+    ) -> _Item:
+        item = _Item(d, trace_id, applied)
+        if state is None or trace_id is None:
             item.settled, item.terminal = (DeliveryStatus.DEAD, "the event's history is gone"), True
             return item
         if not d.replay and applied is not None and applied.version >= d.version:
@@ -143,11 +169,34 @@ class Deliverer:
             idempotency_key(d.master_id, d.version),
             applied.target_key if applied else None,
             payload,
-            event.trace_id,
+            trace_id,
         )
         return item
 
-    # --- send: concurrently, each with its timeout ----------------------------------------
+    # --- send: one bulk call, or concurrent calls each with its timeout -------------------
+    async def _send_batch(
+        self, connector: BatchSending, items: list[_Item]
+    ) -> list[tuple[DeliveryAck | DeliveryFailed | None, float]]:
+        requests = [i.request for i in items if i.request is not None]
+        started = time.perf_counter()
+        results: list[DeliveryAck | DeliveryFailed]
+        try:
+            results = (
+                await asyncio.wait_for(connector.send_batch(requests), self.sub.delivery.timeout)
+                if requests
+                else []
+            )
+        except DeliveryFailed as exc:
+            results = [exc] * len(requests)
+        except TimeoutError:
+            failure = TransientFailure(f"no answer within {self.sub.delivery.timeout:g} s")
+            results = [failure] * len(requests)
+        except Exception as exc:  # a connector's unexpected error: worth another try
+            results = [TransientFailure(f"{type(exc).__name__}: {exc}")] * len(requests)
+        seconds = time.perf_counter() - started
+        sent = iter(results)
+        return [(next(sent), seconds) if i.request is not None else (None, 0.0) for i in items]
+
     async def _send(
         self, item: _Item, limit: asyncio.Semaphore
     ) -> tuple[DeliveryAck | DeliveryFailed | None, float]:
@@ -327,7 +376,7 @@ class Deliverer:
             "status": failure.status if failure else None,
             "attempts": d.history,
         }
-        trace = item.event.trace_id if item.event else None
+        trace = item.trace_id
         results.exceptions.append(
             ExceptionEntry(
                 problem.kind.value,

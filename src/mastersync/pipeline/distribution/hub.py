@@ -64,7 +64,7 @@ class DistributionHub:
         relay: Relay | None = None,
         pollers: Sequence[Poller] = (),
         clock: Callable[[], str] = utc_now,
-        poll_interval: float = 0.2,
+        poll_interval: float = 0.05,
         dispatch_batch: int = 1000,
     ) -> None:
         self.store = store
