@@ -11,7 +11,9 @@ import typer
 from pydantic import BaseModel
 
 from mastersync.cli import app
+from mastersync.connectors.files.settings import ExportSpec, FileSettings
 from mastersync.connectors.sandbox.target import Faults, RateLimit
+from mastersync.connectors.sql.spec import SqlRead, SqlSettings, SqlWrite
 from mastersync.domain.landscape.delivery import (
     BackoffConfig,
     DeliveryConfig,
@@ -58,6 +60,11 @@ def test_every_command_is_documented() -> None:
 
 
 MODELS: list[type[BaseModel]] = [
+    SqlSettings,
+    SqlRead,
+    SqlWrite,
+    FileSettings,
+    ExportSpec,
     SubscriptionConfig,
     DeliveryConfig,
     BackoffConfig,

@@ -6,9 +6,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
+from mastersync.connectors import registry
 from mastersync.connectors.files.dropfolder import DropFolder
 from mastersync.connectors.files.settings import file_settings
 from mastersync.domain.landscape.policy import CompiledLandscape
@@ -17,10 +19,9 @@ from mastersync.pipeline.distribution.hub import DistributionHub
 from mastersync.pipeline.distribution.queueing import OutboxFeed
 from mastersync.pipeline.exceptions import ExceptionsInbox
 from mastersync.pipeline.ids import utc_now
-from mastersync.pipeline.inbound import poller
+from mastersync.pipeline.inbound import Poll, incremental_poller, poller
 from mastersync.pipeline.ingest import Ingestor
 from mastersync.ports.feed import EventFeed, Relay
-from mastersync.ports.outbound import OutboundConnector
 from mastersync.ports.store import Store
 
 DEFAULT_LANDSCAPE = "landscape.yaml"
@@ -75,42 +76,67 @@ def resolve_store_url(explicit: str | None, landscape: CompiledLandscape | None)
     return url
 
 
-def open_connector(landscape: CompiledLandscape, system: str) -> OutboundConnector:
-    """The outbound connector of a consumer system, from its connector settings."""
-    settings = dict(landscape.config.systems[system].connector)
-    kind = settings.get("type")
-    if kind == "sandbox":
-        from mastersync.connectors.sandbox.target import Faults, SandboxConnector
-
-        database = Path(str(settings.get("database", f"targets/{system}.db")))
-        if not database.is_absolute():
-            database = Path(landscape.base_dir) / database
-        faults = Faults.model_validate(settings["faults"]) if "faults" in settings else None
-        return SandboxConnector(database, faults)
-    raise BootstrapError(
-        f"system {system!r} receives deliveries but its connector type {kind!r} cannot send "
-        "(supported: sandbox)"
-    )
+def open_connector(landscape: CompiledLandscape, system: str) -> Any:
+    """The connector a system's settings describe, made through the registry."""
+    settings = landscape.config.systems[system].connector
+    if "type" not in settings:
+        raise BootstrapError(f"system {system!r} has no connector (systems.{system}.connector)")
+    context = registry.ConnectorContext(system, Path(landscape.base_dir))
+    try:
+        return registry.build(settings, context)
+    except registry.ConnectorSetupError as exc:
+        raise BootstrapError(str(exc)) from None
 
 
-def drop_folders(landscape: CompiledLandscape) -> list[DropFolder]:
-    """The drop folders of systems whose connector has ``watch:`` patterns."""
-    folders = []
+def _pollers(
+    landscape: CompiledLandscape, ingestor: Ingestor, connectors: dict[str, Any]
+) -> list[Poll]:
+    """Drop folders and incremental readers of every system that has them."""
+    polls: list[Poll] = []
     for system, cfg in landscape.config.systems.items():
-        settings = file_settings(cfg.connector)
-        if not settings.watch:
+        settings = cfg.connector
+        drop = file_settings(settings)
+        reads = settings.get("read") or {}
+        for domain in [*drop.watch, *reads]:
+            if (system, domain) not in landscape.mappers:
+                raise BootstrapError(
+                    f"system {system!r} reads {domain} but has no inbound "
+                    f"mapping for it (systems.{system}.inbound.{domain})"
+                )
+        if not drop.watch and not reads:
             continue
-        unknown = [d for d in settings.watch if (system, d) not in landscape.mappers]
-        if unknown:
-            raise BootstrapError(
-                f"system {system!r} watches files for {', '.join(unknown)} "
-                "but has no inbound mapping for it"
+        if system not in connectors and "type" in settings:
+            connectors[system] = open_connector(landscape, system)
+        connector: Any = connectors.get(system)
+        if drop.watch:
+            source: Any = (
+                connector
+                if hasattr(connector, "claim")
+                else DropFolder(
+                    system,
+                    Path(landscape.base_dir) / (drop.folder or f"inbox/{system}"),
+                    drop.watch,
+                    drop,
+                    drop.settle,
+                )
             )
-        folder = Path(settings.folder or f"inbox/{system}")
-        if not folder.is_absolute():
-            folder = Path(landscape.base_dir) / folder
-        folders.append(DropFolder(system, folder, settings.watch, settings, settings.settle))
-    return folders
+            polls.append(poller(ingestor, source, source.resume))
+        if reads and not hasattr(connector, "read"):
+            raise BootstrapError(
+                f"system {system!r} has 'read' settings but its connector cannot read incrementally"
+            )
+        for domain in reads:
+            polls.append(
+                incremental_poller(
+                    ingestor,
+                    connector,
+                    system,
+                    domain,
+                    every=connector.settings.poll_every,
+                    page_size=connector.settings.page_size,
+                )
+            )
+    return polls
 
 
 def open_feed(store: Store, bus_url: str | None) -> tuple[EventFeed, Relay | None]:
@@ -147,12 +173,19 @@ class Hub:
             for s in self.landscape.subscriptions.values()
             if subscriptions is None or s.id in subscriptions
         ]
-        connectors = {s.system: open_connector(self.landscape, s.system) for s in subs}
+        connectors: dict[str, Any] = {}
+        for sub in subs:
+            if sub.system not in connectors:
+                connectors[sub.system] = open_connector(self.landscape, sub.system)
+            if not hasattr(connectors[sub.system], "send"):
+                raise BootstrapError(
+                    f"system {sub.system!r} has a subscription but its "
+                    "connector cannot send deliveries"
+                )
+        outbound = {sub.system: connectors[sub.system] for sub in subs}
+        pollers = _pollers(self.landscape, self.ingestor, connectors)
         feed, relay = open_feed(self.store, bus_url or resolve_bus_url(None, self.landscape))
-        pollers = [
-            poller(self.ingestor, folder, folder.resume) for folder in drop_folders(self.landscape)
-        ]
-        return DistributionHub(self.store, subs, feed, connectors, relay=relay, pollers=pollers)
+        return DistributionHub(self.store, subs, feed, outbound, relay=relay, pollers=pollers)
 
     @property
     def inbox(self) -> ExceptionsInbox:

@@ -28,7 +28,7 @@ def test_claims_settled_matching_files_once(tmp_path: Path) -> None:
     assert (inbox / "processing" / "items_1.csv").exists()
     assert folder.claim() == []  # taken once
     assert [r.payload for r in claims[0].records()] == [{"sku": "A1", "v": "1"}]  # type: ignore[union-attr]
-    claims[0].done(rejected=0)
+    claims[0].done([])
     archived = list((inbox / "archive").rglob("items_1.csv"))
     assert len(archived) == 1
     assert not (inbox / "processing" / "items_1.csv").exists()

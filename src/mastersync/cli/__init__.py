@@ -57,6 +57,9 @@ def main_options(
 
 app.command()(admin.init)
 app.command()(admin.check)
+connectors_app = typer.Typer(help="The connector registry.", no_args_is_help=True)
+connectors_app.command("list")(admin.connectors)
+app.add_typer(connectors_app, name="connectors")
 app.command()(demo)
 app.command()(ingest)
 app.command()(records.get)

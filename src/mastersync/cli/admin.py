@@ -39,20 +39,60 @@ def init(
 
 
 @friendly
-def check(ctx: typer.Context) -> None:
-    """Validate the landscape and every mapping file it names."""
-    from mastersync.bootstrap import landscape_path
+def check(
+    ctx: typer.Context,
+    system: Annotated[str | None, typer.Argument(help="test this system's connection")] = None,
+) -> None:
+    """Validate the landscape; with SYSTEM, also test its connector and show what it can do."""
+    from mastersync.bootstrap import landscape_path, open_connector
+    from mastersync.connectors.registry import spec_of
 
     path = landscape_path(options(ctx).landscape)
     if not path.exists():
         fail(f"no landscape at {path}")
     compiled = load_landscape(path)
-    console.print(
-        f"[green]ok[/] {path}: {len(compiled.config.systems)} systems, "
-        f"{len(compiled.mappers)} mappings"
-    )
-    for (system, domain), mapper in sorted(compiled.mappers.items()):
-        console.print(f"  {system}.{domain}: {', '.join(mapper.targets)}")
+    if system is None:
+        console.print(
+            f"[green]ok[/] {path}: {len(compiled.config.systems)} systems, "
+            f"{len(compiled.mappers)} mappings, "
+            f"{len(compiled.subscriptions)} subscriptions"
+        )
+        for (sys_name, domain), mapper in sorted(compiled.mappers.items()):
+            console.print(f"  {sys_name}.{domain}: {', '.join(mapper.targets)}")
+        return
+    if system not in compiled.config.systems:
+        fail(f"unknown system {system!r}; known: {', '.join(compiled.config.systems)}")
+    settings = compiled.config.systems[system].connector
+    if "type" not in settings:
+        fail(f"system {system!r} has no connector to check")
+    spec = spec_of(str(settings["type"]))
+    console.print(f"{system}: connector {spec.name} ({spec.description})")
+    console.print("  can: " + ", ".join(sorted(c.value for c in spec.capabilities)))
+    connector = open_connector(compiled, system)
+    if not hasattr(connector, "check"):
+        console.print("  (this connector has no connection test)")
+        return
+    result = connector.check()
+    for line in result.details:
+        console.print(f"  {line}", markup=False)
+    if not result.ok:
+        fail(f"{system}: the connection test failed")
+    console.print(f"[green]ok[/] {system}")
+
+
+@friendly
+def connectors() -> None:
+    """List the registered connectors and what each can do."""
+    from rich.table import Table
+
+    from mastersync.connectors.registry import specs
+
+    table = Table(title="connectors", title_justify="left")
+    for col in ("type", "what it is", "capabilities"):
+        table.add_column(col, overflow="fold")
+    for name, spec in sorted(specs().items()):
+        table.add_row(name, spec.description, ", ".join(sorted(c.value for c in spec.capabilities)))
+    console.print(table)
 
 
 @schema_app.command("export")

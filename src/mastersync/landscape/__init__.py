@@ -10,6 +10,7 @@ from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
+from mastersync.connectors.registry import check_settings
 from mastersync.domain.landscape.delivery import OutboundMappingSpec
 from mastersync.domain.landscape.model import Landscape
 from mastersync.domain.landscape.policy import CompiledLandscape, compile_landscape
@@ -187,4 +188,11 @@ def load_landscape(path: str | Path) -> CompiledLandscape:
         compiled = compile_landscape(landscape)
     except ConfigError as exc:
         raise LandscapeError([_config_problem(exc, doc, sources)]) from None
+    problems = [
+        _config_problem(ConfigError(message, ("systems", system, "connector", *loc)), doc, {})
+        for system, cfg in landscape.systems.items()
+        for loc, message in check_settings(cfg.connector)
+    ]
+    if problems:
+        raise LandscapeError(problems)
     return replace(compiled, base_dir=str(path.parent.resolve()))

@@ -25,6 +25,7 @@ from mastersync.ports.store import ChangeSet, UnitOfWork
 # Problems that go to the inbox even though the record itself was accepted.
 _INBOX_WARNINGS = {ProblemKind.OWNERSHIP_VIOLATION}
 SAMPLES = 20
+MAX_REJECTS = 100_000
 
 
 @dataclass
@@ -36,6 +37,8 @@ class Tally:
     problems: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     samples: list[str] = field(default_factory=list)
     master_ids: list[str] = field(default_factory=list)
+    # (where it was read, field, rule, message) of each record not applied (for reject files).
+    rejects: list[tuple[str, str, str, str]] = field(default_factory=list)
 
     def add(self, other: Tally) -> None:
         """Fold another tally into this one."""
@@ -43,6 +46,7 @@ class Tally:
         self.problems.update(other.problems)
         self.samples.extend(other.samples[: SAMPLES - len(self.samples)])
         self.master_ids.extend(other.master_ids)
+        self.rejects.extend(other.rejects[: MAX_REJECTS - len(self.rejects)])
 
 
 @dataclass(slots=True)
@@ -223,6 +227,8 @@ class ChunkRun:
                     item.trace_id,
                 )
                 raised.add(entry.signature)
+        if result.outcome in (Outcome.STALE, Outcome.REJECTED):
+            self._reject(result.problems, item.record.locator or rec.key)
         if result.outcome is Outcome.UNCHANGED and result.contribution is None:
             return  # the same version again with the same values: nothing happened
         if result.master_id:
@@ -279,8 +285,15 @@ class ChunkRun:
         trace_id: str | None,
     ) -> None:
         self.tally.outcomes[Outcome.REJECTED] += 1
+        self._reject(problems, locator or key)
         for problem in problems:
             self._entry(problem, key, None, payload, locator, trace_id)
+
+    def _reject(self, problems: Sequence[Problem], where: str | None) -> None:
+        if len(self.tally.rejects) < MAX_REJECTS:
+            self.tally.rejects.extend(
+                (where or "?", p.field or "", p.rule, p.message) for p in problems if p.is_error
+            )
 
     def _entry(
         self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Protocol
 
 
@@ -33,23 +34,112 @@ class ReadFailure:
 class Claim(Protocol):
     """Input taken from a source for one ingest run (a file moved aside, say)."""
 
-    domain: str
-    name: str
+    @property
+    def domain(self) -> str:
+        """The domain its records belong to."""
+        ...
+
+    @property
+    def name(self) -> str:
+        """What it is called (a file name), for people."""
+        ...
+
+    @property
+    def fingerprint(self) -> str | None:
+        """A hash of the content: the same content again is a duplicate, set aside unread."""
+        ...
 
     def records(self) -> Iterator[SourceRecord | ReadFailure]:
         """The claim's records."""
         ...
 
-    def done(self, rejected: int) -> None:
-        """Settle the claim after its ingest (archive it, keep rejects beside it)."""
+    def done(self, rejects: Sequence[tuple[str, str, str, str]]) -> None:
+        """Settle the claim after its ingest; rejects are (where, field, rule, message)."""
+        ...
+
+    def duplicate(self) -> None:
+        """Set aside input whose content was ingested before."""
         ...
 
 
 class InboundSource(Protocol):
     """Something `mastersync run` polls for new input of one system."""
 
-    system: str
+    @property
+    def system(self) -> str:
+        """The system the input comes from."""
+        ...
 
     def claim(self) -> Sequence[Claim]:
         """Take what is ready; each claim is taken by exactly one poller."""
         ...
+
+
+class Capability(StrEnum):
+    """What a connector can do for a system."""
+
+    READ_FULL = "read_full"
+    READ_INCREMENTAL = "read_incremental"
+    RECEIVE_PUSH = "receive_push"
+    WRITE_UPSERT = "write_upsert"
+    WRITE_DEACTIVATE = "write_deactivate"
+    READ_STATE = "read_state"
+
+
+class ConnectorError(Exception):
+    """A connected system did not do what was asked; ``transient`` says whether to retry."""
+
+    transient = True
+
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.retry_after = retry_after
+
+
+class TransientError(ConnectorError):
+    """Worth another try later: timeouts, 5xx, 429, outages, locks."""
+
+    transient = True
+
+
+class TerminalError(ConnectorError):
+    """Not worth retrying as it is: bad credentials, 4xx, a table that does not exist."""
+
+    transient = False
+
+
+@dataclass(slots=True)
+class Page:
+    """One incremental read: records, and the cursor to persist once they are ingested."""
+
+    records: list[SourceRecord | ReadFailure]
+    cursor: str | None
+    more: bool = False
+
+
+class IncrementalSource(Protocol):
+    """Reads a domain's records changed since a cursor (None: from the beginning)."""
+
+    def read(self, domain: str, cursor: str | None, limit: int) -> Page:
+        """The next page after ``cursor``."""
+        ...
+
+
+class StateReader(Protocol):
+    """Reads what a system currently holds (for reconciliation)."""
+
+    def read_state(self, domain: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(the system's key, native record) of every record of the domain."""
+        ...
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """What `mastersync check SYSTEM` found."""
+
+    ok: bool
+    details: list[str]

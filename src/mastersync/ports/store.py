@@ -135,6 +135,14 @@ class DeliveryQueue(Protocol):
         """Move a named reader on."""
         ...
 
+    def cursor_state(self, name: str) -> str | None:
+        """A source connector's saved cursor (None when it has none yet)."""
+        ...
+
+    def save_cursor_state(self, name: str, state: str | None, at: str) -> None:
+        """Save a source connector's cursor."""
+        ...
+
     def enqueue(self, deliveries: Sequence[Delivery]) -> int:
         """Add deliveries; ones already queued (same subscription, event, replay) are kept."""
         ...

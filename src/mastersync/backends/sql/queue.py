@@ -100,6 +100,21 @@ class SqlDeliveryQueue:
             )
         )
 
+    def cursor_state(self, name: str) -> str | None:
+        """A source connector's saved cursor."""
+        q = sa.select(cursors.c.state).where(cursors.c.name == name)
+        value = self.conn.execute(q).scalar()
+        return None if value is None else str(value)
+
+    def save_cursor_state(self, name: str, state: str | None, at: str) -> None:
+        """Save a source connector's cursor."""
+        stmt = _insert(self.conn, cursors).values(name=name, position=0, updated_at=at, state=state)
+        self.conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["name"], set_={"state": state, "updated_at": at}
+            )
+        )
+
     def enqueue(self, items: Sequence[Delivery]) -> int:
         """Add deliveries; ones already queued are kept as they are."""
         if not items:

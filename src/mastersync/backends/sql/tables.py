@@ -170,6 +170,8 @@ cursors = sa.Table(
     sa.Column("name", sa.Text, primary_key=True),
     sa.Column("position", sa.BigInteger, nullable=False),
     sa.Column("updated_at", Instant, nullable=False),
+    # A source connector's own cursor ("in:erp.item"), opaque to the hub.
+    sa.Column("state", sa.Text),
 )
 
 deliveries = sa.Table(

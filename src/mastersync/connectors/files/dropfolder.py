@@ -1,42 +1,73 @@
-"""A drop folder: files appear, are claimed atomically, ingested, and archived."""
+"""A drop folder: files appear, are claimed atomically, ingested, and archived with their
+rejects beside them."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import fnmatch
+import hashlib
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-from mastersync.connectors.files.settings import FileSettings, open_records
+from mastersync.connectors.files.settings import DropFolderSettings, open_records
 from mastersync.ports.connector import ReadFailure, SourceRecord
 
 # Files still being written carry these suffixes, or were changed too recently.
 _PARTIAL = (".tmp", ".part", ".partial", ".crdownload", ".filepart")
 
 
+def _fingerprint(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _move(path: Path, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / path.name
+    if target.exists():
+        target = target.with_name(f"{target.stem}.{time.time_ns()}{target.suffix}")
+    os.replace(path, target)
+    return target
+
+
 class FileClaim:
     """One file, moved into processing/ so that no other poller reads it."""
 
-    def __init__(self, domain: str, path: Path, settings: FileSettings) -> None:
+    def __init__(self, domain: str, path: Path, settings: DropFolderSettings) -> None:
         self.domain = domain
         self.path = path
         self.name = path.name
         self.settings = settings
+        self.fingerprint = _fingerprint(path)
 
     def records(self) -> Iterator[SourceRecord | ReadFailure]:
         """The file's records."""
         return open_records(self.path, self.settings)
 
-    def done(self, rejected: int) -> None:
-        """Move the file to archive/<date>/ (a name clash gets a time suffix)."""
-        day = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
-        target = self.path.parent.parent / "archive" / day / self.name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists():
-            target = target.with_name(f"{target.stem}.{time.time_ns()}{target.suffix}")
-        os.replace(self.path, target)
+    def _day(self) -> Path:
+        return self.path.parent.parent / "archive" / dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
+
+    def done(self, rejects: Sequence[tuple[str, str, str, str]]) -> None:
+        """Archive the file; records that were not applied go to a reject file beside it,
+        one line each with where it was read, the field, the rule and the reason."""
+        target = _move(self.path, self._day())
+        if rejects:
+            with target.with_name(target.name + ".rejects.csv").open(
+                "w", encoding="utf-8", newline=""
+            ) as handle:
+                writer = csv.writer(handle)
+                writer.writerow(["line", "field", "rule", "message"])
+                writer.writerows(rejects)
+
+    def duplicate(self) -> None:
+        """The same content was ingested before: set it aside unread."""
+        _move(self.path, self.path.parent.parent / "duplicates")
 
 
 class DropFolder:
@@ -47,7 +78,7 @@ class DropFolder:
         system: str,
         folder: Path,
         watch: Mapping[str, str],
-        settings: FileSettings,
+        settings: DropFolderSettings,
         settle: float = 2.0,
     ) -> None:
         self.system = system
@@ -56,6 +87,11 @@ class DropFolder:
         self.settings = settings
         self.settle = settle
         self.processing = folder / "processing"
+
+    def _domain(self, name: str) -> str | None:
+        return next(
+            (d for d, pattern in self.watch.items() if fnmatch.fnmatch(name, pattern)), None
+        )
 
     def _ready(self, path: Path, now: float) -> bool:
         if path.name.startswith(".") or path.name.lower().endswith(_PARTIAL):
@@ -73,10 +109,7 @@ class DropFolder:
         now = time.time()
         claims = []
         for path in sorted(p for p in self.folder.iterdir() if p.is_file()):
-            domain = next(
-                (d for d, pattern in self.watch.items() if fnmatch.fnmatch(path.name, pattern)),
-                None,
-            )
+            domain = self._domain(path.name)
             if domain is None or not self._ready(path, now):
                 continue
             target = self.processing / path.name
@@ -92,12 +125,8 @@ class DropFolder:
         """Files a crashed poller left in processing/ (ingest recognises what it applied)."""
         if not self.processing.is_dir():
             return []
-        claims = []
-        for path in sorted(self.processing.iterdir()):
-            domain = next(
-                (d for d, pattern in self.watch.items() if fnmatch.fnmatch(path.name, pattern)),
-                None,
-            )
-            if domain is not None:
-                claims.append(FileClaim(domain, path, self.settings))
-        return claims
+        return [
+            FileClaim(d, p, self.settings)
+            for p in sorted(self.processing.iterdir())
+            if p.is_file() and (d := self._domain(p.name)) is not None
+        ]

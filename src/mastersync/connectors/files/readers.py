@@ -158,8 +158,30 @@ def read_jsonl(path: Path) -> Iterator[SourceRecord | ReadFailure]:
             yield SourceRecord(value, locator)
 
 
+def read_xlsx(path: Path) -> Iterator[SourceRecord | ReadFailure]:
+    """Rows of an Excel workbook's first sheet, the first row being the header."""
+    from openpyxl import load_workbook  # imported here: most estates read no workbooks
+
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for a file that is no workbook
+        yield ReadFailure(path.name, "xlsx", f"cannot open the workbook: {exc}", "")
+        return
+    sheet = book.worksheets[0]
+    header: list[str] | None = None
+    for number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
+        if header is None:
+            header = ["" if h is None else str(h).strip() for h in row]
+            continue
+        if all(v is None or str(v).strip() == "" for v in row):
+            continue
+        values = {h: v for h, v in zip(header, row, strict=False) if h}
+        yield SourceRecord(values, f"{path.name}!{sheet.title}:{number}")
+    book.close()
+
+
 def read_file(path: Path, **options: Any) -> Iterator[SourceRecord | ReadFailure]:
-    """Records of a .csv/.tsv or .jsonl/.ndjson file, by its suffix."""
+    """Records of a .csv/.tsv, .jsonl/.ndjson or .xlsx file, by its suffix."""
     suffix = path.suffix.lower()
     if suffix in (".csv", ".txt"):
         return read_csv(path, **options)
@@ -167,4 +189,8 @@ def read_file(path: Path, **options: Any) -> Iterator[SourceRecord | ReadFailure
         return read_csv(path, delimiter="\t", **options)
     if suffix in (".jsonl", ".ndjson"):
         return read_jsonl(path)
-    raise ValueError(f"{path.name}: unsupported file type {suffix!r} (use .csv, .tsv or .jsonl)")
+    if suffix == ".xlsx":
+        return read_xlsx(path)
+    raise ValueError(
+        f"{path.name}: unsupported file type {suffix!r} (use .csv, .tsv, .jsonl or .xlsx)"
+    )

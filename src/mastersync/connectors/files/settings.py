@@ -1,24 +1,23 @@
-"""Settings of the file connector, as written under a system's `connector:` key."""
+"""Settings and registry entry of the file connector (light: imports no reader)."""
 
 from __future__ import annotations
 
 import codecs
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mastersync.connectors.files.readers import read_file
-from mastersync.ports.connector import ReadFailure, SourceRecord
+from mastersync.connectors.registry import ConnectorSettings, ConnectorSpec
+from mastersync.ports.connector import Capability, ReadFailure, SourceRecord
 
 
-class FileSettings(BaseModel):
-    """How a system's files are read."""
+class DropFolderSettings(BaseModel):
+    """Reading files: the drop folder, what to take from it, and how files are written."""
 
-    model_config = ConfigDict(extra="allow")
-
-    type: str = "files"
+    model_config = ConfigDict(extra="forbid")
     folder: str | None = None
     # Drop folder: domain -> file pattern ("items*.csv"); `mastersync run` polls it.
     watch: dict[str, str] = Field(default_factory=dict)
@@ -34,13 +33,31 @@ class FileSettings(BaseModel):
         return value
 
 
-def file_settings(connector: Mapping[str, Any]) -> FileSettings:
-    """File settings from a system's connector block (any type may have a drop folder)."""
-    keys = set(FileSettings.model_fields)
-    return FileSettings.model_validate({k: v for k, v in connector.items() if k in keys})
+class ExportSpec(BaseModel):
+    """Files written for a subscription: one file per delivery round."""
+
+    model_config = ConfigDict(extra="forbid")
+    folder: str
+    format: Literal["csv", "jsonl"] = "csv"
+    # Columns of a CSV export, in order (default: the fields of the first record).
+    columns: list[str] | None = None
 
 
-def open_records(path: Path, settings: FileSettings) -> Iterator[SourceRecord | ReadFailure]:
+class FileSettings(DropFolderSettings, ConnectorSettings):
+    """type: files."""
+
+    type: Literal["files"] = "files"
+    # subscription name (under the system's outbound) -> export
+    exports: dict[str, ExportSpec] = Field(default_factory=dict)
+
+
+def file_settings(connector: Mapping[str, Any]) -> DropFolderSettings:
+    """The drop-folder part of any connector block (any type may have a drop folder)."""
+    keys = set(DropFolderSettings.model_fields)
+    return DropFolderSettings.model_validate({k: v for k, v in connector.items() if k in keys})
+
+
+def open_records(path: Path, settings: DropFolderSettings) -> Iterator[SourceRecord | ReadFailure]:
     """Records of one file, read the way the system writes its files."""
     suffix = path.suffix.lower()
     if suffix in (".csv", ".txt"):
@@ -48,3 +65,14 @@ def open_records(path: Path, settings: FileSettings) -> Iterator[SourceRecord | 
     if suffix == ".tsv":
         return read_file(path, encoding=settings.encoding)
     return read_file(path)
+
+
+SPEC = ConnectorSpec(
+    name="files",
+    description="Drop folders of CSV, TSV, JSON Lines and XLSX files; file exports out",
+    capabilities=frozenset(
+        {Capability.READ_FULL, Capability.RECEIVE_PUSH, Capability.WRITE_UPSERT}
+    ),
+    settings=FileSettings,
+    factory="mastersync.connectors.files.connector:FilesConnector",
+)

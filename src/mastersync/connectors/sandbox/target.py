@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
 
+from mastersync.connectors.registry import ConnectorContext
+from mastersync.connectors.sandbox.faults import Faults, RateLimit
+from mastersync.connectors.sandbox.spec import SandboxSettings
 from mastersync.domain.mapping.paths import compile_condition
 from mastersync.domain.subscriptions import Operation
 from mastersync.ports.outbound import (
@@ -45,35 +47,6 @@ CREATE TABLE IF NOT EXISTS log (
     operation TEXT NOT NULL, key TEXT NOT NULL, at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS faults (id INTEGER PRIMARY KEY CHECK (id = 1), config TEXT NOT NULL);
 """
-
-
-class RateLimit(BaseModel):
-    """Every ``every`` requests, ``burst`` of them get 429 with a Retry-After."""
-
-    model_config = ConfigDict(extra="forbid")
-    every: int = Field(ge=1)
-    burst: int = Field(default=1, ge=1)
-    retry_after: float = Field(default=1.0, ge=0)
-
-
-class Faults(BaseModel):
-    """How the sandbox target misbehaves."""
-
-    model_config = ConfigDict(extra="forbid")
-    error_rate: float = Field(default=0.0, ge=0, le=1)  # 503s
-    timeout_rate: float = Field(default=0.0, ge=0, le=1)  # hangs past the timeout
-    rate_limit: RateLimit | None = None  # 429 bursts
-    slow_ms: float = Field(default=0.0, ge=0)  # added to every call
-    # Down between these epoch seconds; every call fails (connection refused).
-    outages: list[tuple[float, float]] = Field(default_factory=list)
-    # Applies the change, then loses the acknowledgement: the hub must retry, and the
-    # retry must come back as a duplicate, never as a second application.
-    duplicate_ack_rate: float = Field(default=0.0, ge=0, le=1)
-    # Records it always rejects (422), as a condition on the payload.
-    reject_when: str | None = None
-    # Records it always fails on with a 503 (a transient error that never clears).
-    fail_when: str | None = None
-    seed: int | None = None
 
 
 @dataclass
@@ -298,3 +271,12 @@ class SandboxConnector:
 
     async def close(self) -> None:
         """Nothing to release."""
+
+
+def from_settings(settings: SandboxSettings, context: ConnectorContext) -> SandboxConnector:
+    """The registry's factory: database relative to the landscape, faults if configured."""
+    database = context.path(settings.database or f"targets/{context.system}.db")
+    return SandboxConnector(database, settings.faults)
+
+
+__all__ = ["Faults", "RateLimit", "SandboxConnector", "SandboxTarget", "from_settings"]

@@ -82,6 +82,8 @@ class DistributionHub:
         self.connectors = connectors
         # Set whenever new events may be waiting: wakes idle loops early.
         self._nudge = asyncio.Event()
+        # What each poller's last poll took in (None: not polled yet).
+        self._polled: dict[int, int | None] = dict.fromkeys(range(len(self.pollers)))
 
     async def _loop(
         self, name: str, work: Callable[[], Awaitable[int]], stop: asyncio.Event
@@ -122,10 +124,11 @@ class DistributionHub:
 
         return work
 
-    def _poll(self, poller: Poller) -> Callable[[], Awaitable[int]]:
+    def _poll(self, index: int, poller: Poller) -> Callable[[], Awaitable[int]]:
         async def work() -> int:
             n = await poller()
             self.totals.ingested += n
+            self._polled[index] = n
             return n
 
         return work
@@ -137,7 +140,7 @@ class DistributionHub:
         # dispatcher and a deliverer per subscription.
         loop.set_default_executor(ThreadPoolExecutor(max_workers=8 + 3 * len(self.deliverers)))
         tasks = [
-            asyncio.create_task(self._loop(f"poll {i}", self._poll(p), stop))
+            asyncio.create_task(self._loop(f"poll {i}", self._poll(i, p), stop))
             for i, p in enumerate(self.pollers)
         ]
         if self.relay is not None:
@@ -173,7 +176,9 @@ class DistributionHub:
         return await runner
 
     async def busy(self) -> bool:
-        """Anything left to relay, take from the log, or deliver?"""
+        """Anything left to poll, relay, take from the log, or deliver?"""
+        if any(n is None or n > 0 for n in self._polled.values()):
+            return True
         if self.relay is not None and await self.relay.backlog() > 0:
             return True
         for sub in self.subscriptions:

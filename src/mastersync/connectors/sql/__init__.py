@@ -1,0 +1,1 @@
+"""Generic SQL connector: any SQLAlchemy URL, incremental reads, upserts out."""
