@@ -134,6 +134,8 @@ class Applied:
     target_key: str | None
     active: bool
     applied_at: str
+    # Other keys the consumer gave for it, by name (records referencing it may need them).
+    refs: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)

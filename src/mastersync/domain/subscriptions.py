@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -15,6 +17,9 @@ from mastersync.domain.problems import ConfigError
 
 # Fields of the record an outbound mapping or filter can read besides canonical ones.
 META_FIELDS = ("_master_id", "_version", "_domain")
+# Outbound, `_keys.<reference field>` is the consumer's own key(s) for the referenced record.
+KEYS_FIELD = "_keys"
+_KEYS_USE = re.compile(r"\b_keys\.([A-Za-z_][A-Za-z0-9_]*)")
 
 
 class Operation(StrEnum):
@@ -45,10 +50,21 @@ class Subscription:
     delivery: DeliveryConfig
     matches: Callable[[Mapping[str, Any]], bool]
     shape: Callable[[Mapping[str, Any]], dict[str, Any]]
+    # Reference fields whose consumer keys the mapping reads (field -> referenced domain).
+    key_refs: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
-    def view(self, master_id: str, version: int, state: Mapping[str, Any]) -> dict[str, Any]:
+    def view(
+        self,
+        master_id: str,
+        version: int,
+        state: Mapping[str, Any],
+        keys: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> dict[str, Any]:
         """The record as the filter sees it: every canonical field, plus meta fields."""
-        return {**state, "_master_id": master_id, "_version": version, "_domain": self.domain}
+        view = {**state, "_master_id": master_id, "_version": version, "_domain": self.domain}
+        if keys is not None:
+            view[KEYS_FIELD] = keys
+        return view
 
     def operation(self, view: Mapping[str, Any], active_at_consumer: bool) -> Operation:
         """Upsert a matching record; deactivate one that stopped matching; skip the rest."""
@@ -89,8 +105,19 @@ def compile_subscription(
     cfg: SubscriptionConfig,
     default_delivery: DeliveryConfig,
     domain_fields: tuple[str, ...],
+    references: Mapping[str, str] | None = None,
 ) -> Subscription:
     """Check and compile one subscription; config errors carry their key path."""
+    references = references or {}
+    used = set(_KEYS_USE.findall(cfg.model_dump_json(by_alias=True)))
+    for ref in sorted(used):
+        if ref not in references:
+            known = ", ".join(sorted(references)) or "none"
+            raise ConfigError(
+                f"_keys.{ref}: {ref!r} is not a reference field of {cfg.domain} "
+                f"(its references: {known})",
+                ("mapping",),
+            )
     if cfg.fields is not None:
         for i, field in enumerate(cfg.fields):
             if field not in domain_fields:
@@ -127,4 +154,5 @@ def compile_subscription(
         delivery=cfg.delivery or default_delivery,
         matches=matches,
         shape=shape,
+        key_refs={ref: references[ref] for ref in sorted(used)},
     )

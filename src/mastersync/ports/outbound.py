@@ -35,6 +35,9 @@ class DeliveryAck:
     # The consumer recognised the idempotency key: it had applied this version before.
     duplicate: bool = False
     response: dict[str, Any] = field(default_factory=dict)
+    # Other keys the consumer gave for the record, by name: records that reference this
+    # one may need them (a product's inventory item id, its URL).
+    refs: dict[str, str] = field(default_factory=dict)
 
 
 class DeliveryFailed(Exception):

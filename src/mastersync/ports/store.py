@@ -165,6 +165,12 @@ class DeliveryQueue(Protocol):
         """What the consumer holds of the records."""
         ...
 
+    def consumer_keys(
+        self, system: str, domain: str, master_ids: Collection[str]
+    ) -> dict[str, dict[str, str]]:
+        """The keys a system holds records under: master id -> {"key": …, other names: …}."""
+        ...
+
     def record_results(self, results: DeliveryResults) -> None:
         """Write the outcome of a round of deliveries."""
         ...

@@ -17,6 +17,7 @@ from mastersync.backends.sql.tables import (
     exceptions,
     golden,
     outbox,
+    xref,
 )
 from mastersync.backends.sql.writer import BatchWriter
 from mastersync.domain.delivery import Applied, Delivery, DeliveryStatus, SubscriptionStats
@@ -244,7 +245,33 @@ class SqlDeliveryQueue:
                     r.target_key,
                     bool(r.active),
                     r.applied_at,
+                    rows.json_value(r.target_refs) if r.target_refs else None,
                 )
+        return out
+
+    def consumer_keys(
+        self, system: str, domain: str, master_ids: Collection[str]
+    ) -> dict[str, dict[str, str]]:
+        """The keys a system holds records under: master id -> {"key": …, other names: …}."""
+        ids = sorted(set(master_ids))
+        out: dict[str, dict[str, str]] = {}
+        x, a = xref.c, applied.c
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            q = (
+                sa.select(x.master_id, x.source_key)
+                .where(x.domain == domain, x.system == system, x.master_id.in_(chunk))
+                .order_by(x.master_id, x.received_at.desc())
+            )
+            for master, key in self.conn.execute(q):
+                out.setdefault(master, {"key": key})
+            q2 = sa.select(a.master_id, a.target_refs).where(
+                a.subscription.like(f"{system}.%"),
+                a.master_id.in_(chunk),
+                a.target_refs.is_not(None),
+            )
+            for master, refs in self.conn.execute(q2):
+                out.setdefault(master, {}).update(rows.json_value(refs))
         return out
 
     def record_results(self, results: DeliveryResults) -> None:
@@ -286,6 +313,8 @@ class SqlDeliveryQueue:
                     "target_key": stmt.excluded.target_key,
                     "active": stmt.excluded.active,
                     "applied_at": stmt.excluded.applied_at,
+                    # A consumer that names no other keys this time still has the old ones.
+                    "target_refs": sa.func.coalesce(stmt.excluded.target_refs, a.target_refs),
                 },
                 # A replay of an old version never moves the consumer's record back.
                 where=a.version <= stmt.excluded.version,
@@ -300,6 +329,7 @@ class SqlDeliveryQueue:
                         "target_key": x.target_key,
                         "active": x.active,
                         "applied_at": x.applied_at,
+                        "target_refs": rows.dumps(x.refs) if x.refs else None,
                     }
                     for x in results.applied
                 ],

@@ -213,4 +213,6 @@ applied = sa.Table(
     sa.Column("target_key", sa.Text),
     sa.Column("active", sa.Boolean, nullable=False),
     sa.Column("applied_at", Instant, nullable=False),
+    # Other keys the consumer gave for the record ({"inventory_item": "808950810"}), JSON.
+    sa.Column("target_refs", sa.Text),
 )

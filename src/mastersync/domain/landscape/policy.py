@@ -18,6 +18,13 @@ from mastersync.domain.survivorship import FieldPolicy, Rule
 
 # Connector settings whose names look like these must be secret references.
 _SECRET_WORDS = ("password", "secret", "token", "api_key", "apikey", "private_key", "credential")
+# ...unless they name where a secret goes rather than the secret (token_url, token_header).
+_NOT_SECRET_ENDINGS = ("_url", "_header", "_param", "_prefix", "_field", "_path", "_kind")
+
+
+def _secret_key(key: str) -> bool:
+    lower = key.lower()
+    return any(w in lower for w in _SECRET_WORDS) and not lower.endswith(_NOT_SECRET_ENDINGS)
 
 
 @dataclass(frozen=True)
@@ -264,7 +271,7 @@ def _secrets(
             if set(value) in ({"env"}, {"file"}):
                 continue
             yield from _secrets(name, value, here)
-        elif isinstance(value, str) and any(w in key.lower() for w in _SECRET_WORDS):
+        elif isinstance(value, str) and _secret_key(key):
             yield ConfigError(
                 "credentials must be references, not literals: write "
                 "{env: VARIABLE} or {file: /path/to/secret}",
@@ -320,7 +327,12 @@ def compile_landscape(landscape: Landscape) -> CompiledLandscape:
                 )
             try:
                 compiled = compile_subscription(
-                    system, name, sub, cfg.delivery, DOMAINS[sub.domain].fields
+                    system,
+                    name,
+                    sub,
+                    cfg.delivery,
+                    DOMAINS[sub.domain].fields,
+                    DOMAINS[sub.domain].references,
                 )
             except ConfigError as exc:
                 raise ConfigError(exc.message, (*loc, *exc.loc)) from None

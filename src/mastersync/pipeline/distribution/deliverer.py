@@ -33,7 +33,7 @@ from mastersync.ports.outbound import (
     TerminalFailure,
     TransientFailure,
 )
-from mastersync.ports.store import DeliveryResults, Store
+from mastersync.ports.store import DeliveryResults, Store, UnitOfWork
 
 
 def _parse(ts: str) -> dt.datetime:
@@ -53,6 +53,8 @@ class _Item:
     # Decided without sending: (status, reason).
     settled: tuple[DeliveryStatus, str] | None = None
     terminal: bool = False
+    # Not sent this round: a retry is due later (a referenced record is not there yet).
+    wait: TransientFailure | None = None
 
 
 @dataclass
@@ -119,17 +121,36 @@ class Deliverer:
             }
             events = uow.events_for(older) if older else {}
             applied = uow.applied_for(sub.id, masters)
-        items = []
-        for d in due:
-            if d.master_id in older:
-                history = events.get(d.master_id, [])
-                event = next((e for e in history if e.event_id == d.event_id), None)
-                state = state_at(history, d.version) if event is not None else None
-                trace = event.trace_id if event is not None else None
-            else:
-                _, state, trace = current[d.master_id]
-            items.append(self._decide(d, state, trace, applied.get(d.master_id)))
-        return items
+            states: list[tuple[Delivery, dict[str, Any] | None, str | None]] = []
+            for d in due:
+                if d.master_id in older:
+                    history = events.get(d.master_id, [])
+                    event = next((e for e in history if e.event_id == d.event_id), None)
+                    state = state_at(history, d.version) if event is not None else None
+                    trace = event.trace_id if event is not None else None
+                else:
+                    _, state, trace = current[d.master_id]
+                states.append((d, state, trace))
+            keys = self._consumer_keys(uow, states)
+        return [
+            self._decide(d, state, trace, applied.get(d.master_id), keys)
+            for d, state, trace in states
+        ]
+
+    def _consumer_keys(
+        self, uow: UnitOfWork, states: list[tuple[Delivery, dict[str, Any] | None, str | None]]
+    ) -> dict[str, dict[str, str]]:
+        """The consumer's keys for the records these records reference (when mapped)."""
+        wanted: dict[str, set[str]] = {}
+        for name, domain in self.sub.key_refs.items():
+            for _, state, _ in states:
+                value = state.get(name) if state else None
+                if isinstance(value, str):
+                    wanted.setdefault(domain, set()).add(value)
+        found: dict[str, dict[str, str]] = {}
+        for domain, ids in wanted.items():
+            found.update(uow.consumer_keys(self.sub.system, domain, ids))
+        return found
 
     def _decide(
         self,
@@ -137,6 +158,7 @@ class Deliverer:
         state: dict[str, Any] | None,
         trace_id: str | None,
         applied: Applied | None,
+        keys: dict[str, dict[str, str]] | None = None,
     ) -> _Item:
         item = _Item(d, trace_id, applied)
         if state is None or trace_id is None:
@@ -148,10 +170,30 @@ class Deliverer:
                 f"the consumer already has version {applied.version}",
             )
             return item
-        view = self.sub.view(d.master_id, d.version, state)
+        ref_keys: dict[str, dict[str, str]] | None = None
+        missing: list[str] = []
+        if self.sub.key_refs:
+            ref_keys = {}
+            for name in self.sub.key_refs:
+                target = state.get(name)
+                if target is None:
+                    continue
+                if keys and target in keys:
+                    ref_keys[name] = keys[target]
+                else:
+                    missing.append(f"{name} {target}")
+        view = self.sub.view(d.master_id, d.version, state, ref_keys)
         operation = self.sub.operation(view, applied.active if applied else False)
         if operation is Operation.SKIP:
             item.settled = (DeliveryStatus.SKIPPED, "filtered out by the subscription")
+            return item
+        if missing and operation is Operation.UPSERT:
+            # Per-entity order across domains: the referenced record must reach the consumer
+            # first (its key goes into this payload); try again after a backoff.
+            item.wait = TransientFailure(
+                f"waiting for {', '.join(missing)} to reach {self.sub.system} "
+                "(the consumer has no key for it yet)"
+            )
             return item
         try:
             payload = self.sub.payload(view)
@@ -224,7 +266,8 @@ class Deliverer:
         now = self.clock()
         results = DeliveryResults()
         report = RoundReport()
-        for item, (outcome, seconds) in zip(items, outcomes, strict=True):
+        for item, (sent, seconds) in zip(items, outcomes, strict=True):
+            outcome = item.wait or sent
             d = item.delivery
             d.operation = item.request.operation.value if item.request else d.operation
             if item.settled is not None:
@@ -280,7 +323,9 @@ class Deliverer:
             Attempt(now, "delivered", note, round(seconds * 1000, 2)).as_dict(),
         ]
         active = request.operation is Operation.UPSERT
-        results.applied.append(Applied(sub.id, d.master_id, d.version, ack.target_key, active, now))
+        results.applied.append(
+            Applied(sub.id, d.master_id, d.version, ack.target_key, active, now, ack.refs or None)
+        )
         known = item.applied.target_key if item.applied else None
         if ack.target_key and ack.target_key != known:
             results.target_keys.append(
