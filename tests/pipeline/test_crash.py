@@ -161,6 +161,7 @@ def test_kill_9_during_a_batch_loses_and_half_writes_nothing(
         proc = ingest(landscape, data, url)
         time.sleep(rng.uniform(1.2, 3.0))
         if proc.poll() is not None:
+            proc.communicate()  # closes the stderr pipe
             break
         proc.send_signal(signal.SIGKILL)
         proc.communicate()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -11,6 +12,15 @@ from mastersync.pipeline.ids import utc_now
 from mastersync.pipeline.ingest import Ingestor
 from mastersync.ports.connector import SourceRecord
 from mastersync.ports.store import ExceptionFilter, Store
+
+# Records parked for a reference not there yet are tried again after 0.5 s, 1 s, 2 s, …
+# up to this long between tries.
+PARKED_MAX_WAIT = 600.0
+
+
+def parked_wait(attempts: int) -> float:
+    """Seconds between tries of a parked record, after this many attempts."""
+    return float(min(PARKED_MAX_WAIT, 0.25 * 2 ** min(attempts, 20)))
 
 
 class InboxError(Exception):
@@ -87,6 +97,24 @@ class ExceptionsInbox:
                         report.resolved.append(entry.id)
                 uow.commit()
         return report
+
+    def retry_parked(self, now: dt.datetime, limit: int = 500) -> RetryReport:
+        """Try again records parked because a record they reference had not arrived (an
+        inventory row before its location): each on its own backoff, oldest first."""
+        with self.store.unit_of_work(write=False) as uow:
+            entries = uow.exceptions(
+                ExceptionFilter(kind=ProblemKind.UNKNOWN_REFERENCE.value, limit=100_000)
+            )
+        due = []
+        for entry in reversed(entries):  # listed newest first
+            last = dt.datetime.fromisoformat(
+                (entry.updated_at or entry.created_at).replace("Z", "+00:00")
+            )
+            if (now - last).total_seconds() >= parked_wait(entry.attempts):
+                due.append(entry)
+            if len(due) >= limit:
+                break
+        return self.retry(due) if due else RetryReport()
 
     def _requeue(self, entry: ExceptionEntry, report: RetryReport) -> None:
         """Send a dead-lettered delivery again, unless a newer version already got there."""

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
+from mastersync.pipeline.exceptions import ExceptionsInbox
 from mastersync.pipeline.ids import utc_now
 from mastersync.pipeline.ingest import Ingestor
 from mastersync.ports.connector import Claim, InboundSource, IncrementalSource
@@ -101,6 +103,26 @@ def incremental_poller(
                 uow.commit()
             if not page.more:
                 return received
+
+    async def poll() -> int:
+        return await asyncio.to_thread(run)
+
+    return poll
+
+
+def parked_poller(inbox: ExceptionsInbox, *, every: float = 0.5) -> Poll:
+    """A poll function retrying records parked for a missing reference (see
+    ExceptionsInbox.retry_parked); returns how many got in."""
+    last = [0.0]
+
+    def run() -> int:
+        if time.monotonic() - last[0] < every:
+            return 0
+        last[0] = time.monotonic()
+        report = inbox.retry_parked(dt.datetime.now(dt.UTC))
+        if report.resolved:
+            log.info("%d parked record(s) got in after their references", len(report.resolved))
+        return len(report.resolved)
 
     async def poll() -> int:
         return await asyncio.to_thread(run)
