@@ -19,7 +19,7 @@ from mastersync.pipeline.distribution.hub import DistributionHub
 from mastersync.pipeline.distribution.queueing import OutboxFeed
 from mastersync.pipeline.exceptions import ExceptionsInbox
 from mastersync.pipeline.ids import utc_now
-from mastersync.pipeline.inbound import Poll, incremental_poller, poller
+from mastersync.pipeline.inbound import Poll, incremental_poller, parked_poller, poller
 from mastersync.pipeline.ingest import Ingestor
 from mastersync.ports.feed import EventFeed, Relay
 from mastersync.ports.store import Store
@@ -182,10 +182,11 @@ class Hub:
                     f"system {sub.system!r} has a subscription but its "
                     "connector cannot send deliveries"
                 )
-        outbound = {sub.system: connectors[sub.system] for sub in subs}
-        pollers = _pollers(self.landscape, self.ingestor, connectors)
+        # Sources, and records parked for a reference that had not arrived yet.
+        pollers = [*_pollers(self.landscape, self.ingestor, connectors), parked_poller(self.inbox)]
         feed, relay = open_feed(self.store, bus_url or resolve_bus_url(None, self.landscape))
-        return DistributionHub(self.store, subs, feed, outbound, relay=relay, pollers=pollers)
+        # Every connector, sources too: the hub closes them all when it stops.
+        return DistributionHub(self.store, subs, feed, connectors, relay=relay, pollers=pollers)
 
     @property
     def inbox(self) -> ExceptionsInbox:

@@ -1,0 +1,1 @@
+"""Generic REST connector: declarative auth, pagination, incremental reads, templated writes."""

@@ -1,0 +1,206 @@
+"""HTTP plumbing of the REST connector: authentication, the client-side rate cap, and how a
+response's status is judged (done, worth another try, or not)."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import email.utils
+import threading
+import time
+from collections.abc import Generator
+
+import httpx
+
+from mastersync.connectors.rest.spec import (
+    ApiKeyAuth,
+    Auth,
+    BasicAuth,
+    BearerAuth,
+    OAuth2Auth,
+    RateLimit,
+)
+from mastersync.ports.connector import TerminalError
+
+
+class OAuth2Flow(httpx.Auth):
+    """Fetches a token from the token endpoint, keeps it until shortly before it expires,
+    and fetches a new one when the API answers 401 to a token it had accepted."""
+
+    requires_response_body = True
+
+    def __init__(self, settings: OAuth2Auth, base_url: str) -> None:
+        self.settings = settings
+        self.token_url = str(httpx.URL(base_url).join(settings.token_url))
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._expires = 0.0
+        self.fetched = 0  # tokens fetched so far (a figure for `check` and tests)
+
+    def _valid(self) -> str | None:
+        with self._lock:
+            margin = self.settings.refresh_margin
+            if self._token is not None and time.monotonic() < self._expires - margin:
+                return self._token
+            return None
+
+    def _token_request(self) -> httpx.Request:
+        s = self.settings
+        form: dict[str, str] = {"grant_type": s.grant}
+        if s.grant == "password":
+            form["username"], form["password"] = s.username or "", s.password or ""
+        if s.scope:
+            form["scope"] = s.scope
+        headers = {"Accept": "application/json"}
+        if s.client_auth == "basic":
+            pair = f"{s.client_id}:{s.client_secret}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+        else:
+            form["client_id"], form["client_secret"] = s.client_id, s.client_secret
+        return httpx.Request("POST", self.token_url, data=form, headers=headers)
+
+    def _store(self, response: httpx.Response) -> str:
+        if response.status_code >= 400:
+            raise TerminalError(
+                f"token endpoint {self.token_url} answered {response.status_code}: "
+                f"{response.text[:300]}",
+                status=response.status_code,
+            )
+        try:
+            body = response.json()
+            token = str(body["access_token"])
+        except (ValueError, KeyError, TypeError):
+            raise TerminalError(f"token endpoint {self.token_url} gave no access_token") from None
+        lifetime = float(body.get("expires_in") or 3600)
+        with self._lock:
+            self._token, self._expires = token, time.monotonic() + lifetime
+            self.fetched += 1
+        return token
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        """Send the request with a valid token; on 401 fetch a new token and try once more."""
+        token = self._valid()
+        if token is None:
+            token = self._store((yield self._token_request()))
+        header, prefix = self.settings.header, self.settings.prefix
+        request.headers[header] = prefix + token
+        response = yield request
+        if response.status_code == 401:
+            with self._lock:
+                self._token = None
+            token = self._store((yield self._token_request()))
+            request.headers[header] = prefix + token
+            yield request
+
+
+class HeaderAuth(httpx.Auth):
+    """A fixed header (an API key, a bearer token) on every request."""
+
+    def __init__(self, name: str, value: str) -> None:
+        self.name, self.value = name, value
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        """Add the header."""
+        request.headers[self.name] = self.value
+        yield request
+
+
+class QueryAuth(httpx.Auth):
+    """A fixed query parameter (an API key some APIs want in the URL) on every request."""
+
+    def __init__(self, name: str, value: str) -> None:
+        self.name, self.value = name, value
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        """Add the parameter."""
+        request.url = request.url.copy_merge_params({self.name: self.value})
+        yield request
+
+
+def make_auth(settings: Auth | None, base_url: str) -> httpx.Auth | None:
+    """The httpx authentication a connector's settings describe."""
+    if settings is None:
+        return None
+    if isinstance(settings, ApiKeyAuth):
+        if settings.query_param:
+            return QueryAuth(settings.query_param, settings.value)
+        return HeaderAuth(settings.header, settings.value)
+    if isinstance(settings, BearerAuth):
+        return HeaderAuth("Authorization", f"Bearer {settings.token}")
+    if isinstance(settings, BasicAuth):
+        return httpx.BasicAuth(settings.username, settings.password)
+    return OAuth2Flow(settings, base_url)
+
+
+class Limiter:
+    """A token bucket shared by every request of a connector (threads and event loop), and
+    a pause for all of them after the API said 429."""
+
+    def __init__(self, settings: RateLimit | None) -> None:
+        self.rate = settings.per_second if settings else None
+        self.burst = settings.burst if settings else 1
+        self._tokens = float(self.burst)
+        self._stamp = time.monotonic()
+        self._paused_until = 0.0
+        self._lock = threading.Lock()
+
+    def reserve(self) -> float:
+        """Take a slot; returns how long to wait before using it."""
+        with self._lock:
+            now = time.monotonic()
+            wait = max(0.0, self._paused_until - now)
+            if self.rate is None:
+                return wait
+            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+            self._stamp = now
+            self._tokens -= 1
+            if self._tokens < 0:  # queued behind earlier reservations
+                wait = max(wait, -self._tokens / self.rate)
+            return wait
+
+    def pause(self, seconds: float) -> None:
+        """Hold every request for a while (the API asked for it)."""
+        with self._lock:
+            self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """Seconds the Retry-After header asks for (delta-seconds or an HTTP date)."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
+
+
+def server_time(response: httpx.Response) -> dt.datetime | None:
+    """The server's clock from its Date header."""
+    value = response.headers.get("Date")
+    if not value:
+        return None
+    try:
+        return email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def transient_status(status: int) -> bool:
+    """Statuses worth another try: timeouts, too many requests, the server's own errors."""
+    return status in (408, 425, 429) or status >= 500
+
+
+def describe(response: httpx.Response) -> str:
+    """A short account of an error response for people (method, URL path, status, body)."""
+    text = response.text.strip().replace("\n", " ")
+    if len(text) > 500:
+        text = text[:500] + "…"
+    return (
+        f"{response.request.method} {response.request.url.path} -> {response.status_code}: {text}"
+    )

@@ -1,0 +1,418 @@
+"""The REST connector against live loopback servers: every pagination style, incremental
+reads, authentication schemes, rate limits and retries, and deliveries as templated calls."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from mastersync.connectors.registry import ConnectorContext
+from mastersync.connectors.rest.client import RestConnector
+from mastersync.connectors.rest.pages import Cursor
+from mastersync.connectors.rest.spec import RestSettings
+from mastersync.domain.subscriptions import Operation
+from mastersync.ports.connector import SourceRecord, TerminalError, TransientError
+from mastersync.ports.outbound import DeliveryRequest, TerminalFailure, TransientFailure
+from mastersync.sandbox.apis.serve import LoopbackServer
+from mastersync.sandbox.apis.shopify import API, ShopifyApi, ShopState
+from tests.connectors.rest.catalog_api import Catalog, CatalogApi
+
+
+@pytest.fixture
+def catalog() -> Iterator[tuple[Catalog, str]]:
+    c = Catalog()
+    c.add(23)
+    with LoopbackServer(CatalogApi(c).app) as server:
+        yield c, server.url
+
+
+OPENED: list[RestConnector] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_connectors() -> Iterator[None]:
+    yield
+    while OPENED:
+        asyncio.run(OPENED.pop().close())
+
+
+def make(tmp_path: Path, base_url: str, **settings: Any) -> RestConnector:
+    model = RestSettings.model_validate({"type": "rest", "base_url": base_url, **settings})
+    conn = RestConnector(model, ConnectorContext("api", tmp_path))
+    OPENED.append(conn)
+    return conn
+
+
+def read_all(
+    conn: RestConnector, domain: str, cursor: str | None, limit: int
+) -> tuple[list[str], str | None]:
+    keys: list[str] = []
+    while True:
+        page = conn.read(domain, cursor, limit)
+        keys += [r.payload["id"] for r in page.records if isinstance(r, SourceRecord)]
+        cursor = page.cursor
+        if not page.more:
+            return keys, cursor
+
+
+PAGINATIONS = {
+    "page": {
+        "path": "/page",
+        "records": "items",
+        "pagination": {"kind": "page", "size_param": "per_page"},
+    },
+    "offset": {"path": "/offset", "pagination": {"kind": "offset"}},
+    "cursor": {
+        "path": "/cursor",
+        "records": "data",
+        "pagination": {"kind": "cursor", "next": "meta.next_cursor"},
+    },
+    "next_url": {
+        "path": "/next",
+        "records": "records",
+        "pagination": {"kind": "next_url", "next": "nextRecordsUrl"},
+    },
+    "search_after": {
+        "path": "/search",
+        "records": "_embedded.items",
+        "pagination": {"kind": "search_after"},
+    },
+    "none": {"path": "/all", "records": "items"},
+}
+
+
+@pytest.mark.parametrize("kind", sorted(PAGINATIONS))
+def test_every_pagination_style_reads_each_record_once(
+    tmp_path: Path, catalog: tuple[Catalog, str], kind: str
+) -> None:
+    c, url = catalog
+    conn = make(tmp_path, url, read={"thing": PAGINATIONS[kind]})
+    keys, _ = read_all(conn, "thing", None, 5)
+    assert keys == [f"R{i:04d}" for i in range(23)]
+    if kind != "none":
+        assert len(c.calls) >= 5  # 23 records in pages of 5
+    assert [k for k, _ in conn.read_state("thing")] == keys
+
+
+def test_incremental_reads_changes_since_the_last_pass(
+    tmp_path: Path, catalog: tuple[Catalog, str]
+) -> None:
+    c, url = catalog
+    spec = {
+        **PAGINATIONS["page"],
+        "since_param": "updated_since",
+        "since_field": "updated",
+        "lookback": 60,
+    }
+    conn = make(tmp_path, url, read={"thing": spec})
+    keys, cursor = read_all(conn, "thing", None, 5)
+    assert len(keys) == 23
+    assert Cursor.parse(cursor).hw == c.stamp(22)
+    # Two changes and a new record; the restarted reader asks only for what changed since
+    # the last change it saw, minus the lookback (which re-reads the minute before).
+    c.touch("R0003", 30, name="changed")
+    c.touch("R0010", 31, name="changed too")
+    c.add(1, start=23)
+    c.touch("R0023", 32)
+    again = make(tmp_path, url, read={"thing": spec})
+    keys, cursor = read_all(again, "thing", cursor, 5)
+    assert sorted(keys) == ["R0003", "R0010", "R0021", "R0022", "R0023"]
+    assert c.calls[-1][2]["updated_since"] == c.stamp(21)
+    # Nothing new: only the lookback window's records again (ingest skips them).
+    keys, cursor = read_all(again, "thing", cursor, 5)
+    assert sorted(keys) == ["R0010", "R0023"]
+    # A change stamped after the server's clock (a skewed source): the next pass starts
+    # from the server's clock at the start of the pass, not from the future stamp.
+    c.touch("R0001", 60 * 24 * 365 * 5)
+    keys, cursor = read_all(again, "thing", cursor, 5)
+    assert "R0001" in keys
+    state = Cursor.parse(cursor)
+    assert state.hw is not None
+    assert state.hw < c.stamp(60 * 24 * 365 * 5)
+
+
+def test_reads_honour_retry_after_and_give_up_after_the_retries(
+    tmp_path: Path, catalog: tuple[Catalog, str]
+) -> None:
+    c, url = catalog
+    conn = make(tmp_path, url, read={"thing": PAGINATIONS["none"]}, retries=3)
+    c.fail_next, c.fail_status, c.retry_after = 2, 429, "0.3"
+    page = conn.read("thing", None, 100)
+    assert len(page.records) == 23
+    times = [t for t, _, _ in c.calls]
+    assert len(times) == 3
+    # The server's own clock: each retry came after the Retry-After it asked for.
+    assert times[1] - times[0] >= 0.29
+    assert times[2] - times[1] >= 0.29
+    c.fail_next, c.fail_status, c.retry_after = 10, 503, None
+    with pytest.raises(TransientError) as failed:
+        conn.read("thing", None, 100)
+    assert failed.value.status == 503
+    assert "GET /all -> 503" in failed.value.message
+    c.fail_next = 0
+    missing = make(tmp_path, url, read={"thing": {**PAGINATIONS["none"], "path": "/nope"}})
+    calls = len(c.calls)
+    with pytest.raises(TerminalError) as failed_terminal:
+        missing.read("thing", None, 100)
+    assert failed_terminal.value.status == 404
+    assert len(c.calls) == calls  # a 404 is not tried again (and never reached the gate)
+
+
+def test_client_side_rate_cap(tmp_path: Path, catalog: tuple[Catalog, str]) -> None:
+    c, url = catalog
+    conn = make(
+        tmp_path,
+        url,
+        read={"thing": PAGINATIONS["none"]},
+        rate_limit={"per_second": 20, "burst": 2},
+    )
+    for _ in range(12):
+        conn.read("thing", None, 100)
+    times = [t for t, _, _ in c.calls]
+    # 12 calls at 20/s with a burst of 2: the last ten waited for a slot each.
+    assert times[-1] - times[0] >= 10 / 20 * 0.95
+
+
+AUTHS: dict[str, dict[str, Any]] = {
+    "api_key": {"kind": "api_key", "value": "k3y"},
+    "api_key_query": {"kind": "api_key", "value": "k3y", "query_param": "api_key"},
+    "bearer": {"kind": "bearer", "token": "t0ken"},
+    "basic": {"kind": "basic", "username": "user", "password": "pw"},
+    "oauth2": {
+        "kind": "oauth2",
+        "token_url": "/oauth/token",
+        "client_id": "app",
+        "client_secret": "s3cret",
+    },
+    "oauth2-password": {
+        "kind": "oauth2",
+        "token_url": "/oauth/token",
+        "client_id": "app",
+        "client_secret": "s3cret",
+        "grant": "password",
+        "username": "u",
+        "password": "p",
+    },
+}
+
+
+@pytest.mark.parametrize("scheme", sorted(AUTHS))
+def test_authentication_schemes(tmp_path: Path, catalog: tuple[Catalog, str], scheme: str) -> None:
+    c, url = catalog
+    c.auth = scheme.split("-")[0]
+    conn = make(tmp_path, url, auth=AUTHS[scheme], read={"thing": PAGINATIONS["none"]})
+    assert len(conn.read("thing", None, 100).records) == 23
+    wrong = {**AUTHS[scheme]}
+    for secret in ("value", "token", "password", "client_secret"):
+        if secret in wrong:
+            wrong[secret] = "wrong"
+    bad = make(tmp_path, url, auth=wrong, read={"thing": PAGINATIONS["none"]})
+    with pytest.raises(TerminalError) as failed:
+        bad.read("thing", None, 100)
+    assert failed.value.status in (400, 401)
+
+
+def test_oauth2_token_reused_refreshed_before_expiry_and_after_a_401(
+    tmp_path: Path, catalog: tuple[Catalog, str]
+) -> None:
+    c, url = catalog
+    c.auth = "oauth2"
+    settings = {**AUTHS["oauth2"], "refresh_margin": 0.2}
+    conn = make(tmp_path, url, auth=settings, read={"thing": PAGINATIONS["none"]})
+    for _ in range(3):
+        conn.read("thing", None, 100)
+    assert c.tokens_issued == 1
+    c.tokens.clear()  # the API revoked every token: a 401, a new token, the call again
+    assert len(conn.read("thing", None, 100).records) == 23
+    assert c.tokens_issued == 2
+    c.token_lifetime = 0.4  # short-lived tokens: fetched anew shortly before they expire
+    c.tokens.clear()
+    conn.read("thing", None, 100)
+    assert c.tokens_issued == 3
+    refused = len([call for call in c.calls if call[1] == "/all"])
+    asyncio.run(asyncio.sleep(0.25))
+    conn.read("thing", None, 100)
+    assert c.tokens_issued == 4
+    assert len([call for call in c.calls if call[1] == "/all"]) == refused + 1  # no 401 first
+
+
+# --- writes, against the Shopify stand-in -------------------------------------------------
+
+SHOP_AUTH = {
+    "kind": "oauth2",
+    "token_url": "/admin/oauth/access_token",
+    "client_id": "mastersync-sandbox",
+    "client_secret": "shpss_sandbox_secret",
+    "client_auth": "body",
+    "header": "X-Shopify-Access-Token",
+    "prefix": "",
+}
+PRODUCTS = {
+    "lookup": {
+        "path": "/products.json",
+        "params": {"handle": "{payload.product.handle}"},
+        "records": "products",
+    },
+    "create": {"method": "POST", "path": "/products.json"},
+    "update": {"method": "PUT", "path": "/products/{target_key}.json"},
+    "deactivate": {"method": "DELETE", "path": "/products/{target_key}.json"},
+    "response": {
+        "key": "product.id",
+        "version": "product.updated_at",
+        "keys": {"inventory_item": "product.variants[0].inventory_item_id"},
+    },
+}
+
+
+@pytest.fixture
+def shop() -> Iterator[tuple[ShopState, str]]:
+    state = ShopState()
+    with LoopbackServer(ShopifyApi(state).app) as server:
+        yield state, server.url + API
+
+
+def request(
+    payload: dict[str, Any],
+    target_key: str | None = None,
+    operation: Operation = Operation.UPSERT,
+    version: int = 1,
+) -> DeliveryRequest:
+    return DeliveryRequest(
+        "shop.products",
+        "shop",
+        "item",
+        "itm_1",
+        version,
+        operation,
+        f"itm_1:{version}",
+        target_key,
+        payload,
+        "trace",
+    )
+
+
+def product(title: str = "Gloves", handle: str = "gl-100", price: str = "1.50") -> dict[str, Any]:
+    return {
+        "product": {"title": title, "handle": handle, "variants": [{"sku": "GL", "price": price}]}
+    }
+
+
+def test_create_update_deactivate_with_keys_from_the_responses(
+    tmp_path: Path, shop: tuple[ShopState, str]
+) -> None:
+    state, url = shop
+    conn = make(tmp_path, url, auth=SHOP_AUTH, write={"products": PRODUCTS})
+
+    async def scenario() -> None:
+        ack = await conn.send(request(product()))
+        [created] = state.products.values()
+        assert ack.target_key == str(created["id"])
+        assert ack.target_version == created["updated_at"]
+        assert ack.refs == {"inventory_item": str(created["variants"][0]["inventory_item_id"])}
+        ack = await conn.send(request(product(price="1.75"), ack.target_key, version=2))
+        assert created["variants"][0]["price"] == "1.75"
+        # Deleted at the shop by hand: the next update finds it gone and creates it again.
+        state.products.clear()
+        again = await conn.send(request(product(price="1.80"), ack.target_key, version=3))
+        assert again.target_key != ack.target_key
+        assert len(state.products) == 1
+        gone = await conn.send(request({}, again.target_key, Operation.DEACTIVATE, 4))
+        assert gone.target_key == again.target_key
+        assert state.products == {}
+        # Deactivating what the consumer never had is a no-op, not an error.
+        assert (await conn.send(request({}, None, Operation.DEACTIVATE, 5))).target_key is None
+        await conn.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_lost_ack_does_not_make_a_duplicate(tmp_path: Path, shop: tuple[ShopState, str]) -> None:
+    state, url = shop
+    conn = make(tmp_path, url, auth=SHOP_AUTH, write={"products": PRODUCTS}, timeout=0.5)
+
+    async def scenario() -> None:
+        state.faults.stall_next, state.faults.stall_seconds = 1, 1.5
+        with pytest.raises(TransientFailure) as lost:
+            await conn.send(request(product()))
+        assert "Timeout" in lost.value.message
+        assert len(state.products) == 1  # created, but the answer never arrived
+        ack = await conn.send(request(product()))  # the engine's retry: found by handle
+        assert len(state.products) == 1
+        assert ack.target_key == str(next(iter(state.products)))
+        await conn.close()
+
+    asyncio.run(scenario())
+
+
+def test_write_failures_are_classified(tmp_path: Path, shop: tuple[ShopState, str]) -> None:
+    state, url = shop
+    conn = make(tmp_path, url, auth=SHOP_AUTH, write={"products": PRODUCTS})
+
+    async def scenario() -> None:
+        with pytest.raises(TerminalFailure) as rejected:
+            await conn.send(request(product(title="")))
+        assert rejected.value.status == 422
+        assert "can't be blank" in (rejected.value.response or "")
+        state.faults.fail_next, state.faults.fail_status = 1, 503
+        with pytest.raises(TransientFailure) as unavailable:
+            await conn.send(request(product()))
+        assert unavailable.value.status == 503
+        state.faults.bucket, state.faults.leak_per_second = 1, 0.5
+        with pytest.raises(TransientFailure) as limited:  # the look-up takes the only slot
+            await conn.send(request(product()))
+        assert limited.value.status == 429
+        assert limited.value.retry_after is not None
+        assert limited.value.retry_after > 0
+        with pytest.raises(TerminalFailure) as template:
+            await conn.send(request({"product": {"title": "x"}}))
+        assert "{payload.product.handle}" in template.value.message
+        await conn.close()
+
+    asyncio.run(scenario())
+
+
+def test_token_revoked_between_deliveries(tmp_path: Path, shop: tuple[ShopState, str]) -> None:
+    state, url = shop
+    conn = make(tmp_path, url, auth=SHOP_AUTH, write={"products": PRODUCTS})
+
+    async def scenario() -> None:
+        await conn.send(request(product()))
+        state.tokens.clear()
+        await conn.send(request(product(handle="gl-200")))
+        assert len(state.products) == 2
+        await conn.close()
+
+    asyncio.run(scenario())
+    assert sum(1 for _, p in state.requests if p.endswith("access_token")) == 2
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"read": {"x": {"path": "/x", "since_param": "s"}}}, "go together"),
+        ({"read": {"x": {"path": "/x", "pagination": {"kind": "cursor"}}}}, "needs 'next'"),
+        ({"write": {"s": {"create": {"path": "/x"}, "update": {"path": "/x"}}}}, "response.key"),
+        ({"write": {"s": {"create": {"path": "/x"}}}}, "both 'create' and 'update'"),
+        (
+            {
+                "auth": {
+                    "kind": "oauth2",
+                    "token_url": "/t",
+                    "client_id": "a",
+                    "client_secret": "b",
+                    "grant": "password",
+                }
+            },
+            "username",
+        ),
+    ],
+)
+def test_settings_are_checked(settings: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError) as failed:
+        RestSettings.model_validate({"type": "rest", "base_url": "http://x", **settings})
+    assert message in str(failed.value)
