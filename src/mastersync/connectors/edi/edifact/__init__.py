@@ -1,0 +1,1 @@
+"""EDIFACT: reader, validation, records for PRICAT/INVRPT, CONTRL and writers."""

@@ -1,0 +1,1 @@
+"""X12: reader, validation, records for 832/846/888, 997 acknowledgements and writers."""

@@ -1,0 +1,164 @@
+"""Low-level X12 lexing: delimiters from an ISA segment, then segments and their elements."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from mastersync.connectors.edi.errors import Rule, Severity
+from mastersync.connectors.edi.model import Element
+from mastersync.connectors.edi.x12.model import X12Delimiters
+
+WHITESPACE = " \t\r\n"
+SEGMENT_ID = re.compile(r"[A-Z0-9]{2,3}\Z")
+# Control characters are never X12 data; CR and LF are handled separately (wrapped lines).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_VERSION = re.compile(r"00[2-8]\d\d\Z")
+# ISA11 became the repetition separator in version 00402.
+REPETITION_FROM_VERSION = 402
+
+
+class IsaError(Exception):
+    """An ISA segment that cannot give delimiters: the interchange cannot be read."""
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A finding about the ISA that does not stop reading (element index 1-based)."""
+
+    rule: Rule
+    message: str
+    element: int
+    severity: Severity = "warning"
+
+
+@dataclass(slots=True)
+class IsaHeader:
+    """The sixteen ISA fields, the delimiters they define and where the segment ends."""
+
+    fields: list[str]
+    delimiters: X12Delimiters
+    end: int  # index just past the segment terminator
+    problems: list[Problem] = field(default_factory=list)
+
+
+def skip_whitespace(text: str, pos: int) -> int:
+    """The first index at or after `pos` that is not a space, tab, CR or LF."""
+    n = len(text)
+    while pos < n and text[pos] in WHITESPACE:
+        pos += 1
+    return pos
+
+
+def _usable(char: str) -> bool:
+    return len(char) == 1 and not char.isalnum() and char != " "
+
+
+def read_isa(text: str, start: int) -> IsaHeader:
+    """Read the ISA at `start`: fields are counted by separator, so padding errors still parse."""
+    sep = text[start + 3 : start + 4]
+    if not _usable(sep) or sep in "\r\n":
+        raise IsaError(f"ISA is followed by {sep!r}, which cannot be an element separator")
+    fields: list[str] = []
+    pos = start + 4
+    for index in range(1, 16):
+        nxt = text.find(sep, pos)
+        if nxt < 0:
+            raise IsaError(f"ISA ends before element ISA{index:02d}")
+        fields.append(text[pos:nxt])
+        pos = nxt + 1
+    component, terminator = text[pos : pos + 1], text[pos + 1 : pos + 2]
+    if not terminator:
+        raise IsaError("ISA ends before its component separator (ISA16) and terminator")
+    fields.append(component)
+    problems: list[Problem] = []
+    version = fields[11]
+    repetition = ""
+    if version.isdigit() and int(version) >= REPETITION_FROM_VERSION:
+        if _usable(fields[10]) and fields[10] not in (sep, component, terminator):
+            repetition = fields[10]
+        else:
+            problems.append(
+                Problem(
+                    "invalid_delimiters",
+                    f"ISA11 {fields[10]!r} cannot be the repetition separator of version "
+                    f"{version}; repetitions are not split",
+                    11,
+                )
+            )
+    elif fields[10] != "U":
+        problems.append(
+            Problem(
+                "invalid_qualifier",
+                f"ISA11 is {fields[10]!r}; version {version} expects the standards id 'U'",
+                11,
+            )
+        )
+    if not _usable(component) or component in "\r\n" or component == sep:
+        raise IsaError(f"ISA16 {component!r} cannot be the component separator")
+    if terminator.isalnum() or terminator in (sep, component, " "):
+        raise IsaError(f"{terminator!r} after ISA16 cannot be the segment terminator")
+    if pos + 2 - start != 106:
+        problems.append(
+            Problem("invalid_envelope", f"ISA is {pos + 2 - start} characters, not 106", 16)
+        )
+    if not _VERSION.match(version):
+        problems.append(
+            Problem(
+                "invalid_qualifier", f"ISA12 {version!r} is not an X12 version (00200-00899)", 12
+            )
+        )
+    if fields[14] not in ("P", "T", "I"):
+        problems.append(
+            Problem("invalid_qualifier", f"ISA15 usage indicator {fields[14]!r} not P/T/I", 15)
+        )
+    delimiters = X12Delimiters(sep, component, repetition, terminator)
+    return IsaHeader(fields, delimiters, pos + 2, problems)
+
+
+def iter_segments(
+    text: str, pos: int, delimiters: X12Delimiters
+) -> Iterator[tuple[str, int, int, bool]]:
+    """Yield (raw segment, start offset, offset after its terminator, terminated) from `pos`."""
+    term = delimiters.segment
+    n = len(text)
+    while True:
+        pos = skip_whitespace(text, pos)
+        if pos >= n:
+            return
+        end = text.find(term, pos)
+        if end < 0:
+            yield text[pos:], pos, n, False
+            return
+        yield text[pos:end], pos, end + 1, True
+        pos = end + 1
+
+
+def is_isa(raw: str) -> bool:
+    """True when a raw segment is an ISA (its fourth character is the element separator)."""
+    return raw.startswith("ISA") and len(raw) > 3 and not raw[3].isalnum()
+
+
+def split_segment(raw: str, d: X12Delimiters) -> tuple[str, tuple[Element, ...]]:
+    """Split a raw segment into its id and elements (components and repetitions)."""
+    if d.segment not in "\r\n":
+        # Some systems wrap long lines at a fixed width; CR/LF is never X12 data.
+        raw = raw.replace("\r", "").replace("\n", "")
+    parts = raw.split(d.element)
+    elements = []
+    for part in parts[1:]:
+        reps = part.split(d.repetition) if d.repetition else [part]
+        elements.append(Element(tuple(tuple(rep.split(d.component)) for rep in reps)))
+    return parts[0], tuple(elements)
+
+
+def find_bad_characters(raw: str, d: X12Delimiters) -> list[tuple[int, int, str]]:
+    """(offset in raw, 1-based element index, character) for each control character."""
+    found = []
+    for match in _CONTROL.finditer(raw):
+        char = match.group()
+        if char in (d.element, d.component, d.repetition, d.segment):
+            continue
+        found.append((match.start(), raw.count(d.element, 0, match.start()), char))
+    return found
