@@ -97,17 +97,21 @@ def _pollers(
         settings = cfg.connector
         drop = file_settings(settings)
         reads = settings.get("read") or {}
-        for domain in [*drop.watch, *reads]:
+        # Connectors that take input in claims of their own (EDI) name the domains they feed.
+        pushed = list(settings.get("domains") or [])
+        for domain in [*drop.watch, *reads, *pushed]:
             if (system, domain) not in landscape.mappers:
                 raise BootstrapError(
                     f"system {system!r} reads {domain} but has no inbound "
                     f"mapping for it (systems.{system}.inbound.{domain})"
                 )
-        if not drop.watch and not reads:
+        if not drop.watch and not reads and not pushed:
             continue
         if system not in connectors and "type" in settings:
             connectors[system] = open_connector(landscape, system)
         connector: Any = connectors.get(system)
+        if pushed and hasattr(connector, "claim") and not drop.watch:
+            polls.append(poller(ingestor, connector, connector.resume))
         if drop.watch:
             source: Any = (
                 connector

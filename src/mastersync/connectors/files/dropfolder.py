@@ -9,7 +9,7 @@ import fnmatch
 import hashlib
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from mastersync.connectors.files.settings import DropFolderSettings, open_records
@@ -19,7 +19,8 @@ from mastersync.ports.connector import ReadFailure, SourceRecord
 _PARTIAL = (".tmp", ".part", ".partial", ".crdownload", ".filepart")
 
 
-def _fingerprint(path: Path) -> str:
+def fingerprint(path: Path) -> str:
+    """SHA-256 of a file's content."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -27,7 +28,8 @@ def _fingerprint(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _move(path: Path, folder: Path) -> Path:
+def move_into(path: Path, folder: Path) -> Path:
+    """Move a file into a folder, never over another file of the same name."""
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / path.name
     if target.exists():
@@ -44,7 +46,7 @@ class FileClaim:
         self.path = path
         self.name = path.name
         self.settings = settings
-        self.fingerprint = _fingerprint(path)
+        self.fingerprint = fingerprint(path)
 
     def records(self) -> Iterator[SourceRecord | ReadFailure]:
         """The file's records."""
@@ -56,7 +58,7 @@ class FileClaim:
     def done(self, rejects: Sequence[tuple[str, str, str, str]]) -> None:
         """Archive the file; records that were not applied go to a reject file beside it,
         one line each with where it was read, the field, the rule and the reason."""
-        target = _move(self.path, self._day())
+        target = move_into(self.path, self._day())
         if rejects:
             with target.with_name(target.name + ".rejects.csv").open(
                 "w", encoding="utf-8", newline=""
@@ -67,7 +69,7 @@ class FileClaim:
 
     def duplicate(self) -> None:
         """The same content was ingested before: set it aside unread."""
-        _move(self.path, self.path.parent.parent / "duplicates")
+        move_into(self.path, self.path.parent.parent / "duplicates")
 
 
 class DropFolder:
@@ -101,15 +103,17 @@ class DropFolder:
         except FileNotFoundError:
             return False
 
-    def claim(self) -> list[FileClaim]:
-        """Claim every settled file matching a watched pattern, oldest name first."""
+    def take(self, domain_of: Callable[[str], str | None] | None = None) -> list[tuple[str, Path]]:
+        """Move every settled file matching a pattern into processing/, oldest name first:
+        (its domain, its new path)."""
         if not self.folder.is_dir():
             return []
+        domain_of = domain_of or self._domain
         self.processing.mkdir(exist_ok=True)
         now = time.time()
-        claims = []
+        taken = []
         for path in sorted(p for p in self.folder.iterdir() if p.is_file()):
-            domain = self._domain(path.name)
+            domain = domain_of(path.name)
             if domain is None or not self._ready(path, now):
                 continue
             target = self.processing / path.name
@@ -118,15 +122,26 @@ class DropFolder:
                 os.rename(path, target)
             except FileNotFoundError:
                 continue
-            claims.append(FileClaim(domain, target, self.settings))
-        return claims
+            taken.append((domain, target))
+        return taken
+
+    def left_over(
+        self, domain_of: Callable[[str], str | None] | None = None
+    ) -> list[tuple[str, Path]]:
+        """Files a crashed poller left in processing/: (domain, path)."""
+        if not self.processing.is_dir():
+            return []
+        domain_of = domain_of or self._domain
+        return [
+            (d, p)
+            for p in sorted(self.processing.iterdir())
+            if p.is_file() and not p.name.startswith(".") and (d := domain_of(p.name)) is not None
+        ]
+
+    def claim(self) -> list[FileClaim]:
+        """Claim every settled file matching a watched pattern, oldest name first."""
+        return [FileClaim(d, p, self.settings) for d, p in self.take()]
 
     def resume(self) -> list[FileClaim]:
         """Files a crashed poller left in processing/ (ingest recognises what it applied)."""
-        if not self.processing.is_dir():
-            return []
-        return [
-            FileClaim(d, p, self.settings)
-            for p in sorted(self.processing.iterdir())
-            if p.is_file() and (d := self._domain(p.name)) is not None
-        ]
+        return [FileClaim(d, p, self.settings) for d, p in self.left_over()]
