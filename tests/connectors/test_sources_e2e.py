@@ -123,7 +123,7 @@ def test_connectors_list_and_check(tmp_path: Path) -> None:
     landscape = tmp_path / "landscape.yaml"
     landscape.write_text(LANDSCAPE)
     out = cli("connectors", "list")
-    for name in ("files", "sandbox", "sql"):
+    for name in ("edi", "files", "rest", "sandbox", "sql", "webhook"):
         assert name in out
     sa.create_engine(f"sqlite:///{tmp_path / 'legacy.db'}").dispose()
     result = runner.invoke(app, ["-l", str(landscape), "check", "legacy"], env={"COLUMNS": "200"})

@@ -33,6 +33,10 @@ def run(
     timeout: Annotated[
         float, typer.Option(help="with --until-idle: give up after seconds")
     ] = 600.0,
+    listen: Annotated[
+        str | None,
+        typer.Option(help="HOST:PORT to receive webhooks on (POST /hooks/SYSTEM[/DOMAIN])"),
+    ] = None,
 ) -> None:
     """Run the hub: relay, dispatch and deliver (SIGTERM drains and exits cleanly)."""
     hub = options(ctx).hub()
@@ -48,7 +52,17 @@ def run(
     console.print(f"hub running: subscriptions {names}; bus {url or 'outbox (embedded)'}")
     started = time.perf_counter()
 
-    async def main() -> None:
+    server = None
+    if listen:
+        from mastersync.api.webhooks import webhook_server
+
+        try:
+            server = webhook_server(hub, listen)
+        except ValueError as exc:
+            fail(str(exc))
+        console.print(f"receiving webhooks at http://{listen}/hooks/SYSTEM")
+
+    async def hub_main() -> None:
         if until_idle:
             await distribution.run_until_idle(timeout=timeout)
             return
@@ -57,6 +71,18 @@ def run(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await distribution.run(stop)
+
+    async def main() -> None:
+        if server is None:
+            await hub_main()
+            return
+        served = asyncio.create_task(server.serve())
+        try:
+            await hub_main()
+        finally:
+            # Pushes in flight finish (and are acknowledged) before the hub's store closes.
+            server.should_exit = True
+            await served
 
     asyncio.run(main())
     t = distribution.totals

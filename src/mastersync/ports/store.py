@@ -143,6 +143,10 @@ class DeliveryQueue(Protocol):
         """Save a source connector's cursor."""
         ...
 
+    def forget_cursor_states(self, prefix: str, before: str) -> int:
+        """Drop saved states whose names start with ``prefix``, saved before ``before``."""
+        ...
+
     def enqueue(self, deliveries: Sequence[Delivery]) -> int:
         """Add deliveries; ones already queued (same subscription, event, replay) are kept."""
         ...

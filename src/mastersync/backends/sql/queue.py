@@ -116,6 +116,13 @@ class SqlDeliveryQueue:
             )
         )
 
+    def forget_cursor_states(self, prefix: str, before: str) -> int:
+        """Drop saved states named ``prefix...`` last saved before ``before``."""
+        stmt = sa.delete(cursors).where(
+            cursors.c.name.startswith(prefix, autoescape=True), cursors.c.updated_at < before
+        )
+        return self.conn.execute(stmt).rowcount or 0
+
     def enqueue(self, items: Sequence[Delivery]) -> int:
         """Add deliveries; ones already queued are kept as they are."""
         if not items:

@@ -1,0 +1,124 @@
+"""The webhook connector: verifies a push and turns its body into records of a domain."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import jmespath
+import orjson
+
+from mastersync.connectors.registry import ConnectorContext
+from mastersync.connectors.webhook import signatures
+from mastersync.connectors.webhook.signatures import Rejected, Verified
+from mastersync.connectors.webhook.spec import WebhookSettings
+from mastersync.ports.connector import CheckResult, SourceRecord
+
+_DEFAULT_RECORDS = {"standard": "data", "stripe": "data.object"}
+_TOPIC_HEADERS = {"shopify": "x-shopify-topic"}
+
+
+class BadPush(Exception):
+    """A verified push whose body cannot be used; the message says why."""
+
+
+@dataclass
+class Push:
+    """A verified push, ready to ingest (no domain: a topic nobody subscribed to)."""
+
+    message_id: str | None
+    domain: str | None
+    topic: str | None
+    records: list[SourceRecord] = field(default_factory=list)
+
+
+class WebhookConnector:
+    """Checks signatures, timestamps and size; extracts records."""
+
+    def __init__(self, settings: WebhookSettings, context: ConnectorContext) -> None:
+        self.settings = settings
+        self.system = context.system
+        self.secrets = [s for s in (settings.secret, settings.previous_secret) if s]
+        self._records = jmespath.compile(
+            settings.records or _DEFAULT_RECORDS.get(settings.scheme, "@")
+        )
+        if settings.scheme == "hmac":
+            self._verify: Any = partial(
+                signatures.generic,
+                signature_header=settings.signature_header,
+                encoding=settings.signature_encoding,
+                prefix=settings.signature_prefix,
+                timestamp_header=settings.timestamp_header,
+                id_header=settings.id_header,
+            )
+        else:
+            self._verify = getattr(signatures, settings.scheme)
+
+    @property
+    def id_lifetime(self) -> float:
+        """Seconds a message id must be remembered to stop replays."""
+        if self.settings.scheme in ("standard", "stripe") or self.settings.timestamp_header:
+            return 2 * self.settings.tolerance
+        return self.settings.remember
+
+    def verify(self, headers: Mapping[str, str], body: bytes, now: float) -> Verified:
+        """The signature's promise, or Rejected; headers are lower-cased names."""
+        verified: Verified = self._verify(headers, body, self.secrets, now, self.settings.tolerance)
+        return verified
+
+    def _topic(self, headers: Mapping[str, str], body: Any) -> str | None:
+        name = _TOPIC_HEADERS.get(self.settings.scheme) or (
+            self.settings.topic_header.lower() if self.settings.topic_header else None
+        )
+        if name:
+            return headers.get(name)
+        if isinstance(body, dict) and isinstance(body.get("type"), str):
+            return str(body["type"])
+        return None
+
+    def parse(
+        self,
+        headers: Mapping[str, str],
+        body: bytes,
+        verified: Verified,
+        domain: str | None,
+    ) -> Push:
+        """Records of a verified body, for the URL's domain or the topic's."""
+        try:
+            document = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise BadPush(f"body is not JSON: {exc.msg}") from None
+        message_id = verified.message_id
+        if message_id is None and isinstance(document, dict) and document.get("id"):
+            message_id = str(document["id"])  # Stripe: the event id
+        topic = self._topic(headers, document)
+        if domain is None:
+            domain = self.settings.topics.get(topic or "")
+            if domain is None:
+                return Push(message_id, None, topic)
+        elif domain not in self.settings.domains:
+            raise BadPush(
+                f"{self.system} does not push {domain}; it pushes "
+                f"{', '.join(self.settings.domains)}"
+            )
+        found = self._records.search(document)
+        items = found if isinstance(found, list) else [found]
+        records = []
+        for i, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise BadPush(f"record {i} at {self._records.expression!r} is not an object")
+            where = f"webhook {message_id or '?'}" + (f"[{i}]" if len(items) > 1 else "")
+            records.append(SourceRecord(item, locator=where))
+        return Push(message_id, domain, topic, records)
+
+    def check(self) -> CheckResult:
+        """What a configured receiver accepts."""
+        routes = [f"POST /hooks/{self.system}/{d}" for d in self.settings.domains]
+        if self.settings.topics:
+            routes.append(f"POST /hooks/{self.system} (topics: {', '.join(self.settings.topics)})")
+        return CheckResult(True, [f"{self.settings.scheme} signatures", *routes])
+
+    async def close(self) -> None:
+        """Nothing to release."""
