@@ -11,9 +11,25 @@ import typer
 from pydantic import BaseModel
 
 from mastersync.cli import app
+from mastersync.connectors.edi.spec import EdiExport, EdiSettings
 from mastersync.connectors.files.settings import ExportSpec, FileSettings
+from mastersync.connectors.rest.spec import (
+    ApiKeyAuth,
+    BasicAuth,
+    BearerAuth,
+    LookupSpec,
+    OAuth2Auth,
+    Pagination,
+    ReadSpec,
+    RequestTemplate,
+    ResponseSpec,
+    RestSettings,
+    WriteSpec,
+)
+from mastersync.connectors.rest.spec import RateLimit as RestRateLimit
 from mastersync.connectors.sandbox.target import Faults, RateLimit
 from mastersync.connectors.sql.spec import SqlRead, SqlSettings, SqlWrite
+from mastersync.connectors.webhook.spec import WebhookSettings
 from mastersync.domain.landscape.delivery import (
     BackoffConfig,
     DeliveryConfig,
@@ -65,6 +81,21 @@ MODELS: list[type[BaseModel]] = [
     SqlWrite,
     FileSettings,
     ExportSpec,
+    RestSettings,
+    ApiKeyAuth,
+    BearerAuth,
+    BasicAuth,
+    OAuth2Auth,
+    RestRateLimit,
+    Pagination,
+    ReadSpec,
+    RequestTemplate,
+    LookupSpec,
+    ResponseSpec,
+    WriteSpec,
+    WebhookSettings,
+    EdiSettings,
+    EdiExport,
     SubscriptionConfig,
     DeliveryConfig,
     BackoffConfig,
