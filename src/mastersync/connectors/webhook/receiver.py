@@ -12,7 +12,7 @@ import orjson
 
 from mastersync.connectors.registry import ConnectorContext
 from mastersync.connectors.webhook import signatures
-from mastersync.connectors.webhook.signatures import Rejected, Verified
+from mastersync.connectors.webhook.signatures import Verified
 from mastersync.connectors.webhook.spec import WebhookSettings
 from mastersync.ports.connector import CheckResult, SourceRecord
 
