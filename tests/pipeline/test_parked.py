@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from mastersync.bootstrap import build_hub
 from mastersync.cli import app
 from mastersync.pipeline.exceptions import PARKED_MAX_WAIT, parked_wait
+from mastersync.ports.store import ExceptionFilter
 
 runner = CliRunner()
 
@@ -55,8 +56,12 @@ def test_parked_records_get_in_once_their_references_arrive(tmp_path: Path) -> N
 
     hub = build_hub(landscape)
     try:
-        # Not due yet: a parked record waits its backoff before it is tried again.
-        report = hub.inbox.retry_parked(dt.datetime.now(dt.UTC))
+        # Not due yet: a parked record waits its backoff before it is tried again (judged
+        # from when it was parked, not from a busy machine's wall clock).
+        with hub.store.unit_of_work(write=False) as uow:
+            parked_at = max(e.created_at for e in uow.exceptions(ExceptionFilter()))
+        parked = dt.datetime.fromisoformat(parked_at.replace("Z", "+00:00"))
+        report = hub.inbox.retry_parked(parked)
         assert report.resolved == []
         later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=5)
         report = hub.inbox.retry_parked(later)
