@@ -187,9 +187,21 @@ class SqlDeliveryQueue:
             )
             .exists()
         )
+        # Versions at or below the one the consumer has applied can hold nothing back (they
+        # are superseded), so only the few after it are looked at, not the entity's history.
+        applied_version = (
+            sa.select(applied.c.version)
+            .where(applied.c.subscription == subscription, applied.c.master_id == o.c.master_id)
+            .scalar_subquery()
+        )
         earlier_unqueued = (
             sa.select(sa.literal(1))
-            .where(o.c.master_id == d.c.master_id, o.c.version < d.c.version, ~queued)
+            .where(
+                o.c.master_id == d.c.master_id,
+                o.c.version < d.c.version,
+                o.c.version > sa.func.coalesce(applied_version, 0),
+                ~queued,
+            )
             .exists()
         )
         query = (
