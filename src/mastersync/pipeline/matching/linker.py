@@ -1,0 +1,158 @@
+"""Incremental matching inside ingest: a new record meets the golden records it may duplicate.
+
+For a record that neither its xref nor a natural key identifies, the persisted candidate index
+(``match_keys``: every golden record's blocking keys) names the golden records sharing a key;
+each is scored against the record. At or above the auto-link threshold the record joins the
+best one (its values then merge under ownership and survivorship like any second source);
+between the thresholds it gets its own golden record and a review entry; below, its own
+golden record. Every decision is stored with its explanation, in the chunk's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from mastersync.domain.golden import GoldenRecord
+from mastersync.domain.ingest import Incoming, Outcome, RecordResult
+from mastersync.domain.landscape.policy import DomainPolicy
+from mastersync.domain.ledger import Ledger
+from mastersync.domain.matching import Decision, Matcher, MatchResult
+from mastersync.domain.matching.compiled import Prepared
+from mastersync.domain.matching.records import DecisionStatus, MatchDecision
+from mastersync.pipeline.matching.models import load_matcher
+from mastersync.ports.matching import MatchChanges
+from mastersync.ports.store import UnitOfWork
+
+# Review entries one record may open (its best candidates in the review band).
+MAX_REVIEWS = 5
+_STATUS = {
+    Decision.LINK: DecisionStatus.LINKED,
+    Decision.REVIEW: DecisionStatus.OPEN,
+    Decision.DISTINCT: DecisionStatus.DISTINCT,
+}
+
+
+class Linker:
+    """Matches one chunk's new records and keeps the candidate index current."""
+
+    def __init__(self, uow: UnitOfWork, policy: DomainPolicy, ledger: Ledger, now: str):
+        assert policy.matching is not None
+        self.domain = policy.spec.name
+        self.matcher: Matcher
+        self.matcher, self.model = load_matcher(uow, self.domain, policy.matching)
+        self.ledger, self.now = ledger, now
+        self.changes = MatchChanges()
+        # Blocking key -> master ids: from the store, then as this chunk changes records.
+        self._index: dict[str, set[str]] = {}
+        self.skipped = 0
+        # Candidates the last match() scored.
+        self.candidates_scored = 0
+        # The scores of the record being processed, until its outcome is known.
+        self._pending: list[MatchResult] = []
+        # Golden records prepared for comparison, by master id and version: a candidate of
+        # many records in the chunk is normalised once.
+        self._prepared: dict[str, tuple[int, Prepared]] = {}
+        # The blocking keys of the chunk's new records, computed once in load().
+        self._keys: dict[tuple[str, str], list[str]] = {}
+
+    def load(self, uow: UnitOfWork, records: Sequence[Incoming]) -> None:
+        """Fetch the candidates of the chunk's new records and load their golden records."""
+        block_keys = self.matcher.compiled.block_keys
+        self._keys = {(r.system, r.key): block_keys(r.values) for r in records}
+        keys = {k for found in self._keys.values() for k in found}
+        if not keys:
+            return
+        found, self.skipped = uow.match_candidates(
+            self.domain, keys, self.matcher.config.max_block_size
+        )
+        for key, masters in found.items():
+            self._index.setdefault(key, set()).update(masters)
+        wanted = {m for masters in found.values() for m in masters} - set(self.ledger.golden)
+        if wanted:
+            golden, members = uow.load_golden(wanted)
+            self.ledger.load_golden(golden, members)
+
+    def match(self, record: Incoming) -> str | None:
+        """The master id to link ``record`` to, or None for a new golden record."""
+        compiled = self.matcher.compiled
+        candidates: dict[str, None] = {}
+        keys = self._keys.get((record.system, record.key))
+        for key in keys if keys is not None else compiled.block_keys(record.values):
+            candidates.update(dict.fromkeys(sorted(self._index.get(key, ()))))
+        ref = f"{record.system}:{record.key}"
+        scored: list[tuple[float, str, Decision, Prepared]] = []
+        mine = compiled.prepare(record.values) if candidates else ()
+        for master_id in candidates:
+            golden = self.ledger.golden.get(master_id)
+            if golden is None or golden.merged_into is not None:
+                continue
+            cached = self._prepared.get(master_id)
+            if cached is None or cached[0] != golden.version:
+                cached = self._prepared[master_id] = (
+                    golden.version,
+                    compiled.prepare(golden.attributes),
+                )
+            weight, _, decision = self.matcher.score_prepared(mine, cached[1])
+            scored.append((-weight, master_id, decision, cached[1]))
+        # Explanations only for what is stored: the best candidate, or every review candidate.
+        scored.sort(key=lambda x: (x[0], x[1]))
+        keep = [x for x in scored if x[2] is Decision.REVIEW][:MAX_REVIEWS]
+        if scored and scored[0] not in keep:
+            keep.insert(0, scored[0])
+        self._pending = [self.matcher.compare_prepared(mine, p, ref, m) for _, m, _, p in keep]
+        self.candidates_scored = len(scored)
+        if scored and scored[0][2] is Decision.LINK:
+            return scored[0][1]
+        return None
+
+    def settle(self, result: RecordResult, trace_id: str) -> None:
+        """Store the decisions of the record just processed and re-index what it changed."""
+        pending, self._pending = self._pending, []
+        accepted = result.outcome is Outcome.ACCEPTED and result.master_id is not None
+        if accepted and pending:
+            assert result.master_id is not None
+            best = pending[0]
+            if best.decision is Decision.LINK:
+                chosen = [best]
+            elif best.decision is Decision.REVIEW:
+                chosen = [r for r in pending if r.decision is Decision.REVIEW][:MAX_REVIEWS]
+            else:
+                chosen = [best]
+            for r in chosen:
+                # A linked record has no golden record of its own: the pair is its source ref.
+                left = r.left_id if r.decision is Decision.LINK else result.master_id
+                self.changes.decisions.append(self._decision(r, left or "", trace_id))
+            result.detail["match"] = {
+                "decision": best.decision.value,
+                "candidate": best.right_id,
+                "probability": best.probability,
+                "weight": round(best.weight, 4),
+                "candidates": self.candidates_scored,
+                "model": self.model,
+            }
+        if result.golden is not None:
+            self.index(result.golden)
+
+    def index(self, golden: GoldenRecord) -> None:
+        """Re-key a changed golden record, in the store and in this chunk's view."""
+        keys = [] if golden.merged_into else self.matcher.compiled.block_keys(golden.attributes)
+        self.changes.keys[golden.master_id] = (self.domain, keys)
+        for key in keys:
+            self._index.setdefault(key, set()).add(golden.master_id)
+
+    def _decision(self, r: MatchResult, left: str, trace_id: str) -> MatchDecision:
+        return MatchDecision(
+            self.domain,
+            left,
+            r.right_id or "",
+            r.weight,
+            r.probability,
+            r.decision.value,
+            _STATUS[r.decision],
+            "ingest",
+            {**r.to_dict(), "left_id": left, "model": self.model},
+            self.now,
+            decided_at=self.now if r.decision is not Decision.REVIEW else None,
+            decided_by="matcher" if r.decision is not Decision.REVIEW else None,
+            trace_id=trace_id,
+        )

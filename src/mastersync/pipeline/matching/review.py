@@ -1,0 +1,154 @@
+"""Steward review of possible duplicates, and explanations of any two records."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from mastersync.domain.canonical import DOMAINS
+from mastersync.domain.landscape.policy import CompiledLandscape
+from mastersync.domain.matching import MatchResult
+from mastersync.domain.matching.records import DecisionStatus, MatchDecision, MergeRecord
+from mastersync.domain.problems import ConfigError
+from mastersync.pipeline.ids import new_id, utc_now
+from mastersync.pipeline.matching.merging import merge_in
+from mastersync.pipeline.matching.models import load_matcher
+from mastersync.pipeline.queries import NotFound
+from mastersync.ports.matching import DecisionFilter, MatchChanges
+from mastersync.ports.store import Store, UnitOfWork
+
+
+class ReviewError(ValueError):
+    """A review action that cannot be taken (the entry is settled, or names no golden record)."""
+
+
+def open_reviews(store: Store, domain: str | None = None, limit: int = 50) -> list[MatchDecision]:
+    """Open review entries, newest first."""
+    with store.unit_of_work(write=False) as uow:
+        return uow.match_decisions(DecisionFilter(DecisionStatus.OPEN, domain, limit))
+
+
+def review_entry(store: Store, decision_id: int) -> MatchDecision:
+    """One review entry (any status)."""
+    with store.unit_of_work(write=False) as uow:
+        found = uow.match_decision(decision_id)
+    if found is None:
+        raise NotFound(f"no review entry {decision_id}")
+    return found
+
+
+def _open(uow: UnitOfWork, decision_id: int) -> MatchDecision:
+    found = uow.match_decision(decision_id)
+    if found is None:
+        raise NotFound(f"no review entry {decision_id}")
+    if found.status is not DecisionStatus.OPEN:
+        by = f" by {found.decided_by}" if found.decided_by else ""
+        raise ReviewError(
+            f"review entry {decision_id} is {found.status.value} already{by}: "
+            "a pair is decided once"
+        )
+    return found
+
+
+def accept(
+    store: Store,
+    landscape: CompiledLandscape,
+    decision_id: int,
+    *,
+    actor: str,
+    note: str | None = None,
+    clock: Callable[[], str] = utc_now,
+    ids: Callable[[str], str] = new_id,
+) -> MergeRecord:
+    """The two records are one: merge the newer into the older, and remember the decision."""
+    now = clock()
+    with store.unit_of_work() as uow:
+        decision = _open(uow, decision_id)
+        records, _ = uow.load_golden([decision.left_id, decision.right_id])
+        if len(records) != 2:
+            raise ReviewError(
+                f"review entry {decision_id} does not name two golden records "
+                f"({decision.left_id}, {decision.right_id})"
+            )
+        survivor, loser = sorted(records, key=lambda g: (g.created_at, g.master_id))
+        merge = merge_in(
+            uow,
+            landscape,
+            survivor.master_id,
+            loser.master_id,
+            actor=actor,
+            reason=note or f"review {decision_id}",
+            now=now,
+            ids=ids,
+        )
+        _settle(uow, decision, DecisionStatus.ACCEPTED, actor, note, now)
+        uow.commit()
+    return merge
+
+
+def reject(
+    store: Store,
+    decision_id: int,
+    *,
+    actor: str,
+    note: str | None = None,
+    clock: Callable[[], str] = utc_now,
+) -> MatchDecision:
+    """The two records differ: remember it, so the pair is never asked again."""
+    with store.unit_of_work() as uow:
+        decision = _open(uow, decision_id)
+        _settle(uow, decision, DecisionStatus.REJECTED, actor, note, clock())
+        uow.commit()
+    return decision
+
+
+def _settle(
+    uow: UnitOfWork,
+    decision: MatchDecision,
+    status: DecisionStatus,
+    actor: str,
+    note: str | None,
+    now: str,
+) -> None:
+    decision.status, decision.decided_by, decision.decided_at = status, actor, now
+    decision.note = note
+    uow.write_matching(MatchChanges(decisions=[decision]))
+
+
+def _values(
+    uow: UnitOfWork, landscape: CompiledLandscape, ref: str, domain: str | None
+) -> tuple[str, dict[str, object]]:
+    """(domain, values) of a master id (its golden record) or system:key (the source record)."""
+    prefixes = {spec.id_prefix: name for name, spec in DOMAINS.items()}
+    prefix = ref.split("_", 1)[0]
+    if prefix in prefixes and ":" not in ref:
+        golden = uow.golden(ref)
+        if golden is None:
+            raise NotFound(f"no golden record {ref}")
+        return golden.domain, golden.attributes
+    if ":" not in ref:
+        raise NotFound(f"{ref!r} is neither a master id (cus_..., itm_...) nor system:key")
+    system, key = ref.split(":", 1)
+    domains = [domain] if domain else [d for d, p in landscape.policies.items() if p.matching]
+    for d in domains:
+        found = uow.load_xrefs(d, [(system, key)])
+        if found:
+            return d, dict(found[0].values)
+    raise NotFound(f"no source record {system}:{key} in {', '.join(domains)}")
+
+
+def explain(
+    store: Store, landscape: CompiledLandscape, a: str, b: str, domain: str | None = None
+) -> tuple[MatchResult, str]:
+    """Score two records as ingest would, with the domain's model; (result, model used)."""
+    with store.unit_of_work(write=False) as uow:
+        left_domain, left = _values(uow, landscape, a, domain)
+        right_domain, right = _values(uow, landscape, b, domain)
+        if left_domain != right_domain:
+            raise ReviewError(f"{a} is a {left_domain}, {b} a {right_domain}: nothing to compare")
+        config = landscape.policies[left_domain].matching
+        if config is None:
+            raise ConfigError(
+                f"domain {left_domain!r} does no matching", ("domains", left_domain, "matching")
+            )
+        matcher, model = load_matcher(uow, left_domain, config)
+    return matcher.compare(left, right, a, b), model

@@ -1,0 +1,101 @@
+"""`mastersync match explain`, `dedupe`, `review`, `merge` and `unmerge` end to end."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+from mastersync.bootstrap import open_store
+from mastersync.cli import app
+from mastersync.pipeline.ingest import Ingestor
+from tests.pipeline.matching.support import (
+    ACME,
+    backlog,
+    customer,
+    feed,
+    landscape,
+    landscape_doc,
+)
+
+runner = CliRunner()
+
+
+def cli(estate: Path, *args: str) -> tuple[int, str]:
+    result = runner.invoke(
+        app,
+        ["-l", str(estate / "landscape.yaml"), "--store", f"sqlite:///{estate}/hub.db", *args],
+        env={"COLUMNS": "200"},
+    )
+    return result.exit_code, result.output
+
+
+def estate(tmp_path: Path) -> Path:
+    (tmp_path / "landscape.yaml").write_text(yaml.safe_dump(landscape_doc()), encoding="utf-8")
+    return tmp_path
+
+
+def test_dedupe_then_review_then_merge_and_unmerge(tmp_path: Path) -> None:
+    where = estate(tmp_path)
+    store = open_store(f"sqlite:///{where}/hub.db")
+    records, _ = backlog(40, 5)
+    Ingestor(store, landscape(matching=False)).ingest("erp", "customer", feed(*records))
+    other = {**ACME, "email": "sales@acme-berlin.de", "phone": "+49 30 7654321"}
+    ingestor = Ingestor(store, landscape())
+    (a,) = ingestor.ingest("erp", "customer", feed(customer("A1", "Acme GmbH", **ACME))).master_ids
+    (b,) = ingestor.ingest("crm", "customer", feed(customer("C1", "Acme", **other))).master_ids
+    store.close()
+
+    code, out = cli(where, "match", "explain", a, "crm:C1")
+    assert code == 0, out
+    assert re.search(rf"{a} vs crm:C1: REVIEW\s+probability 0\.9", out)
+    assert re.search(r"email\s+different\s+-4\.00\s+info@acme\.de\s+sales@acme-berlin\.de", out)
+    assert "model: starting" in out
+
+    code, out = cli(where, "review", "list")
+    assert code == 0, out
+    (entry,) = re.findall(r"^│ (\d+) +│ customer", out, re.MULTILINE)
+
+    code, out = cli(where, "review", "show", entry, "--json")
+    assert code == 0, out
+    shown = json.loads(out)
+    assert shown["status"] == "open"
+    assert {c["name"] for c in shown["explanation"]["comparisons"]} >= {"name", "email"}
+
+    code, out = cli(where, "dedupe", "--domain", "customer")
+    assert code == 0, out
+    assert "47 records" in out
+    assert "weights: starting; not refitted: only" in out
+    assert "5 clusters" in out
+    assert "run again with --merge" in out
+
+    code, out = cli(where, "review", "reject", entry, "--note", "branches")
+    assert code == 0, out
+    code, out = cli(where, "review", "accept", entry)
+    assert code == 1
+    assert f"review entry {entry} is rejected already" in out
+
+    code, out = cli(where, "dedupe", "--domain", "customer", "--merge")
+    assert code == 0, out
+    assert "5 merges done" in out
+
+    code, out = cli(where, "merge", a, b, "--reason", "same company after all")
+    assert code == 0, out
+    merge_id = re.search(r"\(merge (\d+)\)", out)
+    assert merge_id is not None
+    code, out = cli(where, "unmerge", merge_id.group(1))
+    assert code == 0, out
+    assert f"unmerged {b} from {a}" in out
+    code, out = cli(where, "unmerge", merge_id.group(1))
+    assert code == 1
+    assert "was undone already" in out
+
+
+def test_dedupe_of_a_domain_without_matching(tmp_path: Path) -> None:
+    where = estate(tmp_path)
+    code, out = cli(where, "dedupe", "--domain", "price")
+    assert code == 1
+    assert "domain 'price' does no matching" in out

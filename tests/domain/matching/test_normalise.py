@@ -1,0 +1,172 @@
+"""Normalisers: each cleaning rule on real-world spellings."""
+
+from __future__ import annotations
+
+import pytest
+
+from mastersync.domain.matching import normalise as n
+from mastersync.domain.matching.normalise import compile_normalisers
+from mastersync.domain.problems import ConfigError
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("  Müller   & Söhne ", "muller sohne"),
+        ("O'Brien-Smith", "obrien smith"),
+        ("Łódź Straße", "lodz strasse"),
+        ("ÆRØ", "aero"),
+        ("", ""),
+    ],
+)
+def test_text(raw: str, clean: str) -> None:
+    assert n.text(raw) == clean
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("ACME GmbH & Co. KG", "acme"),
+        ("Acme GmbH", "acme"),
+        ("ACME G.m.b.H.", "acme"),
+        ("Foo Holdings Co., Ltd.", "foo holdings"),
+        ("Müller S.p.A.", "muller"),
+        ("Rossi S.r.l.", "rossi"),
+        ("Dupont SARL", "dupont"),
+        ("Dupont S.à r.l.", "dupont"),
+        ("Philips N.V.", "philips"),
+        ("Shell B.V.", "shell"),
+        ("Nordic A/S", "nordic"),
+        ("Volvo AB", "volvo"),
+        ("Nokia Oyj", "nokia"),
+        ("Kowalski Sp. z o.o.", "kowalski"),
+        ("Acme Inc.", "acme"),
+        ("Acme Corporation", "acme"),
+        ("Smith & Co", "smith"),
+        ("Procter & Gamble Co", "procter gamble"),
+        ("Procter and Gamble", "procter gamble"),
+        ("OOO Romashka", "romashka"),
+        ("Telefonica S.A.", "telefonica"),
+        ("Bimbo S.A. de C.V.", "bimbo"),
+        ("Tata Pvt Ltd", "tata"),
+        # A name that is nothing but a legal form stays itself.
+        ("AG", "ag"),
+        ("Limited", "limited"),
+    ],
+)
+def test_legal_forms(raw: str, clean: str) -> None:
+    assert n.legal_form(raw) == clean
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("Hauptstraße 5", "hauptst 5"),
+        ("Hauptstrasse 5", "hauptst 5"),
+        ("Hauptstr. 5", "hauptst 5"),
+        ("123 Main Street", "123 main st"),
+        ("123 Main St.", "123 main st"),
+        ("Fifth Avenue 1", "fifth ave 1"),
+        ("Avenida de Mayo", "ave de mayo"),
+        ("Boulevard Haussmann", "blvd haussmann"),
+        ("Piazza Duomo", "pza duomo"),
+        ("Via Roma, 10", "via roma 10"),
+    ],
+)
+def test_street(raw: str, clean: str) -> None:
+    assert n.street(raw) == clean
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "clean"),
+    [
+        ("030 1234567", "DE", "+49301234567"),
+        ("+49 (0)30 1234567", None, "+49301234567"),
+        ("+49 30 1234567", "FR", "+49301234567"),
+        ("(415) 555-2671", "US", "+14155552671"),
+        ("020 7946 0958", "GB", "+442079460958"),
+        # No region and not international: the digits still meet other spellings.
+        ("555-2671", None, "5552671"),
+        ("n/a", "DE", None),
+    ],
+)
+def test_phone_e164(raw: str, region: str | None, clean: str | None) -> None:
+    assert n.phone(raw, region) == clean
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("John.Doe+news@GoogleMail.com", "johndoe@gmail.com"),
+        ("j.o.h.n.doe@gmail.com", "johndoe@gmail.com"),
+        # Only Gmail ignores dots and tags; elsewhere they may be distinct mailboxes.
+        ("John.Doe+news@Example.com", "john.doe+news@example.com"),
+        ("not-an-address", "not-an-address"),
+    ],
+)
+def test_email(raw: str, clean: str) -> None:
+    assert n.email(raw) == clean
+
+
+def test_identifiers() -> None:
+    assert n.gtin("4006381333931") == "04006381333931"
+    assert n.gtin("9638-5074") == "00000096385074"
+    assert n.gtin("12345") is None
+    assert n.postal_code(" sw1a 1aa ") == "SW1A1AA"
+    assert n.postal_code("80-331") == "80331"
+    assert n.alnum("de 123.456-789") == "DE123456789"
+    assert n.digits("+49 (30) 12") == "493012"
+    assert n.email_domain("x@Acme.com") == "acme.com"
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ("Robert", "R163"),
+        ("Rupert", "R163"),
+        ("Ashcraft", "A261"),
+        ("Tymczak", "T522"),
+        ("Pfister", "P236"),
+        ("Müller", "M460"),
+        ("Lee", "L000"),
+        ("123", None),
+    ],
+)
+def test_soundex(raw: str, code: str | None) -> None:
+    assert n.soundex(raw) == code
+
+
+def test_dates() -> None:
+    assert n.iso_date("19151111") == "1915-11-11"
+    assert n.iso_date("2020-01-02T10:00:00Z") == "2020-01-02"
+    assert n.iso_date("02.01.2020") == "2020-01-02"
+    # Not a real date, but its shape is kept so a typo still compares closely.
+    assert n.iso_date("19151311") == "1915-13-11"
+    assert n.iso_date("yesterday") is None
+
+
+def test_chains_with_arguments() -> None:
+    prefix = compile_normalisers(["legal_form", "first(3)"])
+    assert prefix("Schneider Logistik GmbH", None) == "sch"
+    tail = compile_normalisers(["phone", "last(7)"])
+    assert tail("030 1234567", "DE") == "1234567"
+    assert compile_normalisers(["sorted_tokens"])("smith john", None) == "john smith"
+    # Nothing left is None, never an empty string (empty keys would block everything).
+    assert compile_normalisers(["digits"])("n/a", None) is None
+    assert compile_normalisers([])("  x ", None) == "x"
+
+
+@pytest.mark.parametrize(
+    ("names", "message", "loc"),
+    [
+        (["txet"], "unknown normaliser 'txet'; did you mean 'text'?", ("p", 0)),
+        (["text", "first"], "normaliser 'first' needs a positive length", ("p", 1)),
+        (["first(0)"], "normaliser 'first(0)' needs a positive length", ("p", 0)),
+        (["text(2)"], "normaliser 'text' takes no argument", ("p", 0)),
+    ],
+)
+def test_normaliser_mistakes(names: list[str], message: str, loc: tuple[str, int]) -> None:
+    with pytest.raises(ConfigError) as caught:
+        compile_normalisers(names, ("p",))
+    assert caught.value.message.startswith(message)
+    assert caught.value.loc == loc

@@ -1,0 +1,138 @@
+"""Batch dedupe of a backlog, steward review, and explanations."""
+
+from __future__ import annotations
+
+import pytest
+
+from mastersync.domain.matching.records import DecisionStatus, MatchDecision
+from mastersync.pipeline.ingest import Ingestor
+from mastersync.pipeline.matching.dedupe import dedupe
+from mastersync.pipeline.matching.review import (
+    ReviewError,
+    accept,
+    explain,
+    open_reviews,
+    reject,
+)
+from mastersync.ports.matching import MatchChanges
+from mastersync.ports.store import Store
+from tests.pipeline.matching.support import ACME, backlog, customer, feed, landscape
+
+LANDSCAPE = landscape()
+
+
+def load_backlog(store: Store) -> tuple[dict[str, str], set[frozenset[str]]]:
+    """A backlog loaded while matching was off (as before this feature): duplicates in it."""
+    records, pairs = backlog(300, 60)
+    Ingestor(store, landscape(matching=False)).ingest("erp", "customer", feed(*records))
+    with store.unit_of_work(write=False) as uow:
+        keys = {r["id"]: uow.find_master("customer", "erp", r["id"]) or "" for r in records}
+    return keys, pairs
+
+
+def test_dedupe_fits_on_the_backlog_and_finds_the_duplicates(store: Store) -> None:
+    keys, pairs = load_backlog(store)
+    stages: set[str] = set()
+    run = dedupe(store, LANDSCAPE, "customer", progress=lambda s, d, t: stages.add(s))
+    assert stages == {"prepare", "compare", "estimate", "score"}
+    assert run.report.records == 360
+    assert run.model == "fitted now"
+    found = {frozenset(c) for c in run.clusters}
+    truth = {frozenset(keys[k] for k in pair) for pair in pairs}
+    assert found == truth
+    with store.unit_of_work(write=False) as uow:
+        model = uow.match_model("customer")
+    assert model is not None
+    assert model[0]["prior"] > 0
+    # Ingest now scores with the fitted model.
+    (original,) = [k for k in keys if k == "E0"]
+    result, used = explain(store, LANDSCAPE, keys[original], f"erp:{original}")
+    assert used.startswith("fitted at ")
+    assert result.decision.value == "link"
+
+    merged = dedupe(store, LANDSCAPE, "customer", merge=True, actor="alice")
+    assert len(merged.merges) == len(truth)
+    with store.unit_of_work(write=False) as uow:
+        assert len(uow.list_golden("customer", limit=1000)) == 300
+    # Nothing left to merge.
+    assert dedupe(store, LANDSCAPE, "customer").clusters == []
+
+
+def test_a_small_backlog_keeps_the_weights_it_has(store: Store) -> None:
+    records, pairs = backlog(40, 5)
+    Ingestor(store, landscape(matching=False)).ingest("erp", "customer", feed(*records))
+    run = dedupe(store, LANDSCAPE, "customer")
+    assert run.model.startswith("starting; not refitted: only ")
+    assert "fewer than em.min_pairs (100)" in run.model
+    assert len(run.clusters) == len(pairs)
+    with store.unit_of_work(write=False) as uow:
+        assert uow.match_model("customer") is None
+
+
+def test_review_is_remembered(store: Store) -> None:
+    ingestor = Ingestor(store, LANDSCAPE)
+    (a,) = ingestor.ingest("erp", "customer", feed(customer("E1", "Acme GmbH", **ACME))).master_ids
+    other = {**ACME, "email": "sales@acme-berlin.de", "phone": "+49 30 7654321"}
+    (b,) = ingestor.ingest("crm", "customer", feed(customer("C1", "Acme", **other))).master_ids
+    (entry,) = open_reviews(store)
+    assert {entry.left_id, entry.right_id} == {a, b}
+    rejected = reject(store, entry.id or 0, actor="alice", note="two branches")
+    assert rejected.status is DecisionStatus.REJECTED
+    assert open_reviews(store) == []
+    with pytest.raises(ReviewError, match="is rejected already by alice"):
+        accept(store, LANDSCAPE, entry.id or 0, actor="bob")
+    # A batch run scores the pair again, and leaves the steward's word alone.
+    run = dedupe(store, LANDSCAPE, "customer")
+    assert run.new_reviews == 0
+    assert open_reviews(store) == []
+
+
+def test_accepting_a_review_merges_into_the_older_record(store: Store) -> None:
+    ingestor = Ingestor(store, LANDSCAPE)
+    (a,) = ingestor.ingest("erp", "customer", feed(customer("E1", "Acme GmbH", **ACME))).master_ids
+    other = {**ACME, "email": "sales@acme-berlin.de", "phone": "+49 30 7654321"}
+    (b,) = ingestor.ingest("crm", "customer", feed(customer("C1", "Acme", **other))).master_ids
+    (entry,) = open_reviews(store)
+    merge = accept(store, LANDSCAPE, entry.id or 0, actor="bob", note="same company")
+    assert (merge.survivor_id, merge.loser_id) == (a, b)
+    with store.unit_of_work(write=False) as uow:
+        settled = uow.match_decision(entry.id or 0)
+        assert settled is not None
+        assert (settled.status, settled.decided_by) == (DecisionStatus.ACCEPTED, "bob")
+        assert sorted(c.key for c in uow.members(a)) == ["C1", "E1"]
+
+
+def test_explain_names_what_it_cannot_compare(store: Store) -> None:
+    (a,) = (
+        Ingestor(store, LANDSCAPE)
+        .ingest("erp", "customer", feed(customer("E1", "Acme GmbH", **ACME)))
+        .master_ids
+    )
+    result, model = explain(store, LANDSCAPE, a, "erp:E1")
+    assert model == "starting"
+    assert all(c.weight >= 0 for c in result.comparisons)
+    from mastersync.pipeline.queries import NotFound
+
+    with pytest.raises(NotFound, match="no source record erp:nope in customer"):
+        explain(store, LANDSCAPE, a, "erp:nope", "customer")
+    with pytest.raises(NotFound, match="neither a master id"):
+        explain(store, LANDSCAPE, a, "nope")
+
+
+def test_a_cluster_holding_a_rejected_pair_is_not_merged(store: Store) -> None:
+    off = Ingestor(store, landscape(matching=False))
+    (a,) = off.ingest("erp", "customer", feed(customer("E1", "Acme GmbH", **ACME))).master_ids
+    (b,) = off.ingest("crm", "customer", feed(customer("C1", "ACME", **ACME))).master_ids
+    (c,) = off.ingest("crm", "customer", feed(customer("C2", "Acme", **ACME))).master_ids
+    with store.unit_of_work() as uow:
+        explanation = {"comparisons": []}
+        decision = MatchDecision(
+            "customer", a, b, 0.0, 0.5, "review", DecisionStatus.REJECTED, "test",
+            explanation, "2026-11-27T00:00:00Z", decided_by="alice",
+        )  # fmt: skip
+        uow.write_matching(MatchChanges(decisions=[decision]))
+        uow.commit()
+    run = dedupe(store, LANDSCAPE, "customer", merge=True)
+    # a-b is rejected, but a-c and b-c link: the cluster holds the rejected pair.
+    assert [sorted(x) for x in run.held_back] == [sorted([a, b, c])]
+    assert run.merges == []
