@@ -1,0 +1,1 @@
+"""The Tryton ERP connector: JSON-RPC (or REST with an application key) over HTTP."""

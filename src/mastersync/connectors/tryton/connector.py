@@ -1,0 +1,136 @@
+"""The Tryton connector: incremental and full reads per domain, upserts and deactivation
+out, over a Tryton server's JSON-RPC (or REST) API."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from mastersync.connectors.registry import ConnectorContext
+from mastersync.connectors.tryton.reader import ModelReader
+from mastersync.connectors.tryton.rpc import JsonRpc, Rest, Transport, with_retries
+from mastersync.connectors.tryton.spec import TrytonSettings
+from mastersync.connectors.tryton.writer import RecordWriter
+from mastersync.domain.subscriptions import Operation
+from mastersync.ports.connector import CheckResult, ConnectorError, Page, TerminalError
+from mastersync.ports.outbound import (
+    DeliveryAck,
+    DeliveryRequest,
+    TerminalFailure,
+    TransientFailure,
+)
+
+# `mastersync check` counts records up to this many.
+_CHECK_LIMIT = 1000
+
+
+class TrytonConnector:
+    """Reads from and writes to one Tryton database."""
+
+    def __init__(self, settings: TrytonSettings, context: ConnectorContext) -> None:
+        self.settings = settings
+        self.system = context.system
+        transport: Transport
+        if settings.application_key is not None:
+            transport = Rest(
+                settings.url, settings.database, settings.application_key, settings.timeout
+            )
+        else:
+            assert settings.user is not None
+            assert settings.password is not None
+            transport = JsonRpc(
+                settings.url,
+                settings.database,
+                settings.user,
+                settings.password,
+                settings.timeout,
+            )
+        self.transport = transport
+        self._context: dict[str, Any] | None = None
+        self._writer: RecordWriter | None = None
+        self._lock = threading.Lock()
+
+    def context(self) -> dict[str, Any]:
+        """The user's preferences (company, language) with the settings' context over them."""
+        with self._lock:
+            if self._context is None:
+                prefs = with_retries(self.settings.retries, self.transport.preferences)
+                self._context = {**prefs, **self.settings.context}
+            return self._context
+
+    def _reader(self, domain: str) -> ModelReader:
+        spec = self.settings.read.get(domain)
+        if spec is None:
+            raise TerminalError(f"{self.system}: no 'read' settings for {domain}")
+        return ModelReader(self.transport, spec, self.context())
+
+    # --- reading --------------------------------------------------------------------------
+    def read(self, domain: str, cursor: str | None, limit: int) -> Page:
+        """The next page of records changed since the saved cursor."""
+        reader = self._reader(domain)
+        result: Page = with_retries(self.settings.retries, reader.page, cursor, limit)
+        return result
+
+    def read_state(self, domain: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every record of the domain, by Tryton id: a deleted record is simply absent."""
+        yield from self._reader(domain).state(self.settings.page_size)
+
+    def check(self) -> CheckResult:
+        """Log in, and read one record of each domain."""
+        details = [f"Tryton at {self.settings.url}, database {self.settings.database}"]
+        try:
+            context = self.context()
+        except ConnectorError as exc:
+            return CheckResult(False, [*details, f"cannot log in: {exc.message}"])
+        if "company" in context:
+            details.append(f"company {context['company']}")
+        ok = True
+        for domain, spec in self.settings.read.items():
+            try:
+                rows = self.transport.search_read(
+                    spec.model, list(spec.filter), ["id"], context, limit=_CHECK_LIMIT
+                )
+            except ConnectorError as exc:
+                ok = False
+                details.append(f"read {domain}: {exc.message}")
+                continue
+            count = f"{len(rows)}+" if len(rows) == _CHECK_LIMIT else str(len(rows))
+            details.append(f"read {domain}: {spec.model}, {count} record(s)")
+        for name, w in self.settings.write.items():
+            details.append(f"write {name}: {w.model}")
+        return CheckResult(ok, details)
+
+    # --- writing --------------------------------------------------------------------------
+    def _writer_(self) -> RecordWriter:
+        context = self.context()
+        with self._lock:
+            if self._writer is None:
+                self._writer = RecordWriter(self.transport, context)
+            return self._writer
+
+    def _send(self, request: DeliveryRequest) -> DeliveryAck:
+        name = request.subscription.split(".", 1)[1]
+        spec = self.settings.write.get(name)
+        if spec is None:
+            raise TerminalFailure(f"{self.system}: no 'write' settings for {request.subscription}")
+        writer = self._writer_()
+        if request.operation is Operation.DEACTIVATE:
+            if request.target_key is not None:
+                writer.deactivate(spec, request.target_key)
+            return DeliveryAck(request.target_key)
+        record_id = writer.upsert(spec, request.payload, request.target_key)
+        return DeliveryAck(str(record_id))
+
+    async def send(self, request: DeliveryRequest) -> DeliveryAck:
+        """Create, update or deactivate one record."""
+        try:
+            return await asyncio.to_thread(self._send, request)
+        except ConnectorError as exc:
+            failure = TransientFailure if exc.transient else TerminalFailure
+            raise failure(exc.message, status=exc.status) from None
+
+    async def close(self) -> None:
+        """Release connections."""
+        self.transport.close()

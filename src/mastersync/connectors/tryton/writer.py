@@ -1,0 +1,233 @@
+"""Writing to Tryton: create or update a record (children matched by position), and
+deactivate it. Values are typed by the model's field definitions (ir.model.field), links
+(a country code, a unit symbol) are turned into the ids Tryton wants."""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from mastersync.connectors.tryton.codec import ValueProblem, plain, typed
+from mastersync.connectors.tryton.rpc import Transport
+from mastersync.connectors.tryton.spec import TrytonLink, TrytonWrite, TrytonWriteChild
+from mastersync.ports.connector import TerminalError
+
+_TO_MANY = ("one2many", "many2many")
+
+
+def _same(current: Any, new: Any, ttype: str) -> bool:
+    """Whether Tryton already holds the value (as read: plain; as to write: typed)."""
+    if ttype in _TO_MANY:
+        # Links added with ["add", ids]: nothing to do when all are there already.
+        have = set(current or [])
+        return all(set(op[1]) <= have for op in new or [] if op and op[0] == "add")
+    wanted = plain(new)
+    if current is None or wanted is None:
+        return current is None and wanted is None
+    if ttype == "numeric":
+        try:
+            return Decimal(str(current)) == Decimal(str(wanted))
+        except InvalidOperation:
+            return False
+    if ttype == "boolean":
+        return bool(current) == bool(wanted)
+    if isinstance(current, dict):  # a Many2One read through a dotted path
+        current = current.get("id")
+    return bool(current == wanted)
+
+
+def changed(
+    current: dict[str, Any], values: dict[str, Any], types: dict[str, str]
+) -> dict[str, Any]:
+    """The values that differ from what the record holds: an unchanged field is not
+    written (Tryton refuses some once set, a party's code, and every write moves the
+    record's write_date, which would read it back as a change)."""
+    return {k: v for k, v in values.items() if not _same(current.get(k), v, types.get(k, ""))}
+
+
+class Fields:
+    """Field definitions per model (name -> (type, relation)), read once."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+        self._known: dict[str, dict[str, tuple[str, str | None]]] = {}
+        self._lock = threading.Lock()
+
+    def of(self, model: str) -> dict[str, tuple[str, str | None]]:
+        """The model's fields."""
+        with self._lock:
+            if model not in self._known:
+                rows = self.transport.search_read(
+                    "ir.model.field", [["model", "=", model]], ["name", "ttype", "relation"], {}
+                )
+                if not rows:
+                    raise TerminalError(f"Tryton has no model {model!r}")
+                self._known[model] = {
+                    str(r["name"]): (str(r["ttype"]), r.get("relation")) for r in rows
+                }
+            return self._known[model]
+
+
+class RecordWriter:
+    """Turns mapped records into Tryton values and writes them."""
+
+    def __init__(self, transport: Transport, context: dict[str, Any]) -> None:
+        self.transport = transport
+        self.context = context
+        self.fields = Fields(transport)
+        self._links: dict[tuple[str, str, str], int] = {}
+
+    def _link(self, link: TrytonLink, value: Any, field: str) -> int:
+        key = (link.model, link.by, str(value))
+        if key not in self._links:
+            rows = self.transport.search_read(
+                link.model, [[link.by, "=", value]], ["id"], self.context, limit=2
+            )
+            if len(rows) != 1:
+                found = "no" if not rows else "more than one"
+                raise TerminalError(f"{field}: {found} {link.model} with {link.by} = {value!r}")
+            self._links[key] = int(rows[0]["id"])
+        return self._links[key]
+
+    def values(
+        self,
+        model: str,
+        payload: dict[str, Any],
+        links: dict[str, TrytonLink],
+        where: str,
+    ) -> dict[str, Any]:
+        """A mapped record as Tryton values (without its children)."""
+        known = self.fields.of(model)
+        unknown = sorted(set(payload) - set(known))
+        if unknown:
+            raise TerminalError(f"{where}: {model} has no field(s) {', '.join(unknown)}")
+        out: dict[str, Any] = {}
+        for name, value in payload.items():
+            ttype = known[name][0]
+            if name in links and value is not None:
+                link = links[name]
+                if ttype in _TO_MANY:
+                    ids = [self._link(link, v, f"{where}.{name}") for v in value]
+                    out[name] = [["add", ids]]
+                else:
+                    out[name] = self._link(link, value, f"{where}.{name}")
+                continue
+            try:
+                out[name] = typed(value, ttype, f"{where}.{name}")
+            except ValueProblem as exc:
+                raise TerminalError(str(exc)) from None
+        return out
+
+    def _exists(self, model: str, record_id: int) -> bool:
+        rows = self.transport.search_read(
+            model, [["id", "=", record_id]], ["id"], {**self.context, "active_test": False}
+        )
+        return bool(rows)
+
+    def _match(self, spec: TrytonWrite, values: dict[str, Any]) -> int | None:
+        if not spec.match or any(values.get(f) is None for f in spec.match):
+            return None
+        rows = self.transport.search_read(
+            spec.model,
+            [[f, "=", values[f]] for f in spec.match],
+            ["id"],
+            {**self.context, "active_test": False},
+            limit=2,
+        )
+        if len(rows) > 1:
+            described = ", ".join(f"{f} = {values[f]!r}" for f in spec.match)
+            raise TerminalError(f"more than one {spec.model} with {described}")
+        return int(rows[0]["id"]) if rows else None
+
+    def _children(
+        self, spec: TrytonWrite, payload: dict[str, Any], target: int | None
+    ) -> dict[str, Any]:
+        """One2Many values as operations: existing children updated in order, extra ones
+        created, surplus ones deleted."""
+        known = self.fields.of(spec.model)
+        # One2Many fields in the record are written as children, declared or not.
+        wanted_names = [
+            n
+            for n in dict.fromkeys([*spec.children, *payload])
+            if n in payload and (n in spec.children or known.get(n, ("", None))[0] == "one2many")
+        ]
+        out: dict[str, Any] = {}
+        existing: dict[str, list[int]] = {}
+        if target is not None and wanted_names:
+            [row] = self.transport.search_read(
+                spec.model,
+                [["id", "=", target]],
+                wanted_names,
+                {**self.context, "active_test": False},
+            ) or [{}]
+            existing = {n: [int(i) for i in row.get(n) or []] for n in wanted_names}
+        for name in wanted_names:
+            child = spec.children.get(name) or TrytonWriteChild()
+            relation = known.get(name, ("", None))[1]
+            if relation is None:
+                raise TerminalError(f"{spec.model}.{name} is not a One2Many")
+            wanted = [
+                self.values(relation, item, child.links, f"{name}[{i}]")
+                for i, item in enumerate(payload[name] or [])
+            ]
+            have = existing.get(name, [])
+            ops: list[Any] = []
+            if have and wanted:
+                rows = self.transport.search_read(
+                    relation,
+                    [["id", "in", have]],
+                    sorted({k for w in wanted for k in w}),
+                    {**self.context, "active_test": False},
+                )
+                current = {int(r["id"]): r for r in rows}
+                types = {k: v[0] for k, v in self.fields.of(relation).items()}
+                for i, v in zip(have, wanted, strict=False):
+                    delta = changed(current.get(i, {}), v, types)
+                    if delta:
+                        ops.append(["write", [i], delta])
+            if len(wanted) > len(have):
+                ops.append(["create", wanted[len(have) :]])
+            if len(have) > len(wanted):
+                ops.append(["delete", have[len(wanted) :]])
+            if ops:
+                out[name] = ops
+        return out
+
+    def upsert(self, spec: TrytonWrite, payload: dict[str, Any], target_key: str | None) -> int:
+        """Create or update one record (only what differs); its id."""
+        known = self.fields.of(spec.model)
+        own = {
+            k: v
+            for k, v in payload.items()
+            if k not in spec.children and known.get(k, ("", None))[0] != "one2many"
+        }
+        values = self.values(spec.model, own, spec.links, spec.model)
+        target = int(target_key) if target_key and target_key.isdigit() else None
+        if target is not None and not self._exists(spec.model, target):
+            target = None  # deleted in Tryton: create it again
+        if target is None:
+            target = self._match(spec, values)
+        children = self._children(spec, payload, target)
+        if target is None:
+            extra = self.values(spec.model, spec.on_create, spec.links, f"{spec.model} on_create")
+            return self.transport.create(spec.model, {**extra, **values, **children}, self.context)
+        if values:
+            [current] = self.transport.search_read(
+                spec.model,
+                [["id", "=", target]],
+                sorted(values),
+                {**self.context, "active_test": False},
+            )
+            types = {k: v[0] for k, v in self.fields.of(spec.model).items()}
+            values = changed(current, values, types)
+        if values or children:
+            self.transport.write(spec.model, [target], {**values, **children}, self.context)
+        return target
+
+    def deactivate(self, spec: TrytonWrite, target_key: str) -> None:
+        """Archive a record (nothing to do when it is gone)."""
+        if target_key.isdigit() and self._exists(spec.model, int(target_key)):
+            self.transport.write(
+                spec.model, [int(target_key)], {spec.active_field: False}, self.context
+            )

@@ -1,0 +1,1 @@
+"""End-to-end tests against real systems of record, run by the testbed."""

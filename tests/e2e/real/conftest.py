@@ -1,0 +1,220 @@
+"""Fixtures for the tests against real systems: one Tryton server per test session (per
+xdist worker) serving a fresh copy of the database template to each test.
+
+A system that cannot be installed or started fails the tests that need it, with the reason;
+nothing is skipped."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import PG_URL
+from tests.e2e.real.testbed import akeneo as akeneo_bed
+from tests.e2e.real.testbed import tryton as bed
+from tests.e2e.real.testbed.common import TestbedError
+
+LANDSCAPE = Path(__file__).parent / "landscape"
+
+
+@dataclass
+class TrytonSession:
+    """The session's Tryton server and the databases not handed out yet."""
+
+    server: bed.TrytonServer
+    free: list[str]
+    timings: bed.Timings
+
+
+@dataclass
+class Tryton:
+    """One test's Tryton database, and a JSON-RPC client to set up and inspect its data."""
+
+    url: str
+    database: str
+    client: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=60))
+    session: str | None = None
+    context: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment the landscape's connector settings refer to."""
+        return {
+            "TRYTON_URL": self.url,
+            "TRYTON_DATABASE": self.database,
+            "TRYTON_PASSWORD": bed.PASSWORD,
+        }
+
+    def _post(self, method: str, params: list[Any]) -> Any:
+        headers = {"Authorization": f"Session {self.session}"} if self.session else {}
+        response = self.client.post(
+            f"{self.url}/{self.database}/rpc/",
+            json={"id": 1, "method": method, "params": params},
+            headers=headers,
+        )
+        response.raise_for_status()
+        body = response.json()
+        assert not body.get("error"), f"Tryton {method}: {body['error']}"
+        return body.get("result")
+
+    def login(self) -> None:
+        """Log in as the admin user and take its company as the context."""
+        uid, token = self._post("common.db.login", [bed.USER, {"password": bed.PASSWORD}, "en"])[:2]
+        self.session = base64.b64encode(f"{bed.USER}:{uid}:{token}".encode()).decode()
+        prefs = self._post("model.res.user.get_preferences", [True, {}])
+        self.context = {"company": prefs["company"]}
+
+    def call(self, method: str, *params: Any) -> Any:
+        """model.<name>.<method>(*params, context)."""
+        return self._post(f"model.{method}", [*params, self.context])
+
+    def create(self, model: str, values: dict[str, Any]) -> int:
+        """Create one record; its id."""
+        [record_id] = self.call(f"{model}.create", [values])
+        return int(record_id)
+
+    def write(self, model: str, ids: list[int], values: dict[str, Any]) -> None:
+        """Write values to records."""
+        self.call(f"{model}.write", ids, values)
+
+    def search_read(self, model: str, domain: list[Any], fields: list[str]) -> list[dict[str, Any]]:
+        """Records matching a domain, as Tryton sends them."""
+        rows: list[dict[str, Any]] = self.call(
+            f"{model}.search_read", domain, 0, None, [["id", "ASC"]], fields
+        )
+        return rows
+
+    def id_of(self, model: str, field_name: str, value: Any) -> int:
+        """The id of the one record whose field has the value."""
+        [row] = self.search_read(model, [[field_name, "=", value]], ["id"])
+        return int(row["id"])
+
+    def close(self) -> None:
+        """Close the HTTP client."""
+        self.client.close()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """xdist registers xdist_group itself; without xdist (-p no:xdist) it is just a mark."""
+    config.addinivalue_line("markers", "xdist_group(name): run on the same xdist worker")
+
+
+def _needs(item: pytest.Item, fixture: str) -> bool:
+    return fixture in getattr(item, "fixturenames", ())
+
+
+@pytest.fixture(scope="session")
+def tryton_session(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TrytonSession]:
+    """Tryton installed (cached), its template made (cached), and a server started with one
+    database per test of this session that needs one."""
+    count = max(1, sum(1 for item in request.session.items if _needs(item, "tryton")))
+    names = [f"t{i:03d}" for i in range(count)]
+    timings = bed.Timings()
+    try:
+        template = bed.ensure_template(timings)
+        server = bed.TrytonServer(tmp_path_factory.mktemp("tryton"), names, template)
+        started = time.monotonic()
+        server.start()
+        timings.steps[f"server with {count} database(s)"] = time.monotonic() - started
+    except TestbedError as exc:
+        pytest.fail(f"the Tryton testbed could not start: {exc}", pytrace=False)
+    print(f"\nTryton testbed: {timings.describe()}")
+    yield TrytonSession(server, names, timings)
+    server.stop()
+
+
+@pytest.fixture
+def tryton(tryton_session: TrytonSession) -> Iterator[Tryton]:
+    """A fresh Tryton database of the session's server, logged in."""
+    if not tryton_session.free:
+        pytest.fail("the Tryton testbed has no fresh database left", pytrace=False)
+    db = Tryton(tryton_session.server.url, tryton_session.free.pop(0))
+    db.login()
+    yield db
+    db.close()
+
+
+@pytest.fixture
+def landscape(tmp_path: Path) -> Path:
+    """The landscape of tests/e2e/real/landscape copied into this test's folder (its store
+    and the sandbox shop's database are made there)."""
+    target = tmp_path / "landscape"
+    shutil.copytree(LANDSCAPE, target)
+    return target / "landscape.yaml"
+
+
+@dataclass
+class Akeneo:
+    """One test's Akeneo database (named by a header) on the session's mock server."""
+
+    url: str
+    database: str
+    client: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=60))
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment the landscape's connector settings refer to."""
+        return {
+            "AKENEO_URL": f"{self.url}/api/rest/v1",
+            "AKENEO_DB": self.database,
+            "AKENEO_SECRET": "not-checked-by-the-mock",
+            "AKENEO_PASSWORD": "not-checked-by-the-mock",
+        }
+
+    def _headers(self) -> dict[str, str]:
+        return {akeneo_bed.DB_HEADER: self.database, "Authorization": "Bearer test"}
+
+    def product(self, identifier: str) -> dict[str, Any] | None:
+        """A product in Akeneo's standard format, or None."""
+        response = self.client.get(
+            f"{self.url}/api/rest/v1/products/{identifier}", headers=self._headers()
+        )
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        product: dict[str, Any] = response.json()
+        return product
+
+    def patch(self, identifier: str, body: dict[str, Any]) -> None:
+        """Change a product as a PIM user would."""
+        response = self.client.patch(
+            f"{self.url}/api/rest/v1/products/{identifier}", json=body, headers=self._headers()
+        )
+        assert response.status_code in (201, 204), response.text
+
+    def close(self) -> None:
+        """Close the HTTP client."""
+        self.client.close()
+
+
+@pytest.fixture(scope="session")
+def akeneo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[akeneo_bed.AkeneoServer]:
+    """akeneo-mock-server installed (cached) and started, its databases on PostgreSQL."""
+    server = akeneo_bed.AkeneoServer(tmp_path_factory.mktemp("akeneo"), PG_URL)
+    try:
+        server.start()
+    except TestbedError as exc:
+        with contextlib.suppress(TestbedError):
+            server.stop()  # drops the database it may have made
+        pytest.fail(f"the Akeneo testbed could not start: {exc}", pytrace=False)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def akeneo(akeneo_server: akeneo_bed.AkeneoServer) -> Iterator[Akeneo]:
+    """A fresh Akeneo database of the session's mock server."""
+    db = Akeneo(akeneo_server.url, akeneo_server.new_database())
+    yield db
+    db.close()
