@@ -1,0 +1,121 @@
+"""Process APIs (v1): start a process, read where it stands, take its next step."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from mastersync.api.auth import Caller, need
+from mastersync.api.context import context
+from mastersync.api.errors import ApiError
+from mastersync.api.records import load_visible
+from mastersync.api.schemas import ProcessOut
+from mastersync.api.system import check_reach, check_write
+from mastersync.pipeline.governance.processes import FLOWS, ProcessError, advance, start
+from mastersync.ports.governance import ProcessRecord
+
+router = APIRouter(prefix="/v1/processes", tags=["process"])
+
+
+class ProcessStart(BaseModel):
+    """The record a process starts with, as the caller's system knows it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(min_length=1, max_length=200, pattern=r"\S")
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+def _out(p: ProcessRecord) -> ProcessOut:
+    history = [{k: v for k, v in h.items() if k != "request_id"} for h in p.history]
+    return ProcessOut(
+        id=p.id,
+        kind=p.kind,
+        state=p.state,
+        domain=p.domain,
+        master_id=p.master_id,
+        started_by=p.started_by,
+        created_at=p.created_at,
+        updated_at=p.updated_at,
+        history=history,
+    )
+
+
+@router.post("/{kind}", response_model=ProcessOut, status_code=201, summary="Start a process")
+def start_process(
+    request: Request,
+    principal: Caller,
+    kind: Literal["customer-onboarding", "item-activation", "supplier-approval"],
+    body: ProcessStart,
+) -> ProcessOut:
+    """Write the record in the process's first state; returns the process and its id."""
+    ctx = context(request)
+    domain = FLOWS[kind].domain
+    check_write(ctx, principal, domain, set(body.attributes) - {"lifecycle_state"})
+    check_reach(ctx, principal, domain, body.attributes)
+    try:
+        process = start(
+            ctx.ingestor,
+            ctx.governance,
+            principal,
+            kind,
+            body.key,
+            {k: v for k, v in body.attributes.items() if k != "lifecycle_state"},
+            request.state.request_id,
+        )
+    except ProcessError as exc:
+        raise ApiError(exc.status, str(exc)) from None
+    return _out(process)
+
+
+def _mine(request: Request, principal: Caller, process_id: str) -> ProcessRecord:
+    process = context(request).governance.process(process_id)
+    if process is None:
+        raise ApiError(404, f"no process {process_id}")
+    need(principal, f"{process.domain}:read")
+    if process.master_id is not None:
+        ctx = context(request)
+        try:
+            load_visible(
+                ctx.hub.store, ctx.governance, principal, process.domain, process.master_id
+            )
+        except ApiError:
+            raise ApiError(404, f"no process {process_id}") from None
+    return process
+
+
+@router.get("/{process_id}", response_model=ProcessOut, summary="Where a process stands")
+def get_process(request: Request, principal: Caller, process_id: str) -> ProcessOut:
+    """The process's state and every step so far."""
+    return _out(_mine(request, principal, process_id))
+
+
+@router.post("/{process_id}/advance", response_model=ProcessOut, summary="Take the next step")
+def advance_process(request: Request, principal: Caller, process_id: str) -> ProcessOut:
+    """Move the record to the next state (some steps need a second person)."""
+    ctx = context(request)
+    process = _mine(request, principal, process_id)
+    if process.master_id is None:
+        raise ApiError(409, f"process {process_id} has no record")
+    origin = process.history[0]
+    with ctx.hub.store.unit_of_work(write=False) as uow:
+        record = uow.golden(process.master_id)
+        members = uow.members(process.master_id)
+    source = next((m for m in members if m.ref == (origin["system"], origin["key"])), None)
+    if record is None or source is None:
+        raise ApiError(409, f"process {process_id}: its record is gone or was merged away")
+    try:
+        process = advance(
+            ctx.ingestor,
+            ctx.governance,
+            principal,
+            process,
+            record.attributes,
+            dict(source.values),
+            request.state.request_id,
+        )
+    except ProcessError as exc:
+        raise ApiError(exc.status, str(exc)) from None
+    return _out(process)

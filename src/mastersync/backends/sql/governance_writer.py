@@ -1,0 +1,107 @@
+"""Governance rows written with a change set, in its transaction: the audit log entries of
+every golden version, four-eyes holds and their decisions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from mastersync.backends.sql.tables import audit_log, pending_changes
+from mastersync.domain.governance.audit import GENESIS, AuditEntry, canonical_json
+from mastersync.ports.store import ChangeSet, ConcurrencyError
+
+
+def write_governance(conn: sa.Connection, changes: ChangeSet) -> None:
+    """Append audit entries for the change set's events; write holds and decisions.
+
+    Called after the outbox rows are inserted: on PostgreSQL the outbox lock is then held
+    until commit, so audit entries are appended by one writer at a time, in commit order;
+    SQLite has one writer anyway.
+    """
+    if changes.events:
+        _append_audit(conn, changes)
+    if changes.holds:
+        _write_holds(conn, changes)
+    for change_id, status, person, at in changes.decisions:
+        done = conn.execute(
+            sa.update(pending_changes)
+            .where(pending_changes.c.id == change_id, pending_changes.c.status == "pending")
+            .values(status=status, decided_by=person, decided_at=at)
+        )
+        if done.rowcount != 1:
+            raise ConcurrencyError(f"pending change {change_id} was decided by someone else")
+
+
+def _append_audit(conn: sa.Connection, changes: ChangeSet) -> None:
+    head = conn.execute(
+        sa.select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
+    ).first()
+    seq, prev = (int(head[0]), str(head[1])) if head else (0, GENESIS)
+    rows: list[dict[str, Any]] = []
+    for event in changes.events:
+        seq += 1
+        entry = AuditEntry(
+            seq,
+            event.occurred_at,
+            event.master_id,
+            event.domain,
+            event.version,
+            event.kind,
+            changes.actor,
+            changes.channel,
+            event.trace_id,
+            canonical_json(event.changes),
+            prev,
+        ).seal()
+        prev = entry.hash
+        rows.append(
+            {
+                "seq": entry.seq,
+                "at": entry.at,
+                "master_id": entry.master_id,
+                "domain": entry.domain,
+                "version": entry.version,
+                "action": entry.action,
+                "actor": entry.actor,
+                "channel": entry.channel,
+                "request_id": entry.request_id,
+                "changes": entry.changes,
+                "prev_hash": entry.prev_hash,
+                "hash": entry.hash,
+            }
+        )
+    conn.execute(sa.insert(audit_log), rows)
+
+
+def _write_holds(conn: sa.Connection, changes: ChangeSet) -> None:
+    c = pending_changes.c
+    for hold in changes.holds:
+        # The same held value again (a retried or re-sent record) is one pending change.
+        same = conn.execute(
+            sa.select(c.id, c.proposed).where(
+                c.master_id == hold.master_id,
+                c.field == hold.field,
+                c.system == hold.system,
+                c.source_key == hold.source_key,
+                c.status == "pending",
+            )
+        ).all()
+        if any(row.proposed == hold.proposed for row in same):
+            continue
+        conn.execute(
+            sa.insert(pending_changes).values(
+                master_id=hold.master_id,
+                domain=hold.domain,
+                field=hold.field,
+                system=hold.system,
+                source_key=hold.source_key,
+                proposed=hold.proposed,
+                current=hold.current,
+                requested_by=hold.requested_by,
+                requested_at=hold.requested_at,
+                trace_id=hold.trace_id,
+                status="pending",
+                detail=hold.detail,
+            )
+        )

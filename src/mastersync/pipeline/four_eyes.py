@@ -1,0 +1,75 @@
+"""Four-eyes in the ingest path: a change of a guarded field is held, not applied.
+
+Every write to a golden record -- a file, a connector, the API, a retried inbox entry --
+passes through ingest, and ingest holds here; so no path skips the confirmation.
+"""
+
+from __future__ import annotations
+
+from mastersync.domain.governance.four_eyes import GUARDED, PendingChange, guarded_changes
+from mastersync.domain.ingest import Incoming
+from mastersync.domain.landscape.policy import DomainPolicy
+from mastersync.domain.ledger import Ledger
+from mastersync.ports.store import ChangeSet
+
+
+def _master(ledger: Ledger, policy: DomainPolicy, rec: Incoming) -> str | None:
+    prev = ledger.xrefs.get((rec.domain, rec.system, rec.key))
+    if prev is not None:
+        return prev.master_id
+    for nk in policy.natural_keys:
+        value = nk.value(rec.values)
+        if value is not None and (found := ledger.natural.get((rec.domain, nk.name, value))):
+            return found
+    return None
+
+
+def hold_guarded(
+    ledger: Ledger,
+    policy: DomainPolicy,
+    rec: Incoming,
+    changes: ChangeSet,
+    now: str,
+    trace_id: str,
+) -> list[str]:
+    """Take guarded changes out of ``rec`` (the source keeps its previous value) and add a
+    pending change for each to ``changes``; returns the fields held."""
+    if rec.domain not in GUARDED:
+        return []
+    master = _master(ledger, policy, rec)
+    golden = ledger.golden.get(master) if master else None
+    if golden is None or master is None:
+        return []
+    prev = ledger.xrefs.get((rec.domain, rec.system, rec.key))
+    before = prev.values if prev is not None else {}
+    held = []
+    names = guarded_changes(rec.domain, rec.values, golden.attributes)
+    # A source that stops giving a guarded value changes it too (to another source's value,
+    # or to none): that waits for confirmation as well.
+    names += [n for n in GUARDED[rec.domain] if n in before and n not in rec.values]
+    for name in names:
+        if not policy.fields[name].may_write(rec.system):
+            continue  # ownership drops it anyway, as a violation
+        if name in before and before[name] == rec.values.get(name):
+            continue  # the source says what it said before: nothing new to confirm
+        proposed = rec.values.get(name)
+        if name in before:
+            rec.values[name] = before[name]
+        else:
+            del rec.values[name]
+        changes.holds.append(
+            PendingChange(
+                master,
+                rec.domain,
+                name,
+                rec.system,
+                rec.key,
+                proposed,
+                golden.attributes.get(name),
+                changes.actor,
+                now,
+                trace_id,
+            )
+        )
+        held.append(name)
+    return held

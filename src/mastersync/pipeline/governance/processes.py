@@ -1,0 +1,226 @@
+"""Process APIs: customer onboarding, item activation, supplier approval.
+
+Each process moves one golden record through lifecycle states; every step is a write of
+the starter's system through ingest (so ownership, audit and four-eyes apply), and a step
+marked ``second_person`` must be taken by someone other than the starter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mastersync.domain.governance.access import Principal
+from mastersync.pipeline.governance.writes import WriteResult, write_record
+from mastersync.pipeline.ids import new_id, utc_now
+from mastersync.pipeline.ingest import Ingestor
+from mastersync.ports.governance import Governance, ProcessRecord
+
+
+class ProcessError(Exception):
+    """A process step that cannot be taken, with the reason."""
+
+    def __init__(self, message: str, status: int = 409) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Step:
+    """One transition: from a state to the next, the lifecycle it writes, who may take it."""
+
+    source: str
+    target: str
+    lifecycle: str
+    scope: str
+    second_person: bool = False
+
+
+@dataclass(frozen=True)
+class Flow:
+    """A process kind: its domain, first state and steps."""
+
+    domain: str
+    first: str
+    first_lifecycle: str
+    steps: tuple[Step, ...]
+    # Fields a record needs before the step into a state (the readiness hook: configured
+    # gates replace this when the landscape declares them).
+    ready: Mapping[str, tuple[str, ...]]
+
+
+FLOWS: dict[str, Flow] = {
+    "customer-onboarding": Flow(
+        "customer",
+        "awaiting_credit_approval",
+        "pending",
+        (Step("awaiting_credit_approval", "active", "active", "approve", second_person=True),),
+        {"active": ("name", "country")},
+    ),
+    "supplier-approval": Flow(
+        "supplier",
+        "awaiting_approval",
+        "onboarding",
+        (Step("awaiting_approval", "approved", "approved", "approve", second_person=True),),
+        {"approved": ("name", "country", "bank_account")},
+    ),
+    "item-activation": Flow(
+        "item",
+        "draft",
+        "draft",
+        (
+            Step("draft", "enriched", "enriched", "item:write"),
+            Step("enriched", "approved", "approved", "approve", second_person=True),
+            Step("approved", "active", "active", "item:write"),
+        ),
+        {"enriched": ("name", "base_uom"), "active": ("name", "base_uom", "gtin")},
+    ),
+}
+
+
+def _write(
+    ingestor: Ingestor,
+    governance: Governance,
+    principal: Principal,
+    system: str,
+    domain: str,
+    key: str,
+    attributes: dict[str, Any],
+    request_id: str,
+    route: str,
+) -> WriteResult:
+    result = write_record(
+        ingestor,
+        governance,
+        consumer=principal.consumer,
+        person=principal.person,
+        system=system,
+        domain=domain,
+        key=key,
+        version=None,
+        attributes=attributes,
+        request_id=request_id,
+        route=route,
+    )
+    if result.outcome in ("rejected", "stale"):
+        problems = "; ".join(f"{f}: {m}" for f, _, m in result.problems)
+        raise ProcessError(f"{domain} {key} was {result.outcome}: {problems}", 422)
+    return result
+
+
+def start(
+    ingestor: Ingestor,
+    governance: Governance,
+    principal: Principal,
+    kind: str,
+    key: str,
+    attributes: dict[str, Any],
+    request_id: str,
+    clock: Callable[[], str] = utc_now,
+) -> ProcessRecord:
+    """Start a process: write the record in its first lifecycle state as the caller's system."""
+    flow = FLOWS[kind]
+    if principal.system is None:
+        raise ProcessError(f"{principal.consumer} has no source system to write as", 403)
+    values = {**attributes, "lifecycle_state": flow.first_lifecycle}
+    result = _write(
+        ingestor,
+        governance,
+        principal,
+        principal.system,
+        flow.domain,
+        key,
+        values,
+        request_id,
+        f"POST /v1/processes/{kind}",
+    )
+    now = clock()
+    process = ProcessRecord(
+        new_id("prc"),
+        kind,
+        flow.first,
+        flow.domain,
+        principal.person,
+        now,
+        now,
+        result.master_id,
+        [
+            {
+                "at": now,
+                "step": "start",
+                "state": flow.first,
+                "by": principal.person,
+                "system": principal.system,
+                "key": key,
+                "request_id": request_id,
+            }
+        ],
+    )
+    governance.save_process(process)
+    return process
+
+
+def advance(
+    ingestor: Ingestor,
+    governance: Governance,
+    principal: Principal,
+    process: ProcessRecord,
+    current: Mapping[str, Any],
+    contribution: Mapping[str, Any],
+    request_id: str,
+    clock: Callable[[], str] = utc_now,
+) -> ProcessRecord:
+    """Take the next step of a process; ``current`` is the golden record's attributes and
+    ``contribution`` what the starter's system last said about it."""
+    flow = FLOWS[process.kind]
+    step = next((s for s in flow.steps if s.source == process.state), None)
+    if step is None:
+        raise ProcessError(f"process {process.id} is {process.state}: no step is left")
+    if step.scope not in principal.scopes:
+        raise ProcessError(f"the step to {step.target} needs the scope {step.scope!r}", 403)
+    if step.second_person and principal.person == process.started_by:
+        raise ProcessError(
+            f"process {process.id} was started by {principal.person}: a different person "
+            f"must take the step to {step.target} (four-eyes)",
+            403,
+        )
+    missing = [f for f in flow.ready.get(step.target, ()) if current.get(f) in (None, "", [])]
+    if missing:
+        raise ProcessError(
+            f"the {flow.domain} is not ready for {step.target}: {', '.join(missing)} missing"
+        )
+    origin = process.history[0]
+    values = {**contribution, "lifecycle_state": step.lifecycle}
+    result = _write(
+        ingestor,
+        governance,
+        principal,
+        str(origin["system"]),
+        flow.domain,
+        str(origin["key"]),
+        values,
+        request_id,
+        "POST /v1/processes/{id}/advance",
+    )
+    now = clock()
+    entry: dict[str, Any] = {
+        "at": now,
+        "step": step.target,
+        "by": principal.person,
+        "request_id": request_id,
+    }
+    if result.ignored:
+        # The lifecycle is owned by another system: the step did not take.
+        entry["state"] = process.state
+        entry["refused"] = f"lifecycle_state is owned by another system than {origin['system']}"
+        process.history.append(entry)
+        process.updated_at = now
+        governance.save_process(process)
+        raise ProcessError(str(entry["refused"]))
+    process.state = step.target
+    entry["state"] = step.target
+    process.history.append(entry)
+    process.updated_at = now
+    governance.save_process(process)
+    return process

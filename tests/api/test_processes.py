@@ -1,0 +1,169 @@
+"""Process and experience APIs."""
+
+from __future__ import annotations
+
+import httpx
+
+from mastersync.bootstrap import Hub
+from tests.api.conftest import Consumers
+
+SUPPLIER = {"name": "Bolt AG", "country": "DE", "bank_account": {"iban": "DE89370400440532013000"}}
+
+
+def test_customer_onboarding_needs_a_second_person(
+    client: httpx.Client, consumer: Consumers
+) -> None:
+    sales = consumer(
+        "crm", ["customer:read", "customer:write", "approve"], system="portal", person="sam"
+    )
+    credit = consumer("credit", ["customer:read", "approve"], person="cora")
+    r = client.post(
+        "/v1/processes/customer-onboarding",
+        json={"key": "N-1", "attributes": {"name": "Nova GmbH", "country": "DE"}},
+        headers=sales,
+    )
+    assert r.status_code == 201, r.text
+    proc = r.json()
+    assert (proc["state"], proc["started_by"]) == ("awaiting_credit_approval", "sam")
+    customer = client.get(f"/v1/customers/{proc['master_id']}", headers=sales).json()
+    assert customer["attributes"]["lifecycle_state"] == "pending"
+    own = client.post(f"/v1/processes/{proc['id']}/advance", headers=sales)
+    assert own.status_code == 403
+    assert "four-eyes" in own.json()["error"]["message"]
+    done = client.post(f"/v1/processes/{proc['id']}/advance", headers=credit).json()
+    assert done["state"] == "active"
+    assert [h["step"] for h in done["history"]] == ["start", "active"]
+    assert client.get(f"/v1/processes/{proc['id']}", headers=credit).json()["state"] == "active"
+    customer = client.get(f"/v1/customers/{proc['master_id']}", headers=credit).json()
+    assert customer["attributes"]["lifecycle_state"] == "active"
+    assert customer["attributes"]["name"] == "Nova GmbH"
+    again = client.post(f"/v1/processes/{proc['id']}/advance", headers=credit)
+    assert again.status_code == 409
+    assert client.get("/v1/processes/prc_unknown", headers=credit).status_code == 404
+
+
+def test_supplier_approval_keeps_payment_blocked_until_approved(
+    client: httpx.Client, consumer: Consumers
+) -> None:
+    buyer = consumer(
+        "srm", ["supplier:read", "supplier:write", "supplier:finance"], system="portal", person="bo"
+    )
+    boss = consumer("cfo", ["supplier:read", "approve"], person="carl")
+    proc = client.post(
+        "/v1/processes/supplier-approval",
+        json={"key": "V-1", "attributes": SUPPLIER},
+        headers=buyer,
+    ).json()
+    assert proc["state"] == "awaiting_approval"
+    view = client.get(f"/v1/suppliers/{proc['master_id']}", headers=buyer).json()
+    assert view["payment_blocked"] is True
+    assert client.post(f"/v1/processes/{proc['id']}/advance", headers=buyer).status_code == 403
+    assert client.post(f"/v1/processes/{proc['id']}/advance", headers=boss).json()["state"] == (
+        "approved"
+    )
+    view = client.get(f"/v1/suppliers/{proc['master_id']}", headers=buyer).json()
+    assert view["payment_blocked"] is False
+    assert view["attributes"]["lifecycle_state"] == "approved"
+
+
+def test_item_activation_steps_and_readiness(client: httpx.Client, consumer: Consumers) -> None:
+    pim = consumer("pim", ["item:read", "item:write", "approve"], system="portal", person="pia")
+    qa = consumer("qa", ["item:read", "item:write", "approve"], system="portal", person="quinn")
+    proc = client.post(
+        "/v1/processes/item-activation",
+        json={"key": "I-1", "attributes": {"sku": "I-1", "name": "Drill"}},
+        headers=pim,
+    ).json()
+    assert proc["state"] == "draft"
+    not_ready = client.post(f"/v1/processes/{proc['id']}/advance", headers=pim)
+    assert not_ready.status_code == 409
+    assert "base_uom missing" in not_ready.json()["error"]["message"]
+    fixed = client.post(
+        "/v1/items",
+        json={
+            "key": "I-1",
+            "attributes": {
+                "sku": "I-1",
+                "name": "Drill",
+                "base_uom": "EA",
+                "gtin": "4006381333931",
+                "lifecycle_state": "draft",
+            },
+        },
+        headers=pim,
+    )
+    assert fixed.status_code == 200, fixed.text
+    states = []
+    for h in (pim, pim, qa, pim):
+        r = client.post(f"/v1/processes/{proc['id']}/advance", headers=h)
+        states.append(r.json()["state"] if r.status_code == 200 else r.status_code)
+    # pia enriches; pia may not approve her own item; quinn approves; pia activates.
+    assert states == ["enriched", 403, "approved", "active"]
+    item = client.get(f"/v1/items/{proc['master_id']}", headers=pim).json()
+    assert item["attributes"]["lifecycle_state"] == "active"
+
+
+def test_experience_apis_shape_for_sales_and_procurement(
+    client: httpx.Client, consumer: Consumers, hub: Hub
+) -> None:
+    writer = consumer(
+        "hubwriter",
+        [
+            "item:write",
+            "price:write",
+            "inventory:write",
+            "location:write",
+            "supplier:write",
+            "customer:write",
+            "customer:credit",
+            "supplier:finance",
+        ],
+        system="portal",
+    )
+    sales = consumer("shop", ["item:read", "customer:read"], person="sid")
+
+    def put(plural: str, key: str, attributes: dict[str, object]) -> str:
+        r = client.post(
+            f"/v1/{plural}", json={"key": key, "attributes": attributes}, headers=writer
+        )
+        assert r.status_code == 200, r.text
+        return str(r.json()["master_id"])
+
+    sup = put("suppliers", "V1", {"name": "Bolt AG", "country": "DE", "lead_time_days": 12})
+    item = put(
+        "items",
+        "I1",
+        {
+            "sku": "I1",
+            "name": "Drill",
+            "channels": ["web"],
+            "lifecycle_state": "active",
+            "primary_supplier": sup,
+        },
+    )
+    put(
+        "items", "I2", {"sku": "I2", "name": "Saw", "channels": ["web"], "lifecycle_state": "draft"}
+    )
+    loc = put("locations", "W1", {"code": "W1", "name": "Main"})
+    put(
+        "prices",
+        "P1",
+        {"item": item, "price_list": "retail", "currency": "EUR", "amount": "99.5", "uom": "EA"},
+    )
+    put(
+        "inventory",
+        "S1",
+        {"item": item, "location": loc, "uom": "EA", "on_hand": "10", "allocated": "3"},
+    )
+    put("customers", "C1", {"name": "Acme", "sales_rep": "rick", "credit_terms": "NET30"})
+    page = client.get("/v1/sales/items?channel=web", headers=sales).json()
+    assert [i["sku"] for i in page["items"]] == ["I1"]
+    assert page["items"][0]["price"]["amount"] == "99.5"
+    assert page["items"][0]["available"] == "7"
+    reps = client.get("/v1/sales/reps/rick/customers", headers=sales).json()
+    assert [(c["name"], c["terms"]) for c in reps] == [("Acme", None)]
+    buyer = consumer("buyer", ["supplier:read", "item:read"])
+    view = client.get(f"/v1/procurement/suppliers/{sup}", headers=buyer).json()
+    assert view["lead_time_days"] == 12
+    assert [i["sku"] for i in view["items"]] == ["I1"]
+    assert view["bank_account"] is None

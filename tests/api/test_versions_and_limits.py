@@ -1,0 +1,152 @@
+"""Versioning (v2 item search, deprecation headers, adoption) and limits (rate, quota, body
+size, time, crashes)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from typer.testing import CliRunner
+
+from mastersync.api.app import create_app
+from mastersync.api.context import ApiContext
+from mastersync.api.limits import RateLimiter
+from mastersync.api.settings import ApiSettings
+from mastersync.bootstrap import Hub
+from mastersync.cli import app as cli
+from mastersync.sandbox.apis.serve import LoopbackServer
+from tests.api.conftest import Consumers, erp_ingest
+
+
+class FakeClock:
+    """Monotonic seconds and a UTC day that tests move by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.day = dt.datetime(2026, 11, 27, 23, 0, tzinfo=dt.UTC)
+
+    def mono(self) -> float:
+        return self.now
+
+    def today(self) -> dt.datetime:
+        return self.day
+
+
+def test_v2_pages_by_cursor_and_v1_says_it_is_deprecated(
+    client: httpx.Client,
+    consumer: Consumers,
+    hub: Hub,
+    app: FastAPI,
+    landscape_file: Path,
+    sqlite_url: str,
+) -> None:
+    erp_ingest(hub, "item", *({"sku": f"S{i}", "name": f"Item {i}", "v": 1} for i in range(5)))
+    old, new = consumer("legacy", ["item:read"]), consumer("modern", ["item:read"])
+    v1 = client.get("/v1/items?limit=2", headers=old)
+    assert v1.headers["deprecation"].startswith("@")
+    assert v1.headers["sunset"].endswith("GMT")
+    assert v1.headers["link"] == '</v2/items>; rel="successor-version"'
+    assert "deprecation" not in client.get("/v1/customers", headers=old).headers
+    seen, cursor = [], None
+    while True:
+        url = "/v2/items?limit=2" + (f"&cursor={cursor}" if cursor else "")
+        page = client.get(url, headers=new)
+        assert "deprecation" not in page.headers
+        seen += [i["master_id"] for i in page.json()["items"]]
+        # A record changing between pages does not move it under the reader's feet.
+        erp_ingest(hub, "item", {"sku": "S0", "name": f"Item 0 {len(seen)}", "v": len(seen) + 1})
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == 5 and seen == sorted(seen)
+    bad = client.get("/v2/items?cursor=itm_nope", headers=new)
+    assert bad.status_code == 422
+    ctx: ApiContext = app.state.ctx
+    ctx.flush_usage()
+    usage: dict[tuple[str, str], int] = {}
+    for u in hub.governance.usage():
+        usage[(u.consumer, u.api_version)] = usage.get((u.consumer, u.api_version), 0) + u.calls
+    assert usage[("legacy", "v1")] == 2
+    assert usage[("modern", "v2")] == 4
+    assert ("modern", "v1") not in usage
+    out = CliRunner().invoke(
+        cli, ["-l", str(landscape_file), "--store", sqlite_url, "api", "adoption"]
+    )
+    assert out.exit_code == 0, out.output
+    lines = {
+        line.split()[1]: line.split()
+        for line in out.output.splitlines()
+        if "│" in line and line.split()[1] in ("legacy", "modern")
+    }
+    assert lines["legacy"][3] == "2" and lines["legacy"][5] == "0"
+    assert lines["modern"][5] == "4" and lines["modern"][7] == "100%"
+
+
+def test_rate_limit_and_quota_answer_429_with_retry_after(
+    client: httpx.Client, consumer: Consumers, app: FastAPI
+) -> None:
+    clock = FakeClock()
+    ctx: ApiContext = app.state.ctx
+    ctx.limiter = RateLimiter(clock=clock.mono, today=clock.today)
+    h = consumer("burst", ["item:read"], rate_per_minute=3)
+    answers = [client.get("/v1/items", headers=h) for _ in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert [a.headers["x-ratelimit-remaining"] for a in answers] == ["2", "1", "0", "0"]
+    assert answers[0].headers["x-ratelimit-limit"] == "3"
+    refused = client.get("/v1/items", headers=h)
+    assert refused.headers["retry-after"] == "20"
+    assert refused.json()["error"]["code"] == "rate_limited"
+    clock.now += 20
+    assert client.get("/v1/items", headers=h).status_code == 200
+    # Another consumer has its own bucket.
+    other = consumer("calm", ["item:read"], rate_per_minute=100, quota_per_day=2)
+    assert [client.get("/v1/items", headers=other).status_code for _ in range(3)] == [200, 200, 429]
+    quota = client.get("/v1/items", headers=other)
+    assert quota.headers["retry-after"] == "3600"  # until midnight UTC
+    clock.day += dt.timedelta(hours=2)
+    clock.now += 3600
+    assert client.get("/v1/items", headers=other).status_code == 200
+
+
+@pytest.mark.parametrize("settings", [ApiSettings(max_body_bytes=200)])
+def test_body_size_cap(client: httpx.Client, consumer: Consumers) -> None:
+    h = consumer("portal", ["customer:write"], system="portal")
+    big = {"key": "X", "attributes": {"name": "x" * 500}}
+    r = client.post("/v1/customers", json=big, headers=h)
+    assert r.status_code == 413
+    assert r.json()["error"]["code"] == "body_too_large"
+
+    def chunks() -> object:
+        yield b'{"key": "X", "attributes": {"name": "'
+        yield b"x" * 300
+        yield b'"}}'
+
+    streamed = client.post(
+        "/v1/customers", content=chunks(), headers={**h, "content-type": "application/json"}
+    )
+    assert streamed.status_code == 413
+
+
+def test_timeouts_and_crashes_answer_without_internals(
+    hub: Hub, consumer: Consumers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = consumer("reader", ["item:read"])
+    slow = create_app(hub, ApiSettings(timeout_seconds=0))
+    with LoopbackServer(slow) as server, httpx.Client(base_url=server.url) as c:
+        r = c.get("/v1/items", headers=h)
+        assert r.status_code == 503
+        assert r.json()["error"]["code"] == "unavailable"
+    app = create_app(hub)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("secret table layout /srv/db.sqlite")
+
+    monkeypatch.setattr(app.state.ctx.governance, "search", broken)
+    with LoopbackServer(app) as server, httpx.Client(base_url=server.url) as c:
+        r = c.get("/v1/items", headers=h)
+        assert r.status_code == 500
+        assert "secret" not in r.text and "RuntimeError" not in r.text
+        assert r.json()["error"]["request_id"] == r.headers["x-request-id"]
