@@ -29,6 +29,15 @@ from mastersync.connectors.rest.spec import (
 from mastersync.connectors.rest.spec import RateLimit as RestRateLimit
 from mastersync.connectors.sandbox.target import Faults, RateLimit
 from mastersync.connectors.sql.spec import SqlRead, SqlSettings, SqlWrite
+from mastersync.connectors.tryton.spec import (
+    TrytonChild,
+    TrytonLink,
+    TrytonRead,
+    TrytonRelated,
+    TrytonSettings,
+    TrytonWrite,
+    TrytonWriteChild,
+)
 from mastersync.connectors.webhook.spec import WebhookSettings
 from mastersync.domain.landscape.delivery import (
     BackoffConfig,
@@ -94,6 +103,13 @@ MODELS: list[type[BaseModel]] = [
     ResponseSpec,
     WriteSpec,
     WebhookSettings,
+    TrytonSettings,
+    TrytonRead,
+    TrytonChild,
+    TrytonRelated,
+    TrytonWrite,
+    TrytonWriteChild,
+    TrytonLink,
     EdiSettings,
     EdiExport,
     SubscriptionConfig,
@@ -128,3 +144,9 @@ def test_every_rule_and_kind_is_documented() -> None:
     names = [*typing.get_args(RuleName), *(r.value for r in Rule), *(k.value for k in VersionKind)]
     missing = [n for n in names if f"`{n}`" not in README]
     assert missing == []
+
+
+@pytest.mark.parametrize("name", ["landscape.yaml", "tryton-akeneo.yaml"])
+def test_the_real_systems_landscapes_are_shown_as_the_e2e_tests_run_them(name: str) -> None:
+    landscape = Path(__file__).parent / "e2e" / "real" / "landscape" / name
+    assert landscape.read_text(encoding="utf-8") in README

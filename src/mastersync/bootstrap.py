@@ -22,6 +22,7 @@ from mastersync.pipeline.ids import utc_now
 from mastersync.pipeline.inbound import Poll, incremental_poller, parked_poller, poller
 from mastersync.pipeline.ingest import Ingestor
 from mastersync.ports.feed import EventFeed, Relay
+from mastersync.ports.governance import Governance
 from mastersync.ports.store import Store
 
 DEFAULT_LANDSCAPE = "landscape.yaml"
@@ -196,6 +197,16 @@ class Hub:
     def inbox(self) -> ExceptionsInbox:
         """The exceptions inbox service."""
         return ExceptionsInbox(self.store, self.ingestor)
+
+    @property
+    def governance(self) -> Governance:
+        """The API's own state (consumers, keys, usage, audit, four-eyes) in the store."""
+        from mastersync.backends.sql.governance import SqlGovernance
+
+        engine = getattr(self.store, "engine", None)
+        if engine is None:
+            raise BootstrapError(f"the store at {self.store.url} keeps no API state")
+        return SqlGovernance(engine)
 
     def close(self) -> None:
         """Release the store."""

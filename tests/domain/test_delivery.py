@@ -120,6 +120,21 @@ def test_filter_projection_and_mapping() -> None:
     assert sub.operation(draft, active_at_consumer=False) is Operation.SKIP
 
 
+def test_an_outbound_list_template_keeps_its_condition() -> None:
+    sub = subscription(
+        mapping={
+            "fields": {
+                "codes": [
+                    {"when": "gtin", "type": {"const": "ean"}, "value": "gtin"},
+                    {"when": "sku", "type": {"const": "sku"}, "value": "sku"},
+                ]
+            }
+        }
+    )
+    payload = sub.payload(sub.view("itm_1", 1, {"sku": "A1"}))
+    assert payload == {"codes": [{"type": "sku", "value": "A1"}]}
+
+
 def test_an_outbound_mapping_failure_is_terminal() -> None:
     sub = compile_subscription(
         "shop",

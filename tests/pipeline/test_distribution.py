@@ -235,3 +235,27 @@ def test_a_replay_is_idempotent_for_the_consumer(store: Store, tmp_path: Path) -
     totals = estate.deliver()
     assert totals.delivered == 10
     assert estate.connector.target.log() == before
+
+
+def test_a_merged_record_is_deactivated_at_the_consumer_and_back_after_unmerge(
+    store: Store, tmp_path: Path
+) -> None:
+    from mastersync.pipeline.matching.merging import merge_records, unmerge_records
+
+    estate = Estate(store, tmp_path)
+    # Two items no matching joins (items without shared keys): the shop gets both.
+    estate.send(
+        {"sku": "A1", "v": 1, "name": "Nitrile gloves"}, {"sku": "B7", "v": 1, "name": "Tape"}
+    )
+    estate.deliver()
+    a, b = estate.master("A1"), estate.master("B7")
+    merge = merge_records(store, estate.landscape, a, b, actor="alice")
+    totals = estate.deliver()
+    assert totals.dead == 0
+    held = estate.connector.target.records("item")
+    assert (held[a]["active"], held[b]["active"]) == (True, False)
+    unmerge_records(store, estate.landscape, merge.id or 0, actor="alice")
+    estate.deliver()
+    held = estate.connector.target.records("item")
+    assert (held[a]["active"], held[b]["active"]) == (True, True)
+    assert held[b]["payload"] == {"handle": "B7", "title": "Tape"}

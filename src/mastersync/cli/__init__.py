@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mastersync import __version__
-from mastersync.cli import admin, distribution, inbox, records
+from mastersync.cli import admin, api, distribution, inbox, matching, records
 from mastersync.cli.common import Options
 from mastersync.cli.demo import demo
 from mastersync.cli.ingest import ingest
@@ -71,6 +71,16 @@ app.command()(distribution.replay)
 app.add_typer(inbox.app, name="exceptions")
 app.add_typer(admin.schema_app, name="schema")
 app.add_typer(admin.db_app, name="db")
+app.command()(api.serve)
+app.add_typer(api.consumers_app, name="consumers")
+app.add_typer(api.api_app, name="api")
+app.add_typer(api.audit_app, name="audit")
+app.add_typer(matching.match_app, name="match")
+app.command()(matching.dedupe)
+app.add_typer(matching.review_app, name="review")
+app.command()(matching.merge)
+app.command()(matching.unmerge)
+app.command()(matching.split)
 
 
 def tune_gc() -> None:

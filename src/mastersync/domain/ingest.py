@@ -49,6 +49,9 @@ class Context:
     new_id: Callable[[str], str]
     # Re-merge even when this exact version was applied (a retry after a config change).
     reapply: bool = False
+    # Duplicate detection for a record neither its xref nor a natural key identified: the
+    # master id to link it to, or None for a new golden record (pipeline/matching).
+    match: Callable[[Incoming], str | None] | None = None
 
 
 @dataclass(slots=True)
@@ -175,6 +178,9 @@ def process(ledger: Ledger, policy: DomainPolicy, rec: Incoming, ctx: Context) -
         master_id, found_by, problems = _identify(ledger, policy, rec)
         if problems:
             return _reject(problems, identified_by=found_by)
+        if master_id is None and ctx.match is not None:
+            master_id = ctx.match(rec)
+            found_by = "match" if master_id else found_by
     golden = ledger.golden.get(master_id) if master_id else None
     current = golden.attributes if golden else {}
     values, violations = enforce_ownership(

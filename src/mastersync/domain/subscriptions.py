@@ -67,8 +67,12 @@ class Subscription:
         return view
 
     def operation(self, view: Mapping[str, Any], active_at_consumer: bool) -> Operation:
-        """Upsert a matching record; deactivate one that stopped matching; skip the rest."""
-        if self.matches(view):
+        """Upsert a matching record; deactivate one that stopped matching; skip the rest.
+
+        A record merged into another (``_merged_into``) counts as no longer matching: the
+        consumer gets the survivor under its own id, and the merged event names both.
+        """
+        if self.matches(view) and not view.get("_merged_into"):
             return Operation.UPSERT
         return Operation.DEACTIVATE if active_at_consumer else Operation.SKIP
 
@@ -84,7 +88,13 @@ def _lenient(spec: Any) -> Any:
     if isinstance(spec, str):
         return ValueOp.model_validate({"from": spec, "optional": True})
     if isinstance(spec, list):
-        return [t if isinstance(t, str) else {k: _lenient(v) for k, v in t.items()} for t in spec]
+        # A template's "when" is a condition, not a value: it stays as written.
+        return [
+            t
+            if isinstance(t, str)
+            else {k: v if k == "when" else _lenient(v) for k, v in t.items()}
+            for t in spec
+        ]
     if isinstance(spec, ValueOp):
         update: dict[str, Any] = {"optional": True}
         if spec.concat is not None:

@@ -17,7 +17,9 @@ from mastersync.domain.problems import Problem, ProblemKind
 from mastersync.domain.records import ExceptionEntry, ExceptionStatus, LineageEntry
 from mastersync.domain.validation import digest, validate
 from mastersync.domain.versions import Version
+from mastersync.pipeline.four_eyes import hold_guarded
 from mastersync.pipeline.ids import new_trace_id
+from mastersync.pipeline.matching.linker import Linker
 from mastersync.pipeline.references import resolve_references
 from mastersync.ports.connector import ReadFailure, SourceRecord
 from mastersync.ports.store import ChangeSet, UnitOfWork
@@ -123,6 +125,7 @@ class ChunkRun:
         pending = [i for i in items if not self._redelivered(i, known.get(i.key))]
         valid = self._map_and_validate(uow, pending)
         ledger = self._load(uow, valid, known)
+        linker = self._linker(uow, ledger, valid, known)
         open_entries = uow.open_exception_keys(domain, system, {i.key for i in valid})
         contributions: dict[tuple[str, str], Contribution] = {}
         golden: dict[str, GoldenRecord] = {}
@@ -140,7 +143,17 @@ class ChunkRun:
                 self.ids,
                 item.record.reapply,
             )
+            ctx.match = linker.match if linker else None
+            held = hold_guarded(
+                ledger, self.policy, item.incoming, self.changes, self.now, ctx.trace_id
+            )
             result = process(ledger, self.policy, item.incoming, ctx)
+            if held and result.outcome in (Outcome.STALE, Outcome.REJECTED):
+                del self.changes.holds[-len(held) :]  # nothing of the record was taken
+            elif held:
+                result.detail["held_for_approval"] = held
+            if linker:
+                linker.settle(result, item.trace_id)
             self.tally.outcomes[result.outcome] += 1
             if result.contribution is not None:
                 ledger.put(result.contribution, result.golden, result.keys)
@@ -155,6 +168,18 @@ class ChunkRun:
         self.changes.events = events
         self.changes.keys = ledger.key_changes()
         uow.write(self.changes)
+        if linker and linker.changes:
+            uow.write_matching(linker.changes)
+
+    def _linker(
+        self, uow: UnitOfWork, ledger: Ledger, valid: list[Incoming], known: dict[str, Contribution]
+    ) -> Linker | None:
+        """Incremental matching of the chunk's new records, where the domain matches."""
+        if self.policy.matching is None:
+            return None
+        linker = Linker(uow, self.policy, ledger, self.now)
+        linker.load(uow, [r for r in valid if r.key not in known])
+        return linker
 
     def _redelivered(self, item: Item, applied: Contribution | None) -> bool:
         """An exact redelivery (same version, same payload) is counted and skipped unread."""

@@ -84,10 +84,12 @@ def incremental_poller(
     """
     store: Store = ingestor.store
     name = f"in:{system}.{domain}"
-    last = [0.0]
+    # None: never polled. (0.0 would skip the first poll while the machine's monotonic
+    # clock, its uptime, is still below ``every``.)
+    last: list[float | None] = [None]
 
     def run() -> int:
-        if time.monotonic() - last[0] < every:
+        if last[0] is not None and time.monotonic() - last[0] < every:
             return 0
         last[0] = time.monotonic()
         received = 0

@@ -9,6 +9,7 @@ from itertools import islice
 from typing import Any
 
 from mastersync.domain.landscape.policy import CompiledLandscape
+from mastersync.domain.mapping.mapper import Mapper
 from mastersync.domain.records import BatchSummary
 from mastersync.pipeline.chunk import ChunkRun, Tally
 from mastersync.pipeline.ids import new_id, utc_now
@@ -85,9 +86,17 @@ class Ingestor:
         *,
         source: str = "api",
         progress: Callable[[int], None] | None = None,
+        actor: str | None = None,
+        channel: str | None = None,
+        mapper: Mapper | None = None,
     ) -> BatchReport:
-        """Ingest records of ``system``'s ``domain``; each chunk commits on its own."""
-        mapper = self.landscape.mapper(system, domain)
+        """Ingest records of ``system``'s ``domain``; each chunk commits on its own.
+
+        ``actor`` and ``channel`` say who wrote and through what, for the audit log and
+        four-eyes (default: the system, through ingest of ``source``); ``mapper`` replaces
+        the landscape's mapping (the API sends canonical records).
+        """
+        mapper = mapper or self.landscape.mapper(system, domain)
         policy = self.landscape.policies[domain]
         report = BatchReport(self.ids("bat"), system, domain, source)
         summary = BatchSummary(report.batch_id, system, domain, source, self.clock())
@@ -95,6 +104,8 @@ class Ingestor:
         for chunk in _chunks(records, self.chunk_size):
             for attempt in range(1, self.max_attempts + 1):
                 run = ChunkRun(mapper, policy, report.batch_id, self.clock(), self.ids)
+                run.changes.actor = actor or f"system:{system}"
+                run.changes.channel = channel or f"ingest:{source}"
                 items = run.read(chunk, report.received + 1)
                 try:
                     with self.store.unit_of_work() as uow:

@@ -9,8 +9,10 @@ from typing import Any, Protocol
 
 from mastersync.domain.delivery import Applied, Delivery, SubscriptionStats
 from mastersync.domain.golden import ChangeEvent, Contribution, GoldenRecord
+from mastersync.domain.governance.four_eyes import PendingChange
 from mastersync.domain.ledger import KeyChange
 from mastersync.domain.records import BatchSummary, ExceptionEntry, ExceptionStatus, LineageEntry
+from mastersync.ports.matching import MatchRepository
 
 
 class StoreError(Exception):
@@ -37,6 +39,13 @@ class ChangeSet:
     exceptions: list[ExceptionEntry] = field(default_factory=list)
     # (exception id, resolution) for entries this batch settled.
     resolutions: list[tuple[int, ExceptionStatus, dict[str, object]]] = field(default_factory=list)
+    # Who made these changes and through what, for the audit log ("alice", "api:portal").
+    actor: str = "hub"
+    channel: str = "ingest"
+    # Four-eyes: guarded field changes held for confirmation, and confirmations decided
+    # (pending change id, status, person, at) -- deciding a change no longer pending fails.
+    holds: list[PendingChange] = field(default_factory=list)
+    decisions: list[tuple[int, str, str, str]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return any(
@@ -48,6 +57,8 @@ class ChangeSet:
                 self.lineage,
                 self.exceptions,
                 self.resolutions,
+                self.holds,
+                self.decisions,
             )
         )
 
@@ -203,7 +214,7 @@ class DeliveryQueue(Protocol):
         ...
 
 
-class UnitOfWork(DeliveryQueue, Protocol):
+class UnitOfWork(DeliveryQueue, MatchRepository, Protocol):
     """One transaction: reads see a consistent state, writes commit together or not at all."""
 
     # --- hot path: batch reads and one batch write ---

@@ -240,11 +240,15 @@ class SqlDeliveryQueue:
         out: dict[str, tuple[int, dict[str, Any], str | None]] = {}
         ids = sorted(set(master_ids))
         for start in range(0, len(ids), 500):
-            q = sa.select(g.master_id, g.version, g.attributes, g.trace_id).where(
+            q = sa.select(g.master_id, g.version, g.attributes, g.trace_id, g.merged_into).where(
                 g.master_id.in_(ids[start : start + 500])
             )
-            for master, version, attributes, trace in self.conn.execute(q):
-                out[master] = (version, rows.json_value(attributes), trace)
+            for master, version, attributes, trace, merged_into in self.conn.execute(q):
+                state = rows.json_value(attributes)
+                if merged_into is not None:
+                    # A merged-away record: consumers deactivate it (see Subscription).
+                    state = {**state, "_merged_into": merged_into}
+                out[master] = (version, state, trace)
         return out
 
     def applied_for(self, subscription: str, master_ids: Collection[str]) -> dict[str, Applied]:

@@ -216,3 +216,170 @@ applied = sa.Table(
     # Other keys the consumer gave for the record ({"inventory_item": "808950810"}), JSON.
     sa.Column("target_refs", sa.Text),
 )
+
+match_keys = sa.Table(
+    "match_keys",
+    metadata,
+    # The candidate index: a golden record's blocking keys, so a new record finds its
+    # candidates with one indexed look-up instead of a scan of its domain. Keys are stored as
+    # 64-bit hashes of (domain, key): a third of the bytes of the text, and a collision only
+    # adds a candidate that scoring then rejects.
+    sa.Column("key", sa.BigInteger, primary_key=True),
+    sa.Column("master_id", sa.Text, primary_key=True),
+    sa.Index("ix_match_keys_master", "master_id"),
+    sqlite_with_rowid=False,
+)
+
+match_decisions = sa.Table(
+    "match_decisions",
+    metadata,
+    # One row per pair of golden records ever scored (left_id < right_id): the pair is
+    # never put to a steward twice.
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("domain", sa.Text, nullable=False),
+    sa.Column("left_id", sa.Text, nullable=False),
+    sa.Column("right_id", sa.Text, nullable=False),
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("probability", sa.Float, nullable=False),
+    sa.Column("outcome", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("origin", sa.Text, nullable=False),
+    sa.Column("explanation", Json, nullable=False),
+    sa.Column("created_at", Instant, nullable=False),
+    sa.Column("decided_at", Instant),
+    sa.Column("decided_by", sa.Text),
+    sa.Column("note", sa.Text),
+    sa.Column("trace_id", sa.Text),
+    sa.UniqueConstraint("domain", "left_id", "right_id", name="uq_match_decisions_pair"),
+    sa.Index("ix_match_decisions_status", "status", "id"),
+    sa.Index("ix_match_decisions_right", "right_id"),
+)
+
+match_models = sa.Table(
+    "match_models",
+    metadata,
+    # The weights EM fitted on a domain's own records (mastersync dedupe), used by ingest.
+    sa.Column("domain", sa.Text, primary_key=True),
+    sa.Column("parameters", Json, nullable=False),
+    sa.Column("report", Json, nullable=False),
+    sa.Column("fitted_at", Instant, nullable=False),
+)
+
+merges = sa.Table(
+    "merges",
+    metadata,
+    # Each merge with the state it replaced, so an unmerge restores exactly that.
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("domain", sa.Text, nullable=False),
+    sa.Column("survivor_id", sa.Text, nullable=False),
+    sa.Column("loser_id", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("snapshot", Json, nullable=False),
+    sa.Column("merged_at", Instant, nullable=False),
+    sa.Column("unmerged_at", Instant),
+    sa.Column("trace_id", sa.Text, nullable=False),
+    sa.Index("ix_merges_loser", "loser_id", "status"),
+    sa.Index("ix_merges_survivor", "survivor_id", "status"),
+)
+
+# --- governed APIs (migration 0006) ----------------------------------------------------------
+
+api_consumers = sa.Table(
+    "api_consumers",
+    metadata,
+    # A program that calls the API: its credential (hashed), scopes and limits.
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("person", sa.Text, nullable=False),
+    sa.Column("system", sa.Text),
+    sa.Column("scopes", Json, nullable=False),
+    sa.Column("partner_channel", sa.Text),
+    sa.Column("rate_per_minute", sa.Integer, nullable=False),
+    sa.Column("quota_per_day", sa.Integer),
+    sa.Column("secret_hash", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("created_at", Instant, nullable=False),
+    sa.Column("revoked_at", Instant),
+)
+
+api_signing_keys = sa.Table(
+    "api_signing_keys",
+    metadata,
+    # Keys that sign access tokens: the newest active one signs, every active one verifies.
+    sa.Column("kid", sa.Text, primary_key=True),
+    sa.Column("secret", sa.Text, nullable=False),
+    sa.Column("created_at", Instant, nullable=False),
+    sa.Column("retired_at", Instant),
+)
+
+api_usage = sa.Table(
+    "api_usage",
+    metadata,
+    # Calls per consumer, API version and route per day: version adoption.
+    sa.Column("consumer", sa.Text, primary_key=True),
+    sa.Column("api_version", sa.Text, primary_key=True),
+    sa.Column("route", sa.Text, primary_key=True),
+    sa.Column("day", sa.Text, primary_key=True),
+    sa.Column("calls", sa.BigInteger, nullable=False),
+    sa.Column("last_at", Instant, nullable=False),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    # Append-only, each entry chained to the previous one by SHA-256.
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    # Text, as the hashed entry has it (a timestamptz would respell it).
+    sa.Column("at", sa.Text, nullable=False),
+    sa.Column("master_id", sa.Text, nullable=False),
+    sa.Column("domain", sa.Text, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("channel", sa.Text, nullable=False),
+    sa.Column("request_id", sa.Text, nullable=False),
+    # Text, not JSON: hashed exactly as stored.
+    sa.Column("changes", sa.Text, nullable=False),
+    sa.Column("prev_hash", sa.Text, nullable=False),
+    sa.Column("hash", sa.Text, nullable=False),
+    sa.Index("ix_audit_log_master", "master_id", "seq"),
+)
+
+pending_changes = sa.Table(
+    "pending_changes",
+    metadata,
+    # Four-eyes: a held change of a guarded field until a second person confirms it.
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("master_id", sa.Text, nullable=False),
+    sa.Column("domain", sa.Text, nullable=False),
+    sa.Column("field", sa.Text, nullable=False),
+    sa.Column("system", sa.Text, nullable=False),
+    sa.Column("source_key", sa.Text, nullable=False),
+    sa.Column("proposed", Json),
+    sa.Column("current", Json),
+    sa.Column("requested_by", sa.Text, nullable=False),
+    sa.Column("requested_at", Instant, nullable=False),
+    sa.Column("trace_id", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("decided_by", sa.Text),
+    sa.Column("decided_at", Instant),
+    sa.Column("detail", Json, nullable=False),
+    sa.Index("ix_pending_changes_master", "master_id", "status"),
+)
+
+processes = sa.Table(
+    "processes",
+    metadata,
+    # Process API instances (customer onboarding, item activation, supplier approval).
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("domain", sa.Text, nullable=False),
+    sa.Column("master_id", sa.Text),
+    sa.Column("started_by", sa.Text, nullable=False),
+    sa.Column("created_at", Instant, nullable=False),
+    sa.Column("updated_at", Instant, nullable=False),
+    sa.Column("history", Json, nullable=False),
+    sa.Index("ix_processes_master", "master_id"),
+)

@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from mastersync.backends.sql import rows
+from mastersync.backends.sql.matching import SqlMatchRepository
 from mastersync.backends.sql.queue import SqlDeliveryQueue
 from mastersync.backends.sql.reader import BatchReader
 from mastersync.backends.sql.tables import (
@@ -38,7 +39,7 @@ def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
         yield items[start : start + _IN_CHUNK]
 
 
-class SqlUnitOfWork(SqlDeliveryQueue):
+class SqlUnitOfWork(SqlDeliveryQueue, SqlMatchRepository):
     """A transaction on a SQL store; see :class:`mastersync.ports.store.UnitOfWork`."""
 
     def __init__(

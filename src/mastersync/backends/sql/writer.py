@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from mastersync.backends.sql import rows
+from mastersync.backends.sql.governance_writer import write_governance
 from mastersync.ports.store import ChangeSet
 
 Row = tuple[Any, ...]
@@ -97,6 +98,8 @@ class BatchWriter:
         self.insert(
             conn, "lineage", rows.LINEAGE_COLUMNS, [rows.lineage_row(e) for e in changes.lineage]
         )
+        # Audit log, four-eyes holds and decisions: after the outbox rows (see there).
+        write_governance(conn, changes)
         self.write_exceptions(conn, changes)
 
     def write_exceptions(self, conn: sa.Connection, changes: ChangeSet) -> None:

@@ -122,6 +122,11 @@ def _normalise_decimal(value: Decimal) -> Decimal:
         )
     # 1.50 and 1.5 are the same amount: one spelling keeps "no-op" updates from making versions.
     normal = value.normalize()
+    if normal.adjusted() >= 24:
+        # Beyond any real amount; quantize would also fail past the context's 28 digits.
+        raise PydanticCustomError(
+            "number_too_large", "{value} is too large for an amount", {"value": value}
+        )
     return normal.quantize(Decimal(1)) if normal == normal.to_integral() else normal
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from mastersync.domain.landscape.delivery import DeliveryConfig, SubscriptionConfig
 from mastersync.domain.mapping.spec import MappingSpec
+from mastersync.domain.matching.config import MatchConfig
 from mastersync.domain.quality import QualityRule
 from mastersync.domain.survivorship import Rule
 
@@ -65,6 +66,9 @@ class DomainConfig(_Config):
     # field, group or "default" -> rule for fields no system owns.
     survivorship: dict[str, SurvivorshipConfig] = Field(default_factory=dict)
     quality: list[QualityRule] = Field(default_factory=list)
+    # Duplicate detection (docs/matching.md); None: the built-in default of customer, supplier
+    # and item; false: off.
+    matching: MatchConfig | Literal[False] | None = None
 
 
 class Landscape(_Config):

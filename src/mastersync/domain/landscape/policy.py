@@ -11,6 +11,9 @@ from mastersync.domain.canonical import DOMAINS, DomainSpec
 from mastersync.domain.landscape.model import DomainConfig, Landscape, SystemConfig
 from mastersync.domain.mapping.mapper import Mapper
 from mastersync.domain.mapping.spec import MappingSpec, ValueOp
+from mastersync.domain.matching.compiled import compile_config
+from mastersync.domain.matching.config import MatchConfig
+from mastersync.domain.matching.defaults import DEFAULTS, default_config
 from mastersync.domain.problems import ConfigError
 from mastersync.domain.quality import CompiledRule, compile_rule
 from mastersync.domain.subscriptions import Subscription, compile_subscription
@@ -61,6 +64,8 @@ class DomainPolicy:
     record_rules: tuple[CompiledRule, ...]
     golden_rules: tuple[CompiledRule, ...]
     systems: tuple[str, ...] = field(default_factory=tuple)
+    # Duplicate detection of new records; None where the domain does no matching.
+    matching: MatchConfig | None = None
 
     def __post_init__(self) -> None:
         # Per system, the fields owned by others: checked on every record, so computed once.
@@ -178,7 +183,20 @@ def _domain_policy(domain: str, cfg: DomainConfig, landscape: Landscape) -> Doma
         _natural_keys(domain, cfg, spec),
         *_rules(cfg, spec, base),
         systems=default_order,
+        matching=_matching(domain, cfg, base),
     )
+
+
+def _matching(domain: str, cfg: DomainConfig, base: tuple[str | int, ...]) -> MatchConfig | None:
+    if cfg.matching is False:
+        return None
+    if cfg.matching is None:
+        return default_config(domain) if domain in DEFAULTS else None
+    try:
+        compile_config(cfg.matching)
+    except ConfigError as exc:
+        raise ConfigError(exc.message, (*base, "matching", *exc.loc)) from None
+    return cfg.matching
 
 
 def _natural_keys(domain: str, cfg: DomainConfig, spec: DomainSpec) -> tuple[NaturalKey, ...]:
