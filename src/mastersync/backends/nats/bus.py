@@ -21,7 +21,6 @@ from urllib.parse import parse_qs, urlsplit
 import nats
 import orjson
 from nats.aio.client import Client
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
 from nats.js.errors import NotFoundError
@@ -213,7 +212,9 @@ class NatsFeed:
         consumer = await self._consumer(subscription, domain)
         try:
             msgs = await consumer.fetch(limit, timeout=self.fetch_timeout)
-        except NatsTimeout:
+        except TimeoutError:  # nats.errors.TimeoutError is a subclass
+            # nats-py raises the plain asyncio error from some of its fetch paths (seen
+            # under load); either way nothing arrived in time.
             return 0
         events = sorted((_decode(m.data) for m in msgs), key=lambda pe: pe[0])
         try:
