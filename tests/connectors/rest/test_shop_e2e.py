@@ -196,10 +196,12 @@ def test_sql_items_and_stock_reach_a_rest_shop(tmp_path: Path, shop: tuple[ShopS
     # key the product's create response gave) and the shop location matched by code.
     # Stock rows read before the shop's locations were are parked and retried on backoff; a
     # running hub gets them in by itself, so here the hub runs again until they are in.
+    runs = 1
     for _ in range(6):
         if len(state.levels) == 3:
             break
         time.sleep(1.0)
+        runs += 1
         cli("-l", str(landscape), "run", "--until-idle", "--timeout", "60")
     east = next(loc["id"] for loc in state.locations.values() if loc["name"] == "DC-EAST")
     west = next(loc["id"] for loc in state.locations.values() if loc["name"] == "DC-WEST")
@@ -228,7 +230,7 @@ def test_sql_items_and_stock_reach_a_rest_shop(tmp_path: Path, shop: tuple[ShopS
     assert state.products[gloves["id"]]["variants"][0]["price"] == "13.20"
     assert state.levels[(inv_100, east)]["available"] == 35
     # Each run fetched one token and used it for all its reads and writes.
-    assert sum(1 for _, path in state.requests if path.endswith("access_token")) == 2
+    assert sum(1 for _, path in state.requests if path.endswith("access_token")) == runs + 1
     # Removing the price takes the item off the channel: the product is archived.
     with engine.begin() as conn:
         conn.exec_driver_sql(
