@@ -3,7 +3,6 @@ CONTRL, and EDI files out for subscriptions (832, 846, PRICAT, INVRPT)."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import datetime as dt
 import fcntl
@@ -29,6 +28,7 @@ from mastersync.connectors.edi.x12.model import X12Document
 from mastersync.connectors.edi.x12.reader import parse_x12_bytes
 from mastersync.connectors.edi.x12.writer import write_832, write_846
 from mastersync.connectors.files.dropfolder import DropFolder, fingerprint, move_into
+from mastersync.connectors.files.rounds import FileRounds
 from mastersync.connectors.files.settings import DropFolderSettings
 from mastersync.connectors.registry import ConnectorContext
 from mastersync.domain.subscriptions import Operation
@@ -199,7 +199,7 @@ class EdiClaim:
         self.file.settle(None)
 
 
-class EdiConnector:
+class EdiConnector(FileRounds):
     """A trading partner's EDI: files in (acknowledged), EDI files out."""
 
     def __init__(self, settings: EdiSettings, context: ConnectorContext) -> None:
@@ -354,22 +354,6 @@ class EdiConnector:
             for i, result in zip(indexes, results, strict=True):
                 out[i] = result
         return [o if o is not None else TransientFailure("not written") for o in out]
-
-    async def send_batch(
-        self, requests: list[DeliveryRequest]
-    ) -> list[DeliveryAck | DeliveryFailed]:
-        """Write a round's records as one interchange per subscription."""
-        return await asyncio.to_thread(self._write, requests)
-
-    async def send(self, request: DeliveryRequest) -> DeliveryAck:
-        """Write one record (an interchange of its own)."""
-        [outcome] = await self.send_batch([request])
-        if isinstance(outcome, DeliveryFailed):
-            raise outcome
-        return outcome
-
-    async def close(self) -> None:
-        """Nothing to release."""
 
     def check(self) -> CheckResult:
         """Whether the folders exist and can be written, and the envelopes fit."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import datetime as dt
 import os
@@ -12,6 +11,7 @@ from typing import Any
 import orjson
 
 from mastersync.connectors.files.dropfolder import DropFolder, FileClaim
+from mastersync.connectors.files.rounds import FileRounds
 from mastersync.connectors.files.settings import ExportSpec, FileSettings
 from mastersync.connectors.registry import ConnectorContext
 from mastersync.domain.subscriptions import Operation
@@ -25,7 +25,7 @@ from mastersync.ports.outbound import (
 )
 
 
-class FilesConnector:
+class FilesConnector(FileRounds):
     """Reads a system's drop folder and writes its exports."""
 
     def __init__(self, settings: FileSettings, context: ConnectorContext) -> None:
@@ -123,19 +123,3 @@ class FilesConnector:
                     requests[i].master_id, str(requests[i].version), response={"active": active}
                 )
         return [o if o is not None else TransientFailure("not written") for o in out]
-
-    async def send_batch(
-        self, requests: list[DeliveryRequest]
-    ) -> list[DeliveryAck | DeliveryFailed]:
-        """Write a round's records into one export file per subscription."""
-        return await asyncio.to_thread(self._write, requests)
-
-    async def send(self, request: DeliveryRequest) -> DeliveryAck:
-        """Write one record (a file of its own)."""
-        [outcome] = await self.send_batch([request])
-        if isinstance(outcome, DeliveryFailed):
-            raise outcome
-        return outcome
-
-    async def close(self) -> None:
-        """Nothing to release."""
