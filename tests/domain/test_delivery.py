@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mastersync.domain.delivery import (
     DeliveryStatus,
@@ -12,6 +14,7 @@ from mastersync.domain.delivery import (
     backoff_delay,
     idempotency_key,
     state_at,
+    state_before,
 )
 from mastersync.domain.golden import ChangeEvent
 from mastersync.domain.landscape.delivery import DeliveryConfig, SubscriptionConfig
@@ -50,6 +53,54 @@ def test_state_is_folded_from_events_up_to_a_version() -> None:
     assert state_at(events, 2) == {"name": "Pen 2"}
     assert state_at(events, 3) == {"name": "Pen 2", "lifecycle_state": "active"}
     assert state_at(events, 4) is None  # no such version
+
+
+# A history: each version sets or clears some of a few fields.
+histories = st.lists(
+    st.dictionaries(st.sampled_from(["name", "brand", "price"]), st.none() | st.integers(0, 3)),
+    min_size=1,
+    max_size=8,
+)
+
+
+def _events(history: list[dict[str, int | None]]) -> list[ChangeEvent]:
+    """Events with before/after as the merge writes them (only fields whose value changed)."""
+    state: dict[str, int] = {}
+    out = []
+    for version, sets in enumerate(history, start=1):
+        changes = {}
+        for name, value in sets.items():
+            if state.get(name) != value:
+                changes[name] = {"before": state.get(name), "after": value}
+                if value is None:
+                    state.pop(name, None)
+                else:
+                    state[name] = value
+        out.append(
+            ChangeEvent(
+                f"e{version}", "m", "item", version, "updated", changes, "1", "t", "c", "now"
+            )
+        )
+    return out
+
+
+@given(histories, st.data())
+def test_unwinding_the_current_state_equals_folding_forward(
+    history: list[dict[str, int | None]], data: st.DataObject
+) -> None:
+    events = _events(history)
+    last = len(events)
+    current = state_at(events, last)
+    assert current is not None
+    version = data.draw(st.integers(1, last))
+    newer = [e for e in events if e.version > version]
+    assert state_before(current, last, newer, version) == state_at(events, version)
+
+
+def test_unwinding_needs_every_version_after() -> None:
+    events = _events([{"name": 1}, {"name": 2}, {"name": 3}])
+    assert state_before({"name": 3}, 3, [events[2]], 1) is None  # version 2 is missing
+    assert state_before({"name": 3}, 3, events[1:], 1) == {"name": 1}
 
 
 def test_backoff_grows_is_jittered_capped_and_honours_retry_after() -> None:

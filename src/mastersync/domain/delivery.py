@@ -62,6 +62,30 @@ def state_at(events: Iterable[ChangeEvent], version: int) -> dict[str, Any] | No
     return state if seen == version else None
 
 
+def state_before(
+    current: dict[str, Any], current_version: int, newer: Iterable[ChangeEvent], version: int
+) -> dict[str, Any] | None:
+    """A record's attributes at ``version``, unwound from its current state (None if a
+    version between is missing).
+
+    Each event names every field it changed with its value before, so undoing the events
+    after ``version``, newest first, reads only the few recent ones, where folding forward
+    reads the record's whole history.
+    """
+    later = sorted((e for e in newer if e.version > version), key=lambda e: -e.version)
+    if [e.version for e in later] != list(range(current_version, version, -1)):
+        return None
+    state = dict(current)
+    for event in later:
+        for name, change in event.changes.items():
+            before = change.get("before")
+            if before is None:
+                state.pop(name, None)
+            else:
+                state[name] = before
+    return state
+
+
 @dataclass(frozen=True)
 class Attempt:
     """One try at a delivery, as kept in its history."""

@@ -15,6 +15,10 @@ Enqueue = Callable[[UnitOfWork, list[tuple[int, ChangeEvent]]], int]
 class EventFeed(Protocol):
     """Takes new events of a domain for a subscription, exactly once into its queue."""
 
+    # True when the feed queues each record's versions in version order (the outbox read in
+    # position order does; a bus that redelivers after a backoff does not).
+    ordered: bool
+
     async def dispatch(self, subscription: str, domain: str, limit: int, enqueue: Enqueue) -> int:
         """Take up to ``limit`` new events and queue them; returns how many were taken.
 

@@ -129,9 +129,10 @@ class DeliveryQueue(Protocol):
     """The store's side of distribution: the outbox as a log, queues, receipts."""
 
     def outbox_after(
-        self, position: int, domains: Collection[str], limit: int
+        self, position: int, domains: Collection[str], limit: int, *, changes: bool = True
     ) -> list[tuple[int, ChangeEvent]]:
-        """Outbox events after ``position`` (of the domains given, if any), in order."""
+        """Outbox events after ``position`` (of the domains given, if any), in order; with
+        empty changes and source unless ``changes``."""
         ...
 
     def outbox_head(self) -> int:
@@ -162,12 +163,18 @@ class DeliveryQueue(Protocol):
         """Add deliveries; ones already queued (same subscription, event, replay) are kept."""
         ...
 
-    def due(self, subscription: str, now: str, limit: int) -> list[Delivery]:
-        """Open deliveries whose time has come and that no earlier open version holds back."""
+    def due(
+        self, subscription: str, now: str, limit: int, *, ordered: bool = False
+    ) -> list[Delivery]:
+        """Open deliveries whose time has come and that no earlier open version holds back
+        (nor, unless the feed queues in version order, an earlier one not queued yet)."""
         ...
 
-    def events_for(self, master_ids: Collection[str]) -> dict[str, list[ChangeEvent]]:
-        """Every outbox event of the records, by master id."""
+    def events_for(
+        self, master_ids: Collection[str], since: Mapping[str, int] | None = None
+    ) -> dict[str, list[ChangeEvent]]:
+        """Outbox events of the records by master id, oldest first: every one, or from
+        version ``since[master id]`` on."""
         ...
 
     def golden_states(

@@ -171,6 +171,10 @@ class NatsRelay:
 class NatsFeed:
     """Each subscription reads its domain's subject through a durable pull consumer."""
 
+    # JetStream redelivers a message a dead consumer held after its backoff, behind newer
+    # ones: the queue must check the outbox for earlier versions not queued yet.
+    ordered = False
+
     def __init__(
         self, store: Store, url: str, clock: Callable[[], str], fetch_timeout: float = 0.2
     ) -> None:

@@ -72,10 +72,12 @@ class SqlDeliveryQueue:
     writer: BatchWriter
 
     def outbox_after(
-        self, position: int, domains: Collection[str], limit: int
+        self, position: int, domains: Collection[str], limit: int, *, changes: bool = True
     ) -> list[tuple[int, ChangeEvent]]:
-        """Outbox events after ``position``, in order."""
-        q = sa.select(outbox).where(outbox.c.position > position)
+        """Outbox events after ``position``, in order (without their changes and source when
+        ``changes`` is false: queueing needs neither, and parsing them is most of the cost)."""
+        columns = outbox.c if changes else [c for c in outbox.c if c.name != "payload"]
+        q = sa.select(*columns).where(outbox.c.position > position)
         if domains:
             q = q.where(outbox.c.domain.in_(sorted(domains)))
         q = q.order_by(outbox.c.position).limit(limit)
@@ -152,14 +154,17 @@ class SqlDeliveryQueue:
         # RETURNING counts what was inserted; executemany rowcounts are not reliable.
         return len(self.conn.execute(stmt.returning(deliveries.c.id), values).all())
 
-    def due(self, subscription: str, now: str, limit: int) -> list[Delivery]:
+    def due(
+        self, subscription: str, now: str, limit: int, *, ordered: bool = False
+    ) -> list[Delivery]:
         """Open deliveries whose time has come and that no earlier version holds back.
 
         An earlier version holds a delivery back while it is open in the queue, and also
         while it is in the outbox but not queued yet: a bus may hand events over out of
         order (JetStream redelivers what a dead consumer held after the backoff), and the
         outbox, not the queue, is the record of what exists. Replays are ordered among
-        themselves only.
+        themselves only. A feed that queues in version order (``ordered``) cannot leave an
+        earlier version unqueued, so that costly check is left out for it.
         """
         d, e, q = deliveries.alias("d"), deliveries.alias("e"), deliveries.alias("q")
         o = outbox.alias("o")
@@ -204,31 +209,35 @@ class SqlDeliveryQueue:
             )
             .exists()
         )
-        query = (
-            sa.select(d)
-            .where(
-                d.c.subscription == subscription,
-                d.c.status.in_(_OPEN),
-                d.c.next_attempt_at <= now,
-                ~earlier_open,
-                sa.or_(d.c.replay != "", ~earlier_unqueued),
-            )
-            .order_by(d.c.id)
-            .limit(limit)
-        )
+        conditions = [
+            d.c.subscription == subscription,
+            d.c.status.in_(_OPEN),
+            d.c.next_attempt_at <= now,
+            ~earlier_open,
+        ]
+        if not ordered:
+            conditions.append(sa.or_(d.c.replay != "", ~earlier_unqueued))
+        query = sa.select(d).where(*conditions).order_by(d.c.id).limit(limit)
         return [_delivery(r) for r in self.conn.execute(query)]
 
-    def events_for(self, master_ids: Collection[str]) -> dict[str, list[ChangeEvent]]:
-        """Every outbox event of the records, by master id, oldest first."""
+    def events_for(
+        self, master_ids: Collection[str], since: Mapping[str, int] | None = None
+    ) -> dict[str, list[ChangeEvent]]:
+        """Outbox events of the records by master id, oldest first: every one, or from
+        version ``since[master id]`` on."""
         found: dict[str, list[ChangeEvent]] = defaultdict(list)
         ids = sorted(set(master_ids))
         for start in range(0, len(ids), 500):
-            q = (
-                sa.select(outbox)
-                .where(outbox.c.master_id.in_(ids[start : start + 500]))
-                .order_by(outbox.c.master_id, outbox.c.version)
-            )
+            chunk = ids[start : start + 500]
+            q = sa.select(outbox).where(outbox.c.master_id.in_(chunk))
+            if since:
+                # One bound for the chunk (the unique (master_id, version) index serves it);
+                # the few older rows it lets through are dropped below.
+                q = q.where(outbox.c.version >= min(since.get(m, 0) for m in chunk))
+            q = q.order_by(outbox.c.master_id, outbox.c.version)
             for r in self.conn.execute(q).mappings():
+                if since and r["version"] < since.get(r["master_id"], 0):
+                    continue
                 found[r["master_id"]].append(rows.event(r))
         return dict(found)
 

@@ -263,7 +263,7 @@ def golden(row: Mapping[Any, Any]) -> GoldenRecord:
 
 def event(row: Mapping[Any, Any]) -> ChangeEvent:
     """An outbox row as a change event."""
-    payload = _json(row["payload"])
+    payload = _json(row["payload"]) if "payload" in row else {}
     return ChangeEvent(
         row["event_id"],
         row["master_id"],

@@ -19,8 +19,9 @@ from mastersync.domain.delivery import (
     backoff_delay,
     idempotency_key,
     state_at,
+    state_before,
 )
-from mastersync.domain.golden import Contribution
+from mastersync.domain.golden import ChangeEvent, Contribution
 from mastersync.domain.problems import Problem, ProblemKind
 from mastersync.domain.records import ExceptionEntry, LineageEntry
 from mastersync.domain.subscriptions import Operation, OutboundMappingFailed, Subscription
@@ -84,8 +85,11 @@ class Deliverer:
         *,
         clock: Callable[[], str],
         rng: random.Random | None = None,
+        ordered: bool = False,
     ) -> None:
         self.store = store
+        # Whether the feed queues each record's versions in order (see EventFeed.ordered).
+        self.ordered = ordered
         self.sub = subscription
         self.connector = connector
         self.clock = clock
@@ -107,35 +111,64 @@ class Deliverer:
     def _plan(self, now: str) -> list[_Item]:
         sub = self.sub
         with self.store.unit_of_work(write=False) as uow:
-            due = uow.due(sub.id, now, sub.delivery.batch_size)
+            due = uow.due(sub.id, now, sub.delivery.batch_size, ordered=self.ordered)
             if not due:
                 return []
             masters = {d.master_id for d in due}
             current = uow.golden_states(masters)
-            # The latest version's state is the golden record itself; older versions (a
-            # backlog, a replay) are folded from the record's events.
-            older = {
-                d.master_id
-                for d in due
-                if d.master_id not in current or current[d.master_id][0] != d.version
-            }
-            events = uow.events_for(older) if older else {}
+            # The latest version's state is the golden record itself; an older version (a
+            # backlog, a replay) is the golden record with the events after it undone.
+            since: dict[str, int] = {}
+            for d in due:
+                if d.master_id not in current or current[d.master_id][0] != d.version:
+                    since[d.master_id] = min(d.version, since.get(d.master_id, d.version))
+            events = uow.events_for(since, since) if since else {}
+            unwound: dict[int | None, dict[str, Any]] = {}
+            rebuild: set[str] = set()
+            for d in due:
+                if d.master_id in since:
+                    state = self._older(d, current, events)
+                    if state is None:
+                        rebuild.add(d.master_id)
+                    else:
+                        unwound[d.id] = state
+            # Where the recent events cannot rebuild a state, the whole history can.
+            if rebuild:
+                events.update(uow.events_for(rebuild))
             applied = uow.applied_for(sub.id, masters)
             states: list[tuple[Delivery, dict[str, Any] | None, str | None]] = []
             for d in due:
-                if d.master_id in older:
+                if d.master_id not in since:
+                    _, state, trace = current[d.master_id]
+                else:
                     history = events.get(d.master_id, [])
                     event = next((e for e in history if e.event_id == d.event_id), None)
-                    state = state_at(history, d.version) if event is not None else None
+                    state = None
+                    if event is not None:
+                        state = (
+                            state_at(history, d.version)
+                            if d.master_id in rebuild
+                            else unwound.get(d.id)
+                        )
                     trace = event.trace_id if event is not None else None
-                else:
-                    _, state, trace = current[d.master_id]
                 states.append((d, state, trace))
             keys = self._consumer_keys(uow, states)
         return [
             self._decide(d, state, trace, applied.get(d.master_id), keys)
             for d, state, trace in states
         ]
+
+    @staticmethod
+    def _older(
+        d: Delivery,
+        current: dict[str, tuple[int, dict[str, Any], str | None]],
+        events: dict[str, list[ChangeEvent]],
+    ) -> dict[str, Any] | None:
+        """The record's state at the delivery's version, unwound from its current state."""
+        if d.master_id not in current:
+            return None
+        version, state, _ = current[d.master_id]
+        return state_before(state, version, events.get(d.master_id, []), d.version)
 
     def _consumer_keys(
         self, uow: UnitOfWork, states: list[tuple[Delivery, dict[str, Any] | None, str | None]]

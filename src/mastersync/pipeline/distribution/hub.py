@@ -77,7 +77,8 @@ class DistributionHub:
         self.dispatch_batch = dispatch_batch
         self.totals = HubTotals()
         self.deliverers = [
-            Deliverer(store, sub, connectors[sub.system], clock=clock) for sub in subscriptions
+            Deliverer(store, sub, connectors[sub.system], clock=clock, ordered=feed.ordered)
+            for sub in subscriptions
         ]
         self.connectors = connectors
         # Set whenever new events may be waiting: wakes idle loops early.

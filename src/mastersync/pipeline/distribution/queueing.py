@@ -50,6 +50,8 @@ class OutboxFeed:
     writer at a time, and the PostgreSQL store makes commit order the position order.
     """
 
+    ordered = True
+
     def __init__(self, store: Store, clock: Callable[[], str]) -> None:
         self.store = store
         self.clock = clock
@@ -58,7 +60,7 @@ class OutboxFeed:
         name = f"sub:{subscription}"
         with self.store.unit_of_work() as uow:
             start = uow.cursor(name)
-            events = uow.outbox_after(start, [domain], limit)
+            events = uow.outbox_after(start, [domain], limit, changes=False)
             if not events:
                 return 0
             enqueue(uow, events)
@@ -73,7 +75,7 @@ class OutboxFeed:
     def _lag(self, subscription: str, domain: str) -> int:
         with self.store.unit_of_work(write=False) as uow:
             cursor = uow.cursor(f"sub:{subscription}")
-            return len(uow.outbox_after(cursor, [domain], 1))
+            return len(uow.outbox_after(cursor, [domain], 1, changes=False))
 
     async def lag(self, subscription: str, domain: str) -> int:
         """Whether events of the domain wait after the subscription's cursor (0 or 1: the
