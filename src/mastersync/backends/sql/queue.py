@@ -29,6 +29,12 @@ _OPEN = (DeliveryStatus.PENDING.value, DeliveryStatus.RETRYING.value)
 _RECENT = 2000
 
 
+def _is_open(status: sa.ColumnElement[str]) -> sa.ColumnElement[bool]:
+    """``status IN ('pending', 'retrying')`` with the values written out: planners match the
+    partial indexes of open deliveries only against the same literal condition."""
+    return status.in_([sa.literal_column(f"'{s}'") for s in _OPEN])
+
+
 def _insert(conn: sa.Connection, table: sa.Table) -> Any:
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     return dialect.insert(table)
@@ -175,7 +181,7 @@ class SqlDeliveryQueue:
                 # planners search the indexes instead of scanning them.
                 e.c.subscription == subscription,
                 e.c.master_id == d.c.master_id,
-                e.c.status.in_(_OPEN),
+                _is_open(e.c.status),
                 sa.or_(
                     e.c.version < d.c.version,
                     sa.and_(e.c.version == d.c.version, e.c.id < d.c.id),
@@ -211,7 +217,7 @@ class SqlDeliveryQueue:
         )
         conditions = [
             d.c.subscription == subscription,
-            d.c.status.in_(_OPEN),
+            _is_open(d.c.status),
             d.c.next_attempt_at <= now,
             ~earlier_open,
         ]
@@ -382,7 +388,7 @@ class SqlDeliveryQueue:
         """Deliveries still to be attempted in these subscriptions."""
         d = deliveries.c
         q = sa.select(sa.func.count()).where(
-            d.subscription.in_(sorted(subscriptions)), d.status.in_(_OPEN)
+            d.subscription.in_(sorted(subscriptions)), _is_open(d.status)
         )
         return int(self.conn.execute(q).scalar() or 0)
 

@@ -201,6 +201,22 @@ deliveries = sa.Table(
     sa.UniqueConstraint("subscription", "event_id", "replay", name="uq_deliveries_event"),
     sa.Index("ix_deliveries_due", "subscription", "status", "next_attempt_at"),
     sa.Index("ix_deliveries_entity", "subscription", "master_id", "version"),
+    # Migration 0007: the open deliveries alone, which is what due() walks.
+    sa.Index(
+        "ix_deliveries_open",
+        "subscription",
+        "id",
+        sqlite_where=sa.text("status IN ('pending', 'retrying')"),
+        postgresql_where=sa.text("status IN ('pending', 'retrying')"),
+    ),
+    sa.Index(
+        "ix_deliveries_open_entity",
+        "subscription",
+        "master_id",
+        "version",
+        sqlite_where=sa.text("status IN ('pending', 'retrying')"),
+        postgresql_where=sa.text("status IN ('pending', 'retrying')"),
+    ),
 )
 
 applied = sa.Table(
