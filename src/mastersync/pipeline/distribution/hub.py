@@ -66,6 +66,7 @@ class DistributionHub:
         clock: Callable[[], str] = utc_now,
         poll_interval: float = 0.05,
         dispatch_batch: int = 1000,
+        watch_interval: float = 0.01,
     ) -> None:
         self.store = store
         self.subscriptions = list(subscriptions)
@@ -75,19 +76,26 @@ class DistributionHub:
         self.clock = clock
         self.poll_interval = poll_interval
         self.dispatch_batch = dispatch_batch
+        self.watch_interval = watch_interval
         self.totals = HubTotals()
         self.deliverers = [
             Deliverer(store, sub, connectors[sub.system], clock=clock, ordered=feed.ordered)
             for sub in subscriptions
         ]
         self.connectors = connectors
-        # Set whenever new events may be waiting: wakes idle loops early.
+        # Set whenever work may be waiting: wakes idle loops early.
         self._nudge = asyncio.Event()
+        # Set when the outbox grew: wakes the loops that take events from it.
+        self._arrived = asyncio.Event()
         # What each poller's last poll took in (None: not polled yet).
         self._polled: dict[int, int | None] = dict.fromkeys(range(len(self.pollers)))
 
     async def _loop(
-        self, name: str, work: Callable[[], Awaitable[int]], stop: asyncio.Event
+        self,
+        name: str,
+        work: Callable[[], Awaitable[int]],
+        stop: asyncio.Event,
+        wake: asyncio.Event | None = None,
     ) -> None:
         while not stop.is_set():
             try:
@@ -99,12 +107,39 @@ class DistributionHub:
             if done:
                 self._nudge.set()
             else:
-                await _wait(stop, self.poll_interval, self._nudge)
+                await _wait(stop, self.poll_interval, wake or self._nudge)
+
+    async def _watch(self, stop: asyncio.Event) -> None:
+        """Wake the loops as soon as the outbox grows, whoever wrote to it.
+
+        Changes ingested by another process (the CLI, the API) would otherwise wait for the
+        next poll of each loop; reading the outbox's head is much cheaper than a poll.
+        """
+
+        def head() -> int:
+            with self.store.unit_of_work(write=False) as uow:
+                return uow.outbox_head()
+
+        seen: int | None = None
+        while not stop.is_set():
+            try:
+                now = await asyncio.to_thread(head)
+            except Exception:
+                log.exception("watching the outbox failed; retrying after a pause")
+                await _wait(stop, 5 * self.poll_interval)
+                continue
+            if seen is not None and now != seen:
+                self._arrived.set()
+            seen = now
+            await _wait(stop, self.watch_interval)
 
     async def _relay(self) -> int:
         assert self.relay is not None
         n = await self.relay.relay(self.dispatch_batch)
         self.totals.relayed += n
+        if n:
+            # Published: the feed's dispatchers have messages to take.
+            self._arrived.set()
         return n
 
     def _dispatch(self, sub: Subscription) -> Callable[[], Awaitable[int]]:
@@ -144,11 +179,14 @@ class DistributionHub:
             asyncio.create_task(self._loop(f"poll {i}", self._poll(i, p), stop))
             for i, p in enumerate(self.pollers)
         ]
+        tasks.append(asyncio.create_task(self._watch(stop)))
         if self.relay is not None:
-            tasks.append(asyncio.create_task(self._loop("relay", self._relay, stop)))
+            tasks.append(asyncio.create_task(self._loop("relay", self._relay, stop, self._arrived)))
         for sub, deliverer in zip(self.subscriptions, self.deliverers, strict=True):
             tasks.append(
-                asyncio.create_task(self._loop(f"dispatch {sub.id}", self._dispatch(sub), stop))
+                asyncio.create_task(
+                    self._loop(f"dispatch {sub.id}", self._dispatch(sub), stop, self._arrived)
+                )
             )
             tasks.append(
                 asyncio.create_task(self._loop(f"deliver {sub.id}", self._deliver(deliverer), stop))
