@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from mastersync.pipeline.ingest import Ingestor
-from mastersync.ports.connector import SourceRecord
+from mastersync.ports.connector import ReadFailure, SourceRecord
 
 _PRUNE_EVERY = 60.0
 
@@ -44,7 +44,7 @@ class PushIntake:
         system: str,
         domain: str,
         message_id: str | None,
-        records: Sequence[SourceRecord],
+        records: Sequence[SourceRecord | ReadFailure],
         id_lifetime: float,
     ) -> PushOutcome:
         """Ingest a push (its records commit, or raise); then mark its id as taken.

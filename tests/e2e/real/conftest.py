@@ -167,6 +167,7 @@ class Akeneo:
         """The environment the landscape's connector settings refer to."""
         return {
             "AKENEO_URL": f"{self.url}/api/rest/v1",
+            "AKENEO_BASE_URL": self.url,
             "AKENEO_DB": self.database,
             "AKENEO_SECRET": "not-checked-by-the-mock",
             "AKENEO_PASSWORD": "not-checked-by-the-mock",
@@ -192,6 +193,29 @@ class Akeneo:
             f"{self.url}/api/rest/v1/products/{identifier}", json=body, headers=self._headers()
         )
         assert response.status_code in (201, 204), response.text
+
+    def post(self, path: str, body: dict[str, Any]) -> None:
+        """Create something under /api/rest/v1 (an attribute, a family) as a PIM admin would."""
+        response = self.client.post(
+            f"{self.url}/api/rest/v1{path}", json=body, headers=self._headers()
+        )
+        assert response.status_code == 201, response.text
+
+    def delete(self, identifier: str) -> None:
+        """Delete a product as a PIM user would."""
+        response = self.client.delete(
+            f"{self.url}/api/rest/v1/products/{identifier}", headers=self._headers()
+        )
+        assert response.status_code == 204, response.text
+
+    def platform(self, path: str) -> Any:
+        """A document of the Event Platform API (/api/v1: subscriptions, delivery logs), or
+        None."""
+        response = self.client.get(f"{self.url}/api/v1{path}", headers=self._headers())
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        return response.json()
 
     def close(self) -> None:
         """Close the HTTP client."""

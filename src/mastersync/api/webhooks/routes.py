@@ -17,6 +17,7 @@ from mastersync.bootstrap import Hub, open_connector
 from mastersync.connectors.webhook.receiver import BadPush, WebhookConnector
 from mastersync.connectors.webhook.signatures import Rejected
 from mastersync.pipeline.pushes import PushIntake
+from mastersync.ports.connector import ConnectorError
 
 log = logging.getLogger("mastersync.webhooks")
 
@@ -26,13 +27,18 @@ def _problem(status: int, detail: str, **headers: str) -> JSONResponse:
 
 
 def receivers(hub: Hub) -> dict[str, WebhookConnector]:
-    """The webhook connector of every system whose connector is of type webhook."""
+    """The webhook connector of every system whose connector is of type webhook, and the
+    receiver of every connector that subscribes to its system's events (``events:``)."""
     found = {}
     for system, cfg in hub.landscape.config.systems.items():
         if cfg.connector.get("type") == "webhook":
             connector = open_connector(hub.landscape, system)
             assert isinstance(connector, WebhookConnector)
             found[system] = connector
+        elif cfg.connector.get("events"):
+            receiver = open_connector(hub.landscape, system).push_receiver()
+            assert isinstance(receiver, WebhookConnector)
+            found[system] = receiver
     return found
 
 
@@ -57,12 +63,17 @@ def webhook_router(hub: Hub, clock: Any = time.time) -> APIRouter:
         headers = {k.lower(): v for k, v in request.headers.items()}
         try:
             verified = connector.verify(headers, bytes(body), clock())
-            push = connector.parse(headers, bytes(body), verified, domain)
+            # In a thread: a receiver may read from its system (Akeneo's events name a
+            # product, which is read).
+            push = await asyncio.to_thread(connector.parse, headers, bytes(body), verified, domain)
         except Rejected as exc:
             log.warning("%s: push refused: %s", system, exc)
             return _problem(401, str(exc))
         except BadPush as exc:
             return _problem(400, str(exc))
+        except ConnectorError as exc:
+            log.warning("%s: push %s not taken: %s", system, verified.message_id, exc.message)
+            return _problem(503, f"{system} could not be read; retry later", **{"Retry-After": "5"})
         if push.domain is None:
             # A topic this landscape takes nothing from: acknowledged so it is not re-sent.
             return JSONResponse({"status": "ignored", "topic": push.topic})

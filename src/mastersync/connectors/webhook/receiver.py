@@ -14,7 +14,7 @@ from mastersync.connectors.registry import ConnectorContext
 from mastersync.connectors.webhook import signatures
 from mastersync.connectors.webhook.signatures import Verified
 from mastersync.connectors.webhook.spec import WebhookSettings
-from mastersync.ports.connector import CheckResult, SourceRecord
+from mastersync.ports.connector import CheckResult, ReadFailure, SourceRecord
 
 _DEFAULT_RECORDS = {"standard": "data", "stripe": "data.object"}
 _TOPIC_HEADERS = {"shopify": "x-shopify-topic"}
@@ -31,7 +31,8 @@ class Push:
     message_id: str | None
     domain: str | None
     topic: str | None
-    records: list[SourceRecord] = field(default_factory=list)
+    # ReadFailure: input its receiver records without a record (an Akeneo deletion).
+    records: list[SourceRecord | ReadFailure] = field(default_factory=list)
 
 
 class WebhookConnector:
@@ -105,7 +106,7 @@ class WebhookConnector:
             )
         found = self._records.search(document)
         items = found if isinstance(found, list) else [found]
-        records = []
+        records: list[SourceRecord | ReadFailure] = []
         for i, item in enumerate(items):
             if not isinstance(item, dict):
                 raise BadPush(f"record {i} at {self._records.expression!r} is not an object")

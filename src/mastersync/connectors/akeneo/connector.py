@@ -1,0 +1,208 @@
+"""The Akeneo connector: products listed in full (reconciliation, and the fallback when no
+events arrive), read one by one when an event names them, and written with PATCH upserts."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from mastersync.connectors.akeneo.client import PRODUCT, AkeneoClient
+from mastersync.connectors.akeneo.listing import Cursor, due
+from mastersync.connectors.akeneo.spec import AkeneoRead, AkeneoSettings
+from mastersync.connectors.akeneo.values import ValueProblem, flatten, product_body
+from mastersync.connectors.registry import ConnectorContext
+from mastersync.domain.subscriptions import Operation
+from mastersync.ports.connector import (
+    CheckResult,
+    ConnectorError,
+    Page,
+    ReadFailure,
+    SourceRecord,
+    TerminalError,
+)
+from mastersync.ports.outbound import (
+    DeliveryAck,
+    DeliveryRequest,
+    TerminalFailure,
+    TransientFailure,
+)
+
+if TYPE_CHECKING:
+    from mastersync.connectors.akeneo.receiver import AkeneoReceiver
+
+log = logging.getLogger("mastersync.akeneo")
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class AkeneoConnector:
+    """Reads products from, and writes them to, one Akeneo PIM."""
+
+    def __init__(self, settings: AkeneoSettings, context: ConnectorContext) -> None:
+        self.settings = settings
+        self.system = context.system
+        self.context = context
+        self.client = AkeneoClient(settings)
+        self.clock: Callable[[], dt.datetime] = _now
+        # Domains whose listing this process began, and finished: a pass left over from an
+        # earlier run starts again, and the first pass of a run happens whatever the cursor.
+        self._began: set[str] = set()
+        self._listed: set[str] = set()
+
+    def _read(self, domain: str) -> AkeneoRead:
+        spec = self.settings.read.get(domain)
+        if spec is None:
+            raise TerminalError(f"{self.system}: no 'read' settings for {domain}")
+        return spec
+
+    def record(self, product: dict[str, Any]) -> SourceRecord:
+        """A product as the record the inbound mapping reads."""
+        flat = flatten(product, self.settings.locale, self.settings.scope)
+        return SourceRecord(flat, f"akeneo product {flat.get('identifier')}")
+
+    # --- reading --------------------------------------------------------------------------
+    def subscribe(self) -> bool:
+        """Register the events subscription (when configured); False if the Event Platform
+        could not be reached or refused: listings go on, the next one tries again."""
+        events = self.settings.events
+        if events is None:
+            return False
+        try:
+            self.client.subscribe(events)
+        except ConnectorError as exc:
+            log.warning("%s: events not registered (%s); listings go on", self.system, exc)
+            return False
+        return True
+
+    def read(self, domain: str, cursor: str | None, limit: int) -> Page:
+        """The next page of a full listing, when one is due (else nothing)."""
+        spec = self._read(domain)
+        cur = Cursor.parse(cursor)
+        now = self.clock()
+        if cur.in_pass and domain not in self._began:
+            cur = Cursor(listed=cur.listed)  # left by an earlier run: list from the start
+        if not cur.in_pass:
+            if not due(
+                cur,
+                events=self.settings.events is not None,
+                listed_here=domain in self._listed,
+                reconcile_every=self.settings.reconcile_every,
+                now=now,
+            ):
+                return Page([], cursor, False)
+            # Subscribed before listing: a change after the listing read its product comes
+            # as an event, so none falls between the two.
+            self.subscribe()
+            self._began.add(domain)
+            cur.started = now.isoformat()
+        rows, nxt = self.client.page(spec, min(limit, self.settings.page_size), cur.next)
+        records: list[SourceRecord | ReadFailure] = [self.record(r) for r in rows]
+        if nxt is not None:
+            cur.next = nxt
+            return Page(records, cur.dump(), True)
+        self._listed.add(domain)
+        return Page(records, Cursor(listed=cur.started or now.isoformat()).dump(), False)
+
+    def read_state(self, domain: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every product the domain lists, by identifier: a deleted one is simply absent."""
+        spec = self._read(domain)
+        nxt: str | None = None
+        while True:
+            rows, nxt = self.client.page(spec, self.settings.page_size, nxt)
+            for row in rows:
+                record = self.record(row)
+                yield str(record.payload.get("identifier")), record.payload
+            if nxt is None:
+                return
+
+    def fetch(self, *, uuid: str | None, identifier: str | None) -> SourceRecord | None:
+        """The product an event names, as a record (None: it is gone)."""
+        product = self.client.product(uuid=uuid, identifier=identifier)
+        return None if product is None else self.record(product)
+
+    def push_receiver(self) -> AkeneoReceiver:
+        """The receiver of this PIM's events (for `mastersync run --listen`)."""
+        from mastersync.connectors.akeneo.receiver import AkeneoReceiver
+
+        # The hub never closes its receivers: read products without keeping connections.
+        self.client.close()
+        self.client = AkeneoClient(self.settings, keep_alive=False)
+        return AkeneoReceiver(self)
+
+    def check(self) -> CheckResult:
+        """Fetch a token, read the first product of each domain, show the subscription."""
+        s = self.settings
+        details = [f"Akeneo at {s.url}, locale {s.locale}, scope {s.scope or '(none)'}"]
+        ok = True
+        for domain, spec in s.read.items():
+            try:
+                rows, nxt = self.client.page(spec, 1)
+            except ConnectorError as exc:
+                ok = False
+                details.append(f"read {domain}: {exc.message}")
+                continue
+            more = ", more pages" if nxt else ""
+            details.append(f"read {domain}: {len(rows)} product(s) on a first page of 1{more}")
+        for name, w in s.write.items():
+            family = f" (family {w.family})" if w.family else ""
+            details.append(f"write {name}: PATCH {PRODUCT}{family}")
+        if s.events is not None:
+            try:
+                state = self.client.subscription_state(s.events)
+            except ConnectorError as exc:
+                return CheckResult(False, [*details, f"events: {exc.message}"])
+            if state is None:
+                details.append("events: not subscribed yet (done before the next full listing)")
+            else:
+                url = (state.get("config") or {}).get("url")
+                where = "" if url == s.events.url else f", posting to {url} (not {s.events.url})"
+                details.append(
+                    f"events: subscription {s.events.subscription} "
+                    f"{state.get('status', 'active')}{where}"
+                )
+        return CheckResult(ok, details)
+
+    # --- writing --------------------------------------------------------------------------
+    def _send(self, request: DeliveryRequest) -> DeliveryAck:
+        name = request.subscription.split(".", 1)[1]
+        spec = self.settings.write.get(name)
+        if spec is None:
+            raise TerminalFailure(f"{self.system}: no 'write' settings for {request.subscription}")
+        if request.operation is Operation.DEACTIVATE:
+            key = request.target_key
+            # A PATCH would create a product that is gone: disable only what is there.
+            if key is not None and self.client.product(uuid=None, identifier=key) is not None:
+                self.client.upsert(key, {"identifier": key, "enabled": False})
+            return DeliveryAck(key)
+        try:
+            body = product_body(
+                request.payload,
+                self.client.attribute,
+                self.settings.locale,
+                self.settings.scope,
+                spec.family,
+            )
+        except ValueProblem as exc:
+            raise TerminalFailure(f"{request.subscription}: {exc}") from None
+        identifier = str(body["identifier"])
+        status = self.client.upsert(identifier, body)
+        if status == 404:
+            raise TerminalFailure(f"PATCH {PRODUCT} for {identifier!r} answered 404")
+        return DeliveryAck(identifier)
+
+    async def send(self, request: DeliveryRequest) -> DeliveryAck:
+        """Create or update one product (PATCH by identifier), or disable it."""
+        try:
+            return await asyncio.to_thread(self._send, request)
+        except ConnectorError as exc:
+            failure = TransientFailure if exc.transient else TerminalFailure
+            raise failure(exc.message, status=exc.status) from None
+
+    async def close(self) -> None:
+        """Release connections."""
+        self.client.close()
