@@ -12,6 +12,7 @@ from mastersync.cli import admin, api, distribution, inbox, matching, records
 from mastersync.cli.common import Options
 from mastersync.cli.demo import demo
 from mastersync.cli.ingest import ingest
+from mastersync.cli.reconcile import reconcile
 
 app = typer.Typer(
     name="mastersync",
@@ -68,6 +69,7 @@ app.command()(records.status)
 app.command()(distribution.run)
 app.command()(distribution.deliveries)
 app.command()(distribution.replay)
+app.command()(reconcile)
 app.add_typer(inbox.app, name="exceptions")
 app.add_typer(admin.schema_app, name="schema")
 app.add_typer(admin.db_app, name="db")

@@ -105,8 +105,18 @@ class Attempt:
         }
 
 
-def idempotency_key(master_id: str, version: int) -> str:
-    """What a consumer uses to apply a version at most once: master id + version."""
+# Replay ids of repairs (reconciliation re-publishing what a consumer lost or changed).
+REPAIR_PREFIX = "rpr"
+
+
+def idempotency_key(master_id: str, version: int, replay: str = "") -> str:
+    """What a consumer uses to apply a version at most once: master id + version.
+
+    A replay keeps the key, so the consumer applies nothing twice; a repair gets a key of
+    its own, since the consumer must apply again what it had (and then lost or changed).
+    """
+    if replay.startswith(f"{REPAIR_PREFIX}_"):
+        return f"{master_id}:{version}:{replay}"
     return f"{master_id}:{version}"
 
 

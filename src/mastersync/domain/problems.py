@@ -18,6 +18,8 @@ class ProblemKind(StrEnum):
     UNKNOWN_REFERENCE = "unknown_reference"
     AMBIGUOUS_MATCH = "ambiguous_match"
     DEAD_LETTER = "dead_letter"
+    # Reconciliation found a system disagreeing with the hub (a record gone from its source).
+    DRIFT = "drift"
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,6 +68,11 @@ class ExceptionsInbox:
                 report.skipped[entry.id] = f"already {entry.status.value}"
             elif entry.kind == ProblemKind.DEAD_LETTER:
                 self._requeue(entry, report)
+            elif entry.kind == ProblemKind.DRIFT:
+                report.skipped[entry.id] = (
+                    "found by reconciliation: run `mastersync reconcile` again once the "
+                    "system is fixed, or ignore this"
+                )
             elif entry.kind == ProblemKind.PARSE_ERROR:
                 report.skipped[entry.id] = (
                     "unreadable input cannot be retried: fix the "

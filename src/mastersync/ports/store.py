@@ -13,6 +13,7 @@ from mastersync.domain.governance.four_eyes import PendingChange
 from mastersync.domain.ledger import KeyChange
 from mastersync.domain.records import BatchSummary, ExceptionEntry, ExceptionStatus, LineageEntry
 from mastersync.ports.matching import MatchRepository
+from mastersync.ports.reconciliation import ReconciliationRepository
 
 
 class StoreError(Exception):
@@ -221,7 +222,7 @@ class DeliveryQueue(Protocol):
         ...
 
 
-class UnitOfWork(DeliveryQueue, MatchRepository, Protocol):
+class UnitOfWork(DeliveryQueue, MatchRepository, ReconciliationRepository, Protocol):
     """One transaction: reads see a consistent state, writes commit together or not at all."""
 
     # --- hot path: batch reads and one batch write ---

@@ -13,6 +13,8 @@ from typer.testing import CliRunner
 from mastersync.bootstrap import build_hub, open_connector
 from mastersync.cli import app
 from mastersync.connectors.sandbox.target import SandboxTarget
+from mastersync.domain.reconciliation import Bucket
+from mastersync.pipeline.reconcile import reconcile_source
 from mastersync.ports.store import ExceptionFilter
 from tests.e2e.real.conftest import Tryton
 
@@ -176,21 +178,34 @@ def test_a_party_deleted_in_tryton_is_detected_by_its_full_listing(
     assert tryton_keys(landscape, "customer") == {str(kept), str(gone)}
 
     tryton.call("party.party.delete", [gone])
+    # Incremental reads cannot see a deletion: nothing changed that still exists.
+    run(landscape, tryton)
+    assert tryton_keys(landscape, "customer") == {str(kept), str(gone)}
     for name, value in tryton.env.items():
         monkeypatch.setenv(name, value)
     hub = build_hub(landscape)
     connector = open_connector(hub.landscape, "tryton")
     try:
-        # Incremental reads cannot see a deletion: nothing changed that still exists.
-        listed = dict(connector.read_state("customer"))
+        with hub.store.unit_of_work(write=False) as uow:
+            master = uow.find_master("customer", "tryton", str(gone))
+        # The full listing does: reconciliation files the party in the inbox.
+        result = reconcile_source(hub.store, hub.landscape, connector, "tryton", "customer")
+        with hub.store.unit_of_work(write=False) as uow:
+            entries = uow.exceptions(ExceptionFilter(kind="drift", system="tryton"))
     finally:
         connector.transport.close()
         hub.close()
-    assert set(listed) == {str(kept)}
-    assert listed[str(kept)]["name"] == "Bleibt GmbH"
-    assert listed[str(kept)]["addresses"][0]["city"] == "Berlin"
-    missing = tryton_keys(landscape, "customer") - set(listed)
-    assert missing == {str(gone)}
+    assert result.report.keys(Bucket.MISSING) == [str(gone)]
+    assert result.report.counts[Bucket.MATCHED] == 1 and result.report.error_count == 0
+    [entry] = entries
+    assert (entry.rule, entry.domain, entry.source_key) == (
+        "source_record_missing",
+        "customer",
+        str(gone),
+    )
+    assert master is not None and entry.master_id == master
+    assert entry.payload["last_seen"]["name"] == "Geht AG"
+    assert f"'{gone}' of tryton" in entry.message
 
 
 CRM_ACCOUNTS = (

@@ -399,3 +399,21 @@ processes = sa.Table(
     sa.Column("history", Json, nullable=False),
     sa.Index("ix_processes_master", "master_id"),
 )
+
+reconciliation_runs = sa.Table(
+    "reconciliation_runs",
+    metadata,
+    # One `mastersync reconcile` of a system's domain in one role (target or source).
+    sa.Column("run_id", sa.Text, primary_key=True),
+    sa.Column("system", sa.Text, nullable=False),
+    sa.Column("domain", sa.Text, nullable=False),
+    sa.Column("role", sa.Text, nullable=False),
+    sa.Column("subscription", sa.Text),
+    sa.Column("started_at", Instant, nullable=False),
+    sa.Column("finished_at", Instant),
+    # Records per bucket: matched, missing, extra, mismatched, retired, errors.
+    sa.Column("counts", Json, nullable=False),
+    # What was done: deliveries queued, records ingested, inbox entries opened.
+    sa.Column("repair", Json, nullable=False),
+    sa.Index("ix_reconciliation_runs_system", "system", "domain", "started_at"),
+)

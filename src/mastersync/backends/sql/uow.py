@@ -11,6 +11,7 @@ from mastersync.backends.sql import rows
 from mastersync.backends.sql.matching import SqlMatchRepository
 from mastersync.backends.sql.queue import SqlDeliveryQueue
 from mastersync.backends.sql.reader import BatchReader
+from mastersync.backends.sql.reconciliation import SqlReconciliationRepository
 from mastersync.backends.sql.tables import (
     batches,
     exceptions,
@@ -39,7 +40,7 @@ def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
         yield items[start : start + _IN_CHUNK]
 
 
-class SqlUnitOfWork(SqlDeliveryQueue, SqlMatchRepository):
+class SqlUnitOfWork(SqlDeliveryQueue, SqlMatchRepository, SqlReconciliationRepository):
     """A transaction on a SQL store; see :class:`mastersync.ports.store.UnitOfWork`."""
 
     def __init__(

@@ -15,6 +15,7 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,8 +121,10 @@ class SandboxTarget:
             "SELECT key, version FROM records WHERE domain = ? AND master_id = ?",
             (request.domain, request.master_id),
         ).fetchone()
-        if row is not None and row[1] >= request.version:
-            # Never back: a replayed or late older version is acknowledged, not applied.
+        if row is not None and row[1] > request.version:
+            # Never back: a replayed or late older version is acknowledged, not applied. The
+            # same version under a new key is a repair (reconciliation found the record
+            # changed or gone here): applied again.
             response = {"key": row[0], "version": row[1], "stale": True}
             return DeliveryAck(row[0], str(row[1]), True, response), True
         key = request.target_key or (row[0] if row else f"T-{uuid.uuid4().hex[:12]}")
@@ -271,6 +274,19 @@ class SandboxConnector:
 
     async def close(self) -> None:
         """Nothing to release."""
+
+    def read_state(self, domain: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(key, payload) of every active record of the domain: what the system shows now."""
+        db = self.target._connect()
+        try:
+            rows = db.execute(
+                "SELECT key, payload FROM records WHERE domain = ? AND active = 1 ORDER BY key",
+                (domain,),
+            )
+            for key, payload in rows:
+                yield key, orjson.loads(payload)
+        finally:
+            db.close()
 
 
 def from_settings(settings: SandboxSettings, context: ConnectorContext) -> SandboxConnector:

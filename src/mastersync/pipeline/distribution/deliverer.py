@@ -241,7 +241,7 @@ class Deliverer:
             d.master_id,
             d.version,
             operation,
-            idempotency_key(d.master_id, d.version),
+            idempotency_key(d.master_id, d.version, d.replay),
             applied.target_key if applied else None,
             payload,
             trace_id,

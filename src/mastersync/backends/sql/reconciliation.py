@@ -1,0 +1,84 @@
+"""The store's side of reconciliation on SQL: xrefs in key order, and run summaries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import sqlalchemy as sa
+
+from mastersync.backends.sql import rows
+from mastersync.backends.sql.tables import reconciliation_runs, xref
+from mastersync.domain.golden import Contribution
+from mastersync.domain.reconciliation import ReconciliationRun, Role
+
+
+def _run(row: Any) -> ReconciliationRun:
+    return ReconciliationRun(
+        row["run_id"],
+        row["system"],
+        row["domain"],
+        Role(row["role"]),
+        rows.instant(row["started_at"]),
+        row["subscription"],
+        rows.instant(row["finished_at"]),
+        dict(rows.json_value(row["counts"])),
+        dict(rows.json_value(row["repair"])),
+    )
+
+
+class SqlReconciliationRepository:
+    """Mixed into the SQL unit of work (it provides ``conn``)."""
+
+    conn: sa.Connection
+
+    def scan_xrefs(self, domain: str, system: str, batch: int = 5000) -> Iterator[Contribution]:
+        """Every cross-reference of a system's records of a domain, by source key.
+
+        Keyset pages (the primary key's order) keep each query short however many records
+        the system has, and nothing is held but the page being read.
+        """
+        x = xref.c
+        after = ""
+        while True:
+            q = (
+                sa.select(xref)
+                .where(x.domain == domain, x.system == system, x.source_key > after)
+                .order_by(x.source_key)
+                .limit(batch)
+            )
+            found = [rows.contribution(r) for r in self.conn.execute(q).mappings()]
+            yield from found
+            if len(found) < batch:
+                return
+            after = found[-1].key
+
+    def save_reconciliation(self, run: ReconciliationRun) -> None:
+        """Record a reconciliation run (insert, or update by run id)."""
+        values = {
+            "system": run.system,
+            "domain": run.domain,
+            "role": run.role.value,
+            "subscription": run.subscription,
+            "started_at": run.started_at,
+            "finished_at": run.finished_at,
+            "counts": run.counts,
+            "repair": run.repair,
+        }
+        r = reconciliation_runs
+        done = self.conn.execute(sa.update(r).where(r.c.run_id == run.run_id).values(**values))
+        if done.rowcount == 0:
+            self.conn.execute(sa.insert(r).values(run_id=run.run_id, **values))
+
+    def reconciliations(
+        self, system: str | None = None, domain: str | None = None, limit: int = 20
+    ) -> list[ReconciliationRun]:
+        """Recent runs, newest first."""
+        r = reconciliation_runs.c
+        q = sa.select(reconciliation_runs)
+        if system is not None:
+            q = q.where(r.system == system)
+        if domain is not None:
+            q = q.where(r.domain == domain)
+        q = q.order_by(r.started_at.desc(), r.run_id.desc()).limit(limit)
+        return [_run(row) for row in self.conn.execute(q).mappings()]

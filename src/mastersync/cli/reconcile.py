@@ -1,0 +1,195 @@
+"""`mastersync reconcile`: compare a system with the hub, report drift, optionally repair."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.progress import TaskID
+from rich.table import Table
+
+from mastersync.bootstrap import Hub, open_connector
+from mastersync.cli.common import console, fail, friendly, options
+from mastersync.cli.progress import progress_bar
+from mastersync.cli.render import short
+from mastersync.domain.reconciliation import Bucket, DriftEntry, Role
+from mastersync.pipeline.reconcile import (
+    Plan,
+    ReconcileOptions,
+    Reconciliation,
+    plan,
+    reconcile_source,
+    reconcile_target,
+)
+from mastersync.ports.connector import ConnectorError, SourceRecord
+
+# Exit status when drift is found and not repaired (as `ingest --strict` on rejections).
+DRIFT_EXIT = 3
+
+# What each bucket means, per role.
+_MEANING = {
+    Role.TARGET: {
+        Bucket.MATCHED: "in sync",
+        Bucket.MISSING: "expected there, not held",
+        Bucket.EXTRA: "held, not expected there",
+        Bucket.MISMATCHED: "held, fields differ",
+        Bucket.RETIRED: "deactivated by the hub, still listed",
+        Bucket.SOURCED: "its own, read by the hub, not sent to it",
+    },
+    Role.SOURCE: {
+        Bucket.MATCHED: "as the hub last read it",
+        Bucket.MISSING: "gone from the system (to the inbox)",
+        Bucket.EXTRA: "listed, not in the hub",
+        Bucket.MISMATCHED: "changed since the hub read it",
+        Bucket.RETIRED: "",
+        Bucket.SOURCED: "",
+    },
+}
+
+
+def _example(entry: DriftEntry) -> str:
+    if entry.diffs:
+        fields = "; ".join(
+            f"{d.field} {short(d.expected, 24)} → {short(d.actual, 24)}" for d in entry.diffs[:3]
+        )
+        more = f" (+{len(entry.diffs) - 3})" if len(entry.diffs) > 3 else ""
+        return f"{entry.key}: {fields}{more}"
+    return entry.key + (f" — {entry.note}" if entry.note else "")
+
+
+def drift_table(result: Reconciliation, show: int) -> Table:
+    """One run: records per bucket, with a few examples of each."""
+    run, report = result.run, result.report
+    what = f" ({run.subscription})" if run.subscription else ""
+    table = Table(
+        title=f"{run.system} {run.domain} as {run.role.value}{what}", title_justify="left"
+    )
+    for col in ("", "records", "meaning", "examples"):
+        table.add_column(col, overflow="fold")
+    for bucket in Bucket:
+        count = report.counts[bucket]
+        if bucket in (Bucket.RETIRED, Bucket.SOURCED) and not count:
+            continue
+        examples = [_example(e) for e in report.examples.get(bucket, [])[:show]]
+        if bucket is Bucket.MATCHED:
+            examples = []
+        style = "bold red" if bucket.drift and count else ""
+        table.add_row(
+            f"[{style}]{bucket.value}[/]" if style else bucket.value,
+            str(count),
+            _MEANING[run.role][bucket],
+            "\n".join(examples),
+        )
+    if report.error_count:
+        examples = [
+            f"{e.key}: {e.field or '-'} {e.rule}: {e.message}" for e in report.errors[:show]
+        ]
+        table.add_row(
+            "[bold red]errors[/]",
+            str(report.error_count),
+            "could not be compared",
+            "\n".join(examples),
+        )
+    return table
+
+
+def _close(connector: Any) -> None:
+    close = getattr(connector, "close", None)
+    if close is None:
+        return
+    done = close()
+    if inspect.isawaitable(done):
+        asyncio.run(done)  # type: ignore[arg-type]
+
+
+@contextmanager
+def _progress(enabled: bool, system: str) -> Iterator[Any]:
+    """progress(phase, n) for the pipeline, drawn as two bars (listed, hub)."""
+    if not enabled:
+        yield None
+        return
+    with progress_bar() as bar:
+        tasks: dict[str, TaskID] = {}
+        labels = {"listed": f"records listed by {system}", "hub": "hub records checked"}
+
+        def advance(phase: str, n: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(labels.get(phase, phase), total=None)
+            bar.advance(tasks[phase], n)
+
+        yield advance
+
+
+def _run(
+    hub: Hub, connector: Any, step: Plan, system: str, domain: str, opts: ReconcileOptions
+) -> Reconciliation:
+    if step.subscription is not None:
+        return reconcile_target(hub.store, hub.landscape, connector, step.subscription, opts)
+    ingestor = hub.ingestor
+
+    def ingest(records: list[SourceRecord]) -> object:
+        return ingestor.ingest(system, domain, records, source="reconcile")
+
+    return reconcile_source(hub.store, hub.landscape, connector, system, domain, opts, ingest)
+
+
+@friendly
+def reconcile(
+    ctx: typer.Context,
+    system: Annotated[str, typer.Option("--system", help="the system to compare with the hub")],
+    domain: Annotated[str, typer.Option("--domain", help="the domain to compare")],
+    repair: Annotated[
+        bool,
+        typer.Option(
+            help="target: queue re-deliveries of missing and mismatched records; "
+            "source: ingest records the hub lacks or holds older"
+        ),
+    ] = False,
+    role: Annotated[
+        Role | None, typer.Option(help="only as a target or only as a source (default: both)")
+    ] = None,
+    subscription: Annotated[
+        str | None, typer.Option("--subscription", "-s", help="one of the system's subscriptions")
+    ] = None,
+    show: Annotated[int, typer.Option(help="example records per bucket")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Compare a system with the hub: missing, extra and mismatched records (exit 3 on drift)."""
+    hub = options(ctx).hub()
+    steps = plan(hub.landscape, system, domain, role, subscription)
+    connector = open_connector(hub.landscape, system)
+    if not hasattr(connector, "read_state"):
+        fail(f"the connector of {system} cannot list what {system} holds (no read_state)")
+    results: list[Reconciliation] = []
+    try:
+        for step in steps:
+            with _progress(not as_json, system) as advance:
+                opts = ReconcileOptions(repair=repair, examples=max(show, 0), progress=advance)
+                results.append(_run(hub, connector, step, system, domain, opts))
+    except ConnectorError as exc:
+        fail(f"{system}: cannot list its {domain} records: {exc.message}")
+    finally:
+        _close(connector)
+        hub.close()
+    drift = sum(r.report.drift + r.report.error_count for r in results)
+    if as_json:
+        console.print_json(
+            orjson.dumps({"drift": drift, "runs": [r.as_dict() for r in results]}).decode()
+        )
+    else:
+        for result in results:
+            console.print(drift_table(result, show))
+            for note in result.notes:
+                console.print(f"  {note}", markup=False)
+        console.print(
+            f"{drift} record(s) drifted" + (" (repair started)" if repair and drift else "")
+            if drift
+            else "no drift"
+        )
+    if drift and not repair:
+        raise typer.Exit(DRIFT_EXIT)

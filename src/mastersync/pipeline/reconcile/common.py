@@ -1,0 +1,80 @@
+"""What both roles of a reconciliation share: options, the result, chunked listings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any
+
+from mastersync.domain.reconciliation import DriftReport, ReconciliationRun
+from mastersync.pipeline.ids import new_id, utc_now
+from mastersync.ports.store import Store
+
+# progress(phase, records done): phases "listed" (read from the system) and "hub" (the
+# hub's own records looked through for ones the listing lacked).
+Progress = Callable[[str, int], None]
+
+
+@dataclass(frozen=True)
+class ReconcileOptions:
+    """How a reconciliation runs."""
+
+    # Target: queue re-deliveries of missing and mismatched records. Source: ingest
+    # records the hub lacks or holds an older state of.
+    repair: bool = False
+    # Records kept per bucket as examples (counts are always exact).
+    examples: int = 20
+    # Records compared per store round trip; the listing is never held whole.
+    chunk: int = 500
+    clock: Callable[[], str] = utc_now
+    ids: Callable[[str], str] = new_id
+    progress: Progress | None = None
+
+    def advance(self, phase: str, done: int) -> None:
+        """Report progress, if anyone listens."""
+        if self.progress is not None and done:
+            self.progress(phase, done)
+
+
+@dataclass
+class Reconciliation:
+    """One run's summary (as stored) and its drift report."""
+
+    run: ReconciliationRun
+    report: DriftReport
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON shape."""
+        run = self.run
+        return {
+            "run_id": run.run_id,
+            "system": run.system,
+            "domain": run.domain,
+            "role": run.role.value,
+            "subscription": run.subscription,
+            "started_at": run.started_at,
+            "finished_at": run.finished_at,
+            "drift": self.report.drift,
+            **self.report.as_dict(),
+            "repair": run.repair,
+            "notes": self.notes,
+        }
+
+
+def chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """Consecutive lists of up to ``size`` items, read lazily."""
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def finish(store: Store, result: Reconciliation, clock: Callable[[], str]) -> Reconciliation:
+    """Stamp the run's end and counts, and keep its summary in the store."""
+    result.run.finished_at = clock()
+    result.run.counts = result.report.count_dict()
+    with store.unit_of_work() as uow:
+        uow.save_reconciliation(result.run)
+        uow.commit()
+    return result
