@@ -22,7 +22,7 @@ from mastersync.bootstrap import open_store
 from mastersync.domain.golden import ChangeEvent
 from mastersync.pipeline.distribution.queueing import OutboxFeed, queue_events
 from mastersync.pipeline.ids import utc_now
-from mastersync.ports.feed import EventFeed, Relay
+from mastersync.ports.feed import EventFeed, GroupDispatch, Relay
 from mastersync.ports.store import ChangeSet, Store
 
 NATS = ("127.0.0.1", 4222)
@@ -169,6 +169,31 @@ def test_subscriptions_read_independently(feed: Any) -> None:
     a, b = asyncio.run(run())
     assert sum(a) == sum(b) == 7
     assert len(queued(store, "shop.items")) == len(queued(store, "wms.items")) == 7
+
+
+@pytest.mark.parametrize("kind", ["sqlite_url", "pg_url"])
+def test_the_outbox_queues_a_domain_for_several_subscriptions_at_once(
+    kind: str, request: pytest.FixtureRequest
+) -> None:
+    """One transaction for all; a subscription that is behind the others catches up alone."""
+    store = open_store(request.getfixturevalue(kind))
+    store.upgrade()
+    source = OutboxFeed(store, utc_now)
+    assert isinstance(source, GroupDispatch)
+    append(store, [event(n) for n in range(1, 6)] + [event(50, "customer")])
+    # wms.items took the first two already (a hub that ran it alone, say).
+    asyncio.run(source.dispatch("wms.items", "item", 2, queue_events("wms.items", "item", utc_now)))
+    subs = {s: queue_events(s, "item", utc_now) for s in ("shop.items", "wms.items", "bi.items")}
+
+    async def run() -> list[dict[str, int]]:
+        return [await source.dispatch_group(subs, "item", 100) for _ in range(2)]
+
+    first, again = asyncio.run(run())
+    assert first == {"shop.items": 5, "wms.items": 3, "bi.items": 5}
+    assert again == dict.fromkeys(subs, 0)
+    for sub in subs:
+        assert [e for _, e in queued(store, sub)] == [f"evt_{n:04d}" for n in range(1, 6)]
+    store.close()
 
 
 def test_a_reader_never_passes_a_gap_a_later_commit_fills(pg_url: str) -> None:

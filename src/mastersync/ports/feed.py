@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from mastersync.domain.golden import ChangeEvent
 from mastersync.ports.store import UnitOfWork
@@ -33,6 +33,18 @@ class EventFeed(Protocol):
 
     async def close(self) -> None:
         """Release connections."""
+        ...
+
+
+@runtime_checkable
+class GroupDispatch(Protocol):
+    """A feed that can queue one domain's new events for several subscriptions at once."""
+
+    async def dispatch_group(
+        self, subscriptions: dict[str, Enqueue], domain: str, limit: int
+    ) -> dict[str, int]:
+        """Like ``dispatch`` for each subscription (id -> its enqueue), in one transaction
+        that reads the log once where their cursors agree; returns how many each took."""
         ...
 
 

@@ -19,7 +19,7 @@ from mastersync.domain.subscriptions import Subscription
 from mastersync.pipeline.distribution.deliverer import Deliverer, RoundReport
 from mastersync.pipeline.distribution.queueing import queue_events
 from mastersync.pipeline.ids import utc_now
-from mastersync.ports.feed import EventFeed, Relay
+from mastersync.ports.feed import EventFeed, GroupDispatch, Relay
 from mastersync.ports.outbound import OutboundConnector
 from mastersync.ports.store import Store
 
@@ -142,6 +142,19 @@ class DistributionHub:
             self._arrived.set()
         return n
 
+    def _dispatch_group(
+        self, feed: GroupDispatch, domain: str, subs: list[Subscription]
+    ) -> Callable[[], Awaitable[int]]:
+        enqueues = {s.id: queue_events(s.id, s.domain, self.clock) for s in subs}
+
+        async def work() -> int:
+            taken = await feed.dispatch_group(enqueues, domain, self.dispatch_batch)
+            n = sum(taken.values())
+            self.totals.queued += n
+            return n
+
+        return work
+
     def _dispatch(self, sub: Subscription) -> Callable[[], Awaitable[int]]:
         enqueue = queue_events(sub.id, sub.domain, self.clock)
 
@@ -182,12 +195,24 @@ class DistributionHub:
         tasks.append(asyncio.create_task(self._watch(stop)))
         if self.relay is not None:
             tasks.append(asyncio.create_task(self._loop("relay", self._relay, stop, self._arrived)))
-        for sub, deliverer in zip(self.subscriptions, self.deliverers, strict=True):
-            tasks.append(
-                asyncio.create_task(
-                    self._loop(f"dispatch {sub.id}", self._dispatch(sub), stop, self._arrived)
+        if isinstance(self.feed, GroupDispatch):
+            # One loop and one transaction per domain queue for all its subscriptions.
+            domains: dict[str, list[Subscription]] = {}
+            for sub in self.subscriptions:
+                domains.setdefault(sub.domain, []).append(sub)
+            for domain, subs in domains.items():
+                work = self._dispatch_group(self.feed, domain, subs)
+                tasks.append(
+                    asyncio.create_task(self._loop(f"dispatch {domain}", work, stop, self._arrived))
                 )
-            )
+        else:
+            for sub in self.subscriptions:
+                tasks.append(
+                    asyncio.create_task(
+                        self._loop(f"dispatch {sub.id}", self._dispatch(sub), stop, self._arrived)
+                    )
+                )
+        for sub, deliverer in zip(self.subscriptions, self.deliverers, strict=True):
             tasks.append(
                 asyncio.create_task(self._loop(f"deliver {sub.id}", self._deliver(deliverer), stop))
             )

@@ -68,6 +68,37 @@ class OutboxFeed:
             uow.commit()
         return len(events)
 
+    def _dispatch_group(
+        self, subscriptions: dict[str, Enqueue], domain: str, limit: int
+    ) -> dict[str, int]:
+        taken = dict.fromkeys(subscriptions, 0)
+        with self.store.unit_of_work(write=False) as uow:
+            # Most polls find nothing: look before taking the write lock.
+            starts = {s: uow.cursor(f"sub:{s}") for s in subscriptions}
+            if not uow.outbox_after(min(starts.values()), [domain], 1, changes=False):
+                return taken
+        with self.store.unit_of_work() as uow:
+            read: dict[int, list[tuple[int, ChangeEvent]]] = {}
+            for sub, enqueue in subscriptions.items():
+                name = f"sub:{sub}"
+                start = uow.cursor(name)
+                # Subscriptions that have kept up together share one read of the log.
+                if start not in read:
+                    read[start] = uow.outbox_after(start, [domain], limit, changes=False)
+                events = read[start]
+                if events:
+                    enqueue(uow, events)
+                    uow.set_cursor(name, events[-1][0], self.clock())
+                    taken[sub] = len(events)
+            uow.commit()
+        return taken
+
+    async def dispatch_group(
+        self, subscriptions: dict[str, Enqueue], domain: str, limit: int
+    ) -> dict[str, int]:
+        """Queue new events of the domain for several subscriptions in one transaction."""
+        return await asyncio.to_thread(self._dispatch_group, subscriptions, domain, limit)
+
     async def dispatch(self, subscription: str, domain: str, limit: int, enqueue: Enqueue) -> int:
         """Queue up to ``limit`` new events of the domain for the subscription."""
         return await asyncio.to_thread(self._dispatch, subscription, domain, limit, enqueue)
