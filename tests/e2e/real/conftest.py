@@ -20,6 +20,7 @@ import pytest
 
 from tests.conftest import PG_URL
 from tests.e2e.real.testbed import akeneo as akeneo_bed
+from tests.e2e.real.testbed import bottlecrm as crm_bed
 from tests.e2e.real.testbed import tryton as bed
 from tests.e2e.real.testbed.common import TestbedError
 
@@ -242,3 +243,102 @@ def akeneo(akeneo_server: akeneo_bed.AkeneoServer) -> Iterator[Akeneo]:
     db = Akeneo(akeneo_server.url, akeneo_server.new_database())
     yield db
     db.close()
+
+
+@dataclass
+class BottleCrm:
+    """One test's BottleCRM (a fresh clone of the template under the session's server), and
+    a client that works in it as a CRM user would (with the unrestricted token)."""
+
+    url: str
+    template: crm_bed.Template
+    client: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=60))
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment the landscape's connector settings refer to (the hub's token)."""
+        return {"BOTTLECRM_URL": self.url, "BOTTLECRM_TOKEN": self.template.hub_token}
+
+    def _call(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
+        response = self.client.request(
+            method,
+            f"{self.url}/api{path}",
+            json=body,
+            params=params or None,
+            headers={"Authorization": f"Bearer {self.template.user_token}"},
+        )
+        assert response.status_code < 400, f"{method} {path}: {response.text}"
+        return response.json()
+
+    def create_account(self, **fields: Any) -> str:
+        """A new account; its id."""
+        return str(self._call("POST", "/accounts/", fields)["id"])
+
+    def update_account(self, key: str, **fields: Any) -> None:
+        """Change fields of an account (PATCH: the others stay)."""
+        self._call("PATCH", f"/accounts/{key}/", fields)
+
+    def delete_account(self, key: str) -> None:
+        """Delete an account."""
+        self._call("DELETE", f"/accounts/{key}/")
+
+    def account(self, key: str) -> dict[str, Any]:
+        """An account as its detail page shows it."""
+        record: dict[str, Any] = self._call("GET", f"/accounts/{key}/")["account_obj"]
+        return record
+
+    def accounts(self) -> list[dict[str, Any]]:
+        """Every account, active and archived."""
+        document = self._call("GET", "/accounts/", limit=1000)
+        return [
+            *document["active_accounts"]["open_accounts"],
+            *document["closed_accounts"]["close_accounts"],
+        ]
+
+    def create_contact(self, **fields: Any) -> str:
+        """A new contact (a person); its id."""
+        return str(self._call("POST", "/contacts/", fields)["id"])
+
+    def update_contact(self, key: str, **fields: Any) -> None:
+        """Change fields of a contact."""
+        self._call("PATCH", f"/contacts/{key}/", fields)
+
+    def close(self) -> None:
+        """Close the HTTP client."""
+        self.client.close()
+
+
+@pytest.fixture(scope="session")
+def bottlecrm_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[crm_bed.BottleCrmServer]:
+    """BottleCRM installed (cached), its template made (cached) and restored on PostgreSQL,
+    and one server started for the session (per xdist worker)."""
+    timings = bed.Timings()
+    server: crm_bed.BottleCrmServer | None = None
+    try:
+        template = crm_bed.ensure_template(PG_URL, timings)
+        server = crm_bed.BottleCrmServer(tmp_path_factory.mktemp("bottlecrm"), template, PG_URL)
+        started = time.monotonic()
+        server.start()
+        timings.steps["server"] = time.monotonic() - started
+    except TestbedError as exc:
+        if server is not None:
+            with contextlib.suppress(TestbedError):
+                server.stop()  # drops the database it may have made
+        pytest.fail(f"the BottleCRM testbed could not start: {exc}", pytrace=False)
+    print(f"\nBottleCRM testbed: {timings.describe()}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def bottlecrm(bottlecrm_server: crm_bed.BottleCrmServer) -> Iterator[BottleCrm]:
+    """A fresh BottleCRM database (a clone of the template) under the session's server."""
+    try:
+        bottlecrm_server.reset()
+    except TestbedError as exc:
+        pytest.fail(f"the BottleCRM testbed could not reset its database: {exc}", pytrace=False)
+    crm = BottleCrm(bottlecrm_server.url, bottlecrm_server.template)
+    yield crm
+    crm.close()

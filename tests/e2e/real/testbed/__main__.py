@@ -1,10 +1,11 @@
 """scripts/testbed: bring the testbed's systems up by hand.
 
-    scripts/testbed prepare [SYSTEM...]   install them (and build Tryton's template), then exit
+    scripts/testbed prepare [SYSTEM...]   install them and build their templates, then exit
     scripts/testbed up [SYSTEM...]        start them, print how to reach them, wait for Ctrl-C
 
-Systems: tryton (Tryton 8.2, SQLite) and akeneo (akeneo-mock-server, on the PostgreSQL at
-MASTERSYNC_TEST_PG, default postgresql://postgres@127.0.0.1:5432/test). Default: both.
+Systems: tryton (Tryton 8.2, SQLite), akeneo (akeneo-mock-server) and bottlecrm (BottleCRM,
+django-crm 1.35), the last two on the PostgreSQL at MASTERSYNC_TEST_PG (default
+postgresql://postgres@127.0.0.1:5432/test). Default: all three.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from tests.e2e.real.testbed import akeneo, tryton
+from tests.e2e.real.testbed import akeneo, bottlecrm, tryton
 from tests.e2e.real.testbed.common import TestbedError
 
-SYSTEMS = ("tryton", "akeneo")
+SYSTEMS = ("tryton", "akeneo", "bottlecrm")
 PG_URL = os.environ.get("MASTERSYNC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -35,6 +36,10 @@ def _prepare(systems: list[str]) -> Path | None:
         _, seconds, made = akeneo.ensure_installed()
         cached = "" if made else " (cached)"
         print(f"akeneo-mock-server {akeneo.VERSION}: install {seconds:.1f} s{cached}")
+    if "bottlecrm" in systems:
+        crm_timings = tryton.Timings()
+        bottlecrm.ensure_template(PG_URL, crm_timings)
+        print(f"bottlecrm {bottlecrm.VERSION}: {crm_timings.describe()}")
     return template
 
 
@@ -61,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("command", choices=["prepare", "up"])
-    parser.add_argument("systems", nargs="*", help="tryton, akeneo (default: both)")
+    parser.add_argument("systems", nargs="*", help="tryton, akeneo, bottlecrm (default: all)")
     parser.add_argument("--database", default="mastersync", help="Tryton database name")
     args = parser.parse_args(argv)
     systems = args.systems or list(SYSTEMS)
@@ -98,6 +103,20 @@ def main(argv: list[str] | None = None) -> int:
                     f"  AKENEO_URL={pim.url}/api/rest/v1 AKENEO_DB={database}  "
                     f"(send it as {akeneo.DB_HEADER}; any OAuth credentials)"
                 )
+            if "bottlecrm" in systems:
+                crm = bottlecrm.BottleCrmServer(
+                    Path(folder), bottlecrm.ensure_template(PG_URL, tryton.Timings()), PG_URL
+                )
+                begun = time.monotonic()
+                crm.start()
+                up.callback(crm.stop)
+                print(f"bottlecrm up in {time.monotonic() - begun:.1f} s")
+                print(
+                    f"  BOTTLECRM_URL={crm.url} BOTTLECRM_TOKEN={crm.template.hub_token}  "
+                    f"(database {crm.database}; unrestricted token "
+                    f"{crm.template.user_token})"
+                )
+                print(f"  log: {Path(folder) / 'bottlecrm.log'}")
             print(f"testbed ready in {time.monotonic() - started:.1f} s; Ctrl-C stops it")
             _wait_for_signal()
         return 0

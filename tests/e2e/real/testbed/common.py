@@ -94,9 +94,12 @@ def ensure_venv(venv: Path, python_version: str, requirements: list[str]) -> boo
     return True
 
 
-def run(command: list[str], what: str, env: dict[str, str] | None = None) -> None:
-    """Run a setup command; its output is shown only when it fails."""
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+def run(
+    command: list[str], what: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> None:
+    """Run a setup command (in ``cwd``, where it may write files); its output is shown only
+    when it fails."""
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=cwd, check=False)
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).splitlines()[-25:])
         raise TestbedError(f"could not {what} (exit {done.returncode}):\n{tail}")
@@ -125,7 +128,9 @@ def free_port() -> int:
 class Process:
     """A server process with its output in a log file."""
 
-    def __init__(self, command: list[str], log: Path, env: dict[str, str]) -> None:
+    def __init__(
+        self, command: list[str], log: Path, env: dict[str, str], cwd: Path | None = None
+    ) -> None:
         self.log = log
         self._out = log.open("wb")
         self.popen = subprocess.Popen(
@@ -134,6 +139,8 @@ class Process:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=env,
+            # Where a server writes files of its own (BottleCRM's log files).
+            cwd=cwd,
         )
 
     def log_tail(self, lines: int = 30) -> str:

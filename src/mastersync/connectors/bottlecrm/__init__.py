@@ -1,0 +1,1 @@
+"""The BottleCRM connector: accounts and contacts in, accounts out, over its REST API."""

@@ -1,0 +1,109 @@
+"""The BottleCRM connector: reads by full-list diffing and full listings per domain, account
+upserts and archiving out, over BottleCRM's REST API with a personal access token."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+from mastersync.connectors.bottlecrm.client import Api
+from mastersync.connectors.bottlecrm.reader import ListingReader
+from mastersync.connectors.bottlecrm.spec import BottleCrmRead, BottleCrmSettings
+from mastersync.connectors.bottlecrm.writer import AccountWriter
+from mastersync.connectors.registry import ConnectorContext
+from mastersync.domain.subscriptions import Operation
+from mastersync.ports.connector import CheckResult, ConnectorError, Page, TerminalError
+from mastersync.ports.outbound import (
+    DeliveryAck,
+    DeliveryRequest,
+    TerminalFailure,
+    TransientFailure,
+)
+
+
+class BottleCrmConnector:
+    """Reads from and writes to one BottleCRM organisation (the token's)."""
+
+    def __init__(self, settings: BottleCrmSettings, context: ConnectorContext) -> None:
+        self.settings = settings
+        self.system = context.system
+        self.api = Api(settings.url, settings.token, settings.timeout, settings.retries)
+        self.reader = ListingReader(self.api, settings.page_size)
+        self.writer = AccountWriter(self.api, settings.page_size)
+
+    def _spec(self, domain: str) -> BottleCrmRead:
+        spec = self.settings.read.get(domain)
+        if spec is None:
+            raise TerminalError(f"{self.system}: no 'read' settings for {domain}")
+        return spec
+
+    # --- reading --------------------------------------------------------------------------
+    def read(self, domain: str, cursor: str | None, limit: int) -> Page:
+        """The next page of records new or changed since the saved cursor."""
+        return self.reader.page(domain, self._spec(domain), cursor, limit)
+
+    def read_state(self, domain: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every record of the domain, by BottleCRM id: a deleted record is simply absent."""
+        yield from self.reader.state(self._spec(domain))
+
+    def check(self) -> CheckResult:
+        """Read each domain's first page, and say what would be written."""
+        details = [f"BottleCRM at {self.settings.url}"]
+        ok = True
+        s = self.settings
+        # A client of its own, closed here: `mastersync check` makes a connector for this
+        # one call and does not close it.
+        api = Api(s.url, s.token, s.timeout, s.retries)
+        try:
+            for domain, spec in s.read.items():
+                try:
+                    document = api.get(f"/{spec.resource}/", {**spec.filter, "limit": 1})
+                except ConnectorError as exc:
+                    ok = False
+                    details.append(f"read {domain}: {exc.message}")
+                    continue
+                count = _total(spec.resource, document)
+                embedded = " with their contacts" if spec.contacts is not None else ""
+                details.append(f"read {domain}: {spec.resource}{embedded}, {count} record(s)")
+        finally:
+            api.close()
+        for name, w in self.settings.write.items():
+            match = f" (matched by {', '.join(w.match)})" if w.match else ""
+            details.append(f"write {name}: {w.resource}{match}")
+        return CheckResult(ok, details)
+
+    # --- writing --------------------------------------------------------------------------
+    def _send(self, request: DeliveryRequest) -> DeliveryAck:
+        name = request.subscription.split(".", 1)[1]
+        spec = self.settings.write.get(name)
+        if spec is None:
+            raise TerminalFailure(f"{self.system}: no 'write' settings for {request.subscription}")
+        if request.operation is Operation.DEACTIVATE:
+            if request.target_key is not None:
+                self.writer.deactivate(request.target_key)
+            return DeliveryAck(request.target_key)
+        return DeliveryAck(self.writer.upsert(spec, request.payload, request.target_key))
+
+    async def send(self, request: DeliveryRequest) -> DeliveryAck:
+        """Create, update or archive one account."""
+        try:
+            return await asyncio.to_thread(self._send, request)
+        except ConnectorError as exc:
+            failure = TransientFailure if exc.transient else TerminalFailure
+            raise failure(exc.message, status=exc.status, retry_after=exc.retry_after) from None
+
+    async def close(self) -> None:
+        """Release connections."""
+        self.api.close()
+
+
+def _total(resource: str, document: Any) -> int:
+    """How many records a list answer says there are (an account list counts two halves)."""
+    if not isinstance(document, dict):
+        return 0
+    if resource == "accounts":
+        active = (document.get("active_accounts") or {}).get("open_accounts_count") or 0
+        closed = (document.get("closed_accounts") or {}).get("close_accounts_count") or 0
+        return int(active) + int(closed)
+    return int(document.get("count") or 0)
