@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
                 database = pim.new_database()
                 print(f"akeneo-mock-server up in {time.monotonic() - begun:.1f} s")
                 print(
-                    f"  AKENEO_URL={pim.url}/api/rest/v1 AKENEO_DB={database}  "
+                    f"  AKENEO_BASE_URL={pim.url} AKENEO_DB={database}  "
                     f"(send it as {akeneo.DB_HEADER}; any OAuth credentials)"
                 )
             if "bottlecrm" in systems:
