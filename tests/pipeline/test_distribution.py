@@ -12,6 +12,7 @@ from typing import Any
 from mastersync.connectors.sandbox.target import Faults, RateLimit, SandboxConnector
 from mastersync.domain.landscape.model import Landscape
 from mastersync.domain.landscape.policy import CompiledLandscape, compile_landscape
+from mastersync.pipeline.distribution.deliverer import StateCache
 from mastersync.pipeline.distribution.hub import DistributionHub
 from mastersync.pipeline.distribution.queueing import OutboxFeed
 from mastersync.pipeline.distribution.replay import plan_replay, queue_replay
@@ -259,3 +260,13 @@ def test_a_merged_record_is_deactivated_at_the_consumer_and_back_after_unmerge(
     held = estate.connector.target.records("item")
     assert (held[a]["active"], held[b]["active"]) == (True, True)
     assert held[b]["payload"] == {"handle": "B7", "title": "Tape"}
+
+
+def test_the_state_cache_keeps_the_most_recently_used_versions() -> None:
+    cache = StateCache(size=2)
+    cache.put(("itm_1", 1), ({"name": "a"}, "t1"))
+    cache.put(("itm_1", 2), ({"name": "b"}, "t2"))
+    assert cache.get(("itm_1", 1)) == ({"name": "a"}, "t1")  # now the most recent
+    cache.put(("itm_2", 1), ({"name": "c"}, "t3"))
+    assert ("itm_1", 2) not in cache
+    assert ("itm_1", 1) in cache and ("itm_2", 1) in cache

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import random
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,6 +60,40 @@ class _Item:
     wait: TransientFailure | None = None
 
 
+class StateCache:
+    """Record states by (master id, version), shared by the deliverers of one hub.
+
+    A version's state never changes, and every subscription of a domain sends the same
+    versions: the first deliverer to plan one reads it, the others find it here.
+    """
+
+    def __init__(self, size: int = 20_000) -> None:
+        self.size = size
+        self._states: OrderedDict[tuple[str, int], tuple[dict[str, Any], str]] = OrderedDict()
+        # Deliverers plan in worker threads at the same time.
+        self._lock = threading.Lock()
+
+    def __contains__(self, key: tuple[str, int]) -> bool:
+        with self._lock:
+            return key in self._states
+
+    def get(self, key: tuple[str, int]) -> tuple[dict[str, Any], str] | None:
+        """A state and its trace id, if held."""
+        with self._lock:
+            found = self._states.get(key)
+            if found is not None:
+                self._states.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[str, int], value: tuple[dict[str, Any], str]) -> None:
+        """Hold a state, dropping the least recently used beyond the size."""
+        with self._lock:
+            self._states[key] = value
+            self._states.move_to_end(key)
+            while len(self._states) > self.size:
+                self._states.popitem(last=False)
+
+
 @dataclass
 class RoundReport:
     """What one round did."""
@@ -86,10 +122,12 @@ class Deliverer:
         clock: Callable[[], str],
         rng: random.Random | None = None,
         ordered: bool = False,
+        cache: StateCache | None = None,
     ) -> None:
         self.store = store
         # Whether the feed queues each record's versions in order (see EventFeed.ordered).
         self.ordered = ordered
+        self.cache = cache if cache is not None else StateCache()
         self.sub = subscription
         self.connector = connector
         self.clock = clock
@@ -115,48 +153,71 @@ class Deliverer:
             if not due:
                 return []
             masters = {d.master_id for d in due}
-            current = uow.golden_states(masters)
-            # The latest version's state is the golden record itself; an older version (a
-            # backlog, a replay) is the golden record with the events after it undone.
-            since: dict[str, int] = {}
-            for d in due:
-                if d.master_id not in current or current[d.master_id][0] != d.version:
-                    since[d.master_id] = min(d.version, since.get(d.master_id, d.version))
-            events = uow.events_for(since, since) if since else {}
-            unwound: dict[int | None, dict[str, Any]] = {}
-            rebuild: set[str] = set()
-            for d in due:
-                if d.master_id in since:
-                    state = self._older(d, current, events)
-                    if state is None:
-                        rebuild.add(d.master_id)
-                    else:
-                        unwound[d.id] = state
-            # Where the recent events cannot rebuild a state, the whole history can.
-            if rebuild:
-                events.update(uow.events_for(rebuild))
+            states = self._states(uow, due)
             applied = uow.applied_for(sub.id, masters)
-            states: list[tuple[Delivery, dict[str, Any] | None, str | None]] = []
-            for d in due:
-                if d.master_id not in since:
-                    _, state, trace = current[d.master_id]
-                else:
-                    history = events.get(d.master_id, [])
-                    event = next((e for e in history if e.event_id == d.event_id), None)
-                    state = None
-                    if event is not None:
-                        state = (
-                            state_at(history, d.version)
-                            if d.master_id in rebuild
-                            else unwound.get(d.id)
-                        )
-                    trace = event.trace_id if event is not None else None
-                states.append((d, state, trace))
             keys = self._consumer_keys(uow, states)
         return [
             self._decide(d, state, trace, applied.get(d.master_id), keys)
             for d, state, trace in states
         ]
+
+    def _states(
+        self, uow: UnitOfWork, due: list[Delivery]
+    ) -> list[tuple[Delivery, dict[str, Any] | None, str | None]]:
+        """Each delivery's record state at its version, and the trace of that version."""
+        cache = self.cache
+        wanted = [d for d in due if (d.master_id, d.version) not in cache]
+        if wanted:
+            for d, state, trace in self._read_states(uow, wanted):
+                if state is not None and trace is not None:
+                    cache.put((d.master_id, d.version), (state, trace))
+        out: list[tuple[Delivery, dict[str, Any] | None, str | None]] = []
+        for d in due:
+            found = cache.get((d.master_id, d.version))
+            out.append((d, *found) if found else (d, None, None))
+        return out
+
+    def _read_states(
+        self, uow: UnitOfWork, due: list[Delivery]
+    ) -> list[tuple[Delivery, dict[str, Any] | None, str | None]]:
+        """States read from the store: the golden record, or it with later events undone."""
+        current = uow.golden_states({d.master_id for d in due})
+        # The latest version's state is the golden record itself; an older version (a
+        # backlog, a replay) is the golden record with the events after it undone.
+        since: dict[str, int] = {}
+        for d in due:
+            if d.master_id not in current or current[d.master_id][0] != d.version:
+                since[d.master_id] = min(d.version, since.get(d.master_id, d.version))
+        events = uow.events_for(since, since) if since else {}
+        unwound: dict[int | None, dict[str, Any]] = {}
+        rebuild: set[str] = set()
+        for d in due:
+            if d.master_id in since:
+                state = self._older(d, current, events)
+                if state is None:
+                    rebuild.add(d.master_id)
+                else:
+                    unwound[d.id] = state
+        # Where the recent events cannot rebuild a state, the whole history can.
+        if rebuild:
+            events.update(uow.events_for(rebuild))
+        states: list[tuple[Delivery, dict[str, Any] | None, str | None]] = []
+        for d in due:
+            if d.master_id not in since:
+                _, state, trace = current[d.master_id]
+            else:
+                history = events.get(d.master_id, [])
+                event = next((e for e in history if e.event_id == d.event_id), None)
+                state = None
+                if event is not None:
+                    state = (
+                        state_at(history, d.version)
+                        if d.master_id in rebuild
+                        else unwound.get(d.id)
+                    )
+                trace = event.trace_id if event is not None else None
+            states.append((d, state, trace))
+        return states
 
     @staticmethod
     def _older(

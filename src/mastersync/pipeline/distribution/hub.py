@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from mastersync.domain.subscriptions import Subscription
-from mastersync.pipeline.distribution.deliverer import Deliverer, RoundReport
+from mastersync.pipeline.distribution.deliverer import Deliverer, RoundReport, StateCache
 from mastersync.pipeline.distribution.queueing import queue_events
 from mastersync.pipeline.ids import utc_now
 from mastersync.ports.feed import EventFeed, GroupDispatch, Relay
@@ -78,8 +78,11 @@ class DistributionHub:
         self.dispatch_batch = dispatch_batch
         self.watch_interval = watch_interval
         self.totals = HubTotals()
+        cache = StateCache()
         self.deliverers = [
-            Deliverer(store, sub, connectors[sub.system], clock=clock, ordered=feed.ordered)
+            Deliverer(
+                store, sub, connectors[sub.system], clock=clock, ordered=feed.ordered, cache=cache
+            )
             for sub in subscriptions
         ]
         self.connectors = connectors
