@@ -15,6 +15,7 @@ from mastersync.domain.delivery import (
     idempotency_key,
     state_at,
     state_before,
+    unwind,
 )
 from mastersync.domain.golden import ChangeEvent
 from mastersync.domain.landscape.delivery import DeliveryConfig, SubscriptionConfig
@@ -95,6 +96,10 @@ def test_unwinding_the_current_state_equals_folding_forward(
     version = data.draw(st.integers(1, last))
     newer = [e for e in events if e.version > version]
     assert state_before(current, last, newer, version) == state_at(events, version)
+    # Unwinding passes through every version between, each as folding forward gives it.
+    assert unwind(current, last, newer, version) == {
+        v: state_at(events, v) for v in range(version, last + 1)
+    }
 
 
 def test_unwinding_needs_every_version_after() -> None:

@@ -72,9 +72,18 @@ def state_before(
     after ``version``, newest first, reads only the few recent ones, where folding forward
     reads the record's whole history.
     """
+    return unwind(current, current_version, newer, version).get(version)
+
+
+def unwind(
+    current: dict[str, Any], current_version: int, newer: Iterable[ChangeEvent], version: int
+) -> dict[int, dict[str, Any]]:
+    """The record's state at every version from ``version`` to the current one, unwound
+    from its current state (empty if a version between is missing)."""
     later = sorted((e for e in newer if e.version > version), key=lambda e: -e.version)
     if [e.version for e in later] != list(range(current_version, version, -1)):
-        return None
+        return {}
+    states = {current_version: current}
     state = dict(current)
     for event in later:
         for name, change in event.changes.items():
@@ -83,7 +92,8 @@ def state_before(
                 state.pop(name, None)
             else:
                 state[name] = before
-    return state
+        states[event.version - 1] = dict(state)
+    return states
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import random
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,9 +21,9 @@ from mastersync.domain.delivery import (
     backoff_delay,
     idempotency_key,
     state_at,
-    state_before,
+    unwind,
 )
-from mastersync.domain.golden import ChangeEvent, Contribution
+from mastersync.domain.golden import Contribution
 from mastersync.domain.problems import Problem, ProblemKind
 from mastersync.domain.records import ExceptionEntry, LineageEntry
 from mastersync.domain.subscriptions import Operation, OutboundMappingFailed, Subscription
@@ -168,9 +168,8 @@ class Deliverer:
         cache = self.cache
         wanted = [d for d in due if (d.master_id, d.version) not in cache]
         if wanted:
-            for d, state, trace in self._read_states(uow, wanted):
-                if state is not None and trace is not None:
-                    cache.put((d.master_id, d.version), (state, trace))
+            for key, state, trace in self._read_states(uow, wanted):
+                cache.put(key, (state, trace))
         out: list[tuple[Delivery, dict[str, Any] | None, str | None]] = []
         for d in due:
             found = cache.get((d.master_id, d.version))
@@ -179,57 +178,46 @@ class Deliverer:
 
     def _read_states(
         self, uow: UnitOfWork, due: list[Delivery]
-    ) -> list[tuple[Delivery, dict[str, Any] | None, str | None]]:
-        """States read from the store: the golden record, or it with later events undone."""
+    ) -> Iterator[tuple[tuple[str, int], dict[str, Any], str]]:
+        """States read from the store: the golden record, and for an older version (a
+        backlog, a replay) the golden record with the events after it undone, which gives
+        every version between as well. A version whose event is gone yields nothing."""
         current = uow.golden_states({d.master_id for d in due})
-        # The latest version's state is the golden record itself; an older version (a
-        # backlog, a replay) is the golden record with the events after it undone.
         since: dict[str, int] = {}
         for d in due:
-            if d.master_id not in current or current[d.master_id][0] != d.version:
+            if d.master_id in current and current[d.master_id][0] == d.version:
+                _, state, trace = current[d.master_id]
+                if trace is not None:
+                    yield (d.master_id, d.version), state, trace
+            else:
                 since[d.master_id] = min(d.version, since.get(d.master_id, d.version))
-        events = uow.events_for(since, since) if since else {}
-        unwound: dict[int | None, dict[str, Any]] = {}
+        if not since:
+            return
+        events = uow.events_for(since, since)
         rebuild: set[str] = set()
-        for d in due:
-            if d.master_id in since:
-                state = self._older(d, current, events)
-                if state is None:
-                    rebuild.add(d.master_id)
-                else:
-                    unwound[d.id] = state
+        for master, version in since.items():
+            history = events.get(master, [])
+            states = (
+                unwind(current[master][1], current[master][0], history, version)
+                if master in current
+                else {}
+            )
+            if not states:
+                rebuild.add(master)
+                continue
+            traces = {e.version: e.trace_id for e in history}
+            for v, at in states.items():
+                if v in traces:
+                    yield (master, v), at, traces[v]
         # Where the recent events cannot rebuild a state, the whole history can.
         if rebuild:
-            events.update(uow.events_for(rebuild))
-        states: list[tuple[Delivery, dict[str, Any] | None, str | None]] = []
-        for d in due:
-            if d.master_id not in since:
-                _, state, trace = current[d.master_id]
-            else:
-                history = events.get(d.master_id, [])
+            full = uow.events_for(rebuild)
+            for d in due:
+                history = full.get(d.master_id, [])
                 event = next((e for e in history if e.event_id == d.event_id), None)
-                state = None
-                if event is not None:
-                    state = (
-                        state_at(history, d.version)
-                        if d.master_id in rebuild
-                        else unwound.get(d.id)
-                    )
-                trace = event.trace_id if event is not None else None
-            states.append((d, state, trace))
-        return states
-
-    @staticmethod
-    def _older(
-        d: Delivery,
-        current: dict[str, tuple[int, dict[str, Any], str | None]],
-        events: dict[str, list[ChangeEvent]],
-    ) -> dict[str, Any] | None:
-        """The record's state at the delivery's version, unwound from its current state."""
-        if d.master_id not in current:
-            return None
-        version, state, _ = current[d.master_id]
-        return state_before(state, version, events.get(d.master_id, []), d.version)
+                folded = state_at(history, d.version) if event is not None else None
+                if event is not None and folded is not None:
+                    yield (d.master_id, d.version), folded, event.trace_id
 
     def _consumer_keys(
         self, uow: UnitOfWork, states: list[tuple[Delivery, dict[str, Any] | None, str | None]]
