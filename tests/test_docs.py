@@ -35,6 +35,7 @@ from mastersync.connectors.tryton.spec import (
     TrytonRead,
     TrytonRelated,
     TrytonSettings,
+    TrytonStock,
     TrytonWrite,
     TrytonWriteChild,
 )
@@ -107,6 +108,7 @@ MODELS: list[type[BaseModel]] = [
     TrytonRead,
     TrytonChild,
     TrytonRelated,
+    TrytonStock,
     TrytonWrite,
     TrytonWriteChild,
     TrytonLink,

@@ -17,6 +17,7 @@ from mastersync.domain.reconciliation import Bucket
 from mastersync.pipeline.reconcile import reconcile_source
 from mastersync.ports.store import ExceptionFilter
 from tests.e2e.real.conftest import Tryton
+from tests.e2e.real.test_tryton_connector import stock_in
 
 # One worker runs them all: one Tryton server (scripts/test uses --dist loadgroup).
 pytestmark = pytest.mark.xdist_group("tryton")
@@ -392,3 +393,81 @@ def test_price_list_lines_are_prices_and_their_changes_reach_the_subscriber(
     tryton.write("product.price_list", [price_list], {"name": "Wholesale DE"})
     run(landscape, tryton)
     assert shop.records("price")[master]["payload"]["price_list"] == "Wholesale DE"
+
+
+def test_a_supplier_reference_in_tryton_reaches_the_golden_item_and_its_purchase_prices(
+    tryton: Tryton, landscape: Path
+) -> None:
+    acme = new_party(tryton, "Acme Industrial GmbH", "S-300", "Supplier")
+    product = new_product(tryton, "GL-500", "Nitrile gloves XS", "12.00", "7.00")
+    [row] = tryton.search_read("product.product", [["id", "=", product]], ["template"])
+    unit = tryton.id_of("product.uom", "symbol", "u")
+    tryton.write("product.template", [row["template"]], {"purchasable": True, "purchase_uom": unit})
+    run(landscape, tryton)
+
+    # The supplier's own code, name and lead time for the gloves, with two quantity breaks.
+    tryton.create(
+        "purchase.product_supplier",
+        {
+            "template": row["template"],
+            "party": acme,
+            "code": "AC-500",
+            "name": "Acme nitrile XS",
+            "lead_time": {"__class__": "timedelta", "seconds": 10 * 86400},
+            "prices": [
+                [
+                    "create",
+                    [
+                        {"quantity": 0, "unit_price": decimal("6.80")},
+                        {"quantity": 500, "unit_price": decimal("6.20")},
+                    ],
+                ]
+            ],
+        },
+    )
+    run(landscape, tryton)
+    item = golden(landscape, tryton, "item", f"tryton:{product}")
+    attributes = item["attributes"]
+    assert (
+        attributes["primary_supplier"]
+        == golden(landscape, tryton, "supplier", f"tryton:{acme}")["master_id"]
+    )
+    assert (
+        attributes["supplier_item_number"],
+        attributes["supplier_item_name"],
+        attributes["supplier_lead_time_days"],
+    ) == ("AC-500", "Acme nitrile XS", 10)
+    purchase = {
+        p.attributes["min_quantity"]: p.attributes
+        for p in golden_records(landscape, "price")
+        if p.attributes["price_list"] == "PURCHASE:S-300"
+    }
+    assert {q: (p["amount"], p["item"], p["uom"]) for q, p in purchase.items()} == {
+        "0": ("6.8", item["master_id"], "EA"),
+        "500": ("6.2", item["master_id"], "EA"),
+    }
+    # The shop subscribes to sales prices only: it has the list price, not the supplier's.
+    shop = SandboxTarget(landscape.parent / "targets" / "shop.db")
+    assert [p["payload"]["price_list"] for p in shop.records("price").values()] == ["LIST"]
+
+
+def test_a_stock_move_done_in_tryton_changes_the_golden_inventory(
+    tryton: Tryton, landscape: Path
+) -> None:
+    product = new_product(tryton, "GL-600", "Nitrile gloves XXL", "15.00", "9.00")
+    run(landscape, tryton)
+    warehouse = tryton.id_of("stock.location", "code", "WH")
+    key = f"tryton:{product}@{warehouse}"
+
+    stock_in(tryton, product, 40)  # a goods receipt into the warehouse's storage zone
+    run(landscape, tryton)
+    position = golden(landscape, tryton, "inventory", key)
+    assert position["attributes"] == {
+        "item": golden(landscape, tryton, "item", f"tryton:{product}")["master_id"],
+        "location": golden(landscape, tryton, "location", f"tryton:{warehouse}")["master_id"],
+        "uom": "EA",
+        "on_hand": "40",
+    }
+    assert (
+        golden(landscape, tryton, "location", f"tryton:{warehouse}")["attributes"]["code"] == "WH"
+    )

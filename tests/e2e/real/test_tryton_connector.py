@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -282,4 +283,196 @@ def test_products_are_upserted_as_templates_with_their_variant(
     assert template["products"] == [variant["id"]]
     with pytest.raises(TerminalFailure, match=r"no product\.uom with symbol = 'crate'"):
         send(3, {**payload, "default_uom": "crate"}, ack.target_key)
+    asyncio.run(c.close())
+
+
+# --- supplier references and stock ---------------------------------------------------------
+SUPPLIER_REFERENCES: dict[str, Any] = {
+    "model": "purchase.product_supplier",
+    "parent": "template",
+    "via": "template",
+    "only_for": "product",
+    "filter": [["party.categories.name", "=", "Supplier"]],
+    "fields": ["party", "code", "name", "lead_time"],
+    "order": [["sequence", "ASC NULLS FIRST"], ["id", "ASC"]],
+}
+PURCHASE_READS: dict[str, Any] = {
+    "item": {
+        "model": "product.product",
+        "fields": ["code"],
+        "children": {"product_suppliers": SUPPLIER_REFERENCES},
+    },
+    "price": {
+        "model": "purchase.product_supplier.price",
+        "fields": ["quantity", "unit_price", "product_supplier.party.code"],
+        "related": [{"model": "purchase.product_supplier", "via": "product_supplier"}],
+    },
+    "inventory": {"kind": "stock", "fields": ["code"]},
+}
+
+
+def decimal(value: str) -> dict[str, str]:
+    return {"__class__": "Decimal", "decimal": value}
+
+
+def goods(tryton: Tryton, code: str) -> tuple[int, int]:
+    """A purchasable template with one variant: (template id, variant id)."""
+    unit = tryton.id_of("product.uom", "symbol", "u")
+    template = tryton.create(
+        "product.template",
+        {
+            "name": f"Goods {code}",
+            "code": code,
+            "type": "goods",
+            "default_uom": unit,
+            "purchasable": True,
+            "purchase_uom": unit,
+            "list_price": decimal("10"),
+            "products": [["create", [{}]]],
+        },
+    )
+    return template, tryton.id_of("product.product", "code", code)
+
+
+def supplier(tryton: Tryton, name: str, code: str) -> int:
+    category = tryton.id_of("party.category", "name", "Supplier")
+    return tryton.create(
+        "party.party", {"name": name, "code": code, "categories": [["add", [category]]]}
+    )
+
+
+def stock_in(tryton: Tryton, product: int, quantity: int, to: str = "STO") -> None:
+    """A done move from the supplier location into a location (a goods receipt); the
+    warning about a move without a purchase is acknowledged first, as a user would."""
+    move = tryton.create(
+        "stock.move",
+        {
+            "product": product,
+            "unit": tryton.id_of("product.uom", "symbol", "u"),
+            "quantity": quantity,
+            "from_location": tryton.id_of("stock.location", "code", "SUP"),
+            "to_location": tryton.id_of("stock.location", "code", to),
+            "unit_price": decimal("4"),
+            "currency": tryton.id_of("currency.currency", "code", "EUR"),
+        },
+    )
+    # Tryton names the warning by the moves it is about (res.user.warning.format).
+    warning = hashlib.md5(f"stock.move,{move}".encode()).hexdigest() + ".done"
+    tryton.create("res.user.warning", {"user": 1, "name": warning})
+    tryton.call("stock.move.do", [move])
+
+
+def read_domain(
+    c: TrytonConnector, domain: str, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    rows: list[dict[str, Any]] = []
+    while True:
+        p = c.read(domain, cursor, 50)
+        rows += [r.payload for r in p.records if isinstance(r, SourceRecord)]
+        cursor = p.cursor
+        if not p.more:
+            return rows, cursor
+
+
+def test_supplier_references_and_their_prices_are_read_and_a_price_change_is_seen(
+    tryton: Tryton, tmp_path: Path
+) -> None:
+    c = connector(tmp_path, tryton.url, tryton.database, read=PURCHASE_READS)
+    template, product = goods(tryton, "SR-1")
+    acme = supplier(tryton, "Acme", "S-1")
+    not_a_supplier = tryton.create("party.party", {"name": "Somebody", "code": "P-1"})
+    items, item_cursor = read_domain(c, "item", None)
+    prices, price_cursor = read_domain(c, "price", None)
+    assert [i["product_suppliers"] for i in items] == [[]] and prices == []
+
+    reference = tryton.create(
+        "purchase.product_supplier",
+        {
+            "template": template,
+            "party": acme,
+            "code": "AC-77",
+            "name": "Acme glove",
+            "lead_time": {"__class__": "timedelta", "seconds": 7 * 86400},
+            "prices": [
+                [
+                    "create",
+                    [
+                        {"quantity": 0, "unit_price": decimal("4.50")},
+                        {"quantity": 100, "unit_price": decimal("4.10")},
+                    ],
+                ]
+            ],
+        },
+    )
+    # A party that is no supplier: its reference is left out by the filter.
+    tryton.create("purchase.product_supplier", {"template": template, "party": not_a_supplier})
+    # The references hang on the template: the product's own write_date never moves.
+    items, item_cursor = read_domain(c, "item", item_cursor)
+    [item] = items
+    assert item["id"] == product
+    [ref] = item["product_suppliers"]
+    assert (ref["party"], ref["code"], ref["name"], ref["lead_time"]) == (
+        acme,
+        "AC-77",
+        "Acme glove",
+        7 * 86400,
+    )
+    prices, price_cursor = read_domain(c, "price", price_cursor)
+    assert sorted((p["quantity"], p["unit_price"]) for p in prices) == [(0, "4.50"), (100, "4.10")]
+    assert {p["product_supplier"]["party"]["code"] for p in prices} == {"S-1"}
+
+    # Only a supplier price changes (a child of the reference): that price is read again,
+    # nothing else.
+    [line] = tryton.search_read(
+        "purchase.product_supplier.price",
+        [["product_supplier", "=", reference], ["quantity", "=", 100]],
+        ["id"],
+    )
+    tryton.write("purchase.product_supplier.price", [line["id"]], {"unit_price": decimal("3.90")})
+    prices, price_cursor = read_domain(c, "price", price_cursor)
+    assert [(p["id"], p["unit_price"]) for p in prices] == [(line["id"], "3.90")]
+    assert read_domain(c, "item", item_cursor)[0] == []
+
+    # The reference's own change (the supplier's code) reaches the item and its prices.
+    tryton.write("purchase.product_supplier", [reference], {"code": "AC-78"})
+    items, item_cursor = read_domain(c, "item", item_cursor)
+    assert [i["product_suppliers"][0]["code"] for i in items] == ["AC-78"]
+    prices, price_cursor = read_domain(c, "price", price_cursor)
+    assert len(prices) == 2
+    asyncio.run(c.close())
+
+
+def test_stock_moves_change_the_quantities_read_per_warehouse(
+    tryton: Tryton, tmp_path: Path
+) -> None:
+    c = connector(tmp_path, tryton.url, tryton.database, read=PURCHASE_READS)
+    _, product = goods(tryton, "ST-1")
+    warehouse = tryton.id_of("stock.location", "code", "WH")
+    key = f"{product}@{warehouse}"
+    rows, cursor = read_domain(c, "inventory", None)
+    assert rows == []
+
+    stock_in(tryton, product, 12)
+    rows, cursor = read_domain(c, "inventory", cursor)
+    assert [(r["id"], r["quantity"], r["product"]["code"]) for r in rows] == [(key, "12", "ST-1")]
+    assert rows[0]["location"] == {"id": warehouse, "code": "WH", "name": "Warehouse"}
+    assert read_domain(c, "inventory", cursor)[0] == []  # the same move is not read twice
+
+    # Goods still in the warehouse's input zone are not in its storage: read, unchanged.
+    stock_in(tryton, product, 5, to="IN")
+    rows, cursor = read_domain(c, "inventory", cursor)
+    assert [(r["id"], r["quantity"]) for r in rows] == [(key, "12")]
+    # A stock count in the storage zone (an inventory: its moves are done by confirming).
+    count = tryton.create(
+        "stock.inventory",
+        {
+            "location": tryton.id_of("stock.location", "code", "STO"),
+            "lines": [["create", [{"product": product, "quantity": 10}]]],
+        },
+    )
+    tryton.call("stock.inventory.confirm", [count])
+    rows, cursor = read_domain(c, "inventory", cursor)
+    assert [(r["id"], r["quantity"]) for r in rows] == [(key, "10")]
+    assert {k: v["quantity"] for k, v in c.read_state("inventory")} == {key: "10"}
+    assert any("stock.location, 1 location(s) of stock" in d for d in c.check().details)
     asyncio.run(c.close())

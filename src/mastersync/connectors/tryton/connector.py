@@ -11,7 +11,8 @@ from typing import Any
 from mastersync.connectors.registry import ConnectorContext
 from mastersync.connectors.tryton.reader import ModelReader
 from mastersync.connectors.tryton.rpc import JsonRpc, Rest, Transport, with_retries
-from mastersync.connectors.tryton.spec import TrytonSettings
+from mastersync.connectors.tryton.spec import TrytonSettings, TrytonStock
+from mastersync.connectors.tryton.stock import StockReader
 from mastersync.connectors.tryton.writer import RecordWriter
 from mastersync.domain.subscriptions import Operation
 from mastersync.ports.connector import CheckResult, ConnectorError, Page, TerminalError
@@ -60,10 +61,12 @@ class TrytonConnector:
                 self._context = {**prefs, **self.settings.context}
             return self._context
 
-    def _reader(self, domain: str) -> ModelReader:
+    def _reader(self, domain: str) -> ModelReader | StockReader:
         spec = self.settings.read.get(domain)
         if spec is None:
             raise TerminalError(f"{self.system}: no 'read' settings for {domain}")
+        if isinstance(spec, TrytonStock):
+            return StockReader(self.transport, spec, self.context())
         return ModelReader(self.transport, spec, self.context())
 
     # --- reading --------------------------------------------------------------------------
@@ -88,16 +91,20 @@ class TrytonConnector:
             details.append(f"company {context['company']}")
         ok = True
         for domain, spec in self.settings.read.items():
+            if isinstance(spec, TrytonStock):  # counted: the locations whose stock is read
+                model, where, what = "stock.location", spec.locations, "location(s) of stock"
+            else:
+                model, where, what = spec.model, spec.filter, "record(s)"
             try:
                 rows = self.transport.search_read(
-                    spec.model, list(spec.filter), ["id"], context, limit=_CHECK_LIMIT
+                    model, list(where), ["id"], context, limit=_CHECK_LIMIT
                 )
             except ConnectorError as exc:
                 ok = False
                 details.append(f"read {domain}: {exc.message}")
                 continue
             count = f"{len(rows)}+" if len(rows) == _CHECK_LIMIT else str(len(rows))
-            details.append(f"read {domain}: {spec.model}, {count} record(s)")
+            details.append(f"read {domain}: {model}, {count} {what}")
         for name, w in self.settings.write.items():
             details.append(f"write {name}: {w.model}")
         return CheckResult(ok, details)

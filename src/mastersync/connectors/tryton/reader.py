@@ -10,6 +10,7 @@ Tryton leaves no trace: only a full listing (``read_state``) shows it is gone.
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,18 +19,20 @@ import orjson
 
 from mastersync.connectors.tryton.codec import stamp
 from mastersync.connectors.tryton.rpc import Transport
-from mastersync.connectors.tryton.spec import TrytonRead
+from mastersync.connectors.tryton.spec import TrytonChild, TrytonRead
 from mastersync.ports.connector import Page, ReadFailure, SourceRecord
 
 STAMPS = ("write_date", "create_date")
 
 
-def _changed_since(since: dt.datetime) -> list[Any]:
+def changed_since(since: dt.datetime) -> list[Any]:
+    """A Tryton domain: written or created at or after ``since``."""
     at = stamp(since)
     return ["OR", ["write_date", ">=", at], ["create_date", ">=", at]]
 
 
-def _latest(*values: Any) -> str | None:
+def latest(*values: Any) -> str | None:
+    """The newest of some ISO 8601 dates (None when all are empty)."""
     found = [str(v) for v in values if v]
     return max(found) if found else None
 
@@ -43,8 +46,9 @@ class Cursor:
     hw: str | None = None
     # id -> the _changed it was handed over with, for changes within the lookback window.
     recent: dict[str, str] = field(default_factory=dict)
-    # During a pass: record ids still to read, and what the pass handed over so far.
-    todo: list[int] = field(default_factory=list)
+    # During a pass: what is still to read (record ids; a stock read's [product, location]
+    # pairs), and what the pass handed over so far.
+    todo: list[Any] = field(default_factory=list)
     read: dict[str, str] = field(default_factory=dict)
     in_pass: bool = False
 
@@ -73,7 +77,7 @@ class Cursor:
     def finish(self, lookback: float) -> None:
         """End a pass: move the high-water mark, keep what lies within the window."""
         merged = {**self.recent, **self.read}
-        self.hw = _latest(self.hw, *merged.values())
+        self.hw = latest(self.hw, *merged.values())
         if self.hw is not None:
             low = (dt.datetime.fromisoformat(self.hw) - dt.timedelta(seconds=lookback)).isoformat()
             merged = {k: v for k, v in merged.items() if v >= low}
@@ -102,15 +106,15 @@ class ModelReader:
         spec = self.spec
         if since is None:
             return self._ids(list(spec.filter))
-        changed = _changed_since(since)
+        changed = changed_since(since)
         alternatives: list[Any] = [changed]
         for child in spec.children.values():
             rows = self.transport.search_read(
                 child.model, [changed], [child.parent], self.watch_context
             )
-            parents = sorted({int(_ref(r.get(child.parent))) for r in rows if r.get(child.parent)})
+            parents = sorted({int(ref(r.get(child.parent))) for r in rows if r.get(child.parent)})
             if parents:
-                alternatives.append(["id", "in", parents])
+                alternatives.append([child.via, "in", parents])
         for related in spec.related:
             rows = self.transport.search_read(related.model, [changed], ["id"], self.watch_context)
             if rows:
@@ -127,52 +131,85 @@ class ModelReader:
         names = list(dict.fromkeys([*spec.fields, *STAMPS]))
         for related in spec.related:
             names += [f"{related.via}.{s}" for s in STAMPS]
+        # A child's parent reached through another field of the record: read that field too,
+        # and hand it over only if it was asked for.
+        roots = {n.split(".")[0] for n in names}
+        hidden = {c.via for c in spec.children.values() if c.via != "id"} - roots
         rows = self.transport.search_read(
-            spec.model, [["id", "in", ids]], names, self.context, order=[("id", "ASC")]
+            spec.model,
+            [["id", "in", ids]],
+            [*names, *sorted(hidden)],
+            self.context,
+            order=[("id", "ASC")],
         )
         by_id = {int(r["id"]): r for r in rows}
-        changes = {i: _latest(*(r.get(s) for s in STAMPS)) for i, r in by_id.items()}
+        changes = {i: latest(*(r.get(s) for s in STAMPS)) for i, r in by_id.items()}
         for i, row in by_id.items():
             for related in spec.related:
                 linked = row.get(related.via)
                 if isinstance(linked, dict):
-                    changes[i] = _latest(changes[i], *(linked.pop(s, None) for s in STAMPS))
+                    changes[i] = latest(changes[i], *(linked.pop(s, None) for s in STAMPS))
                     if set(linked) == {"id"}:  # only read for its dates: keep the id
                         row[related.via] = linked["id"]
         for name, child in spec.children.items():
-            for row in by_id.values():
-                row[name] = []
-            wanted = list(dict.fromkeys([*child.fields, child.parent, *STAMPS]))
-            watched = self.transport.search_read(
-                child.model,
-                [[child.parent, "in", ids]],
-                [child.parent, *STAMPS],
-                self.watch_context,
-            )
-            for w in watched:
-                parent = int(_ref(w[child.parent]))
-                if parent in changes:
-                    changes[parent] = _latest(changes[parent], *(w.get(s) for s in STAMPS))
-            embedded = self.transport.search_read(
-                child.model,
-                [[child.parent, "in", ids]],
-                wanted,
-                self.child_context,
-                order=list(child.order),
-            )
-            for c in embedded:
-                parent = int(_ref(c.pop(child.parent)))
-                for s in STAMPS:
-                    if s not in child.fields:
-                        c.pop(s, None)
-                if parent in by_id:
-                    by_id[parent][name].append(c)
+            self._embed(name, child, by_id, changes)
+        for row in by_id.values():
+            for via in hidden:
+                row.pop(via, None)
         out = []
         for i in ids:
             if i in by_id:
                 by_id[i]["_changed"] = changes[i]
                 out.append(by_id[i])
         return out
+
+    def _embed(
+        self,
+        name: str,
+        child: TrytonChild,
+        by_id: dict[int, dict[str, Any]],
+        changes: dict[int, str | None],
+    ) -> None:
+        """Put each record's children under ``name`` and fold their dates into its change."""
+        owners: dict[int, list[int]] = defaultdict(list)
+        for i, row in by_id.items():
+            row[name] = []
+            value = i if child.via == "id" else row.get(child.via)
+            if value:
+                owners[int(ref(value))].append(i)
+        if not owners:
+            return
+        parents = sorted(owners)
+        only = [child.only_for] if child.only_for else []
+
+        def belongs(c: dict[str, Any], i: int) -> bool:
+            bound = c.get(child.only_for) if child.only_for else None
+            return not bound or int(ref(bound)) == i
+
+        watched = self.transport.search_read(
+            child.model,
+            [[child.parent, "in", parents]],
+            [child.parent, *only, *STAMPS],
+            self.watch_context,
+        )
+        for w in watched:
+            for i in owners.get(int(ref(w[child.parent])), []):
+                if belongs(w, i):
+                    changes[i] = latest(changes[i], *(w.get(s) for s in STAMPS))
+        embedded = self.transport.search_read(
+            child.model,
+            [*child.filter, [child.parent, "in", parents]],
+            list(dict.fromkeys([*child.fields, child.parent, *only, *STAMPS])),
+            self.child_context,
+            order=list(child.order),
+        )
+        # Handed over: the fields asked for (a dotted one under its first name) and the id.
+        keep = {f.split(".")[0] for f in child.fields} - {child.parent} | {"id"}
+        for c in embedded:
+            targets = [i for i in owners.get(int(ref(c[child.parent])), []) if belongs(c, i)]
+            shown = {k: v for k, v in c.items() if k in keep}
+            for i in targets:
+                by_id[i][name].append(dict(shown))
 
     def page(self, cursor: str | None, limit: int) -> Page:
         """The next page of changed records after the saved cursor. Records re-read within
@@ -205,6 +242,6 @@ class ModelReader:
                 yield str(row["id"]), row
 
 
-def _ref(value: Any) -> Any:
+def ref(value: Any) -> Any:
     """A Many2One as read: an id, or a dict with one when read through a dotted path."""
     return value["id"] if isinstance(value, dict) else value

@@ -6,14 +6,17 @@ with a session (user and password) or the REST API with a user application key.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from mastersync.connectors.registry import ConnectorSettings, ConnectorSpec
 from mastersync.ports.connector import Capability
 
-Order = Literal["ASC", "DESC"]
+# Tryton's order clauses; NULLS FIRST/LAST as Tryton's own orders use them (a sequence).
+Order = Literal[
+    "ASC", "DESC", "ASC NULLS FIRST", "ASC NULLS LAST", "DESC NULLS FIRST", "DESC NULLS LAST"
+]
 _ASC: Order = "ASC"
 
 
@@ -28,7 +31,17 @@ class TrytonChild(_Model):
     model: str
     # The child's Many2One back to the record (party.address.party).
     parent: str
+    # The record's field that the child's parent points to, when it is not the record itself:
+    # a product's supplier references hang on its template (purchase.product_supplier.template
+    # points to product.product.template).
+    via: str = "id"
+    # A field of the child that, when set, ties it to one of the records sharing its parent
+    # (purchase.product_supplier.product: a reference for one variant only).
+    only_for: str | None = None
     fields: list[str] = Field(min_length=1)
+    # A Tryton domain limiting the children embedded ([[party.categories.name, "=", Supplier]]);
+    # a change to any child is still a change of the record.
+    filter: list[Any] = Field(default_factory=list)
     # Children are listed in this order (Tryton order clauses: [["sequence", "ASC"], ...]).
     order: list[tuple[str, Order]] = Field(default_factory=lambda: [("id", _ASC)])
 
@@ -57,6 +70,39 @@ class TrytonRead(_Model):
     lookback: float = Field(default=5.0, ge=0)
     # Read deactivated records too (active = false), so that deactivation is a change.
     inactive: bool = True
+
+
+class TrytonStock(_Model):
+    """Stock quantities per product and location (the inventory domain), as Tryton computes
+    them from its done stock moves (product.product's quantity in a location's context)."""
+
+    # Marks a stock read (a model read has none).
+    kind: Literal["stock"]
+    # A Tryton domain on stock.location: the locations quantities are read for. A location's
+    # quantity includes its child locations'.
+    locations: list[Any] = Field(default_factory=lambda: [["type", "=", "warehouse"]])
+    # A Tryton domain on product.product: the products read (archived ones included).
+    products: list[Any] = Field(default_factory=list)
+    # Fields of the product and of the location handed over with each quantity.
+    fields: list[str] = Field(default_factory=lambda: ["code", "default_uom.symbol"])
+    location_fields: list[str] = Field(default_factory=lambda: ["code", "name"])
+    # A warehouse counts its storage zone only, not goods still in its input or output zone
+    # (Tryton's stock_skip_warehouse).
+    storage_only: bool = True
+    # Re-read stock moves this many seconds before the last change seen (late commits).
+    lookback: float = Field(default=5.0, ge=0)
+
+
+def _read_kind(value: Any) -> str:
+    kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
+    return "stock" if kind == "stock" else "model"
+
+
+# A domain is read from a model's records, or (kind: stock) from stock quantities.
+TrytonReadSpec = Annotated[
+    Annotated[TrytonRead, Tag("model")] | Annotated[TrytonStock, Tag("stock")],
+    Discriminator(_read_kind),
+]
 
 
 class TrytonLink(_Model):
@@ -106,7 +152,7 @@ class TrytonSettings(ConnectorSettings):
     timeout: float = Field(default=30.0, gt=0)
     # Reads: how often a transient failure (network, 5xx, a locked database) is retried.
     retries: int = Field(default=3, ge=0, le=20)
-    read: dict[str, TrytonRead] = Field(default_factory=dict)
+    read: dict[str, TrytonReadSpec] = Field(default_factory=dict)
     # subscription name (under the system's outbound) -> model
     write: dict[str, TrytonWrite] = Field(default_factory=dict)
     poll_every: float = Field(default=30.0, ge=0.05)
@@ -124,7 +170,10 @@ class TrytonSettings(ConnectorSettings):
 
 SPEC = ConnectorSpec(
     name="tryton",
-    description="Tryton ERP over JSON-RPC or REST: parties, products, prices; upserts out",
+    description=(
+        "Tryton ERP over JSON-RPC or REST: parties, products, prices, supplier references, "
+        "stock quantities; upserts out"
+    ),
     capabilities=frozenset(
         {
             Capability.READ_FULL,

@@ -9,7 +9,8 @@ from pydantic import Field
 from mastersync.domain.canonical.common import CanonicalModel, Dimensions
 from mastersync.domain.canonical.types import GTIN, Amount, CountryCode, MasterRef, Text, UomCode
 
-SCHEMA_VERSION = "1.0"
+# 1.1: optional supplier_item_name and supplier_lead_time_days (additive: 1.0 records stay valid).
+SCHEMA_VERSION = "1.1"
 
 
 class ItemLifecycle(StrEnum):
@@ -65,6 +66,10 @@ class Item(CanonicalModel):
     hs_code: Text | None = Field(default=None, pattern=r"^\d{6,10}$")
     primary_supplier: MasterRef | None = None
     supplier_item_number: Text | None = None
+    # The primary supplier's own name for the item, and its lead time for it in days (added
+    # later, optional like every field: records stored without them stay valid).
+    supplier_item_name: Text | None = Field(default=None, max_length=200)
+    supplier_lead_time_days: int | None = Field(default=None, ge=0, le=730)
     list_price: Amount | None = Field(default=None, ge=0)
     cost_price: Amount | None = Field(default=None, ge=0)
     images: list[Text] | None = None
