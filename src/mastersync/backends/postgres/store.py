@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -17,6 +18,8 @@ from mastersync.backends.sql.uow import SqlUnitOfWork
 from mastersync.backends.sql.writer import BatchWriter, Row
 from mastersync.domain.delivery import Delivery
 from mastersync.ports.store import ChangeSet, DeliveryResults
+
+log = logging.getLogger("mastersync.store")
 
 # Below this many rows a round trip for COPY costs more than executemany saves.
 _COPY_FROM = 64
@@ -117,6 +120,11 @@ class Statistics:
             if n:
                 self.written[table] = self.written.get(table, 0) + n
 
+    def retry(self, tables: Collection[str]) -> None:
+        """Mark tables as not analysed after all (their ANALYZE failed)."""
+        for table in tables:
+            self.analysed.pop(table, None)
+
     def due(self) -> list[str]:
         """Tables whose statistics are stale, marked as analysed."""
         stale = []
@@ -156,8 +164,15 @@ class PostgresUnitOfWork(SqlUnitOfWork):
         super().commit()
         stale = self.statistics.due()
         if stale:
-            with self.conn.begin():
-                self.conn.exec_driver_sql("ANALYZE " + ", ".join(stale))
+            try:
+                with self.conn.begin():
+                    self.conn.exec_driver_sql("ANALYZE " + ", ".join(stale))
+            except sa.exc.DBAPIError as exc:
+                # The changes are committed; statistics are only a planner's hint. Two
+                # processes analysing a table at once fail with "tuple concurrently
+                # updated": a later commit tries again.
+                log.warning("ANALYZE %s failed (tried again later): %s", stale, exc.orig)
+                self.statistics.retry(stale)
 
     def lock_keys(self, keys: Collection[str]) -> None:
         """Take transaction-scoped advisory locks, in sorted order so no two writers deadlock."""
@@ -194,6 +209,12 @@ def open_postgres(url: str) -> PostgresStore:
         json_serializer=dumps,
         json_deserializer=orjson.loads,
         pool_pre_ping=True,
+        # The hub runs a store call per loop in worker threads at once (a dispatcher per
+        # domain, a deliverer per subscription, the watcher, pollers). Beyond the default
+        # 5 + 10, every overflow connection was closed on return and opened again (a new
+        # server process each time) for the next transaction.
+        pool_size=20,
+        max_overflow=20,
         connect_args={"connect_timeout": 10},
     )
 
