@@ -3,7 +3,6 @@ events arrive), read one by one when an event names them, and written with PATCH
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterator
@@ -14,6 +13,7 @@ from mastersync.connectors.akeneo.listing import Cursor, due
 from mastersync.connectors.akeneo.spec import AkeneoRead, AkeneoSettings
 from mastersync.connectors.akeneo.values import ValueProblem, flatten, product_body
 from mastersync.connectors.registry import ConnectorContext
+from mastersync.connectors.sending import send_in_thread
 from mastersync.domain.subscriptions import Operation
 from mastersync.ports.connector import (
     CheckResult,
@@ -27,7 +27,6 @@ from mastersync.ports.outbound import (
     DeliveryAck,
     DeliveryRequest,
     TerminalFailure,
-    TransientFailure,
 )
 
 if TYPE_CHECKING:
@@ -197,11 +196,7 @@ class AkeneoConnector:
 
     async def send(self, request: DeliveryRequest) -> DeliveryAck:
         """Create or update one product (PATCH by identifier), or disable it."""
-        try:
-            return await asyncio.to_thread(self._send, request)
-        except ConnectorError as exc:
-            failure = TransientFailure if exc.transient else TerminalFailure
-            raise failure(exc.message, status=exc.status) from None
+        return await send_in_thread(self._send, request)
 
     async def close(self) -> None:
         """Release connections."""

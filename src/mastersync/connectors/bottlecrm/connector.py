@@ -3,7 +3,6 @@ upserts and archiving out, over BottleCRM's REST API with a personal access toke
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,13 +11,13 @@ from mastersync.connectors.bottlecrm.reader import ListingReader
 from mastersync.connectors.bottlecrm.spec import BottleCrmRead, BottleCrmSettings
 from mastersync.connectors.bottlecrm.writer import AccountWriter
 from mastersync.connectors.registry import ConnectorContext
+from mastersync.connectors.sending import send_in_thread
 from mastersync.domain.subscriptions import Operation
 from mastersync.ports.connector import CheckResult, ConnectorError, Page, TerminalError
 from mastersync.ports.outbound import (
     DeliveryAck,
     DeliveryRequest,
     TerminalFailure,
-    TransientFailure,
 )
 
 
@@ -87,11 +86,7 @@ class BottleCrmConnector:
 
     async def send(self, request: DeliveryRequest) -> DeliveryAck:
         """Create, update or archive one account."""
-        try:
-            return await asyncio.to_thread(self._send, request)
-        except ConnectorError as exc:
-            failure = TransientFailure if exc.transient else TerminalFailure
-            raise failure(exc.message, status=exc.status, retry_after=exc.retry_after) from None
+        return await send_in_thread(self._send, request)
 
     async def close(self) -> None:
         """Release connections."""

@@ -3,12 +3,12 @@ out, over a Tryton server's JSON-RPC (or REST) API."""
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 from mastersync.connectors.registry import ConnectorContext
+from mastersync.connectors.sending import send_in_thread
 from mastersync.connectors.tryton.reader import ModelReader
 from mastersync.connectors.tryton.rpc import JsonRpc, Rest, Transport, with_retries
 from mastersync.connectors.tryton.spec import TrytonSettings, TrytonStock
@@ -20,7 +20,6 @@ from mastersync.ports.outbound import (
     DeliveryAck,
     DeliveryRequest,
     TerminalFailure,
-    TransientFailure,
 )
 
 # `mastersync check` counts records up to this many.
@@ -132,11 +131,7 @@ class TrytonConnector:
 
     async def send(self, request: DeliveryRequest) -> DeliveryAck:
         """Create, update or deactivate one record."""
-        try:
-            return await asyncio.to_thread(self._send, request)
-        except ConnectorError as exc:
-            failure = TransientFailure if exc.transient else TerminalFailure
-            raise failure(exc.message, status=exc.status) from None
+        return await send_in_thread(self._send, request)
 
     async def close(self) -> None:
         """Release connections."""

@@ -8,7 +8,7 @@ import random
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +58,23 @@ class _Item:
     terminal: bool = False
     # Not sent this round: a retry is due later (a referenced record is not there yet).
     wait: TransientFailure | None = None
+
+
+def referenced_keys(
+    uow: UnitOfWork, sub: Subscription, states: Iterable[Mapping[str, Any] | None]
+) -> dict[str, dict[str, str]]:
+    """The consumer's keys (master id -> its key names) of the records that these records
+    reference through the subscription's key references, as deliveries stored them."""
+    wanted: dict[str, set[str]] = {}
+    for state in states:
+        for name, domain in sub.key_refs.items():
+            value = state.get(name) if state else None
+            if isinstance(value, str):
+                wanted.setdefault(domain, set()).add(value)
+    found: dict[str, dict[str, str]] = {}
+    for domain, ids in wanted.items():
+        found.update(uow.consumer_keys(sub.system, domain, ids))
+    return found
 
 
 class StateCache:
@@ -223,16 +240,7 @@ class Deliverer:
         self, uow: UnitOfWork, states: list[tuple[Delivery, dict[str, Any] | None, str | None]]
     ) -> dict[str, dict[str, str]]:
         """The consumer's keys for the records these records reference (when mapped)."""
-        wanted: dict[str, set[str]] = {}
-        for name, domain in self.sub.key_refs.items():
-            for _, state, _ in states:
-                value = state.get(name) if state else None
-                if isinstance(value, str):
-                    wanted.setdefault(domain, set()).add(value)
-        found: dict[str, dict[str, str]] = {}
-        for domain, ids in wanted.items():
-            found.update(uow.consumer_keys(self.sub.system, domain, ids))
-        return found
+        return referenced_keys(uow, self.sub, (state for _, state, _ in states))
 
     def _decide(
         self,

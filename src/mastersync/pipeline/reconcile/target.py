@@ -21,6 +21,7 @@ from mastersync.domain.reconciliation import (
     classify,
 )
 from mastersync.domain.subscriptions import Operation, OutboundMappingFailed, Subscription
+from mastersync.pipeline.distribution.deliverer import referenced_keys
 from mastersync.pipeline.reconcile.common import (
     ReconcileOptions,
     Reconciliation,
@@ -159,16 +160,7 @@ class _TargetRun:
         self, uow: UnitOfWork, states: Mapping[str, GoldenState]
     ) -> dict[str, dict[str, str]]:
         """The consumer's keys of records these reference, as deliveries put them in."""
-        wanted: dict[str, set[str]] = {}
-        for name, domain in self.sub.key_refs.items():
-            for _, attributes, _ in states.values():
-                value = attributes.get(name)
-                if isinstance(value, str):
-                    wanted.setdefault(domain, set()).add(value)
-        found: dict[str, dict[str, str]] = {}
-        for domain, ids in wanted.items():
-            found.update(uow.consumer_keys(self.sub.system, domain, ids))
-        return found
+        return referenced_keys(uow, self.sub, (attributes for _, attributes, _ in states.values()))
 
     def _refs(
         self, attributes: Mapping[str, Any], keys: Mapping[str, dict[str, str]]
