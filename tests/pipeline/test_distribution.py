@@ -12,9 +12,9 @@ from typing import Any
 from mastersync.connectors.sandbox.target import Faults, RateLimit, SandboxConnector
 from mastersync.domain.landscape.model import Landscape
 from mastersync.domain.landscape.policy import CompiledLandscape, compile_landscape
-from mastersync.pipeline.distribution.deliverer import StateCache
+from mastersync.pipeline.distribution.deliverer import Deliverer, StateCache
 from mastersync.pipeline.distribution.hub import DistributionHub
-from mastersync.pipeline.distribution.queueing import OutboxFeed
+from mastersync.pipeline.distribution.queueing import OutboxFeed, queue_events
 from mastersync.pipeline.distribution.replay import plan_replay, queue_replay
 from mastersync.pipeline.exceptions import ExceptionsInbox
 from mastersync.pipeline.ids import new_id, utc_now
@@ -270,3 +270,22 @@ def test_the_state_cache_keeps_the_most_recently_used_versions() -> None:
     cache.put(("itm_2", 1), ({"name": "c"}, "t3"))
     assert ("itm_1", 2) not in cache
     assert ("itm_1", 1) in cache and ("itm_2", 1) in cache
+
+
+def test_a_backlog_deeper_than_the_state_cache_is_still_delivered(
+    store: Store, tmp_path: Path
+) -> None:
+    """Unwinding a backlog caches more versions than a small cache holds; a round must send
+    what it read, not what the cache still has (a miss there is not a lost history)."""
+    estate = Estate(store, tmp_path)
+    for v in (1, 2, 3):
+        estate.send(*({"sku": f"A{i}", "v": v, "name": f"Item {i} v{v}"} for i in range(30)))
+    sub = next(iter(estate.landscape.subscriptions.values()))
+    feed = OutboxFeed(store, utc_now)
+    enqueue = queue_events(sub.id, sub.domain, utc_now)
+    asyncio.run(feed.dispatch(sub.id, sub.domain, 1000, enqueue))
+    deliverer = Deliverer(
+        store, sub, estate.connector, clock=utc_now, ordered=True, cache=StateCache(size=2)
+    )
+    report = asyncio.run(deliverer.run_once())
+    assert (report.delivered, report.dead) == (30, 0)

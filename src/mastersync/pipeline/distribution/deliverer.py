@@ -183,14 +183,24 @@ class Deliverer:
     ) -> list[tuple[Delivery, dict[str, Any] | None, str | None]]:
         """Each delivery's record state at its version, and the trace of that version."""
         cache = self.cache
-        wanted = [d for d in due if (d.master_id, d.version) not in cache]
+        # What this round found, whatever the cache keeps: other deliverers fill it at the
+        # same time, and a deep backlog may overflow it, so a miss there is no answer.
+        found: dict[tuple[str, int], tuple[dict[str, Any], str]] = {}
+        wanted = []
+        for d in due:
+            held = cache.get((d.master_id, d.version))
+            if held is None:
+                wanted.append(d)
+            else:
+                found[(d.master_id, d.version)] = held
         if wanted:
             for key, state, trace in self._read_states(uow, wanted):
+                found[key] = (state, trace)
                 cache.put(key, (state, trace))
         out: list[tuple[Delivery, dict[str, Any] | None, str | None]] = []
         for d in due:
-            found = cache.get((d.master_id, d.version))
-            out.append((d, *found) if found else (d, None, None))
+            at = found.get((d.master_id, d.version))
+            out.append((d, *at) if at else (d, None, None))
         return out
 
     def _read_states(
