@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -101,11 +102,14 @@ class Statistics:
     def __init__(self) -> None:
         self.written: dict[str, int] = {}
         self.analysed: dict[str, int] = {}
+        # The hub's worker threads commit at the same time.
+        self._lock = threading.Lock()
 
     def add(self, table: str, n: int) -> None:
         """Count rows written to a table."""
         if n:
-            self.written[table] = self.written.get(table, 0) + n
+            with self._lock:
+                self.written[table] = self.written.get(table, 0) + n
 
     def count(self, changes: ChangeSet) -> None:
         """Rows a change set adds or updates, per table."""
@@ -118,21 +122,23 @@ class Statistics:
             ("exceptions", len(changes.exceptions)),
         ):
             if n:
-                self.written[table] = self.written.get(table, 0) + n
+                self.add(table, n)
 
     def retry(self, tables: Collection[str]) -> None:
         """Mark tables as not analysed after all (their ANALYZE failed)."""
-        for table in tables:
-            self.analysed.pop(table, None)
+        with self._lock:
+            for table in tables:
+                self.analysed.pop(table, None)
 
     def due(self) -> list[str]:
         """Tables whose statistics are stale, marked as analysed."""
         stale = []
-        for table, n in self.written.items():
-            base = self.analysed.get(table, 0)
-            if n - base >= max(1_000, base // 5):
-                stale.append(table)
-                self.analysed[table] = n
+        with self._lock:
+            for table, n in self.written.items():
+                base = self.analysed.get(table, 0)
+                if n - base >= max(1_000, base // 5):
+                    stale.append(table)
+                    self.analysed[table] = n
         return stale
 
 
