@@ -88,8 +88,9 @@ class DistributionHub:
         self.connectors = connectors
         # Set whenever work may be waiting: wakes idle loops early.
         self._nudge = asyncio.Event()
-        # Set when the outbox grew: wakes the loops that take events from it.
-        self._arrived = asyncio.Event()
+        # One per loop that takes events from the outbox, all set when it grew: a loop
+        # clears its own when it wakes, never another's.
+        self._arrivals: list[asyncio.Event] = []
         # What each poller's last poll took in (None: not polled yet).
         self._polled: dict[int, int | None] = dict.fromkeys(range(len(self.pollers)))
 
@@ -112,6 +113,17 @@ class DistributionHub:
             else:
                 await _wait(stop, self.poll_interval, wake or self._nudge)
 
+    def _arrival(self) -> asyncio.Event:
+        """A new loop's own wake-up for outbox growth."""
+        event = asyncio.Event()
+        self._arrivals.append(event)
+        return event
+
+    def _announce(self) -> None:
+        """The outbox grew (or the bus has new messages): wake every loop that takes them."""
+        for event in self._arrivals:
+            event.set()
+
     async def _watch(self, stop: asyncio.Event) -> None:
         """Wake the loops as soon as the outbox grows, whoever wrote to it.
 
@@ -132,7 +144,7 @@ class DistributionHub:
                 await _wait(stop, 5 * self.poll_interval)
                 continue
             if seen is not None and now != seen:
-                self._arrived.set()
+                self._announce()
             seen = now
             await _wait(stop, self.watch_interval)
 
@@ -142,7 +154,7 @@ class DistributionHub:
         self.totals.relayed += n
         if n:
             # Published: the feed's dispatchers have messages to take.
-            self._arrived.set()
+            self._announce()
         return n
 
     def _dispatch_group(
@@ -197,7 +209,9 @@ class DistributionHub:
         ]
         tasks.append(asyncio.create_task(self._watch(stop)))
         if self.relay is not None:
-            tasks.append(asyncio.create_task(self._loop("relay", self._relay, stop, self._arrived)))
+            tasks.append(
+                asyncio.create_task(self._loop("relay", self._relay, stop, self._arrival()))
+            )
         if isinstance(self.feed, GroupDispatch):
             # One loop and one transaction per domain queue for all its subscriptions.
             domains: dict[str, list[Subscription]] = {}
@@ -206,13 +220,15 @@ class DistributionHub:
             for domain, subs in domains.items():
                 work = self._dispatch_group(self.feed, domain, subs)
                 tasks.append(
-                    asyncio.create_task(self._loop(f"dispatch {domain}", work, stop, self._arrived))
+                    asyncio.create_task(
+                        self._loop(f"dispatch {domain}", work, stop, self._arrival())
+                    )
                 )
         else:
             for sub in self.subscriptions:
                 tasks.append(
                     asyncio.create_task(
-                        self._loop(f"dispatch {sub.id}", self._dispatch(sub), stop, self._arrived)
+                        self._loop(f"dispatch {sub.id}", self._dispatch(sub), stop, self._arrival())
                     )
                 )
         for sub, deliverer in zip(self.subscriptions, self.deliverers, strict=True):
