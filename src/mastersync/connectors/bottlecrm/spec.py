@@ -105,7 +105,9 @@ class BottleCrmWrite(_Model):
     # Fields that find an account BottleCRM already has (created by hand, or by an attempt
     # whose answer was lost), tried in order: "name" (unique per organisation, compared
     # without case), "email", or "custom_fields.<key>". The first that finds one is used.
-    match: list[str] = Field(default_factory=list)
+    # Default "name": BottleCRM refuses a second account of that name, so without it a
+    # create whose answer was lost could only end as a dead letter when sent again.
+    match: list[str] = Field(default_factory=lambda: ["name"])
     # Values written on creation only.
     on_create: dict[str, Any] = Field(default_factory=dict)
 
