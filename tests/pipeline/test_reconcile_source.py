@@ -158,6 +158,20 @@ def test_a_deleted_source_record_lands_in_the_inbox_once_and_leaves_when_it_is_b
     source.close()
 
 
+def test_a_listed_record_that_cannot_be_read_is_an_error_not_a_deletion(
+    store: Store, tmp_path: Path
+) -> None:
+    source = Source(store, tmp_path)
+    source.sql("INSERT INTO items VALUES (1, 'L1', 'Item 1', '12.50')")
+    source.poll()
+    source.sql("UPDATE items SET seq = 'later' WHERE item_no = 'L1'")  # not a counter
+    result = source.reconcile()
+    assert result.report.keys(Bucket.MISSING) == []
+    assert [(e.key, e.field) for e in result.report.errors] == [("L1", "version")]
+    assert source.drift_entries() == []
+    source.close()
+
+
 def test_missed_and_changed_records_are_reported_and_ingested_with_repair(
     store: Store, tmp_path: Path
 ) -> None:

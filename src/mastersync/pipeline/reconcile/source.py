@@ -68,6 +68,8 @@ class _SourceRun:
         self.report = DriftReport(options.examples)
         # The hub's source keys the listing named: what is left of the hub's is gone.
         self.seen: set[str] = set()
+        # The keys the listing gave its records, read or not.
+        self.listed: set[str] = set()
         self.ingested = self.filed = self.resolved = 0
 
     # --- the listing, a chunk at a time ---------------------------------------------------
@@ -105,6 +107,8 @@ class _SourceRun:
         """(the hub's key, record) of each listed record; ones without a key are errors."""
         out = []
         for listed_key, native in chunk:
+            # Listed, even if it cannot be read: never reported as gone from the source.
+            self.listed.add(str(listed_key))
             if not isinstance(native, Mapping):
                 self.report.fail(
                     RecordError(
@@ -219,7 +223,7 @@ class _SourceRun:
             ):
                 for c in batch:
                     # Xrefs only an acknowledgement made (no digest) are the target role's.
-                    if c.key in self.seen or not c.digest:
+                    if c.key in self.seen or c.key in self.listed or not c.digest:
                         continue
                     lost.append(c)
                     self.report.add(
