@@ -56,18 +56,6 @@ class OutboxFeed:
         self.store = store
         self.clock = clock
 
-    def _dispatch(self, subscription: str, domain: str, limit: int, enqueue: Enqueue) -> int:
-        name = f"sub:{subscription}"
-        with self.store.unit_of_work() as uow:
-            start = uow.cursor(name)
-            events = uow.outbox_after(start, [domain], limit, changes=False)
-            if not events:
-                return 0
-            enqueue(uow, events)
-            uow.set_cursor(name, events[-1][0], self.clock())
-            uow.commit()
-        return len(events)
-
     def _dispatch_group(
         self, subscriptions: dict[str, Enqueue], domain: str, limit: int
     ) -> dict[str, int]:
@@ -101,7 +89,8 @@ class OutboxFeed:
 
     async def dispatch(self, subscription: str, domain: str, limit: int, enqueue: Enqueue) -> int:
         """Queue up to ``limit`` new events of the domain for the subscription."""
-        return await asyncio.to_thread(self._dispatch, subscription, domain, limit, enqueue)
+        taken = await self.dispatch_group({subscription: enqueue}, domain, limit)
+        return taken[subscription]
 
     def _lag(self, subscription: str, domain: str) -> int:
         with self.store.unit_of_work(write=False) as uow:
