@@ -289,3 +289,101 @@ def test_a_backlog_deeper_than_the_state_cache_is_still_delivered(
     )
     report = asyncio.run(deliverer.run_once())
     assert (report.delivered, report.dead) == (30, 0)
+
+
+def _rows(store: Store) -> list[tuple[str, int, str, int]]:
+    with store.unit_of_work(write=False) as uow:
+        stats = uow.delivery_stats({"shop.items": "item"})[0]
+        assert stats.lag == 0
+        conn = uow.conn  # type: ignore[attr-defined]
+        return [
+            tuple(r)
+            for r in conn.exec_driver_sql(
+                "SELECT master_id, version, status, attempts FROM deliveries ORDER BY id"
+            )
+        ]
+
+
+def test_a_round_reading_the_log_sends_each_records_versions_in_order(
+    store: Store, tmp_path: Path
+) -> None:
+    """Straight from the outbox: three versions of a record go in one round, one after the
+    other, and each delivery row is written once, as it ends."""
+    estate = Estate(store, tmp_path)
+    for v in (1, 2, 3):
+        estate.send(*({"sku": f"A{i}", "v": v, "name": f"Item {i} v{v}"} for i in range(10)))
+    sub = next(iter(estate.landscape.subscriptions.values()))
+    deliverer = Deliverer(store, sub, estate.connector, clock=utc_now, ordered=True, direct=True)
+    report = asyncio.run(deliverer.run_once())
+    assert (report.delivered, report.retrying, report.dead) == (30, 0, 0)
+    assert all(v == [1, 2, 3] for v in per_record(estate.connector.target.log()).values())
+    rows = _rows(store)
+    assert len(rows) == 30 and {(s, a) for _, _, s, a in rows} == {("delivered", 1)}
+    assert asyncio.run(deliverer.run_once()).attempted == 0  # the cursor moved with them
+
+
+def test_a_version_to_retry_holds_the_later_ones_of_its_record_in_the_queue(
+    store: Store, tmp_path: Path
+) -> None:
+    estate = Estate(store, tmp_path, Faults(fail_when="title == 'FLAKY'", seed=1))
+    estate.send({"sku": "F1", "v": 1, "name": "FLAKY"}, {"sku": "A1", "v": 1, "name": "a1"})
+    estate.send({"sku": "F1", "v": 2, "name": "f2"}, {"sku": "A1", "v": 2, "name": "a2"})
+    estate.send({"sku": "F1", "v": 3, "name": "f3"})
+    sub = next(iter(estate.landscape.subscriptions.values()))
+    deliverer = Deliverer(store, sub, estate.connector, clock=utc_now, ordered=True, direct=True)
+    report = asyncio.run(deliverer.run_once())
+    assert (report.delivered, report.retrying) == (2, 1)
+    flaky = estate.master("F1")
+    held = sorted((v, s) for m, v, s, _ in _rows(store) if m == flaky)
+    assert held == [(1, "retrying"), (2, "pending"), (3, "pending")]
+    estate.connector.target.set_faults(Faults())
+    time.sleep(0.6)  # the connector re-reads faults every half second
+    totals = estate.deliver()
+    assert totals.dead == 0
+    assert per_record(estate.connector.target.log()) == {
+        estate.master("A1"): [1, 2],
+        flaky: [1, 2, 3],
+    }
+
+
+def test_two_hubs_reading_one_subscription_record_each_event_once(
+    store: Store, tmp_path: Path
+) -> None:
+    """Two deliverers take the same events (two hubs run the subscription): the first to
+    record moves the cursor, the other's round is dropped; the consumer applied each
+    version once (same idempotency keys)."""
+    estate = Estate(store, tmp_path)
+    estate.send(*({"sku": f"A{i}", "v": 1, "name": "x"} for i in range(5)))
+    sub = next(iter(estate.landscape.subscriptions.values()))
+    one, two = (
+        Deliverer(store, sub, estate.connector, clock=utc_now, ordered=True, direct=True)
+        for _ in range(2)
+    )
+    first, second = one._plan(utc_now()), two._plan(utc_now())
+    assert first is not None and second is not None
+
+    async def send(d: Deliverer, planned: Any) -> Any:
+        return list(zip(planned.items, await d._send_all(planned.items), strict=True))
+
+    assert one._record(first, asyncio.run(send(one, first))).delivered == 5
+    assert two._record(second, asyncio.run(send(two, second))).attempted == 0
+    assert len(_rows(store)) == 5
+    assert sorted(per_record(estate.connector.target.log()).values()) == [[1]] * 5
+
+
+def test_events_a_dispatcher_queued_are_not_taken_again_from_the_log(
+    store: Store, tmp_path: Path
+) -> None:
+    estate = Estate(store, tmp_path)
+    estate.send(*({"sku": f"A{i}", "v": 1, "name": "x"} for i in range(4)))
+    sub = next(iter(estate.landscape.subscriptions.values()))
+    enqueue = queue_events(sub.id, sub.domain, utc_now)
+    assert asyncio.run(OutboxFeed(store, utc_now).dispatch(sub.id, sub.domain, 2, enqueue)) == 2
+    with store.unit_of_work() as uow:  # as if the queueing had not moved the cursor
+        uow.conn.exec_driver_sql("DELETE FROM cursors")  # type: ignore[attr-defined]
+        uow.commit()
+    estate.send(*({"sku": f"A{i}", "v": 2, "name": "y"} for i in range(4)))
+    totals = estate.deliver()
+    assert (totals.delivered, totals.dead) == (8, 0)
+    assert sorted(per_record(estate.connector.target.log()).values()) == [[1, 2]] * 4
+    assert len(_rows(store)) == 8

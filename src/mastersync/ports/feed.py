@@ -18,6 +18,9 @@ class EventFeed(Protocol):
     # True when the feed queues each record's versions in version order (the outbox read in
     # position order does; a bus that redelivers after a backoff does not).
     ordered: bool
+    # True when deliverers may read new events from the log themselves, in the transaction
+    # that records their outcome (the outbox in the same store), with no dispatch between.
+    direct: bool
 
     async def dispatch(self, subscription: str, domain: str, limit: int, enqueue: Enqueue) -> int:
         """Take up to ``limit`` new events and queue them; returns how many were taken.

@@ -160,8 +160,27 @@ class DeliveryQueue(Protocol):
         """Drop saved states whose names start with ``prefix``, saved before ``before``."""
         ...
 
+    def claim_cursor(self, name: str, expected: int, position: int, at: str) -> bool:
+        """Move a named reader from ``expected`` to ``position``, only if nobody moved it
+        since; false (and nothing moved) if somebody did. Holds the cursor to the commit."""
+        ...
+
     def enqueue(self, deliveries: Sequence[Delivery]) -> int:
         """Add deliveries; ones already queued (same subscription, event, replay) are kept."""
+        ...
+
+    def insert_deliveries(self, deliveries: Sequence[Delivery], *, ids: bool = False) -> None:
+        """Add deliveries as they stand (any status, history and outcome), and with ``ids``
+        set their ids; none of them may be queued already."""
+        ...
+
+    def held_records(self, subscription: str, master_ids: Collection[str]) -> set[str]:
+        """The records among these with a delivery open in the subscription's queue (not a
+        replay's): their later versions must queue behind it."""
+        ...
+
+    def queued_events(self, subscription: str, event_ids: Collection[str]) -> set[str]:
+        """The events among these already in the subscription's queue (not as a replay)."""
         ...
 
     def due(

@@ -174,6 +174,8 @@ class NatsFeed:
     # JetStream redelivers a message a dead consumer held after its backoff, behind newer
     # ones: the queue must check the outbox for earlier versions not queued yet.
     ordered = False
+    # Messages are taken (and acknowledged) by dispatch, into the queue.
+    direct = False
 
     def __init__(
         self, store: Store, url: str, clock: Callable[[], str], fetch_timeout: float = 0.2

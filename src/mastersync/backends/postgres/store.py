@@ -158,6 +158,11 @@ class PostgresUnitOfWork(SqlUnitOfWork):
         self.statistics.add("deliveries", queued)
         return queued
 
+    def insert_deliveries(self, items: Sequence[Delivery], *, ids: bool = False) -> None:
+        """Write deliveries as they stand and count them towards the next ANALYZE."""
+        super().insert_deliveries(items, ids=ids)
+        self.statistics.add("deliveries", len(items))
+
     def record_results(self, results: DeliveryResults) -> None:
         """Record delivery outcomes and count them towards the next ANALYZE."""
         super().record_results(results)

@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -15,7 +16,6 @@ from mastersync.backends.sql.tables import (
     cursors,
     deliveries,
     exceptions,
-    golden,
     outbox,
     xref,
 )
@@ -25,6 +25,7 @@ from mastersync.domain.golden import ChangeEvent
 from mastersync.ports.store import ChangeSet, DeliveryResults, ReplaySelection
 
 _OPEN = (DeliveryStatus.PENDING.value, DeliveryStatus.RETRYING.value)
+_DELIVERY_COLUMNS = tuple(c.name for c in deliveries.c if c.name != "id")
 # Latency percentiles are taken over this many most recent deliveries.
 _RECENT = 2000
 
@@ -41,6 +42,7 @@ def _insert(conn: sa.Connection, table: sa.Table) -> Any:
 
 
 def _delivery(row: Any) -> Delivery:
+    instant = rows.instant
     return Delivery(
         row.subscription,
         row.event_id,
@@ -50,17 +52,42 @@ def _delivery(row: Any) -> Delivery:
         row.version,
         DeliveryStatus(row.status),
         row.attempts,
-        row.next_attempt_at,
-        row.occurred_at,
-        row.enqueued_at,
+        instant(row.next_attempt_at),
+        instant(row.occurred_at),
+        instant(row.enqueued_at),
         row.operation,
-        row.delivered_at,
+        instant(row.delivered_at),
         row.latency_ms,
         row.target_key,
         row.last_error,
         rows.json_value(row.history),
         row.replay,
         row.id,
+    )
+
+
+_EVENT_COLUMNS = (
+    "position, event_id, master_id, domain, version, kind, schema_version, trace_id, "
+    "causation_id, occurred_at"
+)
+_OPEN_SQL = "status IN ('pending', 'retrying')"
+
+
+def _event(row: Any, changes: bool) -> ChangeEvent:
+    """An outbox row read in plain SQL (``_EVENT_COLUMNS``, then the payload if asked)."""
+    payload = rows.json_value(row[10]) if changes else {}
+    return ChangeEvent(
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        payload.get("changes", {}),
+        row[6],
+        row[7],
+        row[8],
+        rows.instant(row[9]),
+        payload.get("source", {}),
     )
 
 
@@ -72,22 +99,45 @@ def _percentile(values: list[float], q: float) -> float | None:
 
 
 class SqlDeliveryQueue:
-    """Distribution reads and writes; mixed into the SQL unit of work."""
+    """Distribution reads and writes; mixed into the SQL unit of work.
+
+    The reads a delivery round makes are plain SQL with the ids as one array parameter:
+    built with SQLAlchemy, each cost more to compile and bind than to run.
+    """
 
     conn: sa.Connection
     writer: BatchWriter
+
+    def _in(self, column: str) -> str:
+        """``column`` is one of an array parameter's values (see ``_array``)."""
+        if self.conn.dialect.name == "postgresql":
+            return f"{column} = ANY({self.writer.mark})"
+        return f"{column} IN (SELECT value FROM json_each({self.writer.mark}))"
+
+    def _array(self, values: Collection[Any]) -> Any:
+        """Values as the one parameter ``_in`` takes: an array, or JSON for SQLite."""
+        if self.conn.dialect.name == "postgresql":
+            return list(values)
+        return orjson.dumps(list(values)).decode()
+
+    def _rows(self, sql: str, *params: Any) -> Any:
+        return self.conn.exec_driver_sql(sql, tuple(params))
 
     def outbox_after(
         self, position: int, domains: Collection[str], limit: int, *, changes: bool = True
     ) -> list[tuple[int, ChangeEvent]]:
         """Outbox events after ``position``, in order (without their changes and source when
         ``changes`` is false: queueing needs neither, and parsing them is most of the cost)."""
-        columns = outbox.c if changes else [c for c in outbox.c if c.name != "payload"]
-        q = sa.select(*columns).where(outbox.c.position > position)
+        m = self.writer.mark
+        sql = f"SELECT {_EVENT_COLUMNS}{', payload' if changes else ''} FROM outbox "
+        params: list[Any] = [position]
+        sql += f"WHERE position > {m}"
         if domains:
-            q = q.where(outbox.c.domain.in_(sorted(domains)))
-        q = q.order_by(outbox.c.position).limit(limit)
-        return [(r["position"], rows.event(r)) for r in self.conn.execute(q).mappings()]
+            sql += f" AND {self._in('domain')}"
+            params.append(self._array(sorted(domains)))
+        sql += f" ORDER BY position LIMIT {m}"
+        params.append(limit)
+        return [(r[0], _event(r, changes)) for r in self._rows(sql, *params)]
 
     def outbox_head(self) -> int:
         """The newest outbox position (0 when empty)."""
@@ -95,8 +145,8 @@ class SqlDeliveryQueue:
 
     def cursor(self, name: str) -> int:
         """How far a named reader has got."""
-        q = sa.select(cursors.c.position).where(cursors.c.name == name)
-        return int(self.conn.execute(q).scalar() or 0)
+        sql = f"SELECT position FROM cursors WHERE name = {self.writer.mark}"
+        return int(self._rows(sql, name).scalar() or 0)
 
     def set_cursor(self, name: str, position: int, at: str) -> None:
         """Move a named reader on (never back)."""
@@ -130,6 +180,106 @@ class SqlDeliveryQueue:
             cursors.c.name.startswith(prefix, autoescape=True), cursors.c.updated_at < before
         )
         return self.conn.execute(stmt).rowcount or 0
+
+    def claim_cursor(self, name: str, expected: int, position: int, at: str) -> bool:
+        """Move a named reader from ``expected`` to ``position`` if it still stands there."""
+        c = cursors.c
+        moved = self.conn.execute(
+            sa.update(cursors)
+            .where(c.name == name, c.position == expected)
+            .values(position=position, updated_at=at)
+        ).rowcount
+        if moved or expected != 0:
+            return bool(moved)
+        # A reader's first move: its row does not exist yet (a concurrent first move makes
+        # this insert do nothing).
+        stmt = _insert(self.conn, cursors).values(name=name, position=position, updated_at=at)
+        stmt = stmt.on_conflict_do_nothing(index_elements=["name"]).returning(cursors.c.name)
+        return self.conn.execute(stmt).first() is not None
+
+    def insert_deliveries(self, items: Sequence[Delivery], *, ids: bool = False) -> None:
+        """Add deliveries as they stand; with ``ids``, set their ids (slower: one
+        statement that returns them)."""
+        if not items:
+            return
+        if not ids:
+            self.writer.insert(
+                self.conn,
+                "deliveries",
+                _DELIVERY_COLUMNS,
+                [
+                    (
+                        d.subscription,
+                        d.event_id,
+                        d.position,
+                        d.master_id,
+                        d.domain,
+                        d.version,
+                        d.status.value,
+                        d.operation,
+                        d.attempts,
+                        d.next_attempt_at,
+                        d.occurred_at,
+                        d.enqueued_at,
+                        d.delivered_at,
+                        d.latency_ms,
+                        d.target_key,
+                        d.last_error,
+                        rows.dumps(d.history),
+                        d.replay,
+                    )
+                    for d in items
+                ],
+            )
+            return
+        values = [
+            {
+                "subscription": d.subscription,
+                "event_id": d.event_id,
+                "position": d.position,
+                "master_id": d.master_id,
+                "domain": d.domain,
+                "version": d.version,
+                "status": d.status.value,
+                "operation": d.operation,
+                "attempts": d.attempts,
+                "next_attempt_at": d.next_attempt_at,
+                "occurred_at": d.occurred_at,
+                "enqueued_at": d.enqueued_at,
+                "delivered_at": d.delivered_at,
+                "latency_ms": d.latency_ms,
+                "target_key": d.target_key,
+                "last_error": d.last_error,
+                "history": d.history,
+                "replay": d.replay,
+            }
+            for d in items
+        ]
+        stmt = sa.insert(deliveries).returning(deliveries.c.id, sort_by_parameter_order=True)
+        for d, (new_id,) in zip(items, self.conn.execute(stmt, values).all(), strict=True):
+            d.id = new_id
+
+    def held_records(self, subscription: str, master_ids: Collection[str]) -> set[str]:
+        """Records among these with a delivery open in the subscription's queue."""
+        if not master_ids:
+            return set()
+        m = self.writer.mark
+        sql = (
+            f"SELECT DISTINCT master_id FROM deliveries WHERE subscription = {m} "
+            f"AND {self._in('master_id')} AND {_OPEN_SQL} AND replay = ''"
+        )
+        return set(self._rows(sql, subscription, self._array(master_ids)).scalars())
+
+    def queued_events(self, subscription: str, event_ids: Collection[str]) -> set[str]:
+        """Events among these already in the subscription's queue (not as a replay)."""
+        if not event_ids:
+            return set()
+        m = self.writer.mark
+        sql = (
+            f"SELECT event_id FROM deliveries WHERE subscription = {m} "
+            f"AND {self._in('event_id')} AND replay = ''"
+        )
+        return set(self._rows(sql, subscription, self._array(event_ids)).scalars())
 
     def enqueue(self, items: Sequence[Delivery]) -> int:
         """Add deliveries; ones already queued are kept as they are."""
@@ -172,6 +322,8 @@ class SqlDeliveryQueue:
         themselves only. A feed that queues in version order (``ordered``) cannot leave an
         earlier version unqueued, so that costly check is left out for it.
         """
+        if ordered:
+            return self._due_ordered(subscription, now, limit)
         d, e, q = deliveries.alias("d"), deliveries.alias("e"), deliveries.alias("q")
         o = outbox.alias("o")
         earlier_open = (
@@ -226,6 +378,20 @@ class SqlDeliveryQueue:
         query = sa.select(d).where(*conditions).order_by(d.c.id).limit(limit)
         return [_delivery(r) for r in self.conn.execute(query)]
 
+    def _due_ordered(self, subscription: str, now: str, limit: int) -> list[Delivery]:
+        """``due`` for a feed that queues in version order, in plain SQL (every round of
+        every subscription asks)."""
+        m = self.writer.mark
+        sql = (
+            f"SELECT d.* FROM deliveries d WHERE d.subscription = {m} "
+            f"AND d.{_OPEN_SQL} AND d.next_attempt_at <= {m} AND NOT EXISTS ("
+            f"SELECT 1 FROM deliveries e WHERE e.subscription = {m} "
+            f"AND e.master_id = d.master_id AND e.{_OPEN_SQL} "
+            "AND (e.version < d.version OR (e.version = d.version AND e.id < d.id))) "
+            f"ORDER BY d.id LIMIT {m}"
+        )
+        return [_delivery(r) for r in self._rows(sql, subscription, now, subscription, limit)]
+
     def events_for(
         self, master_ids: Collection[str], since: Mapping[str, int] | None = None
     ) -> dict[str, list[ChangeEvent]]:
@@ -233,58 +399,65 @@ class SqlDeliveryQueue:
         version ``since[master id]`` on."""
         found: dict[str, list[ChangeEvent]] = defaultdict(list)
         ids = sorted(set(master_ids))
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            q = sa.select(outbox).where(outbox.c.master_id.in_(chunk))
-            if since:
-                # One bound for the chunk (the unique (master_id, version) index serves it);
-                # the few older rows it lets through are dropped below.
-                q = q.where(outbox.c.version >= min(since.get(m, 0) for m in chunk))
-            q = q.order_by(outbox.c.master_id, outbox.c.version)
-            for r in self.conn.execute(q).mappings():
-                if since and r["version"] < since.get(r["master_id"], 0):
-                    continue
-                found[r["master_id"]].append(rows.event(r))
+        if not ids:
+            return {}
+        m = self.writer.mark
+        sql = f"SELECT {_EVENT_COLUMNS}, payload FROM outbox WHERE {self._in('master_id')}"
+        params: list[Any] = [self._array(ids)]
+        if since:
+            # One bound for them all (the unique (master_id, version) index serves it); the
+            # few older rows it lets through are dropped below.
+            sql += f" AND version >= {m}"
+            params.append(min(since.get(i, 0) for i in ids))
+        sql += " ORDER BY master_id, version"
+        for r in self._rows(sql, *params):
+            if since and r[4] < since.get(r[2], 0):
+                continue
+            found[r[2]].append(_event(r, True))
         return dict(found)
 
     def golden_states(
         self, master_ids: Collection[str]
     ) -> dict[str, tuple[int, dict[str, Any], str | None]]:
         """master id -> (version, attributes, trace id) of the current golden records."""
-        g = golden.c
         out: dict[str, tuple[int, dict[str, Any], str | None]] = {}
-        ids = sorted(set(master_ids))
-        for start in range(0, len(ids), 500):
-            q = sa.select(g.master_id, g.version, g.attributes, g.trace_id, g.merged_into).where(
-                g.master_id.in_(ids[start : start + 500])
-            )
-            for master, version, attributes, trace, merged_into in self.conn.execute(q):
-                state = rows.json_value(attributes)
-                if merged_into is not None:
-                    # A merged-away record: consumers deactivate it (see Subscription).
-                    state = {**state, "_merged_into": merged_into}
-                out[master] = (version, state, trace)
+        if not master_ids:
+            return out
+        sql = (
+            "SELECT master_id, version, attributes, trace_id, merged_into FROM golden "
+            f"WHERE {self._in('master_id')}"
+        )
+        for master, version, attributes, trace, merged_into in self._rows(
+            sql, self._array(master_ids)
+        ):
+            state = rows.json_value(attributes)
+            if merged_into is not None:
+                # A merged-away record: consumers deactivate it (see Subscription).
+                state = {**state, "_merged_into": merged_into}
+            out[master] = (version, state, trace)
         return out
 
     def applied_for(self, subscription: str, master_ids: Collection[str]) -> dict[str, Applied]:
         """What the consumer holds of the records."""
-        ids = sorted(set(master_ids))
         out: dict[str, Applied] = {}
-        for start in range(0, len(ids), 500):
-            q = sa.select(applied).where(
-                applied.c.subscription == subscription,
-                applied.c.master_id.in_(ids[start : start + 500]),
+        if not master_ids:
+            return out
+        sql = (
+            "SELECT master_id, version, target_key, active, applied_at, target_refs "
+            f"FROM applied WHERE subscription = {self.writer.mark} AND {self._in('master_id')}"
+        )
+        for master, version, key, active, at, refs in self._rows(
+            sql, subscription, self._array(master_ids)
+        ):
+            out[master] = Applied(
+                subscription,
+                master,
+                version,
+                key,
+                bool(active),
+                rows.instant(at),
+                rows.json_value(refs) if refs else None,
             )
-            for r in self.conn.execute(q):
-                out[r.master_id] = Applied(
-                    r.subscription,
-                    r.master_id,
-                    r.version,
-                    r.target_key,
-                    bool(r.active),
-                    r.applied_at,
-                    rows.json_value(r.target_refs) if r.target_refs else None,
-                )
         return out
 
     def consumer_keys(
@@ -342,33 +515,28 @@ class SqlDeliveryQueue:
                 ],
             )
         if results.applied:
-            a = applied.c
-            stmt = _insert(conn, applied)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["subscription", "master_id"],
-                set_={
-                    "version": stmt.excluded.version,
-                    "target_key": stmt.excluded.target_key,
-                    "active": stmt.excluded.active,
-                    "applied_at": stmt.excluded.applied_at,
-                    # A consumer that names no other keys this time still has the old ones.
-                    "target_refs": sa.func.coalesce(stmt.excluded.target_refs, a.target_refs),
-                },
+            m = self.writer.mark
+            self.writer.many(
+                conn,
+                "INSERT INTO applied (subscription, master_id, version, target_key, active, "
+                f"applied_at, target_refs) VALUES ({m}, {m}, {m}, {m}, {m}, {m}, {m}) "
+                "ON CONFLICT (subscription, master_id) DO UPDATE SET "
+                "version = excluded.version, target_key = excluded.target_key, "
+                "active = excluded.active, applied_at = excluded.applied_at, "
+                # A consumer that names no other keys this time still has the old ones.
+                "target_refs = COALESCE(excluded.target_refs, applied.target_refs) "
                 # A replay of an old version never moves the consumer's record back.
-                where=a.version <= stmt.excluded.version,
-            )
-            conn.execute(
-                stmt,
+                "WHERE applied.version <= excluded.version",
                 [
-                    {
-                        "subscription": x.subscription,
-                        "master_id": x.master_id,
-                        "version": x.version,
-                        "target_key": x.target_key,
-                        "active": x.active,
-                        "applied_at": x.applied_at,
-                        "target_refs": rows.dumps(x.refs) if x.refs else None,
-                    }
+                    (
+                        x.subscription,
+                        x.master_id,
+                        x.version,
+                        x.target_key,
+                        x.active,
+                        x.applied_at,
+                        rows.dumps(x.refs) if x.refs else None,
+                    )
                     for x in results.applied
                 ],
             )

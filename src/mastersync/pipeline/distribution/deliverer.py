@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import random
 import threading
 import time
@@ -23,7 +24,7 @@ from mastersync.domain.delivery import (
     state_at,
     unwind,
 )
-from mastersync.domain.golden import Contribution
+from mastersync.domain.golden import ChangeEvent, Contribution
 from mastersync.domain.problems import Problem, ProblemKind
 from mastersync.domain.records import ExceptionEntry, LineageEntry
 from mastersync.domain.subscriptions import Operation, OutboundMappingFailed, Subscription
@@ -37,6 +38,8 @@ from mastersync.ports.outbound import (
     TransientFailure,
 )
 from mastersync.ports.store import DeliveryResults, Store, UnitOfWork
+
+log = logging.getLogger("mastersync.hub")
 
 
 def _parse(ts: str) -> dt.datetime:
@@ -58,6 +61,27 @@ class _Item:
     terminal: bool = False
     # Not sent this round: a retry is due later (a referenced record is not there yet).
     wait: TransientFailure | None = None
+
+
+_Planned = tuple[Delivery, dict[str, Any] | None, str | None]
+_Outcome = tuple[DeliveryAck | DeliveryFailed | None, float]
+
+
+@dataclass
+class _Round:
+    """What one round plans: deliveries to decide on, and (reading the log directly) the
+    stretch of the log it took."""
+
+    items: list[_Item]
+    # The subscription's cursor before and after the events taken (None: none taken).
+    start: int | None = None
+    end: int | None = None
+    # Events taken that wait in the queue behind an open delivery of their record.
+    waiting: list[Delivery] = field(default_factory=list)
+    # Later versions of records in ``items``, a layer per version: each is decided and
+    # sent once the one before it has an outcome.
+    later: list[list[_Planned]] = field(default_factory=list)
+    keys: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def referenced_keys(
@@ -139,11 +163,14 @@ class Deliverer:
         clock: Callable[[], str],
         rng: random.Random | None = None,
         ordered: bool = False,
+        direct: bool = False,
         cache: StateCache | None = None,
     ) -> None:
         self.store = store
         # Whether the feed queues each record's versions in order (see EventFeed.ordered).
         self.ordered = ordered
+        # Whether rounds take new events from the outbox themselves (see EventFeed.direct).
+        self.direct = direct
         self.cache = cache if cache is not None else StateCache()
         self.sub = subscription
         self.connector = connector
@@ -151,32 +178,141 @@ class Deliverer:
         self.rng = rng or random.Random()
 
     async def run_once(self) -> RoundReport:
-        """One round: up to batch_size due deliveries, at most one per record."""
-        items = await asyncio.to_thread(self._plan, self.clock())
-        if not items:
+        """One round: up to batch_size due deliveries (and, reading the log directly, new
+        events after them), at most one per record."""
+        planned = await asyncio.to_thread(self._plan, self.clock())
+        if planned is None:
             return RoundReport()
+        sent = list(zip(planned.items, await self._send_all(planned.items), strict=True))
+        last = {item.delivery.master_id: (item, outcome) for item, outcome in sent}
+        blocked: set[str] = set()
+        for layer in planned.later:
+            # Version N + 1 of a record goes only once version N has an outcome that
+            # lets it (delivered, skipped or dead; not one to retry).
+            items = []
+            for d, state, trace in layer:
+                before = last[d.master_id]
+                if d.master_id in blocked or self._ends(*before) is DeliveryStatus.RETRYING:
+                    blocked.add(d.master_id)
+                    planned.waiting.append(d)
+                    continue
+                applied = self._applied_after(*before)
+                items.append(self._decide(d, state, trace, applied, planned.keys))
+            outcomes = await self._send_all(items)
+            for item, outcome in zip(items, outcomes, strict=True):
+                last[item.delivery.master_id] = (item, outcome)
+                sent.append((item, outcome))
+        return await asyncio.to_thread(self._record, planned, sent)
+
+    async def _send_all(self, items: list[_Item]) -> list[_Outcome]:
+        if not items:
+            return []
         if isinstance(self.connector, BatchSending):
-            outcomes = await self._send_batch(self.connector, items)
-        else:
-            limit = asyncio.Semaphore(self.sub.delivery.concurrency)
-            outcomes = list(await asyncio.gather(*(self._send(item, limit) for item in items)))
-        return await asyncio.to_thread(self._record, items, outcomes)
+            return await self._send_batch(self.connector, items)
+        limit = asyncio.Semaphore(self.sub.delivery.concurrency)
+        return list(await asyncio.gather(*(self._send(item, limit) for item in items)))
+
+    def _ends(self, item: _Item, outcome: _Outcome) -> DeliveryStatus:
+        """Where a delivery stands after this round's attempt (as ``_record`` writes it)."""
+        if item.settled is not None:
+            return item.settled[0]
+        result = item.wait or outcome[0]
+        if isinstance(result, DeliveryAck):
+            return DeliveryStatus.DELIVERED
+        assert isinstance(result, DeliveryFailed)
+        terminal = isinstance(result, TerminalFailure) or not result.transient
+        return after_failure(item.delivery.attempts + 1, self.sub.delivery, terminal)
+
+    def _applied_after(self, item: _Item, outcome: _Outcome) -> Applied | None:
+        """What the consumer holds of the record once this round's attempt is done."""
+        ack = outcome[0]
+        if item.settled is not None or item.wait is not None or not isinstance(ack, DeliveryAck):
+            return item.applied
+        assert item.request is not None
+        d = item.delivery
+        refs = ack.refs or (item.applied.refs if item.applied else None)
+        active = item.request.operation is Operation.UPSERT
+        return Applied(self.sub.id, d.master_id, d.version, ack.target_key, active, "", refs)
 
     # --- plan: what to send (in a worker thread, off the event loop) ---------------------
-    def _plan(self, now: str) -> list[_Item]:
+    def _plan(self, now: str) -> _Round | None:
         sub = self.sub
+        limit = sub.delivery.batch_size
         with self.store.unit_of_work(write=False) as uow:
-            due = uow.due(sub.id, now, sub.delivery.batch_size, ordered=self.ordered)
-            if not due:
-                return []
-            masters = {d.master_id for d in due}
-            states = self._states(uow, due)
+            due = uow.due(sub.id, now, limit, ordered=self.ordered)
+            fresh: list[Delivery] = []
+            waiting: list[Delivery] = []
+            start = end = None
+            if self.direct and len(due) < limit:
+                start = uow.cursor(f"sub:{sub.id}")
+                events = uow.outbox_after(start, [sub.domain], limit - len(due), changes=False)
+                if events:
+                    end = events[-1][0]
+                    busy = {d.master_id for d in due}
+                    fresh, waiting = self._take(uow, events, busy, now)
+            if not due and end is None:
+                return None
+            todo = due + fresh
+            masters = {d.master_id for d in todo}
+            states = self._states(uow, todo)
             applied = uow.applied_for(sub.id, masters)
             keys = self._consumer_keys(uow, states)
-        return [
+        # A record's first version in the round is decided now, each later one after the
+        # outcome of the one before it (fresh events come in version order).
+        first: list[_Planned] = []
+        later: list[list[_Planned]] = []
+        seen: dict[str, int] = {}
+        for planned in states:
+            n = seen.get(planned[0].master_id, 0)
+            seen[planned[0].master_id] = n + 1
+            if n == 0:
+                first.append(planned)
+            else:
+                while len(later) < n:
+                    later.append([])
+                later[n - 1].append(planned)
+        items = [
             self._decide(d, state, trace, applied.get(d.master_id), keys)
-            for d, state, trace in states
+            for d, state, trace in first
         ]
+        return _Round(items, start, end, waiting, later, keys)
+
+    def _take(
+        self,
+        uow: UnitOfWork,
+        events: list[tuple[int, ChangeEvent]],
+        busy: set[str],
+        now: str,
+    ) -> tuple[list[Delivery], list[Delivery]]:
+        """New events read from the log: the ones to send now, and the ones that wait in
+        the queue behind an open delivery of their record.
+
+        Sending straight from the log spares the happy path a queue row written, read and
+        rewritten; only what cannot go at once is queued.
+        """
+        sub = self.sub
+        queued = uow.queued_events(sub.id, [e.event_id for _, e in events])
+        held = busy | uow.held_records(sub.id, {e.master_id for _, e in events})
+        fresh: list[Delivery] = []
+        waiting: list[Delivery] = []
+        for position, e in events:
+            if e.event_id in queued:  # queued before (by a dispatcher): it goes from there
+                continue
+            d = Delivery(
+                sub.id,
+                e.event_id,
+                position,
+                e.master_id,
+                e.domain,
+                e.version,
+                DeliveryStatus.PENDING,
+                0,
+                now,
+                e.occurred_at,
+                now,
+            )
+            (waiting if e.master_id in held else fresh).append(d)
+        return fresh, waiting
 
     def _states(
         self, uow: UnitOfWork, due: list[Delivery]
@@ -360,26 +496,43 @@ class Deliverer:
             return ack, time.perf_counter() - started
 
     # --- record: statuses, applied versions, receipts, dead letters (one transaction) ------
-    def _record(
-        self, items: list[_Item], outcomes: list[tuple[DeliveryAck | DeliveryFailed | None, float]]
-    ) -> RoundReport:
+    def _record(self, planned: _Round, sent_items: list[tuple[_Item, _Outcome]]) -> RoundReport:
         now = self.clock()
         results = DeliveryResults()
         report = RoundReport()
-        for item, (sent, seconds) in zip(items, outcomes, strict=True):
+        dead: list[tuple[_Item, str, DeliveryFailed | None]] = []
+        for item, (sent, seconds) in sent_items:
             outcome = item.wait or sent
             d = item.delivery
             d.operation = item.request.operation.value if item.request else d.operation
             if item.settled is not None:
                 status, reason = item.settled
-                self._settle(item, status, reason, now, results, report)
+                self._settle(item, status, reason, now, results, report, dead)
             elif isinstance(outcome, DeliveryAck):
                 self._delivered(item, outcome, seconds, now, results, report)
             else:
                 assert isinstance(outcome, DeliveryFailed)
-                self._failed(item, outcome, seconds, now, results, report)
-            results.deliveries.append(d)
+                self._failed(item, outcome, seconds, now, report, dead)
+        queued = [i.delivery for i, _ in sent_items if i.delivery.id is not None]
+        fresh = [i.delivery for i, _ in sent_items if i.delivery.id is None]
         with self.store.unit_of_work() as uow:
+            if planned.end is not None:
+                assert planned.start is not None
+                if not uow.claim_cursor(f"sub:{self.sub.id}", planned.start, planned.end, now):
+                    # Another hub runs this subscription and took these events first; what
+                    # this round sent carried the same idempotency keys.
+                    log.warning("%s: events taken by another hub; round dropped", self.sub.id)
+                    return RoundReport()
+                # Written once, as they end (sent, skipped, retrying or dead), and those
+                # that wait; the dead need their ids, which their inbox entries name.
+                dead_ones = {id(item.delivery) for item, _, _ in dead}
+                uow.insert_deliveries([d for d in fresh if id(d) in dead_ones], ids=True)
+                uow.insert_deliveries(
+                    [*(d for d in fresh if id(d) not in dead_ones), *planned.waiting]
+                )
+            for item, reason, failure in dead:
+                self._dead_letter(item, reason, failure, now, results)
+            results.deliveries = queued
             uow.record_results(results)
             uow.commit()
         return report
@@ -392,13 +545,14 @@ class Deliverer:
         now: str,
         results: DeliveryResults,
         report: RoundReport,
+        dead: list[tuple[_Item, str, DeliveryFailed | None]],
     ) -> None:
         d = item.delivery
         d.status, d.last_error = status, reason
         d.history = [*d.history, Attempt(now, status.value, reason).as_dict()]
         if status is DeliveryStatus.DEAD:
             report.dead += 1
-            self._dead_letter(item, reason, None, now, results)
+            dead.append((item, reason, None))
         else:
             report.skipped += 1
 
@@ -465,8 +619,8 @@ class Deliverer:
         failure: DeliveryFailed,
         seconds: float,
         now: str,
-        results: DeliveryResults,
         report: RoundReport,
+        dead: list[tuple[_Item, str, DeliveryFailed | None]],
     ) -> None:
         d, cfg = item.delivery, self.sub.delivery
         d.attempts += 1
@@ -488,7 +642,7 @@ class Deliverer:
             report.retrying += 1
             return
         report.dead += 1
-        self._dead_letter(item, failure.message, failure, now, results)
+        dead.append((item, failure.message, failure))
 
     def _dead_letter(
         self,

@@ -81,7 +81,13 @@ class DistributionHub:
         cache = StateCache()
         self.deliverers = [
             Deliverer(
-                store, sub, connectors[sub.system], clock=clock, ordered=feed.ordered, cache=cache
+                store,
+                sub,
+                connectors[sub.system],
+                clock=clock,
+                ordered=feed.ordered,
+                direct=feed.direct,
+                cache=cache,
             )
             for sub in subscriptions
         ]
@@ -212,7 +218,9 @@ class DistributionHub:
             tasks.append(
                 asyncio.create_task(self._loop("relay", self._relay, stop, self._arrival()))
             )
-        if isinstance(self.feed, GroupDispatch):
+        if self.feed.direct:
+            pass  # each deliverer takes new events from the log itself (below)
+        elif isinstance(self.feed, GroupDispatch):
             # One loop and one transaction per domain queue for all its subscriptions.
             domains: dict[str, list[Subscription]] = {}
             for sub in self.subscriptions:
@@ -232,8 +240,12 @@ class DistributionHub:
                     )
                 )
         for sub, deliverer in zip(self.subscriptions, self.deliverers, strict=True):
+            # A deliverer that reads the log wakes when it grows.
+            wake = self._arrival() if deliverer.direct else None
             tasks.append(
-                asyncio.create_task(self._loop(f"deliver {sub.id}", self._deliver(deliverer), stop))
+                asyncio.create_task(
+                    self._loop(f"deliver {sub.id}", self._deliver(deliverer), stop, wake)
+                )
             )
         try:
             await asyncio.gather(*tasks)

@@ -45,12 +45,16 @@ def queue_events(
 class OutboxFeed:
     """The embedded feed: the outbox table read with one cursor per subscription.
 
-    The cursor moves in the transaction that queues the events, so an event is queued
-    exactly once. Readers never pass over a gap a later commit could fill: SQLite has one
-    writer at a time, and the PostgreSQL store makes commit order the position order.
+    The cursor moves in the transaction that queues the events (or, read by a deliverer
+    directly, records their outcome), so an event is taken exactly once. Readers never pass
+    over a gap a later commit could fill: SQLite has one writer at a time, and the
+    PostgreSQL store makes commit order the position order.
     """
 
     ordered = True
+    # Deliverers take new events from the outbox themselves (dispatch stays for callers
+    # that only queue).
+    direct = True
 
     def __init__(self, store: Store, clock: Callable[[], str]) -> None:
         self.store = store
