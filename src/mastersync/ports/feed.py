@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Protocol, runtime_checkable
 
 from mastersync.domain.golden import ChangeEvent
@@ -18,8 +18,9 @@ class EventFeed(Protocol):
     # True when the feed queues each record's versions in version order (the outbox read in
     # position order does; a bus that redelivers after a backoff does not).
     ordered: bool
-    # True when deliverers may read new events from the log themselves, in the transaction
-    # that records their outcome (the outbox in the same store), with no dispatch between.
+    # True when deliverers take new events themselves, with no dispatch into the queue
+    # between: from the outbox in the transaction that records their outcome, or from a
+    # bus (see Taking).
     direct: bool
 
     async def dispatch(self, subscription: str, domain: str, limit: int, enqueue: Enqueue) -> int:
@@ -48,6 +49,23 @@ class GroupDispatch(Protocol):
     ) -> dict[str, int]:
         """Like ``dispatch`` for each subscription (id -> its enqueue), in one transaction
         that reads the log once where their cursors agree; returns how many each took."""
+        ...
+
+
+# Acknowledges what a take handed over (True) or hands it back for redelivery (False).
+Settle = Callable[[bool], Awaitable[None]]
+
+
+@runtime_checkable
+class Taking(Protocol):
+    """A direct feed on a bus: a deliverer takes new events itself, sends them, records
+    their outcome, and only then acknowledges them (a crash in between redelivers)."""
+
+    async def take(
+        self, subscription: str, domain: str, limit: int
+    ) -> tuple[list[tuple[int, ChangeEvent]], Settle]:
+        """Up to ``limit`` new events of the domain (in no promised order), and how to
+        settle them."""
         ...
 
 

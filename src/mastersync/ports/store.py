@@ -179,6 +179,12 @@ class DeliveryQueue(Protocol):
         replay's): their later versions must queue behind it."""
         ...
 
+    def unqueued_before(self, subscription: str, first: Mapping[str, int]) -> set[str]:
+        """The records (master id -> a version) with an earlier version in the outbox that
+        the consumer has not applied and the subscription has not queued (a bus handed a
+        later version over first)."""
+        ...
+
     def queued_events(self, subscription: str, event_ids: Collection[str]) -> set[str]:
         """The events among these already in the subscription's queue (not as a replay)."""
         ...

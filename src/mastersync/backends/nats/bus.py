@@ -5,9 +5,10 @@
   duplicate window; its cursor moves only after JetStream acknowledged every publish.
 - Subjects are keyed by domain (``<prefix>.<domain>``): each subscription's consumer filters
   its domain, and consumers of different subscriptions run in different processes.
-- A consumer queues what it fetched as deliveries, commits, and only then acks; a crash in
-  between redelivers, and the queue's (subscription, event id) key makes the second copy a
-  no-op: consumer-side tracking that holds beyond JetStream's duplicate window.
+- A deliverer takes what it fetched, sends it, records the outcome (or queues what must
+  wait), commits, and only then acks; a crash in between redelivers, and the queue's
+  (subscription, event id) key makes the second copy a no-op: consumer-side tracking that
+  holds beyond JetStream's duplicate window. (``dispatch`` queues without sending.)
 """
 
 from __future__ import annotations
@@ -26,13 +27,14 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
 from nats.js.errors import NotFoundError
 
 from mastersync.domain.golden import ChangeEvent
-from mastersync.ports.feed import Enqueue
+from mastersync.ports.feed import Enqueue, Settle
 from mastersync.ports.store import Store
 
-# Redelivery delays of an unacknowledged message (JetStream BackOff): our consumer acks within
-# milliseconds of fetching, so an unacked message means a hub died and short steps recover
-# fast. MaxDeliver is set far
-# beyond them so that a store outage of hours delays events rather than dropping them.
+# Redelivery delays of an unacknowledged message (JetStream BackOff): a deliverer acks as soon
+# as its round is recorded, mostly well within the first step, so an unacked message means a
+# hub died (or a slow round, whose redelivered copies the queue's key drops), and short steps
+# recover fast. MaxDeliver is set far beyond them so that a store outage of hours delays
+# events rather than dropping them.
 BACKOFF = [1.0, 2.0, 4.0, 8.0, 15.0]
 MAX_DELIVER = 500
 ACK_WAIT = 30.0
@@ -174,8 +176,8 @@ class NatsFeed:
     # JetStream redelivers a message a dead consumer held after its backoff, behind newer
     # ones: the queue must check the outbox for earlier versions not queued yet.
     ordered = False
-    # Messages are taken (and acknowledged) by dispatch, into the queue.
-    direct = False
+    # Deliverers take messages themselves (``take``) and acknowledge them once recorded.
+    direct = True
 
     def __init__(
         self, store: Store, url: str, clock: Callable[[], str], fetch_timeout: float = 0.2
@@ -230,6 +232,22 @@ class NatsFeed:
             raise
         await asyncio.gather(*(m.ack() for m in msgs))
         return len(msgs)
+
+    async def take(
+        self, subscription: str, domain: str, limit: int
+    ) -> tuple[list[tuple[int, ChangeEvent]], Settle]:
+        """Fetch up to ``limit`` messages for a deliverer; it settles them once recorded."""
+        consumer = await self._consumer(subscription, domain)
+        try:
+            msgs = await consumer.fetch(limit, timeout=self.fetch_timeout)
+        except TimeoutError:  # as in dispatch
+            msgs = []
+        events = sorted((_decode(m.data) for m in msgs), key=lambda pe: pe[0])
+
+        async def settle(ok: bool) -> None:
+            await asyncio.gather(*(m.ack() if ok else m.nak() for m in msgs))
+
+        return events, settle
 
     async def lag(self, subscription: str, domain: str) -> int:
         """Messages not yet queued: never delivered, or delivered and not acknowledged (a

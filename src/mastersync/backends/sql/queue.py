@@ -270,6 +270,32 @@ class SqlDeliveryQueue:
         )
         return set(self._rows(sql, subscription, self._array(master_ids)).scalars())
 
+    def unqueued_before(self, subscription: str, first: Mapping[str, int]) -> set[str]:
+        """Records (master id -> a version) with an earlier version in the outbox that the
+        consumer has not applied and the subscription has not queued."""
+        if not first:
+            return set()
+        m = self.writer.mark
+        if self.conn.dialect.name == "postgresql":
+            pairs = f"unnest({m}::text[], {m}::int[]) AS j(master_id, version)"
+            on = "o.master_id = j.master_id AND o.version < j.version"
+            params: list[Any] = [list(first), list(first.values())]
+        else:
+            pairs = f"json_each({m}) AS j"
+            on = (
+                "o.master_id = json_extract(j.value, '$[0]') "
+                "AND o.version < json_extract(j.value, '$[1]')"
+            )
+            params = [orjson.dumps(list(first.items())).decode()]
+        sql = (
+            f"SELECT DISTINCT o.master_id FROM {pairs} JOIN outbox o ON {on} "
+            "WHERE o.version > COALESCE((SELECT a.version FROM applied a "
+            f"WHERE a.subscription = {m} AND a.master_id = o.master_id), 0) "
+            f"AND NOT EXISTS (SELECT 1 FROM deliveries q WHERE q.subscription = {m} "
+            "AND q.event_id = o.event_id AND q.replay = '')"
+        )
+        return set(self._rows(sql, *params, subscription, subscription).scalars())
+
     def queued_events(self, subscription: str, event_ids: Collection[str]) -> set[str]:
         """Events among these already in the subscription's queue (not as a replay)."""
         if not event_ids:

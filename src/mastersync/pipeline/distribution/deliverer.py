@@ -28,6 +28,7 @@ from mastersync.domain.golden import ChangeEvent, Contribution
 from mastersync.domain.problems import Problem, ProblemKind
 from mastersync.domain.records import ExceptionEntry, LineageEntry
 from mastersync.domain.subscriptions import Operation, OutboundMappingFailed, Subscription
+from mastersync.ports.feed import Taking
 from mastersync.ports.outbound import (
     BatchSending,
     DeliveryAck,
@@ -164,13 +165,16 @@ class Deliverer:
         rng: random.Random | None = None,
         ordered: bool = False,
         direct: bool = False,
+        taking: Taking | None = None,
         cache: StateCache | None = None,
     ) -> None:
         self.store = store
         # Whether the feed queues each record's versions in order (see EventFeed.ordered).
         self.ordered = ordered
-        # Whether rounds take new events from the outbox themselves (see EventFeed.direct).
-        self.direct = direct
+        # Whether rounds take new events themselves (see EventFeed.direct): from the bus
+        # given, else from the outbox.
+        self.direct = direct or taking is not None
+        self.taking = taking
         self.cache = cache if cache is not None else StateCache()
         self.sub = subscription
         self.connector = connector
@@ -180,7 +184,22 @@ class Deliverer:
     async def run_once(self) -> RoundReport:
         """One round: up to batch_size due deliveries (and, reading the log directly, new
         events after them), at most one per record."""
-        planned = await asyncio.to_thread(self._plan, self.clock())
+        if self.taking is None:
+            return await self._round(None)
+        sub = self.sub
+        events, settle = await self.taking.take(sub.id, sub.domain, sub.delivery.batch_size)
+        try:
+            report = await self._round(events)
+        except BaseException:
+            if events:
+                await settle(False)  # redelivered, and taken again
+            raise
+        if events:
+            await settle(True)
+        return report
+
+    async def _round(self, events: list[tuple[int, ChangeEvent]] | None) -> RoundReport:
+        planned = await asyncio.to_thread(self._plan, self.clock(), events)
         if planned is None:
             return RoundReport()
         sent = list(zip(planned.items, await self._send_all(planned.items), strict=True))
@@ -235,7 +254,9 @@ class Deliverer:
         return Applied(self.sub.id, d.master_id, d.version, ack.target_key, active, "", refs)
 
     # --- plan: what to send (in a worker thread, off the event loop) ---------------------
-    def _plan(self, now: str) -> _Round | None:
+    def _plan(self, now: str, taken: list[tuple[int, ChangeEvent]] | None) -> _Round | None:
+        """Due deliveries from the queue, then new events: ``taken`` from a bus, or (reading
+        the outbox directly) the ones after the subscription's cursor."""
         sub = self.sub
         limit = sub.delivery.batch_size
         with self.store.unit_of_work(write=False) as uow:
@@ -243,19 +264,20 @@ class Deliverer:
             fresh: list[Delivery] = []
             waiting: list[Delivery] = []
             start = end = None
-            if self.direct and len(due) < limit:
+            events = taken or []
+            if self.direct and taken is None and len(due) < limit:
                 start = uow.cursor(f"sub:{sub.id}")
                 events = uow.outbox_after(start, [sub.domain], limit - len(due), changes=False)
-                if events:
-                    end = events[-1][0]
-                    busy = {d.master_id for d in due}
-                    fresh, waiting = self._take(uow, events, busy, now)
-            if not due and end is None:
+                end = events[-1][0] if events else None
+            masters = {d.master_id for d in due} | {e.master_id for _, e in events}
+            applied = uow.applied_for(sub.id, masters) if masters else {}
+            if events:
+                busy = {d.master_id for d in due}
+                fresh, waiting = self._take(uow, events, busy, applied, now)
+            if not due and not fresh and not waiting and end is None:
                 return None
             todo = due + fresh
-            masters = {d.master_id for d in todo}
             states = self._states(uow, todo)
-            applied = uow.applied_for(sub.id, masters)
             keys = self._consumer_keys(uow, states)
         # A record's first version in the round is decided now, each later one after the
         # outcome of the one before it (fresh events come in version order).
@@ -282,22 +304,41 @@ class Deliverer:
         uow: UnitOfWork,
         events: list[tuple[int, ChangeEvent]],
         busy: set[str],
+        applied: Mapping[str, Applied],
         now: str,
     ) -> tuple[list[Delivery], list[Delivery]]:
-        """New events read from the log: the ones to send now, and the ones that wait in
-        the queue behind an open delivery of their record.
+        """New events: the ones to send now, and the ones that wait in the queue behind an
+        open delivery of their record (or, from a bus, behind an earlier version that has
+        not arrived yet).
 
-        Sending straight from the log spares the happy path a queue row written, read and
+        Sending straight from the feed spares the happy path a queue row written, read and
         rewritten; only what cannot go at once is queued.
         """
         sub = self.sub
         queued = uow.queued_events(sub.id, [e.event_id for _, e in events])
         held = busy | uow.held_records(sub.id, {e.master_id for _, e in events})
+        if not self.ordered:
+            # A bus may hand a version over before an earlier one (redelivered after a
+            # crash): a record whose first version here is not the next after what the
+            # consumer has may have one missing, which the outbox and queue tell.
+            first: dict[str, int] = {}
+            for _, e in events:
+                if e.event_id not in queued:
+                    first[e.master_id] = min(e.version, first.get(e.master_id, e.version))
+            unsure = {
+                m: v
+                for m, v in first.items()
+                if m not in held and v > (applied[m].version if m in applied else 0) + 1
+            }
+            if unsure:
+                held |= uow.unqueued_before(sub.id, unsure)
         fresh: list[Delivery] = []
         waiting: list[Delivery] = []
+        seen: set[str] = set()
         for position, e in events:
-            if e.event_id in queued:  # queued before (by a dispatcher): it goes from there
+            if e.event_id in queued or e.event_id in seen:  # queued before: it goes from there
                 continue
+            seen.add(e.event_id)
             d = Delivery(
                 sub.id,
                 e.event_id,
@@ -515,6 +556,7 @@ class Deliverer:
                 self._failed(item, outcome, seconds, now, report, dead)
         queued = [i.delivery for i, _ in sent_items if i.delivery.id is not None]
         fresh = [i.delivery for i, _ in sent_items if i.delivery.id is None]
+        waiting = planned.waiting
         with self.store.unit_of_work() as uow:
             if planned.end is not None:
                 assert planned.start is not None
@@ -523,13 +565,17 @@ class Deliverer:
                     # this round sent carried the same idempotency keys.
                     log.warning("%s: events taken by another hub; round dropped", self.sub.id)
                     return RoundReport()
-                # Written once, as they end (sent, skipped, retrying or dead), and those
-                # that wait; the dead need their ids, which their inbox entries name.
-                dead_ones = {id(item.delivery) for item, _, _ in dead}
-                uow.insert_deliveries([d for d in fresh if id(d) in dead_ones], ids=True)
-                uow.insert_deliveries(
-                    [*(d for d in fresh if id(d) not in dead_ones), *planned.waiting]
-                )
+            elif fresh or waiting:
+                # From a bus: a copy redelivered while this round ran (a slow round) may
+                # have been recorded by another round since.
+                done = uow.queued_events(self.sub.id, [d.event_id for d in [*fresh, *waiting]])
+                fresh = [d for d in fresh if d.event_id not in done]
+                waiting = [d for d in waiting if d.event_id not in done]
+            # Written once, as they end (sent, skipped, retrying or dead), and those that
+            # wait; the dead need their ids, which their inbox entries name.
+            dead_ones = {id(item.delivery) for item, _, _ in dead}
+            uow.insert_deliveries([d for d in fresh if id(d) in dead_ones], ids=True)
+            uow.insert_deliveries([*(d for d in fresh if id(d) not in dead_ones), *waiting])
             for item, reason, failure in dead:
                 self._dead_letter(item, reason, failure, now, results)
             results.deliveries = queued

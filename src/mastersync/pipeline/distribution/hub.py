@@ -19,7 +19,7 @@ from mastersync.domain.subscriptions import Subscription
 from mastersync.pipeline.distribution.deliverer import Deliverer, RoundReport, StateCache
 from mastersync.pipeline.distribution.queueing import queue_events
 from mastersync.pipeline.ids import utc_now
-from mastersync.ports.feed import EventFeed, GroupDispatch, Relay
+from mastersync.ports.feed import EventFeed, GroupDispatch, Relay, Taking
 from mastersync.ports.outbound import OutboundConnector
 from mastersync.ports.store import Store
 
@@ -87,6 +87,7 @@ class DistributionHub:
                 clock=clock,
                 ordered=feed.ordered,
                 direct=feed.direct,
+                taking=feed if feed.direct and isinstance(feed, Taking) else None,
                 cache=cache,
             )
             for sub in subscriptions
