@@ -2,7 +2,8 @@
 
 Per stack (SQLite with the outbox as the log; PostgreSQL with NATS JetStream):
 - latency: a producer ingests changes at a steady rate (default 1,000/s) while the hub
-  (`mastersync run` in its own processes) delivers them to five sandbox consumers; p50/p99
+  (`mastersync run`, one process per core by default, the subscriptions split among them, as
+  one would deploy it) delivers them to five sandbox consumers; p50/p99
   from acceptance at the hub (the event's time) to the consumer's apply (its log's time);
 - throughput: a burst of changes, timed until every consumer holds the last version of every
   record: changes per second fully delivered to all five;
@@ -321,7 +322,8 @@ def run_stack(stack: str, args: argparse.Namespace) -> None:
     p99 = sorted(lat)[int(0.99 * len(lat))] if lat else float("nan")
     rate = args.burst / total if took is not None else 0.0
     print(
-        f"{stack:14} offered {offered:6,.0f} changes/s x {args.consumers} consumers: "
+        f"{stack:14} {args.hubs} hub process(es); offered {offered:6,.0f} changes/s x "
+        f"{args.consumers} consumers: "
         f"p50 {p50:7,.0f} ms  p99 {p99:7,.0f} ms   (target p99 < 250 ms)"
     )
     print(
@@ -344,7 +346,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--burst", type=int, default=20_000)
     parser.add_argument("--consumers", type=int, default=5, choices=range(1, 6))
-    parser.add_argument("--hubs", type=int, default=1, help="hub processes")
+    parser.add_argument(
+        "--hubs",
+        type=int,
+        default=min(os.cpu_count() or 1, 5),
+        help="hub processes, the subscriptions split among them (default: one per core)",
+    )
     args = parser.parse_args()
     tune_gc()
     for stack in args.stacks:
