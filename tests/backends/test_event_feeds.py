@@ -234,3 +234,34 @@ def test_a_reader_never_passes_a_gap_a_later_commit_fills(pg_url: str) -> None:
     assert asyncio.run(feed.dispatch("shop.items", "item", 100, enqueue)) == 2
     assert [e for _, e in queued(store, "shop.items")] == ["evt_0001", "evt_0002"]
     store.close()
+
+
+@pytest.mark.parametrize("url_fixture", ["sqlite_url", "pg_url"])
+def test_one_relay_at_a_time_publishes_and_another_takes_over_when_it_stops(
+    request: pytest.FixtureRequest, url_fixture: str
+) -> None:
+    """Hubs sharing a store each run a relay; the lease lets one publish, and a second takes
+    over once the first stops renewing it."""
+    store = open_store(request.getfixturevalue(url_fixture))
+    store.upgrade()
+    bus = nats_url()
+    first, second = NatsRelay(store, bus, utc_now), NatsRelay(store, bus, utc_now)
+    first.lease_seconds = second.lease_seconds = 0.5
+    append(store, [event(n) for n in range(1, 4)])
+
+    async def relay(r: NatsRelay) -> int:
+        try:
+            return await r.relay(100)
+        finally:
+            await r.close()
+
+    try:
+        assert asyncio.run(relay(first)) == 3
+        append(store, [event(4)])
+        assert asyncio.run(relay(second)) == 0  # the first holds the lease
+        time.sleep(0.6)  # the first stopped renewing it
+        assert asyncio.run(relay(second)) == 1
+        assert asyncio.run(relay(first)) == 0  # now the second's
+    finally:
+        asyncio.run(_drop_stream(bus))
+        store.close()

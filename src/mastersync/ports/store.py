@@ -148,6 +148,11 @@ class DeliveryQueue(Protocol):
         """Move a named reader on."""
         ...
 
+    def take_lease(self, name: str, holder: str, now: str, until: str) -> bool:
+        """Hold the named lease until ``until`` if it is free, expired (before ``now``) or
+        already ``holder``'s; false if somebody else holds it."""
+        ...
+
     def cursor_state(self, name: str) -> str | None:
         """A source connector's saved cursor (None when it has none yet)."""
         ...

@@ -14,7 +14,10 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import re
+import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -97,6 +100,10 @@ class _Connection:
             self._nc, self._js = None, None
 
 
+def _iso(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def _encode(position: int, event: ChangeEvent) -> bytes:
     return orjson.dumps({"position": position, **event.payload()})
 
@@ -119,15 +126,38 @@ def _decode(data: bytes) -> tuple[int, ChangeEvent]:
 
 
 class NatsRelay:
-    """Publishes committed outbox events to JetStream, in order."""
+    """Publishes committed outbox events to JetStream, in order.
+
+    Several hubs may run on one store (subscriptions split among them); one relay at a time
+    publishes, holding a lease it renews: two relays would publish every event twice (which
+    JetStream's duplicate window drops, but the work is wasted). When the holder dies, another
+    hub's relay takes over once the lease runs out.
+    """
 
     cursor = "relay:nats"
+    lease_seconds = 10.0
 
     def __init__(self, store: Store, url: str, clock: Callable[[], str]) -> None:
         self.store = store
         self.settings = BusSettings(url)
         self.clock = clock
         self.connection = _Connection(self.settings)
+        self.holder = uuid.uuid4().hex
+        # Monotonic time until which this relay holds the lease (0: not held).
+        self._held_until = 0.0
+
+    def _lease(self) -> bool:
+        """Whether this relay may publish: it holds the lease, renewed halfway through."""
+        now = time.monotonic()
+        if self._held_until - now > self.lease_seconds / 2:
+            return True
+        wall = dt.datetime.now(dt.UTC)
+        until = wall + dt.timedelta(seconds=self.lease_seconds)
+        with self.store.unit_of_work() as uow:
+            held = uow.take_lease(f"lease:{self.cursor}", self.holder, _iso(wall), _iso(until))
+            uow.commit()
+        self._held_until = now + self.lease_seconds if held else 0.0
+        return held
 
     def _pending(self, limit: int) -> list[tuple[int, ChangeEvent]]:
         with self.store.unit_of_work(write=False) as uow:
@@ -147,7 +177,10 @@ class NatsRelay:
         return await asyncio.to_thread(self._backlog)
 
     async def relay(self, limit: int) -> int:
-        """Publish up to ``limit`` unpublished events; returns how many."""
+        """Publish up to ``limit`` unpublished events; returns how many (0 while another
+        hub's relay holds the lease)."""
+        if not await asyncio.to_thread(self._lease):
+            return 0
         events = await asyncio.to_thread(self._pending, limit)
         if not events:
             return 0

@@ -159,6 +159,27 @@ class SqlDeliveryQueue:
             )
         )
 
+    def take_lease(self, name: str, holder: str, now: str, until: str) -> bool:
+        """Hold a lease (a cursors row: the holder in ``state``, the expiry in
+        ``updated_at``) if it is free, expired or already the holder's."""
+        m = self.writer.mark
+        taken = self._rows(
+            f"UPDATE cursors SET state = {m}, updated_at = {m} "
+            f"WHERE name = {m} AND (state = {m} OR updated_at < {m})",
+            holder,
+            until,
+            name,
+            holder,
+            now,
+        ).rowcount
+        if taken:
+            return True
+        stmt = _insert(self.conn, cursors).values(
+            name=name, position=0, updated_at=until, state=holder
+        )
+        stmt = stmt.on_conflict_do_nothing(index_elements=["name"]).returning(cursors.c.name)
+        return self.conn.execute(stmt).first() is not None
+
     def cursor_state(self, name: str) -> str | None:
         """A source connector's saved cursor."""
         q = sa.select(cursors.c.state).where(cursors.c.name == name)
