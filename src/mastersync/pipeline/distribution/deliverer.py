@@ -129,11 +129,31 @@ class StateCache:
 
     def put(self, key: tuple[str, int], value: tuple[dict[str, Any], str]) -> None:
         """Hold a state, dropping the least recently used beyond the size."""
+        self.put_many({key: value})
+
+    def get_many(
+        self, keys: Iterable[tuple[str, int]]
+    ) -> dict[tuple[str, int], tuple[dict[str, Any], str]]:
+        """The states held among these (one lock for a round's lookups)."""
+        found = {}
         with self._lock:
-            self._states[key] = value
-            self._states.move_to_end(key)
-            while len(self._states) > self.size:
-                self._states.popitem(last=False)
+            states = self._states
+            for key in keys:
+                value = states.get(key)
+                if value is not None:
+                    states.move_to_end(key)
+                    found[key] = value
+        return found
+
+    def put_many(self, values: Mapping[tuple[str, int], tuple[dict[str, Any], str]]) -> None:
+        """Hold states, dropping the least recently used beyond the size."""
+        with self._lock:
+            states = self._states
+            for key, value in values.items():
+                states[key] = value
+                states.move_to_end(key)
+            while len(states) > self.size:
+                states.popitem(last=False)
 
 
 @dataclass
@@ -180,6 +200,7 @@ class Deliverer:
         self.connector = connector
         self.clock = clock
         self.rng = rng or random.Random()
+        self._parsed: tuple[str, dt.datetime] | None = None
 
     async def run_once(self) -> RoundReport:
         """One round: up to batch_size due deliveries (and, reading the log directly, new
@@ -359,21 +380,14 @@ class Deliverer:
         self, uow: UnitOfWork, due: list[Delivery]
     ) -> list[tuple[Delivery, dict[str, Any] | None, str | None]]:
         """Each delivery's record state at its version, and the trace of that version."""
-        cache = self.cache
         # What this round found, whatever the cache keeps: other deliverers fill it at the
         # same time, and a deep backlog may overflow it, so a miss there is no answer.
-        found: dict[tuple[str, int], tuple[dict[str, Any], str]] = {}
-        wanted = []
-        for d in due:
-            held = cache.get((d.master_id, d.version))
-            if held is None:
-                wanted.append(d)
-            else:
-                found[(d.master_id, d.version)] = held
+        found = self.cache.get_many((d.master_id, d.version) for d in due)
+        wanted = [d for d in due if (d.master_id, d.version) not in found]
         if wanted:
-            for key, state, trace in self._read_states(uow, wanted):
-                found[key] = (state, trace)
-                cache.put(key, (state, trace))
+            read = {key: (state, trace) for key, state, trace in self._read_states(uow, wanted)}
+            found.update(read)
+            self.cache.put_many(read)
         out: list[tuple[Delivery, dict[str, Any] | None, str | None]] = []
         for d in due:
             at = found.get((d.master_id, d.version))
@@ -583,6 +597,13 @@ class Deliverer:
             uow.commit()
         return report
 
+    def _now(self, now: str) -> dt.datetime:
+        """``now`` parsed, once per round."""
+        parsed = self._parsed
+        if parsed is None or parsed[0] != now:
+            parsed = self._parsed = (now, _parse(now))
+        return parsed[1]
+
     def _settle(
         self,
         item: _Item,
@@ -613,7 +634,7 @@ class Deliverer:
     ) -> None:
         d, sub, request = item.delivery, self.sub, item.request
         assert request is not None
-        latency = (_parse(now) - _parse(d.occurred_at)).total_seconds() * 1000
+        latency = (self._now(now) - _parse(d.occurred_at)).total_seconds() * 1000
         d.attempts += 1
         d.status, d.delivered_at, d.latency_ms = DeliveryStatus.DELIVERED, now, latency
         d.target_key, d.last_error = ack.target_key, None
@@ -684,7 +705,7 @@ class Deliverer:
         ]
         if d.status is DeliveryStatus.RETRYING:
             delay = backoff_delay(d.attempts, cfg, self.rng, failure.retry_after)
-            d.next_attempt_at = _stamp(_parse(now) + dt.timedelta(seconds=delay))
+            d.next_attempt_at = _stamp(self._now(now) + dt.timedelta(seconds=delay))
             report.retrying += 1
             return
         report.dead += 1
