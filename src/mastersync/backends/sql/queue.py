@@ -68,8 +68,11 @@ def _delivery(row: Any) -> Delivery:
 
 _EVENT_COLUMNS = (
     "position, event_id, master_id, domain, version, kind, schema_version, trace_id, "
-    "causation_id, occurred_at"
+    "causation_id, {occurred_at}"
 )
+# PostgreSQL formats its timestamps as the store's UTC text itself: formatting datetimes in
+# Python cost a tenth of a delivery round.
+_PG_INSTANT = "to_char({0} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 _OPEN_SQL = "status IN ('pending', 'retrying')"
 
 
@@ -120,6 +123,16 @@ class SqlDeliveryQueue:
             return list(values)
         return orjson.dumps(list(values)).decode()
 
+    def _events_sql(self) -> str:
+        """The outbox columns ``_event`` reads, timestamps as text."""
+        return _EVENT_COLUMNS.format(occurred_at=self._instant("occurred_at"))
+
+    def _instant(self, column: str) -> str:
+        """A timestamp column selected as the store's UTC text."""
+        if self.conn.dialect.name == "postgresql":
+            return _PG_INSTANT.format(column)
+        return column
+
     def _rows(self, sql: str, *params: Any) -> Any:
         return self.conn.exec_driver_sql(sql, tuple(params))
 
@@ -129,7 +142,7 @@ class SqlDeliveryQueue:
         """Outbox events after ``position``, in order (without their changes and source when
         ``changes`` is false: queueing needs neither, and parsing them is most of the cost)."""
         m = self.writer.mark
-        sql = f"SELECT {_EVENT_COLUMNS}{', payload' if changes else ''} FROM outbox "
+        sql = f"SELECT {self._events_sql()}{', payload' if changes else ''} FROM outbox "
         params: list[Any] = [position]
         sql += f"WHERE position > {m}"
         if domains:
@@ -449,7 +462,7 @@ class SqlDeliveryQueue:
         if not ids:
             return {}
         m = self.writer.mark
-        sql = f"SELECT {_EVENT_COLUMNS}, payload FROM outbox WHERE {self._in('master_id')}"
+        sql = f"SELECT {self._events_sql()}, payload FROM outbox WHERE {self._in('master_id')}"
         params: list[Any] = [self._array(ids)]
         if since:
             # One bound for them all (the unique (master_id, version) index serves it); the
