@@ -99,7 +99,7 @@ class BatchWriter:
             conn, "lineage", rows.LINEAGE_COLUMNS, [rows.lineage_row(e) for e in changes.lineage]
         )
         # Audit log, four-eyes holds and decisions: after the outbox rows (see there).
-        write_governance(conn, changes)
+        write_governance(conn, changes, self.insert)
         self.write_exceptions(conn, changes)
 
     def write_exceptions(self, conn: sa.Connection, changes: ChangeSet) -> None:
