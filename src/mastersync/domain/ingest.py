@@ -81,6 +81,11 @@ def _identify(
     ledger: Ledger, policy: DomainPolicy, rec: Incoming
 ) -> tuple[str | None, str, list[Problem]]:
     """(master id or None for new, how it was found, problems)."""
+    if len(policy.natural_keys) == 1:  # the common case: no disagreement possible
+        nk = policy.natural_keys[0]
+        value = nk.value(rec.values)
+        master = ledger.natural.get((rec.domain, nk.name, value)) if value is not None else None
+        return (master, f"natural_key:{nk.name}", []) if master is not None else (None, "new", [])
     hits: dict[str, str] = {}
     for nk in policy.natural_keys:
         value = nk.value(rec.values)

@@ -39,10 +39,14 @@ def refs_in(values: dict[str, Any]) -> list[tuple[str, Ref]]:
 
 def resolve_references(uow: UnitOfWork, records: Sequence[dict[str, Any]]) -> list[list[Problem]]:
     """Replace every Ref in ``records`` with a master id in place; problems per record."""
+    # Most domains hold no references: find them once, and skip the rest of the work.
+    found_refs = [refs_in(values) for values in records]
+    if not any(found_refs):
+        return [[] for _ in records]
     by_key: dict[tuple[str, str], set[str]] = defaultdict(set)
     by_natural: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for values in records:
-        for _, ref in refs_in(values):
+    for refs in found_refs:
+        for _, ref in refs:
             if ref.by is None:
                 by_key[(ref.domain, ref.system)].add(ref.value)
             else:
@@ -59,9 +63,9 @@ def resolve_references(uow: UnitOfWork, records: Sequence[dict[str, Any]]) -> li
         ).items():
             masters[(domain, key_name, value)] = found_id
     problems: list[list[Problem]] = []
-    for values in records:
+    for values, refs in zip(records, found_refs, strict=True):
         found: list[Problem] = []
-        for field, ref in refs_in(values):
+        for field, ref in refs:
             master: str | None
             if ref.by is None:
                 master = masters.get((ref.domain, f"@{ref.system}", ref.value))

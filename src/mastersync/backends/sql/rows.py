@@ -138,13 +138,18 @@ def pack_provenance(provenance: dict[str, dict[str, str]]) -> dict[str, Any]:
     """
     sources: list[dict[str, str]] = []
     index: dict[tuple[str, ...], int] = {}
+    # Fields from one source share one dict (merge makes them so): look it up once.
+    seen: dict[int, int] = {}
     fields: dict[str, int] = {}
     for name, origin in provenance.items():
-        ident = tuple(origin.values())
-        position = index.get(ident)
+        position = seen.get(id(origin))
         if position is None:
-            position = index[ident] = len(sources)
-            sources.append(origin)
+            ident = tuple(origin.values())
+            position = index.get(ident)
+            if position is None:
+                position = index[ident] = len(sources)
+                sources.append(origin)
+            seen[id(origin)] = position
         fields[name] = position
     return {"sources": sources, "fields": fields}
 
