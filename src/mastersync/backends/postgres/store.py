@@ -17,7 +17,7 @@ from mastersync.backends.sql.rows import dumps
 from mastersync.backends.sql.store import SqlStore
 from mastersync.backends.sql.tables import metadata
 from mastersync.backends.sql.uow import SqlUnitOfWork
-from mastersync.backends.sql.writer import BatchWriter, Row
+from mastersync.backends.sql.writer import BatchWriter, Row, on_conflict_update
 from mastersync.domain.delivery import Delivery
 from mastersync.ports.store import ChangeSet, DeliveryResults
 
@@ -64,15 +64,17 @@ class CopyWriter(BatchWriter):
         columns: Sequence[str],
         key: Sequence[str],
         params: list[Row],
+        *,
+        updates: str | None = None,
+        only_if: str = "",
     ) -> None:
         """COPY into a temporary stage, then one INSERT ... ON CONFLICT from it."""
         if len(params) < _COPY_FROM:
-            super().upsert(conn, table, columns, key, params)
+            super().upsert(conn, table, columns, key, params, updates=updates, only_if=only_if)
             return
         raw: Any = conn.connection.driver_connection
         stage = f"_stage_{table}"
         cols = _cols(columns)
-        updates = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c not in key)
         with raw.cursor() as cur:
             cur.execute(
                 f"CREATE TEMP TABLE IF NOT EXISTS {stage} "
@@ -83,7 +85,7 @@ class CopyWriter(BatchWriter):
                     copy.write_row(row)
             cur.execute(
                 f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} "
-                f"ON CONFLICT ({_cols(key)}) DO UPDATE SET {updates}"
+                f"ON CONFLICT ({_cols(key)}) {on_conflict_update(columns, key, updates, only_if)}"
             )
             cur.execute(f"DELETE FROM {stage}")
 

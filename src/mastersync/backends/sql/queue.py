@@ -26,6 +26,15 @@ from mastersync.ports.store import ChangeSet, DeliveryResults, ReplaySelection
 
 _OPEN = (DeliveryStatus.PENDING.value, DeliveryStatus.RETRYING.value)
 _DELIVERY_COLUMNS = tuple(c.name for c in deliveries.c if c.name != "id")
+_APPLIED_COLUMNS = (
+    "subscription",
+    "master_id",
+    "version",
+    "target_key",
+    "active",
+    "applied_at",
+    "target_refs",
+)
 # Latency percentiles are taken over this many most recent deliveries.
 _RECENT = 2000
 
@@ -575,30 +584,38 @@ class SqlDeliveryQueue:
                 ],
             )
         if results.applied:
-            m = self.writer.mark
-            self.writer.many(
+            # One row per record: a round may apply several versions of one, and a set-based
+            # upsert (COPY through a stage) may not touch a row twice. The newest version
+            # wins; the last keys the consumer named stand (as row after row would leave it).
+            newest: dict[tuple[str, str], tuple[Any, ...]] = {}
+            for x in sorted(results.applied, key=lambda a: a.version):
+                key = (x.subscription, x.master_id)
+                refs = rows.dumps(x.refs) if x.refs else None
+                if refs is None and key in newest:
+                    refs = newest[key][6]
+                newest[key] = (
+                    x.subscription,
+                    x.master_id,
+                    x.version,
+                    x.target_key,
+                    x.active,
+                    x.applied_at,
+                    refs,
+                )
+            self.writer.upsert(
                 conn,
-                "INSERT INTO applied (subscription, master_id, version, target_key, active, "
-                f"applied_at, target_refs) VALUES ({m}, {m}, {m}, {m}, {m}, {m}, {m}) "
-                "ON CONFLICT (subscription, master_id) DO UPDATE SET "
-                "version = excluded.version, target_key = excluded.target_key, "
-                "active = excluded.active, applied_at = excluded.applied_at, "
-                # A consumer that names no other keys this time still has the old ones.
-                "target_refs = COALESCE(excluded.target_refs, applied.target_refs) "
+                "applied",
+                _APPLIED_COLUMNS,
+                ("subscription", "master_id"),
+                list(newest.values()),
+                updates=(
+                    "version = excluded.version, target_key = excluded.target_key, "
+                    "active = excluded.active, applied_at = excluded.applied_at, "
+                    # A consumer that names no other keys this time still has the old ones.
+                    "target_refs = COALESCE(excluded.target_refs, applied.target_refs)"
+                ),
                 # A replay of an old version never moves the consumer's record back.
-                "WHERE applied.version <= excluded.version",
-                [
-                    (
-                        x.subscription,
-                        x.master_id,
-                        x.version,
-                        x.target_key,
-                        x.active,
-                        x.applied_at,
-                        rows.dumps(x.refs) if x.refs else None,
-                    )
-                    for x in results.applied
-                ],
+                only_if="applied.version <= excluded.version",
             )
         if results.target_keys:
             # Insert only: a consumer that is also a source keeps its own contribution.

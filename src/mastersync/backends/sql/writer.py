@@ -18,6 +18,16 @@ def _columns(names: Sequence[str]) -> str:
     return ", ".join(f'"{n}"' for n in names)
 
 
+def on_conflict_update(
+    columns: Sequence[str], key: Sequence[str], updates: str | None, only_if: str
+) -> str:
+    """The DO UPDATE clause of an upsert: every non-key column unless ``updates`` says
+    otherwise, and only where ``only_if`` holds."""
+    if updates is None:
+        updates = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c not in key)
+    return f"DO UPDATE SET {updates}" + (f" WHERE {only_if}" if only_if else "")
+
+
 class BatchWriter:
     """Writes a change set with executemany; ``mark`` is the driver's placeholder."""
 
@@ -27,13 +37,21 @@ class BatchWriter:
         return ", ".join([self.mark] * n)
 
     def upsert_sql(
-        self, table: str, columns: Sequence[str], key: Sequence[str], where: str = ""
+        self,
+        table: str,
+        columns: Sequence[str],
+        key: Sequence[str],
+        where: str = "",
+        *,
+        updates: str | None = None,
+        only_if: str = "",
     ) -> str:
-        """INSERT ... ON CONFLICT (key) DO UPDATE of every non-key column."""
-        updates = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c not in key)
+        """INSERT ... ON CONFLICT (key) DO UPDATE of every non-key column (or ``updates``;
+        and only where ``only_if`` holds)."""
+        update = on_conflict_update(columns, key, updates, only_if)
         return (
             f"INSERT INTO {table} ({_columns(columns)}) VALUES ({self._marks(len(columns))}) "
-            f"ON CONFLICT ({_columns(key)}){where} DO UPDATE SET {updates}"
+            f"ON CONFLICT ({_columns(key)}){where} {update}"
         )
 
     def insert_sql(self, table: str, columns: Sequence[str]) -> str:
@@ -52,9 +70,13 @@ class BatchWriter:
         columns: Sequence[str],
         key: Sequence[str],
         params: list[Row],
+        *,
+        updates: str | None = None,
+        only_if: str = "",
     ) -> None:
-        """Insert or update rows by key."""
-        self.many(conn, self.upsert_sql(table, columns, key), params)
+        """Insert or update rows by key (see ``upsert_sql``)."""
+        sql = self.upsert_sql(table, columns, key, updates=updates, only_if=only_if)
+        self.many(conn, sql, params)
 
     def insert(
         self, conn: sa.Connection, table: str, columns: Sequence[str], params: list[Row]
