@@ -233,3 +233,17 @@ def test_retry_after_a_config_change_and_ignore(store: Store) -> None:
     assert done.status is ExceptionStatus.IGNORED
     assert done.resolution is not None
     assert done.resolution["by"] == "ana"
+
+
+@pytest.mark.parametrize("count", [0, 2, 3, 7])
+def test_each_batch_has_one_finished_summary_with_its_counts(
+    store: Store, ingestor: Ingestor, count: int
+) -> None:
+    """Empty, one chunk, exactly one chunk, several chunks (of 3): the summary written with
+    the first and last chunks (or alone, when empty) ends finished with every outcome."""
+    rows = [erp_item(f"B{i}", 1, name=f"Item {i}") for i in range(count)]
+    report = ingestor.ingest("erp", "item", feed(rows), source="test")
+    with store.unit_of_work(write=False) as uow:
+        batches = [b for b in uow.batches() if b.batch_id == report.batch_id]
+    assert len(batches) == 1 and batches[0].finished_at is not None
+    assert batches[0].counts == ({"accepted": count} if count else {})

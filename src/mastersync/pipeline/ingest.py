@@ -100,8 +100,17 @@ class Ingestor:
         policy = self.landscape.policies[domain]
         report = BatchReport(self.ids("bat"), system, domain, source)
         summary = BatchSummary(report.batch_id, system, domain, source, self.clock())
-        self._save(summary)
-        for chunk in _chunks(records, self.chunk_size):
+        chunks = _chunks(records, self.chunk_size)
+        chunk = next(chunks, None)
+        if chunk is None:
+            self._finish(summary, report.tally)
+            self._save(summary)
+            return report
+        first = True
+        while chunk is not None:
+            # One chunk ahead: the batch's summary goes into its first chunk's transaction
+            # and, finished, into its last one's (a small batch is one transaction, not three).
+            following = next(chunks, None)
             for attempt in range(1, self.max_attempts + 1):
                 run = ChunkRun(mapper, policy, report.batch_id, self.clock(), self.ids)
                 run.changes.actor = actor or f"system:{system}"
@@ -110,6 +119,10 @@ class Ingestor:
                 try:
                     with self.store.unit_of_work() as uow:
                         run.apply(uow, items)
+                        if following is None:
+                            self._finish(summary, report.tally, run.tally)
+                        if first or following is None:
+                            uow.save_batch(summary)
                         uow.commit()
                     break
                 except ConcurrencyError:
@@ -119,10 +132,16 @@ class Ingestor:
             report.tally.add(run.tally)
             if progress is not None:
                 progress(len(chunk))
-        summary.finished_at = self.clock()
-        summary.counts = {str(k): v for k, v in report.outcomes.items()}
-        self._save(summary)
+            first, chunk = False, following
         return report
+
+    def _finish(self, summary: BatchSummary, *tallies: Tally) -> None:
+        """Mark the summary finished, with the outcome counts of the tallies."""
+        counts: Counter[str] = Counter()
+        for tally in tallies:
+            counts.update(tally.outcomes)
+        summary.finished_at = self.clock()
+        summary.counts = {str(k): v for k, v in counts.items()}
 
     def _save(self, summary: BatchSummary) -> None:
         with self.store.unit_of_work() as uow:
