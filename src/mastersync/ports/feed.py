@@ -13,7 +13,8 @@ Enqueue = Callable[[UnitOfWork, list[tuple[int, ChangeEvent]]], int]
 
 
 class EventFeed(Protocol):
-    """Takes new events of a domain for a subscription, exactly once into its queue."""
+    """Hands new events of a domain to a subscription exactly once: to its deliverer
+    directly (``direct``), or into its queue (``dispatch``)."""
 
     # True when the feed queues each record's versions in version order (the outbox read in
     # position order does; a bus that redelivers after a backoff does not).
@@ -32,7 +33,7 @@ class EventFeed(Protocol):
         ...
 
     async def lag(self, subscription: str, domain: str) -> int:
-        """Events of the domain not yet taken into the subscription's queue."""
+        """Events of the domain the subscription has not taken yet."""
         ...
 
     async def close(self) -> None:

@@ -180,8 +180,8 @@ class DeliveryQueue(Protocol):
         ...
 
     def held_records(self, subscription: str, master_ids: Collection[str]) -> set[str]:
-        """The records among these with a delivery open in the subscription's queue (not a
-        replay's): their later versions must queue behind it."""
+        """The records among these with a delivery open in the subscription's queue (a
+        replay's too): their new versions must queue behind it."""
         ...
 
     def unqueued_before(self, subscription: str, first: Mapping[str, int]) -> set[str]:

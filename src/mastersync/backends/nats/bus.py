@@ -4,11 +4,13 @@
   JetStream drops a republish (after a crash before the relay's cursor moved) within its
   duplicate window; its cursor moves only after JetStream acknowledged every publish.
 - Subjects are keyed by domain (``<prefix>.<domain>``): each subscription's consumer filters
-  its domain, and consumers of different subscriptions run in different processes.
+  its domain, so subscriptions can be split among hub processes.
 - A deliverer takes what it fetched, sends it, records the outcome (or queues what must
   wait), commits, and only then acks; a crash in between redelivers, and the queue's
-  (subscription, event id) key makes the second copy a no-op: consumer-side tracking that
-  holds beyond JetStream's duplicate window. (``dispatch`` queues without sending.)
+  (subscription, event id) key makes the second copy a no-op (or, when two rounds record
+  it at once, fails the later round, whose messages are then redelivered and found
+  recorded): consumer-side tracking that holds beyond JetStream's duplicate window.
+  (``dispatch`` queues without sending.)
 """
 
 from __future__ import annotations

@@ -303,13 +303,14 @@ class SqlDeliveryQueue:
             d.id = new_id
 
     def held_records(self, subscription: str, master_ids: Collection[str]) -> set[str]:
-        """Records among these with a delivery open in the subscription's queue."""
+        """Records among these with a delivery open in the subscription's queue (a replay's
+        too: ``due`` holds a new version behind it)."""
         if not master_ids:
             return set()
         m = self.writer.mark
         sql = (
             f"SELECT DISTINCT master_id FROM deliveries WHERE subscription = {m} "
-            f"AND {self._in('master_id')} AND {_OPEN_SQL} AND replay = ''"
+            f"AND {self._in('master_id')} AND {_OPEN_SQL}"
         )
         return set(self._rows(sql, subscription, self._array(master_ids)).scalars())
 

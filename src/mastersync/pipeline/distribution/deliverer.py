@@ -11,6 +11,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from mastersync.domain.delivery import (
@@ -77,7 +78,8 @@ class _Round:
     # The subscription's cursor before and after the events taken (None: none taken).
     start: int | None = None
     end: int | None = None
-    # Events taken that wait in the queue behind an open delivery of their record.
+    # Events taken that wait in the queue: behind an open delivery of their record, behind a
+    # version a bus has not handed over yet, or behind one this round must retry.
     waiting: list[Delivery] = field(default_factory=list)
     # Later versions of records in ``items``, a layer per version: each is decided and
     # sent once the one before it has an outcome.
@@ -173,7 +175,8 @@ class RoundReport:
 
 
 class Deliverer:
-    """Delivers one subscription's queue to its consumer, a round at a time."""
+    """Delivers one subscription to its consumer, a round at a time: what its queue has due,
+    and new events taken straight from the log or the bus."""
 
     def __init__(
         self,
@@ -204,7 +207,7 @@ class Deliverer:
 
     async def run_once(self) -> RoundReport:
         """One round: up to batch_size due deliveries (and, reading the log directly, new
-        events after them), at most one per record."""
+        events after them); a record's versions go one after the other."""
         if self.taking is None:
             return await self._round(None)
         sub = self.sub
@@ -338,19 +341,28 @@ class Deliverer:
         sub = self.sub
         queued = uow.queued_events(sub.id, [e.event_id for _, e in events])
         held = busy | uow.held_records(sub.id, {e.master_id for _, e in events})
+        # Versions of a record above this wait in the queue (a bus left a gap below them).
+        after_gap: dict[str, int] = {}
         if not self.ordered:
             # A bus may hand a version over before an earlier one (redelivered after a
-            # crash): a record whose first version here is not the next after what the
-            # consumer has may have one missing, which the outbox and queue tell.
-            first: dict[str, int] = {}
+            # crash, or nak'd): a record whose first version here is not the next after
+            # what the consumer has may have one missing, which the outbox and queue tell;
+            # and past a gap between the versions here, the rest waits (the queue holds
+            # it until the missing version is queued).
+            versions: dict[str, set[int]] = {}
             for _, e in events:
                 if e.event_id not in queued:
-                    first[e.master_id] = min(e.version, first.get(e.master_id, e.version))
-            unsure = {
-                m: v
-                for m, v in first.items()
-                if m not in held and v > (applied[m].version if m in applied else 0) + 1
-            }
+                    versions.setdefault(e.master_id, set()).add(e.version)
+            unsure: dict[str, int] = {}
+            for m, found in versions.items():
+                if m in held:
+                    continue
+                ordered = sorted(found)
+                if ordered[0] > (applied[m].version if m in applied else 0) + 1:
+                    unsure[m] = ordered[0]
+                gap = next((a for a, b in pairwise(ordered) if b != a + 1), None)
+                if gap is not None:
+                    after_gap[m] = gap
             if unsure:
                 held |= uow.unqueued_before(sub.id, unsure)
         fresh: list[Delivery] = []
@@ -373,7 +385,8 @@ class Deliverer:
                 e.occurred_at,
                 now,
             )
-            (waiting if e.master_id in held else fresh).append(d)
+            wait = e.master_id in held or e.version > after_gap.get(e.master_id, e.version)
+            (waiting if wait else fresh).append(d)
         return fresh, waiting
 
     def _states(
@@ -553,6 +566,47 @@ class Deliverer:
     # --- record: statuses, applied versions, receipts, dead letters (one transaction) ------
     def _record(self, planned: _Round, sent_items: list[tuple[_Item, _Outcome]]) -> RoundReport:
         now = self.clock()
+        waiting = planned.waiting
+        with self.store.unit_of_work() as uow:
+            if planned.end is not None:
+                assert planned.start is not None
+                if not uow.claim_cursor(f"sub:{self.sub.id}", planned.start, planned.end, now):
+                    # Another hub runs this subscription and took these events first; what
+                    # this round sent carried the same idempotency keys.
+                    log.warning("%s: events taken by another hub; round dropped", self.sub.id)
+                    return RoundReport()
+            else:
+                # From a bus: a copy redelivered while this round ran (a slow round) may
+                # have been recorded by another round since; that round's outcome stands.
+                taken = [i.delivery.event_id for i, _ in sent_items if i.delivery.id is None]
+                taken += [d.event_id for d in waiting]
+                done = uow.queued_events(self.sub.id, taken) if taken else set()
+                if done:
+                    sent_items = [
+                        (i, o)
+                        for i, o in sent_items
+                        if i.delivery.id is not None or i.delivery.event_id not in done
+                    ]
+                    waiting = [d for d in waiting if d.event_id not in done]
+            results, report, dead = self._outcomes(sent_items, now)
+            queued = [i.delivery for i, _ in sent_items if i.delivery.id is not None]
+            fresh = [i.delivery for i, _ in sent_items if i.delivery.id is None]
+            # Written once, as they end (sent, skipped, retrying or dead), and those that
+            # wait; the dead need their ids, which their inbox entries name.
+            dead_ones = {id(item.delivery) for item, _, _ in dead}
+            uow.insert_deliveries([d for d in fresh if id(d) in dead_ones], ids=True)
+            uow.insert_deliveries([*(d for d in fresh if id(d) not in dead_ones), *waiting])
+            for item, reason, failure in dead:
+                self._dead_letter(item, reason, failure, now, results)
+            results.deliveries = queued
+            uow.record_results(results)
+            uow.commit()
+        return report
+
+    def _outcomes(
+        self, sent_items: list[tuple[_Item, _Outcome]], now: str
+    ) -> tuple[DeliveryResults, RoundReport, list[tuple[_Item, str, DeliveryFailed | None]]]:
+        """Each delivery's new state, its receipt, and the ones to dead-letter."""
         results = DeliveryResults()
         report = RoundReport()
         dead: list[tuple[_Item, str, DeliveryFailed | None]] = []
@@ -568,34 +622,7 @@ class Deliverer:
             else:
                 assert isinstance(outcome, DeliveryFailed)
                 self._failed(item, outcome, seconds, now, report, dead)
-        queued = [i.delivery for i, _ in sent_items if i.delivery.id is not None]
-        fresh = [i.delivery for i, _ in sent_items if i.delivery.id is None]
-        waiting = planned.waiting
-        with self.store.unit_of_work() as uow:
-            if planned.end is not None:
-                assert planned.start is not None
-                if not uow.claim_cursor(f"sub:{self.sub.id}", planned.start, planned.end, now):
-                    # Another hub runs this subscription and took these events first; what
-                    # this round sent carried the same idempotency keys.
-                    log.warning("%s: events taken by another hub; round dropped", self.sub.id)
-                    return RoundReport()
-            elif fresh or waiting:
-                # From a bus: a copy redelivered while this round ran (a slow round) may
-                # have been recorded by another round since.
-                done = uow.queued_events(self.sub.id, [d.event_id for d in [*fresh, *waiting]])
-                fresh = [d for d in fresh if d.event_id not in done]
-                waiting = [d for d in waiting if d.event_id not in done]
-            # Written once, as they end (sent, skipped, retrying or dead), and those that
-            # wait; the dead need their ids, which their inbox entries name.
-            dead_ones = {id(item.delivery) for item, _, _ in dead}
-            uow.insert_deliveries([d for d in fresh if id(d) in dead_ones], ids=True)
-            uow.insert_deliveries([*(d for d in fresh if id(d) not in dead_ones), *waiting])
-            for item, reason, failure in dead:
-                self._dead_letter(item, reason, failure, now, results)
-            results.deliveries = queued
-            uow.record_results(results)
-            uow.commit()
-        return report
+        return results, report, dead
 
     def _now(self, now: str) -> dt.datetime:
         """``now`` parsed, once per round."""

@@ -224,7 +224,8 @@ class DistributionHub:
                 asyncio.create_task(self._loop("relay", self._relay, stop, self._arrival()))
             )
         if self.feed.direct:
-            pass  # each deliverer takes new events from the log itself (below)
+            # Each deliverer takes new events itself (below): no dispatch loops.
+            ...
         elif isinstance(self.feed, GroupDispatch):
             # One loop and one transaction per domain queue for all its subscriptions.
             domains: dict[str, list[Subscription]] = {}
