@@ -167,6 +167,26 @@ class Delivery:
     replay: str = ""
     id: int | None = None
 
+    @classmethod
+    def pending(
+        cls, subscription: str, position: int, event: ChangeEvent, now: str, replay: str = ""
+    ) -> Delivery:
+        """A new delivery of the event at log ``position``, due at once."""
+        return cls(
+            subscription,
+            event.event_id,
+            position,
+            event.master_id,
+            event.domain,
+            event.version,
+            DeliveryStatus.PENDING,
+            0,
+            now,
+            event.occurred_at,
+            now,
+            replay=replay,
+        )
+
 
 @dataclass(slots=True)
 class Applied:

@@ -75,6 +75,34 @@ def _delivery(row: Any) -> Delivery:
     )
 
 
+def _delivery_values(d: Delivery, *, outcome: bool = True) -> dict[str, Any]:
+    """A delivery as column values (without its outcome columns unless ``outcome``)."""
+    values = {
+        "subscription": d.subscription,
+        "event_id": d.event_id,
+        "position": d.position,
+        "master_id": d.master_id,
+        "domain": d.domain,
+        "version": d.version,
+        "status": d.status.value,
+        "operation": d.operation,
+        "attempts": d.attempts,
+        "next_attempt_at": d.next_attempt_at,
+        "occurred_at": d.occurred_at,
+        "enqueued_at": d.enqueued_at,
+        "history": d.history,
+        "replay": d.replay,
+    }
+    if outcome:
+        values.update(
+            delivered_at=d.delivered_at,
+            latency_ms=d.latency_ms,
+            target_key=d.target_key,
+            last_error=d.last_error,
+        )
+    return values
+
+
 _EVENT_COLUMNS = (
     "position, event_id, master_id, domain, version, kind, schema_version, trace_id, "
     "causation_id, {occurred_at}"
@@ -275,29 +303,7 @@ class SqlDeliveryQueue:
                 ],
             )
             return
-        values = [
-            {
-                "subscription": d.subscription,
-                "event_id": d.event_id,
-                "position": d.position,
-                "master_id": d.master_id,
-                "domain": d.domain,
-                "version": d.version,
-                "status": d.status.value,
-                "operation": d.operation,
-                "attempts": d.attempts,
-                "next_attempt_at": d.next_attempt_at,
-                "occurred_at": d.occurred_at,
-                "enqueued_at": d.enqueued_at,
-                "delivered_at": d.delivered_at,
-                "latency_ms": d.latency_ms,
-                "target_key": d.target_key,
-                "last_error": d.last_error,
-                "history": d.history,
-                "replay": d.replay,
-            }
-            for d in items
-        ]
+        values = [_delivery_values(d) for d in items]
         stmt = sa.insert(deliveries).returning(deliveries.c.id, sort_by_parameter_order=True)
         for d, (new_id,) in zip(items, self.conn.execute(stmt, values).all(), strict=True):
             d.id = new_id
@@ -355,25 +361,8 @@ class SqlDeliveryQueue:
         """Add deliveries; ones already queued are kept as they are."""
         if not items:
             return 0
-        values = [
-            {
-                "subscription": d.subscription,
-                "event_id": d.event_id,
-                "position": d.position,
-                "master_id": d.master_id,
-                "domain": d.domain,
-                "version": d.version,
-                "status": d.status.value,
-                "operation": d.operation,
-                "attempts": d.attempts,
-                "next_attempt_at": d.next_attempt_at,
-                "occurred_at": d.occurred_at,
-                "enqueued_at": d.enqueued_at,
-                "history": d.history,
-                "replay": d.replay,
-            }
-            for d in items
-        ]
+        # Only what a queued delivery has (the outcome columns stay empty).
+        values = [_delivery_values(d, outcome=False) for d in items]
         stmt = _insert(self.conn, deliveries).on_conflict_do_nothing(
             index_elements=["subscription", "event_id", "replay"]
         )

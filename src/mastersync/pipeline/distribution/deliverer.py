@@ -372,19 +372,7 @@ class Deliverer:
             if e.event_id in queued or e.event_id in seen:  # queued before: it goes from there
                 continue
             seen.add(e.event_id)
-            d = Delivery(
-                sub.id,
-                e.event_id,
-                position,
-                e.master_id,
-                e.domain,
-                e.version,
-                DeliveryStatus.PENDING,
-                0,
-                now,
-                e.occurred_at,
-                now,
-            )
+            d = Delivery.pending(sub.id, position, e, now)
             wait = e.master_id in held or e.version > after_gap.get(e.master_id, e.version)
             (waiting if wait else fresh).append(d)
         return fresh, waiting

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from mastersync.domain.delivery import Delivery, DeliveryStatus
+from mastersync.domain.delivery import Delivery
 from mastersync.domain.golden import ChangeEvent
 from mastersync.ports.feed import Enqueue
 from mastersync.ports.store import Store, UnitOfWork
@@ -20,20 +20,7 @@ def queue_events(
         now = clock()
         return uow.enqueue(
             [
-                Delivery(
-                    subscription,
-                    e.event_id,
-                    position,
-                    e.master_id,
-                    e.domain,
-                    e.version,
-                    DeliveryStatus.PENDING,
-                    0,
-                    now,
-                    e.occurred_at,
-                    now,
-                    replay=replay,
-                )
+                Delivery.pending(subscription, position, e, now, replay)
                 for position, e in events
                 if e.domain == domain
             ]
