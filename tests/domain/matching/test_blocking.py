@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from mastersync.domain.matching import MatchConfig, Matcher, MatchIndex
-from mastersync.domain.matching.blocking import block
+from mastersync.domain.matching.blocking import Rank, block, select
 from mastersync.domain.matching.compiled import CompiledConfig, compile_config
 
 KEYS: list[dict[str, Any]] = [
@@ -166,3 +168,106 @@ def test_several_keys_find_a_superset_of_each_key(
     # Linking never pairs two records of the same side.
     cut = min(split, len(generated))
     assert all(i < cut <= j for i, j in pairs(compiled(KEYS), generated, split=cut))
+
+
+# -- max_candidates: a per-record cap on the candidates incremental matching scores ---------
+
+
+def _reference(blocks: list[list[str]], exclude: str | None = None) -> list[str]:
+    """Every candidate ranked one by one: most shared keys, smallest shared block, newest."""
+    union = {m for b in blocks for m in b} - {exclude}
+    sets = [set(b) for b in blocks]
+
+    def rank(m: str) -> tuple[int, int]:
+        holding = [len(s) for s in sets if m in s]
+        return -len(holding), min(holding)
+
+    return sorted(sorted(union, reverse=True), key=rank)
+
+
+ids = st.sampled_from([f"M{i:02d}" for i in range(30)])
+blocks_st = st.lists(st.lists(ids, min_size=1, max_size=20, unique=True), max_size=6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(blocks_st, st.integers(min_value=1, max_value=40), st.one_of(st.none(), ids))
+def test_within_the_cap_the_candidates_are_exactly_the_uncapped_ones(
+    blocks: list[list[str]], cap: int, exclude: str | None
+) -> None:
+    uncapped = [m for m in dict.fromkeys(m for b in blocks for m in b) if m != exclude]
+    chosen = select(blocks, cap, exclude=exclude)
+    assert chosen.found == len(uncapped)
+    if len(uncapped) <= cap:
+        assert chosen.ids == uncapped  # same candidates, same (first-found) order
+        assert (chosen.cut, chosen.cut_at) == (0, None)
+    else:
+        assert chosen.ids == _reference(blocks, exclude)[:cap]
+        assert chosen.cut == len(uncapped) - cap
+        assert chosen.cut_at is not None and chosen.cut_at.id == chosen.ids[-1]
+        # The cut point tells every pair apart: kept ones rank at or before it, cut ones after.
+        sets = [set(b) for b in blocks]
+        for m in uncapped:
+            holding = [len(s) for s in sets if m in s]
+            rank = Rank(len(holding), min(holding), m)
+            assert (m in chosen.ids) == (rank == chosen.cut_at or rank.before(chosen.cut_at))
+
+
+@settings(max_examples=100, deadline=None)
+@given(blocks_st, st.integers(min_value=1, max_value=40), st.sets(ids))
+def test_unusable_candidates_take_no_place_under_the_cap(
+    blocks: list[list[str]], cap: int, gone: set[str]
+) -> None:
+    chosen = select(blocks, cap, usable=lambda m: m not in gone)
+    ranked = [m for m in _reference(blocks) if m not in gone]
+    assert set(chosen.ids) == set(ranked[:cap])
+    assert not set(chosen.ids) & gone
+
+
+def test_the_cap_keeps_those_sharing_most_keys_then_the_rarest_then_the_newest() -> None:
+    big = [f"M{i:02d}" for i in range(10)]
+    small = ["M03", "S1", "S2"]
+    chosen = select([big, small, ["M03", "M07"]], 4)
+    # M03 shares three keys, M07 two; then the small block's rest, newest first.
+    assert chosen.ids == ["M03", "M07", "S2", "S1"]
+    assert (chosen.found, chosen.cut) == (12, 8)
+    assert chosen.cut_at == Rank(1, 3, "S1")
+    assert chosen.to_dict() == {
+        "found": 12,
+        "scored": 4,
+        "max_candidates": 4,
+        "cut": 8,
+        "cut_at": {"shared_keys": 1, "block_size": 3, "id": "S1"},
+    }
+    # Within one block, newest (highest id) first.
+    assert select([big], 3).ids == ["M09", "M08", "M07"]
+
+
+def test_the_index_caps_candidates_and_says_what_it_cut() -> None:
+    config = compile_config(
+        MatchConfig.model_validate(
+            {
+                "comparisons": [{"name": "name", "fields": ["name"], "comparator": "exact"}],
+                "blocking": KEYS,
+                "max_candidates": 2,
+            }
+        )
+    )
+    index = MatchIndex(config)
+    for i in range(5):
+        index.add(f"R{i}", rec(f"N{i}", "10115", "Hamburg", None))
+    # Shares postcode and phone: two keys, ahead of the newer ones sharing the postcode only.
+    index.add("A", rec("Acme", "10115", "Berlin", "030 1234567"))
+    assert index.candidates(RECORDS[0]) == ["A", "R4"]
+    assert (index.last.found, index.last.cut) == (6, 4)
+    assert index.candidates(RECORDS[0], exclude="A") == ["R4", "R3"]
+    assert index.last.found == 5
+
+
+def test_max_candidates_defaults_and_bounds() -> None:
+    spec = {
+        "comparisons": [{"name": "name", "fields": ["name"], "comparator": "exact"}],
+        "blocking": KEYS,
+    }
+    assert MatchConfig.model_validate(spec).max_candidates == 50
+    with pytest.raises(ValidationError):
+        MatchConfig.model_validate({**spec, "max_candidates": 0})

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
+from mastersync.bootstrap import open_store
 from mastersync.domain.matching import default_config
 from mastersync.domain.matching.records import DecisionStatus
 from mastersync.pipeline.ingest import Ingestor
 from mastersync.ports.matching import DecisionFilter
 from mastersync.ports.store import Store
-from tests.pipeline.matching.support import ACME, customer, feed, landscape
+from tests.pipeline.matching.support import ACME, backlog, customer, feed, landscape
 
 
 def decisions(store: Store) -> list[tuple[str, str, str]]:
@@ -143,3 +145,85 @@ def _thresholds(link: float, review: float) -> dict[str, Any]:
     config = default_config("customer").model_dump()
     config["thresholds"] = {"link": link, "review": review}
     return config
+
+
+def test_over_max_candidates_the_best_ranked_are_scored_and_the_cut_is_explained(
+    store: Store,
+) -> None:
+    config = default_config("customer").model_dump()
+    ingestor = Ingestor(store, landscape({**config, "max_candidates": 2}))
+    first = ingestor.ingest("erp", "customer", feed(customer("E1", "Acme GmbH", **ACME)))
+    (acme,) = first.master_ids
+    # Four other companies in the same street and postcode: each shares a key with Acme.
+    neighbours = [
+        customer(f"E{i}", f"Nachbar {i} AG", street=ACME["street"], postcode="10115")
+        for i in range(2, 6)
+    ]
+    ingestor.ingest("erp", "customer", feed(*neighbours))
+    report = ingestor.ingest(
+        "crm", "customer", feed(customer("C1", "ACME", **{**ACME, "street": "Hauptstr. 5"}))
+    )
+    # Acme shares email, phone, name and address keys: ranked first, scored, linked.
+    assert report.master_ids == [acme]
+    with store.unit_of_work(write=False) as uow:
+        (decision,) = uow.match_decisions(DecisionFilter(status=DecisionStatus.LINKED))
+        match = uow.lineage(master_id=acme)[-1].detail["match"]
+    assert decision.explanation["candidates"] == match["cut"]
+    cut = match["cut"]
+    assert (cut["found"], cut["scored"], cut["max_candidates"], cut["cut"]) == (5, 2, 2, 3)
+    assert cut["cut_at"]["shared_keys"] == 1
+    assert match["candidates"] == 2
+
+
+def test_under_max_candidates_every_candidate_is_scored_and_nothing_is_said(
+    store: Store,
+) -> None:
+    ingestor = Ingestor(store, landscape())
+    (acme,) = ingestor.ingest(
+        "erp", "customer", feed(customer("E1", "Acme GmbH", **ACME))
+    ).master_ids
+    report = ingestor.ingest("crm", "customer", feed(customer("C1", "ACME", **ACME)))
+    assert report.master_ids == [acme]
+    with store.unit_of_work(write=False) as uow:
+        (decision,) = uow.match_decisions(DecisionFilter(status=DecisionStatus.LINKED))
+        match = uow.lineage(master_id=acme)[-1].detail["match"]
+    assert "candidates" not in decision.explanation
+    assert "cut" not in match
+    assert match["candidates"] == 1
+
+
+def _outcome(store: Store) -> tuple[list[list[str]], list[tuple[str, ...]], int]:
+    """Clusters of source keys, link and review decisions by source key, distinct ones counted:
+    comparable across stores."""
+    with store.unit_of_work(write=False) as uow:
+        goldens = uow.list_golden("customer", limit=10_000)
+        members = {g.master_id: sorted(c.key for c in uow.members(g.master_id)) for g in goldens}
+        found = uow.match_decisions(DecisionFilter(status=None, limit=10_000))
+    name = {m: keys[0] for m, keys in members.items()}
+    clusters = sorted(keys for keys in members.values())
+    # The best of equally distinct candidates is the lowest master id: random across stores.
+    kept = sorted(
+        (d.status.value, *sorted([name.get(d.left_id, d.left_id), name.get(d.right_id, "")]))
+        for d in found
+        if d.status.value != "distinct"
+    )
+    return clusters, kept, sum(1 for d in found if d.status.value == "distinct")
+
+
+def test_with_blocks_under_the_cap_ingest_decides_exactly_as_without_one(tmp_path: Path) -> None:
+    records, pairs = backlog(120, 30)
+    assert len(pairs) == 30
+    outcomes = []
+    for cap in (None, 100_000):
+        config = {**default_config("customer").model_dump(), "max_candidates": cap or 50}
+        store = open_store(f"sqlite:///{tmp_path / f'{cap}.db'}")
+        store.upgrade()
+        ingestor = Ingestor(store, landscape(config))
+        for start in range(0, len(records), 40):  # several chunks: each meets the ones before
+            ingestor.ingest("erp", "customer", feed(*records[start : start + 40]))
+        outcomes.append(_outcome(store))
+        store.close()
+    assert outcomes[0] == outcomes[1]
+    clusters, kept, _ = outcomes[0]
+    assert sum(1 for c in clusters if len(c) == 2) == 30
+    assert kept

@@ -100,6 +100,10 @@ class MatchConfig(_Config):
     max_missing: float = Field(default=0.5, ge=0, le=1)
     # A block holding more records than this is skipped (and counted) rather than compared.
     max_block_size: int = Field(default=1_000, ge=2)
+    # Incremental matching (ingest, Matcher.match) scores at most this many candidates per new
+    # record: those sharing the most blocking keys with it first, then those sharing the
+    # smallest block, then the newest (highest id). Fewer candidates are all scored.
+    max_candidates: int = Field(default=50, ge=1)
     # Field holding the record's ISO country: the default region for phone numbers.
     country_field: str | None = "country"
     em: EMConfig = Field(default_factory=EMConfig)

@@ -6,6 +6,10 @@ each is scored against the record. At or above the auto-link threshold the recor
 best one (its values then merge under ownership and survivorship like any second source);
 between the thresholds it gets its own golden record and a review entry; below, its own
 golden record. Every decision is stored with its explanation, in the chunk's transaction.
+
+A record whose blocks hold more than ``max_candidates`` golden records is scored against the
+best-ranked of them only (``blocking.select``); only those are loaded from the store. Its
+decisions then say how many were found, how many scored, and where the cut fell.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from mastersync.domain.ingest import Incoming, Outcome, RecordResult
 from mastersync.domain.landscape.policy import DomainPolicy
 from mastersync.domain.ledger import Ledger
 from mastersync.domain.matching import Decision, Matcher, MatchResult
+from mastersync.domain.matching.blocking import Candidates, select
 from mastersync.domain.matching.compiled import Prepared
 from mastersync.domain.matching.records import DecisionStatus, MatchDecision
 from mastersync.pipeline.matching.models import load_matcher
@@ -45,8 +50,9 @@ class Linker:
         # Blocking key -> master ids: from the store, then as this chunk changes records.
         self._index: dict[str, set[str]] = {}
         self.skipped = 0
-        # Candidates the last match() scored.
+        # Candidates the last match() scored, and what max_candidates cut of its candidates.
         self.candidates_scored = 0
+        self.selected = Candidates([], 0, self.matcher.config.max_candidates)
         # The scores of the record being processed, until its outcome is known.
         self._pending: list[MatchResult] = []
         # Golden records prepared for comparison, by master id and version: a candidate of
@@ -67,7 +73,14 @@ class Linker:
         )
         for key, masters in found.items():
             self._index.setdefault(key, set()).update(masters)
-        wanted = {m for masters in found.values() for m in masters} - set(self.ledger.golden)
+        # Only the golden records some record will score: its best max_candidates.
+        cap = self.matcher.config.max_candidates
+        index = self._index
+        wanted: set[str] = set()
+        for record_keys in self._keys.values():
+            blocks = [index[k] for k in dict.fromkeys(record_keys) if k in index]
+            wanted.update(select(blocks, cap).ids)
+        wanted -= set(self.ledger.golden)
         if wanted:
             golden, members = uow.load_golden(wanted)
             self.ledger.load_golden(golden, members)
@@ -75,17 +88,22 @@ class Linker:
     def match(self, record: Incoming) -> str | None:
         """The master id to link ``record`` to, or None for a new golden record."""
         compiled = self.matcher.compiled
-        candidates: dict[str, None] = {}
         keys = self._keys.get((record.system, record.key))
-        for key in keys if keys is not None else compiled.block_keys(record.values):
-            candidates.update(dict.fromkeys(sorted(self._index.get(key, ()))))
+        if keys is None:
+            keys = compiled.block_keys(record.values)
+        index, golden_of = self._index, self.ledger.golden
+
+        def usable(master_id: str) -> bool:
+            golden = golden_of.get(master_id)
+            return golden is not None and golden.merged_into is None
+
+        blocks = [index[k] for k in dict.fromkeys(keys) if k in index]
+        self.selected = chosen = select(blocks, self.matcher.config.max_candidates, usable)
         ref = f"{record.system}:{record.key}"
         scored: list[tuple[float, str, Decision, Prepared]] = []
-        mine = compiled.prepare(record.values) if candidates else ()
-        for master_id in candidates:
-            golden = self.ledger.golden.get(master_id)
-            if golden is None or golden.merged_into is not None:
-                continue
+        mine = compiled.prepare(record.values) if chosen.ids else ()
+        for master_id in chosen.ids:
+            golden = golden_of[master_id]
             cached = self._prepared.get(master_id)
             if cached is None or cached[0] != golden.version:
                 cached = self._prepared[master_id] = (
@@ -118,10 +136,11 @@ class Linker:
                 chosen = [r for r in pending if r.decision is Decision.REVIEW][:MAX_REVIEWS]
             else:
                 chosen = [best]
+            cut = self.selected.to_dict() if self.selected.cut else None
             for r in chosen:
                 # A linked record has no golden record of its own: the pair is its source ref.
                 left = r.left_id if r.decision is Decision.LINK else result.master_id
-                self.changes.decisions.append(self._decision(r, left or "", trace_id))
+                self.changes.decisions.append(self._decision(r, left or "", trace_id, cut))
             result.detail["match"] = {
                 "decision": best.decision.value,
                 "candidate": best.right_id,
@@ -130,6 +149,9 @@ class Linker:
                 "candidates": self.candidates_scored,
                 "model": self.model,
             }
+            if cut is not None:
+                # More candidates than max_candidates: which were scored, and which were not.
+                result.detail["match"]["cut"] = cut
         if result.golden is not None:
             self.index(result.golden)
 
@@ -140,7 +162,12 @@ class Linker:
         for key in keys:
             self._index.setdefault(key, set()).add(golden.master_id)
 
-    def _decision(self, r: MatchResult, left: str, trace_id: str) -> MatchDecision:
+    def _decision(
+        self, r: MatchResult, left: str, trace_id: str, cut: dict[str, object] | None
+    ) -> MatchDecision:
+        explanation = {**r.to_dict(), "left_id": left, "model": self.model}
+        if cut is not None:
+            explanation["candidates"] = cut
         return MatchDecision(
             self.domain,
             left,
@@ -150,7 +177,7 @@ class Linker:
             r.decision.value,
             _STATUS[r.decision],
             "ingest",
-            {**r.to_dict(), "left_id": left, "model": self.model},
+            explanation,
             self.now,
             decided_at=self.now if r.decision is not Decision.REVIEW else None,
             decided_by="matcher" if r.decision is not Decision.REVIEW else None,
