@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from mastersync.domain.matching import default_config, render
 from mastersync.domain.matching.records import DecisionStatus, MatchDecision
 from mastersync.pipeline.ingest import Ingestor
 from mastersync.pipeline.matching.dedupe import dedupe
@@ -136,3 +137,56 @@ def test_a_cluster_holding_a_rejected_pair_is_not_merged(store: Store) -> None:
     # a-b is rejected, but a-c and b-c link: the cluster holds the rejected pair.
     assert [sorted(x) for x in run.held_back] == [sorted([a, b, c])]
     assert run.merges == []
+
+
+def test_explain_says_whether_blocking_lets_ingest_compare_the_pair(store: Store) -> None:
+    ingestor = Ingestor(store, LANDSCAPE)
+    (acme,) = ingestor.ingest(
+        "erp", "customer", feed(customer("E1", "Acme GmbH", **ACME))
+    ).master_ids
+    # Four companies at Acme's address: each shares only the street-and-postcode key with it.
+    names = ["Zeppelin Bau", "Quarz Logistik", "Wiesel Druck", "Ober Technik"]
+    address = {"street": ACME["street"], "postcode": ACME["postcode"]}
+    others = [
+        ingestor.ingest("erp", "customer", feed(customer(f"E{i}", n, **address))).master_ids[0]
+        for i, n in enumerate(names, start=2)
+    ]
+    capped = landscape({**default_config("customer").model_dump(), "max_candidates": 2})
+    result, _ = explain(store, capped, "erp:E1", acme)
+    assert result.blocking is not None
+    assert result.blocking["compared"] is True
+    assert result.blocking["rank"] == 1
+    assert "within max_candidates (2), compared" in result.blocking["why"]
+    assert "blocking:" in render(result)
+    # Newest first among equals: the oldest neighbour ranks last, past the cap.
+    result, _ = explain(store, capped, "erp:E1", others[0])
+    assert result.blocking is not None
+    assert result.blocking["shared_keys"] == ["street_postcode"]
+    assert (result.blocking["compared"], result.blocking["rank"]) == (False, 5)
+    assert result.blocking["candidates"] == 5
+    assert "over max_candidates (2), not compared" in result.blocking["why"]
+    assert result.to_dict()["blocking"] == result.blocking
+    # A master id on the left is the candidate, the source record the one being matched.
+    result, _ = explain(store, capped, others[-1], "erp:E1")
+    assert result.blocking is not None and result.blocking["compared"] is True
+    # Under the default cap every candidate is compared.
+    result, _ = explain(store, LANDSCAPE, "erp:E1", others[0])
+    assert result.blocking is not None and result.blocking["compared"] is True
+    # A block over max_block_size is skipped whatever the ranking.
+    small = landscape({**default_config("customer").model_dump(), "max_block_size": 2})
+    result, _ = explain(store, small, "erp:E1", others[0])
+    assert result.blocking is not None and result.blocking["compared"] is False
+    assert "more than max_block_size (2) records: skipped" in result.blocking["why"]
+
+
+def test_explain_names_pairs_blocking_never_brings_together(store: Store) -> None:
+    ingestor = Ingestor(store, LANDSCAPE)
+    (a,) = ingestor.ingest("erp", "customer", feed(customer("E1", "Acme GmbH", **ACME))).master_ids
+    far = {"city": "Hamburg", "postcode": "20095", "street": "Ringstraße 1"}
+    (b,) = ingestor.ingest("erp", "customer", feed(customer("E2", "Zenit KG", **far))).master_ids
+    result, _ = explain(store, LANDSCAPE, a, b)
+    assert result.blocking == {
+        "shared_keys": [],
+        "compared": False,
+        "why": "they share no blocking key: ingest never compares them",
+    }

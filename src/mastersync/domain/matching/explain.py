@@ -55,10 +55,13 @@ class MatchResult:
     reason: str | None = None
     left_id: str | None = None
     right_id: str | None = None
+    # Whether blocking makes ingest compare the pair at all (shared keys, block and candidate
+    # caps), with a sentence saying why; None when not asked (``mastersync match explain`` asks).
+    blocking: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-shaped form, stored with every match decision."""
-        return {
+        out: dict[str, Any] = {
             "left_id": self.left_id,
             "right_id": self.right_id,
             "decision": self.decision.value,
@@ -69,6 +72,9 @@ class MatchResult:
             "reason": self.reason,
             "comparisons": [c.to_dict() for c in self.comparisons],
         }
+        if self.blocking is not None:
+            out["blocking"] = self.blocking
+        return out
 
 
 def _cell(values: tuple[str, ...], width: int) -> str:
@@ -87,6 +93,8 @@ def render(result: MatchResult, width: int = 24) -> str:
     ]
     if result.reason:
         lines.append(f"  ({result.reason})")
+    if result.blocking is not None:
+        lines.append(f"  (blocking: {result.blocking['why']})")
     name_w = max([10, *(len(c.name) for c in result.comparisons)])
     level_w = max([5, *(len(c.level) for c in result.comparisons)])
     lines.append(

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
 
 from mastersync.domain.canonical import DOMAINS
 from mastersync.domain.landscape.policy import CompiledLandscape
-from mastersync.domain.matching import MatchResult
+from mastersync.domain.matching import Matcher, MatchResult
+from mastersync.domain.matching.blocking import key_name, ranked
+from mastersync.domain.matching.compiled import Record
 from mastersync.domain.matching.records import DecisionStatus, MatchDecision, MergeRecord
 from mastersync.domain.problems import ConfigError
 from mastersync.pipeline.ids import new_id, utc_now
@@ -139,7 +143,12 @@ def _values(
 def explain(
     store: Store, landscape: CompiledLandscape, a: str, b: str, domain: str | None = None
 ) -> tuple[MatchResult, str]:
-    """Score two records as ingest would, with the domain's model; (result, model used)."""
+    """Score two records as ingest would, with the domain's model; (result, model used).
+
+    The result's ``blocking`` says whether ingest would compare them at all, as the candidate
+    index stands now: the blocking keys they share, and where a golden record ranks among the
+    other record's candidates against ``max_block_size`` and ``max_candidates``.
+    """
     with store.unit_of_work(write=False) as uow:
         left_domain, left = _values(uow, landscape, a, domain)
         right_domain, right = _values(uow, landscape, b, domain)
@@ -151,4 +160,76 @@ def explain(
                 f"domain {left_domain!r} does no matching", ("domains", left_domain, "matching")
             )
         matcher, model = load_matcher(uow, left_domain, config)
-    return matcher.compare(left, right, a, b), model
+        # Ingest scores a new record against golden records: a master id is the candidate.
+        if _is_master(b) or not _is_master(a):
+            note = _blocking(uow, matcher, left_domain, (a, left), (b, right))
+        else:
+            note = _blocking(uow, matcher, left_domain, (b, right), (a, left))
+    return replace(matcher.compare(left, right, a, b), blocking=note), model
+
+
+def _is_master(ref: str) -> bool:
+    prefixes = {spec.id_prefix for spec in DOMAINS.values()}
+    return ":" not in ref and ref.split("_", 1)[0] in prefixes
+
+
+def _blocking(
+    uow: UnitOfWork,
+    matcher: Matcher,
+    domain: str,
+    record: tuple[str, Record],
+    candidate: tuple[str, Record],
+) -> dict[str, Any]:
+    """Whether ingest would score ``candidate`` (a golden record) for ``record``, and why."""
+    (ref, values), (other, other_values) = record, candidate
+    config, compiled = matcher.config, matcher.compiled
+    keys = list(dict.fromkeys(compiled.block_keys(values)))
+    theirs = set(compiled.block_keys(other_values))
+    shared = sorted({key_name(k) for k in keys if k in theirs})
+    note: dict[str, Any] = {"shared_keys": shared, "compared": False}
+    if not shared:
+        note["why"] = "they share no blocking key: ingest never compares them"
+        return note
+    names = ", ".join(shared)
+    if not _is_master(other):
+        note["compared"] = None
+        note["why"] = f"they share {names}; only a golden record is a candidate in ingest"
+        return note
+    # Every block of the record, however large (an explanation is a one-off).
+    found, _ = uow.match_candidates(domain, keys, 2**62)
+    blocks = [set(found[k]) for k in keys if k in found]
+    small = [b for b in blocks if len(b) <= config.max_block_size]
+    exclude = ref if _is_master(ref) else None
+    order = ranked(small, exclude)
+    position = next((i for i, r in enumerate(order) if r.id == other), None)
+    cap = config.max_candidates
+    note.update(candidates=len(order), max_candidates=cap, max_block_size=config.max_block_size)
+    if position is None:
+        if any(other in b for b in blocks):
+            note["why"] = (
+                f"they share {names}, but every shared block holds more than max_block_size "
+                f"({config.max_block_size}) records: skipped, never compared"
+            )
+        else:
+            note["why"] = f"they share {names}, but {other} is not in the candidate index"
+        return note
+    rank = order[position]
+    note.update(rank=position + 1, cut_at=order[cap - 1].to_dict() if len(order) > cap else None)
+    where = (
+        f"{other} ranks {position + 1} of {len(order)} candidates of {ref} "
+        f"({_keys(rank.shared_keys)} shared, smallest shared block {rank.block_size})"
+    )
+    if position < cap:
+        note["compared"] = True
+        note["why"] = f"they share {names}; {where}: within max_candidates ({cap}), compared"
+    else:
+        last = order[cap - 1]
+        note["why"] = (
+            f"they share {names}; {where}: over max_candidates ({cap}), not compared (the "
+            f"last compared shares {_keys(last.shared_keys)}, smallest block {last.block_size})"
+        )
+    return note
+
+
+def _keys(n: int) -> str:
+    return f"{n} key" if n == 1 else f"{n} keys"
