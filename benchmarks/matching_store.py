@@ -178,7 +178,7 @@ def main() -> None:
         probes.append(({**record, "id": f"P{i}", "v": 1}, source))
     policy = landscape.policies["customer"]
     mapper = landscape.mapper("crm", "customer")
-    lookups, candidates = [], 0
+    lookups, candidates, in_blocks, capped = [], 0, 0, 0
     for record, _ in probes:
         values, _problems = validate(policy.spec, mapper.map(record).values)
         incoming = Incoming("crm", "customer", record["id"], 1, None, values, "-")
@@ -189,10 +189,17 @@ def main() -> None:
             linker.match(incoming)
         lookups.append(time.perf_counter() - begin)
         candidates += linker.candidates_scored
+        in_blocks += linker.selected.found
+        capped += linker.selected.cut > 0
     print(
         f"  matching alone (candidate look-up in the store, load, score): p50 "
         f"{_percentile(lookups, 0.5) * 1e3:.2f} ms, p99 {_percentile(lookups, 0.99) * 1e3:.2f} "
         f"ms ({candidates / len(probes):.1f} candidates scored per record)"
+    )
+    print(
+        f"  candidates in the blocks: {in_blocks / len(probes):.1f} per record; max_candidates "
+        f"{policy.matching.max_candidates if policy.matching else '-'} cut them for {capped}/"
+        f"{len(probes)} records"
     )
     latencies, linked, found, wrong, created = [], 0, 0, 0, 0
     for record, source in probes:
