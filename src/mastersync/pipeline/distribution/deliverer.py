@@ -555,6 +555,25 @@ class Deliverer:
     def _record(self, planned: _Round, sent_items: list[tuple[_Item, _Outcome]]) -> RoundReport:
         now = self.clock()
         waiting = planned.waiting
+        if planned.end is None:
+            # From a bus: a copy redelivered while this round ran (a slow round) may have
+            # been recorded by another round since; that round's outcome stands. (Should one
+            # be recorded between this look and the insert below, the insert fails on the
+            # queue's event key and the round's messages are redelivered, then found here.)
+            taken = [i.delivery.event_id for i, _ in sent_items if i.delivery.id is None]
+            taken += [d.event_id for d in waiting]
+            done = self._recorded(taken)
+            if done:
+                sent_items = [
+                    (i, o)
+                    for i, o in sent_items
+                    if i.delivery.id is not None or i.delivery.event_id not in done
+                ]
+                waiting = [d for d in waiting if d.event_id not in done]
+        # Decided before taking the write lock, which other writers wait for.
+        results, report, dead = self._outcomes(sent_items, now)
+        queued = [i.delivery for i, _ in sent_items if i.delivery.id is not None]
+        fresh = [i.delivery for i, _ in sent_items if i.delivery.id is None]
         with self.store.unit_of_work() as uow:
             if planned.end is not None:
                 assert planned.start is not None
@@ -563,22 +582,6 @@ class Deliverer:
                     # this round sent carried the same idempotency keys.
                     log.warning("%s: events taken by another hub; round dropped", self.sub.id)
                     return RoundReport()
-            else:
-                # From a bus: a copy redelivered while this round ran (a slow round) may
-                # have been recorded by another round since; that round's outcome stands.
-                taken = [i.delivery.event_id for i, _ in sent_items if i.delivery.id is None]
-                taken += [d.event_id for d in waiting]
-                done = uow.queued_events(self.sub.id, taken) if taken else set()
-                if done:
-                    sent_items = [
-                        (i, o)
-                        for i, o in sent_items
-                        if i.delivery.id is not None or i.delivery.event_id not in done
-                    ]
-                    waiting = [d for d in waiting if d.event_id not in done]
-            results, report, dead = self._outcomes(sent_items, now)
-            queued = [i.delivery for i, _ in sent_items if i.delivery.id is not None]
-            fresh = [i.delivery for i, _ in sent_items if i.delivery.id is None]
             # Written once, as they end (sent, skipped, retrying or dead), and those that
             # wait; the dead need their ids, which their inbox entries name.
             dead_ones = {id(item.delivery) for item, _, _ in dead}
@@ -590,6 +593,13 @@ class Deliverer:
             uow.record_results(results)
             uow.commit()
         return report
+
+    def _recorded(self, event_ids: list[str]) -> set[str]:
+        """The events among these the subscription's queue holds already."""
+        if not event_ids:
+            return set()
+        with self.store.unit_of_work(write=False) as uow:
+            return uow.queued_events(self.sub.id, event_ids)
 
     def _outcomes(
         self, sent_items: list[tuple[_Item, _Outcome]], now: str
