@@ -123,11 +123,7 @@ class StateCache:
 
     def get(self, key: tuple[str, int]) -> tuple[dict[str, Any], str] | None:
         """A state and its trace id, if held."""
-        with self._lock:
-            found = self._states.get(key)
-            if found is not None:
-                self._states.move_to_end(key)
-            return found
+        return self.get_many([key]).get(key)
 
     def put(self, key: tuple[str, int], value: tuple[dict[str, Any], str]) -> None:
         """Hold a state, dropping the least recently used beyond the size."""

@@ -240,10 +240,8 @@ class DistributionHub:
             tasks.append(
                 asyncio.create_task(self._loop("relay", self._relay, stop, self._arrival()))
             )
-        if self.feed.direct:
-            # Each deliverer takes new events itself (below): no dispatch loops.
-            ...
-        elif isinstance(self.feed, GroupDispatch):
+        # A direct feed has no dispatch loops: each deliverer takes new events itself (below).
+        if not self.feed.direct and isinstance(self.feed, GroupDispatch):
             # One loop and one transaction per domain queue for all its subscriptions.
             domains: dict[str, list[Subscription]] = {}
             for sub in self.subscriptions:
@@ -255,7 +253,7 @@ class DistributionHub:
                         self._loop(f"dispatch {domain}", work, stop, self._arrival())
                     )
                 )
-        else:
+        elif not self.feed.direct:
             for sub in self.subscriptions:
                 tasks.append(
                     asyncio.create_task(
