@@ -27,10 +27,12 @@ from urllib.parse import parse_qs, urlsplit
 import nats
 import orjson
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
 from nats.js.errors import NotFoundError
 
+from mastersync.backends.nats.pull import PullConsumer
 from mastersync.domain.golden import ChangeEvent
 from mastersync.ports.feed import Enqueue, Settle
 from mastersync.ports.store import Store
@@ -44,6 +46,8 @@ BACKOFF = [1.0, 2.0, 4.0, 8.0, 15.0]
 MAX_DELIVER = 500
 ACK_WAIT = 30.0
 DUPLICATE_WINDOW = 120.0
+# How long the relay waits for the stream to acknowledge a batch of publishes.
+PUBLISH_TIMEOUT = 10.0
 
 
 class BusSettings:
@@ -92,6 +96,12 @@ class _Connection:
                     await js.add_stream(config)
                 self._js = js
             return self._js
+
+    async def client(self) -> Client:
+        """The connection, made (with the stream) on first use."""
+        await self.js()
+        assert self._nc is not None
+        return self._nc
 
     async def close(self) -> None:
         if self._nc is not None:
@@ -187,16 +197,22 @@ class NatsRelay:
         if not events:
             return 0
         js = await self.connection.js()
-        await asyncio.gather(
-            *(
-                js.publish(
-                    self.settings.subject(e.domain),
-                    _encode(pos, e),
-                    headers={"Nats-Msg-Id": e.event_id},
-                )
-                for pos, e in events
+        # publish_async sends without a task per message; its futures complete on the
+        # stream's acks, which must all arrive before the cursor moves.
+        acks = [
+            await js.publish_async(
+                self.settings.subject(e.domain),
+                _encode(pos, e),
+                headers={"Nats-Msg-Id": e.event_id},
             )
-        )
+            for pos, e in events
+        ]
+        try:
+            async with asyncio.timeout(PUBLISH_TIMEOUT):
+                await asyncio.gather(*acks)
+        finally:
+            for ack in acks:
+                ack.cancel()
         await asyncio.to_thread(self._advance, events[-1][0])
         return len(events)
 
@@ -222,28 +238,29 @@ class NatsFeed:
         self.clock = clock
         self.fetch_timeout = fetch_timeout
         self.connection = _Connection(self.settings)
-        self._subs: dict[str, Any] = {}
+        self._consumers: dict[str, PullConsumer] = {}
 
-    async def _consumer(self, subscription: str, domain: str) -> Any:
-        sub = self._subs.get(subscription)
-        if sub is None:
+    async def _consumer(self, subscription: str, domain: str) -> PullConsumer:
+        consumer = self._consumers.get(subscription)
+        if consumer is None:
             js = await self.connection.js()
-            config = ConsumerConfig(
-                durable_name=self.settings.durable(subscription),
-                ack_policy=AckPolicy.EXPLICIT,
-                ack_wait=ACK_WAIT,
-                max_deliver=MAX_DELIVER,
-                backoff=BACKOFF,
-                deliver_policy=DeliverPolicy.ALL,
-                filter_subject=self.settings.subject(domain),
-            )
-            sub = await js.pull_subscribe(
-                self.settings.subject(domain),
-                durable=self.settings.durable(subscription),
-                config=config,
-            )
-            self._subs[subscription] = sub
-        return sub
+            stream, durable = self.settings.stream, self.settings.durable(subscription)
+            try:
+                await js.consumer_info(stream, durable)
+            except NotFoundError:
+                config = ConsumerConfig(
+                    durable_name=durable,
+                    ack_policy=AckPolicy.EXPLICIT,
+                    ack_wait=ACK_WAIT,
+                    max_deliver=MAX_DELIVER,
+                    backoff=BACKOFF,
+                    deliver_policy=DeliverPolicy.ALL,
+                    filter_subject=self.settings.subject(domain),
+                )
+                await js.add_consumer(stream, config)
+            consumer = PullConsumer(await self.connection.client(), stream, durable)
+            self._consumers[subscription] = consumer
+        return consumer
 
     def _queue(self, enqueue: Enqueue, events: list[tuple[int, ChangeEvent]]) -> None:
         with self.store.unit_of_work() as uow:
@@ -253,19 +270,16 @@ class NatsFeed:
     async def dispatch(self, subscription: str, domain: str, limit: int, enqueue: Enqueue) -> int:
         """Fetch up to ``limit`` messages, queue them, then acknowledge them."""
         consumer = await self._consumer(subscription, domain)
-        try:
-            msgs = await consumer.fetch(limit, timeout=self.fetch_timeout)
-        except TimeoutError:  # nats.errors.TimeoutError is a subclass
-            # nats-py raises the plain asyncio error from some of its fetch paths (seen
-            # under load); either way nothing arrived in time.
+        msgs = await consumer.fetch(limit, self.fetch_timeout)
+        if not msgs:
             return 0
         events = sorted((_decode(m.data) for m in msgs), key=lambda pe: pe[0])
         try:
             await asyncio.to_thread(self._queue, enqueue, events)
         except Exception:
-            await asyncio.gather(*(m.nak() for m in msgs))
+            await _settle(msgs, False)
             raise
-        await asyncio.gather(*(m.ack() for m in msgs))
+        await _settle(msgs, True)
         return len(msgs)
 
     async def take(
@@ -273,25 +287,33 @@ class NatsFeed:
     ) -> tuple[list[tuple[int, ChangeEvent]], Settle]:
         """Fetch up to ``limit`` messages for a deliverer; it settles them once recorded."""
         consumer = await self._consumer(subscription, domain)
-        try:
-            msgs = await consumer.fetch(limit, timeout=self.fetch_timeout)
-        except TimeoutError:  # as in dispatch
-            msgs = []
+        msgs = await consumer.fetch(limit, self.fetch_timeout)
         events = sorted((_decode(m.data) for m in msgs), key=lambda pe: pe[0])
 
         async def settle(ok: bool) -> None:
-            await asyncio.gather(*(m.ack() if ok else m.nak() for m in msgs))
+            await _settle(msgs, ok)
 
         return events, settle
 
     async def lag(self, subscription: str, domain: str) -> int:
         """Messages not yet queued: never delivered, or delivered and not acknowledged (a
         consumer that died holding them; JetStream redelivers them after the backoff)."""
-        consumer = await self._consumer(subscription, domain)
-        info = await consumer.consumer_info()
+        await self._consumer(subscription, domain)
+        js = await self.connection.js()
+        info = await js.consumer_info(self.settings.stream, self.settings.durable(subscription))
         return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
 
     async def close(self) -> None:
         """Close the connection."""
-        self._subs.clear()
+        self._consumers.clear()
         await self.connection.close()
+
+
+async def _settle(msgs: list[Msg], ok: bool) -> None:
+    """Ack (or nak) each message, one after the other.
+
+    Each is a buffered publish that does not wait for the server, so awaiting them in turn
+    costs a fraction of gathering them as tasks.
+    """
+    for m in msgs:
+        await (m.ack() if ok else m.nak())

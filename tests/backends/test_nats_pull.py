@@ -1,0 +1,104 @@
+"""The JetStream pull consumer: batches, lingering waits, and nothing dropped in between."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import nats
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
+
+from mastersync.backends.nats.pull import PullConsumer
+from tests.backends.test_event_feeds import NATS, nats_url
+
+
+async def _setup(ack_wait: float = 30.0) -> tuple[Client, JetStreamContext, str]:
+    nats_url()  # fails clearly when NATS is down
+    nc = await nats.connect(f"nats://{NATS[0]}:{NATS[1]}")
+    js = nc.jetstream()
+    stream = f"PULL{uuid.uuid4().hex[:8]}"
+    await js.add_stream(StreamConfig(name=stream, subjects=[f"{stream}.>"]))
+    await js.add_consumer(
+        stream, ConsumerConfig(durable_name="d", ack_policy=AckPolicy.EXPLICIT, ack_wait=ack_wait)
+    )
+    return nc, js, stream
+
+
+def test_batches_in_order_then_empty_after_the_timeout() -> None:
+    async def main() -> None:
+        nc, js, stream = await _setup()
+        try:
+            for i in range(25):
+                await js.publish(f"{stream}.a", str(i).encode())
+            consumer = PullConsumer(nc, stream, "d")
+            seen: list[int] = []
+            for _ in range(3):
+                msgs = await consumer.fetch(10, 1.0)
+                seen += [int(m.data) for m in msgs]
+                for m in msgs:
+                    await m.ack()
+            assert seen == list(range(25))
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            assert await consumer.fetch(10, 0.3) == []
+            assert loop.time() - started >= 0.25
+        finally:
+            await js.delete_stream(stream)
+            await nc.close()
+
+    asyncio.run(main())
+
+
+def test_a_lingering_fetch_returns_on_the_first_message_and_keeps_later_ones() -> None:
+    async def main() -> None:
+        nc, js, stream = await _setup()
+        try:
+            consumer = PullConsumer(nc, stream, "d")
+
+            async def publish_later() -> None:
+                await asyncio.sleep(0.1)
+                await js.publish(f"{stream}.a", b"first")
+                await asyncio.sleep(0.1)
+                await js.publish(f"{stream}.a", b"second")
+
+            publisher = asyncio.create_task(publish_later())
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            msgs = await consumer.fetch(10, 5.0)
+            assert [m.data for m in msgs] == [b"first"]
+            assert loop.time() - started < 2.0  # well before the 5 s timeout
+            await publisher
+            # The open request brought the second message after the first fetch returned:
+            # it waits in the consumer's buffer, not lost until the ack wait runs out.
+            msgs += await consumer.fetch(10, 1.0)
+            assert [m.data for m in msgs] == [b"first", b"second"]
+        finally:
+            await js.delete_stream(stream)
+            await nc.close()
+
+    asyncio.run(main())
+
+
+def test_a_nak_comes_back_and_an_unacked_message_is_redelivered() -> None:
+    async def main() -> None:
+        nc, js, stream = await _setup(ack_wait=1.0)
+        try:
+            await js.publish(f"{stream}.a", b"x")
+            await js.publish(f"{stream}.a", b"y")
+            consumer = PullConsumer(nc, stream, "d")
+            first = await consumer.fetch(10, 1.0)
+            assert [m.data for m in first] == [b"x", b"y"]
+            await first[0].nak()  # x comes back at once; y is neither acked nor naked
+            again = await consumer.fetch(10, 1.0)
+            assert [m.data for m in again] == [b"x"]
+            await again[0].ack()
+            later = await consumer.fetch(10, 3.0)  # y, after its 1 s ack wait
+            assert [m.data for m in later] == [b"y"]
+            assert later[0].metadata.num_delivered == 2
+        finally:
+            await js.delete_stream(stream)
+            await nc.close()
+
+    asyncio.run(main())
