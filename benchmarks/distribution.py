@@ -270,6 +270,20 @@ def raw_postgres_copy(url: str, n: int) -> float:
         return n / (time.perf_counter() - start)
 
 
+def hub_cpu(hubs: list[subprocess.Popen[bytes]]) -> float:
+    """CPU seconds (user + system) the hub processes have used so far (Linux /proc).
+
+    Wall-clock figures on a shared two-core machine swing by a third between runs; the
+    hubs' CPU per delivery is the steadier measure of their own cost.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for h in hubs:
+        fields = Path(f"/proc/{h.pid}/stat").read_text().rpartition(")")[2].split()
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
 def run_stack(stack: str, args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -299,10 +313,12 @@ def run_stack(stack: str, args: argparse.Namespace) -> None:
             lat = latencies(folder, producer.occurred(), args.consumers, since)
             # Throughput: a burst as fast as the producer can ingest, timed to full delivery.
             burst_start = time.perf_counter()
+            cpu_start = hub_cpu(hubs)
             for _ in range(args.burst // 500):
                 producer.send(500)
             took = wait_delivered(folder, producer.latest(), args.consumers, 600)
             total = time.perf_counter() - burst_start
+            cpu = hub_cpu(hubs) - cpu_start
         finally:
             for h in hubs:
                 h.terminate()
@@ -331,6 +347,11 @@ def run_stack(stack: str, args: argparse.Namespace) -> None:
         f"({rate * args.consumers:,.0f} deliveries/s); raw JetStream pub+consume "
         f"{raw_bus:,.0f} msg/s -> {rate / raw_bus:.1%} (target >= 25%); raw store inserts "
         f"{raw_store:,.0f} events/s"
+    )
+    deliveries = args.burst * args.consumers
+    print(
+        f"{'':14} hub CPU during the burst: {cpu / deliveries * 1e6:,.0f} µs per delivery "
+        f"({cpu / total:.0%} of a core over {total:.1f} s)"
     )
 
 
