@@ -108,6 +108,10 @@ def test_a_change_set_round_trips(store: Store) -> None:
         assert sorted(x.key for x in xrefs) == ["A1", "P1"]
         versions = {x.key: x.version for x in xrefs}
         assert versions == {"A1": 3, "P1": "2026-01-01T00:00:00.000000Z"}
+        # The lean look-up an ingest uses to spot exact redeliveries agrees with the rows.
+        digests = {x.key: (x.version, x.digest) for x in xrefs}
+        assert uow.source_digests("item", "erp", ["A1", "P1", "missing"]) == digests
+        assert uow.source_digests("item", "crm", ["A1"]) == {}
         assert uow.load_natural_keys("item", [("gtin", "04006381333931"), ("gtin", "x")]) == {
             ("gtin", "04006381333931"): "itm_1"
         }

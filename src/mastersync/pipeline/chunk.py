@@ -121,8 +121,12 @@ class ChunkRun:
         """Load, merge and write the chunk (the caller commits)."""
         domain, system = self.domain, self.mapper.system
         uow.lock_keys(sorted(f"x|{domain}|{system}|{i.key}" for i in items))
-        known = {c.key: c for c in uow.load_xrefs(domain, {(system, i.key) for i in items})}
-        pending = [i for i in items if not self._redelivered(i, known.get(i.key))]
+        # Versions and digests first: on a re-sync most records are exact redeliveries,
+        # skipped without reading (and parsing) their whole contribution.
+        seen = uow.source_digests(domain, system, {i.key for i in items})
+        pending = [i for i in items if not self._redelivered(i, seen.get(i.key))]
+        refs = {(system, i.key) for i in pending if i.key in seen}
+        known = {c.key: c for c in uow.load_xrefs(domain, refs)} if refs else {}
         valid = self._map_and_validate(uow, pending)
         ledger = self._load(uow, valid, known)
         linker = self._linker(uow, ledger, valid, known)
@@ -181,11 +185,11 @@ class ChunkRun:
         linker.load(uow, [r for r in valid if r.key not in known])
         return linker
 
-    def _redelivered(self, item: Item, applied: Contribution | None) -> bool:
+    def _redelivered(self, item: Item, applied: tuple[Version, str] | None) -> bool:
         """An exact redelivery (same version, same payload) is counted and skipped unread."""
-        if applied is None or item.record.reapply or item.digest != applied.digest:
+        if applied is None or item.record.reapply or item.digest != applied[1]:
             return False
-        if self.mapper.version_kind is not VersionKind.ARRIVAL and item.version != applied.version:
+        if self.mapper.version_kind is not VersionKind.ARRIVAL and item.version != applied[0]:
             return False
         self.tally.outcomes[Outcome.UNCHANGED] += 1
         return True

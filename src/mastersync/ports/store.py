@@ -12,6 +12,7 @@ from mastersync.domain.golden import ChangeEvent, Contribution, GoldenRecord
 from mastersync.domain.governance.four_eyes import PendingChange
 from mastersync.domain.ledger import KeyChange
 from mastersync.domain.records import BatchSummary, ExceptionEntry, ExceptionStatus, LineageEntry
+from mastersync.domain.versions import Version
 from mastersync.ports.matching import MatchRepository
 from mastersync.ports.reconciliation import ReconciliationRepository
 
@@ -258,6 +259,13 @@ class UnitOfWork(DeliveryQueue, MatchRepository, ReconciliationRepository, Proto
     # --- hot path: batch reads and one batch write ---
     def load_xrefs(self, domain: str, refs: Collection[tuple[str, str]]) -> list[Contribution]:
         """Xref rows for (system, source key) pairs."""
+        ...
+
+    def source_digests(
+        self, domain: str, system: str, keys: Collection[str]
+    ) -> dict[str, tuple[Version, str]]:
+        """Source key -> (applied source version, payload digest) for the keys that exist:
+        enough to spot an exact redelivery without reading the whole contribution."""
         ...
 
     def load_natural_keys(

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from mastersync.backends.sql import rows
 from mastersync.domain.golden import Contribution, GoldenRecord
+from mastersync.domain.versions import Version
 
 XREF = rows.XREF_COLUMNS
 GOLDEN = rows.GOLDEN_COLUMNS
@@ -118,6 +119,22 @@ class BatchReader:
                 conn, XREF, "xref", [("domain", domain), ("system", system)], "source_key", keys
             )
         ]
+
+    def source_digests(
+        self, conn: sa.Connection, domain: str, system: str, keys: Collection[str]
+    ) -> dict[str, tuple[Version, str]]:
+        """Source key -> (applied source version, payload digest) for the keys that exist."""
+        return {
+            key: (rows.version_from_text(version), digest)
+            for key, version, digest in self._rows(
+                conn,
+                ("source_key", "source_version", "digest"),
+                "xref",
+                [("domain", domain), ("system", system)],
+                "source_key",
+                keys,
+            )
+        }
 
     def natural_keys(
         self, conn: sa.Connection, domain: str, keys: Collection[tuple[str, str]]

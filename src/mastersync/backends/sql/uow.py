@@ -23,6 +23,7 @@ from mastersync.backends.sql.tables import (
 from mastersync.backends.sql.writer import BatchWriter
 from mastersync.domain.golden import ChangeEvent, Contribution, GoldenRecord
 from mastersync.domain.records import BatchSummary, ExceptionEntry, ExceptionStatus, LineageEntry
+from mastersync.domain.versions import Version
 from mastersync.ports.store import (
     ChangeSet,
     ConcurrencyError,
@@ -56,6 +57,12 @@ class SqlUnitOfWork(SqlDeliveryQueue, SqlMatchRepository, SqlReconciliationRepos
     def load_xrefs(self, domain: str, refs: Collection[tuple[str, str]]) -> list[Contribution]:
         """Xref rows for (system, source key) pairs."""
         return self.reader.xrefs(self.conn, domain, refs)
+
+    def source_digests(
+        self, domain: str, system: str, keys: Collection[str]
+    ) -> dict[str, tuple[Version, str]]:
+        """Source key -> (applied source version, payload digest) for the keys that exist."""
+        return self.reader.source_digests(self.conn, domain, system, keys)
 
     def load_natural_keys(
         self, domain: str, keys: Collection[tuple[str, str]]
