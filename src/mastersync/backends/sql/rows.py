@@ -23,7 +23,8 @@ def dumps(value: Any) -> str:
 
 def version_from_text(text: str) -> Version:
     """Stored version text back to a version: whole numbers are counters, the rest timestamps."""
-    return int(text) if _INT.match(text) else text
+    # isdecimal first: the common counter without a regex (read once per known record).
+    return int(text) if text.isdecimal() or _INT.match(text) else text
 
 
 def json_value(value: Any) -> Any:
