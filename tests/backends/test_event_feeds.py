@@ -265,3 +265,90 @@ def test_one_relay_at_a_time_publishes_and_another_takes_over_when_it_stops(
     finally:
         asyncio.run(_drop_stream(bus))
         store.close()
+
+
+def _relay_cursor(store: Store) -> int:
+    with store.unit_of_work(write=False) as uow:
+        return uow.cursor(NatsRelay.cursor)
+
+
+def test_an_event_over_max_payload_stops_the_relay_with_its_id_and_leaks_no_publish(
+    sqlite_url: str,
+) -> None:
+    """nats-py takes a publish slot before it refuses a payload, and never frees it; the relay
+    checks the size first, names the event, and leaves the cursor where it was."""
+    store = open_store(sqlite_url)
+    store.upgrade()
+    bus = nats_url()
+    relay = NatsRelay(store, bus, utc_now)
+    big = event(2)
+    big = ChangeEvent(
+        big.event_id, big.master_id, big.domain, big.version, big.kind,
+        {"description": {"before": None, "after": "x" * 2_000_000}},
+        big.schema_version, big.trace_id, big.causation_id, big.occurred_at,
+    )  # fmt: skip
+    append(store, [event(1), big, event(3)])
+
+    async def attempt() -> tuple[str, int]:
+        try:
+            with pytest.raises(ValueError, match="max_payload") as raised:
+                await relay.relay(100)
+            js = await relay.connection.js()
+            await asyncio.sleep(0)  # a cancelled future's done callbacks run on the next turn
+            return str(raised.value), js.publish_async_pending()
+        finally:
+            await relay.close()
+
+    try:
+        message, pending = asyncio.run(attempt())
+        assert "event evt_0002 (item itm_2 v2)" in message and "max_payload" in message
+        assert pending == 0
+        assert _relay_cursor(store) == 0
+    finally:
+        asyncio.run(_drop_stream(bus))
+        store.close()
+
+
+def test_a_publish_that_fails_while_sending_resets_the_connection_and_the_next_round_goes_on(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A send that fails after nats-py registered its future (outbound buffer full during an
+    outage) would hold a publish slot for good: the relay drops that connection, and the
+    next round publishes everything on a new one."""
+    store = open_store(sqlite_url)
+    store.upgrade()
+    bus = nats_url()
+    relay = NatsRelay(store, bus, utc_now)
+    append(store, [event(n) for n in range(1, 6)])
+
+    async def rounds() -> tuple[bool, int, int]:
+        try:
+            nc = await relay.connection.client()
+            first_js = await relay.connection.js()
+            real, sent = nc.publish, 0
+
+            async def failing(*args: Any, **kwargs: Any) -> None:
+                nonlocal sent
+                sent += 1
+                if sent == 3:
+                    raise nats.errors.OutboundBufferLimitError
+                await real(*args, **kwargs)
+
+            monkeypatch.setattr(nc, "publish", failing)
+            with pytest.raises(nats.errors.OutboundBufferLimitError):
+                await relay.relay(100)
+            cursor_after_failure = _relay_cursor(store)
+            published = await relay.relay(100)
+            return (await relay.connection.js()) is not first_js, cursor_after_failure, published
+        finally:
+            await relay.close()
+
+    try:
+        new_connection, cursor_after_failure, published = asyncio.run(rounds())
+        assert new_connection
+        assert cursor_after_failure == 0
+        assert published == 5
+        assert _relay_cursor(store) == 5
+    finally:
+        asyncio.run(_drop_stream(bus))
+        store.close()

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import re
 import time
@@ -102,6 +103,13 @@ class _Connection:
         await self.js()
         assert self._nc is not None
         return self._nc
+
+    async def reset(self) -> None:
+        """Drop the connection without flushing (it may be broken); the next use reconnects."""
+        nc, self._nc, self._js = self._nc, None, None
+        if nc is not None:
+            with contextlib.suppress(Exception):  # already closed or broken
+                await nc.close()
 
     async def close(self) -> None:
         if self._nc is not None:
@@ -197,18 +205,37 @@ class NatsRelay:
         if not events:
             return 0
         js = await self.connection.js()
+        nc = await self.connection.client()
         # publish_async sends without a task per message; its futures complete on the
         # stream's acks, which must all arrive before the cursor moves.
-        acks = [
-            await js.publish_async(
-                self.settings.subject(e.domain),
-                _encode(pos, e),
-                headers={"Nats-Msg-Id": e.event_id},
-            )
-            for pos, e in events
-        ]
+        acks: list[asyncio.Future[Any]] = []
         try:
             async with asyncio.timeout(PUBLISH_TIMEOUT):
+                for pos, e in events:
+                    data = _encode(pos, e)
+                    # Checked here because nats-py takes a publish slot and registers its
+                    # future before the client refuses the payload, and never frees them.
+                    if len(data) > nc.max_payload:
+                        raise ValueError(
+                            f"event {e.event_id} ({e.domain} {e.master_id} v{e.version}) is "
+                            f"{len(data)} bytes, over the NATS server's max_payload of "
+                            f"{nc.max_payload}: raise max_payload in the server's config"
+                        )
+                    try:
+                        acks.append(
+                            await js.publish_async(
+                                self.settings.subject(e.domain),
+                                data,
+                                wait_stall=PUBLISH_TIMEOUT,
+                                headers={"Nats-Msg-Id": e.event_id},
+                            )
+                        )
+                    except BaseException:
+                        # Sending failed (or was cancelled) after the slot was taken: the
+                        # outbound buffer full during an outage, say. Only a new connection
+                        # gives the slot back.
+                        await self.connection.reset()
+                        raise
                 await asyncio.gather(*acks)
         finally:
             for ack in acks:
