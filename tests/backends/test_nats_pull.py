@@ -10,8 +10,11 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 
+from mastersync.backends.nats import NatsFeed, NatsRelay
 from mastersync.backends.nats.pull import PullConsumer
-from tests.backends.test_event_feeds import NATS, nats_url
+from mastersync.bootstrap import open_store
+from mastersync.pipeline.ids import utc_now
+from tests.backends.test_event_feeds import NATS, _drop_stream, append, event, nats_url
 
 
 async def _setup(ack_wait: float = 30.0) -> tuple[Client, JetStreamContext, str]:
@@ -102,3 +105,74 @@ def test_a_nak_comes_back_and_an_unacked_message_is_redelivered() -> None:
             await nc.close()
 
     asyncio.run(main())
+
+
+def test_a_deleted_consumer_makes_the_pull_consumer_suspect_whether_waiting_or_asking() -> None:
+    """A waiting request gets 409 "Consumer Deleted"; a new one gets no answer at all."""
+
+    async def main() -> None:
+        nc, js, stream = await _setup()
+        try:
+            consumer = PullConsumer(nc, stream, "d")
+            assert await consumer.fetch(5, 0.2) == []
+            assert not consumer.suspect  # an existing consumer answers, even with nothing
+
+            async def delete_soon() -> None:
+                await asyncio.sleep(0.2)
+                await js.delete_consumer(stream, "d")
+
+            deleting = asyncio.create_task(delete_soon())
+            assert await consumer.fetch(5, 1.0) == []
+            await deleting
+            assert consumer.suspect
+
+            again = PullConsumer(nc, stream, "d")
+            assert await again.fetch(5, 0.3) == []
+            assert again.suspect
+            await consumer.stop()
+            await again.stop()
+        finally:
+            await js.delete_stream(stream)
+            await nc.close()
+
+    asyncio.run(main())
+
+
+def test_the_feed_makes_a_deleted_consumer_anew_and_goes_on(sqlite_url: str) -> None:
+    """An operator deleting a subscription's durable consumer does not silence it: the feed
+    looks it up again, makes it anew, and later events arrive (earlier ones come again, for
+    the queue's key and the applied versions to drop)."""
+    store = open_store(sqlite_url)
+    store.upgrade()
+    bus = nats_url()
+    feed, relay = NatsFeed(store, bus, utc_now), NatsRelay(store, bus, utc_now)
+    append(store, [event(1), event(2)])
+
+    async def main() -> list[list[str]]:
+        rounds: list[list[str]] = []
+        try:
+            await relay.relay(100)
+            events, settle = await feed.take("shop.items", "item", 10)
+            await settle(True)
+            rounds.append([e.event_id for _, e in events])
+            js = await feed.connection.js()
+            await js.delete_consumer(feed.settings.stream, feed.settings.durable("shop.items"))
+            append(store, [event(3)])
+            await relay.relay(100)
+            for _ in range(3):
+                events, settle = await feed.take("shop.items", "item", 10)
+                await settle(True)
+                rounds.append([e.event_id for _, e in events])
+            return rounds
+        finally:
+            await feed.close()
+            await relay.close()
+
+    try:
+        rounds = asyncio.run(main())
+        assert rounds[0] == ["evt_0001", "evt_0002"]
+        assert rounds[1] == []  # the first fetch after the delete finds it gone
+        assert "evt_0003" in rounds[2] + rounds[3]
+    finally:
+        asyncio.run(_drop_stream(bus))
+        store.close()

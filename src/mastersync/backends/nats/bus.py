@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import logging
 import re
 import time
 import uuid
@@ -37,6 +38,8 @@ from mastersync.backends.nats.pull import PullConsumer
 from mastersync.domain.golden import ChangeEvent
 from mastersync.ports.feed import Enqueue, Settle
 from mastersync.ports.store import Store
+
+log = logging.getLogger("mastersync.hub")
 
 # Redelivery delays of an unacknowledged message (JetStream BackOff): a deliverer acks as soon
 # as its round is recorded, mostly well within the first step, so an unacked message means a
@@ -269,6 +272,14 @@ class NatsFeed:
 
     async def _consumer(self, subscription: str, domain: str) -> PullConsumer:
         consumer = self._consumers.get(subscription)
+        lost = consumer is not None and consumer.suspect
+        if consumer is not None and lost:
+            # The server said the consumer was deleted (or stayed silent): look it up again,
+            # and make it anew if it is gone. A new consumer starts at the stream's first
+            # message; what this subscription queued already, the queue's key drops.
+            await consumer.stop()
+            del self._consumers[subscription]
+            consumer = None
         if consumer is None:
             js = await self.connection.js()
             stream, durable = self.settings.stream, self.settings.durable(subscription)
@@ -285,6 +296,13 @@ class NatsFeed:
                     filter_subject=self.settings.subject(domain),
                 )
                 await js.add_consumer(stream, config)
+                if lost:
+                    log.warning(
+                        "JetStream consumer %s of stream %s was deleted: made it anew from "
+                        "the stream's first message (what was queued is not queued twice)",
+                        durable,
+                        stream,
+                    )
             consumer = PullConsumer(await self.connection.client(), stream, durable)
             self._consumers[subscription] = consumer
         return consumer

@@ -13,6 +13,10 @@ callback, so a batch costs one wake-up:
   (renewed if the server ends it early). Messages it brings after we returned stay in our
   buffer for the next call; the server holds them as pending acks meanwhile, as it would
   for nats-py's own fetch.
+
+A consumer that was deleted answers a waiting request with 409 "Consumer Deleted" and a new
+one with nothing at all (no subscriber listens on its subject any more); either way the
+consumer marks itself ``suspect`` so that its owner can look the consumer up again.
 """
 
 from __future__ import annotations
@@ -23,11 +27,13 @@ import contextlib
 import orjson
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 
 # Status codes a pull request ends with (JetStream API): no messages, request timed out or
 # expired, conflict (e.g. max ack pending exceeded, consumer deleted). 100 is a heartbeat.
 _END = frozenset({"404", "408", "409"})
 _STATUS = "Status"
+_DESCRIPTION = "Description"
 
 
 class PullConsumer:
@@ -43,11 +49,22 @@ class PullConsumer:
         self._status = ""
         self._arrived = asyncio.Event()
         self._started = False
+        self._subscription: Subscription | None = None
+        # Set when the server said the consumer was deleted, or did not answer a no-wait
+        # request at all (which an existing consumer always does).
+        self.suspect = False
 
     async def _start(self) -> None:
         if not self._started:
-            await self.nc.subscribe(self.inbox, cb=self._on_msg)
+            self._subscription = await self.nc.subscribe(self.inbox, cb=self._on_msg)
             self._started = True
+
+    async def stop(self) -> None:
+        """Stop listening on the inbox (messages not taken are redelivered after AckWait)."""
+        if self._subscription is not None:
+            with contextlib.suppress(Exception):  # the connection is closed already
+                await self._subscription.unsubscribe()
+            self._subscription = None
 
     async def _on_msg(self, msg: Msg) -> None:
         status = msg.headers.get(_STATUS) if msg.headers else None
@@ -56,6 +73,9 @@ class PullConsumer:
         elif status in _END:
             self._ended += 1
             self._status = status
+            description = msg.headers.get(_DESCRIPTION, "") if msg.headers else ""
+            if status == "409" and "deleted" in description.lower():
+                self.suspect = True
         else:
             # A heartbeat or a status we do not act on: nothing to take.
             return
@@ -102,6 +122,8 @@ class PullConsumer:
         # it filled the batch; the deadline bounds it too, in case a reply is lost.
         while await self._until(len(self._msgs) >= batch or self._ended > 0, deadline):
             pass
+        if not self._msgs and self._ended == 0:
+            self.suspect = True
         if self._msgs:
             return self._take(batch)
         # A lingering request can end early without a message (we saw the server answer 408
