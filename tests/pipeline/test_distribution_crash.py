@@ -5,11 +5,12 @@ CI kills the hub a few times per stack; `benchmarks/crash.py` runs the full coun
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
-from tests.backends.test_event_feeds import nats_url
+from tests.backends.test_event_feeds import _drop_stream, nats_url
 from tests.chaos import run_chaos
 
 
@@ -24,6 +25,10 @@ def test_sigkill_on_sqlite_loses_and_duplicates_nothing(tmp_path: Path) -> None:
 def test_sigkill_on_postgres_and_nats_loses_and_duplicates_nothing(
     tmp_path: Path, pg_url: str
 ) -> None:
-    result = run_chaos(tmp_path, pg_url, bus=nats_url(), kills=4, seed=12)
+    bus = nats_url()
+    try:
+        result = run_chaos(tmp_path, pg_url, bus=bus, kills=4, seed=12)
+    finally:
+        asyncio.run(_drop_stream(bus))
     assert result.kills == 4 and result.changes > 100
     assert result.ok, result
