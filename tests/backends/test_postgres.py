@@ -1,12 +1,18 @@
-"""PostgreSQL specifics: planner statistics kept fresh cheaply; a failed ANALYZE fails no commit."""
+"""PostgreSQL specifics: planner statistics kept fresh cheaply; a failed ANALYZE fails no commit;
+reads without a transaction; pooled connections pinged only after sitting idle."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+import psycopg
 import pytest
+import sqlalchemy as sa
+from psycopg.pq import TransactionStatus
 
 from mastersync.backends.postgres import open_postgres
+from mastersync.backends.postgres import store as pg_store
 from mastersync.backends.postgres.store import PostgresStore, Statistics, analyze_sql
 
 
@@ -78,4 +84,69 @@ def test_analyze_of_the_hot_tables_runs(pg_url: str) -> None:
         conn.exec_driver_sql(
             analyze_sql(["xref", "golden", "natural_key", "outbox", "lineage", "exceptions"])
         )
+    store.close()
+
+
+def _pids(store: PostgresStore) -> set[int]:
+    with store.unit_of_work(write=False) as uow:
+        conn: Any = uow.conn  # type: ignore[attr-defined]
+        return {conn.connection.driver_connection.info.backend_pid}
+
+
+def test_a_read_runs_without_a_transaction_and_a_write_within_one(pg_url: str) -> None:
+    store = open_postgres(pg_url)
+    store.upgrade()
+    for write, expected in ((False, TransactionStatus.IDLE), (True, TransactionStatus.INTRANS)):
+        with store.unit_of_work(write=write) as uow:
+            uow.outbox_head()
+            conn: Any = uow.conn  # type: ignore[attr-defined]
+            assert conn.connection.driver_connection.info.transaction_status == expected
+    # A read after a write on the same pooled connection is in no transaction again, and
+    # a write after a read is in one.
+    with store.unit_of_work() as uow:
+        uow.set_cursor("probe", 3, "2026-11-28T00:00:00Z")
+        uow.commit()
+    with store.unit_of_work(write=False) as uow:
+        assert uow.cursor("probe") == 3
+    store.close()
+
+
+def test_a_pooled_connection_that_died_while_idle_is_replaced_before_use(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server dropped the connection (a restart, an idle timeout) while it sat in the
+    pool: the ping before reuse notices, and the unit of work runs on a new one."""
+    store = open_postgres(pg_url)
+    store.upgrade()
+    (dead,) = _pids(store)
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [dead])
+    monkeypatch.setattr(pg_store, "IDLE_PING_SECONDS", 0.0)
+    with store.unit_of_work() as uow:
+        uow.set_cursor("probe", 5, "2026-11-28T00:00:00Z")
+        uow.commit()
+    assert dead not in _pids(store)
+    with store.unit_of_work(write=False) as uow:
+        assert uow.cursor("probe") == 5
+    store.close()
+
+
+def test_a_connection_back_in_use_at_once_is_not_pinged(pg_url: str) -> None:
+    """A busy hub reuses pooled connections within milliseconds: no round trip per checkout."""
+    store = open_postgres(pg_url)
+    store.upgrade()
+    pings = []
+    sa.event.listen(store.engine, "checkout", lambda *_: pings.append(1))
+    real = store.engine.dialect.do_ping
+    calls: list[int] = []
+
+    def counting(dbapi_conn: Any) -> bool:
+        calls.append(1)
+        return real(dbapi_conn)
+
+    store.engine.dialect.do_ping = counting  # type: ignore[method-assign]
+    for _ in range(20):
+        with store.unit_of_work(write=False) as uow:
+            uow.outbox_head()
+    assert len(pings) >= 20 and calls == []
     store.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -275,6 +276,13 @@ class PostgresStore(SqlStore):
         super().__init__(*args, **kwargs)
         self.statistics = Statistics()
 
+    def _begin(self, conn: sa.Connection, write: bool) -> None:
+        if not write:
+            # Under READ COMMITTED every statement takes its own snapshot, in a transaction
+            # or not: a read gains nothing from BEGIN and ROLLBACK but their round trips.
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+        conn.begin()
+
     @contextmanager
     def unit_of_work(self, *, write: bool = True) -> Iterator[SqlUnitOfWork]:
         """A transaction; writes count towards keeping statistics fresh."""
@@ -284,6 +292,31 @@ class PostgresStore(SqlStore):
             yield uow
 
 
+# A pooled connection idle longer than this is pinged before use. One back in use sooner
+# is not: a busy hub reuses connections within milliseconds, and a server restart in that
+# window fails one unit of work, after which the pool drops every older connection.
+IDLE_PING_SECONDS = 5.0
+
+
+def _ping_if_idle(engine: sa.Engine) -> None:
+    """SQLAlchemy's pre-ping, for connections that sat in the pool a while only."""
+
+    @sa.event.listens_for(engine, "checkin")
+    def _checkin(dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @sa.event.listens_for(engine, "checkout")
+    def _checkout(dbapi_conn: Any, record: Any, proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < IDLE_PING_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:
+            # The pool discards this connection and checks out (or opens) another.
+            raise sa.exc.DisconnectionError(f"stale pooled connection: {exc}") from exc
+
+
 def open_postgres(url: str) -> PostgresStore:
     """Open a PostgreSQL store from ``postgresql://user@host:port/db``."""
     parsed = sa.make_url(url).set(drivername="postgresql+psycopg")
@@ -291,7 +324,8 @@ def open_postgres(url: str) -> PostgresStore:
         parsed,
         json_serializer=dumps,
         json_deserializer=orjson.loads,
-        pool_pre_ping=True,
+        # Pinging every checkout cost a round trip per unit of work; only a connection
+        # idle for a while is pinged (see _ping_if_idle).
         # The hub runs a store call per loop in worker threads at once (a dispatcher per
         # domain, a deliverer per subscription, the watcher, pollers). Beyond the default
         # 5 + 10, every overflow connection was closed on return and opened again (a new
@@ -306,5 +340,7 @@ def open_postgres(url: str) -> PostgresStore:
         from psycopg.types.json import set_json_loads
 
         set_json_loads(orjson.loads, dbapi_conn)
+
+    _ping_if_idle(engine)
 
     return PostgresStore(url, engine, CopyWriter(), ArrayReader(), lock_golden=True)
