@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mastersync.bootstrap import BootstrapError, open_store
+from mastersync.domain.delivery import Delivery
 from mastersync.domain.golden import ChangeEvent, Contribution, GoldenRecord
 from mastersync.domain.ledger import KeyChange
 from mastersync.domain.records import BatchSummary, ExceptionEntry, ExceptionStatus, LineageEntry
@@ -264,3 +265,40 @@ def test_schema_revision_is_at_head(store: Store) -> None:
 def test_unknown_store_urls_are_refused() -> None:
     with pytest.raises(BootstrapError, match="unsupported store URL mysql://"):
         open_store("mysql://root@localhost/x")
+
+
+def test_due_holds_a_version_back_behind_an_earlier_one_open_or_not_yet_queued(
+    store: Store,
+) -> None:
+    """A bus may hand events over out of order: a version waits while an earlier one is in
+    the outbox but not queued, and while an earlier one is open in the queue."""
+    now, later = "2026-11-28T00:00:00.000000Z", "2026-11-28T01:00:00.000000Z"
+    v1, v2, other = event("itm_1", 1), event("itm_1", 2), event("itm_2", 1)
+    with store.unit_of_work() as uow:
+        uow.write(ChangeSet(events=[v1, v2, other]))
+        uow.commit()
+    with store.unit_of_work(write=False) as uow:
+        position = {e.event_id: p for p, e in uow.outbox_after(0, ["item"], 10)}
+
+    def queue(*events: ChangeEvent, at: str = now) -> None:
+        with store.unit_of_work() as uow:
+            uow.enqueue([Delivery.pending("shop", position[e.event_id], e, at) for e in events])
+            uow.commit()
+
+    def due(ordered: bool) -> list[tuple[str, int]]:
+        with store.unit_of_work(write=False) as uow:
+            return [(d.master_id, d.version) for d in uow.due("shop", now, 10, ordered=ordered)]
+
+    queue(v2, other)
+    assert due(ordered=False) == [("itm_2", 1)]  # v1 exists, not queued yet
+    assert due(ordered=True) == [("itm_1", 2), ("itm_2", 1)]  # an ordered feed cannot skip
+    queue(v1)
+    assert due(ordered=False) == [("itm_2", 1), ("itm_1", 1)]  # v2 waits for open v1
+    third = event("itm_3", 1)
+    with store.unit_of_work() as uow:
+        uow.write(ChangeSet(events=[third]))
+        uow.commit()
+    with store.unit_of_work(write=False) as uow:
+        position.update({e.event_id: p for p, e in uow.outbox_after(0, ["item"], 10)})
+    queue(third, at=later)
+    assert ("itm_3", 1) not in due(ordered=False)  # not due before its time

@@ -385,59 +385,29 @@ class SqlDeliveryQueue:
         """
         if ordered:
             return self._due_ordered(subscription, now, limit)
-        d, e, q = deliveries.alias("d"), deliveries.alias("e"), deliveries.alias("q")
-        o = outbox.alias("o")
-        earlier_open = (
-            sa.select(sa.literal(1))
-            .where(
-                # The subscription as a parameter, not a correlation: with it, both
-                # planners search the indexes instead of scanning them.
-                e.c.subscription == subscription,
-                e.c.master_id == d.c.master_id,
-                _is_open(e.c.status),
-                sa.or_(
-                    e.c.version < d.c.version,
-                    sa.and_(e.c.version == d.c.version, e.c.id < d.c.id),
-                ),
-            )
-            .exists()
+        # In plain SQL, as _due_ordered: every round of every subscription asks, and building
+        # this as a Core expression (four aliases) cost about 1.3 ms of CPU each time.
+        # The subscription is a parameter in every subquery, not a correlation: with it,
+        # both planners search the indexes instead of scanning them. Versions at or below
+        # the one the consumer has applied can hold nothing back (they are superseded), so
+        # only the few after it are looked at, not the entity's history.
+        m = self.writer.mark
+        sql = (
+            f"SELECT d.* FROM deliveries d WHERE d.subscription = {m} "
+            f"AND d.{_OPEN_SQL} AND d.next_attempt_at <= {m} AND NOT EXISTS ("
+            f"SELECT 1 FROM deliveries e WHERE e.subscription = {m} "
+            f"AND e.master_id = d.master_id AND e.{_OPEN_SQL} "
+            "AND (e.version < d.version OR (e.version = d.version AND e.id < d.id))) "
+            "AND (d.replay <> '' OR NOT EXISTS ("
+            "SELECT 1 FROM outbox o WHERE o.master_id = d.master_id AND o.version < d.version "
+            "AND o.version > COALESCE((SELECT a.version FROM applied a "
+            f"WHERE a.subscription = {m} AND a.master_id = o.master_id), 0) "
+            f"AND NOT EXISTS (SELECT 1 FROM deliveries q WHERE q.subscription = {m} "
+            "AND q.event_id = o.event_id AND q.replay = ''))) "
+            f"ORDER BY d.id LIMIT {m}"
         )
-        queued = (
-            sa.select(sa.literal(1))
-            .where(
-                q.c.subscription == subscription,
-                q.c.event_id == o.c.event_id,
-                q.c.replay == "",
-            )
-            .exists()
-        )
-        # Versions at or below the one the consumer has applied can hold nothing back (they
-        # are superseded), so only the few after it are looked at, not the entity's history.
-        applied_version = (
-            sa.select(applied.c.version)
-            .where(applied.c.subscription == subscription, applied.c.master_id == o.c.master_id)
-            .scalar_subquery()
-        )
-        earlier_unqueued = (
-            sa.select(sa.literal(1))
-            .where(
-                o.c.master_id == d.c.master_id,
-                o.c.version < d.c.version,
-                o.c.version > sa.func.coalesce(applied_version, 0),
-                ~queued,
-            )
-            .exists()
-        )
-        conditions = [
-            d.c.subscription == subscription,
-            _is_open(d.c.status),
-            d.c.next_attempt_at <= now,
-            ~earlier_open,
-        ]
-        if not ordered:
-            conditions.append(sa.or_(d.c.replay != "", ~earlier_unqueued))
-        query = sa.select(d).where(*conditions).order_by(d.c.id).limit(limit)
-        return [_delivery(r) for r in self.conn.execute(query)]
+        params = (subscription, now, subscription, subscription, subscription, limit)
+        return [_delivery(r) for r in self._rows(sql, *params)]
 
     def _due_ordered(self, subscription: str, now: str, limit: int) -> list[Delivery]:
         """``due`` for a feed that queues in version order, in plain SQL (every round of
