@@ -191,7 +191,9 @@ class SqlDeliveryQueue:
 
     def outbox_head(self) -> int:
         """The newest outbox position (0 when empty)."""
-        return int(self.conn.execute(sa.select(sa.func.max(outbox.c.position))).scalar() or 0)
+        # Plain SQL here and in set_cursor: the hub's watcher and every round ask, and a
+        # Core statement costs more to build than the query takes to run.
+        return int(self._rows("SELECT MAX(position) FROM outbox").scalar() or 0)
 
     def cursor(self, name: str) -> int:
         """How far a named reader has got."""
@@ -200,13 +202,14 @@ class SqlDeliveryQueue:
 
     def set_cursor(self, name: str, position: int, at: str) -> None:
         """Move a named reader on (never back)."""
-        stmt = _insert(self.conn, cursors).values(name=name, position=position, updated_at=at)
-        self.conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["name"],
-                set_={"position": position, "updated_at": at},
-                where=cursors.c.position < position,
-            )
+        m = self.writer.mark
+        self._rows(
+            f"INSERT INTO cursors (name, position, updated_at) VALUES ({m}, {m}, {m}) "
+            "ON CONFLICT (name) DO UPDATE SET position = excluded.position, "
+            "updated_at = excluded.updated_at WHERE cursors.position < excluded.position",
+            name,
+            position,
+            at,
         )
 
     def take_lease(self, name: str, holder: str, now: str, until: str) -> bool:
