@@ -257,11 +257,14 @@ class SqlDeliveryQueue:
 
     def claim_cursor(self, name: str, expected: int, position: int, at: str) -> bool:
         """Move a named reader from ``expected`` to ``position`` if it still stands there."""
-        c = cursors.c
-        moved = self.conn.execute(
-            sa.update(cursors)
-            .where(c.name == name, c.position == expected)
-            .values(position=position, updated_at=at)
+        m = self.writer.mark
+        moved = self._rows(
+            f"UPDATE cursors SET position = {m}, updated_at = {m} "
+            f"WHERE name = {m} AND position = {m}",
+            position,
+            at,
+            name,
+            expected,
         ).rowcount
         if moved or expected != 0:
             return bool(moved)
