@@ -176,3 +176,37 @@ def test_the_feed_makes_a_deleted_consumer_anew_and_goes_on(sqlite_url: str) -> 
     finally:
         asyncio.run(_drop_stream(bus))
         store.close()
+
+
+def test_a_suspect_consumer_that_still_exists_is_kept_with_what_it_buffered(
+    sqlite_url: str,
+) -> None:
+    """A server slow to answer makes the consumer suspect too; the lookup finds it there,
+    and the feed keeps the same pull consumer (and the messages it holds)."""
+    store = open_store(sqlite_url)
+    store.upgrade()
+    bus = nats_url()
+    feed, relay = NatsFeed(store, bus, utc_now), NatsRelay(store, bus, utc_now)
+    append(store, [event(1)])
+
+    async def main() -> tuple[bool, bool, list[str]]:
+        try:
+            await relay.relay(100)
+            await feed.take("shop.items", "item", 0)  # makes the consumer, takes nothing
+            consumer = feed._consumers["shop.items"]
+            consumer.suspect = True
+            events, settle = await feed.take("shop.items", "item", 10)
+            await settle(True)
+            same = feed._consumers["shop.items"] is consumer
+            return same, consumer.suspect, [e.event_id for _, e in events]
+        finally:
+            await feed.close()
+            await relay.close()
+
+    try:
+        same, suspect, taken = asyncio.run(main())
+        assert same and not suspect
+        assert taken == ["evt_0001"]
+    finally:
+        asyncio.run(_drop_stream(bus))
+        store.close()

@@ -272,39 +272,43 @@ class NatsFeed:
 
     async def _consumer(self, subscription: str, domain: str) -> PullConsumer:
         consumer = self._consumers.get(subscription)
-        lost = consumer is not None and consumer.suspect
-        if consumer is not None and lost:
-            # The server said the consumer was deleted (or stayed silent): look it up again,
-            # and make it anew if it is gone. A new consumer starts at the stream's first
-            # message; what this subscription queued already, the queue's key drops.
-            await consumer.stop()
-            del self._consumers[subscription]
-            consumer = None
-        if consumer is None:
-            js = await self.connection.js()
-            stream, durable = self.settings.stream, self.settings.durable(subscription)
-            try:
-                await js.consumer_info(stream, durable)
-            except NotFoundError:
-                config = ConsumerConfig(
-                    durable_name=durable,
-                    ack_policy=AckPolicy.EXPLICIT,
-                    ack_wait=ACK_WAIT,
-                    max_deliver=MAX_DELIVER,
-                    backoff=BACKOFF,
-                    deliver_policy=DeliverPolicy.ALL,
-                    filter_subject=self.settings.subject(domain),
+        if consumer is not None and not consumer.suspect:
+            return consumer
+        # First use, or the server said the consumer was deleted (or stayed silent): look
+        # it up, and make it if it is missing. One made anew after a deletion starts at the
+        # stream's first message; what this subscription had already, the queue's key and
+        # the applied versions drop.
+        js = await self.connection.js()
+        stream, durable = self.settings.stream, self.settings.durable(subscription)
+        try:
+            await js.consumer_info(stream, durable)
+        except NotFoundError:
+            config = ConsumerConfig(
+                durable_name=durable,
+                ack_policy=AckPolicy.EXPLICIT,
+                ack_wait=ACK_WAIT,
+                max_deliver=MAX_DELIVER,
+                backoff=BACKOFF,
+                deliver_policy=DeliverPolicy.ALL,
+                filter_subject=self.settings.subject(domain),
+            )
+            await js.add_consumer(stream, config)
+            if consumer is not None:
+                log.warning(
+                    "JetStream consumer %s of stream %s was deleted: made it anew from the "
+                    "stream's first message (what was delivered is not delivered twice)",
+                    durable,
+                    stream,
                 )
-                await js.add_consumer(stream, config)
-                if lost:
-                    log.warning(
-                        "JetStream consumer %s of stream %s was deleted: made it anew from "
-                        "the stream's first message (what was queued is not queued twice)",
-                        durable,
-                        stream,
-                    )
-            consumer = PullConsumer(await self.connection.client(), stream, durable)
-            self._consumers[subscription] = consumer
+        else:
+            if consumer is not None:
+                # Still there (the server was only slow to answer): keep what it buffered.
+                consumer.suspect = False
+                return consumer
+        if consumer is not None:
+            await consumer.stop()
+        consumer = PullConsumer(await self.connection.client(), stream, durable)
+        self._consumers[subscription] = consumer
         return consumer
 
     def _queue(self, enqueue: Enqueue, events: list[tuple[int, ChangeEvent]]) -> None:
