@@ -18,8 +18,15 @@ def new_id(prefix: str) -> str:
 
 
 def new_trace_id() -> str:
-    """A W3C trace-context trace id (32 hex digits)."""
-    return os.urandom(16).hex()
+    """A W3C trace-context trace id (32 hex digits): 48 bits of milliseconds, then 80 random.
+
+    Time-ordered for the same reason as ``new_id``: lineage is indexed by trace id, and
+    random ids scattered each batch's index inserts over the whole index (a page written
+    per lineage row at commit). The random part keeps them unique, and its last 7 bytes
+    random as the trace-context recommendation asks.
+    """
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    return f"{value:032x}"
 
 
 def utc_now() -> str:
