@@ -57,7 +57,6 @@ class Item:
 
     record: SourceRecord
     position: int
-    trace_id: str
     key: str
     version: Version | None
     # Hash of the payload as the source sent it: an exact redelivery has the same one.
@@ -65,6 +64,15 @@ class Item:
     mapped: Mapped | None = None
     problems: list[Problem] = field(default_factory=list)
     incoming: Incoming | None = None
+    trace: str | None = None
+
+    @property
+    def trace_id(self) -> str:
+        """The source's trace id, else one made on first use: most records of a re-sync
+        are exact redeliveries, skipped without one."""
+        if self.trace is None:
+            self.trace = self.record.trace_id or new_trace_id()
+        return self.trace
 
 
 class ChunkRun:
@@ -93,7 +101,6 @@ class ChunkRun:
                 problem = Problem(ProblemKind.PARSE_ERROR, None, record.rule, record.message)
                 self._fail([problem], None, {"raw": record.raw}, record.locator, None)
                 continue
-            trace_id = record.trace_id or new_trace_id()
             try:
                 key, version = self.mapper.identity(record.payload)
             except MappingFailed:
@@ -102,10 +109,10 @@ class ChunkRun:
                     None,
                     record.payload,
                     record.locator,
-                    trace_id,
+                    record.trace_id or new_trace_id(),
                 )
                 continue
-            items.append(Item(record, position, trace_id, key, version, digest(record.payload)))
+            items.append(Item(record, position, key, version, digest(record.payload)))
         return items
 
     def _all_problems(self, payload: dict[str, Any]) -> list[Problem]:
