@@ -8,6 +8,7 @@ producer feeds changes, on SQLite and on PostgreSQL + NATS JetStream. Prints wha
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 import tempfile
 import time
@@ -15,6 +16,8 @@ import uuid
 from pathlib import Path
 
 import psycopg
+
+from mastersync.backends.nats.bus import delete_stream
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -54,6 +57,8 @@ def main() -> None:
                 if stack != "sqlite":
                     with psycopg.connect(PG, autocommit=True) as conn:
                         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+                if bus is not None:
+                    asyncio.run(delete_stream(bus))
             print(
                 f"{stack:14} kills {r.kills:3}  changes {r.changes:6}  records {r.records}  "
                 f"applications {r.deliveries:6}  lost {len(r.lost)}  applied twice "

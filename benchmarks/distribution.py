@@ -35,6 +35,7 @@ import nats
 import orjson
 import psycopg
 
+from mastersync.backends.nats.bus import delete_stream
 from mastersync.bootstrap import open_store
 from mastersync.cli import tune_gc
 from mastersync.connectors.sandbox.target import SandboxTarget
@@ -334,6 +335,8 @@ def run_stack(stack: str, args: argparse.Namespace) -> None:
         if stack != "sqlite":
             with psycopg.connect(PG, autocommit=True) as conn:
                 conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        if bus is not None:
+            asyncio.run(delete_stream(bus))
     p50 = statistics.median(lat) if lat else float("nan")
     p99 = sorted(lat)[int(0.99 * len(lat))] if lat else float("nan")
     rate = args.burst / total if took is not None else 0.0

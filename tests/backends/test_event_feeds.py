@@ -4,7 +4,6 @@ passes over a gap that a later commit fills."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 import threading
 import time
@@ -17,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from mastersync.backends.nats import NatsFeed, NatsRelay
+from mastersync.backends.nats.bus import delete_stream
 from mastersync.backends.sql.tables import deliveries
 from mastersync.bootstrap import open_store
 from mastersync.domain.golden import ChangeEvent
@@ -42,11 +42,7 @@ def nats_url() -> str:
 
 
 async def _drop_stream(url: str) -> None:
-    stream = url.split("stream=")[1].split("&")[0]
-    nc = await nats.connect(f"nats://{NATS[0]}:{NATS[1]}")
-    with contextlib.suppress(Exception):  # already gone
-        await nc.jetstream().delete_stream(stream)
-    await nc.close()
+    await delete_stream(url)
 
 
 @pytest.fixture(params=["outbox-sqlite", "outbox-postgres", "nats-postgres"])

@@ -123,6 +123,18 @@ class _Connection:
             self._nc, self._js = None, None
 
 
+async def delete_stream(url: str) -> None:
+    """Delete the bus URL's stream with its messages and consumers, if it exists: for the
+    throwaway streams of benchmarks and tests."""
+    settings = BusSettings(url)
+    nc = await nats.connect(settings.servers, connect_timeout=5)
+    try:
+        with contextlib.suppress(NotFoundError):
+            await nc.jetstream().delete_stream(settings.stream)
+    finally:
+        await nc.close()
+
+
 def _iso(moment: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
