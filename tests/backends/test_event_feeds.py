@@ -348,3 +348,42 @@ def test_a_publish_that_fails_while_sending_resets_the_connection_and_the_next_r
     finally:
         asyncio.run(_drop_stream(bus))
         store.close()
+
+
+def test_an_event_that_fits_max_payload_only_without_its_headers_is_refused_too(
+    sqlite_url: str,
+) -> None:
+    """The server counts the headers (Nats-Msg-Id) against max_payload: an event just under
+    it on its own would make the server drop the connection instead of a clear error."""
+    from mastersync.backends.nats.bus import _encode
+
+    store = open_store(sqlite_url)
+    store.upgrade()
+    bus = nats_url()
+    relay = NatsRelay(store, bus, utc_now)
+
+    def sized(n: int) -> ChangeEvent:
+        e = event(1)
+        return ChangeEvent(
+            e.event_id, e.master_id, e.domain, e.version, e.kind,
+            {"description": {"before": None, "after": "x" * n}},
+            e.schema_version, e.trace_id, e.causation_id, e.occurred_at,
+        )  # fmt: skip
+
+    async def attempt() -> str:
+        try:
+            limit = (await relay.connection.client()).max_payload
+            probe = len(_encode(1, sized(0)))
+            append(store, [sized(limit - probe - 5)])
+            with pytest.raises(ValueError, match="max_payload") as raised:
+                await relay.relay(100)
+            return str(raised.value)
+        finally:
+            await relay.close()
+
+    try:
+        assert "evt_0001" in asyncio.run(attempt())
+        assert _relay_cursor(store) == 0
+    finally:
+        asyncio.run(_drop_stream(bus))
+        store.close()

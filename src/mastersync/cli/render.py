@@ -79,7 +79,7 @@ def trace_table(trace: Trace) -> Table:
             f"{e.system}:{e.source_key} @{e.source_version}",
             f"v{e.golden_version}" if e.golden_version else "-",
             "; ".join(what),
-            e.trace_id[:12],
+            e.trace_id[-12:],
         )
     return table
 

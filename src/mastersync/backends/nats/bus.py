@@ -52,6 +52,9 @@ ACK_WAIT = 30.0
 DUPLICATE_WINDOW = 120.0
 # How long the relay waits for the stream to acknowledge a batch of publishes.
 PUBLISH_TIMEOUT = 10.0
+# What a published message's headers add besides the event id ("NATS/1.0", the header name,
+# line ends), with room to spare.
+_HEADER_BYTES = 64
 
 
 class BusSettings:
@@ -230,7 +233,8 @@ class NatsRelay:
                     data = _encode(pos, e)
                     # Checked here because nats-py takes a publish slot and registers its
                     # future before the client refuses the payload, and never frees them.
-                    if len(data) > nc.max_payload:
+                    # The server counts the headers too (NATS/1.0 line, Nats-Msg-Id).
+                    if len(data) + len(e.event_id) + _HEADER_BYTES > nc.max_payload:
                         raise ValueError(
                             f"event {e.event_id} ({e.domain} {e.master_id} v{e.version}) is "
                             f"{len(data)} bytes, over the NATS server's max_payload of "
@@ -252,6 +256,12 @@ class NatsRelay:
                         await self.connection.reset()
                         raise
                 await asyncio.gather(*acks)
+        except TimeoutError:
+            if nc.is_closed:
+                # The server dropped the connection (it does on a payload it refuses): the
+                # next round starts on a new one.
+                await self.connection.reset()
+            raise
         finally:
             for ack in acks:
                 ack.cancel()
@@ -281,11 +291,21 @@ class NatsFeed:
         self.fetch_timeout = fetch_timeout
         self.connection = _Connection(self.settings)
         self._consumers: dict[str, PullConsumer] = {}
+        # One lookup at a time: two callers replacing a deleted consumer at once would each
+        # make a pull consumer, and the one not kept would hold messages nobody takes.
+        self._lookup = asyncio.Lock()
 
     async def _consumer(self, subscription: str, domain: str) -> PullConsumer:
         consumer = self._consumers.get(subscription)
         if consumer is not None and not consumer.suspect:
             return consumer
+        async with self._lookup:
+            return await self._look_up(subscription, domain)
+
+    async def _look_up(self, subscription: str, domain: str) -> PullConsumer:
+        consumer = self._consumers.get(subscription)
+        if consumer is not None and not consumer.suspect:
+            return consumer  # another caller looked it up meanwhile
         # First use, or the server said the consumer was deleted (or stayed silent): look
         # it up, and make it if it is missing. One made anew after a deletion starts at the
         # stream's first message; what this subscription had already, the queue's key and

@@ -119,6 +119,9 @@ def open_sqlite(url: str, *, create: bool = True) -> SqliteStore:
         if begin == "BEGIN IMMEDIATE":
             _take_write_lock(conn)
         else:
-            conn.connection.driver_connection.execute(begin)  # type: ignore[union-attr]
+            try:
+                conn.connection.driver_connection.execute(begin)  # type: ignore[union-attr]
+            except sqlite3.OperationalError as exc:
+                raise sa.exc.OperationalError(begin, None, exc) from exc
 
     return SqliteStore(url, engine, BatchWriter(), BatchReader(), lock_golden=False)
