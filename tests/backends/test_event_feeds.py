@@ -268,22 +268,35 @@ def _relay_cursor(store: Store) -> int:
         return uow.cursor(NatsRelay.cursor)
 
 
-def test_an_event_over_max_payload_stops_the_relay_with_its_id_and_leaks_no_publish(
-    sqlite_url: str,
-) -> None:
-    """nats-py takes a publish slot before it refuses a payload, and never frees it; the relay
-    checks the size first, names the event, and leaves the cursor where it was."""
+def described(n: int, description: str) -> ChangeEvent:
+    """``event(n)`` whose change sets a description (to make it as large as needed)."""
+    e = event(n)
+    changes = {"description": {"before": None, "after": description}}
+    return ChangeEvent(
+        e.event_id, e.master_id, e.domain, e.version, e.kind, changes,
+        e.schema_version, e.trace_id, e.causation_id, e.occurred_at,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def sqlite_relay(sqlite_url: str) -> Iterator[tuple[Store, NatsRelay]]:
+    """A SQLite store and a relay to a stream of its own, dropped afterwards (each test
+    closes the relay's connection in the event loop that used it)."""
     store = open_store(sqlite_url)
     store.upgrade()
     bus = nats_url()
-    relay = NatsRelay(store, bus, utc_now)
-    big = event(2)
-    big = ChangeEvent(
-        big.event_id, big.master_id, big.domain, big.version, big.kind,
-        {"description": {"before": None, "after": "x" * 2_000_000}},
-        big.schema_version, big.trace_id, big.causation_id, big.occurred_at,
-    )  # fmt: skip
-    append(store, [event(1), big, event(3)])
+    yield store, NatsRelay(store, bus, utc_now)
+    asyncio.run(_drop_stream(bus))
+    store.close()
+
+
+def test_an_event_over_max_payload_stops_the_relay_with_its_id_and_leaks_no_publish(
+    sqlite_relay: tuple[Store, NatsRelay],
+) -> None:
+    """nats-py takes a publish slot before it refuses a payload, and never frees it; the relay
+    checks the size first, names the event, and leaves the cursor where it was."""
+    store, relay = sqlite_relay
+    append(store, [event(1), described(2, "x" * 2_000_000), event(3)])
 
     async def attempt() -> tuple[str, int]:
         try:
@@ -295,26 +308,19 @@ def test_an_event_over_max_payload_stops_the_relay_with_its_id_and_leaks_no_publ
         finally:
             await relay.close()
 
-    try:
-        message, pending = asyncio.run(attempt())
-        assert "event evt_0002 (item itm_2 v2)" in message and "max_payload" in message
-        assert pending == 0
-        assert _relay_cursor(store) == 0
-    finally:
-        asyncio.run(_drop_stream(bus))
-        store.close()
+    message, pending = asyncio.run(attempt())
+    assert "event evt_0002 (item itm_2 v2)" in message and "max_payload" in message
+    assert pending == 0
+    assert _relay_cursor(store) == 0
 
 
 def test_a_publish_that_fails_while_sending_resets_the_connection_and_the_next_round_goes_on(
-    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+    sqlite_relay: tuple[Store, NatsRelay], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A send that fails after nats-py registered its future (outbound buffer full during an
     outage) would hold a publish slot for good: the relay drops that connection, and the
     next round publishes everything on a new one."""
-    store = open_store(sqlite_url)
-    store.upgrade()
-    bus = nats_url()
-    relay = NatsRelay(store, bus, utc_now)
+    store, relay = sqlite_relay
     append(store, [event(n) for n in range(1, 6)])
 
     async def rounds() -> tuple[bool, int, int]:
@@ -339,51 +345,32 @@ def test_a_publish_that_fails_while_sending_resets_the_connection_and_the_next_r
         finally:
             await relay.close()
 
-    try:
-        new_connection, cursor_after_failure, published = asyncio.run(rounds())
-        assert new_connection
-        assert cursor_after_failure == 0
-        assert published == 5
-        assert _relay_cursor(store) == 5
-    finally:
-        asyncio.run(_drop_stream(bus))
-        store.close()
+    new_connection, cursor_after_failure, published = asyncio.run(rounds())
+    assert new_connection
+    assert cursor_after_failure == 0
+    assert published == 5
+    assert _relay_cursor(store) == 5
 
 
 def test_an_event_that_fits_max_payload_only_without_its_headers_is_refused_too(
-    sqlite_url: str,
+    sqlite_relay: tuple[Store, NatsRelay],
 ) -> None:
     """The server counts the headers (Nats-Msg-Id) against max_payload: an event just under
     it on its own would make the server drop the connection instead of a clear error."""
     from mastersync.backends.nats.bus import _encode
 
-    store = open_store(sqlite_url)
-    store.upgrade()
-    bus = nats_url()
-    relay = NatsRelay(store, bus, utc_now)
-
-    def sized(n: int) -> ChangeEvent:
-        e = event(1)
-        return ChangeEvent(
-            e.event_id, e.master_id, e.domain, e.version, e.kind,
-            {"description": {"before": None, "after": "x" * n}},
-            e.schema_version, e.trace_id, e.causation_id, e.occurred_at,
-        )  # fmt: skip
+    store, relay = sqlite_relay
 
     async def attempt() -> str:
         try:
             limit = (await relay.connection.client()).max_payload
-            probe = len(_encode(1, sized(0)))
-            append(store, [sized(limit - probe - 5)])
+            probe = len(_encode(1, described(1, "")))
+            append(store, [described(1, "x" * (limit - probe - 5))])
             with pytest.raises(ValueError, match="max_payload") as raised:
                 await relay.relay(100)
             return str(raised.value)
         finally:
             await relay.close()
 
-    try:
-        assert "evt_0001" in asyncio.run(attempt())
-        assert _relay_cursor(store) == 0
-    finally:
-        asyncio.run(_drop_stream(bus))
-        store.close()
+    assert "evt_0001" in asyncio.run(attempt())
+    assert _relay_cursor(store) == 0

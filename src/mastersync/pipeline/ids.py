@@ -7,14 +7,19 @@ import os
 import time
 
 
+def _time_ordered() -> str:
+    """32 hex digits: 48 bits of milliseconds, then 80 random bits."""
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    return f"{value:032x}"
+
+
 def new_id(prefix: str) -> str:
     """``prefix_`` + 32 hex digits: 48 bits of milliseconds, then 80 random bits.
 
     Time-ordered ids keep B-tree inserts at the right edge of the index, and hex keeps
     their text order equal to their time order.
     """
-    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
-    return f"{prefix}_{value:032x}"
+    return f"{prefix}_{_time_ordered()}"
 
 
 def new_trace_id() -> str:
@@ -25,8 +30,7 @@ def new_trace_id() -> str:
     per lineage row at commit). The random part keeps them unique, and its last 7 bytes
     random as the trace-context recommendation asks.
     """
-    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
-    return f"{value:032x}"
+    return _time_ordered()
 
 
 def utc_now() -> str:

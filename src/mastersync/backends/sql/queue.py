@@ -389,14 +389,10 @@ class SqlDeliveryQueue:
         themselves only. A feed that queues in version order (``ordered``) cannot leave an
         earlier version unqueued, so that costly check is left out for it.
         """
-        if ordered:
-            return self._due_ordered(subscription, now, limit)
-        # In plain SQL, as _due_ordered: every round of every subscription asks, and building
-        # this as a Core expression (four aliases) cost about 1.3 ms of CPU each time.
-        # The subscription is a parameter in every subquery, not a correlation: with it,
-        # both planners search the indexes instead of scanning them. Versions at or below
-        # the one the consumer has applied can hold nothing back (they are superseded), so
-        # only the few after it are looked at, not the entity's history.
+        # Plain SQL: every round of every subscription asks, and building this as a Core
+        # expression (four aliases) cost about 1.3 ms of CPU each time. The subscription is
+        # a parameter in every subquery, not a correlation: with it, both planners search
+        # the indexes instead of scanning them.
         m = self.writer.mark
         sql = (
             f"SELECT d.* FROM deliveries d WHERE d.subscription = {m} "
@@ -404,30 +400,24 @@ class SqlDeliveryQueue:
             f"SELECT 1 FROM deliveries e WHERE e.subscription = {m} "
             f"AND e.master_id = d.master_id AND e.{_OPEN_SQL} "
             "AND (e.version < d.version OR (e.version = d.version AND e.id < d.id))) "
-            "AND (d.replay <> '' OR NOT EXISTS ("
-            "SELECT 1 FROM outbox o WHERE o.master_id = d.master_id AND o.version < d.version "
-            "AND o.version > COALESCE((SELECT a.version FROM applied a "
-            f"WHERE a.subscription = {m} AND a.master_id = o.master_id), 0) "
-            f"AND NOT EXISTS (SELECT 1 FROM deliveries q WHERE q.subscription = {m} "
-            "AND q.event_id = o.event_id AND q.replay = ''))) "
-            f"ORDER BY d.id LIMIT {m}"
         )
-        params = (subscription, now, subscription, subscription, subscription, limit)
-        return [_delivery(r) for r in self._rows(sql, *params)]
-
-    def _due_ordered(self, subscription: str, now: str, limit: int) -> list[Delivery]:
-        """``due`` for a feed that queues in version order, in plain SQL (every round of
-        every subscription asks)."""
-        m = self.writer.mark
-        sql = (
-            f"SELECT d.* FROM deliveries d WHERE d.subscription = {m} "
-            f"AND d.{_OPEN_SQL} AND d.next_attempt_at <= {m} AND NOT EXISTS ("
-            f"SELECT 1 FROM deliveries e WHERE e.subscription = {m} "
-            f"AND e.master_id = d.master_id AND e.{_OPEN_SQL} "
-            "AND (e.version < d.version OR (e.version = d.version AND e.id < d.id))) "
-            f"ORDER BY d.id LIMIT {m}"
-        )
-        return [_delivery(r) for r in self._rows(sql, subscription, now, subscription, limit)]
+        params: list[Any] = [subscription, now, subscription]
+        if not ordered:
+            # Versions at or below the one the consumer has applied can hold nothing back
+            # (they are superseded), so only the few after it are looked at, not the
+            # entity's history.
+            sql += (
+                "AND (d.replay <> '' OR NOT EXISTS ("
+                "SELECT 1 FROM outbox o WHERE o.master_id = d.master_id "
+                "AND o.version < d.version "
+                "AND o.version > COALESCE((SELECT a.version FROM applied a "
+                f"WHERE a.subscription = {m} AND a.master_id = o.master_id), 0) "
+                f"AND NOT EXISTS (SELECT 1 FROM deliveries q WHERE q.subscription = {m} "
+                "AND q.event_id = o.event_id AND q.replay = ''))) "
+            )
+            params += [subscription, subscription]
+        sql += f"ORDER BY d.id LIMIT {m}"
+        return [_delivery(r) for r in self._rows(sql, *params, limit)]
 
     def events_for(
         self, master_ids: Collection[str], since: Mapping[str, int] | None = None
