@@ -4,14 +4,18 @@ passes over a gap that a later commit fills."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import socket
+import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import nats
+import orjson
 import pytest
 import sqlalchemy as sa
 
@@ -290,13 +294,59 @@ def sqlite_relay(sqlite_url: str) -> Iterator[tuple[Store, NatsRelay]]:
     store.close()
 
 
-def test_an_event_over_max_payload_stops_the_relay_with_its_id_and_leaks_no_publish(
-    sqlite_relay: tuple[Store, NatsRelay],
+async def _stream_bodies(relay: NatsRelay, count: int) -> list[dict[str, Any]]:
+    """The first ``count`` messages of the relay's stream, decoded."""
+    js = await relay.connection.js()
+    settings = relay.settings
+    sub = await js.pull_subscribe(f"{settings.prefix}.>", stream=settings.stream)
+    msgs = await sub.fetch(count, timeout=5)
+    await sub.unsubscribe()
+    return [orjson.loads(m.data) for m in msgs]
+
+
+def test_an_event_over_max_payload_goes_without_its_changes_and_the_rest_goes_on(
+    sqlite_relay: tuple[Store, NatsRelay], caplog: pytest.LogCaptureFixture
 ) -> None:
-    """nats-py takes a publish slot before it refuses a payload, and never frees it; the relay
-    checks the size first, names the event, and leaves the cursor where it was."""
+    """One large record must not stop every other record's events: the relay publishes it
+    without its field changes (deliverers read states from the store), says so in the
+    message and the log, and leaks no publish slot (nats-py takes one before it refuses a
+    payload, and never frees it)."""
     store, relay = sqlite_relay
     append(store, [event(1), described(2, "x" * 2_000_000), event(3)])
+
+    async def attempt() -> tuple[int, int, list[dict[str, Any]]]:
+        try:
+            published = await relay.relay(100)
+            js = await relay.connection.js()
+            await asyncio.sleep(0)
+            return published, js.publish_async_pending(), await _stream_bodies(relay, 3)
+        finally:
+            await relay.close()
+
+    published, pending, bodies = asyncio.run(attempt())
+    assert published == 3 and pending == 0
+    assert _relay_cursor(store) == 3
+    assert [b["event_id"] for b in bodies] == ["evt_0001", "evt_0002", "evt_0003"]
+    assert bodies[1]["changes"] == {} and bodies[1]["changes_omitted"] is True
+    assert bodies[1]["master_id"] == "itm_2" and bodies[1]["version"] == 2
+    assert bodies[0]["changes"] == {"name": {"before": None, "after": "v1"}}
+    assert "changes_omitted" not in bodies[0]
+    warned = [r.getMessage() for r in caplog.records if "max_payload" in r.getMessage()]
+    assert len(warned) == 1 and "event evt_0002 (item itm_2 v2)" in warned[0]
+
+
+def test_an_event_too_large_even_without_its_changes_stops_the_relay_with_its_id(
+    sqlite_relay: tuple[Store, NatsRelay],
+) -> None:
+    """What no slimming makes fit (here a 2 MB source key) stops the relay with an error that
+    names the event, before anything of the batch is sent, and leaks no publish slot."""
+    store, relay = sqlite_relay
+    e = event(2)
+    huge = ChangeEvent(
+        e.event_id, e.master_id, e.domain, e.version, e.kind, e.changes, e.schema_version,
+        e.trace_id, e.causation_id, e.occurred_at, {"system": "erp", "key": "k" * 2_000_000},
+    )  # fmt: skip
+    append(store, [event(1), huge, event(3)])
 
     async def attempt() -> tuple[str, int]:
         try:
@@ -309,7 +359,7 @@ def test_an_event_over_max_payload_stops_the_relay_with_its_id_and_leaks_no_publ
             await relay.close()
 
     message, pending = asyncio.run(attempt())
-    assert "event evt_0002 (item itm_2 v2)" in message and "max_payload" in message
+    assert "event evt_0002 (item itm_2 v2)" in message and "without its field changes" in message
     assert pending == 0
     assert _relay_cursor(store) == 0
 
@@ -352,25 +402,137 @@ def test_a_publish_that_fails_while_sending_resets_the_connection_and_the_next_r
     assert _relay_cursor(store) == 5
 
 
-def test_an_event_that_fits_max_payload_only_without_its_headers_is_refused_too(
+def test_an_event_that_fits_max_payload_only_without_its_headers_goes_without_its_changes(
     sqlite_relay: tuple[Store, NatsRelay],
 ) -> None:
     """The server counts the headers (Nats-Msg-Id) against max_payload: an event just under
-    it on its own would make the server drop the connection instead of a clear error."""
+    it on its own would make the server drop the connection; the relay counts them too."""
     from mastersync.backends.nats.bus import _encode
 
     store, relay = sqlite_relay
 
-    async def attempt() -> str:
+    async def attempt() -> list[dict[str, Any]]:
         try:
             limit = (await relay.connection.client()).max_payload
             probe = len(_encode(1, described(1, "")))
             append(store, [described(1, "x" * (limit - probe - 5))])
-            with pytest.raises(ValueError, match="max_payload") as raised:
-                await relay.relay(100)
-            return str(raised.value)
+            assert await relay.relay(100) == 1
+            return await _stream_bodies(relay, 1)
         finally:
             await relay.close()
 
-    assert "evt_0001" in asyncio.run(attempt())
-    assert _relay_cursor(store) == 0
+    (body,) = asyncio.run(attempt())
+    assert body["event_id"] == "evt_0001" and body["changes_omitted"] is True
+    assert _relay_cursor(store) == 1
+
+
+@pytest.fixture
+def small_nats(tmp_path: Path) -> Iterator[str]:
+    """A NATS server of the test's own, on loopback, whose max_payload is 2 KB (as some sites
+    set it): events of ordinary records outgrow it."""
+    binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
+    if not Path(binary).exists():
+        pytest.fail("nats-server is not installed; this test starts one of its own", pytrace=False)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    conf = tmp_path / "nats.conf"
+    conf.write_text(
+        f'listen: 127.0.0.1:{port}\nmax_payload: 2048\njetstream {{ store_dir: "{tmp_path}/js" }}\n'
+    )
+    log = tmp_path / "nats.log"
+    server = subprocess.Popen([binary, "-c", str(conf), "-l", str(log)])
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    server.kill()
+                    server.wait(10)
+                    said = log.read_text()[-500:] if log.exists() else ""
+                    pytest.fail(f"nats-server did not start: {said}", pytrace=False)
+                time.sleep(0.05)
+        yield f"nats://127.0.0.1:{port}?stream=SMALL&prefix=small"
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+OUT_FIELDS = {"handle": "sku", "title": "name", "text": "description"}
+
+
+def test_records_whose_events_outgrow_max_payload_reach_consumers_whole_and_in_order(
+    sqlite_url: str, small_nats: str, tmp_path: Path
+) -> None:
+    """End to end through JetStream: the relay publishes a large record's events without
+    their changes, and the consumer still gets every version whole, in order, beside the
+    small records' changes."""
+    from mastersync.connectors.sandbox.target import Faults, SandboxConnector
+    from mastersync.domain.landscape.model import Landscape
+    from mastersync.domain.landscape.policy import compile_landscape
+    from mastersync.pipeline.distribution.hub import DistributionHub
+    from mastersync.pipeline.ingest import Ingestor
+    from mastersync.ports.connector import SourceRecord
+
+    store = open_store(sqlite_url)
+    store.upgrade()
+    landscape = compile_landscape(
+        Landscape.model_validate(
+            {
+                "name": "large",
+                "systems": {
+                    "erp": {
+                        "kind": "erp",
+                        "inbound": {
+                            "item": {
+                                "key": "sku",
+                                "version": {"from": "v", "kind": "counter"},
+                                "fields": {"sku": "sku", "name": "name", "description": "d"},
+                            }
+                        },
+                    },
+                    "shop": {
+                        "kind": "ecommerce",
+                        "outbound": {
+                            "items": {
+                                "domain": "item",
+                                "mapping": {"fields": OUT_FIELDS},
+                            }
+                        },
+                    },
+                },
+            }
+        )
+    )
+    ingestor = Ingestor(store, landscape)
+    for v in (1, 2):
+        ingestor.ingest(
+            "erp",
+            "item",
+            [
+                SourceRecord({"sku": "BIG", "v": v, "name": f"Big v{v}", "d": f"{v}" * 3000}),
+                SourceRecord({"sku": f"S{v}", "v": 1, "name": f"Small {v}", "d": "short"}),
+            ],
+        )
+    connector = SandboxConnector(tmp_path / "shop.db", Faults(seed=7))
+    hub = DistributionHub(
+        store,
+        list(landscape.subscriptions.values()),
+        NatsFeed(store, small_nats, utc_now),
+        {"shop": connector},
+        relay=NatsRelay(store, small_nats, utc_now),
+        poll_interval=0.02,
+    )
+    totals = asyncio.run(hub.run_until_idle(timeout=30, settle=0.3))
+    assert totals.delivered == 4 and totals.dead == 0
+    with store.unit_of_work(write=False) as uow:
+        big = uow.find_master("item", "erp", "BIG")
+    held = connector.target.records("item")
+    assert held[big]["version"] == 2
+    assert held[big]["payload"] == {"handle": "BIG", "title": "Big v2", "text": "2" * 3000}
+    assert [v for m, v, _ in connector.target.log() if m == big] == [1, 2]
+    assert sorted(p["payload"]["handle"] for p in held.values()) == ["BIG", "S1", "S2"]
+    store.close()

@@ -11,6 +11,9 @@
   it at once, fails the later round, whose messages are then redelivered and found
   recorded): consumer-side tracking that holds beyond JetStream's duplicate window.
   (``dispatch`` queues without sending.)
+- An event over the server's ``max_payload`` goes without its field changes (marked
+  ``changes_omitted``): deliverers read states from the store, so one large record does not
+  stop the relay for every other.
 """
 
 from __future__ import annotations
@@ -142,8 +145,14 @@ def _iso(moment: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _encode(position: int, event: ChangeEvent) -> bytes:
-    return orjson.dumps({"position": position, **event.payload()})
+def _encode(position: int, event: ChangeEvent, *, changes: bool = True) -> bytes:
+    """The message of an outbox event; without its field changes (and saying so) when
+    ``changes`` is false."""
+    body = {"position": position, **event.payload()}
+    if not changes:
+        body["changes"] = {}
+        body["changes_omitted"] = True
+    return orjson.dumps(body)
 
 
 def _decode(data: bytes) -> tuple[int, ChangeEvent]:
@@ -214,6 +223,37 @@ class NatsRelay:
         """Outbox positions not yet published (an upper bound: positions may have gaps)."""
         return await asyncio.to_thread(self._backlog)
 
+    @staticmethod
+    def _fitted(position: int, event: ChangeEvent, max_payload: int) -> bytes:
+        """The event's message, without its field changes when it would not fit the
+        server's ``max_payload``: deliverers read record states from the store and need
+        only the event's identity, so one large record must not stop every other's events.
+
+        Checked here, not left to the client, because nats-py takes a publish slot and
+        registers its future before it refuses a payload, and never frees them. The server
+        counts the headers too (NATS/1.0 line, Nats-Msg-Id).
+        """
+        data = _encode(position, event)
+        if len(data) + len(event.event_id) + _HEADER_BYTES <= max_payload:
+            return data
+        slim = _encode(position, event, changes=False)
+        what = f"event {event.event_id} ({event.domain} {event.master_id} v{event.version})"
+        if len(slim) + len(event.event_id) + _HEADER_BYTES > max_payload:
+            raise ValueError(
+                f"{what} is {len(slim)} bytes even without its field changes, over the NATS "
+                f"server's max_payload of {max_payload}: raise max_payload in the server's "
+                "config"
+            )
+        log.warning(
+            "%s is %d bytes, over the NATS server's max_payload of %d: published without "
+            "its field changes (deliveries read the record from the store; raise "
+            "max_payload for readers of the stream that need them)",
+            what,
+            len(data),
+            max_payload,
+        )
+        return slim
+
     async def relay(self, limit: int) -> int:
         """Publish up to ``limit`` unpublished events; returns how many (0 while another
         hub's relay holds the lease)."""
@@ -230,16 +270,7 @@ class NatsRelay:
         try:
             async with asyncio.timeout(PUBLISH_TIMEOUT):
                 for pos, e in events:
-                    data = _encode(pos, e)
-                    # Checked here because nats-py takes a publish slot and registers its
-                    # future before the client refuses the payload, and never frees them.
-                    # The server counts the headers too (NATS/1.0 line, Nats-Msg-Id).
-                    if len(data) + len(e.event_id) + _HEADER_BYTES > nc.max_payload:
-                        raise ValueError(
-                            f"event {e.event_id} ({e.domain} {e.master_id} v{e.version}) is "
-                            f"{len(data)} bytes, over the NATS server's max_payload of "
-                            f"{nc.max_payload}: raise max_payload in the server's config"
-                        )
+                    data = self._fitted(pos, e, nc.max_payload)
                     try:
                         acks.append(
                             await js.publish_async(
