@@ -4,11 +4,16 @@ twice, per-record order, poison records dead-lettered while the rest flows."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import defaultdict
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from mastersync.bootstrap import open_store
 from mastersync.connectors.sandbox.target import Faults, RateLimit, SandboxConnector
 from mastersync.domain.landscape.model import Landscape
 from mastersync.domain.landscape.policy import CompiledLandscape, compile_landscape
@@ -427,4 +432,88 @@ def test_a_version_taken_from_a_bus_before_an_earlier_one_waits_for_it(
         (2, "delivered"),
         (3, "delivered"),
         (4, "delivered"),
+    ]
+
+
+class FlakyRelay:
+    """A relay whose bus is down for its first ``failures`` rounds."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.calls: list[float] = []
+
+    async def relay(self, limit: int) -> int:
+        self.calls.append(time.monotonic())
+        if len(self.calls) <= self.failures:
+            raise ConnectionRefusedError("nats://127.0.0.1:4222: connection refused")
+        return 0
+
+    async def backlog(self) -> int:
+        return 0
+
+    async def close(self) -> None:
+        return None
+
+
+def test_a_loop_that_keeps_failing_backs_off_logs_once_in_full_and_says_when_it_recovers(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An outage of the bus (or the store) must not write a traceback per loop several times
+    a second: the pause doubles after each failure, the first is logged in full, and the
+    loop says once when it works again."""
+    store = open_store(sqlite_url)
+    store.upgrade()
+    relay = FlakyRelay(failures=4)
+    hub = DistributionHub(
+        store, [], OutboxFeed(store, utc_now), {}, relay=relay, poll_interval=0.01
+    )
+
+    async def run_for(seconds: float) -> None:
+        stop = asyncio.Event()
+        runner = asyncio.create_task(hub.run(stop))
+        await asyncio.sleep(seconds)
+        stop.set()
+        await runner
+
+    with caplog.at_level(logging.WARNING, logger="mastersync.hub"):
+        asyncio.run(run_for(1.5))
+    store.close()
+    failures = [r for r in caplog.records if "relay failed" in r.getMessage()]
+    assert len(failures) == 1 and failures[0].exc_info is not None
+    assert "connection refused" in str(failures[0].exc_info[1])
+    recovered = [r.getMessage() for r in caplog.records if "works again" in r.getMessage()]
+    assert len(recovered) == 1 and "relay works again after 4 failed tries" in recovered[0]
+    # Pauses of 0.05, 0.1, 0.2 and 0.4 s after the failed tries (a fixed 0.05 s pause would
+    # have made about thirty tries in the same time).
+    gaps = [b - a for a, b in pairwise(relay.calls[:5])]
+    assert len(gaps) == 4 and all(gap >= 0.05 * 2**i * 0.9 for i, gap in enumerate(gaps))
+
+
+def test_a_long_outage_logs_a_line_a_minute_and_a_new_kind_of_failure_in_full(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from mastersync.pipeline.distribution.hub import _MAX_PAUSE, _Trouble
+
+    trouble = _Trouble("deliver shop.items", 0.25)
+    with caplog.at_level(logging.INFO, logger="mastersync.hub"):
+        pauses = [trouble.failed(TimeoutError("no answer"), t) for t in range(0, 180, 5)]
+        trouble.failed(ConnectionResetError("reset by peer"), 181)
+        trouble.recovered(190)
+    assert pauses[:3] == [0.25, 0.5, 1.0] and max(pauses) == _MAX_PAUSE
+    said = [
+        (r.getMessage().removeprefix(trouble.name + " "), r.exc_info is not None)
+        for r in caplog.records
+    ]
+    assert said == [
+        ("failed; retrying after a pause", True),
+        (
+            "still failing: 13 tries in 60 s, the last: TimeoutError: no answer",
+            False,
+        ),
+        (
+            "still failing: 25 tries in 120 s, the last: TimeoutError: no answer",
+            False,
+        ),
+        ("failed; retrying after a pause", True),
+        ("works again after 37 failed tries in 190.0 s", False),
     ]

@@ -33,6 +33,54 @@ _QUIET = 1.0
 # How much longer the idle polls are than the busy ones.
 _IDLE_POLL = 10
 _IDLE_WATCH = 5
+# A loop that keeps failing (its store or bus down) pauses twice as long after each failure,
+# from five polls up to this, and logs its first failure in full, then a line at most this
+# often: an outage otherwise wrote a traceback per loop four times a second.
+_MAX_PAUSE = 5.0
+_REPEAT_LOG = 60.0
+
+
+class _Trouble:
+    """One loop's run of failures: how long to pause before the next try, and what to log."""
+
+    def __init__(self, name: str, pause: float) -> None:
+        self.name, self.pause = name, pause
+        self.count = 0
+        self.since = self.logged_at = 0.0
+        self.kind = ""
+
+    def failed(self, exc: BaseException, now: float) -> float:
+        """Log this failure (in full when it is the first, or of a new kind) and return the
+        pause before the next try."""
+        self.count += 1
+        kind = type(exc).__name__
+        if self.count == 1 or kind != self.kind:
+            if self.count == 1:
+                self.since = now
+            self.kind, self.logged_at = kind, now
+            log.error("%s failed; retrying after a pause", self.name, exc_info=exc)
+        elif now - self.logged_at >= _REPEAT_LOG:
+            self.logged_at = now
+            log.error(
+                "%s still failing: %d tries in %.0f s, the last: %s: %s",
+                self.name,
+                self.count,
+                now - self.since,
+                kind,
+                exc,
+            )
+        return float(min(_MAX_PAUSE, self.pause * 2 ** min(self.count - 1, 16)))
+
+    def recovered(self, now: float) -> None:
+        """The loop's work went through: say so once, if it had been failing."""
+        if self.count:
+            log.warning(
+                "%s works again after %d failed tries in %.1f s",
+                self.name,
+                self.count,
+                now - self.since,
+            )
+            self.count, self.kind = 0, ""
 
 
 @dataclass
@@ -118,13 +166,15 @@ class DistributionHub:
         wake: asyncio.Event | None = None,
     ) -> None:
         busy_at = loop_time()
+        trouble = _Trouble(name, 5 * self.poll_interval)
         while not stop.is_set():
             try:
                 done = await work()
-            except Exception:
-                log.exception("%s failed; retrying after a pause", name)
+            except Exception as exc:
                 done = 0
-                await _wait(5 * self.poll_interval, self._halt, clear=False)
+                await _wait(trouble.failed(exc, loop_time()), self._halt, clear=False)
+            else:
+                trouble.recovered(loop_time())
             if done:
                 busy_at = loop_time()
                 self._nudge.set()
@@ -159,13 +209,14 @@ class DistributionHub:
 
         seen: int | None = None
         changed_at = loop_time()
+        trouble = _Trouble("watching the outbox", 5 * self.poll_interval)
         while not stop.is_set():
             try:
                 now = await asyncio.to_thread(head)
-            except Exception:
-                log.exception("watching the outbox failed; retrying after a pause")
-                await _wait(5 * self.poll_interval, self._halt, clear=False)
+            except Exception as exc:
+                await _wait(trouble.failed(exc, loop_time()), self._halt, clear=False)
                 continue
+            trouble.recovered(loop_time())
             if seen is not None and now != seen:
                 changed_at = loop_time()
                 self._announce()
