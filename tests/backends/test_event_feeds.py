@@ -4,6 +4,7 @@ passes over a gap that a later commit fills."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 import socket
 import subprocess
@@ -426,60 +427,75 @@ def test_an_event_that_fits_max_payload_only_without_its_headers_goes_without_it
     assert _relay_cursor(store) == 1
 
 
-@pytest.fixture
-def small_nats(tmp_path: Path) -> Iterator[str]:
-    """A NATS server of the test's own, on loopback, whose max_payload is 2 KB (as some sites
-    set it): events of ordinary records outgrow it."""
-    binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
-    if not Path(binary).exists():
-        pytest.fail("nats-server is not installed; this test starts one of its own", pytrace=False)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    conf = tmp_path / "nats.conf"
-    conf.write_text(
-        f'listen: 127.0.0.1:{port}\nmax_payload: 2048\njetstream {{ store_dir: "{tmp_path}/js" }}\n'
-    )
-    log = tmp_path / "nats.log"
-    server = subprocess.Popen([binary, "-c", str(conf), "-l", str(log)])
-    try:
+class OwnNats:
+    """A NATS server (with JetStream) of the test's own on a loopback port: for what the
+    shared one must not be put through (a small max_payload, a restart)."""
+
+    def __init__(self, folder: Path, max_payload: int | None = None) -> None:
+        binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
+        if not Path(binary).exists():
+            pytest.fail("nats-server is not installed; this test starts its own", pytrace=False)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.conf = folder / "nats.conf"
+        limit = f"max_payload: {max_payload}\n" if max_payload else ""
+        self.conf.write_text(
+            f'listen: 127.0.0.1:{self.port}\n{limit}jetstream {{ store_dir: "{folder / "js"}" }}\n'
+        )
+        self.log = folder / "nats.log"
+        self.binary = binary
+        self.server: subprocess.Popen[bytes] | None = None
+        self.url = f"nats://127.0.0.1:{self.port}?stream=OWN&prefix=own"
+
+    def start(self) -> None:
+        """Start the server (its JetStream store kept from a previous start) and wait for it."""
+        self.server = subprocess.Popen([self.binary, "-c", str(self.conf), "-l", str(self.log)])
         deadline = time.monotonic() + 10
         while True:
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
             except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    server.kill()
-                    server.wait(10)
-                    said = log.read_text()[-500:] if log.exists() else ""
+                if self.server.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    said = self.log.read_text()[-500:] if self.log.exists() else ""
                     pytest.fail(f"nats-server did not start: {said}", pytrace=False)
                 time.sleep(0.05)
-        yield f"nats://127.0.0.1:{port}?stream=SMALL&prefix=small"
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM: it syncs its store and exits)."""
+        if self.server is not None:
+            self.server.terminate()
+            try:
+                self.server.wait(10)
+            except subprocess.TimeoutExpired:
+                self.server.kill()
+                self.server.wait(10)
+            self.server = None
+
+
+@pytest.fixture
+def small_nats(tmp_path: Path) -> Iterator[str]:
+    """A NATS server of the test's own whose max_payload is 2 KB (as some sites set it):
+    events of ordinary records outgrow it."""
+    server = OwnNats(tmp_path, max_payload=2048)
+    server.start()
+    try:
+        yield server.url
     finally:
-        server.terminate()
-        server.wait(10)
+        server.stop()
 
 
 OUT_FIELDS = {"handle": "sku", "title": "name", "text": "description"}
 
 
-def test_records_whose_events_outgrow_max_payload_reach_consumers_whole_and_in_order(
-    sqlite_url: str, small_nats: str, tmp_path: Path
-) -> None:
-    """End to end through JetStream: the relay publishes a large record's events without
-    their changes, and the consumer still gets every version whole, in order, beside the
-    small records' changes."""
-    from mastersync.connectors.sandbox.target import Faults, SandboxConnector
+def erp_to_shop() -> Any:
+    """An ERP feeding items (with descriptions) to a shop."""
     from mastersync.domain.landscape.model import Landscape
     from mastersync.domain.landscape.policy import compile_landscape
-    from mastersync.pipeline.distribution.hub import DistributionHub
-    from mastersync.pipeline.ingest import Ingestor
-    from mastersync.ports.connector import SourceRecord
 
-    store = open_store(sqlite_url)
-    store.upgrade()
-    landscape = compile_landscape(
+    return compile_landscape(
         Landscape.model_validate(
             {
                 "name": "large",
@@ -507,6 +523,22 @@ def test_records_whose_events_outgrow_max_payload_reach_consumers_whole_and_in_o
             }
         )
     )
+
+
+def test_records_whose_events_outgrow_max_payload_reach_consumers_whole_and_in_order(
+    sqlite_url: str, small_nats: str, tmp_path: Path
+) -> None:
+    """End to end through JetStream: the relay publishes a large record's events without
+    their changes, and the consumer still gets every version whole, in order, beside the
+    small records' changes."""
+    from mastersync.connectors.sandbox.target import Faults, SandboxConnector
+    from mastersync.pipeline.distribution.hub import DistributionHub
+    from mastersync.pipeline.ingest import Ingestor
+    from mastersync.ports.connector import SourceRecord
+
+    store = open_store(sqlite_url)
+    store.upgrade()
+    landscape = erp_to_shop()
     ingestor = Ingestor(store, landscape)
     for v in (1, 2):
         ingestor.ingest(
@@ -536,3 +568,86 @@ def test_records_whose_events_outgrow_max_payload_reach_consumers_whole_and_in_o
     assert [v for m, v, _ in connector.target.log() if m == big] == [1, 2]
     assert sorted(p["payload"]["handle"] for p in held.values()) == ["BIG", "S1", "S2"]
     store.close()
+
+
+def test_a_nats_restart_mid_run_loses_nothing_and_applies_each_version_once_in_order(
+    pg_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The bus goes away while the hub runs and changes keep coming: the relay's publishes
+    and the deliverers' pulls fail and back off, nothing moves the relay's cursor past what
+    the stream did not acknowledge, and once the server is back (its JetStream store kept)
+    every version reaches the consumer, once, in order."""
+    from mastersync.connectors.sandbox.target import Faults, SandboxConnector
+    from mastersync.pipeline.distribution.hub import DistributionHub
+    from mastersync.pipeline.ingest import Ingestor
+    from mastersync.ports.connector import SourceRecord
+
+    nats_server = OwnNats(tmp_path)
+    nats_server.start()
+    store = open_store(pg_url)
+    store.upgrade()
+    landscape = erp_to_shop()
+    ingestor = Ingestor(store, landscape)
+    connector = SandboxConnector(tmp_path / "shop.db", Faults(seed=7))
+    skus = [f"R{i:02d}" for i in range(40)]
+
+    def send(version: int) -> None:
+        rows = [{"sku": s, "v": version, "name": f"{s} v{version}", "d": "-"} for s in skus]
+        ingestor.ingest("erp", "item", [SourceRecord(r) for r in rows])
+
+    def held_versions() -> list[int]:
+        return sorted(r["version"] for r in connector.target.records("item").values())
+
+    async def until(versions: list[int], seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while await asyncio.to_thread(held_versions) != versions:
+            assert time.monotonic() < deadline, f"consumer holds {held_versions()}"
+            await asyncio.sleep(0.1)
+
+    async def scenario() -> None:
+        hub = DistributionHub(
+            store,
+            list(landscape.subscriptions.values()),
+            NatsFeed(store, nats_server.url, utc_now),
+            {"shop": connector},
+            relay=NatsRelay(store, nats_server.url, utc_now),
+            poll_interval=0.02,
+        )
+        stop = asyncio.Event()
+        runner = asyncio.create_task(hub.run(stop))
+        try:
+            await asyncio.to_thread(send, 1)
+            await until([1] * len(skus), 30)
+            await asyncio.to_thread(nats_server.stop)
+            await asyncio.to_thread(send, 2)
+            # Longer than nats-py's wait between reconnects (2 s) and its JetStream API
+            # timeout (5 s): the relay's publishes and the deliverers' pulls and consumer
+            # look-ups time out, and their loops back off.
+            await asyncio.sleep(3)
+            await asyncio.to_thread(send, 3)
+            await asyncio.sleep(3)
+            await asyncio.to_thread(nats_server.start)
+            await until([3] * len(skus), 60)
+        finally:
+            stop.set()
+            await runner
+
+    try:
+        with caplog.at_level(logging.WARNING, logger="mastersync.hub"):
+            asyncio.run(scenario())
+        said = [r.getMessage() for r in caplog.records if r.name == "mastersync.hub"]
+        # Both connections (the relay's, the feed's) lost the server and got it back; the
+        # client's errors were logged as one line each, not a traceback per reconnect try.
+        assert sum("disconnected; reconnecting" in m for m in said) == 2, said
+        assert sum(m.endswith(": reconnected") for m in said) == 2, said
+        assert not [r for r in caplog.records if r.name.startswith("nats")]
+        log = connector.target.log()
+        per_record: dict[str, list[int]] = {}
+        for master, version, _ in log:
+            per_record.setdefault(master, []).append(version)
+        assert len(per_record) == len(skus)
+        assert all(versions == [1, 2, 3] for versions in per_record.values()), per_record
+        assert _relay_cursor(store) >= 3 * len(skus)
+    finally:
+        nats_server.stop()
+        store.close()

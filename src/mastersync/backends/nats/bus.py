@@ -79,6 +79,11 @@ class BusSettings:
         return re.sub(r"[^A-Za-z0-9_-]", "_", f"{self.prefix}_{subscription}")
 
 
+# The client's own errors (each failed reconnect, say) are logged once per kind in this
+# many seconds: nats-py's default logs each with a traceback, every 2 s of an outage.
+_ERROR_LOG_EVERY = 60.0
+
+
 class _Connection:
     """One NATS connection and the stream, made on first use."""
 
@@ -87,12 +92,39 @@ class _Connection:
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
         self._lock = asyncio.Lock()
+        # Error kind -> (monotonic time it was last logged, times seen since).
+        self._errors: dict[str, tuple[float, int]] = {}
+
+    async def _error(self, exc: Exception) -> None:
+        kind = type(exc).__name__
+        now = time.monotonic()
+        logged, seen = self._errors.get(kind, (-_ERROR_LOG_EVERY, 0))
+        if now - logged < _ERROR_LOG_EVERY:
+            self._errors[kind] = (logged, seen + 1)
+            return
+        self._errors[kind] = (now, 0)
+        more = f" (and {seen} more since it was last logged)" if seen else ""
+        log.warning("NATS %s: %s: %s%s", self.settings.servers, kind, exc, more)
+
+    async def _disconnected(self) -> None:
+        if self._nc is None or self._nc.is_closed:
+            return  # closed on purpose (or dropped by ``reset``)
+        log.warning("NATS %s: disconnected; reconnecting", self.settings.servers)
+
+    async def _reconnected(self) -> None:
+        self._errors.clear()
+        log.warning("NATS %s: reconnected", self.settings.servers)
 
     async def js(self) -> JetStreamContext:
         async with self._lock:
             if self._js is None:
                 self._nc = await nats.connect(
-                    self.settings.servers, connect_timeout=5, max_reconnect_attempts=-1
+                    self.settings.servers,
+                    connect_timeout=5,
+                    max_reconnect_attempts=-1,
+                    error_cb=self._error,
+                    disconnected_cb=self._disconnected,
+                    reconnected_cb=self._reconnected,
                 )
                 js = self._nc.jetstream()
                 config = StreamConfig(
