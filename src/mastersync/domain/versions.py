@@ -10,9 +10,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from mastersync.domain.mapping.spec import VersionKind
 from mastersync.domain.problems import ConfigError
 
-# Fixed-width UTC text so that timestamp versions compare correctly as strings.
-_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-
 Version = int | str
 
 
@@ -29,20 +26,29 @@ def zone(name: str) -> dt.tzinfo:
 
 def parse_timestamp(raw: Any, fmt: str | None, tz: dt.tzinfo) -> str:
     """Parse a source timestamp into fixed-width UTC text; ValueError if it is not one."""
-    if isinstance(raw, dt.datetime):
-        stamp = raw
-    elif isinstance(raw, int | float) and not isinstance(raw, bool):
-        stamp = dt.datetime.fromtimestamp(raw, dt.UTC)
-    else:
-        text = str(raw).strip()
-        stamp = (
-            dt.datetime.strptime(text, fmt)
-            if fmt
-            else dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-        )
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=tz)
-    return stamp.astimezone(dt.UTC).strftime(_TS_FORMAT)
+    try:
+        if isinstance(raw, dt.datetime):
+            stamp = raw
+        elif isinstance(raw, int | float) and not isinstance(raw, bool):
+            stamp = dt.datetime.fromtimestamp(raw, dt.UTC)
+        else:
+            text = str(raw).strip()
+            stamp = (
+                dt.datetime.strptime(text, fmt)
+                if fmt
+                else dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+            )
+        if stamp.tzinfo is None:
+            stamp = stamp.replace(tzinfo=tz)
+        u = stamp.astimezone(dt.UTC)
+    except (OverflowError, OSError) as exc:  # out of datetime's range (years 1 to 9999)
+        raise ValueError(f"{raw!r} is out of range for a timestamp") from exc
+    # Fixed width, so that timestamp versions compare correctly as text: strftime's %Y does
+    # not pad years before 1000 (sources do send 0001-01-01 as "no date").
+    return (
+        f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}"
+        f".{u.microsecond:06d}Z"
+    )
 
 
 def parse_version(kind: VersionKind, raw: Any, fmt: str | None, tz: dt.tzinfo) -> Version:
@@ -57,23 +63,6 @@ def parse_version(kind: VersionKind, raw: Any, fmt: str | None, tz: dt.tzinfo) -
     if not text.lstrip("-").isdigit():
         raise ValueError(f"{raw!r} is not a {kind.value} (a whole number)")
     return int(text)
-
-
-def encode(version: Version) -> str:
-    """Version as stored text."""
-    return str(version)
-
-
-def decode(kind: VersionKind, text: str | None) -> Version | None:
-    """Stored text back to a version; None when absent or of another kind (config changed)."""
-    if text is None:
-        return None
-    if kind is VersionKind.TIMESTAMP:
-        return text if text.endswith("Z") and len(text) == 27 else None
-    try:
-        return int(text)
-    except ValueError:
-        return None
 
 
 def compare(new: Version, applied: Version | None) -> int:
