@@ -5,12 +5,16 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from pydantic import ValidationError
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import TypeAdapter, ValidationError
+from stdnum import ean
 
 from mastersync.domain.canonical import DOMAINS, domain_spec
 from mastersync.domain.canonical.customer import Customer
 from mastersync.domain.canonical.item import Item
 from mastersync.domain.canonical.supplier import Supplier
+from mastersync.domain.canonical.types import GTIN
 from mastersync.domain.validation import validate
 
 
@@ -93,3 +97,34 @@ def test_item_carries_pack_levels_dimensions_and_lifecycle() -> None:
     assert dumped["dimensions"] == {"length_cm": "10.5"}
     with pytest.raises(ValidationError):
         Item.model_validate({"pack_levels": [{"level": "case", "uom": "CS", "quantity": 0}]})
+
+
+# Digits of other scripts pass str.isdigit() but are no GTIN: Arabic-Indic, superscript,
+# fullwidth; a GTIN stored with them would never meet the same GTIN from another system.
+_GTIN_TEXT = st.text(alphabet="0123456789 -x\u0664\u0660\u00b2\uff13", min_size=0, max_size=16)
+
+
+@given(
+    st.one_of(
+        _GTIN_TEXT,
+        st.builds(
+            lambda d: d + ean.calc_check_digit(d), st.from_regex(r"[0-9]{12}", fullmatch=True)
+        ),
+    )
+)
+def test_a_gtin_is_accepted_exactly_when_python_stdnum_says_it_is_valid(value: str) -> None:
+    adapter = TypeAdapter(GTIN)
+    try:
+        stored = adapter.validate_python(value)
+    except ValidationError:
+        assert not ean.is_valid(value)
+    else:
+        assert ean.is_valid(value)
+        assert stored == ean.compact(value).zfill(14) and stored.isascii()
+
+
+def test_a_gtin_in_other_digits_than_ascii_is_refused_as_a_format_error() -> None:
+    with pytest.raises(ValidationError, match="GTIN must have 8, 12, 13 or 14 digits"):
+        Item.model_validate({"sku": "A", "gtin": "٤٠٠٦٣٨١٣٣٣٩٣١"})
+    with pytest.raises(ValidationError, match="GTIN must have 8, 12, 13 or 14 digits"):
+        Item.model_validate({"sku": "A", "gtin": "²" * 13})

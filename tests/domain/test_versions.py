@@ -99,3 +99,9 @@ def test_a_year_before_1000_is_padded_so_a_no_date_sentinel_never_looks_newer() 
 def test_a_timestamp_out_of_range_is_a_value_error(raw: object) -> None:
     with pytest.raises(ValueError, match="out of range"):
         parse_timestamp(raw, None, dt.UTC)
+
+
+@pytest.mark.parametrize("raw", ["٤٢", "²", "-٣"])
+def test_a_counter_in_other_digits_than_ascii_is_refused(raw: str) -> None:
+    with pytest.raises(ValueError, match="is not a counter"):
+        parse_version(VersionKind.COUNTER, raw, None, dt.UTC)

@@ -60,7 +60,8 @@ def parse_version(kind: VersionKind, raw: Any, fmt: str | None, tz: dt.tzinfo) -
     if isinstance(raw, int):
         return raw
     text = str(raw).strip()
-    if not text.lstrip("-").isdigit():
+    digits = text.removeprefix("-")
+    if not (digits.isascii() and digits.isdigit()):
         raise ValueError(f"{raw!r} is not a {kind.value} (a whole number)")
     return int(text)
 

@@ -91,7 +91,7 @@ def check_date(value: str, *, record_index: int, field: str) -> str:
 
 def gtin_is_valid(gtin: str) -> bool:
     """True for an 8, 12, 13 or 14 digit GTIN whose GS1 check digit is right."""
-    if not gtin.isdigit() or len(gtin) not in (8, 12, 13, 14):
+    if not (gtin.isascii() and gtin.isdigit()) or len(gtin) not in (8, 12, 13, 14):
         return False
     digits = [int(c) for c in gtin]
     body, check = digits[:-1], digits[-1]

@@ -43,7 +43,8 @@ def _gs1_check_digit_ok(digits: str) -> bool:
 
 def _gtin(value: str) -> str:
     digits = value.replace(" ", "").replace("-", "")
-    if not digits.isdigit() or len(digits) not in (8, 12, 13, 14):
+    # isascii too: isdigit() is true for other scripts' digits ('٤', '²') as well.
+    if not (digits.isascii() and digits.isdigit()) or len(digits) not in (8, 12, 13, 14):
         raise PydanticCustomError(
             "gtin_format", "GTIN must have 8, 12, 13 or 14 digits, got {value}", {"value": value}
         )

@@ -181,7 +181,7 @@ def iso_date(value: str) -> str | None:
         raw = raw[:10].replace("-", "")
     elif len(raw) == 10 and raw[2] == "." and raw[5] == ".":
         raw = raw[6:] + raw[3:5] + raw[:2]
-    if len(raw) != 8 or not raw.isdigit():
+    if len(raw) != 8 or not (raw.isascii() and raw.isdigit()):
         return None
     return f"{raw[:4]}-{raw[4:6]}-{raw[6:]}"
 
