@@ -7,6 +7,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from mastersync.domain.mapping.mapper import Mapper, MappingFailed
 from mastersync.domain.mapping.spec import MappingSpec
@@ -74,6 +77,36 @@ def test_number_parsing_by_locale_and_by_separators() -> None:
     assert failures(
         {"list_price": {"from": "p", "number": {"locale": "de_DE"}}}, {"p": "twelve"}
     ) == {("list_price", "number")}
+
+
+@pytest.mark.parametrize(
+    ("number", "said"),
+    [
+        ({"decimal": ",", "group": ","}, "'decimal' and 'group' are both ','"),
+        ({"locale": "de_DE", "decimal": ","}, "a 'locale' or the separators"),
+    ],
+)
+def test_number_settings_that_would_parse_silently_wrong_are_refused(
+    number: dict[str, str], said: str
+) -> None:
+    with pytest.raises(ValidationError, match=said):
+        mapper({"list_price": {"from": "p", "number": number}})
+
+
+@settings(max_examples=200)
+@given(
+    st.decimals(min_value=-(10**9), max_value=10**9, places=2, allow_nan=False),
+    st.sampled_from(["de_DE", "en_US", "fr_FR", "de_CH", "en_IN"]),
+)
+def test_numbers_as_a_locale_writes_them_read_back_as_the_same_number(
+    amount: Decimal, locale: str
+) -> None:
+    from babel.numbers import format_decimal
+
+    text = format_decimal(amount, locale=locale)  # as a system set to that locale writes it
+    assert values({"list_price": {"from": "p", "number": {"locale": locale}}}, {"p": text}) == {
+        "list_price": amount
+    }
 
 
 def test_unit_conversion_fixed_and_per_record() -> None:

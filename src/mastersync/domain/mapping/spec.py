@@ -20,6 +20,16 @@ class NumberSpec(_Spec):
     decimal: str | None = Field(default=None, max_length=1)
     group: str | None = Field(default=None, max_length=1)
 
+    @model_validator(mode="after")
+    def _unambiguous(self) -> NumberSpec:
+        # Either would parse silently wrong: with one character for both, "1,5" reads as 15;
+        # with a locale too, the separators were ignored.
+        if self.decimal is not None and self.decimal == self.group:
+            raise ValueError(f"'decimal' and 'group' are both {self.decimal!r}: they must differ")
+        if self.locale and (self.decimal is not None or self.group is not None):
+            raise ValueError("give a 'locale' or the separators ('decimal', 'group'), not both")
+        return self
+
 
 class DateSpec(_Spec):
     """Parse text into a date or timestamp: strptime format, babel locale, or ISO 8601."""
