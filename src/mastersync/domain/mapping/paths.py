@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final
@@ -36,11 +37,8 @@ def is_simple_path(path: str) -> bool:
 
 
 def path_segments(path: str) -> list[str]:
-    """The keys of a simple path, with quotes removed."""
-    out = []
-    for seg in _SPLIT.findall(path):
-        out.append(seg[1:-1].replace('\\"', '"') if seg.startswith('"') else seg)
-    return out
+    """The keys of a simple path, quoted ones decoded as JMESPath does (JSON strings)."""
+    return [json.loads(seg) if seg.startswith('"') else seg for seg in _SPLIT.findall(path)]
 
 
 def compile_path(path: str) -> Getter:
@@ -70,6 +68,16 @@ def compile_path(path: str) -> Getter:
     return expr.search
 
 
+def truthy(value: Any) -> bool:
+    """JMESPath's truth: null, false and empty strings, lists and objects are false; every
+    number is true, 0 included (Python's ``0 == False`` must not decide it)."""
+    if value is None or value is False:
+        return False
+    if isinstance(value, str | list | dict):
+        return len(value) > 0
+    return True
+
+
 def compile_condition(text: str) -> Callable[[Mapping[str, Any]], bool]:
     """Compile a JMESPath condition; it holds when the expression is truthy."""
     try:
@@ -83,7 +91,6 @@ def compile_condition(text: str) -> Callable[[Mapping[str, Any]], bool]:
         except JMESPathError:
             return False  # e.g. contains(null, ...): the condition cannot hold
 
-        # JMESPath truthiness: empty strings, lists and objects and null/false are false.
-        return value not in (None, False, "", [], {})
+        return truthy(value)
 
     return holds
