@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mastersync.connectors.files.readers import (
     MAX_RECORD_BYTES,
@@ -103,3 +106,68 @@ def test_file_types_by_suffix(tmp_path: Path) -> None:
     assert records(list(read_file(tsv))) == [("t.tsv:2", {"a": "1", "b": "2"})]
     with pytest.raises(ValueError, match=r"unsupported file type '\.xml'"):
         read_file(tmp_path / "x.xml")
+
+
+_CELL = st.text(alphabet='ab ä€,;"\n\t', max_size=6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.text(alphabet="abcxyz", min_size=1, max_size=4), min_size=1, max_size=4, unique=True
+    ),
+    st.lists(st.lists(_CELL, min_size=4, max_size=4), max_size=5),
+    st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-32", "cp1252"]),
+    st.sampled_from([",", ";", "\t"]),
+)
+def test_what_the_csv_module_writes_reads_back_cell_for_cell_with_its_line(
+    tmp_path_factory: pytest.TempPathFactory,
+    columns: list[str],
+    cells: list[list[str]],
+    encoding: str,
+    delimiter: str,
+) -> None:
+    """Any encoding a spreadsheet or ERP exports in (Excel's "Unicode text" is UTF-16),
+    any delimiter, quotes and line breaks inside cells: every row comes back as written,
+    located at the physical line it starts on."""
+    path = tmp_path_factory.mktemp("csv") / "items.csv"
+    rows = [[f"k{i}", *row[: len(columns) - 1]] for i, row in enumerate(cells)]
+    rows = [row + [""] * (len(columns) - len(row)) for row in rows]
+    with path.open("w", encoding=encoding, newline="") as handle:
+        csv.writer(handle, delimiter=delimiter, lineterminator="\n").writerows([columns, *rows])
+    expected, line = [], 2
+    for row in rows:
+        expected.append((f"items.csv:{line}", dict(zip(columns, row, strict=True))))
+        line += 1 + sum(cell.count("\n") for cell in row)
+    got = list(read_csv(path, delimiter=delimiter, encoding=encoding))
+    assert records(got) == expected
+
+
+def test_a_utf16_line_with_undecodable_bytes_fails_alone(tmp_path: Path) -> None:
+    """A lone surrogate half in a UTF-16 file: that line is a failure naming it, the rows
+    before and after it are read."""
+    path = tmp_path / "items.txt"
+    head = "sku\tname\nA1\tÄpfel\n".encode("utf-16")  # with its byte order mark
+    bad = "A2\tBir".encode("utf-16-le") + b"\x00\xd8" + "nen\n".encode("utf-16-le")
+    path.write_bytes(head + bad + "A3\tKiwi\n".encode("utf-16-le"))
+    got = list(read_csv(path, delimiter="\t", encoding="utf-16"))
+    assert records(got) == [
+        ("items.txt:2", {"sku": "A1", "name": "Äpfel"}),
+        ("items.txt:3", "encoding"),
+        ("items.txt:4", {"sku": "A3", "name": "Kiwi"}),
+    ]
+    assert isinstance(got[1], ReadFailure)
+    assert got[1].message == "line has bytes that are not valid utf-16"
+    assert got[1].raw == "A2\tBir\ufffdnen\n"
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32-be"])
+def test_a_wide_file_larger_than_a_read_chunk_splits_its_lines_right(
+    tmp_path: Path, encoding: str
+) -> None:
+    path = tmp_path / "items.csv"
+    rows = [f"S{i:05d},Ärmel {i}" for i in range(6000)]  # 2 to 4 bytes a character: > 64 KiB
+    path.write_text("sku,name\n" + "\n".join(rows) + "\n", encoding=encoding)
+    got = list(read_csv(path, encoding=encoding))
+    assert len(got) == 6000 and all(isinstance(r, SourceRecord) for r in got)
+    assert records(got[4321:4322]) == [("items.csv:4323", {"sku": "S04321", "name": "Ärmel 4321"})]

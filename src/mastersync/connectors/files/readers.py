@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,6 +15,21 @@ from mastersync.ports.connector import ReadFailure, SourceRecord
 
 # A single record larger than this is refused: connected systems are untrusted input.
 MAX_RECORD_BYTES = 1 << 20
+# What a wide encoding's file is decoded in at a time.
+_CHUNK = 1 << 16
+# Undecodable bytes of a wide encoding decode to a lone surrogate, which no strict decoding
+# yields otherwise: the line holding one is a failure, and decoding goes on after it.
+_UNDECODABLE = "\udcff"
+_MARK_ERRORS = "mastersync.mark_undecodable"
+
+
+def _mark_undecodable(exc: UnicodeError) -> tuple[str, int]:
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    return _UNDECODABLE, exc.end
+
+
+codecs.register_error(_MARK_ERRORS, _mark_undecodable)
 
 
 @dataclass
@@ -32,6 +48,9 @@ class _Lines:
         self.row_start: int | None = None
 
     def __iter__(self) -> Iterator[str]:
+        if not _splits_on_newline_byte(self.encoding):
+            yield from self._decoded_lines()
+            return
         for raw in self.handle:
             self.line_no += 1
             self.bytes_read += len(raw)
@@ -62,6 +81,59 @@ class _Lines:
             if self.row_start is None:
                 self.row_start = self.line_no
             yield text
+
+    def _decoded_lines(self) -> Iterator[str]:
+        """Lines of an encoding whose line end is not the byte 0x0A (UTF-16 and UTF-32, as
+        Excel's "Unicode text" export writes, or EBCDIC): decoded first, then split; a line
+        with bytes the encoding cannot decode is a failure, as in ``__iter__``."""
+        decoder = codecs.getincrementaldecoder(self.encoding)(errors=_MARK_ERRORS)
+        pending = ""
+        final = False
+        while not final:
+            chunk = self.handle.read(_CHUNK)
+            final = not chunk
+            self.bytes_read += len(chunk)
+            *lines, pending = (pending + decoder.decode(chunk, final=final)).split("\n")
+            ends = ["\n"] * len(lines)
+            if final and pending:
+                lines.append(pending)
+                ends.append("")
+            for line, end in zip(lines, ends, strict=True):
+                self.line_no += 1
+                text = (line + end).removeprefix("\ufeff") if self.line_no == 1 else line + end
+                if _UNDECODABLE in text:
+                    self.failures.append(
+                        ReadFailure(
+                            f"{self.name}:{self.line_no}",
+                            "encoding",
+                            f"line has bytes that are not valid {self.encoding}",
+                            text.replace(_UNDECODABLE, "\ufffd"),
+                        )
+                    )
+                    continue
+                if len(text) > MAX_RECORD_BYTES // 4 and len(text.encode(self.encoding)) > (
+                    MAX_RECORD_BYTES
+                ):
+                    self.failures.append(
+                        ReadFailure(
+                            f"{self.name}:{self.line_no}",
+                            "too_large",
+                            f"line is over the {MAX_RECORD_BYTES}-byte limit",
+                            text[:200],
+                        )
+                    )
+                    continue
+                if self.row_start is None:
+                    self.row_start = self.line_no
+                yield text
+
+
+def _splits_on_newline_byte(encoding: str) -> bool:
+    """Whether the byte 0x0A is a line end in this encoding (ASCII-compatible ones)."""
+    try:
+        return b"a\n".decode(encoding) == "a\n"
+    except UnicodeDecodeError:
+        return False
 
 
 def count_records(path: Path) -> int:
