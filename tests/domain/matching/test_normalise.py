@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from mastersync.domain.matching import normalise as n
 from mastersync.domain.matching.normalise import compile_normalisers
@@ -170,3 +172,25 @@ def test_normaliser_mistakes(names: list[str], message: str, loc: tuple[str, int
         compile_normalisers(names, ("p",))
     assert caught.value.message.startswith(message)
     assert caught.value.loc == loc
+
+
+_ANY_TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=20)
+
+
+@settings(max_examples=500)
+@given(_ANY_TEXT)
+@example("\U0001d400\U0001d402\U0001d40c\U0001d404 GmbH")  # mathematical bold capitals
+@example("\uff21\uff23\uff2d\uff25 Street")  # fullwidth "ACME"
+def test_text_clean_ups_are_stable_and_lower_case(value: str) -> None:
+    """What a clean-up returns, cleaned up again, stays as it is: otherwise the same name
+    stored cleaned and arriving raw would not meet. NFKD turns compatibility letters into
+    capitals, so folding happens after it too."""
+    for clean in (n.text, n.legal_form, n.street):
+        once = clean(value)
+        assert clean(once) == once
+        assert once == once.casefold()
+
+
+def test_fullwidth_and_styled_letters_meet_their_plain_spelling() -> None:
+    assert n.text("\uff21\uff23\uff2d\uff25") == n.text("acme") == "acme"
+    assert n.legal_form("\U0001d400\U0001d402\U0001d40c\U0001d404 GmbH") == "acme"

@@ -62,14 +62,21 @@ def strip_accents(value: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
+def _fold(value: str) -> str:
+    """Case-folded without accents; folded again after NFKD, which turns compatibility
+    letters into capitals (fullwidth or mathematical "A" -> "A")."""
+    folded = value.casefold()
+    return folded if folded.isascii() else strip_accents(folded).casefold()
+
+
 def text(value: str) -> str:
     """Case-fold, strip accents and punctuation, collapse whitespace: the base clean-up."""
-    folded = strip_accents(value.casefold())
+    folded = _fold(value)
     return " ".join(_PUNCTUATION.sub(" ", _APOSTROPHES.sub("", folded)).split())
 
 
 def _legal_tokens(value: str) -> list[str]:
-    folded = strip_accents(value.casefold()).replace("&", " and ")
+    folded = _fold(value).replace("&", " and ")
     return _PUNCTUATION.sub(" ", _JOINERS.sub("", folded)).split()
 
 
