@@ -269,3 +269,49 @@ def test_invalid_expression_is_a_config_error_with_a_hint() -> None:
 def test_one_source_per_value() -> None:
     with pytest.raises(ValueError, match="exactly one source"):
         MappingSpec.model_validate({"key": "id", "fields": {"name": {"from": "a", "const": 1}}})
+
+
+_ODD = st.sampled_from(["1e30", "NaN", "Infinity", "-inf", "1e400000000", "12,5", "lb", "x"])
+_RAW = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5) | _ODD,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(["a", "b"]), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+_EVERY_KIND = {
+    "sku": "k",
+    "list_price": {"from": "p", "number": True},
+    "cost_price": {"from": "c", "number": {"locale": "de_DE"}},
+    "net_weight_kg": {"from": "w", "number": True, "unit": {"from": "lb", "to": "kg"}},
+    "gross_weight_kg": {"from": "g", "number": True, "unit": {"from_path": "gu", "to": "kg"}},
+    "name": {"concat": ["n", "a.b"], "sep": " "},
+    "lifecycle_state": {"from": "s", "map": {"A": "active"}, "map_other": "keep"},
+    "description": "length(d)",
+    "brand": {"from": "b", "default": "none"},
+}
+
+
+@settings(max_examples=300)
+@given(st.fixed_dictionaries({}, optional=dict.fromkeys("pcwgunasdb", _RAW)))
+def test_whatever_a_record_holds_mapping_it_fails_only_as_a_mapping_failure(
+    record: dict[str, Any],
+) -> None:
+    """Bad input fails its own record with field and rule named, never the batch: no value
+    escapes as another exception (Decimal's InvalidOperation, JMESPath's type errors)."""
+    record = {"k": "K1", **{("gu" if k == "u" else k): v for k, v in record.items()}}
+    try:
+        mapper(_EVERY_KIND).map({"id": "1", **record})
+    except MappingFailed as exc:
+        problems = exc.problems
+    else:
+        problems = []
+    assert all(p.field and p.rule for p in problems)
+
+
+def test_out_of_range_numbers_and_expression_type_errors_name_field_and_rule() -> None:
+    weight = {"net_weight_kg": {"from": "w", "number": True, "unit": {"from": "lb", "to": "kg"}}}
+    assert failures(weight, {"w": "1e30"}) == {("net_weight_kg", "unit")}
+    assert failures(weight, {"w": "NaN"}) == {("net_weight_kg", "number")}
+    assert failures({"description": "length(d)"}, {"d": None}) == {("description", "unexpected")}

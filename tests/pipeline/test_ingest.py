@@ -70,6 +70,29 @@ def test_a_batch_with_bad_records_keeps_the_good_ones(store: Store, ingestor: In
     assert get_record(store, "item", "erp:A1").golden.attributes["list_price"] == "2.5"
 
 
+def test_numbers_no_system_means_fail_their_record_not_the_batch(
+    store: Store, ingestor: Ingestor
+) -> None:
+    """ "NaN", "Infinity" and 1e30 are numbers to Python's Decimal: each fails its record with
+    the field and rule named, and the records around it are applied."""
+    rows = [
+        erp_item("A1", 1, name="Pen", price="2.50"),
+        erp_item("A2", 1, name="Ink", price="NaN"),
+        erp_item("A3", 1, name="Pad", price="Infinity"),
+        erp_item("A4", 1, name="Tape", price="1e30"),
+        erp_item("A5", 1, name="Clip", price="0.10"),
+    ]
+    report = ingestor.ingest("erp", "item", feed(rows), source="test")
+    assert report.outcomes == Counter({"accepted": 2, "rejected": 3})
+    assert report.problems == Counter(
+        {
+            ("mapping_error", "list_price", "number"): 2,
+            ("validation_error", "list_price", "number_too_large"): 1,
+        }
+    )
+    assert get_record(store, "item", "erp:A5").golden.attributes["list_price"] == "0.1"
+
+
 def test_every_golden_version_has_its_event_and_lineage(store: Store, ingestor: Ingestor) -> None:
     ingestor.ingest(
         "erp",

@@ -135,12 +135,14 @@ class Mapper:
             problems.append(_failure(name, exc.rule, exc.message))
         except FieldFailure as exc:
             problems.append(_failure(f"{name}.{exc.field}", exc.rule, exc.message))
+        except Exception as exc:  # see ``produce``: the record fails, not the batch
+            problems.append(_failure(name, "unexpected", f"{type(exc).__name__}: {exc}"))
         return None
 
     def _read_version(self, record: Mapping[str, Any], problems: list[Problem]) -> Version | None:
         if self._version is None:
             return None
-        raw = self._version(record)
+        raw = self._value(self._version, record, "version", problems)
         where = self.spec.version.from_
         if raw in (None, MISSING, ""):
             problems.append(_failure("version", "required", f"source version {where!r} is empty"))

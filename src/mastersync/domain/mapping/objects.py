@@ -44,6 +44,10 @@ def produce(field: CompiledField, rec: Mapping[str, Any], out: dict[str, Any]) -
         raise FieldFailure(target, exc.rule, exc.message) from None
     except FieldFailure as exc:
         raise FieldFailure(f"{target}.{exc.field}", exc.rule, exc.message) from None
+    except Exception as exc:
+        # A value no rule foresaw must fail its record, not the batch (or, outbound, hold up
+        # a subscription): it is reported with its field like any other mapping problem.
+        raise FieldFailure(target, "unexpected", f"{type(exc).__name__}: {exc}") from None
     if value is None:
         return
     if len(parts) == 1:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal, DecimalException, InvalidOperation
 from typing import Any
 
 from babel import Locale, UnknownLocaleError
@@ -128,6 +128,12 @@ def _number(spec: NumberSpec | bool) -> Callable[[Any], Any]:
             raise ConfigError(f"unknown locale {locale!r}") from None
 
     def parse(value: Any) -> Any:
+        number = read(value)
+        if not number.is_finite():  # "NaN", "Infinity": Decimal reads them, no system means them
+            raise ValueFailure("number", f"{value!r} is not a finite number")
+        return number
+
+    def read(value: Any) -> Decimal:
         if type(value) is str and not locale and not group_sep and not decimal_sep:
             try:
                 return Decimal(value.strip())  # the common case: plain digits and a dot
@@ -206,13 +212,21 @@ def _unit(spec: UnitSpec) -> Callable[[Any, Mapping[str, Any]], Any]:
 
 
 def _scaled(value: Any, factor: Decimal) -> Decimal:
-    if not isinstance(value, Decimal):
+    number = value
+    if not isinstance(number, Decimal):
         try:
-            value = Decimal(str(value).strip())
+            number = Decimal(str(value).strip())
         except InvalidOperation:
             raise ValueFailure("unit", f"{value!r} is not a number to convert") from None
-    # Six decimals: sub-milligram/micrometre precision, and no float noise in golden values.
-    scaled: Decimal = (value * factor).quantize(Decimal("0.000001"), rounding=ROUND_HALF_EVEN)
+    try:
+        # Six decimals: sub-milligram/micrometre precision, and no float noise in golden values.
+        scaled: Decimal = (number * factor).quantize(
+            Decimal("0.000001"), rounding=ROUND_HALF_EVEN
+        )
+    except DecimalException:  # NaN, infinite, or too many digits for six decimals
+        raise ValueFailure("unit", f"{value!r} is out of range to convert") from None
+    if not scaled.is_finite():
+        raise ValueFailure("unit", f"{value!r} is not a finite number to convert")
     return scaled
 
 
