@@ -46,6 +46,25 @@ def validate(spec: DomainSpec, values: dict[str, Any]) -> tuple[dict[str, Any], 
     return model.model_dump(mode="json", exclude_none=True), []
 
 
+# The integers JSON columns, events and digests hold (orjson's range: signed and unsigned 64 bits).
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
+
+
+def storable(value: Any) -> Any:
+    """``value`` with what no JSON column can hold made storable: integers beyond 64 bits as
+    their exact digits in text, and lone surrogates (a JSON source may escape one) as U+FFFD.
+    Sources that parse JSON with the standard library hand over both."""
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable(v) for v in value]
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if type(value) is int and not _INT_MIN <= value <= _INT_MAX:
+        return str(value)
+    return value
+
+
 def digest(values: Mapping[str, Any]) -> str:
     """A short hash of a record (a native payload or canonical values), whatever its key order."""
     blob = orjson.dumps(values, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)

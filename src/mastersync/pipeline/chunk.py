@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from mastersync.domain.golden import ChangeEvent, Contribution, GoldenRecord
 from mastersync.domain.ingest import Context, Incoming, Outcome, RecordResult, process
 from mastersync.domain.landscape.policy import DomainPolicy
@@ -15,7 +17,7 @@ from mastersync.domain.mapping.mapper import Mapped, Mapper, MappingFailed
 from mastersync.domain.mapping.spec import VersionKind
 from mastersync.domain.problems import Problem, ProblemKind
 from mastersync.domain.records import ExceptionEntry, ExceptionStatus, LineageEntry
-from mastersync.domain.validation import digest, validate
+from mastersync.domain.validation import digest, storable, validate
 from mastersync.domain.versions import Version
 from mastersync.pipeline.four_eyes import hold_guarded
 from mastersync.pipeline.ids import new_trace_id
@@ -49,6 +51,15 @@ class Tally:
         self.samples.extend(other.samples[: SAMPLES - len(self.samples)])
         self.master_ids.extend(other.master_ids)
         self.rejects.extend(other.rejects[: MAX_REJECTS - len(self.rejects)])
+
+
+def _fits(value: Any) -> bool:
+    """Whether orjson (JSON columns, events) can write ``value`` as it is."""
+    try:
+        orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str)
+    except TypeError:
+        return False
+    return True
 
 
 @dataclass(slots=True)
@@ -99,8 +110,18 @@ class ChunkRun:
         for position, record in enumerate(chunk, start=first):
             if isinstance(record, ReadFailure):
                 problem = Problem(ProblemKind.PARSE_ERROR, None, record.rule, record.message)
-                self._fail([problem], None, {"raw": record.raw}, record.locator, None)
+                raw = {"raw": record.raw}
+                self._fail(
+                    [problem], None, raw if _fits(raw) else storable(raw), record.locator, None
+                )
                 continue
+            try:
+                hashed = digest(record.payload)
+            except TypeError:  # orjson: an integer beyond 64 bits, a lone surrogate
+                record = SourceRecord(
+                    storable(record.payload), record.locator, record.trace_id, record.reapply
+                )
+                hashed = digest(record.payload)
             try:
                 key, version = self.mapper.identity(record.payload)
             except MappingFailed:
@@ -112,7 +133,7 @@ class ChunkRun:
                     record.trace_id or new_trace_id(),
                 )
                 continue
-            items.append(Item(record, position, key, version, digest(record.payload)))
+            items.append(Item(record, position, key, version, hashed))
         return items
 
     def _all_problems(self, payload: dict[str, Any]) -> list[Problem]:

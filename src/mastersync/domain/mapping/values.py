@@ -220,9 +220,7 @@ def _scaled(value: Any, factor: Decimal) -> Decimal:
             raise ValueFailure("unit", f"{value!r} is not a number to convert") from None
     try:
         # Six decimals: sub-milligram/micrometre precision, and no float noise in golden values.
-        scaled: Decimal = (number * factor).quantize(
-            Decimal("0.000001"), rounding=ROUND_HALF_EVEN
-        )
+        scaled: Decimal = (number * factor).quantize(Decimal("0.000001"), rounding=ROUND_HALF_EVEN)
     except DecimalException:  # NaN, infinite, or too many digits for six decimals
         raise ValueFailure("unit", f"{value!r} is out of range to convert") from None
     if not scaled.is_finite():
