@@ -97,21 +97,24 @@ def test_values_no_json_column_holds_fail_or_pass_their_record_not_the_batch(
     store: Store, ingestor: Ingestor
 ) -> None:
     """A source that parses JSON with the standard library hands over integers beyond 64
-    bits and lone surrogates, which orjson refuses to write: the record is stored with the
-    integer's exact digits as text and U+FFFD for the surrogate, and the batch goes on."""
+    bits and lone surrogates, which orjson refuses to write, and NUL characters, which
+    PostgreSQL refuses: the record is stored with the integer's exact digits as text and
+    U+FFFD for the others, and the batch goes on."""
     rows = [
         erp_item("A1", 1, name="Pen", price="2.50"),
         erp_item("A2", 1, name="Ink", price=2**100, ext={"id": 2**65}),
         erp_item("A3", 1, name="Pad\ud800"),
         erp_item("A4", 1, name="Tape"),
+        erp_item("A5\x00", 1, name="Glue\x00"),  # NUL: PostgreSQL's text and JSON refuse it
     ]
     report = ingestor.ingest("erp", "item", feed(rows), source="test")
-    assert report.outcomes == Counter({"accepted": 3, "rejected": 1})
+    assert report.outcomes == Counter({"accepted": 4, "rejected": 1})
     with store.unit_of_work(write=False) as uow:
         (entry,) = uow.exceptions(ExceptionFilter(limit=10))
     assert entry.source_key == "A2" and entry.field == "list_price"
     assert entry.payload["price"] == str(2**100) and entry.payload["ext"] == {"id": str(2**65)}
     assert get_record(store, "item", "erp:A3").golden.attributes["name"] == "Pad\ufffd"
+    assert get_record(store, "item", "erp:A5\ufffd").golden.attributes["name"] == "Glue\ufffd"
 
 
 def test_every_golden_version_has_its_event_and_lineage(store: Store, ingestor: Ingestor) -> None:

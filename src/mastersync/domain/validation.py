@@ -52,14 +52,16 @@ _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
 
 def storable(value: Any) -> Any:
     """``value`` with what no JSON column can hold made storable: integers beyond 64 bits as
-    their exact digits in text, and lone surrogates (a JSON source may escape one) as U+FFFD.
-    Sources that parse JSON with the standard library hand over both."""
+    their exact digits in text, and lone surrogates (a JSON source may escape one) and NUL
+    characters (which PostgreSQL's text and JSON refuse) as U+FFFD. Sources that parse JSON
+    with the standard library hand over all three."""
     if isinstance(value, dict):
         return {storable(k): storable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [storable(v) for v in value]
     if isinstance(value, str):
-        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        text = value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        return text.replace("\x00", "\ufffd")
     if type(value) is int and not _INT_MIN <= value <= _INT_MAX:
         return str(value)
     return value
@@ -67,5 +69,20 @@ def storable(value: Any) -> Any:
 
 def digest(values: Mapping[str, Any]) -> str:
     """A short hash of a record (a native payload or canonical values), whatever its key order."""
-    blob = orjson.dumps(values, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
+    return digest_of(serialised(values))
+
+
+def serialised(values: Any) -> bytes:
+    """The JSON ``digest`` hashes (sorted keys); TypeError for what orjson cannot write."""
+    return orjson.dumps(values, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
+
+
+def digest_of(blob: bytes) -> str:
+    """``digest`` of an already serialised record."""
     return hashlib.blake2b(blob, digest_size=12).hexdigest()
+
+
+def is_storable(blob: bytes) -> bool:
+    """Whether a serialised record holds no NUL character (a false alarm on the text
+    backslash-u0000 costs only a needless ``storable``)."""
+    return b"\\u0000" not in blob

@@ -7,8 +7,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from mastersync.domain.golden import ChangeEvent, Contribution, GoldenRecord
 from mastersync.domain.ingest import Context, Incoming, Outcome, RecordResult, process
 from mastersync.domain.landscape.policy import DomainPolicy
@@ -17,7 +15,13 @@ from mastersync.domain.mapping.mapper import Mapped, Mapper, MappingFailed
 from mastersync.domain.mapping.spec import VersionKind
 from mastersync.domain.problems import Problem, ProblemKind
 from mastersync.domain.records import ExceptionEntry, ExceptionStatus, LineageEntry
-from mastersync.domain.validation import digest, storable, validate
+from mastersync.domain.validation import (
+    digest_of,
+    is_storable,
+    serialised,
+    storable,
+    validate,
+)
 from mastersync.domain.versions import Version
 from mastersync.pipeline.four_eyes import hold_guarded
 from mastersync.pipeline.ids import new_trace_id
@@ -54,12 +58,11 @@ class Tally:
 
 
 def _fits(value: Any) -> bool:
-    """Whether orjson (JSON columns, events) can write ``value`` as it is."""
+    """Whether every store (JSON columns, events) can hold ``value`` as it is."""
     try:
-        orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str)
+        return is_storable(serialised(value))
     except TypeError:
         return False
-    return True
 
 
 @dataclass(slots=True)
@@ -116,12 +119,15 @@ class ChunkRun:
                 )
                 continue
             try:
-                hashed = digest(record.payload)
+                blob = serialised(record.payload)
             except TypeError:  # orjson: an integer beyond 64 bits, a lone surrogate
+                blob = b"\\u0000"
+            if not is_storable(blob):
                 record = SourceRecord(
                     storable(record.payload), record.locator, record.trace_id, record.reapply
                 )
-                hashed = digest(record.payload)
+                blob = serialised(record.payload)
+            hashed = digest_of(blob)
             try:
                 key, version = self.mapper.identity(record.payload)
             except MappingFailed:
