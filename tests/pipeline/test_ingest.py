@@ -7,6 +7,8 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mastersync.domain.records import ExceptionStatus
 from mastersync.pipeline.exceptions import ExceptionsInbox
@@ -294,3 +296,55 @@ def test_each_batch_has_one_finished_summary_with_its_counts(
         batches = [b for b in uow.batches() if b.batch_id == report.batch_id]
     assert len(batches) == 1 and batches[0].finished_at is not None
     assert batches[0].counts == ({"accepted": count} if count else {})
+
+
+_ODD_VALUES = st.sampled_from(
+    ["1e30", "NaN", "", " ", GTIN, "0", "-1", "2026-01-01T00:00:00Z", "DE89370400440532013000"]
+)
+_RAW = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats()
+    | st.text(st.characters(), max_size=6)  # NUL and lone surrogates included
+    | _ODD_VALUES,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=5,
+)
+_SOURCES = {
+    ("erp", "item"): ["sku", "v", "gtin", "name", "desc", "price", "brand"],
+    ("erp", "supplier"): ["no", "v", "name", "vat", "country", "iban"],
+    ("erp", "price"): ["sku", "list", "v", "amount"],
+    ("pim", "item"): ["id", "updated", "sku", "gtin", "name", "desc", "price", "brand"],
+    ("wms", "item"): ["sku", "seq", "gtin", "brand", "weight"],
+}
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    st.sampled_from(sorted(_SOURCES)).flatmap(
+        lambda source: st.tuples(
+            st.just(source),
+            st.lists(
+                st.fixed_dictionaries({}, optional=dict.fromkeys(_SOURCES[source], _RAW)),
+                min_size=1,
+                max_size=8,
+            ),
+        )
+    )
+)
+def test_whatever_the_records_hold_the_batch_finishes_and_accounts_for_each(
+    store: Store, ingestor: Ingestor, batch: tuple[tuple[str, str], list[dict[str, Any]]]
+) -> None:
+    """Bad input fails its own record, with field and rule, and never the batch: any mix of
+    JSON-shaped values a source can send, into each source and domain, on each store."""
+    (system, domain), rows = batch
+    report = ingestor.ingest(system, domain, feed(rows), source="fuzz")
+    assert report.received == len(rows)
+    assert sum(report.outcomes.values()) == len(rows)
