@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mastersync.landscape import LandscapeError, load_landscape
 from mastersync.sandbox.demo import write_landscape
@@ -149,3 +155,82 @@ def test_a_reference_to_an_unknown_natural_key(tmp_path: Path) -> None:
     path = write(tmp_path, LANDSCAPE.replace("item: item.yaml", "price: item.yaml"), mapping)
     [problem] = problems(path)
     assert "fields.item.ref.by: item has no natural key 'ean' (it has: gtin)" in problem
+
+
+def _starter(tmp: Path) -> tuple[Path, list[Path], dict[Path, Any]]:
+    write_landscape(tmp)
+    files = sorted(tmp.rglob("*.yaml"))
+    return tmp, files, {f: yaml.safe_load(f.read_text()) for f in files}
+
+
+def _paths(node: Any, here: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [here] if here else []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            out += _paths(value, (*here, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            out += _paths(value, (*here, i))
+    return out
+
+
+_DELETE, _ADD = object(), object()
+_EDITS = [None, 0, -1, 1.5, "x", "", [], {}, [1], {"a": 1}, True, "1e30", "[?", "\x00"]
+
+
+@settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(st.data())
+def test_any_one_edit_of_the_starter_landscape_loads_or_names_where_it_is_wrong(
+    tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
+) -> None:
+    """A typo anywhere, in the landscape or a mapping file it names (a value of the wrong
+    type, a key gone or unknown), is a LandscapeError naming file and line; never another
+    exception from deeper down (found so: an unknown encoding, a NUL in a file name)."""
+    base, files, docs = _starter(tmp_path_factory.mktemp("starter"))
+    target = data.draw(st.sampled_from(files))
+    doc = copy.deepcopy(docs[target])
+    path = data.draw(st.sampled_from(_paths(doc)))
+    edit = data.draw(st.sampled_from([*_EDITS, _DELETE, _ADD]))
+    node = doc
+    for key in path[:-1]:
+        node = node[key]
+    if edit is _DELETE:
+        del node[path[-1]]
+    elif edit is _ADD:
+        node[path[-1]] = {"bogus": 1}
+    else:
+        node[path[-1]] = edit
+    target.write_text(yaml.safe_dump(doc, allow_unicode=True))
+    problems: list[str] = []
+    try:
+        load_landscape(base / "landscape.yaml")
+    except LandscapeError as exc:
+        problems = exc.problems
+    assert all(re.match(r"\S+\.yaml:\d+: ", p) for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "said"),
+    [
+        (("systems", "erp", "connector", "encoding"), "latin-9x", "unknown encoding 'latin-9x'"),
+        (("systems", "erp", "inbound", "location"), "maps/\x00.yaml", "cannot read mapping file"),
+    ],
+)
+def test_an_unknown_encoding_or_an_unreadable_file_name_is_a_landscape_error(
+    tmp_path: Path, path: tuple[str, ...], value: str, said: str
+) -> None:
+    base, _, docs = _starter(tmp_path)
+    doc = docs[base / "landscape.yaml"]
+    node = doc
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    (base / "landscape.yaml").write_text(yaml.safe_dump(doc, allow_unicode=True))
+    with pytest.raises(LandscapeError) as raised:
+        load_landscape(base / "landscape.yaml")
+    (problem,) = raised.value.problems
+    assert said in problem and re.match(r"\S+landscape\.yaml:\d+: systems\.erp\.", problem)

@@ -117,11 +117,14 @@ def _pydantic_problems(
 def _load_file(
     doc: YamlDocument, loc: Loc, ref: str, base: Path, model: type[BaseModel], problems: list[str]
 ) -> tuple[BaseModel, YamlDocument] | None:
-    path = (base / ref).resolve()
     try:
-        mdoc = read_yaml(path)
+        mdoc = read_yaml((base / ref).resolve())
     except YamlError as exc:
         problems.append(f"{doc.path}:{doc.line_of(loc)}: {_dotted(loc)}: {exc}")
+        return None
+    except (OSError, ValueError) as exc:  # no path at all ("embedded null byte")
+        where = f"{doc.path}:{doc.line_of(loc)}: {_dotted(loc)}"
+        problems.append(f"{where}: cannot read mapping file {ref!r}: {exc}")
         return None
     try:
         return model.model_validate(mdoc.data), mdoc

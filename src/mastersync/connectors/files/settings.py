@@ -29,7 +29,11 @@ class DropFolderSettings(BaseModel):
     @field_validator("encoding")
     @classmethod
     def _known_encoding(cls, value: str) -> str:
-        codecs.lookup(value)  # raises LookupError -> a validation error naming the key
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            # A ValueError, which pydantic reports naming the key (a LookupError escaped).
+            raise ValueError(f"unknown encoding {value!r}") from None
         return value
 
 
