@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from mastersync.connectors.registry import ConnectorContext
 from mastersync.connectors.rest.client import RestConnector
-from mastersync.connectors.rest.pages import Cursor
+from mastersync.connectors.rest.pages import Cursor, minus
 from mastersync.connectors.rest.spec import RestSettings
 from mastersync.domain.subscriptions import Operation
 from mastersync.ports.connector import SourceRecord, TerminalError, TransientError
@@ -416,3 +416,19 @@ def test_settings_are_checked(settings: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError) as failed:
         RestSettings.model_validate({"type": "rest", "base_url": "http://x", **settings})
     assert message in str(failed.value)
+
+
+@pytest.mark.parametrize(
+    ("stamp", "seconds", "moved"),
+    [
+        ("1700000000", 60, "1699999940"),  # integer epochs stay integers
+        ("1700000000", 0.5, "1699999999"),  # the lookback rounds up: never less re-read
+        ("1700000000.25", 60, "1699999940.25"),
+        ("2026-01-01T00:01:00Z", 60, "2026-01-01T00:00:00+00:00"),
+        ("opaque-token", 60, "opaque-token"),
+    ],
+)
+def test_the_lookback_moves_a_cursor_back_in_its_own_spelling(
+    stamp: str, seconds: float, moved: str
+) -> None:
+    assert minus(stamp, seconds) == moved

@@ -12,6 +12,7 @@ the pass began, so the next pass reads them again.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,7 +49,12 @@ def minus(stamp: str, seconds: float) -> str:
         return stamp
     kind, number, _ = stamp_order(stamp)
     if kind == 0:
-        return str(number - seconds)
+        text = stamp.strip()
+        if text.lstrip("-").isdigit() and text.isascii():
+            # An integer cursor (epoch seconds, a sequence) stays an integer: APIs that
+            # take "1700000000" refuse "1699999940.0".
+            return str(int(text) - math.ceil(seconds))
+        return repr(number - seconds)
     if kind == 1:
         moment = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
         return (moment - dt.timedelta(seconds=seconds)).isoformat()
