@@ -188,3 +188,25 @@ def test_upserts_and_deactivation_out(database: str, tmp_path: Path) -> None:
     assert result.ok
     assert any("read item: items by seq, item_no" in d for d in result.details)
     asyncio.run(c.close())
+
+
+def test_the_lookback_window_includes_its_lower_edge_whatever_the_key_type(
+    database: str, tmp_path: Path
+) -> None:
+    """Rows at exactly the high-water mark minus the lookback are re-read, with integer keys
+    too (comparing an integer key with '' failed on PostgreSQL and matched nothing on
+    SQLite)."""
+    engine = sa.create_engine(
+        database.replace("postgresql://", "postgresql+psycopg://"), poolclass=sa.pool.NullPool
+    )
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS items")
+        conn.exec_driver_sql("CREATE TABLE items (seq INTEGER, item_no INTEGER PRIMARY KEY)")
+        conn.exec_driver_sql("INSERT INTO items VALUES (1, 10), (2, 20), (4, 40)")
+    c = connector(database, tmp_path, lookback=3)
+    keys, cursor = read_all(c, None, 10)
+    assert keys == [10, 20, 40]
+    with engine.begin() as conn:  # late commits at the window's lower edge and inside it
+        conn.exec_driver_sql("INSERT INTO items VALUES (1, 11), (3, 30)")
+    again, _ = read_all(c, cursor, 10)
+    assert again == [10, 11, 20, 30, 40]

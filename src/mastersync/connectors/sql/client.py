@@ -93,7 +93,10 @@ class SqlConnector:
         elif "hw" in state:  # a new poll: from the high-water mark, minus the lookback
             hw_c, hw_k = state["hw"]
             low = self._low(spec, hw_c)
-            q = q.where(sa.or_(c > low, sa.and_(c == low, k > (hw_k if low == hw_c else ""))))
+            if low == hw_c:
+                q = q.where(sa.or_(c > low, sa.and_(c == low, k > hw_k)))
+            else:  # the whole window, its lower edge included, whatever the key's type
+                q = q.where(c >= low)
         q = q.order_by(c, k).limit(limit)
         with self.engine.connect() as conn:
             rows = [dict(r) for r in conn.execute(q).mappings()]
