@@ -4,6 +4,7 @@ boundaries, late commits caught by the lookback, upserts out."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import threading
 from pathlib import Path
 from typing import Any
@@ -210,3 +211,28 @@ def test_the_lookback_window_includes_its_lower_edge_whatever_the_key_type(
         conn.exec_driver_sql("INSERT INTO items VALUES (1, 11), (3, 30)")
     again, _ = read_all(c, cursor, 10)
     assert again == [10, 11, 20, 30, 40]
+
+
+@pytest.mark.parametrize("spelling", ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%SZ"])
+def test_a_timestamp_cursor_in_text_keeps_its_spelling_so_no_row_of_the_day_is_lost(
+    tmp_path: Path, spelling: str
+) -> None:
+    """SQLite keeps timestamps as text, compared as text: a lower bound spelt with 'T'
+    where the rows have a space put every later row of the same day below it."""
+    url = f"sqlite:///{tmp_path / 'erp.db'}"
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    at = dt.datetime(2026, 3, 1, 10, 0, 0)
+
+    def stamp(minutes: int) -> str:
+        return (at + dt.timedelta(minutes=minutes)).strftime(spelling)
+
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE items (changed TEXT, item_no TEXT PRIMARY KEY)")
+        conn.exec_driver_sql(f"INSERT INTO items VALUES ('{stamp(0)}', 'A'), ('{stamp(1)}', 'B')")
+    c = connector(url, tmp_path, cursor="changed", cursor_kind="timestamp", lookback=30)
+    keys, cursor = read_all(c, None, 10)
+    assert keys == ["A", "B"]
+    with engine.begin() as conn:  # later the same day, and a late commit inside the window
+        conn.exec_driver_sql(f"INSERT INTO items VALUES ('{stamp(5)}', 'C'), ('{stamp(1)}', 'L')")
+    again, _ = read_all(c, cursor, 10)
+    assert again == ["B", "L", "C"]

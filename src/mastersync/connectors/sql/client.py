@@ -72,9 +72,7 @@ class SqlConnector:
         if not spec.lookback:
             return value
         if spec.cursor_kind == "timestamp":
-            return (
-                dt.datetime.fromisoformat(str(value)) - dt.timedelta(seconds=spec.lookback)
-            ).isoformat()
+            return _earlier(str(value), spec.lookback)
         return value - spec.lookback
 
     def read(self, domain: str, cursor: str | None, limit: int) -> Page:
@@ -246,3 +244,13 @@ class SqlConnector:
     async def close(self) -> None:
         """Release connections."""
         self.engine.dispose()
+
+
+def _earlier(stamp: str, seconds: float) -> str:
+    """A text timestamp moved back, spelt as the source spells it: a database that keeps
+    timestamps as text (SQLite) compares them as text, where "2026-03-01T09:31:00" sorts
+    after every "2026-03-01 10:…" of the same day."""
+    moment = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    sep = stamp[10] if len(stamp) > 10 and stamp[10] in " T" else "T"
+    out = (moment - dt.timedelta(seconds=seconds)).isoformat(sep=sep)
+    return out[:-6] + "Z" if stamp.endswith("Z") and out.endswith("+00:00") else out
