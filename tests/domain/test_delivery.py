@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import random
+from decimal import Decimal
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -19,6 +22,7 @@ from mastersync.domain.delivery import (
 )
 from mastersync.domain.golden import ChangeEvent
 from mastersync.domain.landscape.delivery import DeliveryConfig, SubscriptionConfig
+from mastersync.domain.mapping.objects import json_shaped
 from mastersync.domain.problems import ConfigError
 from mastersync.domain.subscriptions import (
     Operation,
@@ -218,3 +222,60 @@ def test_subscription_config_errors_name_their_key() -> None:
     with pytest.raises(ConfigError) as exc:
         subscription(filter="name ==")
     assert exc.value.loc == ("filter",)
+
+
+def test_numbers_and_dates_an_outbound_mapping_parses_go_out_as_json_has_them() -> None:
+    """Connectors serialise payloads with orjson or json, which refuse Decimals and dates: a
+    mapping that converts units or parses a date made every delivery fail."""
+    sub = compile_subscription(
+        "wms",
+        "items",
+        SubscriptionConfig.model_validate(
+            {
+                "domain": "item",
+                "mapping": {
+                    "fields": {
+                        "price": {"from": "list_price", "number": True},
+                        "weight_lb": {
+                            "from": "net_weight_kg",
+                            "number": True,
+                            "unit": {"from": "kg", "to": "lb"},
+                        },
+                        "weight_g": {
+                            "from": "net_weight_kg",
+                            "number": True,
+                            "unit": {"from": "kg", "to": "g"},
+                        },
+                        "big": {"from": "sku", "number": True},
+                        "since": {"from": "description", "date": True},
+                    }
+                },
+            }
+        ),
+        DeliveryConfig(),
+        ITEM_FIELDS,
+    )
+    state = {
+        "list_price": "2.50",
+        "net_weight_kg": "1.2",
+        "sku": "12345678901234567.89",
+        "description": "2026-03-01",
+    }
+    payload = sub.payload(sub.view("itm_1", 1, state))
+    assert orjson.loads(orjson.dumps(payload)) == payload == json.loads(json.dumps(payload))
+    assert payload == {
+        "price": 2.5,
+        "weight_lb": 2.645547,
+        "weight_g": 1200,
+        "big": "12345678901234567.89",  # a float would round it: exact, as text
+        "since": "2026-03-01",
+    }
+
+
+@given(st.decimals(allow_nan=False, allow_infinity=False, places=6))
+def test_a_decimal_goes_out_as_a_json_number_that_reads_back_exactly_or_as_text(
+    value: Decimal,
+) -> None:
+    shaped = json_shaped(value)
+    assert isinstance(shaped, int | float | str)
+    assert Decimal(str(orjson.loads(orjson.dumps(shaped)))) == value

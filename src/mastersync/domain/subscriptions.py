@@ -10,7 +10,12 @@ from enum import StrEnum
 from typing import Any
 
 from mastersync.domain.landscape.delivery import DeliveryConfig, SubscriptionConfig
-from mastersync.domain.mapping.objects import FieldFailure, compile_fields, produce
+from mastersync.domain.mapping.objects import (
+    FieldFailure,
+    compile_fields,
+    json_shaped,
+    produce,
+)
 from mastersync.domain.mapping.paths import compile_condition
 from mastersync.domain.mapping.spec import ValueOp
 from mastersync.domain.problems import ConfigError
@@ -152,7 +157,9 @@ def compile_subscription(
                     produce(field, view, out)
                 except FieldFailure as exc:
                     raise OutboundMappingFailed(exc.field, exc.rule, exc.message) from None
-            return out
+            # Numbers and dates the mapping parsed go out as JSON has them.
+            shaped: dict[str, Any] = json_shaped(out)
+            return shaped
 
         shape = mapped
     return Subscription(

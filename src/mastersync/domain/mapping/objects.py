@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from mastersync.domain.mapping.paths import compile_condition
@@ -80,3 +82,24 @@ def compile_object(fields: Mapping[str, Any], system: str) -> Callable[[Mapping[
         return out or None
 
     return build
+
+
+def json_shaped(value: Any) -> Any:
+    """A produced value as JSON carries it, for outbound payloads: numbers a mapping parsed or
+    converted (Decimals) as JSON numbers, exact (as text where a float would round them),
+    dates and times in ISO 8601. Connectors serialise payloads with JSON libraries that
+    refuse Decimals and dates."""
+    if isinstance(value, dict):
+        return {k: json_shaped(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_shaped(v) for v in value]
+    if isinstance(value, Decimal):
+        if value == value.to_integral_value() and abs(value) < 2**53:
+            return int(value)
+        as_float = float(value)
+        return as_float if Decimal(repr(as_float)) == value else str(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
