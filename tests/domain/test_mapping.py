@@ -153,6 +153,19 @@ def test_dates_by_format_by_locale_and_iso() -> None:
     }
 
 
+def test_a_datetime_by_locale_keeps_its_time() -> None:
+    """babel parses dates and times, not both at once: the time after the date was dropped,
+    and an inventory snapshot of 10:15 became one of midnight."""
+    spec = {"as_of": {"from": "t", "datetime": {"locale": "de_DE"}}}
+    at = dt.datetime(2026, 3, 1, 10, 15, tzinfo=dt.UTC)
+    assert values(spec, {"t": "01.03.2026 10:15"}) == {"as_of": at}
+    assert values(spec, {"t": "01.03.2026, 10:15:30"}) == {"as_of": at.replace(second=30)}
+    assert values(spec, {"t": "01.03.2026"}) == {"as_of": at.replace(hour=0, minute=0)}
+    us = {"as_of": {"from": "t", "datetime": {"locale": "en_US"}}}
+    assert values(us, {"t": "3/1/2026 10:15 PM"}) == {"as_of": at.replace(hour=22)}
+    assert failures(spec, {"t": "01.03.2026 25:99"}) == {("as_of", "datetime")}
+
+
 def test_defaults_and_missing_fields() -> None:
     assert values({"brand": {"from": "b", "default": "Generic"}}, {}) == {"brand": "Generic"}
     assert values({"brand": {"from": "b", "optional": True}}, {}) == {}

@@ -176,13 +176,20 @@ def _date(spec: DateSpec | bool, with_time: bool) -> Callable[[Any], Any]:
             if fmt:
                 parsed = dt.datetime.strptime(text, fmt)
             elif locale:
-                from babel.dates import parse_date
+                from babel.dates import parse_date, parse_time
 
-                return parse_date(text, locale=locale)
+                if not with_time:
+                    return parse_date(text, locale=locale)
+                # babel reads dates and times, not both at once: "01.03.2026 10:15" is the
+                # date, then the time after it (midnight when there is none, as ISO reads).
+                day, _, clock = text.partition(" ")
+                moment = parse_time(clock, locale=locale) if clock.strip() else dt.time()
+                parsed = dt.datetime.combine(parse_date(day.rstrip(","), locale=locale), moment)
             else:
                 parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
         except (ValueError, IndexError):
-            expect = fmt or (f"a {locale} date" if locale else "ISO 8601")
+            what = "date and time" if with_time else "date"
+            expect = fmt or (f"a {locale} {what}" if locale else "ISO 8601")
             raise ValueFailure(rule, f"{value!r} does not match {expect}") from None
         if with_time:
             return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
