@@ -166,6 +166,26 @@ def test_a_datetime_by_locale_keeps_its_time() -> None:
     assert failures(spec, {"t": "01.03.2026 25:99"}) == {("as_of", "datetime")}
 
 
+def test_a_naive_datetime_is_read_in_the_zone_the_mapping_names() -> None:
+    spec = {
+        "as_of": {
+            "from": "t",
+            "datetime": {"format": "%d.%m.%Y %H:%M", "timezone": "Europe/Berlin"},
+        }
+    }
+    summer = dt.datetime(2026, 7, 1, 10, 15, tzinfo=dt.UTC)
+    assert values(spec, {"t": "01.07.2026 12:15"}) == {"as_of": summer}
+    # A naive datetime as an SQL source hands it over, likewise; an aware one is kept.
+    berlin = {"as_of": {"from": "t", "datetime": {"timezone": "Europe/Berlin"}}}
+    assert values(berlin, {"t": dt.datetime(2026, 7, 1, 12, 15)}) == {"as_of": summer}
+    assert values(berlin, {"t": summer}) == {"as_of": summer}
+    assert values({"as_of": {"from": "t", "datetime": True}}, {"t": "2026-07-01T10:15"}) == {
+        "as_of": summer
+    }
+    with pytest.raises(ConfigError, match="unknown time zone"):
+        mapper({"as_of": {"from": "t", "datetime": {"timezone": "Mars/Base"}}})
+
+
 def test_defaults_and_missing_fields() -> None:
     assert values({"brand": {"from": "b", "default": "Generic"}}, {}) == {"brand": "Generic"}
     assert values({"brand": {"from": "b", "optional": True}}, {}) == {}

@@ -36,6 +36,8 @@ class DateSpec(_Spec):
 
     format: str | None = None
     locale: str | None = None
+    # Zone of naive times (IANA name), for ``datetime``: a source's local clock.
+    timezone: str = "UTC"
 
 
 class UnitSpec(_Spec):

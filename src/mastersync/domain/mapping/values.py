@@ -15,6 +15,7 @@ from mastersync.domain.mapping.paths import MISSING, compile_condition, compile_
 from mastersync.domain.mapping.spec import DateSpec, NumberSpec, RefSpec, UnitSpec, ValueOp
 from mastersync.domain.mapping.units import conversion_factor
 from mastersync.domain.problems import ConfigError
+from mastersync.domain.versions import zone
 
 ValueFn = Callable[[Mapping[str, Any]], Any]
 
@@ -165,10 +166,13 @@ def _date(spec: DateSpec | bool, with_time: bool) -> Callable[[Any], Any]:
     fmt = spec.format if isinstance(spec, DateSpec) else None
     locale = spec.locale if isinstance(spec, DateSpec) else None
     rule = "datetime" if with_time else "date"
+    local = zone(spec.timezone) if isinstance(spec, DateSpec) else dt.UTC
 
     def parse(value: Any) -> Any:
-        if isinstance(value, dt.datetime):
-            return value if with_time else value.date()
+        if isinstance(value, dt.datetime):  # SQL sources hand over naive ones
+            if not with_time:
+                return value.date()
+            return value if value.tzinfo else value.replace(tzinfo=local)
         if isinstance(value, dt.date):
             return value
         text = str(value).strip()
@@ -192,7 +196,7 @@ def _date(spec: DateSpec | bool, with_time: bool) -> Callable[[Any], Any]:
             expect = fmt or (f"a {locale} {what}" if locale else "ISO 8601")
             raise ValueFailure(rule, f"{value!r} does not match {expect}") from None
         if with_time:
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=local)
         return parsed.date()
 
     return parse
