@@ -57,16 +57,15 @@ def open_store(url: str, *, upgrade_embedded: bool = True) -> Store:
 
 def resolve_store_url(explicit: str | None, landscape: CompiledLandscape | None) -> str:
     """Store URL by precedence: command line, MASTERSYNC_STORE, the landscape, a local file."""
-    url = (
-        explicit
-        or os.environ.get("MASTERSYNC_STORE")
-        or (landscape.config.store if landscape else None)
-    )
-    base = Path(landscape.base_dir) if landscape else Path.cwd()
+    given = explicit or os.environ.get("MASTERSYNC_STORE")
+    url = given or (landscape.config.store if landscape else None)
+    # A relative SQLite path in a landscape means "next to the landscape file"; one given on
+    # the command line or in the environment, as any path there, means the working directory
+    # (the demo's "mastersync-demo/mastersync.db" landed in mastersync-demo/mastersync-demo/).
+    base = Path(landscape.base_dir) if landscape and not given else Path.cwd()
     if not url:
         return f"sqlite:///{base / DEFAULT_STORE_FILE}"
     if url.startswith("sqlite"):
-        # A relative SQLite path in a landscape means "next to the landscape file".
         parsed = sa.make_url(url)
         if (
             parsed.database

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
-from mastersync.bootstrap import build_hub
+from mastersync.bootstrap import build_hub, resolve_store_url
 from mastersync.cli import app
 from mastersync.connectors.sandbox.target import SandboxTarget
+from mastersync.landscape import load_landscape
 from mastersync.ports.store import ExceptionFilter
-from mastersync.sandbox.demo import write_data
+from mastersync.sandbox.demo import write_data, write_landscape
 
 
 def test_the_demo_loads_the_sandbox_estate(tmp_path: Path) -> None:
@@ -72,3 +74,42 @@ def test_generation_is_reproducible(tmp_path: Path) -> None:
     b = write_data(tmp_path / "b", seed=3, scale=0.05)
     for left, right in zip(a, b, strict=True):
         assert left.path.read_bytes() == right.path.read_bytes()
+
+
+def test_the_commands_the_demo_suggests_see_what_it_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run as the README runs it (a relative --dir): the store lands next to the landscape,
+    where `MASTERSYNC_LANDSCAPE=<dir>/landscape.yaml mastersync ...` looks (it used to land
+    in <dir>/<dir>/, and the suggested commands showed an empty hub)."""
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    result = runner.invoke(app, ["demo", "--dir", "demo", "--scale", "0.05"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "demo" / "mastersync.db").exists()
+    assert not (tmp_path / "demo" / "demo").exists()
+    env = {"MASTERSYNC_LANDSCAPE": "demo/landscape.yaml", "COLUMNS": "200"}
+    shown = runner.invoke(app, ["get", "item", "erp:A100001"], env=env)
+    assert shown.exit_code == 0 and "A100001" in shown.output, shown.output
+    deliveries = runner.invoke(app, ["deliveries"], env=env)
+    assert deliveries.exit_code == 0
+    delivered = [
+        line.split("│")[6].strip()
+        for line in deliveries.output.splitlines()
+        if line.startswith("│ wms.items")
+    ]
+    assert delivered and int(delivered[0]) > 0, deliveries.output
+
+
+def test_a_relative_store_path_is_next_to_the_landscape_only_when_the_landscape_gives_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "estate"
+    write_landscape(folder)
+    landscape = load_landscape(folder / "landscape.yaml")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MASTERSYNC_STORE", raising=False)
+    assert resolve_store_url(None, landscape) == f"sqlite:///{folder / 'mastersync.db'}"
+    assert resolve_store_url("sqlite:///x.db", landscape) == f"sqlite:///{tmp_path / 'x.db'}"
+    monkeypatch.setenv("MASTERSYNC_STORE", "sqlite:///y.db")
+    assert resolve_store_url(None, landscape) == f"sqlite:///{tmp_path / 'y.db'}"

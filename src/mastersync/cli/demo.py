@@ -34,7 +34,7 @@ def demo(
     with console.status("generating the sandbox systems' exports"):
         steps = write_data(directory, seed=seed, scale=scale)
     console.print(f"sandbox estate in {directory}/ (landscape.yaml, mappings/, data/)")
-    hub = build_hub(landscape, f"sqlite:///{directory / 'mastersync.db'}")
+    hub = build_hub(landscape, f"sqlite:///{(directory / 'mastersync.db').resolve()}")
     with progress_bar() as bar:
         tasks = {
             id(s): bar.add_task(f"{s.system}.{s.domain} {s.path.name}", total=s.records)
