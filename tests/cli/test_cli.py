@@ -147,6 +147,15 @@ def test_ingest_refuses_a_file_whose_header_lacks_mapped_columns(estate: Path) -
     assert "which the file's header lacks" in out
 
 
+def test_ingest_names_the_encoding_of_a_file_that_is_not_in_it(estate: Path) -> None:
+    landscape = estate / "estate" / "landscape.yaml"
+    latin = estate / "latin.csv"
+    latin.write_bytes(ITEMS.replace("Kabelbinder", "Kabelbinder für Kühlräume").encode("utf-16"))
+    code, out = cli("ingest", "-s", "erp", "-d", "item", str(latin), landscape=landscape)
+    assert code == 1
+    assert "the header is not utf-8-sig (byte 1); set the connector's encoding" in out
+
+
 def test_unknown_system_and_domain(estate: Path) -> None:
     landscape = estate / "estate" / "landscape.yaml"
     code, out = cli(
@@ -232,6 +241,15 @@ systems:
         "replay", "-s", "shop.items", "--since", "2000-01-01", "--dry-run", landscape=landscape
     )
     assert code == 0 and "2 event(s) of item selected" in out
+    # A time that is none, or a window that ends before it starts, is refused, not an empty
+    # selection (compared as text, "yesterday" selected nothing without a word).
+    code, out = cli("replay", "-s", "shop.items", "--since", "yesterday", landscape=landscape)
+    assert code == 1 and "--since: 'yesterday' is not a date or time (ISO 8601" in out
+    code, out = cli(
+        "replay", "-s", "shop.items", "--since", "2026-12-01", "--until", "2026-11-01",
+        landscape=landscape,
+    )  # fmt: skip
+    assert code == 1 and "is before --since 2026-12-01T00:00:00.000000Z" in out
     code, out = cli("replay", "-s", "shop.items", "--master", "itm_nope", landscape=landscape)
     assert code == 0 and "0 event(s)" in out
     code, out = cli("replay", "-s", "shop.items", landscape=landscape)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import signal
 import time
 from dataclasses import replace
@@ -14,6 +15,7 @@ from mastersync.bootstrap import open_feed, resolve_bus_url
 from mastersync.cli.common import console, fail, friendly, options
 from mastersync.cli.progress import progress_bar
 from mastersync.cli.render import deliveries_table
+from mastersync.domain.versions import parse_timestamp
 from mastersync.pipeline.distribution.replay import plan_replay, queue_replay
 from mastersync.pipeline.ids import new_id, utc_now
 from mastersync.ports.store import ReplaySelection
@@ -141,6 +143,11 @@ def replay(
         fail("choose exactly one of --since, --master, --event, --signature")
     if until is not None and since is None:
         fail("--until goes with --since")
+    # As the outbox keeps times (fixed-width UTC): "yesterday" or "12/01/2026" compared as
+    # text selected nothing, or the wrong window, without a word.
+    since, until = _instant("--since", since), _instant("--until", until)
+    if since is not None and until is not None and until < since:
+        fail(f"--until {until} is before --since {since}")
     hub = options(ctx).hub()
     sub = hub.landscape.subscriptions.get(subscription)
     if sub is None:
@@ -163,3 +170,13 @@ def replay(
         f"queued {queued} deliveries as replay {plan.replay_id}; `mastersync run` sends them"
     )
     hub.close()
+
+
+def _instant(option: str, text: str | None) -> str | None:
+    """An ISO 8601 date or time given on the command line, as the store's UTC text."""
+    if text is None:
+        return None
+    try:
+        return parse_timestamp(text, None, dt.UTC)
+    except ValueError:
+        fail(f"{option}: {text!r} is not a date or time (ISO 8601: 2026-12-01, 2026-12-01T08:00Z)")

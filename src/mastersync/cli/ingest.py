@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import Annotated
 
@@ -39,9 +40,16 @@ def ingest(
     for path in files:
         if path.suffix.lower() in (".csv", ".tsv", ".txt"):
             delimiter = "\t" if path.suffix.lower() == ".tsv" else settings.delimiter
-            missing = mapper.missing_columns(
-                read_header(path, delimiter=delimiter, encoding=settings.encoding)
-            )
+            try:
+                header = read_header(path, delimiter=delimiter, encoding=settings.encoding)
+            except UnicodeDecodeError as exc:
+                fail(
+                    f"{path}: the header is not {settings.encoding} (byte {exc.start + 1}); "
+                    f"set the connector's encoding (cp1252, utf-16, ...) for {system}'s files"
+                )
+            except csv.Error as exc:
+                fail(f"{path}: the header cannot be read as CSV: {exc}")
+            missing = mapper.missing_columns(header)
             if missing:
                 fail(
                     f"{path}: the {system}.{domain} mapping reads column(s) "
