@@ -237,6 +237,9 @@ systems:
     assert [c.strip() for c in row.split("│")[2:7]] == ["2", "0", "0", "0", "0"]  # lag 2
     code, out = cli("run", "--until-idle", "--timeout", "30", landscape=landscape)
     assert code == 0 and "delivered 2" in out
+    # The receipt in the record's lineage says where, how and after how long.
+    code, out = cli("trace", "erp:A1", landscape=landscape)
+    assert code == 0 and "shop.items upsert, attempt 1, " in out and "@None" not in out
     code, out = cli(
         "replay", "-s", "shop.items", "--since", "2000-01-01", "--dry-run", landscape=landscape
     )

@@ -72,11 +72,32 @@ def trace_table(trace: Trace) -> Table:
             what.append(p)
         if d.get("locator"):
             what.append(f"from {d['locator']}")
+        if e.stage == "deliver" and d.get("subscription"):
+            # A receipt: which subscription, how many tries, how long from acceptance.
+            tries = d.get("attempts")
+            what.append(
+                ", ".join(
+                    part
+                    for part in (
+                        f"{d['subscription']} {d.get('operation') or ''}".strip(),
+                        f"attempt {tries}" if tries else "",
+                        f"{d['latency_ms']:,.0f} ms after acceptance"
+                        if d.get("latency_ms") is not None
+                        else "",
+                        "(a duplicate the consumer had)" if d.get("duplicate") else "",
+                        f"(replay {d['replay']})" if d.get("replay") else "",
+                    )
+                    if part
+                )
+            )
+        source = f"{e.system}:{e.source_key}"
+        if e.source_version is not None:
+            source += f" @{e.source_version}"
         table.add_row(
             e.at[:19],
             e.stage,
             e.outcome,
-            f"{e.system}:{e.source_key} @{e.source_version}",
+            source,
             f"v{e.golden_version}" if e.golden_version else "-",
             "; ".join(what),
             e.trace_id[-12:],
