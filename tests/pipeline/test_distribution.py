@@ -476,7 +476,7 @@ def test_a_loop_that_keeps_failing_backs_off_logs_once_in_full_and_says_when_it_
         await runner
 
     with caplog.at_level(logging.WARNING, logger="mastersync.hub"):
-        asyncio.run(run_for(1.5))
+        asyncio.run(run_for(2.5))
     store.close()
     failures = [r for r in caplog.records if "relay failed" in r.getMessage()]
     assert len(failures) == 1 and failures[0].exc_info is not None
