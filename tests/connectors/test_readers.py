@@ -91,6 +91,21 @@ def test_jsonl_lines(tmp_path: Path) -> None:
     ]
 
 
+def test_jsonl_integers_beyond_64_bits_keep_every_digit(tmp_path: Path) -> None:
+    """orjson would read them as floats and round the last digits of a long id away."""
+    path = tmp_path / "r.jsonl"
+    path.write_text(
+        '{"id": 123456789012345678901234, "sku": "A"}\n'
+        '{"id": 12345678901234567890123, "bad": }\n'
+        '{"n": 18446744073709551615}\n'
+    )
+    assert records(list(read_jsonl(path))) == [
+        ("r.jsonl:1", {"id": 123456789012345678901234, "sku": "A"}),
+        ("r.jsonl:2", "json_syntax"),
+        ("r.jsonl:3", {"n": 18446744073709551615}),
+    ]
+
+
 def test_oversized_records_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "big.jsonl"
     path.write_text('{"a": "' + "x" * MAX_RECORD_BYTES + '"}\n{"a": 1}\n')

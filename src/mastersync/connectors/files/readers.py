@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import codecs
 import csv
+import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +17,8 @@ from mastersync.ports.connector import ReadFailure, SourceRecord
 
 # A single record larger than this is refused: connected systems are untrusted input.
 MAX_RECORD_BYTES = 1 << 20
+# A run of digits that may be an integer beyond 64 bits.
+_LONG_DIGITS = re.compile(rb"\d{20}")
 # What a wide encoding's file is decoded in at a time.
 _CHUNK = 1 << 16
 # Undecodable bytes of a wide encoding decode to a lone surrogate, which no strict decoding
@@ -213,8 +217,10 @@ def read_jsonl(path: Path) -> Iterator[SourceRecord | ReadFailure]:
                 yield ReadFailure(locator, "too_large", f"line is {len(raw)} bytes", raw[:200])
                 continue
             try:
-                value: Any = orjson.loads(raw)
-            except orjson.JSONDecodeError as exc:
+                # orjson reads an integer beyond 64 bits as a float, rounding it (an id of
+                # 20+ digits loses its last ones); the standard library keeps it exact.
+                value: Any = json.loads(raw) if _LONG_DIGITS.search(raw) else orjson.loads(raw)
+            except (orjson.JSONDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
                 yield ReadFailure(
                     locator, "json_syntax", str(exc), raw.decode("utf-8", errors="replace").rstrip()
                 )
