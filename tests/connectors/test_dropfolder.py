@@ -7,6 +7,8 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 from mastersync.bootstrap import build_hub
 from mastersync.connectors.files.dropfolder import DropFolder
 from mastersync.connectors.files.settings import FileSettings
@@ -60,4 +62,45 @@ systems:
     assert len(SandboxTarget(tmp_path / "shop.db").records("item")) == 3
     assert not list((tmp_path / "inbox").glob("*.csv"))
     assert len(list((tmp_path / "inbox" / "archive").rglob("*.csv"))) == 2
+    hub.close()
+
+
+def test_claims_a_failed_poll_took_are_ingested_at_the_next_one(tmp_path: Path) -> None:
+    """The store gone for a moment mid-poll: the claimed files wait in processing/ for the
+    next poll, not for the next start of the hub."""
+    from mastersync.pipeline.inbound import poller
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for name in ("items_1.csv", "items_2.csv"):
+        (inbox / name).write_text(f"sku,v,name\n{name[:7]},1,Pen\n")
+    old = time.time() - 60
+    for p in inbox.iterdir():
+        os.utime(p, (old, old))
+    (tmp_path / "landscape.yaml").write_text("""
+name: drop
+systems:
+  erp:
+    kind: erp
+    inbound:
+      item: {key: sku, version: {from: v, kind: counter}, fields: {sku: sku, name: name}}
+""")
+    hub = build_hub(tmp_path / "landscape.yaml")
+    folder = DropFolder("erp", inbox, {"item": "items_*.csv"}, FileSettings(), settle=0)
+    ingestor = hub.ingestor
+    real, calls = ingestor.ingest, []
+
+    def flaky(*args: object, **kwargs: object) -> object:
+        calls.append(args)
+        if len(calls) == 1:
+            raise ConnectionError("the store went away")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    ingestor.ingest = flaky  # type: ignore[method-assign]
+    poll = poller(ingestor, folder)
+    with pytest.raises(ConnectionError):
+        asyncio.run(poll())
+    assert asyncio.run(poll()) == 2  # both files, the first one again
+    assert len(list((inbox / "archive").rglob("*.csv"))) == 2
+    assert not list((inbox / "processing").glob("*.csv"))
     hub.close()

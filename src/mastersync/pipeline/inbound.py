@@ -44,23 +44,31 @@ def poller(
         claims = [*pending, *source.claim()]
         pending.clear()
         received = 0
-        for claim in claims:
-            if seen(claim):
-                log.warning(
-                    "%s: %s has the content of a file ingested before; set aside",
-                    source.system,
-                    claim.name,
-                )
-                claim.duplicate()
-                continue
-            report = ingestor.ingest(
-                source.system, claim.domain, claim.records(), source=claim.name
-            )
-            remember(claim)
-            claim.done(report.tally.rejects)
-            received += report.received
-            log.info("%s.%s %s: %s", source.system, claim.domain, claim.name, dict(report.outcomes))
+        for n, claim in enumerate(claims):
+            try:
+                received += take(claim)
+            except BaseException:
+                # The store went away (say): this claim and the ones after it are tried
+                # again at the next poll, not left in processing/ until a restart.
+                pending.extend(claims[n:])
+                raise
         return received
+
+    def take(claim: Claim) -> int:
+        """Ingest one claim; the records it held."""
+        if seen(claim):
+            log.warning(
+                "%s: %s has the content of a file ingested before; set aside",
+                source.system,
+                claim.name,
+            )
+            claim.duplicate()
+            return 0
+        report = ingestor.ingest(source.system, claim.domain, claim.records(), source=claim.name)
+        remember(claim)
+        claim.done(report.tally.rejects)
+        log.info("%s.%s %s: %s", source.system, claim.domain, claim.name, dict(report.outcomes))
+        return report.received
 
     async def poll() -> int:
         return await asyncio.to_thread(run)
