@@ -17,8 +17,12 @@ _INT = re.compile(r"^-?\d+$")
 
 
 def dumps(value: Any) -> str:
-    """JSON text for a JSON column (Decimals and dates already JSON-shaped by the core)."""
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    """JSON text for a JSON column (Decimals and dates already JSON-shaped by the core).
+
+    A raw payload is a connector's: a type JSON has no place for (a Decimal, a set) is
+    written as its text rather than failing the batch that holds it.
+    """
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
 
 
 def version_from_text(text: str) -> Version:
