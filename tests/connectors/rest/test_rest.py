@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from mastersync.connectors.registry import ConnectorContext
 from mastersync.connectors.rest.client import RestConnector
-from mastersync.connectors.rest.pages import Cursor, minus
+from mastersync.connectors.rest.pages import Cursor, later, minus, stamp_order
 from mastersync.connectors.rest.spec import RestSettings
 from mastersync.domain.subscriptions import Operation
 from mastersync.ports.connector import SourceRecord, TerminalError, TransientError
@@ -432,3 +434,23 @@ def test_the_lookback_moves_a_cursor_back_in_its_own_spelling(
     stamp: str, seconds: float, moved: str
 ) -> None:
     assert minus(stamp, seconds) == moved
+
+
+@given(
+    st.lists(
+        st.sampled_from(
+            ["5", "12", "nan", "inf", "-inf", "1e400", "abc", "2026-01-01T00:00:00Z", "2026-01-02"]
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_the_later_of_change_stamps_does_not_depend_on_their_order(stamps: list[str]) -> None:
+    """A cursor keeps the latest stamp seen; "nan" (which float() reads) compared false
+    both ways, so which stamp won depended on arrival order and a cursor could go back."""
+    forward = backward = None
+    for s in stamps:
+        forward = later(forward, s)
+    for s in reversed(stamps):
+        backward = later(backward, s)
+    assert stamp_order(forward or "") == stamp_order(backward or "")

@@ -24,9 +24,14 @@ from mastersync.connectors.rest.spec import Pagination, ReadSpec
 def stamp_order(value: str) -> tuple[int, float, str]:
     """A sort key for change stamps: numbers as numbers, ISO times as instants."""
     try:
-        return (0, float(value), "")
+        number = float(value)
     except ValueError:
         pass
+    else:
+        # "nan" and "inf" read as floats too, but order nothing (NaN compares false both
+        # ways, and the cursor could go back to it): they are opaque text.
+        if math.isfinite(number):
+            return (0, number, "")
     try:
         moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
