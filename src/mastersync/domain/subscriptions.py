@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -110,6 +112,20 @@ def _lenient(spec: Any) -> Any:
     return spec
 
 
+_PARSING = frozenset({"number", "unit", "date", "datetime"})
+
+
+def _needs_shaping(spec: Any) -> bool:
+    """Whether an outbound mapping can produce what JSON has no type for: it parses or
+    converts (number, unit, date, datetime), or holds a date or a Decimal itself (YAML reads
+    ``const: 2026-01-01`` as a date)."""
+    if isinstance(spec, dict):
+        return any((k in _PARSING and bool(v)) or _needs_shaping(v) for k, v in spec.items())
+    if isinstance(spec, list | tuple):
+        return any(_needs_shaping(v) for v in spec)
+    return isinstance(spec, dt.date | Decimal)
+
+
 def _canonical_shape(view: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in view.items() if not k.startswith("_")}
 
@@ -149,6 +165,8 @@ def compile_subscription(
             )
         except ConfigError as exc:
             raise ConfigError(exc.message, ("mapping", "fields", *exc.loc)) from None
+        # Walking every payload costs a few µs a delivery: only for mappings that need it.
+        shaping = _needs_shaping(cfg.mapping.model_dump(exclude_none=True))
 
         def mapped(view: Mapping[str, Any]) -> dict[str, Any]:
             out: dict[str, Any] = {}
@@ -157,6 +175,8 @@ def compile_subscription(
                     produce(field, view, out)
                 except FieldFailure as exc:
                     raise OutboundMappingFailed(exc.field, exc.rule, exc.message) from None
+            if not shaping:
+                return out
             # Numbers and dates the mapping parsed go out as JSON has them.
             shaped: dict[str, Any] = json_shaped(out)
             return shaped

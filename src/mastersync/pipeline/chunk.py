@@ -57,12 +57,14 @@ class Tally:
         self.rejects.extend(other.rejects[: MAX_REJECTS - len(self.rejects)])
 
 
-def _fits(value: Any) -> bool:
-    """Whether every store (JSON columns, events) can hold ``value`` as it is."""
+def _as_stored(value: Any) -> bytes | None:
+    """``value`` serialised (what its digest hashes), or None when some store (JSON columns,
+    events) cannot hold it as it is: an integer beyond 64 bits, a lone surrogate, a NUL."""
     try:
-        return is_storable(serialised(value))
+        blob = serialised(value)
     except TypeError:
-        return False
+        return None
+    return blob if is_storable(blob) else None
 
 
 @dataclass(slots=True)
@@ -114,15 +116,12 @@ class ChunkRun:
             if isinstance(record, ReadFailure):
                 problem = Problem(ProblemKind.PARSE_ERROR, None, record.rule, record.message)
                 raw = {"raw": record.raw}
-                self._fail(
-                    [problem], None, raw if _fits(raw) else storable(raw), record.locator, None
-                )
+                if _as_stored(raw) is None:
+                    raw = storable(raw)
+                self._fail([problem], None, raw, record.locator, None)
                 continue
-            try:
-                blob = serialised(record.payload)
-            except TypeError:  # orjson: an integer beyond 64 bits, a lone surrogate
-                blob = b"\\u0000"
-            if not is_storable(blob):
+            blob = _as_stored(record.payload)
+            if blob is None:
                 record = SourceRecord(
                     storable(record.payload), record.locator, record.trace_id, record.reapply
                 )
