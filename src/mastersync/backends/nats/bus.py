@@ -297,7 +297,11 @@ class NatsRelay:
         js = await self.connection.js()
         nc = await self.connection.client()
         # publish_async sends without a task per message; its futures complete on the
-        # stream's acks, which must all arrive before the cursor moves.
+        # stream's acks, which must all arrive before the cursor moves. No ``wait_stall``:
+        # with one, nats-py waits for its pending-publish slot through asyncio.wait_for,
+        # which on Python 3.11 makes a task and yields to the event loop for every message
+        # (a busy hub's relay took a millisecond per event); the timeout around the whole
+        # batch bounds a stall as well.
         acks: list[asyncio.Future[Any]] = []
         try:
             async with asyncio.timeout(PUBLISH_TIMEOUT):
@@ -308,7 +312,6 @@ class NatsRelay:
                             await js.publish_async(
                                 self.settings.subject(e.domain),
                                 data,
-                                wait_stall=PUBLISH_TIMEOUT,
                                 headers={"Nats-Msg-Id": e.event_id},
                             )
                         )

@@ -535,9 +535,10 @@ class Deliverer:
         async with limit:
             started = time.perf_counter()
             try:
-                ack = await asyncio.wait_for(
-                    self.connector.send(item.request), self.sub.delivery.timeout
-                )
+                # A timeout scope rather than wait_for, which on Python 3.11 wraps each send
+                # in a task of its own.
+                async with asyncio.timeout(self.sub.delivery.timeout):
+                    ack = await self.connector.send(item.request)
             except DeliveryFailed as exc:
                 return exc, time.perf_counter() - started
             except TimeoutError:
