@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -259,3 +260,40 @@ systems:
     assert code == 1 and "exactly one of" in out
     code, out = cli("run", "-s", "nope.items", "--until-idle", landscape=landscape)
     assert code == 1 and "unknown subscription(s) nope.items" in out
+
+
+def _command_paths() -> list[list[str]]:
+    """Every command and sub-command of the CLI, as the words that name it."""
+    import typer.main
+
+    paths: list[list[str]] = []
+
+    def walk(command: Any, path: list[str]) -> None:
+        paths.append(path)
+        # typer carries its own copy of click: a group is what has sub-commands.
+        if hasattr(command, "commands"):
+            for name, sub in command.commands.items():
+                walk(sub, [*path, name])
+
+    walk(typer.main.get_command(app), [])
+    return paths
+
+
+def test_every_command_prints_its_help_and_no_help_text_is_taken_for_markup() -> None:
+    """Help text is rendered as rich markup: a bracket pair in it (``[/DOMAIN]``) made
+    `mastersync run --help` end in a MarkupError traceback, and one that reads as a style
+    (``[NAME]``) would vanish from the help without a word."""
+    import typer.main
+    from rich.text import Text
+
+    paths = _command_paths()
+    assert ["run"] in paths and ["exceptions", "list"] in paths
+    for path in paths:
+        code, out = cli(*path, "--help")
+        assert code == 0, f"mastersync {' '.join(path)} --help: {out[-400:]}"
+        assert "Usage:" in out
+        command: Any = typer.main.get_command(app)
+        for word in path:
+            command = command.commands[word]
+        for text in [command.help or "", *(getattr(p, "help", None) or "" for p in command.params)]:
+            assert Text.from_markup(text).plain == text, f"mastersync {' '.join(path)}: {text!r}"

@@ -37,7 +37,9 @@ def run(
     ] = 600.0,
     listen: Annotated[
         str | None,
-        typer.Option(help="HOST:PORT to receive webhooks on (POST /hooks/SYSTEM[/DOMAIN])"),
+        typer.Option(
+            help="HOST:PORT to receive webhooks on (POST /hooks/SYSTEM or /hooks/SYSTEM/DOMAIN)"
+        ),
     ] = None,
 ) -> None:
     """Run the hub: relay, dispatch and deliver (SIGTERM drains and exits cleanly)."""
