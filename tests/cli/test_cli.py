@@ -138,6 +138,36 @@ def test_ingest_get_trace_and_the_inbox(estate: Path) -> None:
     assert "item" in out
 
 
+def test_brackets_in_records_keys_and_errors_are_shown_as_they_are(estate: Path) -> None:
+    """Rich reads "[...]" as markup: a "[/x]" in a record's value or key ended `get` and
+    `ingest` in a MarkupError, a "[b]" vanished from what was shown, and the ingest
+    samples printed a literal "[red]✗[/]"."""
+    landscape = estate / "estate" / "landscape.yaml"
+    items = estate / "brackets.csv"
+    header = ITEMS.splitlines()[0]
+    items.write_text(
+        f"{header}\n"
+        "K[/x];Kabel [b]rot[/b] 3x1,5;;PAK;;;;2,00;1,00;EUR;A;;DE;;1\n"
+        "K[/y];Band [/i];4006381333999;RO;;;;3,10;2,00;EUR;A;;DE;;1\n",
+        encoding="utf-8",
+    )
+    code, out = cli(
+        "ingest", "--system", "erp", "--domain", "item", str(items), landscape=landscape
+    )
+    assert code == 0, out
+    assert "✗ brackets.csv:3: gtin [gtin_check_digit]" in out
+    assert "[red]" not in out
+
+    code, out = cli("get", "item", "erp:K[/x]", landscape=landscape)
+    assert code == 0, out
+    assert "Kabel [b]rot[/b] 3x1,5" in out
+    assert "erp:K[/x]" in out
+
+    code, out = cli("get", "item", "erp:K[/z]", landscape=landscape)
+    assert code == 1
+    assert "no item record with erp key 'K[/z]'" in out
+
+
 def test_ingest_refuses_a_file_whose_header_lacks_mapped_columns(estate: Path) -> None:
     landscape = estate / "estate" / "landscape.yaml"
     bad = estate / "bad.csv"

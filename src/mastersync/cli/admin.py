@@ -7,6 +7,7 @@ from typing import Annotated
 
 import orjson
 import typer
+from rich.markup import escape
 
 from mastersync.bootstrap import open_store, resolve_store_url
 from mastersync.cli.common import console, fail, friendly, options
@@ -53,9 +54,10 @@ def check(
     compiled = load_landscape(path)
     if system is None:
         console.print(
-            f"[green]ok[/] {path}: {len(compiled.config.systems)} systems, "
+            f"[green]ok[/] {escape(str(path))}: {len(compiled.config.systems)} systems, "
             f"{len(compiled.mappers)} mappings, "
-            f"{len(compiled.subscriptions)} subscriptions"
+            f"{len(compiled.subscriptions)} subscriptions",
+            markup=True,
         )
         for (sys_name, domain), mapper in sorted(compiled.mappers.items()):
             console.print(f"  {sys_name}.{domain}: {', '.join(mapper.targets)}")
@@ -74,10 +76,10 @@ def check(
         return
     result = connector.check()
     for line in result.details:
-        console.print(f"  {line}", markup=False)
+        console.print(f"  {line}")
     if not result.ok:
         fail(f"{system}: the connection test failed")
-    console.print(f"[green]ok[/] {system}")
+    console.print(f"[green]ok[/] {escape(system)}", markup=True)
 
 
 @friendly
@@ -144,5 +146,5 @@ def db_status(ctx: typer.Context) -> None:
     store = open_store(_store_url(ctx), upgrade_embedded=False)
     current, head = store.schema_revision()
     state = "[green]up to date[/]" if current == head else "[yellow]needs `db upgrade`[/]"
-    console.print(f"schema revision {current or 'none'}, head {head}: {state}")
+    console.print(f"schema revision {current or 'none'}, head {head}: {state}", markup=True)
     store.close()

@@ -7,6 +7,7 @@ from collections import defaultdict
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from mastersync.api.settings import SUCCESSORS
@@ -42,7 +43,9 @@ def serve(
     except ValueError:
         loopback = host == "localhost"
     if not loopback:
-        errors.print(f"[yellow]warning:[/] listening on {host}, beyond this machine")
+        errors.print(
+            f"[yellow]warning:[/] listening on {escape(host)}, beyond this machine", markup=True
+        )
     hub = options(ctx).hub()
     app = create_app(hub, ApiSettings(max_body_bytes=max_body, timeout_seconds=timeout))
     console.print(f"mastersync API on http://{host}:{port} (OpenAPI: /openapi.json)")
@@ -88,9 +91,12 @@ def consumers_add(
         fail(str(exc))
     finally:
         hub.close()
-    console.print(f"consumer [bold]{consumer.name}[/] ({', '.join(consumer.scopes)})")
+    console.print(
+        f"consumer [bold]{escape(consumer.name)}[/] ({escape(', '.join(consumer.scopes))})",
+        markup=True,
+    )
     console.print("API key (X-API-Key, or client_secret for POST /oauth/token), shown once:")
-    console.print(key, markup=False, highlight=False, soft_wrap=True)
+    console.print(key, highlight=False, soft_wrap=True)
 
 
 @consumers_app.command("list")

@@ -9,6 +9,7 @@ from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from mastersync.bootstrap import BootstrapError, Hub, build_hub
 from mastersync.domain.problems import ConfigError
@@ -17,8 +18,11 @@ from mastersync.pipeline.exceptions import InboxError
 from mastersync.pipeline.queries import NotFound
 from mastersync.ports.store import StoreError
 
-console = Console(highlight=False)
-errors = Console(stderr=True, highlight=False)
+# No markup unless a call asks for it (markup=True, with what it quotes escaped): record
+# values, keys, file names and error messages are printed as they are, and a "[/x]" in one
+# would otherwise end the command in a MarkupError, a "[x]" vanish from what is shown.
+console = Console(highlight=False, markup=False)
+errors = Console(stderr=True, highlight=False, markup=False)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -38,7 +42,7 @@ class Options:
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print an error and exit."""
-    errors.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    errors.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True, markup=True)
     raise typer.Exit(code)
 
 
@@ -50,9 +54,11 @@ def friendly(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             return fn(*args, **kwargs)
         except LandscapeError as exc:
-            errors.print(f"[bold red]the landscape has {len(exc.problems)} problem(s):[/]")
+            errors.print(
+                f"[bold red]the landscape has {len(exc.problems)} problem(s):[/]", markup=True
+            )
             for problem in exc.problems:
-                errors.print(f"  {problem}", soft_wrap=True, markup=False)
+                errors.print(f"  {problem}", soft_wrap=True)
             raise typer.Exit(1) from None
         except (BootstrapError, StoreError, ConfigError, NotFound, InboxError) as exc:
             fail(str(exc))

@@ -50,7 +50,8 @@ def show(ctx: typer.Context, exception_id: Annotated[int, typer.Argument()]) -> 
     hub = options(ctx).hub()
     entry = hub.inbox.entries([exception_id])[0]
     console.print(
-        f"[bold]#{entry.id}[/] {entry.kind} ({entry.status.value}), {entry.attempts} attempt(s)"
+        f"[bold]#{entry.id}[/] {entry.kind} ({entry.status.value}), {entry.attempts} attempt(s)",
+        markup=True,
     )
     for label, value in (
         ("record", f"{entry.system}.{entry.domain}:{entry.source_key}"),

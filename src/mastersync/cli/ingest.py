@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from mastersync.cli.common import console, fail, friendly, options
 from mastersync.cli.progress import progress_bar
@@ -68,7 +69,7 @@ def ingest(
             bar.update(task, completed=total)
         reports.append(report)
         for sample in report.samples[:10]:
-            console.print(f"  [red]✗[/] {sample}", soft_wrap=True, markup=False)
+            console.print(f"  [red]✗[/] {escape(sample)}", soft_wrap=True, markup=True)
         hidden = sum(report.problems.values()) - min(len(report.samples), 10)
         if hidden > 0:
             console.print(f"  … and {hidden} more: `mastersync exceptions list --group`")

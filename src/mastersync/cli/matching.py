@@ -9,6 +9,7 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 
 import orjson
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from mastersync.cli.common import console, fail, friendly, options
@@ -57,7 +58,7 @@ def _print_result(result: MatchResult, model: str | None, as_json: bool) -> None
         return
     console.print(render(result), markup=False, soft_wrap=True)
     if model:
-        console.print(f"[dim]model: {model}[/]")
+        console.print(f"[dim]model: {escape(str(model))}[/]", markup=True)
 
 
 @match_app.command("explain")
@@ -115,13 +116,16 @@ def dedupe(
         console.print_json(orjson.dumps(data).decode())
         return
     console.print(
-        f"[bold]{domain}[/]: {report.records:,} records, {report.pairs_compared:,} pairs "
-        f"compared, {len(report.links):,} auto-link and {len(report.reviews):,} review pairs"
+        f"[bold]{escape(domain)}[/]: {report.records:,} records, {report.pairs_compared:,} "
+        f"pairs compared, {len(report.links):,} auto-link and {len(report.reviews):,} review "
+        "pairs",
+        markup=True,
     )
     if report.pairs_skipped:
         console.print(
             f"[yellow]{report.pairs_skipped:,} pairs skipped in over-large blocks: "
-            f"{report.capped_blocks}[/]"
+            f"{escape(str(report.capped_blocks))}[/]",
+            markup=True,
         )
     if report.fit is not None:
         fit = report.fit
@@ -131,7 +135,7 @@ def dedupe(
             f"match share {fit.parameters.prior:.4f}; stored for ingest"
         )
     else:
-        console.print(f"[yellow]weights: {run.model}[/]")
+        console.print(f"[yellow]weights: {escape(str(run.model))}[/]", markup=True)
     console.print(
         f"{run.new_reviews} new review entries; {run.known} pairs decided or queued before "
         "were left alone"
@@ -150,10 +154,15 @@ def dedupe(
         console.print(f"clusters by size: {shown}")
     for cluster in run.held_back:
         console.print(
-            f"[yellow]not merged (holds a pair a steward rejected):[/] {', '.join(cluster)}"
+            "[yellow]not merged (holds a pair a steward rejected):[/] "
+            + escape(", ".join(cluster)),
+            markup=True,
         )
     if merge:
-        console.print(f"[green]{len(run.merges)} merges done[/] (mastersync unmerge ID undoes one)")
+        console.print(
+            f"[green]{len(run.merges)} merges done[/] (mastersync unmerge ID undoes one)",
+            markup=True,
+        )
     elif run.clusters:
         console.print("run again with --merge to merge the clusters")
 
@@ -210,8 +219,10 @@ def review_show(
         console.print_json(orjson.dumps(_decision_dict(d)).decode())
         return
     console.print(
-        f"[bold]#{d.id}[/] {d.domain} {d.left_id} / {d.right_id}: {d.status.value} "
-        f"(from {d.origin}, {d.created_at[:19]})"
+        f"[bold]#{d.id}[/] "
+        + escape(f"{d.domain} {d.left_id} / {d.right_id}: {d.status.value} ")
+        + escape(f"(from {d.origin}, {d.created_at[:19]})"),
+        markup=True,
     )
     if d.decided_by:
         console.print(f"decided by {d.decided_by} at {d.decided_at}: {d.note or ''}")

@@ -18,7 +18,8 @@ from mastersync.cli.common import console
 def progress_bar() -> Progress:
     """A progress bar showing records done of total, percentage and time left."""
     return Progress(
-        TextColumn("[bold]{task.description}"),
+        # Descriptions name files and replays: shown as they are, never read as markup.
+        TextColumn("{task.description}", style="bold", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TaskProgressColumn(),

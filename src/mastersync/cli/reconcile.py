@@ -12,6 +12,7 @@ import orjson
 import typer
 from rich.progress import TaskID
 from rich.table import Table
+from rich.text import Text
 
 from mastersync.bootstrap import Hub, open_connector
 from mastersync.cli.common import console, fail, friendly, options
@@ -80,7 +81,7 @@ def drift_table(result: Reconciliation, show: int) -> Table:
             examples = []
         style = "bold red" if bucket.drift and count else ""
         table.add_row(
-            f"[{style}]{bucket.value}[/]" if style else bucket.value,
+            Text(bucket.value, style=style),
             str(count),
             _MEANING[run.role][bucket],
             "\n".join(examples),
@@ -90,7 +91,7 @@ def drift_table(result: Reconciliation, show: int) -> Table:
             f"{e.key}: {e.field or '-'} {e.rule}: {e.message}" for e in report.errors[:show]
         ]
         table.add_row(
-            "[bold red]errors[/]",
+            Text("errors", style="bold red"),
             str(report.error_count),
             "could not be compared",
             "\n".join(examples),

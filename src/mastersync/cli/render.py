@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 from rich.table import Table
+from rich.text import Text
 
 from mastersync.domain.delivery import SubscriptionStats
 from mastersync.domain.records import ExceptionEntry
@@ -131,7 +132,7 @@ def report_table(reports: list[BatchReport], title: str = "ingested") -> Table:
             str(o["accepted"]),
             str(o["unchanged"]),
             str(o["stale"]),
-            f"[red]{o['rejected']}[/]" if o["rejected"] else "0",
+            Text(str(o["rejected"]), style="red") if o["rejected"] else "0",
         )
     return table
 
@@ -247,7 +248,7 @@ def deliveries_table(stats: list[SubscriptionStats]) -> Table:
             str(s.lag),
             str(s.pending),
             str(s.retrying),
-            f"[red]{s.dead}[/]" if s.dead else "0",
+            Text(str(s.dead), style="red") if s.dead else "0",
             str(s.delivered),
             str(s.skipped),
             _ms(s.p50_ms),
