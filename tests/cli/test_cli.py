@@ -286,6 +286,14 @@ systems:
     assert code == 1 and "is before --since 2026-12-01T00:00:00.000000Z" in out
     code, out = cli("replay", "-s", "shop.items", "--master", "itm_nope", landscape=landscape)
     assert code == 0 and "0 event(s)" in out
+    # As `get` and `trace` take it, by the key a system knows the record by (it selected
+    # nothing, without a word).
+    code, out = cli(
+        "replay", "-s", "shop.items", "--master", "erp:A1", "--dry-run", landscape=landscape
+    )
+    assert code == 0 and "1 event(s) of item selected" in out and " v1 created" in out
+    code, out = cli("replay", "-s", "shop.items", "--master", "erp:A9", landscape=landscape)
+    assert code == 1 and "no item record with erp key 'A9'" in out
     code, out = cli("replay", "-s", "shop.items", landscape=landscape)
     assert code == 1 and "exactly one of" in out
     code, out = cli("run", "-s", "nope.items", "--until-idle", landscape=landscape)

@@ -18,6 +18,7 @@ from mastersync.cli.render import deliveries_table
 from mastersync.domain.versions import parse_timestamp
 from mastersync.pipeline.distribution.replay import plan_replay, queue_replay
 from mastersync.pipeline.ids import new_id, utc_now
+from mastersync.pipeline.queries import NotFound, master_id_of
 from mastersync.ports.store import ReplaySelection
 
 
@@ -133,7 +134,9 @@ def replay(
     subscription: Annotated[str, typer.Option("--subscription", "-s")],
     since: Annotated[str | None, typer.Option(help="events from this time (ISO 8601)")] = None,
     until: Annotated[str | None, typer.Option(help="... up to this time")] = None,
-    master: Annotated[str | None, typer.Option(help="one record's events")] = None,
+    master: Annotated[
+        str | None, typer.Option(help="one record's events: its master id or SYSTEM:KEY")
+    ] = None,
     event: Annotated[str | None, typer.Option(help="one event")] = None,
     signature: Annotated[
         str | None, typer.Option(help="dead letters of an error signature")
@@ -157,6 +160,12 @@ def replay(
             f"unknown subscription {subscription!r}; known: "
             f"{', '.join(sorted(hub.landscape.subscriptions)) or 'none'}"
         )
+    if master is not None:
+        # As `get` and `trace` take it: a master id, or the key a system knows it by.
+        try:
+            master = master_id_of(hub.store, sub.domain, master)
+        except NotFound as exc:
+            fail(str(exc))
     selection = ReplaySelection(subscription, since, until, master, event, signature)
     plan = plan_replay(hub.store, selection, sub.domain, new_id)
     console.print(f"{len(plan.events)} event(s) of {sub.domain} selected for {subscription}")

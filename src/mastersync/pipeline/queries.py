@@ -22,7 +22,8 @@ class RecordView:
     members: list[Contribution]
 
 
-def _master_id(store: Store, domain: str | None, ref: str) -> str:
+def master_id_of(store: Store, domain: str | None, ref: str) -> str:
+    """The master id a reference names: a master id as it is, ``system:key`` looked up."""
     prefixes = {spec.id_prefix for spec in DOMAINS.values()}
     if ref.split("_", 1)[0] in prefixes:
         return ref
@@ -39,7 +40,7 @@ def _master_id(store: Store, domain: str | None, ref: str) -> str:
 
 def get_record(store: Store, domain: str | None, ref: str) -> RecordView:
     """A golden record by master id or by ``system:key``."""
-    master = _master_id(store, domain, ref)
+    master = master_id_of(store, domain, ref)
     with store.unit_of_work(write=False) as uow:
         golden = uow.golden(master)
         if golden is None or (domain and golden.domain != domain):
@@ -58,7 +59,7 @@ class Trace:
 
 def trace(store: Store, ref: str) -> Trace:
     """The lineage timeline of a record (by master id or system:key)."""
-    master = _master_id(store, None, ref)
+    master = master_id_of(store, None, ref)
     with store.unit_of_work(write=False) as uow:
         entries = uow.lineage(master_id=master)
         if not entries and uow.golden(master) is None:
