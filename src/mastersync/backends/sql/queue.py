@@ -628,11 +628,13 @@ class SqlDeliveryQueue:
         out = []
         for sub in sorted(set(subscriptions) | set(counts)):
             c = counts.get(sub, {})
+            # Latency from acceptance, of first deliveries: a replay's is the age of the
+            # events it sent again, and would make last week's replay the p99.
             recent = [
                 float(x)
                 for x in self.conn.execute(
                     sa.select(d.latency_ms)
-                    .where(d.subscription == sub, d.latency_ms.is_not(None))
+                    .where(d.subscription == sub, d.latency_ms.is_not(None), d.replay == "")
                     .order_by(d.id.desc())
                     .limit(_RECENT)
                 ).scalars()
