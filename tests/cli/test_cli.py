@@ -135,7 +135,10 @@ def test_ingest_get_trace_and_the_inbox(estate: Path) -> None:
     assert "ignored 1 entry" in out
     code, out = cli("status", landscape=landscape)
     assert code == 0
-    assert "item" in out
+    row = next(line for line in out.splitlines() if line.startswith("│ item "))
+    # Golden records, source records linked, open exceptions; no columns of a run it has not.
+    assert [c.strip() for c in row.split("│")[1:-1]] == ["item", "1", "1", "2"]
+    assert "records in" not in out and "accepted" not in out
 
 
 def test_brackets_in_records_keys_and_errors_are_shown_as_they_are(estate: Path) -> None:

@@ -138,7 +138,8 @@ def report_table(reports: list[BatchReport], title: str = "ingested") -> Table:
 
 
 def summary_table(reports: list[BatchReport], counts: list[DomainCounts]) -> Table:
-    """Per domain: source records in, what came of them, golden records out."""
+    """Per domain: source records in and what came of them (with the batches of this run),
+    golden records out."""
     received: Counter[str] = Counter()
     outcomes: dict[str, Counter[str]] = {}
     for r in reports:
@@ -146,26 +147,22 @@ def summary_table(reports: list[BatchReport], counts: list[DomainCounts]) -> Tab
         outcomes.setdefault(r.domain, Counter()).update(r.outcomes)
     by_domain = {c.domain: c for c in counts}
     table = Table(title="summary per domain", title_justify="left")
-    for col in (
-        "domain",
-        "records in",
-        "accepted",
-        "stale",
-        "rejected",
-        "golden records",
-        "source records linked",
-        "open exceptions",
-    ):
+    # The run's columns only where there was a run: `status` has none, and showed a
+    # column of dashes for each.
+    run = ("records in", "accepted", "stale", "rejected") if reports else ()
+    for col in ("domain", *run, "golden records", "source records linked", "open exceptions"):
         table.add_column(col, justify="left" if col == "domain" else "right")
     for domain in sorted(set(received) | set(by_domain)):
         o = outcomes.get(domain, Counter())
         c = by_domain.get(domain)
+        ran = (
+            [str(received[domain]), str(o["accepted"]), str(o["stale"]), str(o["rejected"])]
+            if reports
+            else []
+        )
         table.add_row(
             domain,
-            str(received[domain]) if reports else "-",
-            str(o["accepted"]) if reports else "-",
-            str(o["stale"]) if reports else "-",
-            str(o["rejected"]) if reports else "-",
+            *ran,
             str(c.golden if c else 0),
             str(c.source_records if c else 0),
             str(c.open_exceptions if c else 0),
