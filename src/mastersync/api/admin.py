@@ -97,6 +97,7 @@ def retry(request: Request, principal: Caller, entry_id: Id) -> InboxAction:
         resolved=report.resolved,
         still_failing=report.still_failing,
         skipped={str(k): v for k, v in report.skipped.items()},
+        queued=report.queued,
     )
 
 

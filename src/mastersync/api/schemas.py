@@ -125,6 +125,8 @@ class InboxAction(_Doc):
     resolved: list[int]
     still_failing: list[int]
     skipped: dict[str, str]
+    # Dead letters sent back to the delivery queue (their outcome comes with the hub's rounds).
+    queued: list[int] = []
 
 
 class IgnoreBody(_Doc):

@@ -88,10 +88,17 @@ def retry(
     hub = options(ctx).hub()
     entries = hub.inbox.entries(ids, signature)
     report = hub.inbox.retry(entries)
+    queued = f"queued again: {len(report.queued)}, " if report.queued else ""
     console.print(
-        f"resolved: {len(report.resolved)}, still failing: "
+        f"resolved: {len(report.resolved)}, {queued}still failing: "
         f"{len(report.still_failing)}, skipped: {len(report.skipped)}"
     )
+    if report.queued:
+        # Not resolved yet: a dead letter's outcome comes with the hub's next round.
+        console.print(
+            "  dead letters queued again: `mastersync run` sends them; one the consumer "
+            "refuses again opens a new entry"
+        )
     for ex_id, why in report.skipped.items():
         console.print(f"  #{ex_id} skipped: {why}", markup=False)
     if report.still_failing:

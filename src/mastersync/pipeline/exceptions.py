@@ -33,6 +33,9 @@ class RetryReport:
 
     resolved: list[int] = field(default_factory=list)
     still_failing: list[int] = field(default_factory=list)
+    # Dead letters sent back to the delivery queue: the entry is closed, its outcome comes
+    # with the hub's next round (a new entry if the consumer refuses it again).
+    queued: list[int] = field(default_factory=list)
     skipped: dict[int, str] = field(default_factory=dict)
 
 
@@ -134,7 +137,9 @@ class ExceptionsInbox:
                 return
             applied = uow.applied_for(delivery.subscription, [delivery.master_id])
             held = applied.get(delivery.master_id)
-            if held is not None and held.version >= delivery.version:
+            superseded = held is not None and held.version >= delivery.version
+            if superseded:
+                assert held is not None
                 note = f"superseded: the consumer has version {held.version}"
             else:
                 uow.reopen(delivery.id or 0, now)
@@ -143,7 +148,7 @@ class ExceptionsInbox:
                 entry.id, ExceptionStatus.RESOLVED, {"by": "retry", "at": now, "note": note}
             )
             uow.commit()
-        report.resolved.append(entry.id)
+        (report.resolved if superseded else report.queued).append(entry.id)
 
     def ignore(self, entries: list[ExceptionEntry], by: str, why: str) -> list[int]:
         """Close entries without acting, recording who and why."""
