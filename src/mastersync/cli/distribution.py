@@ -91,9 +91,13 @@ def run(
 
     asyncio.run(main())
     t = distribution.totals
+    # What came in (polled sources), went onto the bus and reached the consumers. Feeds
+    # that hand events to deliverers directly queue nothing: "queued" only when it did.
+    relayed = f"relayed {t.relayed}, " if url else ""
+    queued = f"queued {t.queued}, " if t.queued else ""
     console.print(
-        f"stopped after {time.perf_counter() - started:.1f} s: queued {t.queued}, "
-        f"delivered {t.delivered}, retried {t.retried}, dead {t.dead}, "
+        f"stopped after {time.perf_counter() - started:.1f} s: ingested {t.ingested}, "
+        f"{relayed}{queued}delivered {t.delivered}, retried {t.retried}, dead {t.dead}, "
         f"skipped {t.skipped}"
     )
     hub.close()

@@ -168,7 +168,7 @@ def test_832_catalog_in_846_stock_out(tmp_path: Path) -> None:
     # The same file again is acknowledged once more but ingested no second time.
     (tmp_path / "edi" / "acme" / "catalog-again.x12").write_text("\ufeff" + isa + CATALOG_SETS)
     out = cli("-l", str(landscape), "run", "--until-idle", "--timeout", "60")
-    assert "queued 0, delivered 0" in out
+    assert "ingested 0, delivered 0" in out
     assert (tmp_path / "edi" / "acme" / "duplicates" / "catalog-again.x12").exists()
 
 
