@@ -243,10 +243,7 @@ def test_the_console_script_runs() -> None:
     assert done.stdout.startswith("mastersync ")
 
 
-def test_run_deliveries_and_replay(tmp_path: Path) -> None:
-    folder = tmp_path / "estate"
-    folder.mkdir()
-    (folder / "landscape.yaml").write_text("""
+ERP_TO_SHOP = """
 name: cli
 systems:
   erp:
@@ -258,7 +255,13 @@ systems:
     connector: {type: sandbox, database: shop.db}
     outbound:
       items: {domain: item}
-""")
+"""
+
+
+def test_run_deliveries_and_replay(tmp_path: Path) -> None:
+    folder = tmp_path / "estate"
+    folder.mkdir()
+    (folder / "landscape.yaml").write_text(ERP_TO_SHOP)
     (tmp_path / "items.csv").write_text("sku,v,name\nA1,1,Pen\nA2,1,Ink\n")
     landscape = folder / "landscape.yaml"
     code, out = cli(
@@ -301,6 +304,34 @@ systems:
     assert code == 1 and "exactly one of" in out
     code, out = cli("run", "-s", "nope.items", "--until-idle", landscape=landscape)
     assert code == 1 and "unknown subscription(s) nope.items" in out
+
+
+def test_deliveries_says_when_lag_from_the_outbox_is_not_the_bus_lag(tmp_path: Path) -> None:
+    """After a hub ran on NATS, `deliveries` without --bus counted every event since as lag
+    (subscriptions on the bus do not move their outbox cursors), without a word."""
+    import asyncio
+
+    from tests.backends.test_event_feeds import _drop_stream, nats_url
+
+    (tmp_path / "landscape.yaml").write_text(ERP_TO_SHOP)
+    (tmp_path / "items.csv").write_text("sku,v,name\nA1,1,Pen\nA2,1,Ink\n")
+    landscape = tmp_path / "landscape.yaml"
+    bus = nats_url()
+    try:
+        code, out = cli(
+            "ingest", "-s", "erp", "-d", "item", str(tmp_path / "items.csv"), landscape=landscape
+        )
+        assert code == 0, out
+        code, out = cli("run", "--bus", bus, "--until-idle", "--timeout", "30", landscape=landscape)
+        assert code == 0 and "relayed 2, delivered 2," in out, out
+        code, out = cli("deliveries", landscape=landscape)
+        assert code == 0 and "note: a hub relays this store's events to NATS" in out
+        code, out = cli("deliveries", "--bus", bus, landscape=landscape)
+        assert code == 0 and "note:" not in out
+        row = next(line for line in out.splitlines() if "shop.items" in line)
+        assert [c.strip() for c in row.split("│")[2:7]] == ["0", "0", "0", "0", "2"]
+    finally:
+        asyncio.run(_drop_stream(bus))
 
 
 def _command_paths() -> list[list[str]]:

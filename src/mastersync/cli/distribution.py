@@ -11,8 +11,9 @@ from typing import Annotated
 
 import typer
 
+from mastersync.backends.nats.bus import NatsRelay
 from mastersync.bootstrap import open_feed, resolve_bus_url
-from mastersync.cli.common import console, fail, friendly, options
+from mastersync.cli.common import console, errors, fail, friendly, options
 from mastersync.cli.progress import progress_bar
 from mastersync.cli.render import deliveries_table
 from mastersync.domain.versions import parse_timestamp
@@ -113,7 +114,16 @@ def deliveries(
     subs = {s.id: s.domain for s in hub.landscape.subscriptions.values()}
     with hub.store.unit_of_work(write=False) as uow:
         stats = uow.delivery_stats(subs)
+        relayed = uow.cursor(NatsRelay.cursor)
     url = resolve_bus_url(bus, hub.landscape)
+    if not url and relayed:
+        # A hub ran with --bus: its subscriptions read NATS, and their outbox cursors stand
+        # still, so lag counted from the outbox is every event since.
+        errors.print(
+            "note: a hub relays this store's events to NATS (--bus); lag below is counted "
+            "from the outbox, which subscriptions on the bus do not read: give --bus (or "
+            "`bus:` in the landscape) for their lag on the bus"
+        )
     if url:
         # On a bus, lag is what the subscription's consumer has not taken yet.
         feed, relay = open_feed(hub.store, url)
