@@ -190,6 +190,33 @@ def test_ingest_names_the_encoding_of_a_file_that_is_not_in_it(estate: Path) -> 
     assert "the header is not utf-8-sig (byte 1); set the connector's encoding" in out
 
 
+def test_ingest_takes_a_line_in_another_encoding_as_one_bad_line(estate: Path) -> None:
+    """Only the header decides whether the file is in the connector's encoding: a cp1252
+    row near the top refused the whole file as "the header is not utf-8-sig"."""
+    landscape = estate / "estate" / "landscape.yaml"
+    mixed = estate / "mixed.csv"
+    lines = ITEMS.splitlines()
+    mixed.write_bytes(
+        (lines[0] + "\r\n" + lines[1] + "\r\n").encode()
+        + lines[1].replace("A1;Nitrilhandschuhe M", "A9;Größe M").encode("cp1252")
+    )
+    code, out = cli("ingest", "-s", "erp", "-d", "item", str(mixed), landscape=landscape)
+    assert code == 0, out
+    assert "mixed.csv:3: - [encoding]" in out
+    row = next(line for line in out.splitlines() if "mixed.csv" in line and "│" in line)
+    assert [c.strip() for c in row.split("│")[4:9]] == ["2", "1", "0", "0", "1"]
+
+
+def test_ingest_says_when_the_file_has_another_delimiter(estate: Path) -> None:
+    landscape = estate / "estate" / "landscape.yaml"
+    commas = estate / "commas.csv"
+    commas.write_text(ITEMS.replace(";", ","), encoding="utf-8")
+    code, out = cli("ingest", "-s", "erp", "-d", "item", str(commas), landscape=landscape)
+    assert code == 1
+    assert "the header is one column ('ITEM_NO,DESCRIPTION," in out
+    assert "looks delimited by ',', where erp's connector says ';'" in out
+
+
 def test_unknown_system_and_domain(estate: Path) -> None:
     landscape = estate / "estate" / "landscape.yaml"
     code, out = cli(

@@ -46,6 +46,22 @@ def test_csv_with_bom_quotes_multiline_fields_and_semicolons(tmp_path: Path) -> 
     assert count_records(path) == 5
 
 
+def test_the_header_is_checked_alone_for_its_encoding(tmp_path: Path) -> None:
+    """A row in another encoding near the top is the reader's one bad line, not a header
+    that is "not UTF-8": text is decoded 8 KB at a time, and the header check refused the
+    whole file for it."""
+    path = tmp_path / "items.csv"
+    path.write_bytes(b"NO;NAME\r\nA1;Gr\xfc\xdfe\r\nA2;Band\r\n")
+    assert read_header(path, delimiter=";") == ["NO", "NAME"]
+    got = list(read_csv(path, delimiter=";"))
+    assert [type(r).__name__ for r in got] == ["ReadFailure", "SourceRecord"]
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"NO;GR\xd6SSE\r\nA1;1\r\n")
+    with pytest.raises(UnicodeDecodeError) as raised:
+        read_header(bad, delimiter=";")
+    assert raised.value.start == 5
+
+
 def test_bad_lines_do_not_stop_the_file(tmp_path: Path) -> None:
     path = tmp_path / "c.csv"
     path.write_bytes(b"a,b\n1,2\n1,2,3\n\xff\xfe,x\n3,4\n")

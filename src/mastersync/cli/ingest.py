@@ -53,8 +53,12 @@ def ingest(
             missing = mapper.missing_columns(header)
             if missing:
                 fail(
-                    f"{path}: the {system}.{domain} mapping reads column(s) "
-                    f"{', '.join(missing)}, which the file's header lacks"
+                    f"{path}: "
+                    + (
+                        _delimiter_hint(header, delimiter, system)
+                        or f"the {system}.{domain} mapping reads column(s) "
+                        f"{', '.join(missing)}, which the file's header lacks"
+                    )
                 )
         total = count_records(path)
         with progress_bar() as bar:
@@ -77,3 +81,19 @@ def ingest(
     hub.close()
     if strict and any(r.outcomes["rejected"] for r in reports):
         raise typer.Exit(3)
+
+
+def _delimiter_hint(header: list[str], delimiter: str, system: str) -> str:
+    """What to change when the header read as one column is split by another delimiter
+    (an export with commas where the connector says semicolons, say)."""
+    if len(header) != 1:
+        return ""
+    for other in (",", ";", "\t", "|"):
+        if other != delimiter and header[0].count(other) >= 1:
+            shown = {"\t": "a tab"}.get(other, repr(other))
+            cut = header[0] if len(header[0]) <= 60 else header[0][:59] + "…"
+            return (
+                f"the header is one column ({cut!r}): the file looks delimited by {shown}, "
+                f"where {system}'s connector says {delimiter!r} (set its `delimiter`)"
+            )
+    return ""
