@@ -104,3 +104,50 @@ systems:
     assert len(list((inbox / "archive").rglob("*.csv"))) == 2
     assert not list((inbox / "processing").glob("*.csv"))
     hub.close()
+
+
+def test_a_file_in_the_wrong_shape_is_one_problem_and_is_read_once_the_landscape_fits(
+    tmp_path: Path,
+) -> None:
+    """A file delimited by commas where the connector says semicolons failed every mapped
+    field of every record: fourteen inbox entries per line of a large export. It is now one
+    entry naming the delimiter, the file is archived with that one reject, and the same file
+    dropped again after the landscape is fixed is read (it was not marked as ingested)."""
+    from mastersync.pipeline.inbound import poller
+    from mastersync.ports.store import ExceptionFilter
+
+    landscape = tmp_path / "landscape.yaml"
+    text = """
+name: drop
+systems:
+  erp:
+    kind: erp
+    connector: {type: files, folder: inbox, delimiter: ";", watch: {item: "items*.csv"}}
+    inbound:
+      item: {key: sku, version: {from: v, kind: counter}, fields: {sku: sku, name: name}}
+"""
+    landscape.write_text(text)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    content = "sku,v,name\n" + "".join(f"A{i},1,Pen {i}\n" for i in range(50))
+    (inbox / "items_1.csv").write_text(content)
+    hub = build_hub(landscape)
+    folder = DropFolder("erp", inbox, {"item": "items*.csv"}, FileSettings(delimiter=";"), settle=0)
+    assert asyncio.run(poller(hub.ingestor, folder)()) == 0
+    with hub.store.unit_of_work(write=False) as uow:
+        entries = uow.exceptions(ExceptionFilter(limit=1000))
+    assert len(entries) == 1
+    assert (entries[0].kind, entries[0].rule) == ("parse_error", "header")
+    assert "looks delimited by ','" in entries[0].message
+    rejects = next((inbox / "archive").rglob("items_1.csv.rejects.csv")).read_text()
+    assert "items_1.csv:1,,header," in rejects
+    hub.close()
+
+    landscape.write_text(text.replace('delimiter: ";"', 'delimiter: ","'))
+    (inbox / "items_1.csv").write_text(content)
+    hub = build_hub(landscape)
+    folder = DropFolder("erp", inbox, {"item": "items*.csv"}, FileSettings(), settle=0)
+    assert asyncio.run(poller(hub.ingestor, folder)()) == 50
+    with hub.store.unit_of_work(write=False) as uow:
+        assert uow.domain_counts()[0].golden == 50
+    hub.close()

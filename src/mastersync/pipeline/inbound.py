@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from mastersync.pipeline.exceptions import ExceptionsInbox
 from mastersync.pipeline.ids import utc_now
 from mastersync.pipeline.ingest import Ingestor
-from mastersync.ports.connector import Claim, InboundSource, IncrementalSource
+from mastersync.ports.connector import Claim, InboundSource, IncrementalSource, ReadFailure
 from mastersync.ports.store import Store
 
 log = logging.getLogger("mastersync.inbound")
@@ -63,6 +63,17 @@ def poller(
                 claim.name,
             )
             claim.duplicate()
+            return 0
+        mapper = ingestor.landscape.mapper(source.system, claim.domain)
+        problem = claim.header_problem(source.system, mapper.missing_columns)
+        if problem:
+            # A file in the wrong shape (delimiter, encoding, columns) is one problem of the
+            # file, not a failed field of every record; not remembered, so the same file
+            # dropped again after the landscape is fixed is read.
+            log.warning("%s.%s %s: %s", source.system, claim.domain, claim.name, problem)
+            failure = ReadFailure(f"{claim.name}:1", "header", problem, None)
+            report = ingestor.ingest(source.system, claim.domain, [failure], source=claim.name)
+            claim.done(report.tally.rejects)
             return 0
         report = ingestor.ingest(source.system, claim.domain, claim.records(), source=claim.name)
         remember(claim)

@@ -3,7 +3,7 @@ claims of new input for the running hub to poll."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
@@ -51,6 +51,13 @@ class Claim(Protocol):
 
     def records(self) -> Iterator[SourceRecord | ReadFailure]:
         """The claim's records."""
+        ...
+
+    def header_problem(
+        self, system: str, missing_columns: Callable[[Sequence[str]], list[str]]
+    ) -> str | None:
+        """Why the input's header row cannot serve the mapping (its encoding, delimiter or
+        missing columns; ``missing_columns`` names what a header lacks), or None."""
         ...
 
     def done(self, rejects: Sequence[tuple[str, str, str, str]]) -> None:

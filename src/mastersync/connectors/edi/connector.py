@@ -10,7 +10,7 @@ import fnmatch
 import json
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -189,6 +189,12 @@ class EdiClaim:
                 f"{record.get('set_id', '')} {record.get('set_control', '')}"
             ).strip()
             yield SourceRecord(record, locator=where)
+
+    def header_problem(
+        self, system: str, missing_columns: Callable[[Sequence[str]], list[str]]
+    ) -> str | None:
+        """None: an EDI file has no header row (its envelopes are checked as it is read)."""
+        return None
 
     def done(self, rejects: Sequence[tuple[str, str, str, str]]) -> None:
         """Archive the file once every stream of it is done."""

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-from mastersync.connectors.files.settings import DropFolderSettings, open_records
+from mastersync.connectors.files.settings import DropFolderSettings, header_problem, open_records
 from mastersync.ports.connector import ReadFailure, SourceRecord
 
 # Files still being written carry these suffixes, or were changed too recently.
@@ -51,6 +51,14 @@ class FileClaim:
     def records(self) -> Iterator[SourceRecord | ReadFailure]:
         """The file's records."""
         return open_records(self.path, self.settings)
+
+    def header_problem(
+        self, system: str, missing_columns: Callable[[Sequence[str]], list[str]]
+    ) -> str | None:
+        """Why the file's header cannot serve the mapping (None: it can, or has none)."""
+        return header_problem(
+            self.path, self.settings, system, missing_columns, f"{system}.{self.domain}"
+        )
 
     def _day(self) -> Path:
         return self.path.parent.parent / "archive" / dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import codecs
-from collections.abc import Iterator, Mapping
+import csv
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from mastersync.connectors.files.readers import read_file
+from mastersync.connectors.files.readers import read_file, read_header
 from mastersync.connectors.registry import ConnectorSettings, ConnectorSpec
 from mastersync.ports.connector import Capability, ReadFailure, SourceRecord
 
@@ -69,6 +70,56 @@ def open_records(path: Path, settings: DropFolderSettings) -> Iterator[SourceRec
     if suffix == ".tsv":
         return read_file(path, encoding=settings.encoding)
     return read_file(path)
+
+
+def header_problem(
+    path: Path,
+    settings: DropFolderSettings,
+    system: str,
+    missing_columns: Callable[[Sequence[str]], list[str]],
+    mapping: str,
+) -> str | None:
+    """Why a CSV file's header cannot serve a mapping (None: it can, or the file has no
+    header row): its encoding, its delimiter, or columns the mapping reads.
+
+    Checked once per file, so that a file in the wrong shape is one clear problem rather
+    than a failed field of every record.
+    """
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".tsv", ".txt"):
+        return None
+    delimiter = "\t" if suffix == ".tsv" else settings.delimiter
+    try:
+        header = read_header(path, delimiter=delimiter, encoding=settings.encoding)
+    except UnicodeDecodeError as exc:
+        return (
+            f"the header is not {settings.encoding} (byte {exc.start + 1}); set the "
+            f"connector's encoding (cp1252, utf-16, ...) for {system}'s files"
+        )
+    except csv.Error as exc:
+        return f"the header cannot be read as CSV: {exc}"
+    missing = missing_columns(header)
+    if not missing:
+        return None
+    return _delimiter_hint(header, delimiter, system) or (
+        f"the {mapping} mapping reads column(s) {', '.join(missing)}, which the file's header lacks"
+    )
+
+
+def _delimiter_hint(header: Sequence[str], delimiter: str, system: str) -> str | None:
+    """What to change when the header, read as one column, splits by another delimiter
+    (an export with commas where the connector says semicolons, say)."""
+    if len(header) != 1:
+        return None
+    for other in (",", ";", "\t", "|"):
+        if other != delimiter and other in header[0]:
+            shown = {"\t": "a tab"}.get(other, repr(other))
+            cut = header[0] if len(header[0]) <= 60 else header[0][:59] + "…"
+            return (
+                f"the header is one column ({cut!r}): the file looks delimited by {shown}, "
+                f"where {system}'s connector says {delimiter!r} (set its `delimiter`)"
+            )
+    return None
 
 
 SPEC = ConnectorSpec(
