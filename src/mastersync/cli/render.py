@@ -6,6 +6,7 @@ from collections import Counter
 from typing import Any
 
 import orjson
+from rich import box
 from rich.table import Table
 from rich.text import Text
 
@@ -220,25 +221,29 @@ def groups_table(groups: list[SignatureGroup]) -> Table:
 
 
 def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.0f} ms"
+    return "-" if value is None else f"{value:,.0f}"
 
 
 def deliveries_table(stats: list[SubscriptionStats]) -> Table:
     """Per subscription: lag, queue depths, latency."""
-    table = Table(title="deliveries per subscription", title_justify="left")
-    for col in (
-        "subscription",
-        "lag",
-        "pending",
-        "retrying",
-        "dead",
-        "delivered",
-        "skipped",
-        "p50",
-        "p99",
-        "oldest open",
-    ):
-        table.add_column(col, justify="left" if col in ("subscription", "oldest open") else "right")
+    # Ten columns in 80: no vertical rules and the unit in the header, names never cut
+    # (with rules, an 80-column terminal showed "crm.…" and "subs…").
+    table = Table(
+        title="deliveries per subscription",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        padding=(0, 1, 0, 0),
+    )
+    widest = max((len(s.subscription) for s in stats), default=12)
+    table.add_column("subscription", no_wrap=True, min_width=widest)
+    for col in ("lag", "pending", "retrying", "dead", "delivered", "skipped", "p50 ms", "p99 ms"):
+        table.add_column(col, justify="right", no_wrap=True)
+    # The oldest open delivery's time, where any is open (a column of dashes otherwise).
+    oldest = any(s.oldest_open_at for s in stats)
+    if oldest:
+        table.add_column("oldest open", overflow="fold")
     for s in stats:
         table.add_row(
             s.subscription,
@@ -250,6 +255,6 @@ def deliveries_table(stats: list[SubscriptionStats]) -> Table:
             str(s.skipped),
             _ms(s.p50_ms),
             _ms(s.p99_ms),
-            (s.oldest_open_at or "-")[:19],
+            *([(s.oldest_open_at or "-")[:19]] if oldest else []),
         )
     return table
