@@ -84,8 +84,8 @@ def test_ingest_get_trace_and_the_inbox(estate: Path) -> None:
     assert "items.csv:3: gtin [gtin_check_digit]" in out
     assert "items.csv:4: lifecycle_state [value_map]" in out
     assert "items.csv:5: - [csv_columns] expected 15 fields, got 16" in out
-    row = next(line for line in out.splitlines() if "items.csv" in line and "│" in line)
-    assert [c.strip() for c in row.split("│")[4:9]] == ["4", "1", "0", "0", "3"]
+    row = next(line for line in out.splitlines() if line.startswith("erp "))
+    assert row.split()[3:8] == ["4", "1", "0", "0", "3"]
 
     code, out = cli("get", "item", "erp:A1", "--json", landscape=landscape)
     assert code == 0, out
@@ -137,9 +137,9 @@ def test_ingest_get_trace_and_the_inbox(estate: Path) -> None:
     assert "ignored 1 entry" in out
     code, out = cli("status", landscape=landscape)
     assert code == 0
-    row = next(line for line in out.splitlines() if line.startswith("│ item "))
+    row = next(line for line in out.splitlines() if line.startswith("item "))
     # Golden records, source records linked, open exceptions; no columns of a run it has not.
-    assert [c.strip() for c in row.split("│")[1:-1]] == ["item", "1", "1", "2"]
+    assert row.split() == ["item", "1", "1", "2"]
     assert "records in" not in out and "accepted" not in out
 
 
@@ -205,8 +205,8 @@ def test_ingest_takes_a_line_in_another_encoding_as_one_bad_line(estate: Path) -
     code, out = cli("ingest", "-s", "erp", "-d", "item", str(mixed), landscape=landscape)
     assert code == 0, out
     assert "mixed.csv:3: - [encoding]" in out
-    row = next(line for line in out.splitlines() if "mixed.csv" in line and "│" in line)
-    assert [c.strip() for c in row.split("│")[4:9]] == ["2", "1", "0", "0", "1"]
+    row = next(line for line in out.splitlines() if line.startswith("erp "))
+    assert row.split()[3:8] == ["2", "1", "0", "0", "1"]
 
 
 def test_ingest_says_when_the_file_has_another_delimiter(estate: Path) -> None:

@@ -23,6 +23,20 @@ def short(value: Any, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def counts_table(title: str, *, tight: bool = False) -> Table:
+    """A table of counts that reads in 80 columns: no vertical rules, two spaces between
+    columns, one if ``tight`` (bordered, the demo's tables came out as "custom…" and
+    "accept…" there)."""
+    return Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        padding=0 if tight else (0, 1, 0, 0),
+    )
+
+
 def record_table(view: RecordView) -> Table:
     """A golden record, one row per field with where its value came from."""
     g = view.golden
@@ -109,20 +123,11 @@ def trace_table(trace: Trace) -> Table:
 
 def report_table(reports: list[BatchReport], title: str = "ingested") -> Table:
     """Outcome counts per batch."""
-    table = Table(title=title, title_justify="left")
-    for col in (
-        "system",
-        "domain",
-        "source",
-        "received",
-        "accepted",
-        "unchanged",
-        "stale",
-        "rejected",
-    ):
-        table.add_column(
-            col, justify="right" if col not in ("system", "domain", "source") else "left"
-        )
+    table = counts_table(title, tight=True)
+    for col in ("system", "domain", "source"):
+        table.add_column(col, no_wrap=True)
+    for col in ("received", "accepted", "unchanged", "stale", "rejected"):
+        table.add_column(col, justify="right", no_wrap=True)
     for r in reports:
         o = r.outcomes
         table.add_row(
@@ -147,12 +152,14 @@ def summary_table(reports: list[BatchReport], counts: list[DomainCounts]) -> Tab
         received[r.domain] += r.received
         outcomes.setdefault(r.domain, Counter()).update(r.outcomes)
     by_domain = {c.domain: c for c in counts}
-    table = Table(title="summary per domain", title_justify="left")
+    table = counts_table("summary per domain")
     # The run's columns only where there was a run: `status` has none, and showed a
     # column of dashes for each.
     run = ("records in", "accepted", "stale", "rejected") if reports else ()
-    for col in ("domain", *run, "golden records", "source records linked", "open exceptions"):
-        table.add_column(col, justify="left" if col == "domain" else "right")
+    table.add_column("domain", no_wrap=True)
+    for col in (*run, "golden records", "source records linked", "open exceptions"):
+        # Headers of several words wrap (onto two or three lines) before a number is cut.
+        table.add_column(col, justify="right", no_wrap=" " not in col)
     for domain in sorted(set(received) | set(by_domain)):
         o = outcomes.get(domain, Counter())
         c = by_domain.get(domain)
@@ -173,9 +180,9 @@ def summary_table(reports: list[BatchReport], counts: list[DomainCounts]) -> Tab
 
 def rules_table(open_by_rule: dict[tuple[str, str, str], int]) -> Table:
     """Open exceptions per domain, kind and rule."""
-    table = Table(title="open exceptions by rule", title_justify="left")
+    table = counts_table("open exceptions by rule")
     for col in ("domain", "kind", "rule", "open"):
-        table.add_column(col, justify="right" if col == "open" else "left")
+        table.add_column(col, justify="right" if col == "open" else "left", no_wrap=True)
     for (domain, kind, rule), n in sorted(
         open_by_rule.items(), key=lambda kv: (kv[0][0], -kv[1], kv[0][2])
     ):
@@ -226,16 +233,8 @@ def _ms(value: float | None) -> str:
 
 def deliveries_table(stats: list[SubscriptionStats]) -> Table:
     """Per subscription: lag, queue depths, latency."""
-    # Ten columns in 80: no vertical rules and the unit in the header, names never cut
-    # (with rules, an 80-column terminal showed "crm.…" and "subs…").
-    table = Table(
-        title="deliveries per subscription",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        show_edge=False,
-        pad_edge=False,
-        padding=(0, 1, 0, 0),
-    )
+    # Ten columns in 80: the unit in the header, names never cut.
+    table = counts_table("deliveries per subscription")
     widest = max((len(s.subscription) for s in stats), default=12)
     table.add_column("subscription", no_wrap=True, min_width=widest)
     for col in ("lag", "pending", "retrying", "dead", "delivered", "skipped", "p50 ms", "p99 ms"):
