@@ -138,8 +138,7 @@ class ExceptionsInbox:
             applied = uow.applied_for(delivery.subscription, [delivery.master_id])
             held = applied.get(delivery.master_id)
             superseded = held is not None and held.version >= delivery.version
-            if superseded:
-                assert held is not None
+            if held is not None and superseded:
                 note = f"superseded: the consumer has version {held.version}"
             else:
                 uow.reopen(delivery.id or 0, now)
