@@ -77,7 +77,11 @@ def text(value: str) -> str:
 
 def _legal_tokens(value: str) -> list[str]:
     folded = _fold(value).replace("&", " and ")
-    return _PUNCTUATION.sub(" ", _JOINERS.sub("", folded)).split()
+    tokens = _PUNCTUATION.sub(" ", _JOINERS.sub("", folded)).split()
+    # "&" is spelt "and" so that "Smith & Co" meets "Smith and Co"; as a word it says
+    # nothing, and is left out before legal forms are looked for: left in, it hid a form
+    # behind it ("X AE &"), which the clean-up of the result then stripped (not stable).
+    return [t for t in tokens if t != "and"] or tokens
 
 
 _SUFFIXES = frozenset(tuple(_legal_tokens(form)) for form in LEGAL_FORM_SUFFIXES)
@@ -88,20 +92,20 @@ _LONGEST = max(len(s) for s in _SUFFIXES)
 def legal_form(value: str) -> str:
     """``text`` without company legal forms ("ACME GmbH & Co. KG" -> "acme")."""
     tokens = _legal_tokens(value)
-    # Several forms can stack ("Foo Holdings Co., Ltd."): strip from the end until none is left,
-    # but never the whole name ("AG" alone stays "ag").
-    stripped = True
-    while stripped:
-        stripped = False
+    # Several forms can stack ("Foo Holdings Co., Ltd.", "OOO PP Foo"): strip from the end
+    # and the start until none is left, but never the whole name ("AG" alone stays "ag").
+    # To the end, not one pass: what one pass left would be stripped when the result is
+    # cleaned again, and a name stored cleaned would not meet itself arriving raw.
+    while True:
+        size_before = len(tokens)
         for size in range(min(_LONGEST, len(tokens) - 1), 0, -1):
             if tuple(tokens[-size:]) in _SUFFIXES:
                 del tokens[-size:]
-                stripped = True
                 break
-    if len(tokens) > 1 and tokens[0] in _PREFIXES:
-        del tokens[0]
-    # "&" was spelt "and" so "Smith & Co" met "Smith and Co"; as a word it says nothing.
-    return " ".join(t for t in tokens if t != "and") or " ".join(tokens)
+        if len(tokens) > 1 and tokens[0] in _PREFIXES:
+            del tokens[0]
+        if len(tokens) == size_before:
+            return " ".join(tokens)
 
 
 def street(value: str) -> str:
