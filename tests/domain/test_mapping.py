@@ -121,9 +121,12 @@ def test_unit_conversion_fixed_and_per_record() -> None:
     assert out["dimensions"] == {"length_cm": Decimal("25.400000")}
 
 
-def test_unknown_unit_is_a_config_error() -> None:
+@pytest.mark.parametrize("unit", ["stone-ish", "\x00", "(", "kg/"])
+def test_unknown_unit_is_a_config_error(unit: str) -> None:
+    """Whatever pint's parser raises on text that is no unit (an AssertionError on a NUL,
+    found by the landscape fuzz test) is a config error naming the field."""
     with pytest.raises(ConfigError) as exc:
-        mapper({"net_weight_kg": {"from": "w", "unit": {"from": "stone-ish", "to": "kg"}}})
+        mapper({"net_weight_kg": {"from": "w", "unit": {"from": unit, "to": "kg"}}})
     assert exc.value.loc[:2] == ("fields", "net_weight_kg")
 
 

@@ -72,8 +72,9 @@ def conversion_factor(source: str, target: str) -> Decimal:
         raise ConfigError(
             f"cannot convert {source!r} to {target!r}: different dimensions"
         ) from None
-    except (pint.errors.PintError, TypeError, ValueError, AttributeError, KeyError):
-        # pint's parser fails in several ways on text that is no unit at all ("stone-ish").
+    except Exception:
+        # pint's parser fails in several ways on text that is no unit at all: TypeError,
+        # ValueError, KeyError on "stone-ish", an AssertionError on a NUL character.
         raise ConfigError(f"cannot read {source!r} or {target!r} as a unit") from None
     # Twelve significant digits keep factors exact for every unit a distributor uses.
     return Decimal(f"{magnitude:.12g}")
