@@ -141,6 +141,12 @@ systems:
     assert "looks delimited by ','" in entries[0].message
     rejects = next((inbox / "archive").rglob("items_1.csv.rejects.csv")).read_text()
     assert "items_1.csv:1,,header," in rejects
+    # An empty file is nothing to read, not a file in the wrong shape.
+    (inbox / "items_2.csv").write_text("")
+    assert asyncio.run(poller(hub.ingestor, folder)()) == 0
+    with hub.store.unit_of_work(write=False) as uow:
+        assert len(uow.exceptions(ExceptionFilter(limit=1000))) == 1
+    assert list((inbox / "archive").rglob("items_2.csv"))
     hub.close()
 
     landscape.write_text(text.replace('delimiter: ";"', 'delimiter: ","'))

@@ -98,6 +98,10 @@ def header_problem(
         )
     except csv.Error as exc:
         return f"the header cannot be read as CSV: {exc}"
+    if not any(header):
+        # An empty file: nothing to read, and nothing wrong (partners send one when
+        # nothing changed).
+        return None
     missing = missing_columns(header)
     if not missing:
         return None
