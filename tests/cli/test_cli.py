@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from mastersync.backends.sql import migrate
 from mastersync.cli import app
+from mastersync.cli.common import console, errors
 
 runner = CliRunner()
 
@@ -29,6 +30,8 @@ def cli(
     *args: str, landscape: Path | None = None, store: str | None = None, width: int = 200
 ) -> tuple[int, str]:
     opts = [*(["-l", str(landscape)] if landscape else []), *(["--store", store] if store else [])]
+    # Rich reads COLUMNS once, when a console is made (at import): set the width itself.
+    console.width = errors.width = width
     result = runner.invoke(app, [*opts, *args], env={"COLUMNS": str(width)})
     return result.exit_code, result.output
 
@@ -86,6 +89,12 @@ def test_ingest_get_trace_and_the_inbox(estate: Path) -> None:
     assert "items.csv:5: - [csv_columns] expected 15 fields, got 16" in out
     row = next(line for line in out.splitlines() if line.startswith("erp "))
     assert row.split()[3:8] == ["4", "1", "0", "0", "3"]
+
+    # Readable in 80 columns: identifiers and field names whole, not split over lines.
+    code, out = cli("get", "item", "erp:A1", landscape=landscape, width=80)
+    assert code == 0, out
+    assert "04006381333931" in out and "country_of_origin" in out
+    assert "Nitrilhandschuhe M" in out
 
     code, out = cli("get", "item", "erp:A1", "--json", landscape=landscape)
     assert code == 0, out

@@ -40,12 +40,16 @@ def counts_table(title: str, *, tight: bool = False) -> Table:
 def record_table(view: RecordView) -> Table:
     """A golden record, one row per field with where its value came from."""
     g = view.golden
-    table = Table(
-        title=f"{g.domain} {g.master_id}  v{g.version}  quality {g.quality:.2f}",
-        title_justify="left",
-    )
-    for col in ("field", "value", "from", "source version", "accepted at"):
-        table.add_column(col, overflow="fold")
+    # Without vertical rules, and field names, versions and times never broken: in 80
+    # columns a bordered table split GTINs and field names over two lines.
+    table = counts_table(f"{g.domain} {g.master_id}  v{g.version}  quality {g.quality:.2f}")
+    table.add_column("field", no_wrap=True)
+    # At least a GTIN-14 wide: identifiers are what people read off this table.
+    table.add_column("value", overflow="fold", min_width=14)
+    table.add_column("from", overflow="fold")
+    # A source version may be a timestamp as long as the time accepted: it folds.
+    table.add_column("version", overflow="fold")
+    table.add_column("accepted at", overflow="fold")
     for name, value in g.attributes.items():
         prov = g.provenance.get(name, {})
         table.add_row(
@@ -53,19 +57,26 @@ def record_table(view: RecordView) -> Table:
             short(value, 70),
             f"{prov.get('system', '?')}:{prov.get('key', '?')}",
             prov.get("version", ""),
-            prov.get("at", "")[:19],
+            prov.get("at", "")[:19].replace("T", " "),
         )
     return table
 
 
 def members_table(view: RecordView) -> Table:
     """The source records linked to a golden record (its cross-references)."""
-    table = Table(title="cross-references", title_justify="left")
-    for col in ("system", "key", "source version", "received", "fields"):
-        table.add_column(col, overflow="fold")
+    table = counts_table("cross-references")
+    table.add_column("system", no_wrap=True)
+    table.add_column("key", overflow="fold")
+    table.add_column("version", overflow="fold")
+    table.add_column("received", no_wrap=True)
+    table.add_column("fields", overflow="fold")
     for c in view.members:
         table.add_row(
-            c.system, c.key, str(c.version), c.received_at[:19], ", ".join(sorted(c.values))
+            c.system,
+            c.key,
+            str(c.version),
+            c.received_at[:19].replace("T", " "),
+            ", ".join(sorted(c.values)),
         )
     return table
 
