@@ -30,9 +30,14 @@ def cli(
     *args: str, landscape: Path | None = None, store: str | None = None, width: int = 200
 ) -> tuple[int, str]:
     opts = [*(["-l", str(landscape)] if landscape else []), *(["--store", store] if store else [])]
-    # Rich reads COLUMNS once, when a console is made (at import): set the width itself.
+    # Rich reads COLUMNS once, when a console is made (at import): set the width itself,
+    # and give it back, for other tests in this process.
+    before = console.width, errors.width
     console.width = errors.width = width
-    result = runner.invoke(app, [*opts, *args], env={"COLUMNS": str(width)})
+    try:
+        result = runner.invoke(app, [*opts, *args], env={"COLUMNS": str(width)})
+    finally:
+        console.width, errors.width = before
     return result.exit_code, result.output
 
 
