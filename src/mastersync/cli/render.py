@@ -23,8 +23,8 @@ def short(value: Any, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def counts_table(title: str, *, tight: bool = False) -> Table:
-    """A table of counts that reads in 80 columns: no vertical rules, two spaces between
+def compact_table(title: str, *, tight: bool = False) -> Table:
+    """A table that reads in 80 columns: no vertical rules, two spaces between
     columns, one if ``tight`` (bordered, the demo's tables came out as "custom…" and
     "accept…" there)."""
     return Table(
@@ -42,7 +42,7 @@ def record_table(view: RecordView) -> Table:
     g = view.golden
     # Without vertical rules, and field names, versions and times never broken: in 80
     # columns a bordered table split GTINs and field names over two lines.
-    table = counts_table(f"{g.domain} {g.master_id}  v{g.version}  quality {g.quality:.2f}")
+    table = compact_table(f"{g.domain} {g.master_id}  v{g.version}  quality {g.quality:.2f}")
     table.add_column("field", no_wrap=True)
     # At least a GTIN-14 wide: identifiers are what people read off this table.
     table.add_column("value", overflow="fold", min_width=14)
@@ -64,7 +64,7 @@ def record_table(view: RecordView) -> Table:
 
 def members_table(view: RecordView) -> Table:
     """The source records linked to a golden record (its cross-references)."""
-    table = counts_table("cross-references")
+    table = compact_table("cross-references")
     table.add_column("system", no_wrap=True)
     table.add_column("key", overflow="fold")
     table.add_column("version", overflow="fold")
@@ -134,7 +134,7 @@ def trace_table(trace: Trace) -> Table:
 
 def report_table(reports: list[BatchReport], title: str = "ingested") -> Table:
     """Outcome counts per batch."""
-    table = counts_table(title, tight=True)
+    table = compact_table(title, tight=True)
     for col in ("system", "domain", "source"):
         table.add_column(col, no_wrap=True)
     for col in ("received", "accepted", "unchanged", "stale", "rejected"):
@@ -163,7 +163,7 @@ def summary_table(reports: list[BatchReport], counts: list[DomainCounts]) -> Tab
         received[r.domain] += r.received
         outcomes.setdefault(r.domain, Counter()).update(r.outcomes)
     by_domain = {c.domain: c for c in counts}
-    table = counts_table("summary per domain")
+    table = compact_table("summary per domain")
     # The run's columns only where there was a run: `status` has none, and showed a
     # column of dashes for each.
     run = ("records in", "accepted", "stale", "rejected") if reports else ()
@@ -191,7 +191,7 @@ def summary_table(reports: list[BatchReport], counts: list[DomainCounts]) -> Tab
 
 def rules_table(open_by_rule: dict[tuple[str, str, str], int]) -> Table:
     """Open exceptions per domain, kind and rule."""
-    table = counts_table("open exceptions by rule")
+    table = compact_table("open exceptions by rule")
     for col in ("domain", "kind", "rule", "open"):
         table.add_column(col, justify="right" if col == "open" else "left", no_wrap=True)
     for (domain, kind, rule), n in sorted(
@@ -245,7 +245,7 @@ def _ms(value: float | None) -> str:
 def deliveries_table(stats: list[SubscriptionStats]) -> Table:
     """Per subscription: lag, queue depths, latency."""
     # Ten columns in 80: the unit in the header, names never cut.
-    table = counts_table("deliveries per subscription")
+    table = compact_table("deliveries per subscription")
     widest = max((len(s.subscription) for s in stats), default=12)
     table.add_column("subscription", no_wrap=True, min_width=widest)
     for col in ("lag", "pending", "retrying", "dead", "delivered", "skipped", "p50 ms", "p99 ms"):

@@ -201,19 +201,21 @@ def read_csv(
 def read_header(path: Path, *, delimiter: str = ",", encoding: str = "utf-8") -> list[str]:
     """The column names of a CSV file (UnicodeDecodeError if the header is not in
     ``encoding``)."""
-    # Undecodable bytes kept as escapes, then looked for in the header only: text files
-    # are decoded 8 KB at a time, so a strict read failed on a bad byte in any of the
-    # first rows, and refused the whole file for what the reader takes as one bad line.
-    with path.open(encoding=encoding, errors="surrogateescape", newline="") as handle:
+    # Undecodable bytes marked as the readers mark them, then looked for in the header
+    # only: text files are decoded 8 KB at a time, so a strict read failed on a bad byte in
+    # any of the first rows, and refused the whole file for what the reader takes as one
+    # bad line.
+    with path.open(encoding=encoding, errors=_MARK_ERRORS, newline="") as handle:
         row = next(csv.reader(handle, delimiter=delimiter), [])
     line = delimiter.join(row)
-    bad = next((i for i, ch in enumerate(line) if "\udc80" <= ch <= "\udcff"), None)
-    if bad is not None:
+    bad = line.find(_UNDECODABLE)
+    if bad >= 0:
         # Where in the line, in bytes: an encoder of utf-8-sig or utf-16 starts with a BOM.
         bom = len("".encode(encoding))
-        raw = line.encode(encoding, errors="surrogateescape")[bom:]
-        start = len(line[:bad].encode(encoding, errors="surrogateescape")) - bom
-        raise UnicodeDecodeError(encoding, raw, start, start + 1, "not in the file's encoding")
+        prefix = line[:bad].encode(encoding)[bom:]
+        raise UnicodeDecodeError(
+            encoding, prefix, len(prefix), len(prefix) + 1, "not in the file's encoding"
+        )
     return [h.strip().lstrip("\ufeff") for h in row]
 
 
