@@ -16,6 +16,7 @@ from mastersync.domain.delivery import (
     after_failure,
     backoff_delay,
     idempotency_key,
+    resent_as,
     state_at,
     state_before,
     unwind,
@@ -279,3 +280,39 @@ def test_a_decimal_goes_out_as_a_json_number_that_reads_back_exactly_or_as_text(
     shaped = json_shaped(value)
     assert isinstance(shaped, int | float | str)
     assert Decimal(str(orjson.loads(orjson.dumps(shaped)))) == value
+
+
+_FIRSTS = st.one_of(
+    st.none(),
+    st.tuples(
+        st.sampled_from(list(DeliveryStatus)), st.sampled_from([None, "upsert", "deactivate"])
+    ),
+)
+
+
+@given(
+    version=st.integers(1, 5),
+    newest=st.one_of(st.none(), st.integers(1, 5)),
+    repair=st.booleans(),
+    first=_FIRSTS,
+)
+def test_a_resend_never_puts_an_unseen_version_behind_a_newer_one(
+    version: int,
+    newest: int | None,
+    repair: bool,
+    first: tuple[DeliveryStatus, str | None] | None,
+) -> None:
+    replay = "rpr_1" if repair else "rpl_1"
+    why, again = resent_as(version, replay, newest, first)
+    sent = why is None
+    behind = newest is not None and newest > version
+    delivered = first is not None and first[0] is DeliveryStatus.DELIVERED
+    # Behind a newer version only what the consumer already applied goes again (its key
+    # is a duplicate to it); a repair's key is new to the consumer, so never behind one.
+    assert sent == (not behind or (delivered and not repair))
+    if sent and delivered and not repair:
+        assert again == first[1]  # as it went the first time
+    else:
+        assert again is None
+    if not sent:
+        assert why == f"superseded: the consumer has version {newest}"

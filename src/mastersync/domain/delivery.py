@@ -130,6 +130,32 @@ def idempotency_key(master_id: str, version: int, replay: str = "") -> str:
     return f"{master_id}:{version}"
 
 
+def resent_as(
+    version: int,
+    replay: str,
+    newest: int | None,
+    first: tuple[DeliveryStatus, str | None] | None,
+) -> tuple[str | None, str | None]:
+    """(why nothing is sent, else None; the operation to send again, else None: decide it
+    now) for a replay or repair of ``version``.
+
+    Consumers trust idempotency keys: an older version under a key the consumer never saw
+    would overwrite the newer one it holds, and the newer one sent again after it would be
+    a duplicate to it. So behind a newer version, a replay resends only what the consumer
+    applied before (a duplicate to it, or, to one that lost its data, the same steps in the
+    same order), and a repair (keys of its own) nothing at all. A version replayed as it
+    was delivered goes with the operation it went with: the consumer's state now (say,
+    deactivated by a later version) says nothing of what that version did.
+    """
+    delivered = first is not None and first[0] is DeliveryStatus.DELIVERED
+    repair = replay.startswith(f"{REPAIR_PREFIX}_")
+    if newest is not None and newest > version and (repair or not delivered):
+        return f"superseded: the consumer has version {newest}", None
+    if delivered and not repair and first is not None:
+        return None, first[1]
+    return None, None
+
+
 def after_failure(attempts: int, cfg: DeliveryConfig, terminal: bool) -> DeliveryStatus:
     """Retry a transient failure until attempts run out; a terminal one is dead at once."""
     if terminal or attempts >= cfg.max_attempts:

@@ -7,7 +7,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from mastersync.domain.delivery import Applied, Delivery, SubscriptionStats
+from mastersync.domain.delivery import Applied, Delivery, DeliveryStatus, SubscriptionStats
 from mastersync.domain.golden import ChangeEvent, Contribution, GoldenRecord
 from mastersync.domain.governance.four_eyes import PendingChange
 from mastersync.domain.ledger import KeyChange
@@ -193,6 +193,12 @@ class DeliveryQueue(Protocol):
 
     def queued_events(self, subscription: str, event_ids: Collection[str]) -> set[str]:
         """The events among these already in the subscription's queue (not as a replay)."""
+        ...
+
+    def first_deliveries(
+        self, subscription: str, event_ids: Collection[str]
+    ) -> dict[str, tuple[DeliveryStatus, str | None]]:
+        """event id -> (status, operation) of each event's first delivery (not a replay's)."""
         ...
 
     def due(

@@ -365,6 +365,22 @@ class SqlDeliveryQueue:
         )
         return set(self._rows(sql, subscription, self._array(event_ids)).scalars())
 
+    def first_deliveries(
+        self, subscription: str, event_ids: Collection[str]
+    ) -> dict[str, tuple[DeliveryStatus, str | None]]:
+        """event id -> (status, operation) of each event's first delivery (not a replay's)."""
+        if not event_ids:
+            return {}
+        m = self.writer.mark
+        sql = (
+            f"SELECT event_id, status, operation FROM deliveries WHERE subscription = {m} "
+            f"AND {self._in('event_id')} AND replay = ''"
+        )
+        return {
+            event_id: (DeliveryStatus(status), operation)
+            for event_id, status, operation in self._rows(sql, subscription, self._array(event_ids))
+        }
+
     def enqueue(self, items: Sequence[Delivery]) -> int:
         """Add deliveries; ones already queued are kept as they are."""
         if not items:

@@ -22,6 +22,7 @@ from mastersync.domain.delivery import (
     after_failure,
     backoff_delay,
     idempotency_key,
+    resent_as,
     state_at,
     unwind,
 )
@@ -85,6 +86,10 @@ class _Round:
     # sent once the one before it has an outcome.
     later: list[list[_Planned]] = field(default_factory=list)
     keys: dict[str, dict[str, str]] = field(default_factory=dict)
+    # For replays and repairs: what the consumer held when the round began, and how each
+    # replayed event was first delivered (event id -> status, operation).
+    held: Mapping[str, Applied] = field(default_factory=dict)
+    firsts: dict[str, tuple[DeliveryStatus, str | None]] = field(default_factory=dict)
 
 
 def referenced_keys(
@@ -236,7 +241,7 @@ class Deliverer:
                     planned.waiting.append(d)
                     continue
                 applied = self._applied_after(*before)
-                items.append(self._decide(d, state, trace, applied, planned.keys))
+                items.append(self._decide(d, state, trace, applied, planned))
             outcomes = await self._send_all(items)
             for item, outcome in zip(items, outcomes, strict=True):
                 last[item.delivery.master_id] = (item, outcome)
@@ -299,6 +304,8 @@ class Deliverer:
             todo = due + fresh
             states = self._states(uow, todo)
             keys = self._consumer_keys(uow, states)
+            replayed = [d.event_id for d in due if d.replay]
+            firsts = uow.first_deliveries(sub.id, replayed) if replayed else {}
         # A record's first version in the round is decided now, each later one after the
         # outcome of the one before it (fresh events come in version order).
         first: list[_Planned] = []
@@ -313,11 +320,12 @@ class Deliverer:
                 while len(later) < n:
                     later.append([])
                 later[n - 1].append(planned)
-        items = [
-            self._decide(d, state, trace, applied.get(d.master_id), keys)
+        planned = _Round([], start, end, waiting, later, keys, applied, firsts)
+        planned.items = [
+            self._decide(d, state, trace, applied.get(d.master_id), planned)
             for d, state, trace in first
         ]
-        return _Round(items, start, end, waiting, later, keys)
+        return planned
 
     def _take(
         self,
@@ -446,7 +454,7 @@ class Deliverer:
         state: dict[str, Any] | None,
         trace_id: str | None,
         applied: Applied | None,
-        keys: dict[str, dict[str, str]] | None = None,
+        planned: _Round,
     ) -> _Item:
         item = _Item(d, trace_id, applied)
         if state is None or trace_id is None:
@@ -458,6 +466,16 @@ class Deliverer:
                 f"the consumer already has version {applied.version}",
             )
             return item
+        again: str | None = None
+        if d.replay:
+            # Against what the consumer holds, not this round's earlier replayed versions.
+            held = planned.held.get(d.master_id)
+            newest = max(v.version for v in (held, applied) if v) if held or applied else None
+            why, again = resent_as(d.version, d.replay, newest, planned.firsts.get(d.event_id))
+            if why is not None:
+                item.settled = (DeliveryStatus.SKIPPED, why)
+                return item
+        keys = planned.keys
         ref_keys: dict[str, dict[str, str]] | None = None
         missing: list[str] = []
         if self.sub.key_refs:
@@ -471,7 +489,11 @@ class Deliverer:
                 else:
                     missing.append(f"{name} {target}")
         view = self.sub.view(d.master_id, d.version, state, ref_keys)
-        operation = self.sub.operation(view, applied.active if applied else False)
+        operation = (
+            Operation(again)
+            if again in (Operation.UPSERT, Operation.DEACTIVATE)
+            else self.sub.operation(view, applied.active if applied else False)
+        )
         if operation is Operation.SKIP:
             item.settled = (DeliveryStatus.SKIPPED, "filtered out by the subscription")
             return item
