@@ -320,12 +320,12 @@ class Deliverer:
                 while len(later) < n:
                     later.append([])
                 later[n - 1].append(planned)
-        planned = _Round([], start, end, waiting, later, keys, applied, firsts)
-        planned.items = [
-            self._decide(d, state, trace, applied.get(d.master_id), planned)
+        round_ = _Round([], start, end, waiting, later, keys, applied, firsts)
+        round_.items = [
+            self._decide(d, state, trace, applied.get(d.master_id), round_)
             for d, state, trace in first
         ]
-        return planned
+        return round_
 
     def _take(
         self,
