@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mastersync.domain.delivery import (
+    MAX_WAIT,
     DeliveryStatus,
     after_failure,
     backoff_delay,
@@ -122,6 +123,10 @@ def test_backoff_grows_is_jittered_capped_and_honours_retry_after() -> None:
     assert 0.8 <= delays[0] <= 1.2 and 1.6 <= delays[1] <= 2.4
     assert all(d <= 10 for d in delays) and delays[-1] >= 8
     assert backoff_delay(1, cfg, rng, retry_after=30) == 30  # Retry-After wins, even past max
+    # ... up to a day: a year's wait overflowed the next attempt's time and failed the round.
+    assert backoff_delay(1, cfg, rng, retry_after=float("inf")) == MAX_WAIT == 86_400
+    assert backoff_delay(1, cfg, rng, retry_after=1e12) == MAX_WAIT
+    assert 0.8 <= backoff_delay(1, cfg, rng, retry_after=float("nan")) <= 1.2
 
 
 def test_durations_accept_units() -> None:

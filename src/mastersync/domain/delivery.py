@@ -36,9 +36,17 @@ def backoff_delay(
     b = cfg.backoff
     base = min(b.max, b.initial * b.multiplier ** max(attempt - 1, 0))
     delay = base * (1 - b.jitter + 2 * b.jitter * rng.random())
-    if retry_after is not None:
+    if retry_after is not None and retry_after == retry_after:  # NaN asks for nothing
+        # However long the consumer asks for, a day at most: the next attempt's time must
+        # stay a time (a year's wait overflowed it and failed the whole round, for ever).
+        retry_after = min(retry_after, MAX_WAIT)
         delay = max(delay, retry_after)
-    return min(delay, max(b.max, retry_after or 0.0))
+        return min(delay, max(b.max, retry_after))
+    return min(delay, b.max)
+
+
+# The longest any delivery waits for its next attempt.
+MAX_WAIT = 86_400.0
 
 
 def state_at(events: Iterable[ChangeEvent], version: int) -> dict[str, Any] | None:

@@ -4,10 +4,12 @@ reads, authentication schemes, rate limits and retries, and deliveries as templa
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -15,6 +17,7 @@ from pydantic import ValidationError
 
 from mastersync.connectors.registry import ConnectorContext
 from mastersync.connectors.rest.client import RestConnector
+from mastersync.connectors.rest.http import MAX_RETRY_AFTER, retry_after, server_time
 from mastersync.connectors.rest.pages import Cursor, later, minus, stamp_order
 from mastersync.connectors.rest.spec import RestSettings
 from mastersync.domain.subscriptions import Operation
@@ -454,3 +457,53 @@ def test_the_later_of_change_stamps_does_not_depend_on_their_order(stamps: list[
     for s in reversed(stamps):
         backward = later(backward, s)
     assert stamp_order(forward or "") == stamp_order(backward or "")
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("120", 120.0),
+        ("0.5", 0.5),
+        ("-5", 0.0),
+        ("inf", MAX_RETRY_AFTER),  # would have paused the client for ever
+        ("1e12", MAX_RETRY_AFTER),
+        ("nan", None),
+        ("soon", None),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", MAX_RETRY_AFTER),
+        ("Sun, 06 Nov 1994 08:49:37 GMT", 0.0),
+        ("Sun Nov  6 08:49:37 1994", 0.0),  # asctime: HTTP allows it, and it has no zone
+        ("Wed, 21 Oct 2015 07:28:00 -0000", 0.0),
+    ],
+)
+def test_retry_after_reads_seconds_and_dates_within_bounds(
+    header: str, seconds: float | None
+) -> None:
+    response = httpx.Response(429, headers={"Retry-After": header})
+    assert retry_after(response) == seconds
+
+
+def test_retry_after_as_a_date_without_a_zone_is_utc() -> None:
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=90)
+    asctime = soon.strftime("%a %b %d %H:%M:%S %Y")
+    found = retry_after(httpx.Response(429, headers={"Retry-After": asctime}))
+    assert found is not None and 80 <= found <= 90
+    stamp = server_time(httpx.Response(200, headers={"Date": asctime}))
+    assert stamp is not None and stamp.tzinfo is not None
+
+
+def test_a_redirect_is_not_a_delivery(tmp_path: Path, shop: tuple[ShopState, str]) -> None:
+    state, url = shop
+    conn = make(tmp_path, url, auth=SHOP_AUTH, write={"products": PRODUCTS})
+
+    async def scenario() -> None:
+        # Shopify answers 301 when a shop moved to another domain; not following it, the
+        # write was not applied and must not count as delivered.
+        state.faults.fail_next, state.faults.fail_status = 1, 301
+        with pytest.raises(TerminalFailure) as moved:
+            await conn.send(request(product()))
+        assert moved.value.status == 301
+        assert "redirected to https://" in moved.value.message
+        assert state.products == {}
+        await conn.close()
+
+    asyncio.run(scenario())

@@ -314,10 +314,20 @@ class RestConnector:
 
     @staticmethod
     def _ok(response: httpx.Response) -> Any:
-        """The response's JSON body (None when empty), or TerminalFailure for a 4xx."""
+        """The response's JSON body (None when empty), or TerminalFailure for a 4xx, or a
+        redirect: redirects are not followed (a write sent on elsewhere, with the
+        credentials, is not this connector's to decide), so nothing was applied."""
         if response.status_code >= 400:
             raise TerminalFailure(
                 describe(response), status=response.status_code, response=response.text[:2000]
+            )
+        if response.status_code >= 300:
+            where = response.headers.get("Location", "no Location given")
+            raise TerminalFailure(
+                f"{describe(response)} (redirected to {where}: point the connector's "
+                "base_url or path there)",
+                status=response.status_code,
+                response=response.text[:2000],
             )
         if not response.content:
             return None

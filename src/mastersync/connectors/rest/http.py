@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import email.utils
+import math
 import threading
 import time
 from collections.abc import Generator
@@ -164,31 +165,42 @@ class Limiter:
             self._paused_until = max(self._paused_until, time.monotonic() + seconds)
 
 
+# The longest wait a Retry-After gets: a server asking for more (a year, "inf") would
+# otherwise stop a subscription or a reader for good.
+MAX_RETRY_AFTER = 3600.0
+
+
 def retry_after(response: httpx.Response) -> float | None:
-    """Seconds the Retry-After header asks for (delta-seconds or an HTTP date)."""
+    """Seconds the Retry-After header asks for (delta-seconds or an HTTP date), at most
+    MAX_RETRY_AFTER; None when absent or unreadable."""
     value = response.headers.get("Retry-After")
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        when = _http_date(value)
+        if when is None:
+            return None
+        seconds = (when - dt.datetime.now(dt.UTC)).total_seconds()
+    if math.isnan(seconds):
         return None
-    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
+    return min(MAX_RETRY_AFTER, max(0.0, seconds))
 
 
 def server_time(response: httpx.Response) -> dt.datetime | None:
     """The server's clock from its Date header."""
     value = response.headers.get("Date")
-    if not value:
-        return None
+    return _http_date(value) if value else None
+
+
+def _http_date(value: str) -> dt.datetime | None:
+    """An HTTP date, always in UTC: the asctime form and a "-0000" zone parse without one."""
     try:
-        return email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)
 
 
 def transient_status(status: int) -> bool:

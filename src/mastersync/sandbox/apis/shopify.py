@@ -216,7 +216,11 @@ class ShopifyApi:
                 )
             if s.faults.fail_next > 0:
                 s.faults.fail_next -= 1
-                return _errors(s.faults.fail_status, "Internal Server Error")
+                status = s.faults.fail_status
+                if 300 <= status < 400:  # the shop moved to another domain
+                    moved = f"https://moved-sandbox.myshopify.com{request.url.path}"
+                    return _errors(status, "Moved Permanently", {"Location": moved})
+                return _errors(status, "Internal Server Error")
             wait = s.take_call()
             if wait is not None:
                 return _errors(
