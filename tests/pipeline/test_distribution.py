@@ -459,6 +459,23 @@ def test_a_version_taken_from_a_bus_before_an_earlier_one_waits_for_it(
     ]
 
 
+def test_a_hub_moved_off_the_bus_keeps_the_order_the_bus_left_in_the_queue(
+    store: Store, tmp_path: Path
+) -> None:
+    estate = Estate(store, tmp_path)
+    for v in (1, 2):
+        estate.send({"sku": "A1", "v": v, "name": f"n{v}"})
+    # On the bus, version 2 came first (version 1 still held for a dead hub): it waits.
+    sub = next(iter(estate.landscape.subscriptions.values()))
+    bus = OutOfOrderBus(store, [[1]])
+    asyncio.run(Deliverer(store, sub, estate.connector, clock=utc_now, taking=bus).run_once())
+    assert [(v, s) for _, v, s, _ in _rows(store, outbox=False)] == [(2, "pending")]
+    # The hub is restarted without the bus (say, in a NATS outage): the outbox feed queues
+    # in version order, but what the bus left in the queue is not.
+    estate.deliver()
+    assert per_record(estate.connector.target.log()) == {estate.master("A1"): [1, 2]}
+
+
 class FlakyRelay:
     """A relay whose bus is down for its first ``failures`` rounds."""
 

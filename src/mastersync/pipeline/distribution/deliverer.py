@@ -195,6 +195,9 @@ class Deliverer:
         self.store = store
         # Whether the feed queues each record's versions in order (see EventFeed.ordered).
         self.ordered = ordered
+        # Until the queue is first seen empty, it may hold versions a bus queued out of
+        # order (the hub ran on a bus before): it is read with the bus's checks till then.
+        self._unsure = ordered
         # Whether rounds take new events themselves (see EventFeed.direct): from the bus
         # given, else from the outbox.
         self.direct = direct or taking is not None
@@ -285,7 +288,9 @@ class Deliverer:
         sub = self.sub
         limit = sub.delivery.batch_size
         with self.store.unit_of_work(write=False) as uow:
-            due = uow.due(sub.id, now, limit, ordered=self.ordered)
+            due = uow.due(sub.id, now, limit, ordered=self.ordered and not self._unsure)
+            if self._unsure and not due and not uow.open_deliveries([sub.id]):
+                self._unsure = False
             fresh: list[Delivery] = []
             waiting: list[Delivery] = []
             start = end = None
