@@ -197,6 +197,60 @@ def test_the_outbox_queues_a_domain_for_several_subscriptions_at_once(
     store.close()
 
 
+def test_a_consumer_an_earlier_release_made_is_raised_to_never_drop_a_message(
+    sqlite_url: str,
+) -> None:
+    from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+    from mastersync.backends.nats.bus import ACK_WAIT, BACKOFF, MAX_DELIVER, BusSettings
+
+    store = open_store(sqlite_url)
+    store.upgrade()
+    bus = nats_url()
+    settings = BusSettings(bus)
+    append(store, [event(n) for n in range(1, 11)])
+
+    async def run() -> tuple[int, int, list[int]]:
+        relay = NatsRelay(store, bus, utc_now)
+        assert await relay.relay(100) == 10
+        await relay.close()
+        # What the last release made: JetStream drops a message nak'd 500 times, and a
+        # nak is redelivered at once, so a store down for some 40 minutes lost versions.
+        nc = await nats.connect(bus.split("?")[0])
+        js = nc.jetstream()
+        durable = settings.durable("shop.items")
+        old = ConsumerConfig(
+            durable_name=durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=ACK_WAIT,
+            max_deliver=500,
+            backoff=BACKOFF,
+            deliver_policy=DeliverPolicy.ALL,
+            filter_subject=settings.subject("item"),
+        )
+        await js.add_consumer(settings.stream, old)
+        pull = await js.pull_subscribe_bind(durable, settings.stream)
+        for m in await pull.fetch(4, timeout=5):  # the old hub took four
+            await m.ack_sync()
+        feed = NatsFeed(store, bus, utc_now)
+        taken = await feed.dispatch(
+            "shop.items", "item", 100, queue_events("shop.items", "item", utc_now)
+        )
+        info = await js.consumer_info(settings.stream, durable)
+        await feed.close()
+        await nc.close()
+        return taken, int(info.config.max_deliver or 0), [p for p, _ in queued(store, "shop.items")]
+
+    try:
+        taken, max_deliver, positions = asyncio.run(run())
+    finally:
+        asyncio.run(_drop_stream(bus))
+        store.close()
+    assert max_deliver == MAX_DELIVER > 10**9
+    # Raised in place: the consumer kept its position (the four taken are not taken again).
+    assert taken == 6 and positions == [5, 6, 7, 8, 9, 10]
+
+
 def test_a_reader_never_passes_a_gap_a_later_commit_fills(pg_url: str) -> None:
     """Two writers on PostgreSQL: the first takes a lower position but commits later."""
     store = open_store(pg_url)

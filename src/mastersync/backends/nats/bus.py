@@ -47,10 +47,15 @@ log = logging.getLogger("mastersync.hub")
 # Redelivery delays of an unacknowledged message (JetStream BackOff): a deliverer acks as soon
 # as its round is recorded, mostly well within the first step, so an unacked message means a
 # hub died (or a slow round, whose redelivered copies the queue's key drops), and short steps
-# recover fast. MaxDeliver is set far beyond them so that a store outage of hours delays
-# events rather than dropping them.
+# recover fast. A nak (a round that could not be recorded: the store down) is redelivered
+# at once, paced only by the deliverer's pause after a failure (5 s at most), and every
+# redelivery counts towards MaxDeliver, past which JetStream drops the message without a
+# word: the version would be lost to the subscription, and its later versions held behind
+# it for good. So MaxDeliver is as good as unlimited (-1 is refused next to a BackOff by
+# the 2.9 servers); a round that fails for ever shows as a hub logging its failure and a
+# lag that grows, not as a loss.
 BACKOFF = [1.0, 2.0, 4.0, 8.0, 15.0]
-MAX_DELIVER = 500
+MAX_DELIVER = 2**31 - 1
 ACK_WAIT = 30.0
 DUPLICATE_WINDOW = 120.0
 # How long the relay waits for the stream to acknowledge a batch of publishes.
@@ -378,18 +383,18 @@ class NatsFeed:
         # the applied versions drop.
         js = await self.connection.js()
         stream, durable = self.settings.stream, self.settings.durable(subscription)
+        config = ConsumerConfig(
+            durable_name=durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=ACK_WAIT,
+            max_deliver=MAX_DELIVER,
+            backoff=BACKOFF,
+            deliver_policy=DeliverPolicy.ALL,
+            filter_subject=self.settings.subject(domain),
+        )
         try:
-            await js.consumer_info(stream, durable)
+            info = await js.consumer_info(stream, durable)
         except NotFoundError:
-            config = ConsumerConfig(
-                durable_name=durable,
-                ack_policy=AckPolicy.EXPLICIT,
-                ack_wait=ACK_WAIT,
-                max_deliver=MAX_DELIVER,
-                backoff=BACKOFF,
-                deliver_policy=DeliverPolicy.ALL,
-                filter_subject=self.settings.subject(domain),
-            )
             await js.add_consumer(stream, config)
             if consumer is not None:
                 log.warning(
@@ -399,6 +404,10 @@ class NatsFeed:
                     stream,
                 )
         else:
+            if info.config.max_deliver != MAX_DELIVER:
+                # Made by an earlier release, which let JetStream drop a message after 500
+                # deliveries: raised in place (an update keeps the consumer's position).
+                await js.add_consumer(stream, config)
             if consumer is not None:
                 # Still there (the server was only slow to answer): keep what it buffered.
                 consumer.suspect = False
