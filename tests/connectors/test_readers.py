@@ -96,6 +96,50 @@ def test_csv_quoting_errors(tmp_path: Path) -> None:
     assert got[-1] == ("q.csv:3", {"a": "2", "b": "3"})
 
 
+def test_an_unterminated_quote_fails_its_line_and_the_lines_after_it_are_read(
+    tmp_path: Path,
+) -> None:
+    """The quote took every line after it into one field up to the end of the file: the
+    rows there were neither records nor failures, and the failure kept no text."""
+    path = tmp_path / "q.csv"
+    path.write_text('no;name;price\nQ1;ok;1\nQ2;"unterminated;1\nQ3;good;1\nQ4;good;1\n')
+    got = list(read_csv(path, delimiter=";"))
+    assert records(got) == [
+        ("q.csv:2", {"no": "Q1", "name": "ok", "price": "1"}),
+        ("q.csv:3", "csv_syntax"),
+        ("q.csv:4", {"no": "Q3", "name": "good", "price": "1"}),
+        ("q.csv:5", {"no": "Q4", "name": "good", "price": "1"}),
+    ]
+    failure = got[1]
+    assert isinstance(failure, ReadFailure)
+    assert failure.raw == 'Q2;"unterminated;1'
+    assert "lines 4-5 are read again" in failure.message
+
+
+def test_a_stray_quote_closed_lines_later_fails_only_its_own_lines(tmp_path: Path) -> None:
+    path = tmp_path / "s.csv"
+    path.write_text('no,name,price\nA1,"Gloves,1\nA2,Tape,2\nA3,Box" large,3\nA4,Pen,4\n')
+    got = list(read_csv(path))
+    assert records(got) == [
+        ("s.csv:2", "csv_syntax"),
+        ("s.csv:3", {"no": "A2", "name": "Tape", "price": "2"}),
+        ("s.csv:4", {"no": "A3", "name": 'Box" large', "price": "3"}),  # a quote inside
+        ("s.csv:5", {"no": "A4", "name": "Pen", "price": "4"}),
+    ]
+    # A quoted field over lines whose row has the wrong field count: its lines are read again.
+    path.write_text('no,name,price\nA1,"Gloves,1\nA2,Tape,2\nA3,Box"\nA4,Pen,4\n')
+    got = list(read_csv(path))
+    assert records(got) == [
+        ("s.csv:2", "csv_columns"),
+        ("s.csv:3", {"no": "A2", "name": "Tape", "price": "2"}),
+        ("s.csv:4", "csv_columns"),
+        ("s.csv:5", {"no": "A4", "name": "Pen", "price": "4"}),
+    ]
+    failure = got[0]
+    assert isinstance(failure, ReadFailure) and failure.raw == 'A1,"Gloves,1'
+    assert "over lines 2-4" in failure.message
+
+
 def test_jsonl_lines(tmp_path: Path) -> None:
     path = tmp_path / "r.jsonl"
     path.write_text('{"id": 1}\n\nnot json\n[1, 2]\n{"id": 2}\n')
@@ -104,6 +148,15 @@ def test_jsonl_lines(tmp_path: Path) -> None:
         ("r.jsonl:3", "json_syntax"),
         ("r.jsonl:4", "json_object"),
         ("r.jsonl:5", {"id": 2}),
+    ]
+
+
+def test_jsonl_with_a_byte_order_mark_keeps_its_first_record(tmp_path: Path) -> None:
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"sku": "A1"}\n{"sku": "A2"}\n')
+    assert records(list(read_jsonl(path))) == [
+        ("bom.jsonl:1", {"sku": "A1"}),
+        ("bom.jsonl:2", {"sku": "A2"}),
     ]
 
 

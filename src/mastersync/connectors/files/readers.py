@@ -6,6 +6,7 @@ import codecs
 import csv
 import json
 import re
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +39,12 @@ codecs.register_error(_MARK_ERRORS, _mark_undecodable)
 
 @dataclass
 class _Lines:
-    """Decoded lines of a binary file, counting physical lines; undecodable lines are held."""
+    """Decoded lines of a binary file, counting physical lines; undecodable lines are held.
+
+    The lines of the row being read are kept: a row that fails after running over several
+    lines (a stray quote takes every line up to the next quote, or to the end of the file)
+    gives back all but its first, which are read again as rows of their own.
+    """
 
     handle: BinaryIO
     encoding: str
@@ -48,10 +54,31 @@ class _Lines:
 
     def __post_init__(self) -> None:
         self.failures: list[ReadFailure] = []
-        # The physical line the current row started on (rows may span lines).
-        self.row_start: int | None = None
+        # (physical line number, text) of each line of the current row.
+        self.row: list[tuple[int, str]] = []
+        self._again: deque[tuple[int, str]] = deque()
+        self._source = self._read()
 
     def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        line = self._again.popleft() if self._again else next(self._source)
+        self.row.append(line)
+        return line[1]
+
+    @property
+    def row_start(self) -> int:
+        """The physical line the current row started on."""
+        return self.row[0][0] if self.row else self.line_no
+
+    def give_back(self) -> str:
+        """Read the current row's lines after its first again; returns its first line."""
+        first = self.row[0][1] if self.row else ""
+        self._again.extendleft(reversed(self.row[1:]))
+        return first.rstrip("\r\n")
+
+    def _read(self) -> Iterator[tuple[int, str]]:
         if not _splits_on_newline_byte(self.encoding):
             yield from self._decoded_lines()
             return
@@ -82,11 +109,9 @@ class _Lines:
                     )
                 )
                 continue
-            if self.row_start is None:
-                self.row_start = self.line_no
-            yield text
+            yield self.line_no, text
 
-    def _decoded_lines(self) -> Iterator[str]:
+    def _decoded_lines(self) -> Iterator[tuple[int, str]]:
         """Lines of an encoding whose line end is not the byte 0x0A (UTF-16 and UTF-32, as
         Excel's "Unicode text" export writes, or EBCDIC): decoded first, then split; a line
         with bytes the encoding cannot decode is a failure, as in ``__iter__``."""
@@ -127,9 +152,7 @@ class _Lines:
                         )
                     )
                     continue
-                if self.row_start is None:
-                    self.row_start = self.line_no
-                yield text
+                yield self.line_no, text
 
 
 def _splits_on_newline_byte(encoding: str) -> bool:
@@ -157,7 +180,7 @@ def read_csv(
         reader = csv.reader(lines, delimiter=delimiter, strict=True)
         header: list[str] | None = None
         while True:
-            lines.row_start = None
+            lines.row.clear()
             try:
                 row: list[str] | None = next(reader)
                 error = None
@@ -165,13 +188,17 @@ def read_csv(
                 row, error = None, None
             except csv.Error as exc:
                 row, error = [], str(exc)
-            start = lines.row_start or lines.line_no
+            start, spans = lines.row_start, len(lines.row)
             yield from lines.failures
             lines.failures.clear()
             if row is None:
                 break
             if error is not None:
-                yield ReadFailure(f"{name}:{start}", "csv_syntax", error, "")
+                raw = lines.give_back()
+                if spans > 1:
+                    error += f" (in a quoted field opened on this line; lines {start + 1}"
+                    error += f"-{start + spans - 1} are read again as rows of their own)"
+                yield ReadFailure(f"{name}:{start}", "csv_syntax", error, raw)
                 continue
             if header is None:
                 header = [h.strip() for h in row]
@@ -188,12 +215,16 @@ def read_csv(
             if not any(cell.strip() for cell in row):
                 continue
             if len(row) != len(header):
-                yield ReadFailure(
-                    f"{name}:{start}",
-                    "csv_columns",
-                    f"expected {len(header)} fields, got {len(row)}",
-                    delimiter.join(row),
-                )
+                message = f"expected {len(header)} fields, got {len(row)}"
+                raw = delimiter.join(row)
+                if spans > 1:
+                    # Most likely a stray quote took the lines after it into one field.
+                    raw = lines.give_back()
+                    message += (
+                        f" over lines {start}-{start + spans - 1} (a quote opened on this "
+                        "line and closed on a later one?); the later lines are read again"
+                    )
+                yield ReadFailure(f"{name}:{start}", "csv_columns", message, raw)
                 continue
             yield SourceRecord(dict(zip(header, row, strict=True)), f"{name}:{start}")
 
@@ -224,6 +255,8 @@ def read_jsonl(path: Path) -> Iterator[SourceRecord | ReadFailure]:
     name = path.name
     with path.open("rb") as handle:
         for line_no, raw in enumerate(handle, start=1):
+            if line_no == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8) :]  # Windows tools write one; JSON forbids it
             if not raw.strip():
                 continue
             locator = f"{name}:{line_no}"
