@@ -96,6 +96,26 @@ def test_numbers_no_system_means_fail_their_record_not_the_batch(
     assert get_record(store, "item", "erp:A5").golden.attributes["list_price"] == "0.1"
 
 
+def test_a_key_too_long_for_an_index_fails_its_record_not_the_chunk(
+    store: Store, ingestor: Ingestor
+) -> None:
+    """PostgreSQL refuses an index entry over 2,704 bytes: the inbox entry of a 3,000
+    character key failed the whole chunk, its good records with it, in a traceback."""
+    long_key = "K" * 3000
+    rows = [
+        erp_item("M1", 1, name="Pen"),
+        erp_item(long_key, 1, name="Ink"),
+        erp_item("M3", 1, name="Pad"),
+    ]
+    report = ingestor.ingest("erp", "item", feed(rows), source="test")
+    assert report.outcomes == Counter({"accepted": 2, "rejected": 1})
+    assert report.problems == Counter({("mapping_error", "key", "too_long"): 1})
+    with store.unit_of_work(write=False) as uow:
+        (entry,) = uow.exceptions(ExceptionFilter(limit=10))
+    assert entry.source_key == "@feed:2" and entry.payload == rows[1]
+    assert "3,000 characters long, over the 512 allowed" in entry.message
+
+
 def test_values_no_json_column_holds_fail_or_pass_their_record_not_the_batch(
     store: Store, ingestor: Ingestor
 ) -> None:

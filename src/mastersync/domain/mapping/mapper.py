@@ -36,6 +36,10 @@ class MappingFailed(Exception):
         self.problems = problems
 
 
+# The longest source key a record may have (characters; four bytes each at most).
+MAX_KEY_LENGTH = 512
+
+
 def _failure(field: str, rule: str, message: str) -> Problem:
     return Problem(ProblemKind.MAPPING_ERROR, field, rule, message)
 
@@ -79,7 +83,7 @@ class Mapper:
     def identity(self, record: Mapping[str, Any]) -> tuple[str, Version | None]:
         """Just the record's key and source version (cheap: decides whether to map at all)."""
         problems: list[Problem] = []
-        key = self._value(self._key, record, "key", problems)
+        key = self._read_key(record, problems)
         version = self._read_version(record, problems)
         if key is None and not problems:
             problems.append(_failure("key", "required", "the record's key is empty"))
@@ -90,7 +94,7 @@ class Mapper:
     def map(self, record: Mapping[str, Any]) -> Mapped:
         """Map one record; raises :class:`MappingFailed` naming each failed field and rule."""
         problems: list[Problem] = []
-        key = self._value(self._key, record, "key", problems)
+        key = self._read_key(record, problems)
         version = self._read_version(record, problems)
         timestamp = None
         if self._timestamp is not None:
@@ -127,6 +131,22 @@ class Mapper:
         if problems:
             raise MappingFailed(problems)
         return Mapped(str(key), version, timestamp, values)
+
+    def _read_key(self, record: Mapping[str, Any], problems: list[Problem]) -> Any:
+        key = self._value(self._key, record, "key", problems)
+        if key is not None and len(text := str(key)) > MAX_KEY_LENGTH:
+            # Keys are indexed everywhere (PostgreSQL refuses an index entry over 2,704
+            # bytes, and failed the whole chunk): a record with such a key fails alone.
+            problems.append(
+                _failure(
+                    "key",
+                    "too_long",
+                    f"the record's key is {len(text):,} characters long, over the "
+                    f"{MAX_KEY_LENGTH} allowed: {text[:40]}…",
+                )
+            )
+            return None
+        return key
 
     def _value(self, fn: Any, record: Mapping[str, Any], name: str, problems: list[Problem]) -> Any:
         try:
