@@ -116,6 +116,28 @@ def test_a_key_too_long_for_an_index_fails_its_record_not_the_chunk(
     assert "3,000 characters long, over the 512 allowed" in entry.message
 
 
+def test_a_second_record_of_one_system_with_a_natural_key_joins_with_a_warning(
+    store: Store, ingestor: Ingestor
+) -> None:
+    """Two ERP items with one GTIN are consolidated like any duplicates (whichever comes
+    first), but not silently: the newer one's values may win over the older one's."""
+    ingestor.ingest("erp", "item", feed([erp_item("A1", 1, name="Pen", gtin=GTIN)]))
+    report = ingestor.ingest("erp", "item", feed([erp_item("DUP1", 1, name="Other", gtin=GTIN)]))
+    assert report.outcomes == Counter({"accepted": 1})
+    assert report.problems == Counter({("ambiguous_match", "gtin", "same_system"): 1})
+    master = get_record(store, "item", "erp:A1").golden.master_id
+    assert get_record(store, "item", "erp:DUP1").golden.master_id == master
+    with store.unit_of_work(write=False) as uow:
+        (entry,) = uow.exceptions(ExceptionFilter(limit=10))
+    assert (entry.kind, entry.source_key, entry.master_id) == ("ambiguous_match", "DUP1", master)
+    assert f"joined erp DUP1 to {master}, which erp also holds as A1" in entry.message
+    # A record of another system with the GTIN joins as before, without a word.
+    pim = {"id": "P1", "updated": "2026-01-01T00:00:00Z", "gtin": GTIN, "description": "d"}
+    ingestor.ingest("pim", "item", feed([pim]))
+    with store.unit_of_work(write=False) as uow:
+        assert len(uow.exceptions(ExceptionFilter(limit=10))) == 1
+
+
 def test_values_no_json_column_holds_fail_or_pass_their_record_not_the_batch(
     store: Store, ingestor: Ingestor
 ) -> None:

@@ -77,15 +77,47 @@ def _stale(message: str, master_id: str) -> RecordResult:
     return RecordResult(Outcome.STALE, master_id, [problem])
 
 
+def _same_system(
+    ledger: Ledger, rec: Incoming, master: str, name: str, value: str
+) -> list[Problem]:
+    """A warning when the golden record a natural key found already holds a record of this
+    system under another key: two ERP items of one GTIN, two customers of one VAT id.
+
+    They are joined (a source's duplicates are consolidated like any others, and the result
+    does not depend on which came first), but a data steward should know: the newer record's
+    values may now win over the older one's.
+    """
+    held = sorted(
+        c.key
+        for c in ledger.members.get(master, {}).values()
+        if c.system == rec.system and c.key != rec.key
+    )
+    if not held:
+        return []
+    return [
+        Problem(
+            ProblemKind.AMBIGUOUS_MATCH,
+            name,
+            "same_system",
+            f"{name} {value} joined {rec.system} {rec.key} to {master}, which {rec.system} "
+            f"also holds as {', '.join(held)}: a duplicate in {rec.system}, or a key typed "
+            "twice? (survivorship now chooses between them)",
+            severity="warning",
+        )
+    ]
+
+
 def _identify(
     ledger: Ledger, policy: DomainPolicy, rec: Incoming
 ) -> tuple[str | None, str, list[Problem]]:
-    """(master id or None for new, how it was found, problems)."""
+    """(master id or None for new, how it was found, problems: errors reject the record)."""
     if len(policy.natural_keys) == 1:  # the common case: no disagreement possible
         nk = policy.natural_keys[0]
         value = nk.value(rec.values)
         master = ledger.natural.get((rec.domain, nk.name, value)) if value is not None else None
-        return (master, f"natural_key:{nk.name}", []) if master is not None else (None, "new", [])
+        if master is None or value is None:
+            return None, "new", []
+        return master, f"natural_key:{nk.name}", _same_system(ledger, rec, master, nk.name, value)
     hits: dict[str, str] = {}
     for nk in policy.natural_keys:
         value = nk.value(rec.values)
@@ -110,7 +142,9 @@ def _identify(
         )
     if masters:
         name = next(k for k, m in sorted(hits.items()) if m == masters[0])
-        return masters[0], f"natural_key:{name}", []
+        key = next(nk for nk in policy.natural_keys if nk.name == name)
+        same = _same_system(ledger, rec, masters[0], name, key.value(rec.values) or "")
+        return masters[0], f"natural_key:{name}", same
     return None, "new", []
 
 
@@ -165,6 +199,7 @@ def process(ledger: Ledger, policy: DomainPolicy, rec: Incoming, ctx: Context) -
         if rec.version is not None
         else ((prev.version + 1 if isinstance(prev.version, int) else 1) if prev else 1)
     )
+    joined: list[Problem] = []
     if prev is not None:
         order = compare(version, prev.version)
         if order < 0:
@@ -180,9 +215,9 @@ def process(ledger: Ledger, policy: DomainPolicy, rec: Incoming, ctx: Context) -
         master_id: str | None = prev.master_id
         found_by = "xref"
     else:
-        master_id, found_by, problems = _identify(ledger, policy, rec)
-        if problems:
-            return _reject(problems, identified_by=found_by)
+        master_id, found_by, joined = _identify(ledger, policy, rec)
+        if any(p.is_error for p in joined):
+            return _reject(joined, identified_by=found_by)
         if master_id is None and ctx.match is not None:
             master_id = ctx.match(rec)
             found_by = "match" if master_id else found_by
@@ -219,7 +254,7 @@ def process(ledger: Ledger, policy: DomainPolicy, rec: Incoming, ctx: Context) -
     errors = [p for p in (*gaps, *conflicts) if p.is_error]
     if errors:
         return _reject(errors, master_id=master_id, identified_by=found_by)
-    problems = [*violations, *checked, *gaps]
+    problems = [*joined, *violations, *checked, *gaps]
     detail: dict[str, Any] = {"identified_by": found_by, "source_version": str(version)}
     if violations:
         detail["violations"] = [p.field for p in violations]

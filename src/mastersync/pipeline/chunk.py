@@ -31,7 +31,7 @@ from mastersync.ports.connector import ReadFailure, SourceRecord
 from mastersync.ports.store import ChangeSet, UnitOfWork
 
 # Problems that go to the inbox even though the record itself was accepted.
-_INBOX_WARNINGS = {ProblemKind.OWNERSHIP_VIOLATION}
+_INBOX_WARNINGS = {ProblemKind.OWNERSHIP_VIOLATION, ProblemKind.AMBIGUOUS_MATCH}
 SAMPLES = 20
 MAX_REJECTS = 100_000
 
