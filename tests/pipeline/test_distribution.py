@@ -204,6 +204,49 @@ def test_a_poison_record_is_dead_lettered_while_the_others_flow(
     assert (report.resolved, report.queued) == ([again.id], [])
 
 
+def test_a_dead_letter_a_later_version_decided_against_is_not_sent_again(
+    store: Store, tmp_path: Path
+) -> None:
+    """Version 1 died; version 2 (discontinued) was skipped, the consumer holding nothing:
+    sending version 1 from the inbox put an active record there that the hub said was not."""
+    estate = Estate(store, tmp_path, Faults(reject_when="title == 'POISON'", seed=1))
+    estate.send({"sku": "P1", "v": 1, "name": "POISON"})
+    assert estate.deliver().dead == 1
+    estate.send({"sku": "P1", "v": 2, "name": "POISON", "st": "discontinued"})
+    assert estate.deliver().skipped == 1
+    estate.connector.target.set_faults(Faults())
+    time.sleep(0.6)  # the connector re-reads faults every half second
+    inbox = ExceptionsInbox(store, estate.ingestor)
+    with store.unit_of_work(write=False) as uow:
+        (dead,) = uow.exceptions(ExceptionFilter(kind="dead_letter"))
+    report = inbox.retry([dead])
+    assert (report.resolved, report.queued) == ([dead.id], [])
+    estate.deliver()
+    assert estate.connector.target.records("item") == {}
+    with store.unit_of_work(write=False) as uow:
+        settled = uow.exception(dead.id or 0)
+        stats = uow.delivery_stats({"shop.items": "item"})[0]
+    assert settled is not None and settled.resolution is not None
+    assert settled.resolution["note"] == "superseded: version 2 was skipped since"
+    # Settled, the delivery is no longer counted as dead.
+    assert (stats.dead, stats.skipped) == (0, 2)
+
+
+def test_a_dead_letter_of_a_subscription_gone_from_the_landscape_is_not_queued(
+    store: Store, tmp_path: Path
+) -> None:
+    estate = Estate(store, tmp_path, Faults(reject_when="title == 'POISON'", seed=1))
+    estate.send({"sku": "P1", "v": 1, "name": "POISON"})
+    estate.deliver()
+    with store.unit_of_work(write=False) as uow:
+        (dead,) = uow.exceptions(ExceptionFilter(kind="dead_letter"))
+    renamed = landscape()
+    renamed.subscriptions.pop("shop.items")  # say, renamed to shop.products
+    inbox = ExceptionsInbox(store, Ingestor(store, renamed))
+    report = inbox.retry([dead])
+    assert report.queued == [] and "not in the landscape any more" in report.skipped[dead.id or 0]
+
+
 def test_an_outage_holds_everything_until_the_consumer_returns(
     store: Store, tmp_path: Path
 ) -> None:

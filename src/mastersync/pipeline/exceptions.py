@@ -135,11 +135,26 @@ class ExceptionsInbox:
             if delivery is None:
                 report.skipped[entry.id] = "its delivery is gone"
                 return
+            if delivery.subscription not in self.ingestor.landscape.subscriptions:
+                report.skipped[entry.id] = (
+                    f"subscription {delivery.subscription} is not in the landscape any more "
+                    "(renamed or removed): no hub would send it; ignore this"
+                )
+                return
             applied = uow.applied_for(delivery.subscription, [delivery.master_id])
             held = applied.get(delivery.master_id)
-            superseded = held is not None and held.version >= delivery.version
-            if held is not None and superseded:
+            # A later version decided since (sent, or skipped: say it stopped matching the
+            # filter while the consumer held nothing) is what the consumer should follow;
+            # sending this one now would put an older state there behind it.
+            later = uow.decided_after(delivery.subscription, delivery.master_id, delivery.version)
+            note = None
+            if held is not None and held.version >= delivery.version:
                 note = f"superseded: the consumer has version {held.version}"
+            elif later is not None:
+                note = f"superseded: version {later[0]} was {later[1].value} since"
+            superseded = note is not None
+            if note is not None:
+                uow.supersede(delivery.id or 0, note)
             else:
                 uow.reopen(delivery.id or 0, now)
                 note = "queued again"

@@ -252,6 +252,17 @@ class DeliveryQueue(Protocol):
         """Queue a dead delivery again, attempts reset."""
         ...
 
+    def supersede(self, delivery_id: int, note: str) -> None:
+        """Settle a dead delivery as skipped: a newer version decided what the consumer holds."""
+        ...
+
+    def decided_after(
+        self, subscription: str, master_id: str, version: int
+    ) -> tuple[int, DeliveryStatus] | None:
+        """The newest version above ``version`` of a record whose first delivery was
+        delivered or skipped, with that outcome (None: none was)."""
+        ...
+
     def replay_events(
         self, selection: ReplaySelection, domain: str
     ) -> list[tuple[int, ChangeEvent]]:

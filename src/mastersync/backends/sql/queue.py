@@ -629,6 +629,37 @@ class SqlDeliveryQueue:
             )
         )
 
+    def supersede(self, delivery_id: int, note: str) -> None:
+        """Settle a dead delivery as skipped: a newer version decided what the consumer holds."""
+        self.conn.execute(
+            sa.update(deliveries)
+            .where(
+                deliveries.c.id == delivery_id,
+                deliveries.c.status == DeliveryStatus.DEAD.value,
+            )
+            .values(status=DeliveryStatus.SKIPPED.value, last_error=note)
+        )
+
+    def decided_after(
+        self, subscription: str, master_id: str, version: int
+    ) -> tuple[int, DeliveryStatus] | None:
+        """The newest version above ``version`` of a record whose first delivery was
+        delivered or skipped, with that outcome (None: none was)."""
+        d = deliveries.c
+        row = self.conn.execute(
+            sa.select(d.version, d.status)
+            .where(
+                d.subscription == subscription,
+                d.master_id == master_id,
+                d.version > version,
+                d.replay == "",
+                d.status.in_([DeliveryStatus.DELIVERED.value, DeliveryStatus.SKIPPED.value]),
+            )
+            .order_by(d.version.desc())
+            .limit(1)
+        ).first()
+        return (int(row.version), DeliveryStatus(row.status)) if row else None
+
     def delivery_stats(self, subscriptions: Mapping[str, str]) -> list[SubscriptionStats]:
         """Queue depths, lag and latency per subscription (id -> domain)."""
         d = deliveries.c
