@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -379,6 +380,33 @@ def test_deliveries_says_when_lag_from_the_outbox_is_not_the_bus_lag(tmp_path: P
         assert row.split()[1:6] == ["0", "0", "0", "0", "2"]
     finally:
         asyncio.run(_drop_stream(bus))
+
+
+def test_run_until_idle_says_when_it_gave_up_and_a_bus_that_never_answers_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`run --until-idle --timeout` ended with exit code 0 whether it was idle or gave up;
+    pointed at a NATS server that is not there, it, `deliveries --bus` and a SIGTERM'd hub
+    waited for ever (nats-py retries a first connect for ever with unlimited reconnects)."""
+    from mastersync.backends.nats import bus
+
+    monkeypatch.setattr(bus, "FIRST_CONNECT", 1.0)
+    (tmp_path / "landscape.yaml").write_text(ERP_TO_SHOP)
+    (tmp_path / "items.csv").write_text("sku,v,name\nA1,1,Pen\n")
+    landscape = tmp_path / "landscape.yaml"
+    code, out = cli(
+        "ingest", "-s", "erp", "-d", "item", str(tmp_path / "items.csv"), landscape=landscape
+    )
+    assert code == 0, out
+    nowhere = "nats://127.0.0.1:1"  # nothing listens on port 1
+    code, out = cli("deliveries", "--bus", nowhere, landscape=landscape)
+    assert code == 1 and "NATS at nats://127.0.0.1:1 did not answer within 1 s" in out
+    started = time.monotonic()
+    code, out = cli("run", "--bus", nowhere, "--until-idle", "--timeout", "2", landscape=landscape)
+    assert code == 2 and "error: not idle after 2 s" in out, out
+    assert time.monotonic() - started < 20
+    code, out = cli("run", "--until-idle", "--timeout", "30", landscape=landscape)
+    assert code == 0 and "delivered 1," in out
 
 
 def _command_paths() -> list[list[str]]:

@@ -101,6 +101,16 @@ def run(
         f"{relayed}{queued}delivered {t.delivered}, retried {t.retried}, dead {t.dead}, "
         f"skipped {t.skipped}"
     )
+    if until_idle and not t.idle:
+        # A script must tell "all delivered" from "gave up": the exit code says which.
+        with hub.store.unit_of_work(write=False) as uow:
+            open_now = uow.open_deliveries([s.id for s in distribution.subscriptions])
+        hub.close()
+        fail(
+            f"not idle after {timeout:g} s: the log above says what held the hub up "
+            f"({open_now} deliveries open in the queue)",
+            code=2,
+        )
     hub.close()
 
 
@@ -136,7 +146,10 @@ def deliveries(
                 await relay.close()
             return found
 
-        lag = asyncio.run(lags())
+        try:
+            lag = asyncio.run(lags())
+        except ConnectionError as exc:
+            fail(f"{exc}; without --bus, lag is counted from the outbox")
         stats = [replace(s, lag=lag.get(s.subscription, s.lag)) for s in stats]
     console.print(deliveries_table(stats))
     hub.close()

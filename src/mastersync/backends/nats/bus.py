@@ -87,6 +87,8 @@ class BusSettings:
 # The client's own errors (each failed reconnect, say) are logged once per kind in this
 # many seconds: nats-py's default logs each with a traceback, every 2 s of an outage.
 _ERROR_LOG_EVERY = 60.0
+# How long the first connection to the bus may take before the caller hears of it.
+FIRST_CONNECT = 8.0
 
 
 class _Connection:
@@ -123,14 +125,7 @@ class _Connection:
     async def js(self) -> JetStreamContext:
         async with self._lock:
             if self._js is None:
-                self._nc = await nats.connect(
-                    self.settings.servers,
-                    connect_timeout=5,
-                    max_reconnect_attempts=-1,
-                    error_cb=self._error,
-                    disconnected_cb=self._disconnected,
-                    reconnected_cb=self._reconnected,
-                )
+                self._nc = await self._connect()
                 js = self._nc.jetstream()
                 config = StreamConfig(
                     name=self.settings.stream,
@@ -143,6 +138,33 @@ class _Connection:
                     await js.add_stream(config)
                 self._js = js
             return self._js
+
+    async def _connect(self) -> Client:
+        """A connection that, once made, reconnects for ever; the first one is given
+        FIRST_CONNECT seconds. (With unlimited reconnects, nats-py retries a first connect
+        for ever too: a hub pointed at a server that is down never got to its stop flag,
+        so SIGTERM did nothing, and `deliveries --bus` hung.)"""
+        nc = Client()
+        try:
+            await asyncio.wait_for(
+                nc.connect(
+                    self.settings.servers,
+                    connect_timeout=5,
+                    max_reconnect_attempts=-1,
+                    error_cb=self._error,
+                    disconnected_cb=self._disconnected,
+                    reconnected_cb=self._reconnected,
+                ),
+                FIRST_CONNECT,
+            )
+        except TimeoutError:
+            with contextlib.suppress(Exception):
+                await nc.close()
+            raise ConnectionError(
+                f"NATS at {self.settings.servers} did not answer within "
+                f"{FIRST_CONNECT:.0f} s (is it running, and is that its address?)"
+            ) from None
+        return nc
 
     async def client(self) -> Client:
         """The connection, made (with the stream) on first use."""

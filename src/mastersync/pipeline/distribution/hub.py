@@ -95,6 +95,8 @@ class HubTotals:
     skipped: int = 0
     ingested: int = 0
     latencies_ms: list[float] = field(default_factory=list)
+    # After run_until_idle: whether it found nothing left to do (False: it gave up).
+    idle: bool | None = None
 
     def add(self, report: RoundReport) -> None:
         """Count a delivery round."""
@@ -339,16 +341,24 @@ class DistributionHub:
         runner = asyncio.create_task(self.run(stop))
         deadline = loop_time() + timeout
         quiet_since: float | None = None
+        idle = False
         while loop_time() < deadline and not runner.done():
             await asyncio.sleep(settle / 2)
-            if await self.busy():
+            try:
+                busy = await asyncio.wait_for(self.busy(), max(deadline - loop_time(), 0.01))
+            except Exception:  # the loops log why (a bus or store down): not idle, go on
+                busy = True
+            if busy:
                 quiet_since = None
             elif quiet_since is None:
                 quiet_since = loop_time()
             elif loop_time() - quiet_since >= settle:
+                idle = True
                 break
         stop.set()
-        return await runner
+        totals = await runner
+        totals.idle = idle
+        return totals
 
     async def busy(self) -> bool:
         """Anything left to poll, relay, take from the log, or deliver?"""
