@@ -32,7 +32,15 @@ from mastersync.domain.subscriptions import (
     compile_subscription,
 )
 
-ITEM_FIELDS = ("sku", "name", "gtin", "lifecycle_state", "list_price")
+ITEM_FIELDS = (
+    "sku",
+    "name",
+    "gtin",
+    "lifecycle_state",
+    "list_price",
+    "net_weight_kg",
+    "description",
+)
 
 
 def event(version: int, **changes: object) -> ChangeEvent:

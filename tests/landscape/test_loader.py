@@ -93,6 +93,60 @@ def test_mapping_errors_point_into_the_mapping_file(tmp_path: Path) -> None:
     )
 
 
+SHOP = """\
+  shop:
+    kind: ecommerce
+    outbound:
+      items:
+        domain: item
+        filter: "lifecycle_stat == 'active'"
+        mapping:
+          fields: {handle: sku, title: name}
+"""
+
+
+@pytest.mark.parametrize(
+    ("edit", "line", "key", "message"),
+    [
+        (
+            {},
+            12,
+            "filter",
+            "\"lifecycle_stat == 'active'\" reads 'lifecycle_stat', which is not a item "
+            "field; did you mean 'lifecycle_state'?",
+        ),
+        (
+            {"lifecycle_stat == 'active'": "lifecycle_state == true"},
+            12,
+            "filter",
+            "reads 'true', which is not a item field; JMESPath needs the literal in "
+            "backticks: `true`",
+        ),
+        (
+            {
+                "lifecycle_stat == 'active'": "lifecycle_state == 'active'",
+                "title: name": "title: nmae",
+            },
+            14,
+            "mapping.fields.title",
+            "'nmae' reads 'nmae', which is not a item field; did you mean 'name'?",
+        ),
+    ],
+)
+def test_a_subscription_reading_a_field_the_record_has_not_names_it(
+    tmp_path: Path, edit: dict[str, str], line: int, key: str, message: str
+) -> None:
+    """A misspelt field reads as null: the filter matched nothing, the mapping sent
+    nothing for it, every delivery 'skipped: filtered out', and `check` said ok."""
+    shop = SHOP
+    for old, new in edit.items():
+        shop = shop.replace(old, new)
+    path = write(tmp_path, LANDSCAPE.replace("domains:", shop + "domains:"))
+    [problem] = problems(path)
+    assert problem.startswith(f"{path}:{line}: systems.shop.outbound.items.{key}: "), problem
+    assert message in problem, problem
+
+
 def test_a_mapping_file_that_fails_its_schema(tmp_path: Path) -> None:
     path = write(tmp_path, mapping=MAPPING.replace("kind: counter", "kind: countr"))
     [problem] = problems(path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import difflib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from mastersync.domain.mapping.objects import (
     json_shaped,
     produce,
 )
-from mastersync.domain.mapping.paths import compile_condition
+from mastersync.domain.mapping.paths import compile_condition, root_fields
 from mastersync.domain.mapping.spec import ValueOp
 from mastersync.domain.problems import ConfigError
 
@@ -130,6 +131,50 @@ def _canonical_shape(view: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in view.items() if not k.startswith("_")}
 
 
+def _paths_of(spec: Any) -> list[str]:
+    """The paths and conditions an outbound value spec reads from the record itself."""
+    if isinstance(spec, str):
+        return [spec]
+    if isinstance(spec, list):
+        found: list[str] = []
+        for entry in spec:
+            if isinstance(entry, str):
+                found.append(entry)
+            elif isinstance(entry, dict):
+                for key, value in entry.items():
+                    found.extend([value] if key == "when" else _paths_of(value))
+        return found
+    if isinstance(spec, ValueOp):
+        found = [p for p in (spec.from_, spec.each, spec.when) if p]
+        for part in spec.concat or []:
+            found.extend(_paths_of(part))
+        if spec.fields is not None and spec.each is None:  # with each: per element
+            for value in spec.fields.values():
+                found.extend(_paths_of(value))
+        if spec.unit is not None and spec.unit.from_path:
+            found.append(spec.unit.from_path)
+        return found
+    return []
+
+
+def _check_reads(
+    paths: list[str], domain: str, fields: tuple[str, ...], loc: tuple[str | int, ...]
+) -> None:
+    """Every field of the record the paths read is one the record can have."""
+    for path in paths:
+        for name in sorted(root_fields(path)):
+            if name in fields or name.startswith("_") or name == "null":
+                # Meta fields (_master_id, _keys, …); a bare null is a field JMESPath finds
+                # missing, so null, as meant.
+                continue
+            near = difflib.get_close_matches(name, fields, n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            if name in ("true", "false"):
+                # Bare, JMESPath reads them as fields (null): `x == true` never held.
+                hint = f"; JMESPath needs the literal in backticks: `{name}`"
+            raise ConfigError(f"{path!r} reads {name!r}, which is not a {domain} field{hint}", loc)
+
+
 def compile_subscription(
     system: str,
     name: str,
@@ -157,6 +202,14 @@ def compile_subscription(
         matches = compile_condition(cfg.filter) if cfg.filter else (lambda view: True)
     except ConfigError as exc:
         raise ConfigError(exc.message, ("filter",)) from None
+    # A misspelt field reads as null: a filter on it matched nothing and a mapping sent
+    # nothing for it, and nothing said why.
+    if cfg.filter:
+        _check_reads([cfg.filter], cfg.domain, domain_fields, ("filter",))
+    if cfg.mapping is not None:
+        for target, spec in cfg.mapping.fields.items():
+            loc = ("mapping", "fields", target)
+            _check_reads(_paths_of(spec), cfg.domain, domain_fields, loc)
     shape: Callable[[Mapping[str, Any]], dict[str, Any]] = _canonical_shape
     if cfg.mapping is not None:
         try:

@@ -68,6 +68,52 @@ def compile_path(path: str) -> Getter:
     return expr.search
 
 
+def root_fields(text: str) -> set[str]:
+    """The keys of the record itself a path or condition reads (not those of the values
+    under them): what a typo check can compare with the fields a record has."""
+    if _SIMPLE.match(text):
+        return {path_segments(text)[0]}
+    try:
+        tree = jmespath.compile(text).parsed
+    except JMESPathError:
+        return set()  # compiling it reports the error
+    found: set[str] = set()
+
+    def walk(node: dict[str, Any], at_root: bool) -> None:
+        kind, children = node["type"], node.get("children", [])
+        if kind == "field":
+            if at_root:
+                found.add(node["value"])
+        elif kind in _LEFT_AT_CURRENT:
+            # The left side reads the current node; the rest reads what it gives.
+            if children:
+                walk(children[0], at_root)
+            for child in children[1:]:
+                walk(child, False)
+        elif kind == "expref":
+            for child in children:
+                walk(child, False)  # applied to each element by the function
+        else:  # comparisons, and/or/not, function arguments, multi-selects
+            for child in children:
+                walk(child, at_root)
+
+    walk(dict(tree), True)
+    return found
+
+
+_LEFT_AT_CURRENT = frozenset(
+    {
+        "subexpression",
+        "pipe",
+        "index_expression",
+        "projection",
+        "value_projection",
+        "filter_projection",
+        "flatten",
+    }
+)
+
+
 def truthy(value: Any) -> bool:
     """JMESPath's truth: null, false and empty strings, lists and objects are false; every
     number is true, 0 included (Python's ``0 == False`` must not decide it)."""
