@@ -302,3 +302,13 @@ def test_due_holds_a_version_back_behind_an_earlier_one_open_or_not_yet_queued(
         position.update({e.event_id: p for p, e in uow.outbox_after(0, ["item"], 10)})
     queue(third, at=later)
     assert ("itm_3", 1) not in due(ordered=False)  # not due before its time
+
+
+def test_latency_percentiles_are_nearest_rank() -> None:
+    from mastersync.backends.sql.queue import _percentile
+
+    # With two latencies the median was the larger one (index int(0.5 * 2) = 1).
+    assert _percentile([10.0, 90.0], 0.5) == 10.0
+    assert _percentile([float(n) for n in range(1, 101)], 0.99) == 99.0
+    assert _percentile([5.0], 0.99) == 5.0
+    assert _percentile([], 0.5) is None

@@ -142,6 +142,10 @@ def test_durations_accept_units() -> None:
     assert cfg.timeout == 0.25 and cfg.backoff.max == 300
     with pytest.raises(ValueError, match="not a duration"):
         DeliveryConfig.model_validate({"timeout": "soon"})
+    # No time at all failed every delivery ("no answer within 0 s"); a zero backoff is fine.
+    with pytest.raises(ValueError, match="greater than 0"):
+        DeliveryConfig.model_validate({"timeout": "0s"})
+    assert DeliveryConfig.model_validate({"backoff": {"initial": 0}}).backoff.initial == 0
 
 
 def test_failures_retry_until_attempts_run_out_terminal_ones_die_at_once() -> None:

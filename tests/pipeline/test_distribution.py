@@ -178,6 +178,7 @@ def test_a_poison_record_is_dead_lettered_while_the_others_flow(
     assert rejected.payload["request"] == {"handle": "P1", "title": "POISON"}
     assert rejected.payload["response"] == '{"error": "rejected"}'
     assert exhausted.rule == "exhausted" and len(exhausted.payload["attempts"]) == 4
+    assert (exhausted.attempts, rejected.attempts) == (4, 1)  # the delivery's tries
     # Fixed at the consumer, the dead letters are sent again from the inbox.
     estate.connector.target.set_faults(Faults())
     time.sleep(0.6)  # the connector re-reads faults every half second
@@ -245,6 +246,47 @@ def test_a_dead_letter_of_a_subscription_gone_from_the_landscape_is_not_queued(
     inbox = ExceptionsInbox(store, Ingestor(store, renamed))
     report = inbox.retry([dead])
     assert report.queued == [] and "not in the landscape any more" in report.skipped[dead.id or 0]
+
+
+def test_a_record_the_outbound_mapping_cannot_shape_is_a_dead_letter_naming_the_field(
+    store: Store, tmp_path: Path
+) -> None:
+    doc = {
+        "name": "dist",
+        "systems": {
+            "erp": {
+                "kind": "erp",
+                "inbound": {
+                    "item": {
+                        "key": "sku",
+                        "version": {"from": "v", "kind": "counter"},
+                        "fields": {"sku": "sku", "name": "name"},
+                    }
+                },
+            },
+            "shop": {
+                "kind": "ecommerce",
+                "delivery": FAST,
+                "outbound": {
+                    "items": {
+                        "domain": "item",
+                        "mapping": {
+                            "fields": {"sku": "sku", "weight": {"from": "name", "number": True}}
+                        },
+                    }
+                },
+            },
+        },
+    }
+    estate = Estate(store, tmp_path)
+    estate.landscape = compile_landscape(Landscape.model_validate(doc))
+    estate.ingestor = Ingestor(store, estate.landscape)
+    estate.send({"sku": "A1", "v": 1, "name": "Not a number"})
+    assert estate.deliver().dead == 1
+    with store.unit_of_work(write=False) as uow:
+        (dead,) = uow.exceptions(ExceptionFilter(kind="dead_letter"))
+    assert (dead.field, dead.rule) == ("weight", "undeliverable")
+    assert "outbound mapping: weight: " in dead.message
 
 
 def test_an_outage_holds_everything_until_the_consumer_returns(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
@@ -132,10 +133,11 @@ def _event(row: Any, changes: bool) -> ChangeEvent:
 
 
 def _percentile(values: list[float], q: float) -> float | None:
+    """The nearest-rank percentile (the median of two values is the lower, not the upper)."""
     if not values:
         return None
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
 class SqlDeliveryQueue:

@@ -24,6 +24,8 @@ def _seconds(value: Any) -> Any:
 
 
 Duration = Annotated[float, BeforeValidator(_seconds), Field(ge=0)]
+# A wait that must be some time: a timeout of 0 failed every delivery ("no answer within 0 s").
+Timeout = Annotated[float, BeforeValidator(_seconds), Field(gt=0)]
 
 
 class _Config(BaseModel):
@@ -44,7 +46,7 @@ class DeliveryConfig(_Config):
 
     max_attempts: int = Field(default=8, ge=1, le=100)
     backoff: BackoffConfig = Field(default_factory=BackoffConfig)
-    timeout: Duration = 10.0
+    timeout: Timeout = 10.0
     batch_size: int = Field(default=100, ge=1, le=5000)
     # Deliveries of different records in flight at once (one per record at most).
     concurrency: int = Field(default=16, ge=1, le=512)

@@ -62,6 +62,8 @@ class _Item:
     # Decided without sending: (status, reason).
     settled: tuple[DeliveryStatus, str] | None = None
     terminal: bool = False
+    # The consumer's field that could not be made (an outbound mapping failure).
+    field: str | None = None
     # Not sent this round: a retry is due later (a referenced record is not there yet).
     wait: TransientFailure | None = None
 
@@ -514,7 +516,7 @@ class Deliverer:
             payload = self.sub.payload(view)
         except OutboundMappingFailed as exc:
             item.settled = (DeliveryStatus.DEAD, f"outbound mapping: {exc.field}: {exc.message}")
-            item.terminal = True
+            item.terminal, item.field = True, exc.field
             return item
         item.request = DeliveryRequest(
             self.sub.id,
@@ -776,7 +778,7 @@ class Deliverer:
         )
         problem = Problem(
             ProblemKind.DEAD_LETTER,
-            None,
+            item.field,
             rule,
             f"{sub.id}: version {d.version} of {d.master_id} not delivered after "
             f"{d.attempts} attempt(s): {reason}",
@@ -804,7 +806,10 @@ class Deliverer:
                 now,
                 source_key=f"{sub.id}#{d.id}",
                 master_id=d.master_id,
+                field=problem.field,
                 trace_id=trace,
+                # The delivery's tries, as its message and history say (not the inbox's 1).
+                attempts=max(d.attempts, 1),
             )
         )
         results.lineage.append(
