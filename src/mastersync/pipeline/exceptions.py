@@ -107,12 +107,22 @@ class ExceptionsInbox:
         return report
 
     def retry_parked(self, now: dt.datetime, limit: int = 500) -> RetryReport:
-        """Try again records parked because a record they reference had not arrived (an
-        inventory row before its location): each on its own backoff, oldest first."""
+        """Try again records parked for what another record may bring: a record they
+        reference that had not arrived (an inventory row before its location), or a field
+        the golden record must have that only another system writes (a PIM item before the
+        ERP's, which names it). Each on its own backoff, oldest first."""
         with self.store.unit_of_work(write=False) as uow:
             entries = uow.exceptions(
                 ExceptionFilter(kind=ProblemKind.UNKNOWN_REFERENCE.value, limit=100_000)
             )
+            entries += [
+                e
+                for e in uow.exceptions(
+                    ExceptionFilter(kind=ProblemKind.VALIDATION_ERROR.value, limit=100_000)
+                )
+                if e.rule == "required"  # required-ness is the golden record's
+            ]
+        entries.sort(key=lambda e: e.id or 0, reverse=True)
         due = []
         for entry in reversed(entries):  # listed newest first
             last = dt.datetime.fromisoformat(
