@@ -79,6 +79,20 @@ def test_number_parsing_by_locale_and_by_separators() -> None:
     ) == {("list_price", "number")}
 
 
+@pytest.mark.parametrize("space", [" ", "\u00a0", "\u202f", "\u2009"])
+@pytest.mark.parametrize("locale", ["fr_FR", "nb_NO", "pl_PL"])
+def test_locales_grouping_with_a_space_take_any_space(locale: str, space: str) -> None:
+    """fr_FR groups digits with U+202F and babel took nothing else: '1 234,50' and
+    '1\u00a0234,50', as exports write them, were 'not a number for locale fr_FR'."""
+    spec = {"list_price": {"from": "p", "number": {"locale": locale}}}
+    assert values(spec, {"p": f"1{space}234,50"}) == {"list_price": Decimal("1234.50")}
+
+
+def test_a_locale_grouping_with_a_mark_still_refuses_a_space() -> None:
+    spec = {"list_price": {"from": "p", "number": {"locale": "de_DE"}}}
+    assert failures(spec, {"p": "1 234,50"}) == {("list_price", "number")}
+
+
 @pytest.mark.parametrize(
     ("number", "said"),
     [

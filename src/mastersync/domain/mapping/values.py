@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, DecimalException, InvalidOperation
 from typing import Any
 
 from babel import Locale, UnknownLocaleError
-from babel.numbers import NumberFormatError, parse_decimal
+from babel.numbers import NumberFormatError, get_group_symbol, parse_decimal
 
 from mastersync.domain.mapping.paths import MISSING, compile_condition, compile_path
 from mastersync.domain.mapping.spec import DateSpec, NumberSpec, RefSpec, UnitSpec, ValueOp
@@ -118,15 +119,25 @@ def _map_key(value: Any) -> str:
     return str(value).strip()
 
 
+# Spaces a number's digits may be grouped with (space, no-break, narrow no-break, thin).
+_SPACES = re.compile(r"[ \u00a0\u202f\u2009]")
+
+
 def _number(spec: NumberSpec | bool) -> Callable[[Any], Any]:
     locale = spec.locale if isinstance(spec, NumberSpec) else None
     decimal_sep = spec.decimal if isinstance(spec, NumberSpec) else None
     group_sep = spec.group if isinstance(spec, NumberSpec) else None
+    spaces = None
     if locale:
         try:
             Locale.parse(locale)
         except (UnknownLocaleError, ValueError):
             raise ConfigError(f"unknown locale {locale!r}") from None
+        group = get_group_symbol(locale)
+        if group.isspace():
+            # fr_FR groups with U+202F, nb_NO with U+00A0: exports write a plain space or
+            # either of the two, and babel takes the locale's own one only.
+            spaces = (_SPACES, group)
 
     def parse(value: Any) -> Any:
         number = read(value)
@@ -149,6 +160,8 @@ def _number(spec: NumberSpec | bool) -> Callable[[Any], Any]:
         text = str(value).strip()
         try:
             if locale:
+                if spaces is not None:
+                    text = spaces[0].sub(spaces[1], text)
                 return parse_decimal(text, locale=locale, strict=True)
             if group_sep:
                 text = text.replace(group_sep, "")
