@@ -62,6 +62,12 @@ def test_init_check_and_refusal_to_overwrite(estate: Path) -> None:
     code, out = cli("init", str(estate / "estate"))
     assert code == 1
     assert "--force" in out
+    # A file where the directory should be, or a place nothing can be written: one line,
+    # not a traceback.
+    code, out = cli("init", str(estate / "items.csv"))
+    assert code == 1 and "items.csv is a file; give a directory" in out
+    code, out = cli("init", "/proc/mastersync-nowhere")
+    assert code == 1 and "error: cannot write the landscape to /proc/mastersync-nowhere" in out
 
 
 def test_check_reports_file_line_and_key(estate: Path) -> None:
@@ -119,6 +125,12 @@ def test_ingest_get_trace_and_the_inbox(estate: Path) -> None:
     code, out = cli("get", "item", "erp:NOPE", landscape=landscape)
     assert code == 1
     assert "no item record with erp key 'NOPE'" in out
+    code, out = cli("get", "itemx", "erp:A1", landscape=landscape)
+    assert code == 1 and "unknown domain 'itemx'; domains are item, customer," in out
+    # A signature no open entry has is said, not answered with zeros.
+    for args in (("retry",), ("ignore", "-r", "x")):
+        code, out = cli("exceptions", *args, "--signature", "deadbeef", landscape=landscape)
+        assert code == 1 and "no open inbox entry has the signature 'deadbeef'" in out, out
 
     code, out = cli("exceptions", "list", "--group", landscape=landscape)
     assert code == 0

@@ -25,9 +25,14 @@ def init(
     force: Annotated[bool, typer.Option(help="overwrite an existing landscape")] = False,
 ) -> None:
     """Write a starter landscape (ERP, CRM, PIM, WMS, shop) to edit for your estate."""
+    if directory.exists() and not directory.is_dir():
+        fail(f"{directory} is a file; give a directory (it is made if missing)")
     if (directory / "landscape.yaml").exists() and not force:
         fail(f"{directory / 'landscape.yaml'} exists; pass --force to overwrite it")
-    path = write_landscape(directory)
+    try:
+        path = write_landscape(directory)
+    except OSError as exc:
+        fail(f"cannot write the landscape to {directory}: {exc.strerror or exc}")
     compiled = load_landscape(path)
     console.print(
         f"wrote {path} and {directory / 'mappings'}/ "

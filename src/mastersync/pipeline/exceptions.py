@@ -52,7 +52,13 @@ class ExceptionsInbox:
         """Open entries by id or by signature."""
         with self.store.unit_of_work(write=False) as uow:
             if signature:
-                return uow.exceptions(ExceptionFilter(signature=signature, limit=100_000))
+                found = uow.exceptions(ExceptionFilter(signature=signature, limit=100_000))
+                if not found:
+                    raise InboxError(
+                        f"no open inbox entry has the signature {signature!r} "
+                        "(`mastersync exceptions list --group` shows them)"
+                    )
+                return found
             found = []
             for ex_id in ids or []:
                 entry = uow.exception(ex_id)

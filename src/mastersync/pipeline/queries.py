@@ -24,6 +24,8 @@ class RecordView:
 
 def master_id_of(store: Store, domain: str | None, ref: str) -> str:
     """The master id a reference names: a master id as it is, ``system:key`` looked up."""
+    if domain is not None and domain not in DOMAINS:
+        raise NotFound(f"unknown domain {domain!r}; domains are {', '.join(DOMAINS)}")
     prefixes = {spec.id_prefix for spec in DOMAINS.values()}
     if ref.split("_", 1)[0] in prefixes:
         return ref
