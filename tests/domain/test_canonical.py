@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -74,6 +77,50 @@ def test_every_domain_exports_a_versioned_json_schema(name: str) -> None:
     assert schema["x-schema-version"] == DOMAINS[name].schema_version
     assert schema["$id"].endswith(f"/{name}/{DOMAINS[name].schema_version}")
     assert set(DOMAINS[name].fields) <= set(schema["properties"])
+
+
+def _nodes(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _nodes(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _nodes(value)
+
+
+@pytest.mark.parametrize("name", sorted(DOMAINS))
+def test_bounds_on_amounts_are_json_schema_patterns(name: str) -> None:
+    """Amounts go out as text, and pydantic wrote their bounds as "ge": 0, which is no JSON
+    Schema keyword: validators ignored it and took "-5" for a price."""
+    for node in _nodes(DOMAINS[name].json_schema()):
+        assert not {"ge", "gt", "le", "lt"} & set(node), node
+
+
+def test_an_amounts_pattern_takes_what_the_model_writes_and_refuses_negatives() -> None:
+    prop = DOMAINS["item"].json_schema()["properties"]["list_price"]
+    pattern = next(n["pattern"] for n in prop["anyOf"] if n.get("type") == "string")
+    for text in ("0", "2.5", "10", "0.001"):
+        assert re.fullmatch(pattern, text)
+    for text in ("-5", "abc", "1e3", ""):
+        assert not re.fullmatch(pattern, text)
+
+
+def test_a_price_valid_to_before_its_start_and_a_negative_credit_limit_fail() -> None:
+    _, problems = validate(
+        DOMAINS["price"],
+        {"item": "itm_1", "amount": "1", "valid_from": "2024-02-01", "valid_to": "2024-01-31"},
+    )
+    assert [(p.field, p.rule, p.message) for p in problems] == [
+        ("valid_to", "date_order", "valid_to 2024-01-31 is before valid_from 2024-02-01")
+    ]
+    _, ok = validate(DOMAINS["price"], {"valid_from": "2024-02-01", "valid_to": "2024-02-01"})
+    assert ok == []
+    _, problems = validate(
+        DOMAINS["customer"], {"credit_limit": {"amount": "-100", "currency": "EUR"}}
+    )
+    assert [(p.field, p.rule) for p in problems] == [("credit_limit", "greater_than_equal")]
+    assert "cannot be negative (got -100)" in problems[0].message
 
 
 def test_item_carries_pack_levels_dimensions_and_lifecycle() -> None:

@@ -34,11 +34,40 @@ class DomainSpec:
 
     def json_schema(self) -> dict[str, Any]:
         """The JSON Schema of this domain's canonical model, stamped with its version."""
-        schema = self.model.model_json_schema(mode="serialization")
+        schema: dict[str, Any] = _decimal_text_bounds(
+            self.model.model_json_schema(mode="serialization")
+        )
         schema["$id"] = f"https://mastersync.dev/schemas/{self.name}/{self.schema_version}"
         schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
         schema["x-schema-version"] = self.schema_version
         return schema
+
+
+# Amounts go out as text ("2.5"), and pydantic writes their bounds as "ge"/"gt", which
+# JSON Schema does not know (validators ignore them: "-5" passed): as patterns instead.
+_BOUNDS = {
+    ("ge", 0): r"^[0-9]+(\.[0-9]+)?$",
+    ("gt", 0): r"^(?=.*[1-9])[0-9]+(\.[0-9]+)?$",
+}
+
+
+def _decimal_text_bounds(node: Any) -> Any:
+    """The schema with each bound on an amount's text turned into a pattern."""
+    if isinstance(node, list):
+        return [_decimal_text_bounds(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _decimal_text_bounds(v) for k, v in node.items()}
+    if out.get("type") == "string":
+        for key in ("ge", "gt", "le", "lt"):
+            if key in out:
+                bound = out.pop(key)
+                pattern = _BOUNDS.get((key, bound))
+                if pattern is None:  # no pattern for it: kept, as an extension keyword
+                    out[f"x-{key}"] = bound
+                else:
+                    out["pattern"] = pattern
+    return out
 
 
 DOMAINS: dict[str, DomainSpec] = {

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import EmailStr, Field
+from pydantic import EmailStr, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from mastersync.domain.canonical.common import Address, CanonicalModel, Contact, Money
 from mastersync.domain.canonical.types import CountryCode, CurrencyCode, TaxId, Text
@@ -41,3 +42,14 @@ class Customer(CanonicalModel):
     addresses: list[Address] | None = None
     contacts: list[Contact] | None = None
     lifecycle_state: CustomerLifecycle | None = None
+
+    @field_validator("credit_limit")
+    @classmethod
+    def _credit_limit_not_negative(cls, value: Money | None) -> Money | None:
+        if value is not None and value.amount < 0:
+            raise PydanticCustomError(
+                "greater_than_equal",
+                "a credit limit cannot be negative (got {amount})",
+                {"amount": str(value.amount)},
+            )
+        return value

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from mastersync.domain.canonical.common import CanonicalModel
 from mastersync.domain.canonical.types import Amount, CurrencyCode, MasterRef, Text, UomCode
@@ -23,3 +24,17 @@ class Price(CanonicalModel):
     min_quantity: Amount | None = Field(default=None, ge=0)
     valid_from: dt.date | None = None
     valid_to: dt.date | None = None
+
+    @field_validator("valid_to")
+    @classmethod
+    def _valid_to_not_before_valid_from(
+        cls, value: dt.date | None, info: ValidationInfo
+    ) -> dt.date | None:
+        start = info.data.get("valid_from")
+        if value is not None and start is not None and value < start:
+            raise PydanticCustomError(
+                "date_order",
+                "valid_to {end} is before valid_from {start}",
+                {"end": value.isoformat(), "start": start.isoformat()},
+            )
+        return value
