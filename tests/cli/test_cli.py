@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -136,6 +137,19 @@ def test_ingest_get_trace_and_the_inbox(estate: Path) -> None:
     assert code == 0
     assert "gtin_check_digit" in out
     assert "value_map" in out
+    # In 80 columns, a block per signature: the signature (what --signature takes) and
+    # the kind whole on their line, not folded into "13266bffeb" / "66", "parse_erro" / "r".
+    code, narrow = cli("exceptions", "list", "--group", landscape=landscape, width=80)
+    lines = narrow.splitlines()
+    head = next(line for line in lines if "validation_error/gtin_check_digit" in line)
+    assert re.match(r"^[0-9a-f]{12}  1x validation_error/gtin_check_digit  erp\.item", head)
+    assert any(line.startswith("  e.g. ") and "check digit" in line for line in lines)
+    assert all(len(line) <= 80 for line in lines)
+    code, narrow = cli("exceptions", "list", landscape=landscape, width=80)
+    assert re.search(
+        r"^#\d+ open  validation_error/gtin_check_digit  field gtin  tries 1$", narrow, re.M
+    )
+    assert all(len(line) <= 80 for line in narrow.splitlines())
     code, out = cli("exceptions", "list", "--kind", "validation_error", landscape=landscape)
     entry_id = next(
         line.split("│")[1].strip() for line in out.splitlines() if "gtin_check_digit" in line
@@ -337,6 +351,10 @@ def test_run_deliveries_and_replay(tmp_path: Path) -> None:
     # The receipt in the record's lineage says where, how and after how long.
     code, out = cli("trace", "erp:A1", landscape=landscape)
     assert code == 0 and "shop.items upsert, attempt 1, " in out and "@None" not in out
+    # In 80 columns a block per entry: the receipt on one line (it took about nine).
+    code, narrow = cli("trace", "erp:A1", landscape=landscape, width=80)
+    assert re.search(r"^  shop\.items upsert, attempt 1, [\d,]+ ms after acceptance$", narrow, re.M)
+    assert all(len(line) <= 80 for line in narrow.splitlines())
     code, out = cli(
         "replay", "-s", "shop.items", "--since", "2000-01-01", "--dry-run", landscape=landscape
     )

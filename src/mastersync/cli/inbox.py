@@ -37,9 +37,9 @@ def list_(
     f = ExceptionFilter(state, kind, system, domain, signature, limit=limit)
     with hub.store.unit_of_work(write=False) as uow:
         if group:
-            console.print(groups_table(uow.exception_groups(f)))
+            console.print(groups_table(uow.exception_groups(f), console.width))
         else:
-            console.print(exceptions_table(uow.exceptions(f)))
+            console.print(exceptions_table(uow.exceptions(f), console.width))
     hub.close()
 
 

@@ -62,7 +62,7 @@ def trace_cmd(
     """Show a record's lineage: every source change, merge and event, oldest first."""
     hub = options(ctx).hub()
     result = trace(hub.store, ref)
-    console.print(trace_table(result))
+    console.print(trace_table(result, console.width))
     for event in result.events:
         console.print(
             f"  event {event.event_id} v{event.version} {event.kind}: "

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections import Counter
 from typing import Any
 
 import orjson
 from rich import box
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -15,6 +17,32 @@ from mastersync.domain.records import ExceptionEntry
 from mastersync.pipeline.ingest import BatchReport
 from mastersync.pipeline.queries import RecordView, Trace
 from mastersync.ports.store import DomainCounts, SignatureGroup
+
+# Below this many columns, lists whose rows hold long text (the inbox, lineage) are shown
+# as a block per row: as tables of seven or eight columns, in 80 columns every cell
+# wrapped into a few letters a line ("dead_lett" / "er", a message over eight lines).
+STACK_BELOW = 120
+
+
+def _block(head: str, *lines: str, width: int) -> Text:
+    """One row as a block: a head line, then indented lines, each wrapped to the width
+    (three lines at most: a dead letter's reason comes at the end of its message)."""
+    width = max(width, 40)
+    wrapped = textwrap.wrap(head, width, subsequent_indent="    ", break_on_hyphens=False)
+    text = Text("\n".join(wrapped), style="bold", no_wrap=True, overflow="ellipsis")
+    for line in lines:
+        if line:
+            folded = textwrap.wrap(
+                line,
+                width,
+                initial_indent="  ",
+                subsequent_indent="  ",
+                max_lines=3,
+                placeholder=" …",
+                break_on_hyphens=False,
+            )
+            text.append("\n" + "\n".join(folded), style="")
+    return text
 
 
 def short(value: Any, width: int = 60) -> str:
@@ -81,11 +109,13 @@ def members_table(view: RecordView) -> Table:
     return table
 
 
-def trace_table(trace: Trace) -> Table:
-    """A record's lineage, oldest first."""
-    table = Table(title=f"lineage of {trace.master_id}", title_justify="left")
+def trace_table(trace: Trace, width: int = 200) -> RenderableType:
+    """A record's lineage, oldest first (a block per entry in a narrow terminal)."""
+    title = f"lineage of {trace.master_id}"
+    table = Table(title=title, title_justify="left")
     for col in ("at", "stage", "outcome", "source", "golden", "what", "trace"):
         table.add_column(col, overflow="fold")
+    blocks: list[RenderableType] = [Text(title, style="italic")]
     for e in trace.lineage:
         d = e.detail
         what = []
@@ -120,16 +150,13 @@ def trace_table(trace: Trace) -> Table:
         source = f"{e.system}:{e.source_key}"
         if e.source_version is not None:
             source += f" @{e.source_version}"
+        golden = f"v{e.golden_version}" if e.golden_version else "-"
         table.add_row(
-            e.at[:19],
-            e.stage,
-            e.outcome,
-            source,
-            f"v{e.golden_version}" if e.golden_version else "-",
-            "; ".join(what),
-            e.trace_id[-12:],
+            e.at[:19], e.stage, e.outcome, source, golden, "; ".join(what), e.trace_id[-12:]
         )
-    return table
+        head = f"{e.at[:19].replace('T', ' ')}  {e.stage} {e.outcome}  {golden}  {source}"
+        blocks.append(_block(head, *what, f"trace {e.trace_id}", width=width))
+    return table if width >= STACK_BELOW else Group(*blocks)
 
 
 def report_table(reports: list[BatchReport], title: str = "ingested") -> Table:
@@ -201,48 +228,56 @@ def rules_table(open_by_rule: dict[tuple[str, str, str], int]) -> Table:
     return table
 
 
-def exceptions_table(entries: list[ExceptionEntry]) -> Table:
-    """Inbox entries, one line each."""
-    table = Table(title=f"{len(entries)} inbox entries", title_justify="left")
+def exceptions_table(entries: list[ExceptionEntry], width: int = 200) -> RenderableType:
+    """Inbox entries, one line each (a block each in a narrow terminal)."""
+    title = f"{len(entries)} inbox entries"
+    table = Table(title=title, title_justify="left")
     for col in ("id", "status", "kind", "record", "field", "rule", "message", "tries"):
         table.add_column(col, overflow="fold")
+    blocks: list[RenderableType] = [Text(title, style="italic")]
     for e in entries:
+        record = f"{e.system}.{e.domain}:{e.source_key or e.locator}"
         table.add_row(
             str(e.id),
             e.status.value,
             e.kind,
-            f"{e.system}.{e.domain}:{e.source_key or e.locator}",
+            record,
             e.field or "-",
             e.rule,
             short(e.message, 70),
             str(e.attempts),
         )
-    return table
+        head = (
+            f"#{e.id} {e.status.value}  {e.kind}/{e.rule}  field {e.field or '-'}  "
+            f"tries {e.attempts}"
+        )
+        blocks.append(_block(head, record, e.message, width=width))
+    return table if width >= STACK_BELOW else Group(*blocks)
 
 
-def groups_table(groups: list[SignatureGroup]) -> Table:
-    """Inbox entries grouped by error signature."""
-    table = Table(title="open entries by signature", title_justify="left")
+def groups_table(groups: list[SignatureGroup], width: int = 200) -> RenderableType:
+    """Inbox entries grouped by error signature (a block each in a narrow terminal)."""
+    title = "open entries by signature"
+    table = Table(title=title, title_justify="left")
     for col in ("signature", "count", "kind", "where", "field", "rule", "example"):
         table.add_column(col, overflow="fold")
+    blocks: list[RenderableType] = [Text(title, style="italic")]
     for g in groups:
+        where = f"{g.system}.{g.domain}"
         table.add_row(
-            g.signature,
-            str(g.count),
-            g.kind,
-            f"{g.system}.{g.domain}",
-            g.field or "-",
-            g.rule,
-            short(g.example, 60),
+            g.signature, str(g.count), g.kind, where, g.field or "-", g.rule, short(g.example, 60)
         )
-    return table
+        # The signature whole, first: it is what retry and ignore --signature take.
+        head = f"{g.signature}  {g.count}x {g.kind}/{g.rule}  {where}  field {g.field or '-'}"
+        blocks.append(_block(head, f"e.g. {g.example}", width=width))
+    return table if width >= STACK_BELOW else Group(*blocks)
 
 
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f}"
 
 
-def deliveries_table(stats: list[SubscriptionStats]) -> Table:
+def deliveries_table(stats: list[SubscriptionStats]) -> RenderableType:
     """Per subscription: lag, queue depths, latency."""
     # Ten columns in 80: the unit in the header, names never cut.
     table = compact_table("deliveries per subscription")
@@ -250,10 +285,6 @@ def deliveries_table(stats: list[SubscriptionStats]) -> Table:
     table.add_column("subscription", no_wrap=True, min_width=widest)
     for col in ("lag", "pending", "retrying", "dead", "delivered", "skipped", "p50 ms", "p99 ms"):
         table.add_column(col, justify="right", no_wrap=True)
-    # The oldest open delivery's time, where any is open (a column of dashes otherwise).
-    oldest = any(s.oldest_open_at for s in stats)
-    if oldest:
-        table.add_column("oldest open", overflow="fold")
     for s in stats:
         table.add_row(
             s.subscription,
@@ -265,6 +296,12 @@ def deliveries_table(stats: list[SubscriptionStats]) -> Table:
             str(s.skipped),
             _ms(s.p50_ms),
             _ms(s.p99_ms),
-            *([(s.oldest_open_at or "-")[:19]] if oldest else []),
         )
-    return table
+    # The oldest open delivery of each subscription with any, under the table: as an
+    # eleventh column it did not fit in 80 and was dropped, cutting p99 too.
+    waiting = [
+        f"  {s.subscription}: oldest open delivery from {s.oldest_open_at[:19].replace('T', ' ')}"
+        for s in stats
+        if s.oldest_open_at
+    ]
+    return Group(table, Text("\n".join(waiting))) if waiting else table

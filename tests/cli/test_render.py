@@ -1,0 +1,30 @@
+"""Renderings that must read in an 80-column terminal."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from mastersync.cli.render import deliveries_table
+from mastersync.domain.delivery import SubscriptionStats
+
+
+def rendered(renderable: object, width: int = 80) -> str:
+    console = Console(width=width, record=True, color_system=None)
+    console.print(renderable)
+    return console.export_text()
+
+
+def test_deliveries_keep_every_figure_in_80_columns_with_open_deliveries() -> None:
+    """The oldest open delivery was an eleventh column: in 80 columns it was dropped, and
+    p99 was cut to '131,6…'."""
+    stats = [
+        SubscriptionStats(
+            "shop.products", 3, 1, 98_765, 2, 10, 4, "2026-12-06T21:50:06.123456Z", 9_462, 131_642
+        ),
+        SubscriptionStats("crm.customers", 0, 0, 1_696, 0, 10, 0, None, 5_890, 6_467),
+    ]
+    out = rendered(deliveries_table(stats))
+    assert "131,642" in out and "…" not in out
+    assert "shop.products: oldest open delivery from 2026-12-06 21:50:06" in out
+    assert "crm.customers: oldest" not in out
+    assert all(len(line.rstrip()) <= 80 for line in out.splitlines())
