@@ -259,6 +259,22 @@ def test_a_later_good_version_settles_the_records_open_failures(
     assert settled.resolution["by"] == "superseded"
 
 
+def test_a_record_whose_version_fails_is_filed_under_its_key_and_settled_by_the_next(
+    store: Store, ingestor: Ingestor
+) -> None:
+    """Filed under where it was read ('@feed:1'), a record whose version did not parse was
+    never settled by its next good version: the entry stayed open for ever."""
+    ingestor.ingest("erp", "item", feed([erp_item("A3", "5.5", name="Pen")]))
+    with store.unit_of_work(write=False) as uow:
+        [failed] = uow.exceptions(ExceptionFilter())
+    assert (failed.source_key, failed.field) == ("A3", "version")
+    ingestor.ingest("erp", "item", feed([erp_item("A3", 6, name="Pen")]))
+    with store.unit_of_work(write=False) as uow:
+        assert uow.exceptions(ExceptionFilter()) == []
+        [settled] = uow.exceptions(ExceptionFilter(status=ExceptionStatus.RESOLVED))
+    assert settled.id == failed.id and settled.resolution is not None
+
+
 def test_a_repeated_failure_is_one_entry_with_attempts(store: Store, ingestor: Ingestor) -> None:
     bad = [erp_item("A1", 1, name="Pen", gtin="4006381333932")]
     ingestor.ingest("erp", "item", feed(bad))

@@ -132,7 +132,7 @@ class ChunkRun:
             except MappingFailed:
                 self._fail(
                     self._all_problems(record.payload),
-                    None,
+                    self.mapper.key_of(record.payload),
                     record.payload,
                     record.locator,
                     record.trace_id or new_trace_id(),

@@ -91,6 +91,12 @@ class Mapper:
             raise MappingFailed(problems)
         return str(key), version
 
+    def key_of(self, record: Mapping[str, Any]) -> str | None:
+        """The record's key when it can be read, else None (a record that failed for its
+        version is still filed under its key, where its next good version settles it)."""
+        key = self._read_key(record, [])
+        return None if key is None else str(key)
+
     def map(self, record: Mapping[str, Any]) -> Mapped:
         """Map one record; raises :class:`MappingFailed` naming each failed field and rule."""
         problems: list[Problem] = []
