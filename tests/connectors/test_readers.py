@@ -72,6 +72,9 @@ def test_bad_lines_do_not_stop_the_file(tmp_path: Path) -> None:
         ("c.csv:4", "encoding"),
         ("c.csv:5", {"a": "3", "b": "4"}),
     ]
+    failure = list(read_csv(path))[2]
+    assert isinstance(failure, ReadFailure)
+    assert failure.message == "byte 0xFF at position 1 of the line is not valid utf-8"
 
 
 def test_other_encodings(tmp_path: Path) -> None:

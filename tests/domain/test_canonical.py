@@ -175,3 +175,8 @@ def test_a_gtin_in_other_digits_than_ascii_is_refused_as_a_format_error() -> Non
         Item.model_validate({"sku": "A", "gtin": "٤٠٠٦٣٨١٣٣٣٩٣١"})
     with pytest.raises(ValidationError, match="GTIN must have 8, 12, 13 or 14 digits"):
         Item.model_validate({"sku": "A", "gtin": "²" * 13})
+
+
+def test_a_bound_failure_quotes_the_number_as_written() -> None:
+    _, problems = validate(DOMAINS["item"], {"list_price": Decimal("-5")})  # as mapped
+    assert [p.message for p in problems] == ["Input should be greater than or equal to 0 (got -5)"]

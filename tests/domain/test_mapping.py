@@ -365,3 +365,61 @@ def test_out_of_range_numbers_and_expression_type_errors_name_field_and_rule() -
     assert failures(weight, {"w": "1e30"}) == {("net_weight_kg", "unit")}
     assert failures(weight, {"w": "NaN"}) == {("net_weight_kg", "number")}
     assert failures({"description": "length(d)"}, {"d": None}) == {("description", "unexpected")}
+
+
+def message(fields: dict[str, Any], record: dict[str, Any], **spec: Any) -> str:
+    with pytest.raises(MappingFailed) as exc:
+        mapper(fields, **spec).map({"id": "1", **record})
+    (problem,) = exc.value.problems
+    return problem.message
+
+
+@pytest.mark.parametrize(
+    ("fields", "record", "said"),
+    [
+        # Values as JSON writes them, not Python's repr ("Decimal('2.5')", "True").
+        ({"list_price": {"from": "p", "number": True}}, {"p": True}, "expected a number, got true"),
+        (
+            {
+                "net_weight_kg": {
+                    "from": "w",
+                    "number": True,
+                    "unit": {"from_path": "u", "to": "kg"},
+                }
+            },
+            {"w": "2.5", "u": ""},
+            "no unit in 'u' to convert 2.5 from",
+        ),
+        (
+            {"net_weight_kg": {"from": "w", "number": True, "unit": {"from": "g", "to": "kg"}}},
+            {"w": "1E+400"},
+            "1E+400 is out of range to convert",
+        ),
+        # It has the format's shape; the day is what does not exist.
+        (
+            {"launch_date": {"from": "d", "date": {"format": "%d.%m.%Y"}}},
+            {"d": "31.02.2024"},
+            "'31.02.2024' is no date: day is out of range for month",
+        ),
+        (
+            {"launch_date": {"from": "d", "date": {"format": "%d.%m.%Y"}}},
+            {"d": "2024-02-01"},
+            "'2024-02-01' does not match %d.%m.%Y",
+        ),
+    ],
+)
+def test_messages_quote_values_as_the_source_wrote_them(
+    fields: dict[str, Any], record: dict[str, Any], said: str
+) -> None:
+    assert message(fields, record) == said
+
+
+def test_a_missing_version_field_is_not_called_empty() -> None:
+    spec = {"version": {"from": "updated", "kind": "counter"}}
+    assert (
+        message({"name": "n"}, {"n": "x"}, **spec)
+        == "source version 'updated' is not in the record"
+    )
+    assert message({"name": "n"}, {"n": "x", "updated": ""}, **spec) == (
+        "source version 'updated' is empty"
+    )

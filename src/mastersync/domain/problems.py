@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import StrEnum
 
 
@@ -42,6 +43,18 @@ class Problem:
         """A stable id grouping problems of the same class (not the same record)."""
         basis = "|".join((self.kind.value, system, domain, self.field or "", self.rule))
         return hashlib.sha1(basis.encode(), usedforsecurity=False).hexdigest()[:12]
+
+
+def shown(value: object) -> str:
+    """A value as a message quotes it: text in quotes, numbers and booleans as JSON writes
+    them ("-5", "true"), not as Python's repr ("Decimal('-5')", "True")."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return str(value)
+    if value is None:
+        return "null"
+    return repr(value)
 
 
 class ConfigError(Exception):

@@ -10,7 +10,7 @@ import orjson
 from pydantic import ValidationError
 
 from mastersync.domain.canonical import DomainSpec
-from mastersync.domain.problems import Problem, ProblemKind
+from mastersync.domain.problems import Problem, ProblemKind, shown
 
 # pydantic error types -> our rule names where ours say more to a data steward.
 _RULES = {"extra_forbidden": "unknown_field", "missing": "required"}
@@ -31,16 +31,16 @@ def validate(spec: DomainSpec, values: dict[str, Any]) -> tuple[dict[str, Any], 
             rule = _RULES.get(err["type"], err["type"])
             if rule == "value_error" and field.rsplit(".", 1)[-1] == "email":
                 rule = "email"  # email-validator's failures arrive as generic value errors
-            shown = err.get("input")
+            given = err.get("input")
             message = err["msg"]
             if rule == "unknown_field":
                 message = f"{field!r} is not a {spec.name} field"
             elif (
-                shown is not None
-                and not isinstance(shown, dict | list)
-                and str(shown) not in message
+                given is not None
+                and not isinstance(given, dict | list)
+                and str(given) not in message
             ):
-                message = f"{message} (got {shown!r})"
+                message = f"{message} (got {shown(given)})"
             problems.append(Problem(ProblemKind.VALIDATION_ERROR, field, rule, message))
         return {}, problems
     return model.model_dump(mode="json", exclude_none=True), []

@@ -104,7 +104,8 @@ class _Lines:
                     ReadFailure(
                         f"{self.name}:{self.line_no}",
                         "encoding",
-                        f"byte {exc.start + 1} is not valid {self.encoding}",
+                        f"byte 0x{raw[exc.start]:02X} at position {exc.start + 1} of the line "
+                        f"is not valid {self.encoding}",
                         raw.decode(self.encoding, errors="replace"),
                     )
                 )

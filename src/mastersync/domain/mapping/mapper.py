@@ -171,7 +171,10 @@ class Mapper:
         raw = self._value(self._version, record, "version", problems)
         where = self.spec.version.from_
         if raw in (None, MISSING, ""):
-            problems.append(_failure("version", "required", f"source version {where!r} is empty"))
+            missing = "not in the record" if raw is MISSING else "empty"
+            problems.append(
+                _failure("version", "required", f"source version {where!r} is {missing}")
+            )
             return None
         try:
             return parse_version(self.version_kind, raw, self.spec.version.format, self._tz)

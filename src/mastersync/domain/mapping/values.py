@@ -15,7 +15,7 @@ from babel.numbers import NumberFormatError, get_group_symbol, parse_decimal
 from mastersync.domain.mapping.paths import MISSING, compile_condition, compile_path
 from mastersync.domain.mapping.spec import DateSpec, NumberSpec, RefSpec, UnitSpec, ValueOp
 from mastersync.domain.mapping.units import conversion_factor
-from mastersync.domain.problems import ConfigError
+from mastersync.domain.problems import ConfigError, shown
 from mastersync.domain.versions import zone
 
 ValueFn = Callable[[Mapping[str, Any]], Any]
@@ -152,7 +152,7 @@ def _number(spec: NumberSpec | bool) -> Callable[[Any], Any]:
             except InvalidOperation:
                 raise ValueFailure("number", f"{value!r} is not a number") from None
         if isinstance(value, bool):
-            raise ValueFailure("number", f"expected a number, got {value!r}")
+            raise ValueFailure("number", f"expected a number, got {shown(value)}")
         if isinstance(value, int | Decimal):
             return Decimal(value)
         if isinstance(value, float):
@@ -204,8 +204,12 @@ def _date(spec: DateSpec | bool, with_time: bool) -> Callable[[Any], Any]:
                 parsed = dt.datetime.combine(parse_date(day.rstrip(","), locale=locale), moment)
             else:
                 parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except (ValueError, IndexError):
+        except (ValueError, IndexError) as exc:
             what = "date and time" if with_time else "date"
+            reason = str(exc)
+            if fmt and "out of range" in reason:
+                # It has the format's shape, but no such day (31.02.2024): say so.
+                raise ValueFailure(rule, f"{value!r} is no {what}: {reason}") from None
             expect = fmt or (f"a {locale} {what}" if locale else "ISO 8601")
             raise ValueFailure(rule, f"{value!r} does not match {expect}") from None
         if with_time:
@@ -225,7 +229,9 @@ def _unit(spec: UnitSpec) -> Callable[[Any, Mapping[str, Any]], Any]:
     def convert(value: Any, rec: Mapping[str, Any]) -> Any:
         unit = unit_of(rec)
         if unit in (None, MISSING, ""):
-            raise ValueFailure("unit", f"no unit in {spec.from_path!r} to convert {value!r} from")
+            raise ValueFailure(
+                "unit", f"no unit in {spec.from_path!r} to convert {shown(value)} from"
+            )
         try:
             factor = conversion_factor(str(unit), target)
         except ConfigError as exc:
@@ -241,14 +247,14 @@ def _scaled(value: Any, factor: Decimal) -> Decimal:
         try:
             number = Decimal(str(value).strip())
         except InvalidOperation:
-            raise ValueFailure("unit", f"{value!r} is not a number to convert") from None
+            raise ValueFailure("unit", f"{shown(value)} is not a number to convert") from None
     try:
         # Six decimals: sub-milligram/micrometre precision, and no float noise in golden values.
         scaled: Decimal = (number * factor).quantize(Decimal("0.000001"), rounding=ROUND_HALF_EVEN)
     except DecimalException:  # NaN, infinite, or too many digits for six decimals
-        raise ValueFailure("unit", f"{value!r} is out of range to convert") from None
+        raise ValueFailure("unit", f"{shown(value)} is out of range to convert") from None
     if not scaled.is_finite():
-        raise ValueFailure("unit", f"{value!r} is not a finite number to convert")
+        raise ValueFailure("unit", f"{shown(value)} is not a finite number to convert")
     return scaled
 
 
