@@ -147,6 +147,30 @@ def test_a_subscription_reading_a_field_the_record_has_not_names_it(
     assert message in problem, problem
 
 
+def test_every_cross_reference_error_is_reported_in_one_check(tmp_path: Path) -> None:
+    """One problem per `check` took as many runs as there were typos."""
+    path = write(
+        tmp_path,
+        LANDSCAPE.replace("name: [erp]", "name: [epr]"),
+        MAPPING.replace("  name: DESCRIPTION", "  nmae: DESCRIPTION"),
+    )
+    found = problems(path)
+    assert len(found) == 2
+    assert "unknown system 'epr'" in found[0] and "'nmae' is not a item field" in found[1]
+
+
+def test_a_yaml_null_where_the_text_null_is_meant_is_said_once(tmp_path: Path) -> None:
+    """map_other: null gave three errors, two of them about union branches."""
+    mapping = MAPPING.replace(
+        "  name: DESCRIPTION", "  name: {from: DESCRIPTION, map: {A: a}, map_other: null}"
+    )
+    [problem] = problems(write(tmp_path, mapping=mapping))
+    assert problem.endswith(
+        "fields.name.map_other: Input should be 'error', 'keep' or 'null' "
+        "(got YAML's null: write 'null' in quotes)"
+    )
+
+
 def test_a_mapping_file_that_fails_its_schema(tmp_path: Path) -> None:
     path = write(tmp_path, mapping=MAPPING.replace("kind: counter", "kind: countr"))
     [problem] = problems(path)

@@ -70,3 +70,11 @@ class ConfigError(Exception):
         where = ".".join(str(p) for p in self.loc)
         prefix = f"{self.source}: " if self.source else ""
         return f"{prefix}{where}: {self.message}" if where else f"{prefix}{self.message}"
+
+
+class ConfigErrors(ConfigError):
+    """Several config errors found in one pass (each independent part checked)."""
+
+    def __init__(self, errors: list[ConfigError]):
+        super().__init__(errors[0].message, errors[0].loc, errors[0].source)
+        self.errors = errors

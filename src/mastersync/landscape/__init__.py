@@ -15,7 +15,7 @@ from mastersync.domain.landscape.delivery import OutboundMappingSpec
 from mastersync.domain.landscape.model import Landscape
 from mastersync.domain.landscape.policy import CompiledLandscape, compile_landscape
 from mastersync.domain.mapping.spec import MappingSpec
-from mastersync.domain.problems import ConfigError
+from mastersync.domain.problems import ConfigError, ConfigErrors
 from mastersync.landscape.yamlfile import Loc, YamlDocument, YamlError, read_yaml
 
 __all__ = ["LandscapeError", "load_landscape"]
@@ -74,23 +74,38 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
+# Tags pydantic puts in the location of an error inside one branch of a union.
+_UNION_TAGS = frozenset({"str", "ValueOp", "int", "bool", "float", "dict[str,ValueSpec]"})
+# "This branch wanted another type": noise next to the error of the branch that fits.
+_BRANCH_MISMATCH = frozenset({"string_type", "list_type", "dict_type", "model_type"})
+
+
 def _pydantic_problems(
     exc: ValidationError, doc: YamlDocument, model: type[BaseModel], prefix: Loc = ()
 ) -> list[str]:
     out = []
     seen = set()
-    for err in exc.errors(include_url=False):
-        loc = tuple(
-            p
-            for p in err["loc"]
-            if not (
-                isinstance(p, str)
-                and (
-                    p.startswith("function-")
-                    or p in ("str", "ValueOp", "list[dict[str,ValueSpec]]")
+    errors = [
+        (
+            tuple(
+                p
+                for p in err["loc"]
+                if not (
+                    isinstance(p, str)
+                    and (p.startswith(("function-", "list[")) or p in _UNION_TAGS)
                 )
-            )
+            ),
+            err,
         )
+        for err in exc.errors(include_url=False)
+    ]
+    for loc, err in errors:
+        if err["type"] in _BRANCH_MISMATCH and any(
+            len(other) > len(loc) and other[: len(loc)] == loc for other, _ in errors
+        ):
+            # A value of a union type (a string, a value spec or a list) failed every
+            # branch: the branch it was meant for says more than "not a string".
+            continue
         full = (*prefix, *loc)
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
@@ -104,6 +119,8 @@ def _pydantic_problems(
             message = f"unknown key {loc[-1]!r}{hint}"
         elif err["type"] == "missing":
             message = f"required key {loc[-1]!r} is missing"
+        elif "input" in err and err["input"] is None and "'null'" in message:
+            message = f"{message} (got YAML's null: write 'null' in quotes)"
         elif "input" in err and not isinstance(err["input"], dict | list):
             message = f"{message} (got {err['input']!r})"
         line = doc.line_of(full)
@@ -190,7 +207,8 @@ def load_landscape(path: str | Path) -> CompiledLandscape:
     try:
         compiled = compile_landscape(landscape)
     except ConfigError as exc:
-        raise LandscapeError([_config_problem(exc, doc, sources)]) from None
+        found = exc.errors if isinstance(exc, ConfigErrors) else [exc]
+        raise LandscapeError([_config_problem(e, doc, sources) for e in found]) from None
     problems = [
         _config_problem(ConfigError(message, ("systems", system, "connector", *loc)), doc, {})
         for system, cfg in landscape.systems.items()

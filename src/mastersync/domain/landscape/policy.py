@@ -14,7 +14,7 @@ from mastersync.domain.mapping.spec import MappingSpec, ValueOp
 from mastersync.domain.matching.compiled import compile_config
 from mastersync.domain.matching.config import MatchConfig
 from mastersync.domain.matching.defaults import DEFAULTS, default_config
-from mastersync.domain.problems import ConfigError
+from mastersync.domain.problems import ConfigError, ConfigErrors
 from mastersync.domain.quality import CompiledRule, compile_rule
 from mastersync.domain.subscriptions import Subscription, compile_subscription
 from mastersync.domain.survivorship import FieldPolicy, Rule
@@ -270,7 +270,8 @@ def _check_mapping(
                     f"unknown system {value.ref.system!r}{_suggest(value.ref.system, systems)}",
                     (*loc, "fields", target, "ref", "system"),
                 )
-            if value.ref.by is not None:
+            # A domain whose own policy failed has its error already: nothing to check by.
+            if value.ref.by is not None and expected in keys_of:
                 names = [nk.name for nk in keys_of[expected]]
                 if value.ref.by not in names:
                     raise ConfigError(
@@ -306,43 +307,55 @@ def _secrets(
 
 
 def compile_landscape(landscape: Landscape) -> CompiledLandscape:
-    """Check every cross-reference of a landscape and build its policies and mappers."""
+    """Check every cross-reference of a landscape and build its policies and mappers.
+
+    Each part (a domain's policy, a mapping, a subscription) is checked on its own and
+    every error is raised at once (ConfigErrors): fixing a landscape one `check` per typo
+    took as many runs as there were typos.
+    """
+    errors: list[ConfigError] = []
     for domain in landscape.domains:
         if domain not in DOMAINS:
-            raise ConfigError(
-                f"unknown domain {domain!r}{_suggest(domain, DOMAINS)}", ("domains", domain)
+            errors.append(
+                ConfigError(
+                    f"unknown domain {domain!r}{_suggest(domain, DOMAINS)}", ("domains", domain)
+                )
             )
-    policies = {
-        d: _domain_policy(d, landscape.domains.get(d, DomainConfig()), landscape) for d in DOMAINS
-    }
+    policies: dict[str, DomainPolicy] = {}
+    for d in DOMAINS:
+        try:
+            policies[d] = _domain_policy(d, landscape.domains.get(d, DomainConfig()), landscape)
+        except ConfigError as exc:
+            errors.append(exc)
+    natural = {d: p.natural_keys for d, p in policies.items()}
     mappers: dict[tuple[str, str], Mapper] = {}
     for system, cfg in landscape.systems.items():
-        for error in _secrets(system, cfg.connector, ("systems", system, "connector")):
-            raise error
+        errors.extend(_secrets(system, cfg.connector, ("systems", system, "connector")))
         for domain, spec in cfg.inbound.items():
             loc = ("systems", system, "inbound", domain)
             if domain not in DOMAINS:
-                raise ConfigError(f"unknown domain {domain!r}{_suggest(domain, DOMAINS)}", loc)
-            _check_mapping(
-                domain,
-                spec,
-                loc,
-                landscape.systems,
-                {d: p.natural_keys for d, p in policies.items()},
-            )
+                errors.append(
+                    ConfigError(f"unknown domain {domain!r}{_suggest(domain, DOMAINS)}", loc)
+                )
+                continue
             try:
+                _check_mapping(domain, spec, loc, landscape.systems, natural)
                 mappers[(system, domain)] = Mapper(system, domain, spec)
             except ConfigError as exc:
-                raise ConfigError(exc.message, (*loc, *exc.loc)) from None
+                inside = exc.loc[: len(loc)] == loc
+                errors.append(exc if inside else ConfigError(exc.message, (*loc, *exc.loc)))
     subscriptions: dict[str, Subscription] = {}
     for system, cfg in landscape.systems.items():
         for name, sub in cfg.outbound.items():
             loc = ("systems", system, "outbound", name)
             if sub.domain not in DOMAINS:
-                raise ConfigError(
-                    f"unknown domain {sub.domain!r}{_suggest(sub.domain, DOMAINS)}",
-                    (*loc, "domain"),
+                errors.append(
+                    ConfigError(
+                        f"unknown domain {sub.domain!r}{_suggest(sub.domain, DOMAINS)}",
+                        (*loc, "domain"),
+                    )
                 )
+                continue
             try:
                 compiled = compile_subscription(
                     system,
@@ -353,6 +366,9 @@ def compile_landscape(landscape: Landscape) -> CompiledLandscape:
                     DOMAINS[sub.domain].references,
                 )
             except ConfigError as exc:
-                raise ConfigError(exc.message, (*loc, *exc.loc)) from None
+                errors.append(ConfigError(exc.message, (*loc, *exc.loc)))
+                continue
             subscriptions[compiled.id] = compiled
+    if errors:
+        raise errors[0] if len(errors) == 1 else ConfigErrors(errors)
     return CompiledLandscape(landscape, policies, mappers, subscriptions)
