@@ -28,3 +28,17 @@ def test_deliveries_keep_every_figure_in_80_columns_with_open_deliveries() -> No
     assert "shop.products: oldest open delivery from 2026-12-06 21:50:06" in out
     assert "crm.customers: oldest" not in out
     assert all(len(line.rstrip()) <= 80 for line in out.splitlines())
+
+
+def test_an_ingest_report_keeps_its_counts_whole_beside_a_long_file_name() -> None:
+    from mastersync.cli.render import report_table
+    from mastersync.pipeline.ingest import BatchReport
+
+    report = BatchReport(
+        "bat_1", "erp", "item", "erp_item_master_export_2026-12-06_full_refresh.csv"
+    )
+    report.tally.outcomes.update({"accepted": 4, "rejected": 1})
+    out = rendered(report_table([report]))
+    assert "system domain source" in out and "received accepted unchanged stale rejected" in out
+    assert "…" not in out and "_full_refresh" in out
+    assert all(len(line.rstrip()) <= 80 for line in out.splitlines())

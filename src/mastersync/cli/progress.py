@@ -11,16 +11,27 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.table import Column
 
 from mastersync.cli.common import console
 
 
 def progress_bar() -> Progress:
     """A progress bar showing records done of total, percentage and time left."""
+    # In 80 columns the figures must fit next to a file name: a long name is cut, and the
+    # bar is shorter (the figures came out as "… 100% … …").
+    narrow = console.width < 120
     return Progress(
         # Descriptions name files and replays: shown as they are, never read as markup.
-        TextColumn("{task.description}", style="bold", markup=False),
-        BarColumn(),
+        TextColumn(
+            "{task.description}",
+            style="bold",
+            markup=False,
+            table_column=Column(
+                no_wrap=True, overflow="ellipsis", max_width=max(20, console.width - 62)
+            ),
+        ),
+        BarColumn(bar_width=16 if narrow else 40),
         MofNCompleteColumn(),
         TaskProgressColumn(),
         TimeElapsedColumn(),

@@ -162,10 +162,13 @@ def trace_table(trace: Trace, width: int = 200) -> RenderableType:
 def report_table(reports: list[BatchReport], title: str = "ingested") -> Table:
     """Outcome counts per batch."""
     table = compact_table(title, tight=True)
-    for col in ("system", "domain", "source"):
-        table.add_column(col, no_wrap=True)
+    # Names and counts whole; a long file name folds over lines instead of squeezing the
+    # counts into "re…" and "acc…".
+    for col in ("system", "domain"):
+        table.add_column(col, no_wrap=True, min_width=len(col))
+    table.add_column("source", overflow="fold")
     for col in ("received", "accepted", "unchanged", "stale", "rejected"):
-        table.add_column(col, justify="right", no_wrap=True)
+        table.add_column(col, justify="right", no_wrap=True, min_width=len(col))
     for r in reports:
         o = r.outcomes
         table.add_row(
