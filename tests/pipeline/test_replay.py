@@ -14,6 +14,7 @@ from typing import Any
 from mastersync.pipeline.distribution.hub import DistributionHub
 from mastersync.pipeline.distribution.queueing import OutboxFeed, queue_events
 from mastersync.pipeline.distribution.replay import plan_replay, queue_replay
+from mastersync.pipeline.exceptions import ExceptionsInbox
 from mastersync.pipeline.ids import new_id, utc_now
 from mastersync.ports.outbound import DeliveryAck, DeliveryRequest, TerminalFailure
 from mastersync.ports.store import ExceptionFilter, ReplaySelection, Store
@@ -111,6 +112,11 @@ def test_a_replay_of_a_dead_letter_a_newer_version_overtook_sends_nothing(
     estate.replay(signature=signature)
     assert estate.consumer.log == []
     assert estate.consumer.state[master][1:] == (2, {"handle": "A1", "title": "good"})
+    # Settled from the inbox (superseded), it is no dead letter to select any more.
+    inbox = ExceptionsInbox(store, estate.ingestor)
+    inbox.retry(inbox.entries(signature=signature))
+    plan = plan_replay(store, ReplaySelection("shop.items", signature=signature), "item", new_id)
+    assert plan.events == []
     with store.unit_of_work(write=False) as uow:
         rows = uow.conn.exec_driver_sql(
             "SELECT version, status, last_error FROM deliveries WHERE replay != ''"

@@ -166,7 +166,7 @@ def replay(
     ] = None,
     event: Annotated[str | None, typer.Option(help="one event")] = None,
     signature: Annotated[
-        str | None, typer.Option(help="dead letters of an error signature")
+        str | None, typer.Option(help="open dead letters of an error signature")
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="show, do not queue")] = False,
 ) -> None:

@@ -23,6 +23,7 @@ from mastersync.backends.sql.tables import (
 from mastersync.backends.sql.writer import BatchWriter
 from mastersync.domain.delivery import Applied, Delivery, DeliveryStatus, SubscriptionStats
 from mastersync.domain.golden import ChangeEvent
+from mastersync.domain.records import ExceptionStatus
 from mastersync.ports.store import ChangeSet, DeliveryResults, ReplaySelection
 
 _OPEN = (DeliveryStatus.PENDING.value, DeliveryStatus.RETRYING.value)
@@ -735,6 +736,9 @@ class SqlDeliveryQueue:
                 .join(exceptions, exceptions.c.source_key == key)
                 .where(
                     exceptions.c.signature == selection.signature,
+                    # Open ones, as `exceptions retry --signature` takes: one settled (sent
+                    # again, superseded, ignored) is not a dead letter any more.
+                    exceptions.c.status == ExceptionStatus.OPEN.value,
                     deliveries.c.subscription == selection.subscription,
                 )
             )
