@@ -423,3 +423,16 @@ def test_a_missing_version_field_is_not_called_empty() -> None:
     assert message({"name": "n"}, {"n": "x", "updated": ""}, **spec) == (
         "source version 'updated' is empty"
     )
+
+
+def test_root_fields_of_paths_with_slices_functions_and_projections() -> None:
+    """A slice's bounds are numbers in the JMESPath tree: the walk failed on them, and a
+    landscape with `images[:2]` in a subscription no longer loaded."""
+    from mastersync.domain.mapping.paths import root_fields
+
+    assert root_fields("images[:2]") == {"images"}
+    assert root_fields("length(pack_levels[0:1]) > `0`") == {"pack_levels"}
+    assert root_fields("sort_by(addresses, &city)[0].city") == {"addresses"}
+    assert root_fields("items[?qty > `1`].sku | [0]") == {"items"}
+    assert root_fields("{a: name, b: brand.x}") == {"name", "brand"}
+    assert root_fields("length(@)") == set()

@@ -120,6 +120,64 @@ def test_a_record_waiting_for_a_field_only_another_system_writes_gets_in_by_itse
     assert "0 inbox entries" in cli(*lands, "exceptions", "list")
 
 
+NEWEST = """
+name: parked
+systems:
+  erp:
+    kind: erp
+    inbound:
+      item: {key: sku, fields: {sku: sku, name: name, gtin: gtin}}
+      supplier: {key: code, fields: {name: name}}
+      customer: {key: no, fields: {name: name, credit_limit.amount: {from: limit, number: true}}}
+  pim:
+    kind: pim
+    inbound:
+      item:
+        key: id
+        fields:
+          gtin: gtin
+          description: text
+          primary_supplier: {from: supp, ref: {domain: supplier, system: erp}}
+domains:
+  item:
+    natural_keys: [[gtin]]
+    ownership: {name: [erp], description: [pim], primary_supplier: [pim]}
+    quality: [{field: name, rule: required}]
+"""
+
+
+def test_a_record_parked_twice_gets_in_with_its_newest_payload(tmp_path: Path) -> None:
+    """Version 1 of P1 waited for a name, version 2 for its supplier: retried together,
+    the oldest payload was applied and settled the newer one's entry as superseded."""
+    landscape = tmp_path / "landscape.yaml"
+    landscape.write_text(NEWEST)
+    lands = ("-l", str(landscape))
+
+    def ingest(system: str, domain: str, name: str, text: str) -> None:
+        (tmp_path / name).write_text(text)
+        cli(*lands, "ingest", "-s", system, "-d", domain, str(tmp_path / name))
+
+    ingest("pim", "item", "p1.csv", "id,gtin,text,supp\nP1,4006381333931,old text,\n")
+    ingest("pim", "item", "p2.csv", "id,gtin,text,supp\nP1,4006381333931,NEW text,S9\n")
+    ingest("erp", "item", "e.csv", "sku,name,gtin\nA1,Gloves,4006381333931\n")
+    ingest("erp", "supplier", "s.csv", "code,name\nS9,Acme\n")
+    # A customer without the currency of its credit limit: the record itself lacks it, no
+    # other system brings it, so it is not retried on its own (it was, for ever).
+    ingest("erp", "customer", "c.csv", "no,name,limit\nC1,Acme,100\n")
+    hub = build_hub(landscape)
+    try:
+        report = hub.inbox.retry_parked(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=60))
+        with hub.store.unit_of_work(write=False) as uow:
+            [left] = uow.exceptions(ExceptionFilter())
+    finally:
+        hub.close()
+    assert len(report.resolved) == 2 and report.still_failing == []
+    assert (left.domain, left.field, left.attempts) == ("customer", "credit_limit.currency", 1)
+    record = json.loads(cli(*lands, "get", "item", "erp:A1", "--json"))
+    assert record["attributes"]["description"] == "NEW text"
+    assert record["attributes"]["primary_supplier"].startswith("sup_")
+
+
 def test_backoff_grows_and_is_capped() -> None:
     waits = [parked_wait(n) for n in range(1, 30)]
     assert waits == sorted(waits)

@@ -92,10 +92,13 @@ class ExceptionsInbox:
             else:
                 groups[(entry.system, entry.domain)].append(entry)
         for (system, domain), group in groups.items():
-            # One record may have several entries; run it once.
+            # One record may have several entries; run it once, with the payload it was
+            # last seen with (each entry keeps its record's latest failing payload): an
+            # older one, applied, would go back behind the newer version, and settle the
+            # newer one's entries as "superseded".
             by_record: dict[str, ExceptionEntry] = {}
-            for entry in group:
-                by_record.setdefault(entry.source_key or f"#{entry.id}", entry)
+            for entry in sorted(group, key=lambda e: (e.updated_at or e.created_at, e.id or 0)):
+                by_record[entry.source_key or f"#{entry.id}"] = entry
             records = [
                 SourceRecord(e.payload, e.locator, e.trace_id, reapply=True)
                 for e in by_record.values()
@@ -126,7 +129,7 @@ class ExceptionsInbox:
                 for e in uow.exceptions(
                     ExceptionFilter(kind=ProblemKind.VALIDATION_ERROR.value, limit=100_000)
                 )
-                if e.rule == "required"  # required-ness is the golden record's
+                if e.rule == "required" and e.field in self._golden_required(e.domain)
             ]
         entries.sort(key=lambda e: e.id or 0, reverse=True)
         due = []
@@ -139,6 +142,14 @@ class ExceptionsInbox:
             if len(due) >= limit:
                 break
         return self.retry(due) if due else RetryReport()
+
+    def _golden_required(self, domain: str) -> set[str]:
+        """Fields the golden record must have (its quality rules), which another system may
+        bring; the schema's own required parts (a credit limit's currency) it never will."""
+        policy = self.ingestor.landscape.policies.get(domain)
+        if policy is None:
+            return set()
+        return {r.spec.field for r in policy.golden_rules if r.spec.rule == "required"}
 
     def _requeue(self, entry: ExceptionEntry, report: RetryReport) -> None:
         """Send a dead-lettered delivery again, unless a newer version already got there."""

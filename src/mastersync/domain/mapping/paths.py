@@ -79,8 +79,10 @@ def root_fields(text: str) -> set[str]:
         return set()  # compiling it reports the error
     found: set[str] = set()
 
-    def walk(node: dict[str, Any], at_root: bool) -> None:
-        kind, children = node["type"], node.get("children", [])
+    def walk(node: Any, at_root: bool) -> None:
+        if not isinstance(node, dict):
+            return  # a slice's bounds are numbers or None, not nodes
+        kind, children = node.get("type"), node.get("children", [])
         if kind == "field":
             if at_root:
                 found.add(node["value"])
@@ -97,7 +99,10 @@ def root_fields(text: str) -> set[str]:
             for child in children:
                 walk(child, at_root)
 
-    walk(dict(tree), True)
+    try:
+        walk(tree, True)
+    except Exception:  # a tree shape not foreseen: no typo check, never a refused landscape
+        return set()
     return found
 
 
