@@ -116,42 +116,46 @@ def test_an_unterminated_quote_fails_its_line_and_the_lines_after_it_are_read(
     failure = got[1]
     assert isinstance(failure, ReadFailure)
     assert failure.raw == 'Q2;"unterminated;1'
-    assert "lines 4-5 are read again" in failure.message
+    assert "never closed; lines 4-5 are read again as rows of their own" in failure.message
 
 
-def test_a_stray_quote_closed_lines_later_fails_only_its_own_lines(tmp_path: Path) -> None:
+def test_a_row_over_several_lines_that_fails_otherwise_names_them_and_makes_no_records(
+    tmp_path: Path,
+) -> None:
+    """Only a quote that never closed gives its lines back. A row over lines with the wrong
+    field count may be a stray quote or a good quoted field in a bad row; reading its lines
+    again made records of the field's later lines."""
     path = tmp_path / "s.csv"
+    path.write_text('sku,name,desc\nA1,Pen,Blue,"multi\nB2,Fake,Stuff"\nC3,Real,ok\n')
+    got = list(read_csv(path))
+    assert records(got) == [
+        ("s.csv:2", "csv_columns"),
+        ("s.csv:4", {"sku": "C3", "name": "Real", "desc": "ok"}),
+    ]
+    failure = got[0]
+    assert isinstance(failure, ReadFailure)
+    assert "expected 3 fields, got 4 in a row over lines 2-3" in failure.message
+    # A quote closed mid-line with text after it: a syntax error naming the lines.
     path.write_text('no,name,price\nA1,"Gloves,1\nA2,Tape,2\nA3,Box" large,3\nA4,Pen,4\n')
     got = list(read_csv(path))
     assert records(got) == [
         ("s.csv:2", "csv_syntax"),
-        ("s.csv:3", {"no": "A2", "name": "Tape", "price": "2"}),
-        ("s.csv:4", {"no": "A3", "name": 'Box" large', "price": "3"}),  # a quote inside
-        ("s.csv:5", {"no": "A4", "name": "Pen", "price": "4"}),
-    ]
-    # A quoted field over lines whose row has the wrong field count: its lines are read again.
-    path.write_text('no,name,price\nA1,"Gloves,1\nA2,Tape,2\nA3,Box"\nA4,Pen,4\n')
-    got = list(read_csv(path))
-    assert records(got) == [
-        ("s.csv:2", "csv_columns"),
-        ("s.csv:3", {"no": "A2", "name": "Tape", "price": "2"}),
-        ("s.csv:4", "csv_columns"),
         ("s.csv:5", {"no": "A4", "name": "Pen", "price": "4"}),
     ]
     failure = got[0]
-    assert isinstance(failure, ReadFailure) and failure.raw == 'A1,"Gloves,1'
-    assert "over lines 2-4" in failure.message
+    assert isinstance(failure, ReadFailure)
+    assert failure.message.endswith("(in a row over lines 2-4)")
+    assert failure.raw == 'A1,"Gloves,1'
 
 
-def test_jsonl_lines(tmp_path: Path) -> None:
-    path = tmp_path / "r.jsonl"
-    path.write_text('{"id": 1}\n\nnot json\n[1, 2]\n{"id": 2}\n')
-    assert records(list(read_jsonl(path))) == [
-        ("r.jsonl:1", {"id": 1}),
-        ("r.jsonl:3", "json_syntax"),
-        ("r.jsonl:4", "json_object"),
-        ("r.jsonl:5", {"id": 2}),
-    ]
+def test_a_quote_never_closed_in_the_header_fails_the_file(tmp_path: Path) -> None:
+    """Giving the header's lines back made the first data row the header."""
+    path = tmp_path / "h.csv"
+    path.write_text('sku,"name,qty\nA1,Pen,5\nB2,Pencil,3\n')
+    got = list(read_csv(path))
+    assert records(got) == [("h.csv:1", "csv_header")]
+    assert isinstance(got[0], ReadFailure)
+    assert got[0].message == "unexpected end of data in the header row"
 
 
 def test_jsonl_with_a_byte_order_mark_keeps_its_first_record(tmp_path: Path) -> None:

@@ -41,9 +41,9 @@ codecs.register_error(_MARK_ERRORS, _mark_undecodable)
 class _Lines:
     """Decoded lines of a binary file, counting physical lines; undecodable lines are held.
 
-    The lines of the row being read are kept: a row that fails after running over several
-    lines (a stray quote takes every line up to the next quote, or to the end of the file)
-    gives back all but its first, which are read again as rows of their own.
+    The lines of the row being read are kept: a row whose quote never closed (it took every
+    line after it, to the end of the file) gives back all but its first, which are read
+    again as rows of their own.
     """
 
     handle: BinaryIO
@@ -72,11 +72,14 @@ class _Lines:
         """The physical line the current row started on."""
         return self.row[0][0] if self.row else self.line_no
 
+    def first(self) -> str:
+        """The current row's first line, without its line end."""
+        return (self.row[0][1] if self.row else "").rstrip("\r\n")
+
     def give_back(self) -> str:
         """Read the current row's lines after its first again; returns its first line."""
-        first = self.row[0][1] if self.row else ""
         self._again.extendleft(reversed(self.row[1:]))
-        return first.rstrip("\r\n")
+        return self.first()
 
     def _read(self) -> Iterator[tuple[int, str]]:
         if not _splits_on_newline_byte(self.encoding):
@@ -189,16 +192,35 @@ def read_csv(
                 row, error = None, None
             except csv.Error as exc:
                 row, error = [], str(exc)
-            start, spans = lines.row_start, len(lines.row)
+            start = lines.row_start
+            numbers = [n for n, _ in lines.row]
             yield from lines.failures
             lines.failures.clear()
             if row is None:
                 break
+            if error is not None and header is None:
+                # No header, no rows: the file fails as a whole (giving the header's lines
+                # back would make the first data row the header).
+                yield ReadFailure(
+                    f"{name}:{start}", "csv_header", f"{error} in the header row", lines.first()
+                )
+                return
             if error is not None:
-                raw = lines.give_back()
-                if spans > 1:
-                    error += f" (in a quoted field opened on this line; lines {start + 1}"
-                    error += f"-{start + spans - 1} are read again as rows of their own)"
+                if len(numbers) > 1 and "end of data" in error:
+                    # A quote never closed took every line after it: they are read again,
+                    # rows of their own (they were neither records nor failures).
+                    raw = lines.give_back()
+                    again = (
+                        f"line {numbers[1]} is read again as a row of its own"
+                        if len(numbers) == 2
+                        else f"lines {numbers[1]}-{numbers[-1]} are read again as rows of "
+                        "their own"
+                    )
+                    error += f" (a quote opened on line {start} never closed; {again})"
+                else:
+                    raw = lines.first()
+                    if len(numbers) > 1:
+                        error += f" (in a row over lines {numbers[0]}-{numbers[-1]})"
                 yield ReadFailure(f"{name}:{start}", "csv_syntax", error, raw)
                 continue
             if header is None:
@@ -217,15 +239,15 @@ def read_csv(
                 continue
             if len(row) != len(header):
                 message = f"expected {len(header)} fields, got {len(row)}"
-                raw = delimiter.join(row)
-                if spans > 1:
-                    # Most likely a stray quote took the lines after it into one field.
-                    raw = lines.give_back()
+                if len(numbers) > 1:
+                    # A stray quote may have taken the lines after it into one field, or a
+                    # quoted field may span lines as it should: which, only a person can
+                    # tell, so the lines are named, not read again (that made records).
                     message += (
-                        f" over lines {start}-{start + spans - 1} (a quote opened on this "
-                        "line and closed on a later one?); the later lines are read again"
+                        f" in a row over lines {numbers[0]}-{numbers[-1]} (a quote opened on "
+                        f"line {start} and closed on a later one?)"
                     )
-                yield ReadFailure(f"{name}:{start}", "csv_columns", message, raw)
+                yield ReadFailure(f"{name}:{start}", "csv_columns", message, delimiter.join(row))
                 continue
             yield SourceRecord(dict(zip(header, row, strict=True)), f"{name}:{start}")
 
