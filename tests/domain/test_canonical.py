@@ -180,3 +180,8 @@ def test_a_gtin_in_other_digits_than_ascii_is_refused_as_a_format_error() -> Non
 def test_a_bound_failure_quotes_the_number_as_written() -> None:
     _, problems = validate(DOMAINS["item"], {"list_price": Decimal("-5")})  # as mapped
     assert [p.message for p in problems] == ["Input should be greater than or equal to 0 (got -5)"]
+
+
+def test_negative_zero_is_zero() -> None:
+    values, problems = validate(DOMAINS["item"], {"list_price": "-0.00"})
+    assert problems == [] and values["list_price"] == "0"

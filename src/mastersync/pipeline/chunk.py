@@ -107,6 +107,16 @@ class ChunkRun:
         self.domain = policy.spec.name
         self.tally = Tally()
         self.changes = ChangeSet()
+        # Warnings a later version does not raise again, since they are raised only when
+        # the record is first identified (a second record of one system joined by natural
+        # key): the duplicate is still there, so its entry waits for a person.
+        system = mapper.system
+        self._lasting = {
+            Problem(ProblemKind.AMBIGUOUS_MATCH, nk.name, "same_system", "").signature(
+                system, self.domain
+            )
+            for nk in policy.natural_keys
+        }
 
     # --- before the unit of work: nothing here needs the store --------------------------
     def read(self, chunk: Sequence[SourceRecord | ReadFailure], first: int) -> list[Item]:
@@ -324,7 +334,7 @@ class ChunkRun:
         if result.outcome in (Outcome.ACCEPTED, Outcome.UNCHANGED):
             # Whatever this record failed before and did not fail now is settled.
             for ex_id, signature in open_entries:
-                if signature not in raised:
+                if signature not in raised and signature not in self._lasting:
                     self.changes.resolutions.append(
                         (
                             ex_id,

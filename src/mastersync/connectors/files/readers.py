@@ -213,8 +213,7 @@ def read_csv(
                     again = (
                         f"line {numbers[1]} is read again as a row of its own"
                         if len(numbers) == 2
-                        else f"lines {numbers[1]}-{numbers[-1]} are read again as rows of "
-                        "their own"
+                        else f"lines {numbers[1]}-{numbers[-1]} are read again as rows of their own"
                     )
                     error += f" (a quote opened on line {start} never closed; {again})"
                 else:

@@ -122,7 +122,8 @@ def _normalise_decimal(value: Decimal) -> Decimal:
             "finite_number", "{value} is not a finite number", {"value": value}
         )
     # 1.50 and 1.5 are the same amount: one spelling keeps "no-op" updates from making versions.
-    normal = value.normalize()
+    # So are -0 and 0 (and the published schema's pattern for amounts has no sign).
+    normal = value.normalize() if value else Decimal(0)
     if normal.adjusted() >= 24:
         # Beyond any real amount; quantize would also fail past the context's 28 digits.
         raise PydanticCustomError(
