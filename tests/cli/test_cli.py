@@ -439,6 +439,42 @@ def test_run_until_idle_says_when_it_gave_up_and_a_bus_that_never_answers_is_an_
     assert code == 0 and "delivered 1," in out
 
 
+PIM_EXPRESSIONS = """
+name: cli
+systems:
+  pim:
+    kind: pim
+    inbound:
+      item:
+        key: identifier
+        fields: {sku: identifier, brand: "values.brnad[0].data", category: "categories[0]"}
+"""
+
+
+def test_ingest_notes_an_expression_no_record_gave_a_value(tmp_path: Path) -> None:
+    """A misspelt JMESPath reads null, clearing the field in every record, without an
+    error: across a batch, it shows as a field never filled."""
+    (tmp_path / "landscape.yaml").write_text(PIM_EXPRESSIONS)
+    rows = [
+        {"identifier": f"A{i}", "values": {"brand": [{"data": "Acme"}]}, "categories": ["PPE"]}
+        for i in range(25)
+    ]
+    (tmp_path / "p.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    landscape = tmp_path / "landscape.yaml"
+    code, out = cli(
+        "ingest", "-s", "pim", "-d", "item", str(tmp_path / "p.jsonl"), landscape=landscape
+    )
+    assert code == 0, out
+    assert "note: brand ('values.brnad[0].data') was empty in all 25 records mapped" in out
+    assert "note: category" not in out
+    # A handful of records says nothing either way.
+    (tmp_path / "few.jsonl").write_text("\n".join(json.dumps(r) for r in rows[:5]) + "\n")
+    code, out = cli(
+        "ingest", "-s", "pim", "-d", "item", str(tmp_path / "few.jsonl"), landscape=landscape
+    )
+    assert code == 0 and "note:" not in out
+
+
 def _command_paths() -> list[list[str]]:
     """Every command and sub-command of the CLI, as the words that name it."""
     import typer.main

@@ -47,9 +47,15 @@ class Tally:
     master_ids: list[str] = field(default_factory=list)
     # (where it was read, field, rule, message) of each record not applied (for reject files).
     rejects: list[tuple[str, str, str, str]] = field(default_factory=list)
+    # Records mapped, and per field read through a JMESPath expression, how many gave it a
+    # value (one no record gives a value is likely a misspelt expression).
+    mapped: int = 0
+    filled: Counter[str] = field(default_factory=Counter)
 
     def add(self, other: Tally) -> None:
         """Fold another tally into this one."""
+        self.mapped += other.mapped
+        self.filled.update(other.filled)
         self.outcomes.update(other.outcomes)
         self.problems.update(other.problems)
         self.samples.extend(other.samples[: SAMPLES - len(self.samples)])
@@ -239,6 +245,7 @@ class ChunkRun:
 
     def _map_and_validate(self, uow: UnitOfWork, items: list[Item]) -> list[Incoming]:
         mapped: list[Item] = []
+        watched = self.mapper.expression_fields
         for item in items:
             try:
                 item.mapped = self.mapper.map(item.record.payload)
@@ -246,6 +253,10 @@ class ChunkRun:
                 item.problems = list(exc.problems)
                 continue
             mapped.append(item)
+            self.tally.mapped += 1
+            for name in watched:
+                if item.mapped.values.get(name) not in (None, "", []):
+                    self.tally.filled[name] += 1
         found = resolve_references(uow, [i.mapped.values for i in mapped if i.mapped])
         valid = []
         for item, problems in zip(mapped, found, strict=True):

@@ -47,6 +47,14 @@ class BatchReport:
         """Master records the batch touched."""
         return self.tally.master_ids
 
+    def never_filled(self, expressions: dict[str, str], at_least: int = 20) -> list[str]:
+        """Fields read through a JMESPath expression that no record of a batch of at least
+        ``at_least`` mapped records gave a value: likely a misspelt expression (it reads
+        null, and clears the field, rather than failing)."""
+        if self.tally.mapped < at_least:
+            return []
+        return [name for name in expressions if not self.tally.filled[name]]
+
     @property
     def received(self) -> int:
         """Records read, parsed or not."""

@@ -68,6 +68,15 @@ class Mapper:
             raise ConfigError(exc.message, ("fields", *exc.loc)) from None
         roots = list(_roots(spec))
         self.source_fields = frozenset(name for name, _ in roots)
+        # Top-level fields read through a JMESPath expression (target -> expression): a
+        # misspelt one reads null in every record, which only a batch as a whole shows.
+        self.expression_fields = {
+            target: path
+            for target, value in spec.fields.items()
+            if "." not in target
+            and (path := value if isinstance(value, str) else getattr(value, "from_", None))
+            and not is_simple_path(path)
+        }
         self._required_columns = frozenset(name for name, needed in roots if needed)
 
     @property
