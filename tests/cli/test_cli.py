@@ -328,16 +328,21 @@ systems:
 """
 
 
-def test_run_deliveries_and_replay(tmp_path: Path) -> None:
-    folder = tmp_path / "estate"
-    folder.mkdir()
-    (folder / "landscape.yaml").write_text(ERP_TO_SHOP)
-    (tmp_path / "items.csv").write_text("sku,v,name\nA1,1,Pen\nA2,1,Ink\n")
+def erp_to_shop(folder: Path, items: str) -> Path:
+    """The ERP -> shop landscape in ``folder``, with ``items`` (CSV) ingested; its path."""
+    folder.mkdir(exist_ok=True)
     landscape = folder / "landscape.yaml"
+    landscape.write_text(ERP_TO_SHOP)
+    (folder / "items.csv").write_text(items)
     code, out = cli(
-        "ingest", "-s", "erp", "-d", "item", str(tmp_path / "items.csv"), landscape=landscape
+        "ingest", "-s", "erp", "-d", "item", str(folder / "items.csv"), landscape=landscape
     )
     assert code == 0, out
+    return landscape
+
+
+def test_run_deliveries_and_replay(tmp_path: Path) -> None:
+    landscape = erp_to_shop(tmp_path / "estate", "sku,v,name\nA1,1,Pen\nA2,1,Ink\n")
     code, out = cli("deliveries", landscape=landscape)
     assert code == 0 and "shop.items" in out
     row = next(line for line in out.splitlines() if line.startswith("shop.items "))
@@ -391,15 +396,9 @@ def test_deliveries_says_when_lag_from_the_outbox_is_not_the_bus_lag(tmp_path: P
 
     from tests.backends.test_event_feeds import _drop_stream, nats_url
 
-    (tmp_path / "landscape.yaml").write_text(ERP_TO_SHOP)
-    (tmp_path / "items.csv").write_text("sku,v,name\nA1,1,Pen\nA2,1,Ink\n")
-    landscape = tmp_path / "landscape.yaml"
+    landscape = erp_to_shop(tmp_path, "sku,v,name\nA1,1,Pen\nA2,1,Ink\n")
     bus = nats_url()
     try:
-        code, out = cli(
-            "ingest", "-s", "erp", "-d", "item", str(tmp_path / "items.csv"), landscape=landscape
-        )
-        assert code == 0, out
         code, out = cli("run", "--bus", bus, "--until-idle", "--timeout", "30", landscape=landscape)
         assert code == 0 and "relayed 2, delivered 2," in out, out
         code, out = cli("deliveries", landscape=landscape)
@@ -421,13 +420,7 @@ def test_run_until_idle_says_when_it_gave_up_and_a_bus_that_never_answers_is_an_
     from mastersync.backends.nats import bus
 
     monkeypatch.setattr(bus, "FIRST_CONNECT", 1.0)
-    (tmp_path / "landscape.yaml").write_text(ERP_TO_SHOP)
-    (tmp_path / "items.csv").write_text("sku,v,name\nA1,1,Pen\n")
-    landscape = tmp_path / "landscape.yaml"
-    code, out = cli(
-        "ingest", "-s", "erp", "-d", "item", str(tmp_path / "items.csv"), landscape=landscape
-    )
-    assert code == 0, out
+    landscape = erp_to_shop(tmp_path, "sku,v,name\nA1,1,Pen\n")
     nowhere = "nats://127.0.0.1:1"  # nothing listens on port 1
     code, out = cli("deliveries", "--bus", nowhere, landscape=landscape)
     assert code == 1 and "NATS at nats://127.0.0.1:1 did not answer within 1 s" in out

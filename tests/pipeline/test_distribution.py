@@ -35,7 +35,7 @@ FAST = {
 }
 
 
-def landscape(**delivery: Any) -> CompiledLandscape:
+def landscape(mapping: dict[str, Any] | None = None, **delivery: Any) -> CompiledLandscape:
     return compile_landscape(
         Landscape.model_validate(
             {
@@ -62,7 +62,9 @@ def landscape(**delivery: Any) -> CompiledLandscape:
                             "items": {
                                 "domain": "item",
                                 "filter": "lifecycle_state == 'active'",
-                                "mapping": {"fields": {"handle": "sku", "title": "name"}},
+                                "mapping": {
+                                    "fields": mapping or {"handle": "sku", "title": "name"}
+                                },
                             }
                         },
                     },
@@ -82,6 +84,8 @@ class Estate:
         self.landscape = landscape(**delivery)
         self.ingestor = Ingestor(store, self.landscape, chunk_size=50)
         self.connector = SandboxConnector(folder / "shop.db", faults or Faults(seed=7))
+        # What the hub delivers to (a test may put another consumer there).
+        self.shop: Any = self.connector
 
     def send(self, *rows: dict[str, Any]) -> None:
         self.ingestor.ingest("erp", "item", [SourceRecord(r) for r in rows])
@@ -91,7 +95,7 @@ class Estate:
             self.store,
             list(self.landscape.subscriptions.values()),
             OutboxFeed(self.store, utc_now),
-            {"shop": self.connector},
+            {"shop": self.shop},
             poll_interval=0.02,
         )
         return asyncio.run(hub.run_until_idle(timeout=timeout, settle=0.3))
@@ -251,35 +255,8 @@ def test_a_dead_letter_of_a_subscription_gone_from_the_landscape_is_not_queued(
 def test_a_record_the_outbound_mapping_cannot_shape_is_a_dead_letter_naming_the_field(
     store: Store, tmp_path: Path
 ) -> None:
-    doc = {
-        "name": "dist",
-        "systems": {
-            "erp": {
-                "kind": "erp",
-                "inbound": {
-                    "item": {
-                        "key": "sku",
-                        "version": {"from": "v", "kind": "counter"},
-                        "fields": {"sku": "sku", "name": "name"},
-                    }
-                },
-            },
-            "shop": {
-                "kind": "ecommerce",
-                "delivery": FAST,
-                "outbound": {
-                    "items": {
-                        "domain": "item",
-                        "mapping": {
-                            "fields": {"sku": "sku", "weight": {"from": "name", "number": True}}
-                        },
-                    }
-                },
-            },
-        },
-    }
     estate = Estate(store, tmp_path)
-    estate.landscape = compile_landscape(Landscape.model_validate(doc))
+    estate.landscape = landscape({"sku": "sku", "weight": {"from": "name", "number": True}})
     estate.ingestor = Ingestor(store, estate.landscape)
     estate.send({"sku": "A1", "v": 1, "name": "Not a number"})
     assert estate.deliver().dead == 1

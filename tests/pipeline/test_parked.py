@@ -77,50 +77,7 @@ def test_parked_records_get_in_once_their_references_arrive(tmp_path: Path) -> N
     assert "DC2" in out
 
 
-REQUIRED = """
-name: parked
-systems:
-  erp:
-    kind: erp
-    inbound:
-      item: {key: sku, fields: {sku: sku, name: name, gtin: gtin}}
-  pim:
-    kind: pim
-    inbound:
-      item: {key: id, fields: {gtin: gtin, description: text}}
-domains:
-  item:
-    natural_keys: [[gtin]]
-    ownership: {name: [erp], description: [pim]}
-    quality: [{field: name, rule: required}]
-"""
-
-
-def test_a_record_waiting_for_a_field_only_another_system_writes_gets_in_by_itself(
-    tmp_path: Path,
-) -> None:
-    """A PIM item before the ERP's (which names it) failed 'name is required' and stayed
-    failed after the ERP's arrived: which came first decided the golden record."""
-    landscape = tmp_path / "landscape.yaml"
-    landscape.write_text(REQUIRED)
-    (tmp_path / "pim.csv").write_text("id,gtin,text\nP1,4006381333931,Powder-free gloves\n")
-    (tmp_path / "erp.csv").write_text("sku,name,gtin\nA1,Gloves,4006381333931\n")
-    lands = ("-l", str(landscape))
-    cli(*lands, "ingest", "-s", "pim", "-d", "item", str(tmp_path / "pim.csv"))
-    assert "name is required" in cli(*lands, "exceptions", "list")
-    cli(*lands, "ingest", "-s", "erp", "-d", "item", str(tmp_path / "erp.csv"))
-    hub = build_hub(landscape)
-    try:
-        report = hub.inbox.retry_parked(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=5))
-        assert len(report.resolved) == 1
-    finally:
-        hub.close()
-    record = json.loads(cli(*lands, "get", "item", "erp:A1", "--json"))
-    assert record["attributes"]["description"] == "Powder-free gloves"
-    assert "0 inbox entries" in cli(*lands, "exceptions", "list")
-
-
-NEWEST = """
+ERP_AND_PIM = """
 name: parked
 systems:
   erp:
@@ -146,11 +103,35 @@ domains:
 """
 
 
+def test_a_record_waiting_for_a_field_only_another_system_writes_gets_in_by_itself(
+    tmp_path: Path,
+) -> None:
+    """A PIM item before the ERP's (which names it) failed 'name is required' and stayed
+    failed after the ERP's arrived: which came first decided the golden record."""
+    landscape = tmp_path / "landscape.yaml"
+    landscape.write_text(ERP_AND_PIM)
+    (tmp_path / "pim.csv").write_text("id,gtin,text,supp\nP1,4006381333931,Powder-free gloves,\n")
+    (tmp_path / "erp.csv").write_text("sku,name,gtin\nA1,Gloves,4006381333931\n")
+    lands = ("-l", str(landscape))
+    cli(*lands, "ingest", "-s", "pim", "-d", "item", str(tmp_path / "pim.csv"))
+    assert "name is required" in cli(*lands, "exceptions", "list")
+    cli(*lands, "ingest", "-s", "erp", "-d", "item", str(tmp_path / "erp.csv"))
+    hub = build_hub(landscape)
+    try:
+        report = hub.inbox.retry_parked(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=5))
+        assert len(report.resolved) == 1
+    finally:
+        hub.close()
+    record = json.loads(cli(*lands, "get", "item", "erp:A1", "--json"))
+    assert record["attributes"]["description"] == "Powder-free gloves"
+    assert "0 inbox entries" in cli(*lands, "exceptions", "list")
+
+
 def test_a_record_parked_twice_gets_in_with_its_newest_payload(tmp_path: Path) -> None:
     """Version 1 of P1 waited for a name, version 2 for its supplier: retried together,
     the oldest payload was applied and settled the newer one's entry as superseded."""
     landscape = tmp_path / "landscape.yaml"
-    landscape.write_text(NEWEST)
+    landscape.write_text(ERP_AND_PIM)
     lands = ("-l", str(landscape))
 
     def ingest(system: str, domain: str, name: str, text: str) -> None:

@@ -7,12 +7,10 @@ has not seen, as the contract asks of consumers and no more.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
-from mastersync.pipeline.distribution.hub import DistributionHub
-from mastersync.pipeline.distribution.queueing import OutboxFeed, queue_events
+from mastersync.pipeline.distribution.queueing import queue_events
 from mastersync.pipeline.distribution.replay import plan_replay, queue_replay
 from mastersync.pipeline.exceptions import ExceptionsInbox
 from mastersync.pipeline.ids import new_id, utc_now
@@ -59,17 +57,7 @@ class KeyEstate(Estate):
 
     def __init__(self, store: Store, folder: Path) -> None:
         super().__init__(store, folder)
-        self.consumer = KeyConsumer()
-
-    def deliver(self, timeout: float = 30) -> Any:
-        hub = DistributionHub(
-            self.store,
-            list(self.landscape.subscriptions.values()),
-            OutboxFeed(self.store, utc_now),
-            {"shop": self.consumer},
-            poll_interval=0.02,
-        )
-        return asyncio.run(hub.run_until_idle(timeout=timeout, settle=0.3))
+        self.consumer = self.shop = KeyConsumer()
 
     def replay(self, **selection: Any) -> None:
         plan = plan_replay(self.store, ReplaySelection("shop.items", **selection), "item", new_id)

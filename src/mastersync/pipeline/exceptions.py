@@ -120,16 +120,22 @@ class ExceptionsInbox:
         reference that had not arrived (an inventory row before its location), or a field
         the golden record must have that only another system writes (a PIM item before the
         ERP's, which names it). Each on its own backoff, oldest first."""
+        required = {
+            domain: {r.spec.field for r in policy.golden_rules if r.spec.rule == "required"}
+            for domain, policy in self.ingestor.landscape.policies.items()
+        }
         with self.store.unit_of_work(write=False) as uow:
             entries = uow.exceptions(
                 ExceptionFilter(kind=ProblemKind.UNKNOWN_REFERENCE.value, limit=100_000)
             )
+            # Required fields of the golden record (its quality rules), which another system
+            # may bring; the schema's own required parts (a credit limit's currency) never.
             entries += [
                 e
                 for e in uow.exceptions(
                     ExceptionFilter(kind=ProblemKind.VALIDATION_ERROR.value, limit=100_000)
                 )
-                if e.rule == "required" and e.field in self._golden_required(e.domain)
+                if e.rule == "required" and e.field in required.get(e.domain, ())
             ]
         entries.sort(key=lambda e: e.id or 0, reverse=True)
         due = []
@@ -142,14 +148,6 @@ class ExceptionsInbox:
             if len(due) >= limit:
                 break
         return self.retry(due) if due else RetryReport()
-
-    def _golden_required(self, domain: str) -> set[str]:
-        """Fields the golden record must have (its quality rules), which another system may
-        bring; the schema's own required parts (a credit limit's currency) it never will."""
-        policy = self.ingestor.landscape.policies.get(domain)
-        if policy is None:
-            return set()
-        return {r.spec.field for r in policy.golden_rules if r.spec.rule == "required"}
 
     def _requeue(self, entry: ExceptionEntry, report: RetryReport) -> None:
         """Send a dead-lettered delivery again, unless a newer version already got there."""

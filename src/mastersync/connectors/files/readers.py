@@ -72,6 +72,10 @@ class _Lines:
         """The physical line the current row started on."""
         return self.row[0][0] if self.row else self.line_no
 
+    def numbers(self) -> list[int]:
+        """The physical line numbers of the current row (asked for when it failed only)."""
+        return [n for n, _ in self.row]
+
     def first(self) -> str:
         """The current row's first line, without its line end."""
         return (self.row[0][1] if self.row else "").rstrip("\r\n")
@@ -193,7 +197,6 @@ def read_csv(
             except csv.Error as exc:
                 row, error = [], str(exc)
             start = lines.row_start
-            numbers = [n for n, _ in lines.row]
             yield from lines.failures
             lines.failures.clear()
             if row is None:
@@ -206,6 +209,7 @@ def read_csv(
                 )
                 return
             if error is not None:
+                numbers = lines.numbers()
                 if len(numbers) > 1 and "end of data" in error:
                     # A quote never closed took every line after it: they are read again,
                     # rows of their own (they were neither records nor failures).
@@ -238,6 +242,7 @@ def read_csv(
                 continue
             if len(row) != len(header):
                 message = f"expected {len(header)} fields, got {len(row)}"
+                numbers = lines.numbers()
                 if len(numbers) > 1:
                     # A stray quote may have taken the lines after it into one field, or a
                     # quoted field may span lines as it should: which, only a person can
