@@ -157,3 +157,44 @@ systems:
     with hub.store.unit_of_work(write=False) as uow:
         assert uow.domain_counts()[0].golden == 50
     hub.close()
+
+
+def test_a_field_no_record_of_a_file_filled_through_an_expression_is_logged_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from mastersync.pipeline.inbound import poller
+
+    landscape = tmp_path / "landscape.yaml"
+    landscape.write_text("""
+name: drop
+systems:
+  pim:
+    kind: pim
+    connector: {type: files, folder: inbox, watch: {item: "items*.jsonl"}}
+    inbound:
+      item:
+        key: identifier
+        fields: {sku: identifier, name: "values.name[0].data", brand: "values.brnad[0].data"}
+""")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    rows = "".join(
+        f'{{"identifier": "A{i}", "values": {{"name": [{{"data": "Pen {i}"}}], '
+        f'"brand": [{{"data": "Acme"}}]}}}}\n'
+        for i in range(25)
+    )
+    hub = build_hub(landscape)
+    folder = DropFolder("pim", inbox, {"item": "items*.jsonl"}, FileSettings(), settle=0)
+    poll = poller(hub.ingestor, folder)
+    (inbox / "items_1.jsonl").write_text(rows)
+    with caplog.at_level("WARNING", logger="mastersync.inbound"):
+        assert asyncio.run(poll()) == 25
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert "pim.item items_1.jsonl: brand ('values.brnad[0].data') was empty in all 25" in warning
+    assert "name" not in warning.split("brand")[0]
+    caplog.clear()
+    (inbox / "items_2.jsonl").write_text(rows.replace("Pen", "Pencil"))
+    with caplog.at_level("WARNING", logger="mastersync.inbound"):
+        assert asyncio.run(poll()) == 25
+    assert caplog.records == []  # said once per poller, not at every file
+    hub.close()

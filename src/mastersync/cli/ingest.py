@@ -60,13 +60,8 @@ def ingest(
         hidden = sum(report.problems.values()) - min(len(report.samples), 10)
         if hidden > 0:
             console.print(f"  … and {hidden} more: `mastersync exceptions list --group`")
-        for name in report.never_filled(mapper.expression_fields):
-            console.print(
-                f"  note: {name} ({mapper.expression_fields[name]!r}) was empty in all "
-                f"{report.tally.mapped} records mapped: a misspelt path reads null (and "
-                "clears the field); check it against the source",
-                soft_wrap=True,
-            )
+        for note in report.empty_expression_notes(mapper.expression_fields):
+            console.print(f"  note: {escape(note)}", soft_wrap=True)
     console.print(report_table(reports))
     hub.close()
     if strict and any(r.outcomes["rejected"] for r in reports):

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from mastersync.pipeline.exceptions import ExceptionsInbox
 from mastersync.pipeline.ids import utc_now
-from mastersync.pipeline.ingest import Ingestor
+from mastersync.pipeline.ingest import BatchReport, Ingestor
 from mastersync.ports.connector import Claim, InboundSource, IncrementalSource, ReadFailure
 from mastersync.ports.store import Store
 
@@ -19,12 +19,26 @@ log = logging.getLogger("mastersync.inbound")
 Poll = Callable[[], Awaitable[int]]
 
 
+def warn_empty_expressions(
+    report: BatchReport, expressions: dict[str, str], where: str, warned: set[tuple[str, str]]
+) -> None:
+    """Log fields a batch's JMESPath expressions never filled (likely misspelt: they read
+    null and clear the field), once per domain and field in ``warned``."""
+    for name, note in zip(
+        report.never_filled(expressions), report.empty_expression_notes(expressions), strict=True
+    ):
+        if (report.domain, name) not in warned:
+            warned.add((report.domain, name))
+            log.warning("%s.%s %s: %s", report.system, report.domain, where, note)
+
+
 def poller(
     ingestor: Ingestor, source: InboundSource, resume: Callable[[], Sequence[Claim]] | None = None
 ) -> Poll:
     """A poll function for the hub: ingests every claim once, returns records received."""
     pending: list[Claim] = list(resume()) if resume is not None else []
     store = ingestor.store
+    warned: set[tuple[str, str]] = set()
 
     def seen(claim: Claim) -> bool:
         if claim.fingerprint is None:
@@ -79,6 +93,7 @@ def poller(
         remember(claim)
         claim.done(report.tally.rejects)
         log.info("%s.%s %s: %s", source.system, claim.domain, claim.name, dict(report.outcomes))
+        warn_empty_expressions(report, mapper.expression_fields, claim.name, warned)
         return report.received
 
     async def poll() -> int:
@@ -103,6 +118,7 @@ def incremental_poller(
     """
     store: Store = ingestor.store
     name = f"in:{system}.{domain}"
+    warned: set[tuple[str, str]] = set()
     # None: never polled. (0.0 would skip the first poll while the machine's monotonic
     # clock, its uptime, is still below ``every``.)
     last: list[float | None] = [None]
@@ -119,6 +135,8 @@ def incremental_poller(
             if page.records:
                 report = ingestor.ingest(system, domain, page.records, source=name)
                 received += report.received
+                expressions = ingestor.landscape.mapper(system, domain).expression_fields
+                warn_empty_expressions(report, expressions, name, warned)
             with store.unit_of_work() as uow:
                 uow.save_cursor_state(name, page.cursor, utc_now())
                 uow.commit()
