@@ -143,6 +143,26 @@ def test_a_second_record_of_one_system_with_a_natural_key_joins_with_a_warning(
         assert len(uow.exceptions(ExceptionFilter(limit=10))) == 1
 
 
+@pytest.mark.parametrize("then", ["96385074", ""], ids=["corrected", "cleared"])
+def test_a_natural_key_a_record_no_longer_has_identifies_it_no_more(
+    store: Store, ingestor: Ingestor, then: str
+) -> None:
+    """A GTIN corrected (or cleared) at the source kept pointing at the record: the next
+    item with the old GTIN, another product, was merged into it."""
+    ingestor.ingest("erp", "item", feed([erp_item("K1", 1, name="Bolt M8", gtin=GTIN)]))
+    ingestor.ingest("erp", "item", feed([erp_item("K1", 2, name="Bolt M8", gtin=then)]))
+    report = ingestor.ingest("erp", "item", feed([erp_item("K2", 1, name="Nut M6", gtin=GTIN)]))
+    assert report.problems == Counter()
+    k1 = get_record(store, "item", "erp:K1").golden
+    k2 = get_record(store, "item", "erp:K2").golden
+    assert k1.master_id != k2.master_id
+    assert (k2.attributes["name"], k2.attributes["gtin"]) == ("Nut M6", "0" + GTIN)
+    with store.unit_of_work(write=False) as uow:
+        assert uow.load_natural_keys("item", {("gtin", "0" + GTIN)}) == {
+            ("gtin", "0" + GTIN): k2.master_id
+        }
+
+
 def test_values_no_json_column_holds_fail_or_pass_their_record_not_the_batch(
     store: Store, ingestor: Ingestor
 ) -> None:

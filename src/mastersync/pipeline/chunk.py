@@ -291,6 +291,18 @@ class ChunkRun:
         records, members = uow.load_golden({c.master_id for c in xrefs} | set(natural.values()))
         ledger.load_xrefs(xrefs)
         ledger.load_golden(records, members)
+        # The natural keys these records hold now, which a record may change or clear: the
+        # ledger removes a key only if it holds it (else the old GTIN went on identifying
+        # the record, and the next item with it was merged in).
+        held = {
+            (nk.name, v)
+            for g in records
+            for nk in self.policy.natural_keys
+            if (v := nk.value(g.attributes)) is not None
+        } - naturals
+        if held:
+            current = uow.load_natural_keys(domain, held)
+            ledger.load_natural({(domain, n, v): m for (n, v), m in current.items()})
         return ledger
 
     def _record(
