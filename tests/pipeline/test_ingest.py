@@ -231,6 +231,27 @@ def test_reingesting_the_same_records_changes_nothing(store: Store, ingestor: In
     assert outbox_and_lineage(store, master) == ([1], ["accepted"])
 
 
+def test_the_same_version_in_another_spelling_is_unchanged_not_stale(
+    store: Store, ingestor: Ingestor
+) -> None:
+    """A re-send of an applied version whose payload differs only in spelling (2.50 for
+    2.5, the version as "007", a field the mapping does not read) was reported stale,
+    "already applied with different content"; other content under that version still is."""
+    ingestor.ingest("erp", "item", feed([erp_item("A1", 7, name="Bolt", price="2.5")]))
+    report = ingestor.ingest(
+        "erp",
+        "item",
+        feed([erp_item("A1", "007", name="Bolt", price="2.50", note="not mapped")]),
+    )
+    assert report.outcomes == Counter({"unchanged": 1})
+    assert report.problems == Counter()
+    report = ingestor.ingest("erp", "item", feed([erp_item("A1", 7, name="Nut", price="2.5")]))
+    assert report.outcomes == Counter({"stale": 1})
+    assert "version 7 was already applied with different content" in report.samples[0]
+    master = get_record(store, "item", "erp:A1").golden.master_id
+    assert outbox_and_lineage(store, master)[0] == [1]
+
+
 def test_stale_changes_are_recorded_and_change_nothing(store: Store, ingestor: Ingestor) -> None:
     ingestor.ingest("erp", "item", feed([erp_item("A1", 5, name="Current")]))
     report = ingestor.ingest("erp", "item", feed([erp_item("A1", 4, name="Old")]))

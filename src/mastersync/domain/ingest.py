@@ -200,6 +200,9 @@ def process(ledger: Ledger, policy: DomainPolicy, rec: Incoming, ctx: Context) -
         else ((prev.version + 1 if isinstance(prev.version, int) else 1) if prev else 1)
     )
     joined: list[Problem] = []
+    # The version applied again in another spelling (2.50 for 2.5, a version written 007,
+    # a field the mapping does not read): told from a contradiction once mapped.
+    respelt = False
     if prev is not None:
         order = compare(version, prev.version)
         if order < 0:
@@ -209,9 +212,7 @@ def process(ledger: Ledger, policy: DomainPolicy, rec: Incoming, ctx: Context) -
         if order == 0 and not (ctx.reapply and rec.digest == prev.digest):
             if rec.digest == prev.digest:
                 return RecordResult(Outcome.UNCHANGED, prev.master_id)
-            return _stale(
-                f"version {version} was already applied with different content", prev.master_id
-            )
+            respelt = True
         master_id: str | None = prev.master_id
         found_by = "xref"
     else:
@@ -226,6 +227,13 @@ def process(ledger: Ledger, policy: DomainPolicy, rec: Incoming, ctx: Context) -
     values, violations = enforce_ownership(
         rec.values, rec.system, current, policy.fields, policy.readonly.get(rec.system)
     )
+    if respelt:
+        assert prev is not None
+        if values == prev.values:
+            return RecordResult(Outcome.UNCHANGED, prev.master_id)
+        return _stale(
+            f"version {version} was already applied with different content", prev.master_id
+        )
     checked: list[Problem] = []
     if policy.record_rules:
         view = {**current, **values}
