@@ -24,6 +24,8 @@ from mastersync.domain.delivery import (
 )
 from mastersync.domain.golden import ChangeEvent
 from mastersync.domain.landscape.delivery import DeliveryConfig, SubscriptionConfig
+from mastersync.domain.landscape.model import Landscape
+from mastersync.domain.landscape.policy import compile_landscape
 from mastersync.domain.mapping.objects import json_shaped
 from mastersync.domain.problems import ConfigError
 from mastersync.domain.subscriptions import (
@@ -196,6 +198,40 @@ def test_filter_projection_and_mapping() -> None:
     draft = sub.view("itm_1", 4, {**state, "lifecycle_state": "draft"})
     assert sub.operation(draft, active_at_consumer=True) is Operation.DEACTIVATE
     assert sub.operation(draft, active_at_consumer=False) is Operation.SKIP
+
+
+def test_a_filter_compares_amounts_as_numbers_and_one_it_cannot_evaluate_fails_its_record() -> None:
+    """Amounts are exact text in records ("2.5"): `list_price > `1`` raised TypeError in
+    every round, and the subscription stood still for good."""
+    landscape = compile_landscape(
+        Landscape.model_validate(
+            {
+                "name": "f",
+                "systems": {
+                    "shop": {
+                        "kind": "ecommerce",
+                        "outbound": {
+                            "items": {"domain": "item", "filter": "list_price > `1`"},
+                            "odd": {"domain": "item", "filter": "sku == 'B1' || name > `1`"},
+                        },
+                    }
+                },
+            }
+        )
+    )
+    items, odd = landscape.subscriptions["shop.items"], landscape.subscriptions["shop.odd"]
+    dear, cheap = ({"sku": "A1", "name": "Pen", "list_price": p} for p in ("2.5", "0.10"))
+    assert items.operation(items.view("itm_1", 1, dear), False) is Operation.UPSERT
+    assert items.operation(items.view("itm_1", 2, cheap), True) is Operation.DEACTIVATE
+    assert items.operation(items.view("itm_2", 1, {"sku": "A2"}), False) is Operation.SKIP
+    assert odd.operation(odd.view("itm_3", 1, {"sku": "B1", "name": "x"}), False) is (
+        Operation.UPSERT
+    )
+    with pytest.raises(OutboundMappingFailed) as failed:
+        odd.operation(odd.view("itm_1", 1, dear), False)
+    assert (failed.value.field, failed.value.rule) == ("filter", "condition")
+    assert "cannot be evaluated on this record" in failed.value.message
+    assert "to_number(field)" in failed.value.message
 
 
 def test_an_outbound_list_template_keeps_its_condition() -> None:

@@ -35,7 +35,11 @@ FAST = {
 }
 
 
-def landscape(mapping: dict[str, Any] | None = None, **delivery: Any) -> CompiledLandscape:
+def landscape(
+    mapping: dict[str, Any] | None = None,
+    filter: str = "lifecycle_state == 'active'",
+    **delivery: Any,
+) -> CompiledLandscape:
     return compile_landscape(
         Landscape.model_validate(
             {
@@ -61,7 +65,7 @@ def landscape(mapping: dict[str, Any] | None = None, **delivery: Any) -> Compile
                         "outbound": {
                             "items": {
                                 "domain": "item",
-                                "filter": "lifecycle_state == 'active'",
+                                "filter": filter,
                                 "mapping": {
                                     "fields": mapping or {"handle": "sku", "title": "name"}
                                 },
@@ -264,6 +268,24 @@ def test_a_record_the_outbound_mapping_cannot_shape_is_a_dead_letter_naming_the_
         (dead,) = uow.exceptions(ExceptionFilter(kind="dead_letter"))
     assert (dead.field, dead.rule) == ("weight", "undeliverable")
     assert "outbound mapping: weight: " in dead.message
+
+
+def test_a_record_the_filter_cannot_evaluate_is_a_dead_letter_and_the_rest_flows(
+    store: Store, tmp_path: Path
+) -> None:
+    """A TypeError in the filter ('Pen' > 1) failed every round: the subscription stood
+    still for good, with nothing in the inbox."""
+    estate = Estate(store, tmp_path)
+    estate.landscape = landscape(filter="sku == 'B1' || name > `1`")
+    estate.ingestor = Ingestor(store, estate.landscape)
+    estate.send({"sku": "A1", "v": 1, "name": "Pen"}, {"sku": "B1", "v": 1, "name": "Ink"})
+    report = estate.deliver()
+    assert (report.delivered, report.dead) == (1, 1)
+    assert [v for _, v, _ in estate.connector.target.log()] == [1]
+    with store.unit_of_work(write=False) as uow:
+        (dead,) = uow.exceptions(ExceptionFilter(kind="dead_letter"))
+    assert (dead.master_id, dead.field) == (estate.master("A1"), "filter")
+    assert "cannot be evaluated on this record" in dead.message
 
 
 def test_an_outage_holds_everything_until_the_consumer_returns(

@@ -332,6 +332,33 @@ def test_a_record_the_mapping_cannot_shape_is_an_error_naming_it_and_the_rest_go
     estate.close()
 
 
+def test_a_filter_that_cannot_be_evaluated_is_an_error_naming_the_record_not_a_crash(
+    store: Store, tmp_path: Path
+) -> None:
+    """'Item C1' > 1 raised TypeError out of reconcile (a traceback, no report)."""
+    estate = Estate(store, tmp_path)
+    estate.send(item("C1"), item("C2"))
+    estate.deliver()
+    estate.send(item("C3"))  # not delivered yet: the hub's side looks for it too
+    from mastersync.domain.canonical import DOMAINS
+    from mastersync.domain.subscriptions import compile_subscription
+
+    edited = landscape()
+    config = (
+        edited.config.systems["shop"]
+        .outbound["items"]
+        .model_copy(update={"filter": "sku == 'C2' || name > `1`"})
+    )
+    sub = compile_subscription(
+        "shop", "items", config, edited.config.systems["shop"].delivery, DOMAINS["item"].fields
+    )
+    result = reconcile_target(store, edited, estate.shop, sub)
+    errors = {(e.master_id, e.field, e.rule) for e in result.report.errors}
+    assert errors == {(estate.master(s), "filter", "condition") for s in ("C1", "C3")}
+    assert result.report.counts[Bucket.MATCHED] == 1
+    estate.close()
+
+
 def test_a_consumers_own_records_are_not_drift(store: Store, tmp_path: Path) -> None:
     estate = Estate(store, tmp_path)
     estate.send(item("A1"))

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from stdnum import ean, get_cc_module, iban
 from stdnum.eu import vat as eu_vat
 
-from mastersync.domain.mapping.paths import compile_condition
+from mastersync.domain.mapping.paths import ConditionFailed, compile_condition
 from mastersync.domain.problems import ConfigError, Problem, ProblemKind
 
 RuleName = Literal["required", "enum", "range", "pattern", "length", "gtin", "iban", "tax_id"]
@@ -86,8 +86,11 @@ class CompiledRule:
 
     def evaluate(self, record: Mapping[str, Any]) -> list[Problem]:
         """Problems this rule finds in ``record`` (JSON-shaped canonical values)."""
-        if self.condition is not None and not self.condition(record):
-            return []
+        try:
+            if self.condition is not None and not self.condition(record):
+                return []
+        except ConditionFailed as exc:
+            return [self._problem(exc.message)]
         if self.spec.rule == "required":
             found = [v for v in values_at(record, self.path) if v not in (None, "", [])]
             return (

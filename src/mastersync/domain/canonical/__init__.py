@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from decimal import Decimal
+from typing import Annotated, Any, get_args, get_origin
 
 from pydantic import BaseModel
 
 from mastersync.domain.canonical import customer, inventory, item, location, price, supplier
+
+
+def _is_decimal(annotation: Any) -> bool:
+    """Decimal, bare or Annotated (the canonical Amount)."""
+    return annotation is Decimal or (
+        get_origin(annotation) is Annotated and get_args(annotation)[0] is Decimal
+    )
 
 
 @dataclass(frozen=True)
@@ -31,6 +39,16 @@ class DomainSpec:
     def fields(self) -> tuple[str, ...]:
         """Top-level canonical field names, in declaration order."""
         return tuple(self.model.model_fields)
+
+    @property
+    def amount_fields(self) -> tuple[str, ...]:
+        """Top-level decimal fields (held as exact text in JSON, e.g. "2.5")."""
+        return tuple(
+            name
+            for name, info in self.model.model_fields.items()
+            if _is_decimal(info.annotation)
+            or any(_is_decimal(a) for a in get_args(info.annotation))
+        )
 
     def json_schema(self) -> dict[str, Any]:
         """The JSON Schema of this domain's canonical model, stamped with its version."""

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from mastersync.domain.mapping.paths import compile_condition
+from mastersync.domain.mapping.paths import ConditionFailed, compile_condition
 from mastersync.domain.mapping.values import ValueFailure, compile_value
 from mastersync.domain.problems import ConfigError
 
@@ -44,6 +44,8 @@ def produce(field: CompiledField, rec: Mapping[str, Any], out: dict[str, Any]) -
         value = fn(rec)
     except ValueFailure as exc:
         raise FieldFailure(target, exc.rule, exc.message) from None
+    except ConditionFailed as exc:
+        raise FieldFailure(target, "condition", exc.message) from None
     except FieldFailure as exc:
         raise FieldFailure(f"{target}.{exc.field}", exc.rule, exc.message) from None
     except Exception as exc:

@@ -129,6 +129,14 @@ def truthy(value: Any) -> bool:
     return True
 
 
+class ConditionFailed(ValueError):
+    """A condition that cannot be evaluated on a record (neither true nor false)."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
 def compile_condition(text: str) -> Callable[[Mapping[str, Any]], bool]:
     """Compile a JMESPath condition; it holds when the expression is truthy."""
     try:
@@ -141,7 +149,13 @@ def compile_condition(text: str) -> Callable[[Mapping[str, Any]], bool]:
             value = expr.search(rec)
         except JMESPathError:
             return False  # e.g. contains(null, ...): the condition cannot hold
-
+        except TypeError as exc:
+            # Ordering text against a number ('2.50' > `1`): neither true nor false, and
+            # taken as false a filter would skip or deactivate records without a word.
+            raise ConditionFailed(
+                f"condition {text!r} cannot be evaluated on this record: {exc} (write "
+                "to_number(field) to compare text as a number)"
+            ) from None
         return truthy(value)
 
     return holds

@@ -496,11 +496,14 @@ class Deliverer:
                 else:
                     missing.append(f"{name} {target}")
         view = self.sub.view(d.master_id, d.version, state, ref_keys)
-        operation = (
-            Operation(again)
-            if again in (Operation.UPSERT, Operation.DEACTIVATE)
-            else self.sub.operation(view, applied.active if applied else False)
-        )
+        try:
+            operation = (
+                Operation(again)
+                if again in (Operation.UPSERT, Operation.DEACTIVATE)
+                else self.sub.operation(view, applied.active if applied else False)
+            )
+        except OutboundMappingFailed as exc:  # a filter that cannot be evaluated on it
+            return self._unmappable(item, exc)
         if operation is Operation.SKIP:
             item.settled = (DeliveryStatus.SKIPPED, "filtered out by the subscription")
             return item
@@ -515,9 +518,7 @@ class Deliverer:
         try:
             payload = self.sub.payload(view)
         except OutboundMappingFailed as exc:
-            item.settled = (DeliveryStatus.DEAD, f"outbound mapping: {exc.field}: {exc.message}")
-            item.terminal, item.field = True, exc.field
-            return item
+            return self._unmappable(item, exc)
         item.request = DeliveryRequest(
             self.sub.id,
             self.sub.system,
@@ -530,6 +531,13 @@ class Deliverer:
             payload,
             trace_id,
         )
+        return item
+
+    @staticmethod
+    def _unmappable(item: _Item, exc: OutboundMappingFailed) -> _Item:
+        """A delivery the subscription cannot put in the consumer's shape: dead at once."""
+        item.settled = (DeliveryStatus.DEAD, f"outbound mapping: {exc.field}: {exc.message}")
+        item.terminal, item.field = True, exc.field
         return item
 
     # --- send: one bulk call, or concurrent calls each with its timeout -------------------

@@ -8,6 +8,7 @@ from typing import Any
 
 from mastersync.domain.canonical import DOMAINS
 from mastersync.domain.delivery import REPAIR_PREFIX, Applied
+from mastersync.domain.golden import GoldenRecord
 from mastersync.domain.landscape.policy import CompiledLandscape
 from mastersync.domain.mapping.spec import ValueOp
 from mastersync.domain.reconciliation import (
@@ -126,7 +127,12 @@ class _TargetRun:
             return DriftEntry(key, Bucket.EXTRA, master, note="no such golden record")
         version, attributes, _ = state
         view = sub.view(master, version, attributes, self._refs(attributes, keys))
-        if sub.operation(view, False) is not Operation.UPSERT:
+        try:
+            operation = sub.operation(view, False)
+        except OutboundMappingFailed as exc:  # a filter that cannot be evaluated on it
+            self.report.fail(RecordError(key, exc.field, exc.rule, exc.message, master))
+            return None
+        if operation is not Operation.UPSERT:
             held = applied.get(master)
             if held is not None and not held.active:
                 return DriftEntry(key, Bucket.RETIRED, master)
@@ -174,6 +180,18 @@ class _TargetRun:
                 out[name] = keys[target]
         return out
 
+    def _selects(self, g: GoldenRecord) -> bool:
+        """Whether the subscription sends this record (a filter that cannot be evaluated on
+        it is the record's error)."""
+        sub = self.sub
+        try:
+            view = sub.view(g.master_id, g.version, g.attributes)
+            return sub.operation(view, False) is Operation.UPSERT
+        except OutboundMappingFailed as exc:
+            error = RecordError(g.master_id, exc.field, exc.rule, exc.message, g.master_id)
+            self.report.fail(error)
+            return False
+
     # --- the hub's side: expected records the listing did not name -------------------------
     def missing(self) -> None:
         """Every golden record the subscription selects that the listing lacked."""
@@ -181,13 +199,7 @@ class _TargetRun:
         found: list[str] = []
         with self.store.unit_of_work(write=False) as uow:
             for batch in chunks(uow.scan_golden(sub.domain, options.chunk), options.chunk):
-                wanted = [
-                    g
-                    for g in batch
-                    if g.master_id not in self.seen
-                    and sub.operation(sub.view(g.master_id, g.version, g.attributes), False)
-                    is Operation.UPSERT
-                ]
+                wanted = [g for g in batch if g.master_id not in self.seen and self._selects(g)]
                 ids = [g.master_id for g in wanted]
                 keys = uow.consumer_keys(sub.system, sub.domain, ids) if ids else {}
                 applied = uow.applied_for(sub.id, ids) if ids else {}
