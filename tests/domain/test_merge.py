@@ -41,6 +41,25 @@ def test_most_recent_uses_source_timestamps_not_arrival() -> None:
     assert resolve("phone", [older, newer], policy)[0] == "2"
 
 
+def test_most_recent_never_compares_counters_of_different_systems() -> None:
+    """ERP change counter 500 beat PIM revision 2 (and arrival number 3 beat 1): unrelated
+    numbers decided. Without a change time, priority decides; a system's own versions
+    still order its own records."""
+    policy = FieldPolicy((), Rule.MOST_RECENT, ("pim", "erp"))
+    erp = contrib("erp", {"brand": "ErpBrand"}, version=500)
+    pim = contrib("pim", {"brand": "PimBrand"}, version=2)
+    assert resolve("brand", [erp, pim], policy)[0] == "PimBrand"
+    assert resolve("brand", [pim, erp], policy)[0] == "PimBrand"
+    policy = FieldPolicy((), Rule.MOST_RECENT, ("erp", "pim"))
+    assert resolve("brand", [erp, pim], policy)[0] == "ErpBrand"
+    # A change time beats none, whatever the priority.
+    dated = contrib("pim", {"brand": "Dated"}, version=1, ts="2026-01-01T00:00:00.000000Z")
+    assert resolve("brand", [erp, dated], policy)[0] == "Dated"
+    # Two records of one system: its newer version.
+    again = contrib("erp", {"brand": "Newer"}, version=501, key="k2")
+    assert resolve("brand", [again, erp], policy)[0] == "Newer"
+
+
 def test_most_complete_prefers_more_filled_values() -> None:
     policy = FieldPolicy((), Rule.MOST_COMPLETE, ORDER)
     thin = contrib("erp", {"address": {"city": "Lyon"}})

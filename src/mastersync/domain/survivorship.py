@@ -43,7 +43,7 @@ EMPTY: tuple[Any, ...] = (None, "", [], {})
 
 
 def completeness(value: Any) -> int:
-    """How many non-empty leaves a value has (strings count their length as a tie-breaker)."""
+    """How many non-empty leaves a value has."""
     if isinstance(value, dict):
         return sum(completeness(v) for v in value.values())
     if isinstance(value, list):
@@ -55,11 +55,18 @@ def _rank(order: Sequence[str], system: str) -> int:
     return order.index(system) if system in order else len(order)
 
 
-def _recency(c: Contribution) -> tuple[str, int, int]:
-    # Larger is newer. No timestamp sorts oldest; versions compare only within one kind.
+def _recency(c: Contribution) -> str:
+    # The source's change time; larger is newer, none sorts oldest. Counters and arrival
+    # numbers are no time: ERP change 500 says nothing against PIM revision 2.
+    return c.timestamp or ""
+
+
+def _within(c: Contribution) -> tuple[str, int, int]:
+    # After priority: a system's own versions, compared only with each other (two records
+    # of one system consolidated into one golden record).
     version = c.version
     return (
-        c.timestamp or "",
+        c.system,
         1 if isinstance(version, int) else 0,
         version if isinstance(version, int) else 0,
     )
@@ -81,10 +88,10 @@ def score(c: Contribution, rule: Rule, order: Sequence[str], value: Any = None) 
     """How good a contribution is under a rule; larger wins on every component."""
     recency, priority = _recency(c), -_rank(order, c.system)
     if rule is Rule.MOST_RECENT:
-        return (recency, priority, *_identity(c))
+        return (recency, priority, *_within(c), *_identity(c))
     if rule is Rule.MOST_COMPLETE:
-        return (completeness(value), priority, recency, *_identity(c))
-    return (priority, recency, *_identity(c))
+        return (completeness(value), priority, recency, *_within(c), *_identity(c))
+    return (priority, recency, *_within(c), *_identity(c))
 
 
 def candidates(
