@@ -410,6 +410,14 @@ def test_each_batch_has_one_finished_summary_with_its_counts(
 _ODD_VALUES = st.sampled_from(
     ["1e30", "NaN", "", " ", GTIN, "0", "-1", "2026-01-01T00:00:00Z", "DE89370400440532013000"]
 )
+
+
+def _nested(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    # A named function: hypothesis reads a lambda's source to see that it recurses, and a
+    # lambda over several lines reads as "<unknown>" (a deprecation warning, an error here).
+    return st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+
+
 _RAW = st.recursive(
     st.none()
     | st.booleans()
@@ -417,9 +425,7 @@ _RAW = st.recursive(
     | st.floats()
     | st.text(st.characters(), max_size=6)  # NUL and lone surrogates included
     | _ODD_VALUES,
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
-    ),
+    _nested,
     max_leaves=5,
 )
 _SOURCES = {
