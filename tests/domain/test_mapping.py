@@ -79,6 +79,35 @@ def test_number_parsing_by_locale_and_by_separators() -> None:
     ) == {("list_price", "number")}
 
 
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("1.234,5", Decimal("1234.5")),
+        ("12,50", Decimal("12.50")),
+        ("1234,5", Decimal("1234.5")),
+        ("-1.234.567,89", Decimal("-1234567.89")),
+        ("7", Decimal(7)),
+        ("1.234", Decimal(1234)),
+        ("1,234.5", None),  # the other convention: read as 1.2345 before
+        ("1.5", None),  # read as 15 before
+        ("12.34,5", None),
+        ("1,2,3", None),
+    ],
+)
+def test_separators_read_only_numbers_written_that_way(text: str, number: Decimal | None) -> None:
+    spec = {"list_price": {"from": "p", "number": {"decimal": ",", "group": "."}}}
+    if number is not None:
+        assert values(spec, {"p": text}) == {"list_price": number}
+    else:
+        assert failures(spec, {"p": text}) == {("list_price", "number")}
+
+
+def test_a_decimal_separator_alone_refuses_grouped_numbers() -> None:
+    spec = {"list_price": {"from": "p", "number": {"decimal": ","}}}
+    assert values(spec, {"p": "0,5"}) == {"list_price": Decimal("0.5")}
+    assert failures(spec, {"p": "1.234,5"}) == {("list_price", "number")}
+
+
 @pytest.mark.parametrize("space", [" ", "\u00a0", "\u202f", "\u2009"])
 @pytest.mark.parametrize("locale", ["fr_FR", "nb_NO", "pl_PL"])
 def test_locales_grouping_with_a_space_take_any_space(locale: str, space: str) -> None:

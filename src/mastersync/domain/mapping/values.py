@@ -128,6 +128,13 @@ def _number(spec: NumberSpec | bool) -> Callable[[Any], Any]:
     decimal_sep = spec.decimal if isinstance(spec, NumberSpec) else None
     group_sep = spec.group if isinstance(spec, NumberSpec) else None
     spaces = None
+    shape = None
+    if group_sep or decimal_sep:
+        # The whole spelling, not just the separators swapped: with decimal "," and group
+        # ".", "1.5" read as 15 and "1,234.5" as 1.2345.
+        g, d = re.escape(group_sep or ""), re.escape(decimal_sep or ".")
+        whole = rf"(?:\d{{1,3}}(?:{g}\d{{3}})+|\d+)" if group_sep else r"\d+"
+        shape = re.compile(rf"[+-]?(?:{whole}(?:{d}\d*)?|{d}\d+)")
     if locale:
         try:
             Locale.parse(locale)
@@ -163,6 +170,8 @@ def _number(spec: NumberSpec | bool) -> Callable[[Any], Any]:
                 if spaces is not None:
                     text = spaces[0].sub(spaces[1], text)
                 return parse_decimal(text, locale=locale, strict=True)
+            if shape is not None and not shape.fullmatch(text):
+                raise ValueError(text)
             if group_sep:
                 text = text.replace(group_sep, "")
             if decimal_sep:
@@ -170,6 +179,10 @@ def _number(spec: NumberSpec | bool) -> Callable[[Any], Any]:
             return Decimal(text)
         except (InvalidOperation, NumberFormatError, ValueError):
             where = f" for locale {locale}" if locale else ""
+            if shape is not None:
+                seps = [f"decimal {decimal_sep or '.'!r}"]
+                seps += [f"group {group_sep!r}"] if group_sep else []
+                where = f" written with {' and '.join(seps)}"
             raise ValueFailure("number", f"{value!r} is not a number{where}") from None
 
     return parse
