@@ -199,6 +199,31 @@ def test_dates_by_format_by_locale_and_iso() -> None:
     }
 
 
+@pytest.mark.parametrize(
+    ("locale", "text", "day"),
+    [
+        ("en_US", "12/01/2026", dt.date(2026, 12, 1)),
+        ("en_US", "1/13/2026", dt.date(2026, 1, 13)),
+        ("en_US", "13/01/2026", None),  # day first: was read as 13 January
+        ("en_US", "2026-01-13", dt.date(2026, 1, 13)),  # ISO is read in any locale
+        ("de_DE", "13.01.2026", dt.date(2026, 1, 13)),
+        ("de_DE", "01.13.2026", None),  # month first: was read as 13 January
+        ("en_GB", "01/13/2026", None),
+    ],
+)
+def test_a_locale_date_in_the_other_order_fails_not_swapped(
+    locale: str, text: str, day: dt.date | None
+) -> None:
+    spec = {"valid_from": {"from": "a", "date": {"locale": locale}}}
+    if day is None:
+        assert failures(spec, {"a": text}) == {("valid_from", "date")}
+    else:
+        assert values(spec, {"a": text}) == {"valid_from": day}
+    moment = {"as_of": {"from": "t", "datetime": {"locale": locale}}}
+    if day is None:
+        assert failures(moment, {"t": f"{text} 10:15"}) == {("as_of", "datetime")}
+
+
 def test_a_datetime_by_locale_keeps_its_time() -> None:
     """babel parses dates and times, not both at once: the time after the date was dropped,
     and an inventory snapshot of 10:15 became one of midnight."""

@@ -188,11 +188,40 @@ def _number(spec: NumberSpec | bool) -> Callable[[Any], Any]:
     return parse
 
 
+_ISO_DAY = re.compile(r"\s*\d{4}-\d{1,2}-\d{1,2}")
+
+
+def _field_order(locale: str) -> str:
+    """The order of year, month and day in the locale's short date ("Mdy" for en_US)."""
+    from babel.dates import get_date_format
+
+    pattern = get_date_format("short", locale=locale).pattern
+    seen = ""
+    for ch in pattern:
+        if ch in "yMd" and ch not in seen:
+            seen += ch
+    return seen
+
+
 def _date(spec: DateSpec | bool, with_time: bool) -> Callable[[Any], Any]:
     fmt = spec.format if isinstance(spec, DateSpec) else None
     locale = spec.locale if isinstance(spec, DateSpec) else None
     rule = "datetime" if with_time else "date"
     local = zone(spec.timezone) if isinstance(spec, DateSpec) else dt.UTC
+    order = _field_order(locale) if locale else ""
+
+    def on_locale(text: str) -> dt.date:
+        from babel.dates import parse_date
+
+        parsed = parse_date(text, locale=locale)
+        numbers = re.findall(r"\d+", text)
+        if len(numbers) == 3 and len(order) == 3 and not _ISO_DAY.match(text):
+            # babel swaps day and month when the month read is above 12: 13/01/2026 became
+            # 13 January for en_US (month first) instead of failing.
+            month, day = (int(numbers[order.index(f)]) for f in "Md")
+            if (parsed.month, parsed.day) != (month, day):
+                raise ValueError(f"no month {month} in the {locale} order")
+        return parsed
 
     def parse(value: Any) -> Any:
         if isinstance(value, dt.datetime):  # SQL sources hand over naive ones
@@ -206,15 +235,15 @@ def _date(spec: DateSpec | bool, with_time: bool) -> Callable[[Any], Any]:
             if fmt:
                 parsed = dt.datetime.strptime(text, fmt)
             elif locale:
-                from babel.dates import parse_date, parse_time
+                from babel.dates import parse_time
 
                 if not with_time:
-                    return parse_date(text, locale=locale)
+                    return on_locale(text)
                 # babel reads dates and times, not both at once: "01.03.2026 10:15" is the
                 # date, then the time after it (midnight when there is none, as ISO reads).
                 day, _, clock = text.partition(" ")
                 moment = parse_time(clock, locale=locale) if clock.strip() else dt.time()
-                parsed = dt.datetime.combine(parse_date(day.rstrip(","), locale=locale), moment)
+                parsed = dt.datetime.combine(on_locale(day.rstrip(",")), moment)
             else:
                 parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
         except (ValueError, IndexError) as exc:
