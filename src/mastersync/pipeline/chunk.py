@@ -28,7 +28,7 @@ from mastersync.pipeline.ids import new_trace_id
 from mastersync.pipeline.matching.linker import Linker
 from mastersync.pipeline.references import resolve_references
 from mastersync.ports.connector import ReadFailure, SourceRecord
-from mastersync.ports.store import ChangeSet, UnitOfWork
+from mastersync.ports.store import ChangeSet, ConcurrencyError, UnitOfWork
 
 # Problems that go to the inbox even though the record itself was accepted.
 _INBOX_WARNINGS = {ProblemKind.OWNERSHIP_VIOLATION, ProblemKind.AMBIGUOUS_MATCH}
@@ -303,7 +303,25 @@ class ChunkRun:
         if held:
             current = uow.load_natural_keys(domain, held)
             ledger.load_natural({(domain, n, v): m for (n, v), m in current.items()})
+        if uow.shared:
+            self._unmoved(uow, known, natural)
         return ledger
+
+    def _unmoved(
+        self, uow: UnitOfWork, known: dict[str, Contribution], natural: dict[tuple[str, str], str]
+    ) -> None:
+        """Raise ConcurrencyError (the chunk is redone) if a merge, split or unmerge moved a
+        record this chunk read before its golden rows were locked: the chunk waited for that
+        lock, and writing on what it read would undo the move."""
+        moved = False
+        if known:
+            refs = {(self.mapper.system, key) for key in known}
+            now = {c.key: c.master_id for c in uow.load_xrefs(self.domain, refs)}
+            moved = any(now.get(k) != c.master_id for k, c in known.items())
+        if not moved and natural:
+            moved = uow.load_natural_keys(self.domain, natural.keys()) != natural
+        if moved:
+            raise ConcurrencyError("records moved by a merge or split while the chunk waited")
 
     def _record(
         self, result: RecordResult, item: Item, open_entries: Sequence[tuple[int, str]]

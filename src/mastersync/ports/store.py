@@ -273,6 +273,12 @@ class DeliveryQueue(Protocol):
 class UnitOfWork(DeliveryQueue, MatchRepository, ReconciliationRepository, Protocol):
     """One transaction: reads see a consistent state, writes commit together or not at all."""
 
+    @property
+    def shared(self) -> bool:
+        """Whether other writers may change rows this unit of work read before it locked
+        them (PostgreSQL, which locks rows); False where one writer runs at a time."""
+        ...
+
     # --- hot path: batch reads and one batch write ---
     def load_xrefs(self, domain: str, refs: Collection[tuple[str, str]]) -> list[Contribution]:
         """Xref rows for (system, source key) pairs."""

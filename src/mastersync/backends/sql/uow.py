@@ -53,6 +53,11 @@ class SqlUnitOfWork(SqlDeliveryQueue, SqlMatchRepository, SqlReconciliationRepos
         self._lock = lock_golden
         self._committed = False
 
+    @property
+    def shared(self) -> bool:
+        """Whether other writers may change rows read before they were locked."""
+        return self._lock
+
     # --- hot path: straight on the driver, see reader.py ---------------------------------
     def load_xrefs(self, domain: str, refs: Collection[tuple[str, str]]) -> list[Contribution]:
         """Xref rows for (system, source key) pairs."""
