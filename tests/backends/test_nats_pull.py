@@ -6,6 +6,7 @@ import asyncio
 import uuid
 
 import nats
+import pytest
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
@@ -207,6 +208,96 @@ def test_a_suspect_consumer_that_still_exists_is_kept_with_what_it_buffered(
         same, suspect, taken = asyncio.run(main())
         assert same and not suspect
         assert taken == ["evt_0001"]
+    finally:
+        asyncio.run(_drop_stream(bus))
+        store.close()
+
+
+async def _take_all(feed: NatsFeed, rounds: int = 6) -> list[str]:
+    """Event ids taken in a few rounds, a failed round (the stream gone) tried again."""
+    taken: list[str] = []
+    for _ in range(rounds):
+        try:
+            events, settle = await feed.take("shop.items", "item", 10)
+        except Exception:
+            continue
+        await settle(True)
+        taken += [e.event_id for _, e in events]
+    return taken
+
+
+def test_a_deleted_stream_is_made_again_and_the_outbox_published_to_it_again(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Deleting the stream lost every event published and not yet taken, for good: the
+    relay's cursor said published, the hub said idle, lag read 0. A hub started afterwards
+    publishes the outbox again (deliverers drop what their subscriptions recorded)."""
+    store = open_store(sqlite_url)
+    store.upgrade()
+    bus = nats_url()
+    append(store, [event(1), event(2)])
+
+    holder = NatsRelay(store, bus, utc_now).holder
+
+    async def first() -> None:
+        relay = NatsRelay(store, bus, utc_now)
+        relay.holder = holder  # the restarted hub's relay takes the lease at once
+        try:
+            assert await relay.relay(100) == 2
+            js = await relay.connection.js()
+            await js.delete_stream(relay.settings.stream)
+        finally:
+            await relay.close()
+
+    async def restarted() -> list[str]:
+        feed, relay = NatsFeed(store, bus, utc_now), NatsRelay(store, bus, utc_now)
+        relay.holder = holder
+        try:
+            await relay.relay(100)
+            return await _take_all(feed)
+        finally:
+            await feed.close()
+            await relay.close()
+
+    try:
+        asyncio.run(first())
+        with caplog.at_level("WARNING", logger="mastersync.hub"):
+            taken = asyncio.run(restarted())
+        assert taken == ["evt_0001", "evt_0002"]
+        assert "holds no message, though outbox events up to position 2" in caplog.text
+    finally:
+        asyncio.run(_drop_stream(bus))
+        store.close()
+
+
+def test_a_stream_deleted_under_a_running_hub_is_made_again_and_filled_again(
+    sqlite_url: str,
+) -> None:
+    store = open_store(sqlite_url)
+    store.upgrade()
+    bus = nats_url()
+    feed, relay = NatsFeed(store, bus, utc_now), NatsRelay(store, bus, utc_now)
+    append(store, [event(1), event(2)])
+
+    async def main() -> list[str]:
+        try:
+            await relay.relay(100)
+            js = await relay.connection.js()
+            await js.delete_stream(relay.settings.stream)
+            append(store, [event(3)])
+            taken = await _take_all(feed, 2)  # the feed makes the stream again
+            for _ in range(3):  # the relay: first publish to a new stream, then all again
+                try:
+                    await relay.relay(100)
+                except Exception:
+                    continue
+            return taken + await _take_all(feed)
+        finally:
+            await feed.close()
+            await relay.close()
+
+    try:
+        assert sorted(set(asyncio.run(main()))) == ["evt_0001", "evt_0002", "evt_0003"]
     finally:
         asyncio.run(_drop_stream(bus))
         store.close()

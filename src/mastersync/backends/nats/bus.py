@@ -35,7 +35,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.errors import NoStreamResponseError, NotFoundError
 
 from mastersync.backends.nats.pull import PullConsumer
 from mastersync.domain.golden import ChangeEvent
@@ -101,6 +101,8 @@ class _Connection:
         self._lock = asyncio.Lock()
         # Error kind -> (monotonic time it was last logged, times seen since).
         self._errors: dict[str, tuple[float, int]] = {}
+        # Counts connections made: a caller can tell a new one (and look at the stream again).
+        self.generation = 0
 
     async def _error(self, exc: Exception) -> None:
         kind = type(exc).__name__
@@ -137,6 +139,7 @@ class _Connection:
                 except NotFoundError:
                     await js.add_stream(config)
                 self._js = js
+                self.generation += 1
             return self._js
 
     async def _connect(self) -> Client:
@@ -251,6 +254,8 @@ class NatsRelay:
         self.holder = uuid.uuid4().hex
         # Monotonic time until which this relay holds the lease (0: not held).
         self._held_until = 0.0
+        # The connection generation whose stream was checked (see _check_stream).
+        self._checked = -1
 
     def _lease(self) -> bool:
         """Whether this relay may publish: it holds the lease, renewed halfway through."""
@@ -265,9 +270,39 @@ class NatsRelay:
         self._held_until = now + self.lease_seconds if held else 0.0
         return held
 
-    def _pending(self, limit: int) -> list[tuple[int, ChangeEvent]]:
+    def _pending(self, limit: int) -> tuple[int, list[tuple[int, ChangeEvent]]]:
         with self.store.unit_of_work(write=False) as uow:
-            return uow.outbox_after(uow.cursor(self.cursor), [], limit)
+            position = uow.cursor(self.cursor)
+            return position, uow.outbox_after(position, [], limit)
+
+    def _start_over(self, why: str) -> None:
+        """Publish the outbox again from its start: the stream lost what was published.
+        Deliverers skip what their subscriptions recorded (the queue's event key, the
+        applied versions), so consumers get only what they had not had."""
+        with self.store.unit_of_work() as uow:
+            position = uow.cursor(self.cursor)
+            # Back to 0 (set_cursor never moves back), unless another relay moved it.
+            if position == 0 or not uow.claim_cursor(self.cursor, position, 0, self.clock()):
+                return
+            uow.commit()
+        log.warning(
+            "JetStream stream %s %s, though outbox events up to position %d were published "
+            "to it: publishing the outbox again from its start (subscriptions skip what "
+            "they have had)",
+            self.settings.stream,
+            why,
+            position,
+        )
+
+    async def _check_stream(self, js: JetStreamContext) -> None:
+        """On each new connection: a stream with no message ever, while the relay has
+        published, was deleted (and made anew) or replaced: what it held is gone."""
+        if self._checked == self.connection.generation:
+            return
+        info = await js.stream_info(self.settings.stream)
+        if not info.state.last_seq:
+            await asyncio.to_thread(self._start_over, "holds no message")
+        self._checked = self.connection.generation
 
     def _advance(self, position: int) -> None:
         with self.store.unit_of_work() as uow:
@@ -318,10 +353,11 @@ class NatsRelay:
         hub's relay holds the lease)."""
         if not await asyncio.to_thread(self._lease):
             return 0
-        events = await asyncio.to_thread(self._pending, limit)
+        js = await self.connection.js()
+        await self._check_stream(js)
+        start, events = await asyncio.to_thread(self._pending, limit)
         if not events:
             return 0
-        js = await self.connection.js()
         nc = await self.connection.client()
         # publish_async sends without a task per message; its futures complete on the
         # stream's acks, which must all arrive before the cursor moves. No ``wait_stall``:
@@ -348,16 +384,26 @@ class NatsRelay:
                         # gives the slot back.
                         await self.connection.reset()
                         raise
-                await asyncio.gather(*acks)
+                answers = await asyncio.gather(*acks)
         except TimeoutError:
             if nc.is_closed:
                 # The server dropped the connection (it does on a payload it refuses): the
                 # next round starts on a new one.
                 await self.connection.reset()
             raise
+        except NoStreamResponseError:
+            # The stream is gone: a new connection makes it again (and is checked).
+            await self.connection.reset()
+            raise
         finally:
             for ack in acks:
                 ack.cancel()
+        if start and any(a.seq == 1 and not a.duplicate for a in answers):
+            # The stream's first message ever, after others were published: it was made
+            # anew (by another hub's connection) since; this batch is republished too,
+            # and JetStream's duplicate window drops it.
+            await asyncio.to_thread(self._start_over, "started anew")
+            return len(events)
         await asyncio.to_thread(self._advance, events[-1][0])
         return len(events)
 
@@ -417,7 +463,13 @@ class NatsFeed:
         try:
             info = await js.consumer_info(stream, durable)
         except NotFoundError:
-            await js.add_consumer(stream, config)
+            try:
+                await js.add_consumer(stream, config)
+            except NotFoundError:
+                # The stream itself is gone: the next look-up, on a new connection, makes
+                # it again (the relay publishes the outbox to it once more).
+                await self.connection.reset()
+                raise
             if consumer is not None:
                 log.warning(
                     "JetStream consumer %s of stream %s was deleted: made it anew from the "
