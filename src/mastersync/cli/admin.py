@@ -138,8 +138,8 @@ def _store_url(ctx: typer.Context) -> str:
 def db_upgrade(ctx: typer.Context) -> None:
     """Apply the schema migrations the store lacks."""
     store = open_store(_store_url(ctx), upgrade_embedded=False)
-    before, head = store.schema_revision()
-    store.upgrade()
+    _, head = store.schema_revision()
+    before = store.upgrade()  # read under the upgrade's lock: another may have done it
     console.print(f"{store.url.split('@')[-1]}: schema {before or 'empty'} -> {head}")
     store.close()
 

@@ -396,8 +396,8 @@ class Store(Protocol):
         """A transaction; it rolls back unless committed. Read-only ones take no write lock."""
         ...
 
-    def upgrade(self) -> None:
-        """Bring the schema to this version's head (idempotent)."""
+    def upgrade(self) -> str | None:
+        """Bring the schema to this version's head (idempotent); the revision it was at."""
         ...
 
     def schema_revision(self) -> tuple[str | None, str]:

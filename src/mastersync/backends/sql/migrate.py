@@ -33,10 +33,20 @@ def current(engine: sa.Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def upgrade(engine: sa.Engine) -> None:
-    """Apply every migration the database lacks, in one transaction where the database can."""
+# Any constant: the advisory lock that makes concurrent upgrades of one database take turns.
+_UPGRADE_LOCK = 0x6D7374_7570
+
+
+def upgrade(engine: sa.Engine) -> str | None:
+    """Apply every migration the database lacks, in one transaction where the database can;
+    the revision it found. Concurrent upgrades take turns (the later ones find the work
+    done): two creating alembic_version at once failed with a duplicate-key error."""
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _UPGRADE_LOCK})
+        found = MigrationContext.configure(conn).get_current_revision()
         command.upgrade(_config(conn), "head")
+    return found
 
 
 def autogenerate(engine: sa.Engine, message: str) -> None:

@@ -70,13 +70,14 @@ class SqlStore:
         """The URL with any password hidden."""
         return sa.make_url(self.engine.url).render_as_string(hide_password=True)
 
-    def upgrade(self) -> None:
-        """Apply missing migrations."""
+    def upgrade(self) -> str | None:
+        """Apply missing migrations; the revision the store was at."""
         try:
-            migrate.upgrade(self.engine)
+            found = migrate.upgrade(self.engine)
         except sa.exc.OperationalError as exc:
             raise StoreError(f"cannot upgrade {self.safe_url}: {exc.orig}") from exc
         self._checked = False
+        return found
 
     def schema_revision(self) -> tuple[str | None, str]:
         """(current revision, head revision)."""
