@@ -503,3 +503,49 @@ def test_every_command_prints_its_help_and_no_help_text_is_taken_for_markup() ->
             command = command.commands[word]
         for text in [command.help or "", *(getattr(p, "help", None) or "" for p in command.params)]:
             assert Text.from_markup(text).plain == text, f"mastersync {' '.join(path)}: {text!r}"
+
+
+def test_a_connection_lost_mid_ingest_is_one_line_saying_what_was_kept(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL killing the connection mid-batch gave a 370-line traceback whose last line
+    (the rollback's own failure) hid the cause, and nothing said what was committed."""
+    import psycopg
+
+    from mastersync.pipeline.ingest import Ingestor
+
+    landscape = tmp_path / "landscape.yaml"
+    landscape.write_text(ERP_TO_SHOP)
+    (tmp_path / "items.csv").write_text(
+        "sku,v,name\n" + "".join(f"A{i},1,Item {i}\n" for i in range(2500))
+    )
+    ingest = Ingestor.ingest
+
+    def kill_after_the_first_chunk(self: Ingestor, *args: Any, **kwargs: Any) -> Any:
+        shown = kwargs["progress"]
+
+        def progress(n: int) -> None:
+            shown(n)
+            with psycopg.connect(pg_url, autocommit=True) as admin:
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+
+        return ingest(self, *args, **{**kwargs, "progress": progress})
+
+    monkeypatch.setattr(Ingestor, "ingest", kill_after_the_first_chunk)
+    code, out = cli(
+        "ingest",
+        "-s",
+        "erp",
+        "-d",
+        "item",
+        str(tmp_path / "items.csv"),
+        landscape=landscape,
+        store=pg_url,
+    )
+    assert code == 1
+    assert "Traceback" not in out
+    assert "error: lost the connection to the store: terminating connection" in out
+    assert "1,000 record(s) of this batch were committed before it stopped" in out

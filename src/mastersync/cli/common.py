@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn, ParamSpec, TypeVar
 
+import sqlalchemy as sa
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -62,6 +63,12 @@ def friendly(fn: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(1) from None
         except (BootstrapError, StoreError, ConfigError, NotFound, InboxError) as exc:
             fail(str(exc))
+        except sa.exc.OperationalError as exc:
+            # The database went away mid-command (restarted, connection killed): what it
+            # says, and what was kept, not a traceback through the driver.
+            reason = str(exc.orig or exc).strip().splitlines()[0]
+            notes = "".join(f"; {n}" for n in getattr(exc, "__notes__", ()))
+            fail(f"lost the connection to the store: {reason}{notes}")
 
     return wrapper
 

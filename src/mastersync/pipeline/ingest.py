@@ -146,6 +146,12 @@ class Ingestor:
                     # Another writer took the same records first: redo the chunk on its state.
                     if attempt == self.max_attempts:
                         raise
+                except Exception as exc:
+                    exc.add_note(
+                        f"{report.received:,} record(s) of this batch were committed before "
+                        "it stopped; ingesting it again skips them"
+                    )
+                    raise
             report.tally.add(run.tally)
             if progress is not None:
                 progress(len(chunk))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -49,6 +50,12 @@ class SqlStore:
             )
             try:
                 yield uow
+            except BaseException:
+                if conn.in_transaction():
+                    # On a lost connection the rollback fails too; the first error says why.
+                    with contextlib.suppress(sa.exc.DBAPIError):
+                        conn.rollback()
+                raise
             finally:
                 if conn.in_transaction():
                     conn.rollback()
