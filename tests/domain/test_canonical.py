@@ -185,3 +185,32 @@ def test_a_bound_failure_quotes_the_number_as_written() -> None:
 def test_negative_zero_is_zero() -> None:
     values, problems = validate(DOMAINS["item"], {"list_price": "-0.00"})
     assert problems == [] and values["list_price"] == "0"
+
+
+def test_numbers_in_text_fields_are_their_digits() -> None:
+    """JSON exports write ids and EANs as numbers: "Input should be a valid string (got
+    3)" rejected the record."""
+    values, problems = validate(
+        DOMAINS["customer"], {"customer_number": 10001, "name": "Acme", "tax_id": 136695976}
+    )
+    assert problems == []
+    assert (values["customer_number"], values["tax_id"]) == ("10001", "136695976")
+    values, problems = validate(DOMAINS["item"], {"sku": "A1", "gtin": 4006381333931})
+    assert (values["gtin"], problems) == ("04006381333931", [])
+    assert validate(DOMAINS["item"], {"sku": "A1", "name": True})[1][0].rule == "string_type"
+
+
+def test_text_is_one_unicode_form() -> None:
+    """'Müller' written with a combining diaeresis and with the precomposed letter were two
+    values: a re-send in the other form made a new golden version."""
+    composed, _ = validate(DOMAINS["customer"], {"name": "M\u00fcller GmbH"})
+    decomposed, _ = validate(DOMAINS["customer"], {"name": "Mu\u0308ller GmbH"})
+    assert composed == decomposed == {"name": "M\u00fcller GmbH"}
+
+
+def test_an_instant_is_one_value_whatever_its_offset() -> None:
+    """10:00+01:00 re-sent as 09:00Z made a new golden version (event: as_of updated)."""
+    base = {"item": "itm_1", "location": "loc_1"}
+    spelt = ["2026-03-01T10:00:00+01:00", "2026-03-01T09:00:00Z", "2026-03-01T09:00:00"]
+    found = {validate(DOMAINS["inventory"], {**base, "as_of": s})[0]["as_of"] for s in spelt}
+    assert found == {"2026-03-01T09:00:00Z"}

@@ -10,9 +10,15 @@ from mastersync.domain.canonical.types import Amount, CountryCode, CurrencyCode,
 
 
 class CanonicalModel(BaseModel):
-    """Base of every canonical model: unknown fields are errors, values are trimmed."""
+    """Base of every canonical model: unknown fields are errors, text is trimmed (and NFC)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, validate_default=False)
+    # Numbers in text fields are their digits: JSON exports write ids and EANs as numbers.
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        validate_default=False,
+        coerce_numbers_to_str=True,
+    )
 
 
 class AddressType(StrEnum):

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from pydantic import Field
 
 from mastersync.domain.canonical.common import CanonicalModel
-from mastersync.domain.canonical.types import Amount, MasterRef, UomCode
+from mastersync.domain.canonical.types import Amount, Instant, MasterRef, UomCode
 
 SCHEMA_VERSION = "1.0"
 
@@ -22,4 +20,4 @@ class Inventory(CanonicalModel):
     allocated: Amount | None = Field(default=None, ge=0)
     available: Amount | None = None
     on_order: Amount | None = Field(default=None, ge=0)
-    as_of: dt.datetime | None = None
+    as_of: Instant | None = None

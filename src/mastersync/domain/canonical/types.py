@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import unicodedata
 from decimal import Decimal
 from typing import Annotated
 
@@ -136,8 +138,23 @@ def _decimal_text(value: Decimal) -> str:
     return format(value, "f")
 
 
+def _nfc(value: str) -> str:
+    # "Müller" with a combining diaeresis (NFD, as macOS and some exports write it) and with
+    # the precomposed ü are one name: without this, a re-send in the other form made a
+    # new golden version of an unchanged record.
+    return unicodedata.normalize("NFC", value)
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    # One instant, one value: 10:00+01:00 re-sent as 09:00Z is no change (a new version
+    # and event before). A time without a zone is taken as UTC.
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+Instant = Annotated[dt.datetime, AfterValidator(_utc)]
+
 # Surrounding whitespace is stripped by the models themselves (str_strip_whitespace).
-Text = str
+Text = Annotated[str, AfterValidator(_nfc)]
 GTIN = Annotated[str, AfterValidator(_gtin)]
 IBAN = Annotated[str, AfterValidator(_iban)]
 BIC = Annotated[str, AfterValidator(_bic)]
