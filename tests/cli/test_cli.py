@@ -549,3 +549,24 @@ def test_a_connection_lost_mid_ingest_is_one_line_saying_what_was_kept(
     assert "Traceback" not in out
     assert "error: lost the connection to the store: terminating connection" in out
     assert "1,000 record(s) of this batch were committed before it stopped" in out
+
+
+def test_reapply_maps_records_again_after_the_mapping_changed(tmp_path: Path) -> None:
+    """A field added to the inbound mapping never reached records already loaded: the same
+    export again was 'unchanged' (an exact redelivery), and nothing could make it count."""
+    landscape = tmp_path / "landscape.yaml"
+    landscape.write_text(ERP_TO_SHOP)
+    items = tmp_path / "items.csv"
+    items.write_text("sku,v,name,brand\nA1,1,Pen,Acme\nA2,1,Ink,Acme\n")
+    assert cli("ingest", "-s", "erp", "-d", "item", str(items), landscape=landscape)[0] == 0
+    landscape.write_text(ERP_TO_SHOP.replace("name: name}", "name: name, brand: brand}"))
+    code, out = cli("ingest", "-s", "erp", "-d", "item", str(items), landscape=landscape)
+    assert code == 0 and "items.csv        2        0         2" in out
+    code, out = cli("get", "item", "erp:A1", "--json", landscape=landscape)
+    assert "brand" not in json.loads(out)["attributes"]
+    code, out = cli(
+        "ingest", "-s", "erp", "-d", "item", str(items), "--reapply", landscape=landscape
+    )
+    assert code == 0 and "items.csv        2        2         0" in out, out
+    code, out = cli("get", "item", "erp:A1", "--json", landscape=landscape)
+    assert json.loads(out)["attributes"]["brand"] == "Acme"

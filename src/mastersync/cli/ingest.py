@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +15,7 @@ from mastersync.cli.progress import progress_bar
 from mastersync.cli.render import report_table
 from mastersync.connectors.files.readers import count_records
 from mastersync.connectors.files.settings import file_settings, header_problem, open_records
+from mastersync.ports.connector import ReadFailure, SourceRecord
 
 
 @friendly
@@ -30,6 +33,14 @@ def ingest(
     ],
     strict: Annotated[
         bool, typer.Option(help="exit with code 3 if any record is rejected")
+    ] = False,
+    reapply: Annotated[
+        bool,
+        typer.Option(
+            "--reapply",
+            help="map and merge records again even where their version was applied (after "
+            "a change to the inbound mapping)",
+        ),
     ] = False,
 ) -> None:
     """Load records with a progress bar; print accepted / unchanged / stale / rejected."""
@@ -49,7 +60,7 @@ def ingest(
             report = hub.ingestor.ingest(
                 system,
                 domain,
-                open_records(path, settings),
+                _again(open_records(path, settings)) if reapply else open_records(path, settings),
                 source=path.name,
                 progress=lambda n, task=task: bar.advance(task, n),  # type: ignore[misc]
             )
@@ -66,3 +77,9 @@ def ingest(
     hub.close()
     if strict and any(r.outcomes["rejected"] for r in reports):
         raise typer.Exit(3)
+
+
+def _again(records: Iterable[SourceRecord | ReadFailure]) -> Iterator[SourceRecord | ReadFailure]:
+    """Records marked to be merged again though their version was applied."""
+    for r in records:
+        yield dataclasses.replace(r, reapply=True) if isinstance(r, SourceRecord) else r
