@@ -109,6 +109,29 @@ def test_a_newer_version_with_the_same_values_makes_no_golden_version(h: Harness
     assert h.ledger.golden[first.master_id or ""].version == 1
 
 
+def test_a_value_another_source_now_stands_behind_says_so_without_a_version(
+    h: Harness,
+) -> None:
+    """The ERP clearing a brand the PIM also has left the golden brand naming the ERP's
+    record (which no longer has it), and the change was counted 'unchanged'."""
+    first = h.send("erp", "A1", 1, {"sku": "A1", "name": "Pen", "gtin": GTIN, "brand": "Acme"})
+    h.send("pim", "P1", 1, {"gtin": GTIN, "brand": "Acme"})
+    cleared = h.send("erp", "A1", 2, {"sku": "A1", "name": "Pen", "gtin": GTIN})
+    assert cleared.outcome is Outcome.ACCEPTED
+    assert cleared.event is None
+    assert cleared.golden is not None and cleared.golden.version == 1  # no new version
+    assert cleared.golden.attributes["brand"] == "Acme"
+    assert (
+        cleared.golden.provenance["brand"]["system"],
+        cleared.golden.provenance["brand"]["key"],
+    ) == (
+        "pim",
+        "P1",
+    )
+    assert cleared.golden.provenance["name"]["version"] == "2"  # as a merge now says
+    assert first.master_id == cleared.master_id
+
+
 def test_ownership_violation_keeps_the_owner_value_and_applies_the_rest(h: Harness) -> None:
     erp = h.send("erp", "A1", 1, {"sku": "A1", "name": "Pen", "gtin": GTIN})
     pim = h.send(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -189,6 +189,14 @@ def _quality(policy: DomainPolicy, attributes: dict[str, Any], gaps: list[Proble
     return round(1 - failed / total, 4)
 
 
+def _sources(provenance: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Field -> (system, key) of the contribution its value comes from."""
+    return {
+        f: (p.get("system"), p.get("key")) if isinstance(p, Mapping) else p
+        for f, p in provenance.items()
+    }
+
+
 def process(ledger: Ledger, policy: DomainPolicy, rec: Incoming, ctx: Context) -> RecordResult:
     """Apply one record to the ledger's state and say what to write. Pure but for ``ledger``."""
     prev = ledger.xrefs.get((rec.domain, rec.system, rec.key))
@@ -270,8 +278,20 @@ def process(ledger: Ledger, policy: DomainPolicy, rec: Incoming, ctx: Context) -
     if warnings:
         detail["warnings"] = warnings
     if golden is not None and not merged.changes:
-        outcome = Outcome.ACCEPTED if prev is None else Outcome.UNCHANGED
-        return RecordResult(outcome, new_master, problems, contribution, None, None, keys, detail)
+        # The same values; the record's own may still have changed (a field cleared that
+        # another source also has), and with them which source stands behind a value: the
+        # golden record says so, without a new version or an event. (Only then: a source
+        # sending the same values at a new version does not rewrite the record.)
+        changed = prev is None or prev.values != contribution.values
+        outcome = Outcome.ACCEPTED if changed else Outcome.UNCHANGED
+        refreshed = (
+            replace(golden, provenance=merged.provenance)
+            if _sources(merged.provenance) != _sources(golden.provenance)
+            else None
+        )
+        return RecordResult(
+            outcome, new_master, problems, contribution, refreshed, None, keys, detail
+        )
     kind = "created" if golden is None else "updated"
     new_version = (golden.version if golden else 0) + 1
     updated = GoldenRecord(
