@@ -11,7 +11,7 @@ from mastersync.domain.ingest import Context, Incoming, Outcome, RecordResult, p
 from mastersync.domain.ledger import Ledger
 from mastersync.domain.problems import ProblemKind
 from mastersync.domain.validation import digest
-from tests.support import compiled
+from tests.support import compiled, landscape_doc
 
 
 class Harness:
@@ -130,6 +130,25 @@ def test_a_value_another_source_now_stands_behind_says_so_without_a_version(
     )
     assert cleared.golden.provenance["name"]["version"] == "2"  # as a merge now says
     assert first.master_id == cleared.master_id
+
+
+def test_a_value_kept_from_a_non_owner_serves_once_ownership_moves_to_it() -> None:
+    """Ownership of descriptions moved from the ERP to the PIM: the PIM's description had
+    been dropped from its contribution, so the ERP's next change cleared the field."""
+    doc = landscape_doc()
+    doc["domains"]["item"]["ownership"]["description"] = ["erp"]
+    before = Harness(domains=doc["domains"])
+    erp = {"sku": "C1", "name": "Glove", "gtin": GTIN, "description": "nitrile glove"}
+    first = before.send("erp", "C1", 1, erp)
+    pim = before.send("pim", "P1", 1, {"gtin": GTIN, "description": "Nitrile glove, blue"})
+    assert [p.kind for p in pim.problems] == [ProblemKind.OWNERSHIP_VIOLATION]
+    assert before.golden(first.master_id)["description"] == "nitrile glove"
+    after = Harness()  # descriptions owned by the PIM
+    after.ledger = before.ledger
+    changed = after.send("erp", "C1", 2, {**erp, "name": "Glove XL"})
+    assert changed.golden is not None
+    assert changed.golden.attributes["description"] == "Nitrile glove, blue"
+    assert changed.golden.provenance["description"]["system"] == "pim"
 
 
 def test_ownership_violation_keeps_the_owner_value_and_applies_the_rest(h: Harness) -> None:

@@ -237,7 +237,8 @@ def process(ledger: Ledger, policy: DomainPolicy, rec: Incoming, ctx: Context) -
     )
     if respelt:
         assert prev is not None
-        if values == prev.values:
+        # (Contributions stored before they kept owned fields hold ``values``.)
+        if rec.values == prev.values or values == prev.values:
             return RecordResult(Outcome.UNCHANGED, prev.master_id)
         return _stale(
             f"version {version} was already applied with different content", prev.master_id
@@ -249,6 +250,9 @@ def process(ledger: Ledger, policy: DomainPolicy, rec: Incoming, ctx: Context) -
     if any(p.is_error for p in checked):
         return _reject(checked, master_id=master_id, identified_by=found_by)
     new_master = master_id or ctx.new_id(policy.spec.id_prefix)
+    # The contribution keeps what the source sent, owned fields too: merging takes only an
+    # owner's value, and should ownership move to this system, its value is there (it was
+    # dropped, and the field cleared once the old owner's record changed).
     contribution = Contribution(
         rec.domain,
         rec.system,
@@ -256,14 +260,14 @@ def process(ledger: Ledger, policy: DomainPolicy, rec: Incoming, ctx: Context) -
         new_master,
         version,
         rec.timestamp,
-        values,
+        dict(rec.values),
         rec.digest,
         ctx.now,
     )
     others = ledger.members.get(new_master)
     members = [m for m in others.values() if m.ref != contribution.ref] if others else []
     members.append(contribution)
-    touched = set(values) | (set(prev.values) if prev else set())
+    touched = set(rec.values) | (set(prev.values) if prev else set())
     merged = merge(current, golden.provenance if golden else {}, members, touched, policy.fields)
     gaps = [p for r in policy.golden_rules for p in r.evaluate(merged.attributes)]
     keys, conflicts = _key_changes(ledger, policy, new_master, current, merged.attributes)
