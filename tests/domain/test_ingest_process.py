@@ -151,6 +151,31 @@ def test_a_value_kept_from_a_non_owner_serves_once_ownership_moves_to_it() -> No
     assert changed.golden.provenance["description"]["system"] == "pim"
 
 
+def test_a_required_field_missing_before_does_not_hold_back_other_changes() -> None:
+    """A `required` rule added for brand rejected every later change of records loaded
+    without one (a price change kept the old price, for good)."""
+    before = Harness()
+    first = before.send("erp", "H1", 1, {"sku": "H1", "name": "Hose", "list_price": "2.00"})
+    doc = landscape_doc()
+    doc["domains"]["item"]["quality"].append({"field": "brand", "rule": "required"})
+    after = Harness(domains=doc["domains"])
+    after.ledger = before.ledger
+    changed = after.send("erp", "H1", 2, {"sku": "H1", "name": "Hose", "list_price": "2.50"})
+    assert changed.outcome is Outcome.ACCEPTED
+    assert changed.golden is not None and changed.golden.attributes["list_price"] == "2.50"
+    [gap] = changed.problems
+    assert (gap.field, gap.rule, gap.severity) == ("brand", "required", "warning")
+    assert "missing before this change too" in gap.message
+    assert changed.golden.quality < 1
+    # A new record without one, and clearing one, are still refused.
+    new = after.send("erp", "H2", 1, {"sku": "H2", "name": "Tap"})
+    assert new.outcome is Outcome.REJECTED
+    after.send("erp", "H3", 1, {"sku": "H3", "name": "Tap", "brand": "Acme"})
+    cleared = after.send("erp", "H3", 2, {"sku": "H3", "name": "Tap"})
+    assert cleared.outcome is Outcome.REJECTED
+    assert first.master_id == changed.master_id
+
+
 def test_ownership_violation_keeps_the_owner_value_and_applies_the_rest(h: Harness) -> None:
     erp = h.send("erp", "A1", 1, {"sku": "A1", "name": "Pen", "gtin": GTIN})
     pim = h.send(
