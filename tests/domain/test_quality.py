@@ -59,6 +59,10 @@ def test_tax_ids_are_checked_by_country() -> None:
     assert check(spec, {"tax_id": "DE136695977"}) == [("tax_id", "tax_id", "error")]
     assert check(spec, {"tax_id": "123456789", "country": "DE"}) == [("tax_id", "tax_id", "error")]
     assert check(spec, {"tax_id": "12-3456789", "country": "US"}) == []  # an EIN shape
+    # A VAT number prefixed by a country outside the EU checks on its own too (it was
+    # "not a valid VAT number": stdnum.eu.vat no longer covers GB).
+    assert check(spec, {"tax_id": "GB980780684"}) == []
+    assert check(spec, {"tax_id": "GB980780685"}) == [("tax_id", "tax_id", "error")]
 
 
 def test_gtin_and_iban_rules() -> None:

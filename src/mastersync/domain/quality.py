@@ -180,6 +180,10 @@ def _tax_id(spec: QualityRule) -> Check:
         country = next(iter(values_at(rec, country_path)), None)
         if not country:
             if prefix.isalpha():
+                # A prefix outside the EU (GB, CH, NO): that country's own VAT check.
+                own = get_cc_module(prefix.lower(), "vat")
+                if own is not None and own.is_valid(text):
+                    return None
                 return f"{text} is not a valid VAT number"
             return f"tax id {text} cannot be checked: no {spec.country_field}"
         checkers = [

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Self
 
-from pydantic import EmailStr, Field, field_validator
+from pydantic import EmailStr, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from mastersync.domain.canonical.common import Address, CanonicalModel, Contact, Money
-from mastersync.domain.canonical.types import CountryCode, CurrencyCode, TaxId, Text
+from mastersync.domain.canonical.types import (
+    CountryCode,
+    CurrencyCode,
+    TaxId,
+    Text,
+    with_vat_prefix,
+)
 
 SCHEMA_VERSION = "1.0"
 
@@ -53,3 +60,10 @@ class Customer(CanonicalModel):
                 {"amount": str(value.amount)},
             )
         return value
+
+    @model_validator(mode="after")
+    def _vat_prefixed(self) -> Self:
+        # One spelling of a VAT number, so that records of two systems link by it.
+        if self.tax_id and self.country:
+            self.tax_id = with_vat_prefix(self.tax_id, self.country)
+        return self

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Self
 
-from pydantic import EmailStr, Field
+from pydantic import EmailStr, Field, model_validator
 
 from mastersync.domain.canonical.common import Address, CanonicalModel, Contact
-from mastersync.domain.canonical.types import BIC, IBAN, CountryCode, CurrencyCode, TaxId, Text
+from mastersync.domain.canonical.types import (
+    BIC,
+    IBAN,
+    CountryCode,
+    CurrencyCode,
+    TaxId,
+    Text,
+    with_vat_prefix,
+)
 
 SCHEMA_VERSION = "1.0"
 
@@ -47,3 +56,10 @@ class Supplier(CanonicalModel):
     addresses: list[Address] | None = None
     contacts: list[Contact] | None = None
     lifecycle_state: SupplierLifecycle | None = None
+
+    @model_validator(mode="after")
+    def _vat_prefixed(self) -> Self:
+        # One spelling of a VAT number, so that records of two systems link by it.
+        if self.tax_id and self.country:
+            self.tax_id = with_vat_prefix(self.tax_id, self.country)
+        return self
