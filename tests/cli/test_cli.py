@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from mastersync.backends.sql import migrate
 from mastersync.cli import app
 from mastersync.cli.common import console, errors
+from mastersync.connectors.sandbox.target import Faults, SandboxTarget
 
 runner = CliRunner()
 
@@ -570,3 +571,20 @@ def test_reapply_maps_records_again_after_the_mapping_changed(tmp_path: Path) ->
     assert code == 0 and "items.csv        2        2         0" in out, out
     code, out = cli("get", "item", "erp:A1", "--json", landscape=landscape)
     assert json.loads(out)["attributes"]["brand"] == "Acme"
+
+
+def test_deliveries_marks_a_subscription_gone_from_the_landscape(tmp_path: Path) -> None:
+    """A subscription removed while a delivery was retrying showed 'retrying 1' and an
+    oldest open delivery for ever, as if something still tried it."""
+    landscape = erp_to_shop(tmp_path / "estate", "sku,v,name\nA1,1,Pen\n")
+    shop = landscape.parent / "shop.db"
+    SandboxTarget(shop).set_faults(Faults(outages=[(0, 4102444800)]))  # down till 2100
+    code, out = cli("run", "--until-idle", "--timeout", "3", landscape=landscape)
+    code, out = cli("deliveries", landscape=landscape)
+    assert "shop.items: oldest open delivery" in out
+    landscape.write_text(ERP_TO_SHOP.split("  shop:")[0])
+    code, out = cli("deliveries", landscape=landscape)
+    assert code == 0
+    assert "shop.items *" in out
+    assert "* shop.items: not in the landscape; nothing attempts its open deliveries" in out
+    assert "oldest open delivery" not in out

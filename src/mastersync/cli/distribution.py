@@ -151,7 +151,7 @@ def deliveries(
         except ConnectionError as exc:
             fail(f"{exc}; without --bus, lag is counted from the outbox")
         stats = [replace(s, lag=lag.get(s.subscription, s.lag)) for s in stats]
-    console.print(deliveries_table(stats))
+    console.print(deliveries_table(stats, subs))
     hub.close()
 
 

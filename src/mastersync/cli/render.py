@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 from collections import Counter
+from collections.abc import Collection
 from typing import Any
 
 import orjson
@@ -280,17 +281,21 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f}"
 
 
-def deliveries_table(stats: list[SubscriptionStats]) -> RenderableType:
-    """Per subscription: lag, queue depths, latency."""
+def deliveries_table(
+    stats: list[SubscriptionStats], known: Collection[str] | None = None
+) -> RenderableType:
+    """Per subscription: lag, queue depths, latency; those not among ``known`` (gone from
+    the landscape) marked, since nothing attempts their open deliveries any more."""
     # Ten columns in 80: the unit in the header, names never cut.
     table = compact_table("deliveries per subscription")
     widest = max((len(s.subscription) for s in stats), default=12)
     table.add_column("subscription", no_wrap=True, min_width=widest)
     for col in ("lag", "pending", "retrying", "dead", "delivered", "skipped", "p50 ms", "p99 ms"):
         table.add_column(col, justify="right", no_wrap=True)
+    gone = {s.subscription for s in stats if known is not None and s.subscription not in known}
     for s in stats:
         table.add_row(
-            s.subscription,
+            f"{s.subscription} *" if s.subscription in gone else s.subscription,
             str(s.lag),
             str(s.pending),
             str(s.retrying),
@@ -305,6 +310,10 @@ def deliveries_table(stats: list[SubscriptionStats]) -> RenderableType:
     waiting = [
         f"  {s.subscription}: oldest open delivery from {s.oldest_open_at[:19].replace('T', ' ')}"
         for s in stats
-        if s.oldest_open_at
+        if s.oldest_open_at and s.subscription not in gone
+    ]
+    waiting += [
+        f"  * {name}: not in the landscape; nothing attempts its open deliveries"
+        for name in sorted(gone)
     ]
     return Group(table, Text("\n".join(waiting))) if waiting else table
