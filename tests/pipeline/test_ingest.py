@@ -163,6 +163,77 @@ def test_a_natural_key_a_record_no_longer_has_identifies_it_no_more(
         }
 
 
+_CUSTOMERS = {
+    "name": "customers",
+    "systems": {
+        "erp": {
+            "kind": "erp",
+            "inbound": {
+                "customer": {
+                    "key": "no",
+                    "version": {"from": "v", "kind": "counter"},
+                    "fields": {"customer_number": "no", "name": "name"},
+                }
+            },
+        },
+        "crm": {
+            "kind": "crm",
+            "inbound": {
+                "customer": {
+                    "key": "id",
+                    "version": {"from": "v", "kind": "counter"},
+                    "fields": {
+                        "customer_number": {"from": "erp_no", "optional": True},
+                        "name": "name",
+                    },
+                }
+            },
+        },
+    },
+    "domains": {
+        "customer": {
+            "natural_keys": [["tax_id"], ["customer_number"]],
+            "ownership": {"customer_number": ["erp"]},
+            "matching": False,
+        }
+    },
+}
+
+
+@pytest.mark.parametrize("crm_first", [True, False])
+def test_a_key_field_a_non_owner_keeps_links_whichever_record_comes_first(
+    store: Store, crm_first: bool
+) -> None:
+    """The CRM keeps the ERP's customer number, which the ERP owns: with the CRM's record
+    first, the number was dropped (not the CRM's to write) and never became a natural key,
+    so the ERP's record made a second golden record."""
+    from mastersync.domain.landscape.model import Landscape
+    from mastersync.domain.landscape.policy import compile_landscape
+
+    ingestor = Ingestor(store, compile_landscape(Landscape.model_validate(_CUSTOMERS)))
+    crm = ("crm", {"id": "c-77", "v": 1, "erp_no": "10001", "name": "ACME"})
+    erp = ("erp", {"no": "10001", "v": 1, "name": "Acme GmbH"})
+    for system, row in [crm, erp] if crm_first else [erp, crm]:
+        assert ingestor.ingest(system, "customer", feed([row])).outcomes["accepted"] == 1
+    both = get_record(store, "customer", "erp:10001")
+    assert get_record(store, "customer", "crm:c-77").golden.master_id == both.golden.master_id
+    assert both.golden.attributes["customer_number"] == "10001"
+
+
+def test_a_borrowed_key_the_source_changes_stops_linking(store: Store) -> None:
+    from mastersync.domain.landscape.model import Landscape
+    from mastersync.domain.landscape.policy import compile_landscape
+
+    ingestor = Ingestor(store, compile_landscape(Landscape.model_validate(_CUSTOMERS)))
+    ingestor.ingest("crm", "customer", feed([{"id": "c-1", "v": 1, "erp_no": "1000", "name": "A"}]))
+    ingestor.ingest("crm", "customer", feed([{"id": "c-1", "v": 2, "erp_no": "1001", "name": "A"}]))
+    ingestor.ingest("erp", "customer", feed([{"no": "1000", "v": 1, "name": "Other"}]))
+    ingestor.ingest("erp", "customer", feed([{"no": "1001", "v": 1, "name": "A"}]))
+    crm = get_record(store, "customer", "crm:c-1").golden.master_id
+    assert get_record(store, "customer", "erp:1001").golden.master_id == crm
+    assert get_record(store, "customer", "erp:1000").golden.master_id != crm
+
+
 def test_values_no_json_column_holds_fail_or_pass_their_record_not_the_batch(
     store: Store, ingestor: Ingestor
 ) -> None:
