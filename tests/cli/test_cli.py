@@ -588,3 +588,16 @@ def test_deliveries_marks_a_subscription_gone_from_the_landscape(tmp_path: Path)
     assert "shop.items *" in out
     assert "* shop.items: not in the landscape; nothing attempts its open deliveries" in out
     assert "oldest open delivery" not in out
+
+
+def test_ingest_shows_a_warning_as_applied_not_as_a_reject(tmp_path: Path) -> None:
+    """Two ERP items of one GTIN are joined with a same_system warning; ingest printed it
+    with the ✗ of a rejected record."""
+    landscape = tmp_path / "landscape.yaml"
+    landscape.write_text(ERP_TO_SHOP.replace("name: name}", "name: name, gtin: gtin}"))
+    items = tmp_path / "items.csv"
+    items.write_text("sku,v,name,gtin\nA1,1,Pen,4006381333931\nA2,1,Pen,4006381333931\n")
+    code, out = cli("ingest", "-s", "erp", "-d", "item", str(items), landscape=landscape)
+    assert code == 0
+    assert "! items.csv:3: gtin [same_system]" in out and "(applied)" in out
+    assert "✗" not in out

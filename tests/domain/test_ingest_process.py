@@ -262,3 +262,14 @@ def test_reapply_remerges_an_applied_version(h: Harness) -> None:
     result = process(h.ledger, h.landscape.policies["item"], rec, ctx)
     assert result.outcome is Outcome.UNCHANGED
     assert result.contribution is not None
+
+
+def test_a_same_system_warning_names_a_composite_key_as_the_record_has_it(h: Harness) -> None:
+    """It read 'item+location ITM_01…|LOC_…': upper-cased ids no command accepts."""
+    stock = {"item": "itm_01abc", "location": "loc_02def", "on_hand": "5"}
+    h.send("wms", "S1", 1, stock, domain="inventory")
+    again = h.send("wms", "S2", 1, {**stock, "on_hand": "6"}, domain="inventory")
+    [warning] = again.problems
+    assert warning.rule == "same_system"
+    assert "(item itm_01abc, location loc_02def) joined wms S2" in warning.message
+    assert "ITM_" not in warning.message

@@ -67,7 +67,11 @@ def ingest(
             bar.update(task, completed=total)
         reports.append(report)
         for sample in report.samples[:10]:
-            console.print(f"  [red]✗[/] {escape(sample)}", soft_wrap=True, markup=True)
+            if sample.startswith("warning: "):
+                text = escape(sample.removeprefix("warning: "))
+                console.print(f"  [yellow]![/] {text} (applied)", soft_wrap=True, markup=True)
+            else:
+                console.print(f"  [red]✗[/] {escape(sample)}", soft_wrap=True, markup=True)
         hidden = sum(report.problems.values()) - min(len(report.samples), 10)
         if hidden > 0:
             console.print(f"  … and {hidden} more: `mastersync exceptions list --group`")

@@ -78,6 +78,14 @@ def _stale(message: str, master_id: str) -> RecordResult:
     return RecordResult(Outcome.STALE, master_id, [problem])
 
 
+def _as_sent(fields: tuple[str, ...], values: Mapping[str, Any]) -> str:
+    """A natural key's value as the record has it (the key itself is upper-cased, and a
+    composite one joined with '|': 'ITM_01…|LOC_…' is no id anyone can look up)."""
+    if len(fields) == 1:
+        return str(values.get(fields[0]))
+    return "(" + ", ".join(f"{f} {values.get(f)}" for f in fields if values.get(f)) + ")"
+
+
 def _same_system(
     ledger: Ledger, rec: Incoming, master: str, name: str, value: str
 ) -> list[Problem]:
@@ -118,7 +126,8 @@ def _identify(
         master = ledger.natural.get((rec.domain, nk.name, value)) if value is not None else None
         if master is None or value is None:
             return None, "new", []
-        return master, f"natural_key:{nk.name}", _same_system(ledger, rec, master, nk.name, value)
+        shown = _as_sent(nk.fields, rec.values)
+        return master, f"natural_key:{nk.name}", _same_system(ledger, rec, master, nk.name, shown)
     hits: dict[str, str] = {}
     for nk in policy.natural_keys:
         value = nk.value(rec.values)
@@ -144,7 +153,7 @@ def _identify(
     if masters:
         name = next(k for k, m in sorted(hits.items()) if m == masters[0])
         key = next(nk for nk in policy.natural_keys if nk.name == name)
-        same = _same_system(ledger, rec, masters[0], name, key.value(rec.values) or "")
+        same = _same_system(ledger, rec, masters[0], name, _as_sent(key.fields, rec.values))
         return masters[0], f"natural_key:{name}", same
     return None, "new", []
 

@@ -429,8 +429,10 @@ class ChunkRun:
         tally.problems[(problem.kind.value, problem.field or "-", problem.rule)] += 1
         if len(tally.samples) < SAMPLES:
             where = locator or key or "?"
+            # A warning (the record was applied) says so: it is no reject.
+            said = "warning: " if not problem.is_error else ""
             tally.samples.append(
-                f"{where}: {problem.field or '-'} [{problem.rule}] {problem.message}"
+                f"{said}{where}: {problem.field or '-'} [{problem.rule}] {problem.message}"
             )
         system, domain = self.mapper.system, self.domain
         entry = ExceptionEntry(
