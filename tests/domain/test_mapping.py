@@ -490,3 +490,15 @@ def test_root_fields_of_paths_with_slices_functions_and_projections() -> None:
     assert root_fields("items[?qty > `1`].sku | [0]") == {"items"}
     assert root_fields("{a: name, b: brand.x}") == {"name", "brand"}
     assert root_fields("length(@)") == set()
+
+
+def test_a_sources_numbers_for_text_fields_are_their_digits() -> None:
+    """JSON exports write ids and EANs as numbers: 'Input should be a valid string (got
+    10001)' rejected the record. Numbers for numeric fields and booleans stay as they are."""
+    out = values(
+        {"sku": "no", "gtin": "ean", "net_weight_kg": "kg", "name": "flag"},
+        {"no": 10001, "ean": 4006381333931, "kg": 2, "flag": True},
+    )
+    assert out == {"sku": "10001", "gtin": "4006381333931", "net_weight_kg": 2, "name": True}
+    customer = mapper({"customer_number": "no"}, domain="customer").map({"id": "1", "no": 7})
+    assert customer.values == {"customer_number": "7"}

@@ -19,6 +19,13 @@ def _is_decimal(annotation: Any) -> bool:
     )
 
 
+def _is_text(annotation: Any) -> bool:
+    """str, bare or Annotated (Text, GTIN, TaxId ...); not an enum."""
+    return annotation is str or (
+        get_origin(annotation) is Annotated and get_args(annotation)[0] is str
+    )
+
+
 @dataclass(frozen=True)
 class DomainSpec:
     """What the core knows about one domain's canonical model."""
@@ -48,6 +55,15 @@ class DomainSpec:
             for name, info in self.model.model_fields.items()
             if _is_decimal(info.annotation)
             or any(_is_decimal(a) for a in get_args(info.annotation))
+        )
+
+    @property
+    def text_fields(self) -> tuple[str, ...]:
+        """Top-level text fields (ids, codes, names, GTINs, tax ids)."""
+        return tuple(
+            name
+            for name, info in self.model.model_fields.items()
+            if _is_text(info.annotation) or any(_is_text(a) for a in get_args(info.annotation))
         )
 
     def json_schema(self) -> dict[str, Any]:

@@ -12,13 +12,7 @@ from mastersync.domain.canonical.types import Amount, CountryCode, CurrencyCode,
 class CanonicalModel(BaseModel):
     """Base of every canonical model: unknown fields are errors, text is trimmed (and NFC)."""
 
-    # Numbers in text fields are their digits: JSON exports write ids and EANs as numbers.
-    model_config = ConfigDict(
-        extra="forbid",
-        str_strip_whitespace=True,
-        validate_default=False,
-        coerce_numbers_to_str=True,
-    )
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, validate_default=False)
 
 
 class AddressType(StrEnum):

@@ -8,6 +8,7 @@ from typing import Any
 
 import jmespath
 
+from mastersync.domain.canonical import DOMAINS
 from mastersync.domain.mapping.objects import CONDITION_KEY, FieldFailure, compile_fields, produce
 from mastersync.domain.mapping.paths import MISSING, compile_path, is_simple_path, path_segments
 from mastersync.domain.mapping.spec import MappingSpec, ValueOp, VersionKind
@@ -47,8 +48,13 @@ def _failure(field: str, rule: str, message: str) -> Problem:
 class Mapper:
     """Maps records of ``system``'s ``domain`` according to a :class:`MappingSpec`."""
 
-    def __init__(self, system: str, domain: str, spec: MappingSpec):
+    def __init__(
+        self, system: str, domain: str, spec: MappingSpec, *, numbers_as_text: bool = True
+    ):
         self.system, self.domain, self.spec = system, domain, spec
+        # A source's numbers for text fields are their digits (JSON exports write ids and
+        # EANs as numbers); canonical records (the API) must match the published schema.
+        self._texts = DOMAINS[domain].text_fields if numbers_as_text and domain in DOMAINS else ()
         self.version_kind = spec.version.kind
         self._tz = zone(spec.version.timezone)
         try:
@@ -145,6 +151,9 @@ class Mapper:
             problems.append(_failure("key", "required", "the record's key is empty"))
         if problems:
             raise MappingFailed(problems)
+        for name in self._texts:
+            if type(values.get(name)) is int:
+                values[name] = str(values[name])
         return Mapped(str(key), version, timestamp, values)
 
     def _read_key(self, record: Mapping[str, Any], problems: list[Problem]) -> Any:

@@ -31,7 +31,7 @@ def canonical_mapper(system: str, domain: str, versioned: bool) -> Mapper:
             for name in DOMAINS[domain].fields
         },
     )
-    return Mapper(system, domain, spec)
+    return Mapper(system, domain, spec, numbers_as_text=False)
 
 
 @dataclass
