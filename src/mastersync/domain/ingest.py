@@ -251,12 +251,16 @@ def _known_gap(problem: Problem) -> Problem:
     )
 
 
-def _sources(provenance: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
-    """Field -> (system, key) of the contribution its value comes from."""
-    return {
-        f: (p.get("system"), p.get("key")) if isinstance(p, Mapping) else p
-        for f, p in provenance.items()
-    }
+def _same_sources(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Whether each field's value comes from the same source record (system and key) in
+    both provenances. (Runs for every record that changes no value: kept cheap.)"""
+    if a.keys() != b.keys():
+        return False
+    for name, p in a.items():
+        q = b[name]
+        if p is not q and (p.get("system") != q.get("system") or p.get("key") != q.get("key")):
+            return False
+    return True
 
 
 def process(ledger: Ledger, policy: DomainPolicy, rec: Incoming, ctx: Context) -> RecordResult:
@@ -322,7 +326,7 @@ def process(ledger: Ledger, policy: DomainPolicy, rec: Incoming, ctx: Context) -
         new_master,
         version,
         rec.timestamp,
-        dict(rec.values),
+        rec.values,
         rec.digest,
         ctx.now,
     )
@@ -360,9 +364,9 @@ def process(ledger: Ledger, policy: DomainPolicy, rec: Incoming, ctx: Context) -
         changed = prev is None or prev.values != contribution.values
         outcome = Outcome.ACCEPTED if changed else Outcome.UNCHANGED
         refreshed = (
-            replace(golden, provenance=merged.provenance)
-            if _sources(merged.provenance) != _sources(golden.provenance)
-            else None
+            None
+            if _same_sources(merged.provenance, golden.provenance)
+            else replace(golden, provenance=merged.provenance)
         )
         return RecordResult(
             outcome, new_master, problems, contribution, refreshed, None, keys, detail

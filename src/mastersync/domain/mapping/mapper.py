@@ -54,7 +54,8 @@ class Mapper:
         self.system, self.domain, self.spec = system, domain, spec
         # A source's numbers for text fields are their digits (JSON exports write ids and
         # EANs as numbers); canonical records (the API) must match the published schema.
-        self._texts = DOMAINS[domain].text_fields if numbers_as_text and domain in DOMAINS else ()
+        texts = DOMAINS[domain].text_fields if numbers_as_text and domain in DOMAINS else ()
+        self._texts = tuple(t for t in texts if t in spec.fields)
         self.version_kind = spec.version.kind
         self._tz = zone(spec.version.timezone)
         try:
