@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -12,7 +12,6 @@ from mastersync.domain.landscape.policy import DomainPolicy
 from mastersync.domain.ledger import KeyChange, Ledger
 from mastersync.domain.merge import enforce_ownership, merge
 from mastersync.domain.problems import Problem, ProblemKind
-from mastersync.domain.survivorship import EMPTY
 from mastersync.domain.versions import Version, compare
 
 
@@ -158,65 +157,31 @@ def _identify(
     return None, "new", []
 
 
-def key_values(
-    policy: DomainPolicy, attributes: Mapping[str, Any], members: Iterable[Contribution]
-) -> dict[str, str]:
-    """Key name -> value of each natural key a record has: from its golden values, else
-    (a key field no owner has filled yet) from its sources' records, so that a CRM keeping
-    the ERP's customer number links the ERP's record when it comes, whichever came first."""
-    out: dict[str, str] = {}
-    ordered: list[Contribution] | None = None
-    for nk in policy.natural_keys:
-        value = nk.value(attributes)
-        if value is None:
-            if ordered is None:
-                ordered = sorted(members, key=lambda c: (c.system, c.key))
-            view = dict(attributes)
-            for name in nk.fields:
-                if view.get(name) in EMPTY:
-                    view[name] = next(
-                        (c.values[name] for c in ordered if c.values.get(name) not in EMPTY),
-                        None,
-                    )
-            value = nk.value(view)
-        if value is not None:
-            out[nk.name] = value
-    return out
-
-
 def _key_changes(
     ledger: Ledger,
     policy: DomainPolicy,
     master_id: str,
-    before: Mapping[str, str],
-    after: Mapping[str, str],
-    own: Mapping[str, Any],
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
 ) -> tuple[list[KeyChange], list[Problem]]:
-    """Natural keys to add and remove; a golden value (``own``) another record holds
-    already is an error, a key borrowed from a source record is just not taken."""
     changes, problems = [], []
     for nk in policy.natural_keys:
-        old, new = before.get(nk.name), after.get(nk.name)
+        old, new = nk.value(before), nk.value(after)
         if old == new:
             continue
         if new is not None:
             owner = ledger.natural.get((policy.spec.name, nk.name, new))
             if owner is not None and owner != master_id:
-                if nk.value(own) is None:
-                    new = None  # borrowed: the record does not claim it
-                else:
-                    problems.append(
-                        Problem(
-                            ProblemKind.AMBIGUOUS_MATCH,
-                            nk.fields[0],
-                            "natural_key",
-                            f"{nk.name} {new} already identifies {owner}; "
-                            f"this record is {master_id}",
-                        )
+                problems.append(
+                    Problem(
+                        ProblemKind.AMBIGUOUS_MATCH,
+                        nk.fields[0],
+                        "natural_key",
+                        f"{nk.name} {new} already identifies {owner}; this record is {master_id}",
                     )
-                    continue
-            if new is not None:
-                changes.append(KeyChange(policy.spec.name, nk.name, new, master_id, True))
+                )
+                continue
+            changes.append(KeyChange(policy.spec.name, nk.name, new, master_id, True))
         if old is not None:
             changes.append(KeyChange(policy.spec.name, nk.name, old, master_id, False))
     return changes, problems
@@ -338,14 +303,7 @@ def process(ledger: Ledger, policy: DomainPolicy, rec: Incoming, ctx: Context) -
     gaps = [p for r in policy.golden_rules for p in r.evaluate(merged.attributes)]
     if golden is not None:
         gaps = [_known_gap(p) if _empty_at(current, p.field) else p for p in gaps]
-    keys, conflicts = _key_changes(
-        ledger,
-        policy,
-        new_master,
-        key_values(policy, current, others.values() if others else ()),
-        key_values(policy, merged.attributes, members),
-        merged.attributes,
-    )
+    keys, conflicts = _key_changes(ledger, policy, new_master, current, merged.attributes)
     errors = [p for p in (*gaps, *conflicts) if p.is_error]
     if errors:
         return _reject(errors, master_id=master_id, identified_by=found_by)

@@ -8,14 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mastersync.domain.golden import ChangeEvent, Contribution, GoldenRecord
-from mastersync.domain.ingest import (
-    Context,
-    Incoming,
-    Outcome,
-    RecordResult,
-    key_values,
-    process,
-)
+from mastersync.domain.ingest import Context, Incoming, Outcome, RecordResult, process
 from mastersync.domain.landscape.policy import DomainPolicy
 from mastersync.domain.ledger import Ledger
 from mastersync.domain.mapping.mapper import Mapped, Mapper, MappingFailed
@@ -302,11 +295,10 @@ class ChunkRun:
         # ledger removes a key only if it holds it (else the old GTIN went on identifying
         # the record, and the next item with it was merged in).
         held = {
-            (name, v)
+            (nk.name, v)
             for g in records
-            for name, v in key_values(
-                self.policy, g.attributes, ledger.members.get(g.master_id, {}).values()
-            ).items()
+            for nk in self.policy.natural_keys
+            if (v := nk.value(g.attributes)) is not None
         } - naturals
         if held:
             current = uow.load_natural_keys(domain, held)
