@@ -157,6 +157,16 @@ def test_no_hold_for_rejected_or_stale_records(hub: Hub) -> None:
     assert _limit(hub, "C1") == {"amount": "5000", "currency": "EUR"}
 
 
+def test_the_same_version_with_another_bank_account_is_stale_not_held(hub: Hub) -> None:
+    """The hold put the guarded field back first, so the contradiction looked like a
+    re-send of the same record: 'unchanged', with an approval to give for a value the
+    source itself had contradicted."""
+    erp_ingest(hub, "supplier", SUPPLIER)
+    report = hub.ingestor.ingest("erp", "supplier", [SourceRecord({**SUPPLIER, "iban": NEW_IBAN})])
+    assert report.outcomes["stale"] == 1
+    assert hub.governance.pending() == []
+
+
 def test_dropping_a_guarded_value_waits_for_confirmation_too(
     client: httpx.Client, consumer: Consumers, hub: Hub
 ) -> None:

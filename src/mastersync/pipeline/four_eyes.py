@@ -10,6 +10,7 @@ from mastersync.domain.governance.four_eyes import GUARDED, PendingChange, guard
 from mastersync.domain.ingest import Incoming
 from mastersync.domain.landscape.policy import DomainPolicy
 from mastersync.domain.ledger import Ledger
+from mastersync.domain.versions import compare
 from mastersync.ports.store import ChangeSet
 
 
@@ -41,6 +42,13 @@ def hold_guarded(
     if golden is None or master is None:
         return []
     prev = ledger.xrefs.get((rec.domain, rec.system, rec.key))
+    if prev is not None and rec.version is not None:
+        order = compare(rec.version, prev.version)
+        if order < 0 or (order == 0 and rec.digest != prev.digest):
+            # An older version, or the applied one with other content, is stale or
+            # unchanged, never taken: holding its guarded values hid a contradiction (the
+            # same version with another IBAN became an approval to give, not stale).
+            return []
     before = prev.values if prev is not None else {}
     held = []
     names = guarded_changes(rec.domain, rec.values, golden.attributes)
