@@ -176,6 +176,19 @@ def test_a_required_field_missing_before_does_not_hold_back_other_changes() -> N
     assert first.master_id == changed.master_id
 
 
+def test_a_change_that_makes_a_conditional_required_rule_fail_is_refused() -> None:
+    """'Missing before' counted the field, not the rule: a draft without a brand made
+    active (where the rule applies) was applied with a warning."""
+    doc = landscape_doc()
+    rule = {"field": "brand", "rule": "required", "when": "lifecycle_state == 'active'"}
+    doc["domains"]["item"]["quality"].append(rule)
+    h = Harness(domains=doc["domains"])
+    draft = {"sku": "D1", "name": "Drill", "lifecycle_state": "draft"}
+    assert h.send("erp", "D1", 1, draft).outcome is Outcome.ACCEPTED
+    active = h.send("erp", "D1", 2, {**draft, "lifecycle_state": "active"})
+    assert active.outcome is Outcome.REJECTED
+
+
 def test_ownership_violation_keeps_the_owner_value_and_applies_the_rest(h: Harness) -> None:
     erp = h.send("erp", "A1", 1, {"sku": "A1", "name": "Pen", "gtin": GTIN})
     pim = h.send(

@@ -198,14 +198,6 @@ def _quality(policy: DomainPolicy, attributes: dict[str, Any], gaps: list[Proble
     return round(1 - failed / total, 4)
 
 
-def _empty_at(values: Mapping[str, Any], path: str | None) -> bool:
-    """Whether the record had no value at ``path`` (a dotted field) already."""
-    value: Any = values
-    for part in (path or "").split("."):
-        value = value.get(part) if isinstance(value, Mapping) else None
-    return value in (None, "", [], {})
-
-
 def _known_gap(problem: Problem) -> Problem:
     """A required field the golden record lacked before this change too (a rule added
     since, say): the change is applied with a warning, not held back for it."""
@@ -301,8 +293,11 @@ def process(ledger: Ledger, policy: DomainPolicy, rec: Incoming, ctx: Context) -
     touched = set(rec.values) | (set(prev.values) if prev else set())
     merged = merge(current, golden.provenance if golden else {}, members, touched, policy.fields)
     gaps = [p for r in policy.golden_rules for p in r.evaluate(merged.attributes)]
-    if golden is not None:
-        gaps = [_known_gap(p) if _empty_at(current, p.field) else p for p in gaps]
+    if gaps and golden is not None:
+        # The rule failed on the record before this change too (a rule added since, say):
+        # under its condition, through lists, as evaluated on the golden record as it was.
+        before = {(p.field, p.rule) for r in policy.golden_rules for p in r.evaluate(current)}
+        gaps = [_known_gap(p) if (p.field, p.rule) in before else p for p in gaps]
     keys, conflicts = _key_changes(ledger, policy, new_master, current, merged.attributes)
     errors = [p for p in (*gaps, *conflicts) if p.is_error]
     if errors:
