@@ -126,6 +126,7 @@ def test_a_locale_grouping_with_a_mark_still_refuses_a_space() -> None:
     ("number", "said"),
     [
         ({"decimal": ",", "group": ","}, "'decimal' and 'group' are both ','"),
+        ({"group": "."}, "'group' is '.', which is the default 'decimal'"),
         ({"locale": "de_DE", "decimal": ","}, "a 'locale' or the separators"),
     ],
 )

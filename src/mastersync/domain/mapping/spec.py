@@ -26,6 +26,9 @@ class NumberSpec(_Spec):
         # with a locale too, the separators were ignored.
         if self.decimal is not None and self.decimal == self.group:
             raise ValueError(f"'decimal' and 'group' are both {self.decimal!r}: they must differ")
+        if self.decimal is None and self.group == ".":
+            # The decimal separator defaults to "."; "1.5" read as 15.
+            raise ValueError("'group' is '.', which is the default 'decimal': give 'decimal' too")
         if self.locale and (self.decimal is not None or self.group is not None):
             raise ValueError("give a 'locale' or the separators ('decimal', 'group'), not both")
         return self

@@ -192,10 +192,12 @@ _ISO_DAY = re.compile(r"\s*\d{4}-\d{1,2}-\d{1,2}")
 
 
 def _field_order(locale: str) -> str:
-    """The order of year, month and day in the locale's short date ("Mdy" for en_US)."""
+    """The order of year, month and day in the locale's medium date ("Mdy" for en_US): the
+    format babel's parse_date reads numbers by (the short one orders them otherwise in
+    en_CA, fr_CA, en_ZA and others)."""
     from babel.dates import get_date_format
 
-    pattern = get_date_format("short", locale=locale).pattern
+    pattern = get_date_format("medium", locale=locale).pattern
     seen = ""
     for ch in pattern:
         if ch in "yMd" and ch not in seen:
