@@ -210,6 +210,8 @@ def test_dates_by_format_by_locale_and_iso() -> None:
         ("de_DE", "13.01.2026", dt.date(2026, 1, 13)),
         ("de_DE", "01.13.2026", None),  # month first: was read as 13 January
         ("en_GB", "01/13/2026", None),
+        ("fr_CA", "04/03/2026", dt.date(2026, 3, 4)),  # short format orders y-M-d there
+        ("en_CA", "03/04/2026", dt.date(2026, 3, 4)),
     ],
 )
 def test_a_locale_date_in_the_other_order_fails_not_swapped(
