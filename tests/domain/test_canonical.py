@@ -207,24 +207,3 @@ def test_an_instant_is_one_value_whatever_its_offset() -> None:
     spelt = ["2026-03-01T10:00:00+01:00", "2026-03-01T09:00:00Z", "2026-03-01T09:00:00"]
     found = {validate(DOMAINS["inventory"], {**base, "as_of": s})[0]["as_of"] for s in spelt}
     assert found == {"2026-03-01T09:00:00Z"}
-
-
-@pytest.mark.parametrize("domain", ["customer", "supplier"])
-@pytest.mark.parametrize(
-    ("sent", "country", "kept"),
-    [
-        ("004495445B01", "NL", "NL004495445B01"),
-        ("NL004495445B01", "NL", "NL004495445B01"),
-        ("U13585627", "AT", "ATU13585627"),
-        ("094259216", "GR", "EL094259216"),  # Greece's VAT prefix is EL
-        ("2893081508152", "DE", "2893081508152"),  # a Steuernummer: no VAT number
-        ("004495445B01", None, "004495445B01"),  # no country: nothing to go by
-    ],
-)
-def test_a_vat_number_has_one_spelling_with_its_country_prefix(
-    domain: str, sent: str, country: str | None, kept: str
-) -> None:
-    """NL004495445B01 and 004495445B01 of a Dutch customer were two natural keys: the
-    ERP's and the CRM's records of one company did not link."""
-    values, problems = validate(DOMAINS[domain], {"tax_id": sent, "country": country})
-    assert problems == [] and values["tax_id"] == kept

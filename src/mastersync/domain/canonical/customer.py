@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Self
 
-from pydantic import EmailStr, Field, field_validator, model_validator
+from pydantic import EmailStr, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from mastersync.domain.canonical.common import Address, CanonicalModel, Contact, Money
@@ -14,7 +13,6 @@ from mastersync.domain.canonical.types import (
     CurrencyCode,
     TaxId,
     Text,
-    with_vat_prefix,
 )
 
 SCHEMA_VERSION = "1.0"
@@ -60,10 +58,3 @@ class Customer(CanonicalModel):
                 {"amount": str(value.amount)},
             )
         return value
-
-    @model_validator(mode="after")
-    def _vat_prefixed(self) -> Self:
-        # One spelling of a VAT number, so that records of two systems link by it.
-        if self.tax_id and self.country:
-            self.tax_id = with_vat_prefix(self.tax_id, self.country)
-        return self

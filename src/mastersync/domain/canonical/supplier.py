@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Self
 
-from pydantic import EmailStr, Field, model_validator
+from pydantic import EmailStr, Field
 
 from mastersync.domain.canonical.common import Address, CanonicalModel, Contact
 from mastersync.domain.canonical.types import (
@@ -15,7 +14,6 @@ from mastersync.domain.canonical.types import (
     CurrencyCode,
     TaxId,
     Text,
-    with_vat_prefix,
 )
 
 SCHEMA_VERSION = "1.0"
@@ -56,10 +54,3 @@ class Supplier(CanonicalModel):
     addresses: list[Address] | None = None
     contacts: list[Contact] | None = None
     lifecycle_state: SupplierLifecycle | None = None
-
-    @model_validator(mode="after")
-    def _vat_prefixed(self) -> Self:
-        # One spelling of a VAT number, so that records of two systems link by it.
-        if self.tax_id and self.country:
-            self.tax_id = with_vat_prefix(self.tax_id, self.country)
-        return self

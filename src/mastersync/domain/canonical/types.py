@@ -13,7 +13,6 @@ from stdnum import bic as stdnum_bic
 from stdnum import ean as stdnum_ean
 from stdnum import iban as stdnum_iban
 from stdnum.exceptions import ValidationError
-from stdnum.util import get_cc_module
 
 # ISO 3166-1 alpha-2 codes in use (plus XK, widely used for Kosovo).
 _COUNTRY_CODES = """
@@ -117,19 +116,6 @@ def _tax_id(value: str) -> str:
             "tax_id_format", "tax id {value} has no letters or digits", {"value": value}
         )
     return compact
-
-
-def with_vat_prefix(tax_id: str, country: str) -> str:
-    """A VAT number written without its country prefix (``004495445B01`` in NL), with it
-    (``NL004495445B01``): the two spellings are one natural key. Other tax ids (a German
-    Steuernummer) stay as they are."""
-    if tax_id[:2].isalpha():
-        return tax_id
-    module = get_cc_module(country.lower(), "vat")
-    prefix = "EL" if country.upper() == "GR" else country.upper()  # Greece's VAT prefix
-    if module is not None and module.is_valid(prefix + tax_id):
-        return prefix + tax_id
-    return tax_id
 
 
 def _normalise_decimal(value: Decimal) -> Decimal:
