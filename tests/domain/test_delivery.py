@@ -27,6 +27,7 @@ from mastersync.domain.landscape.delivery import DeliveryConfig, SubscriptionCon
 from mastersync.domain.landscape.model import Landscape
 from mastersync.domain.landscape.policy import compile_landscape
 from mastersync.domain.mapping.objects import json_shaped
+from mastersync.domain.mapping.paths import compile_condition
 from mastersync.domain.problems import ConfigError
 from mastersync.domain.subscriptions import (
     Operation,
@@ -224,6 +225,13 @@ def test_a_filter_compares_amounts_as_numbers_and_one_it_cannot_evaluate_fails_i
     assert items.operation(items.view("itm_1", 1, dear), False) is Operation.UPSERT
     assert items.operation(items.view("itm_1", 2, cheap), True) is Operation.DEACTIVATE
     assert items.operation(items.view("itm_2", 1, {"sku": "A2"}), False) is Operation.SKIP
+    # Equality stays JMESPath's (text), and a nested amount orders as a number too.
+    assert compile_condition("list_price == '2.5'")({"list_price": "2.5"})
+    assert not compile_condition("list_price == `2.5`")({"list_price": "2.5"})
+    assert compile_condition("credit_limit.amount > `1000`")({"credit_limit": {"amount": "5000"}})
+    assert compile_condition("length(pack_levels[?quantity >= `10`]) == `1`")(
+        {"pack_levels": [{"quantity": "10"}, {"quantity": "2"}]}
+    )
     assert odd.operation(odd.view("itm_3", 1, {"sku": "B1", "name": "x"}), False) is (
         Operation.UPSERT
     )

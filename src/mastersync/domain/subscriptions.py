@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import difflib
@@ -176,20 +175,13 @@ def _check_reads(
             raise ConfigError(f"{path!r} reads {name!r}, which is not a {domain} field{hint}", loc)
 
 
-def _filter(text: str, amounts: tuple[str, ...]) -> Callable[[Mapping[str, Any]], bool]:
-    """A subscription's filter: decimal fields it reads as numbers; one that cannot be
-    evaluated on a record fails its delivery (OutboundMappingFailed), never the round."""
+def _filter(text: str) -> Callable[[Mapping[str, Any]], bool]:
+    """A subscription's filter (amounts order as numbers, see compile_condition); one that
+    cannot be evaluated on a record fails its delivery (OutboundMappingFailed), never the
+    round."""
     condition = compile_condition(text)
-    numbers = tuple(f for f in amounts if f in root_fields(text))
 
     def matches(view: Mapping[str, Any]) -> bool:
-        if numbers:
-            view = dict(view)
-            for name in numbers:
-                value = view.get(name)
-                if isinstance(value, str):
-                    with contextlib.suppress(ValueError):
-                        view[name] = float(value)
         try:
             return condition(view)
         except ConditionFailed as exc:
@@ -205,13 +197,8 @@ def compile_subscription(
     default_delivery: DeliveryConfig,
     domain_fields: tuple[str, ...],
     references: Mapping[str, str] | None = None,
-    amounts: tuple[str, ...] = (),
 ) -> Subscription:
-    """Check and compile one subscription; config errors carry their key path.
-
-    ``amounts`` are the domain's decimal fields, exact text in records: a filter compares
-    them as numbers (``list_price > `1` ``).
-    """
+    """Check and compile one subscription; config errors carry their key path."""
     references = references or {}
     used = set(_KEYS_USE.findall(cfg.model_dump_json(by_alias=True)))
     for ref in sorted(used):
@@ -227,7 +214,7 @@ def compile_subscription(
             if field not in domain_fields:
                 raise ConfigError(f"{field!r} is not a {cfg.domain} field", ("fields", i))
     try:
-        matches = _filter(cfg.filter, amounts) if cfg.filter else (lambda view: True)
+        matches = _filter(cfg.filter) if cfg.filter else (lambda view: True)
     except ConfigError as exc:
         raise ConfigError(exc.message, ("filter",)) from None
     # A misspelt field reads as null: a filter on it matched nothing and a mapping sent

@@ -4,19 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Annotated, Any, get_args, get_origin
 
 from pydantic import BaseModel
 
 from mastersync.domain.canonical import customer, inventory, item, location, price, supplier
-
-
-def _is_decimal(annotation: Any) -> bool:
-    """Decimal, bare or Annotated (the canonical Amount)."""
-    return annotation is Decimal or (
-        get_origin(annotation) is Annotated and get_args(annotation)[0] is Decimal
-    )
 
 
 def _is_text(annotation: Any) -> bool:
@@ -46,16 +38,6 @@ class DomainSpec:
     def fields(self) -> tuple[str, ...]:
         """Top-level canonical field names, in declaration order."""
         return tuple(self.model.model_fields)
-
-    @property
-    def amount_fields(self) -> tuple[str, ...]:
-        """Top-level decimal fields (held as exact text in JSON, e.g. "2.5")."""
-        return tuple(
-            name
-            for name, info in self.model.model_fields.items()
-            if _is_decimal(info.annotation)
-            or any(_is_decimal(a) for a in get_args(info.annotation))
-        )
 
     @property
     def text_fields(self) -> tuple[str, ...]:

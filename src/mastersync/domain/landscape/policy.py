@@ -364,7 +364,6 @@ def compile_landscape(landscape: Landscape) -> CompiledLandscape:
                     cfg.delivery,
                     DOMAINS[sub.domain].fields,
                     DOMAINS[sub.domain].references,
-                    DOMAINS[sub.domain].amount_fields,
                 )
             except ConfigError as exc:
                 errors.append(ConfigError(exc.message, (*loc, *exc.loc)))

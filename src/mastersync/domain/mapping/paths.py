@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import jmespath
 from jmespath.exceptions import JMESPathError
+from jmespath.visitor import TreeInterpreter
 
 from mastersync.domain.problems import ConfigError
+
+if TYPE_CHECKING:
+    from jmespath.visitor import _TreeNode
 
 
 class _Missing:
@@ -137,16 +141,58 @@ class ConditionFailed(ValueError):
         self.message = message
 
 
+_ORDERING: Final = frozenset({"lt", "lte", "gt", "gte"})
+
+
+def _as_number(value: Any, other: Any) -> Any:
+    """Decimal text ordered against a number, as that number (else ``value`` as it is)."""
+    if (
+        isinstance(value, str)
+        and isinstance(other, int | float)
+        and not isinstance(other, bool)
+        and _DECIMAL.fullmatch(value.strip())
+    ):
+        return float(value)
+    return value
+
+
+_DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
+
+
+class _Interpreter(TreeInterpreter):
+    """JMESPath as specified, except that an ordering comparison of decimal text with a
+    number compares numbers: amounts are exact text in records ("2.50"), and
+    ``list_price > `10` `` (or ``credit_limit.amount``, or inside a list) means the amount.
+    Equality is left as JMESPath has it (``list_price == '2.5'`` compares text)."""
+
+    def visit_comparator(self, node: _TreeNode, value: Any) -> Any:
+        if node["value"] not in _ORDERING:
+            return super().visit_comparator(node, value)
+        left = self.visit(node["children"][0], value)
+        right = self.visit(node["children"][1], value)
+        left, right = _as_number(left, right), _as_number(right, left)
+        comparable = (int, float, str)
+        if not (
+            isinstance(left, comparable)
+            and isinstance(right, comparable)
+            and not isinstance(left, bool)
+            and not isinstance(right, bool)
+        ):
+            return None
+        return self.COMPARATOR_FUNC[node["value"]](left, right)
+
+
 def compile_condition(text: str) -> Callable[[Mapping[str, Any]], bool]:
     """Compile a JMESPath condition; it holds when the expression is truthy."""
     try:
         expr = jmespath.compile(text)
     except JMESPathError as exc:
         raise ConfigError(f"invalid condition {text!r}: {str(exc).splitlines()[0]}") from None
+    parsed, interpreter = expr.parsed, _Interpreter()
 
     def holds(rec: Mapping[str, Any]) -> bool:
         try:
-            value = expr.search(rec)
+            value = interpreter.visit(parsed, rec)
         except JMESPathError:
             return False  # e.g. contains(null, ...): the condition cannot hold
         except TypeError as exc:
