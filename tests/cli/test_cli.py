@@ -548,7 +548,7 @@ def test_a_connection_lost_mid_ingest_is_one_line_saying_what_was_kept(
     )
     assert code == 1
     assert "Traceback" not in out
-    assert "error: lost the connection to the store: terminating connection" in out
+    assert "error: the store failed: terminating connection" in out
     assert "1,000 record(s) of this batch were committed before it stopped" in out
 
 

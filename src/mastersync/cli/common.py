@@ -64,11 +64,11 @@ def friendly(fn: Callable[P, R]) -> Callable[P, R]:
         except (BootstrapError, StoreError, ConfigError, NotFound, InboxError) as exc:
             fail(str(exc))
         except sa.exc.OperationalError as exc:
-            # The database went away mid-command (restarted, connection killed): what it
-            # says, and what was kept, not a traceback through the driver.
+            # The database failed mid-command (went away, locked, refused): what it says,
+            # and what was kept, not a traceback through the driver.
             reason = str(exc.orig or exc).strip().splitlines()[0]
             notes = "".join(f"; {n}" for n in getattr(exc, "__notes__", ()))
-            fail(f"lost the connection to the store: {reason}{notes}")
+            fail(f"the store failed: {reason}{notes}")
 
     return wrapper
 
