@@ -8,12 +8,7 @@ from pydantic import EmailStr, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from mastersync.domain.canonical.common import Address, CanonicalModel, Contact, Money
-from mastersync.domain.canonical.types import (
-    CountryCode,
-    CurrencyCode,
-    TaxId,
-    Text,
-)
+from mastersync.domain.canonical.types import CountryCode, CurrencyCode, TaxId, Text
 
 SCHEMA_VERSION = "1.0"
 

@@ -7,14 +7,7 @@ from enum import StrEnum
 from pydantic import EmailStr, Field
 
 from mastersync.domain.canonical.common import Address, CanonicalModel, Contact
-from mastersync.domain.canonical.types import (
-    BIC,
-    IBAN,
-    CountryCode,
-    CurrencyCode,
-    TaxId,
-    Text,
-)
+from mastersync.domain.canonical.types import BIC, IBAN, CountryCode, CurrencyCode, TaxId, Text
 
 SCHEMA_VERSION = "1.0"
 
