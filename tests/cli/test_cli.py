@@ -599,5 +599,22 @@ def test_ingest_shows_a_warning_as_applied_not_as_a_reject(tmp_path: Path) -> No
     items.write_text("sku,v,name,gtin\nA1,1,Pen,4006381333931\nA2,1,Pen,4006381333931\n")
     code, out = cli("ingest", "-s", "erp", "-d", "item", str(items), landscape=landscape)
     assert code == 0
-    assert "! items.csv:3: gtin [same_system]" in out and "(applied)" in out
+    assert "! items.csv:3: gtin [same_system]" in out and "— applied" in out
     assert "✗" not in out
+
+
+def test_ingest_shows_quality_warnings_of_applied_records(tmp_path: Path) -> None:
+    """A change applied although a required field (of a rule added since) is missing said
+    nothing: the warning was only in lineage."""
+    landscape = tmp_path / "landscape.yaml"
+    landscape.write_text(ERP_TO_SHOP)
+    items = tmp_path / "items.csv"
+    items.write_text("sku,v,name\nA1,1,Pen\n")
+    assert cli("ingest", "-s", "erp", "-d", "item", str(items), landscape=landscape)[0] == 0
+    rule = "\ndomains:\n  item:\n    quality: [{field: brand, rule: required}]\n"
+    landscape.write_text(ERP_TO_SHOP + rule)
+    items.write_text("sku,v,name\nA1,2,Pen XL\n")
+    code, out = cli("ingest", "-s", "erp", "-d", "item", str(items), landscape=landscape)
+    assert code == 0, out
+    assert "! items.csv:2: brand [required] brand is required" in out
+    assert "missing before this change too) — applied" in out

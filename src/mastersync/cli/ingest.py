@@ -69,9 +69,14 @@ def ingest(
         for sample in report.samples[:10]:
             if sample.startswith("warning: "):
                 text = escape(sample.removeprefix("warning: "))
-                console.print(f"  [yellow]![/] {text} (applied)", soft_wrap=True, markup=True)
+                console.print(f"  [yellow]![/] {text} — applied", soft_wrap=True, markup=True)
             else:
                 console.print(f"  [red]✗[/] {escape(sample)}", soft_wrap=True, markup=True)
+        for note in report.tally.notes[:5]:
+            console.print(f"  [yellow]![/] {escape(note)} — applied", soft_wrap=True, markup=True)
+        if report.tally.warned > 5:
+            more = report.tally.warned - 5
+            console.print(f"  … and {more} more warning(s): `mastersync trace` shows each")
         hidden = sum(report.problems.values()) - min(len(report.samples), 10)
         if hidden > 0:
             console.print(f"  … and {hidden} more: `mastersync exceptions list --group`")

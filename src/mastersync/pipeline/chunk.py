@@ -51,10 +51,16 @@ class Tally:
     # value (one no record gives a value is likely a misspelt expression).
     mapped: int = 0
     filled: Counter[str] = field(default_factory=Counter)
+    # Quality warnings of applied records (lineage keeps them; the inbox does not), and the
+    # first few spelled out.
+    warned: int = 0
+    notes: list[str] = field(default_factory=list)
 
     def add(self, other: Tally) -> None:
         """Fold another tally into this one."""
         self.mapped += other.mapped
+        self.warned += other.warned
+        self.notes.extend(other.notes[: SAMPLES - len(self.notes)])
         self.filled.update(other.filled)
         self.outcomes.update(other.outcomes)
         self.problems.update(other.problems)
@@ -340,6 +346,15 @@ class ChunkRun:
                     item.trace_id,
                 )
                 raised.add(entry.signature)
+            elif result.outcome is Outcome.ACCEPTED:
+                # A quality warning (kept in lineage, not the inbox): counted and shown, or
+                # a required field the record has lacked since a rule was added is silent.
+                self.tally.warned += 1
+                if len(self.tally.notes) < SAMPLES:
+                    where = item.record.locator or rec.key
+                    self.tally.notes.append(
+                        f"{where}: {problem.field or '-'} [{problem.rule}] {problem.message}"
+                    )
         if result.outcome in (Outcome.STALE, Outcome.REJECTED):
             self._reject(result.problems, item.record.locator or rec.key)
         if result.outcome is Outcome.UNCHANGED and result.contribution is None:
