@@ -102,3 +102,16 @@ def test_what_cannot_be_reconciled_is_refused_with_the_reason(landscape: Path) -
     assert code == 1 and "nothing to reconcile: shop has no inbound mapping for item" in out
     code, out = cli(landscape, "reconcile", "--system", "erp", "--domain", "item")
     assert code == 1 and "cannot list what erp holds" in out
+
+
+def test_records_that_cannot_be_compared_are_not_called_drifted(landscape: Path) -> None:
+    """A filter that cannot be evaluated made every record an error, and the summary said
+    '3 record(s) drifted' (with --json counting them as drift)."""
+    text = LANDSCAPE.replace("domain: item\n", "domain: item\n        filter: 'name > `1`'\n")
+    landscape.write_text(text)
+    code, out = cli(landscape, "reconcile", "--system", "shop", "--domain", "item")
+    assert code == 3, out  # not clean: non-zero all the same
+    assert "3 record(s) could not be compared" in out and "drifted" not in out
+    code, out = cli(landscape, "reconcile", "--system", "shop", "--domain", "item", "--json")
+    found = json.loads(out)
+    assert (found["drift"], found["errors"]) == (0, 3)

@@ -177,20 +177,22 @@ def reconcile(
     finally:
         _close(connector)
         hub.close()
-    drift = sum(r.report.drift + r.report.error_count for r in results)
+    drifted = sum(r.report.drift for r in results)
+    failed = sum(r.report.error_count for r in results)
     if as_json:
+        runs = [r.as_dict() for r in results]
         console.print_json(
-            orjson.dumps({"drift": drift, "runs": [r.as_dict() for r in results]}).decode()
+            orjson.dumps({"drift": drifted, "errors": failed, "runs": runs}).decode()
         )
     else:
         for result in results:
             console.print(drift_table(result, show))
             for note in result.notes:
                 console.print(f"  {note}", markup=False)
-        console.print(
-            f"{drift} record(s) drifted" + (" (repair started)" if repair and drift else "")
-            if drift
-            else "no drift"
-        )
-    if drift and not repair:
+        said = [f"{drifted} record(s) drifted"] if drifted else []
+        # Records that could not be compared are no drift; they are not clean either.
+        said += [f"{failed} record(s) could not be compared"] if failed else []
+        repaired = " (repair started)" if repair and drifted else ""
+        console.print("; ".join(said) + repaired if said else "no drift")
+    if (drifted or failed) and not repair:
         raise typer.Exit(DRIFT_EXIT)
