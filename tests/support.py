@@ -108,3 +108,29 @@ def compiled(**overrides: Any) -> CompiledLandscape:
 def erp_item(sku: str, v: int, **fields: Any) -> dict[str, Any]:
     """A native ERP item record."""
     return {"sku": sku, "v": v, **fields}
+
+
+def misspelt_pim(connector: str = "") -> str:
+    """A PIM landscape whose brand expression is misspelt (``brnad``): it reads null."""
+    return f"""
+name: pim
+systems:
+  pim:
+    kind: pim
+    {connector}
+    inbound:
+      item:
+        key: identifier
+        fields: {{sku: identifier, name: "values.name[0].data", brand: "values.brnad[0].data"}}
+"""
+
+
+def pim_products(count: int, name: str = "Pen") -> list[dict[str, Any]]:
+    """Akeneo-shaped products with a name and a brand value each."""
+    return [
+        {
+            "identifier": f"A{i}",
+            "values": {"name": [{"data": f"{name} {i}"}], "brand": [{"data": "Acme"}]},
+        }
+        for i in range(count)
+    ]

@@ -7,12 +7,14 @@ import os
 import time
 from pathlib import Path
 
+import orjson
 import pytest
 
 from mastersync.bootstrap import build_hub
 from mastersync.connectors.files.dropfolder import DropFolder
 from mastersync.connectors.files.settings import FileSettings
 from mastersync.connectors.sandbox.target import SandboxTarget
+from tests.support import misspelt_pim, pim_products
 
 
 def test_claims_settled_matching_files_once(tmp_path: Path) -> None:
@@ -165,24 +167,12 @@ def test_a_field_no_record_of_a_file_filled_through_an_expression_is_logged_once
     from mastersync.pipeline.inbound import poller
 
     landscape = tmp_path / "landscape.yaml"
-    landscape.write_text("""
-name: drop
-systems:
-  pim:
-    kind: pim
-    connector: {type: files, folder: inbox, watch: {item: "items*.jsonl"}}
-    inbound:
-      item:
-        key: identifier
-        fields: {sku: identifier, name: "values.name[0].data", brand: "values.brnad[0].data"}
-""")
+    landscape.write_text(
+        misspelt_pim('connector: {type: files, folder: inbox, watch: {item: "*"}}')
+    )
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    rows = "".join(
-        f'{{"identifier": "A{i}", "values": {{"name": [{{"data": "Pen {i}"}}], '
-        f'"brand": [{{"data": "Acme"}}]}}}}\n'
-        for i in range(25)
-    )
+    rows = "".join(orjson.dumps(p).decode() + "\n" for p in pim_products(25))
     hub = build_hub(landscape)
     folder = DropFolder("pim", inbox, {"item": "items*.jsonl"}, FileSettings(), settle=0)
     poll = poller(hub.ingestor, folder)
@@ -193,7 +183,8 @@ systems:
     assert "pim.item items_1.jsonl: brand ('values.brnad[0].data') was empty in all 25" in warning
     assert "name" not in warning.split("brand")[0]
     caplog.clear()
-    (inbox / "items_2.jsonl").write_text(rows.replace("Pen", "Pencil"))
+    again = "".join(orjson.dumps(p).decode() + "\n" for p in pim_products(25, "Pencil"))
+    (inbox / "items_2.jsonl").write_text(again)
     with caplog.at_level("WARNING", logger="mastersync.inbound"):
         assert asyncio.run(poll()) == 25
     assert caplog.records == []  # said once per poller, not at every file

@@ -10,6 +10,7 @@ import pytest
 from mastersync.bootstrap import build_hub
 from mastersync.pipeline.inbound import incremental_poller
 from mastersync.ports.connector import Page, SourceRecord
+from tests.support import misspelt_pim, pim_products
 
 
 class _Pages:
@@ -29,23 +30,8 @@ def test_a_field_no_record_filled_through_an_expression_is_logged_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     landscape = tmp_path / "landscape.yaml"
-    landscape.write_text("""
-name: pim
-systems:
-  pim:
-    kind: pim
-    inbound:
-      item:
-        key: identifier
-        fields: {sku: identifier, name: "values.name[0].data", brand: "values.brnad[0].data"}
-""")
-    records: list[dict[str, object]] = [
-        {
-            "identifier": f"A{i}",
-            "values": {"name": [{"data": f"Pen {i}"}], "brand": [{"data": "X"}]},
-        }
-        for i in range(60)
-    ]
+    landscape.write_text(misspelt_pim())
+    records: list[dict[str, object]] = list(pim_products(60))
     hub = build_hub(landscape)
     poll = incremental_poller(hub.ingestor, _Pages(records), "pim", "item", every=0, page_size=30)
     with caplog.at_level("WARNING", logger="mastersync.inbound"):

@@ -80,7 +80,7 @@ def ingest(
         hidden = sum(report.problems.values()) - min(len(report.samples), 10)
         if hidden > 0:
             console.print(f"  … and {hidden} more: `mastersync exceptions list --group`")
-        for note in report.empty_expression_notes(mapper.expression_fields):
+        for note in report.empty_expression_notes(mapper.expression_fields).values():
             console.print(f"  note: {escape(note)}", soft_wrap=True)
     console.print(report_table(reports))
     hub.close()

@@ -24,9 +24,7 @@ def warn_empty_expressions(
 ) -> None:
     """Log fields a batch's JMESPath expressions never filled (likely misspelt: they read
     null and clear the field), once per domain and field in ``warned``."""
-    for name, note in zip(
-        report.never_filled(expressions), report.empty_expression_notes(expressions), strict=True
-    ):
+    for name, note in report.empty_expression_notes(expressions).items():
         if (report.domain, name) not in warned:
             warned.add((report.domain, name))
             log.warning("%s.%s %s: %s", report.system, report.domain, where, note)

@@ -55,14 +55,14 @@ class BatchReport:
             return []
         return [name for name in expressions if not self.tally.filled[name]]
 
-    def empty_expression_notes(self, expressions: dict[str, str]) -> list[str]:
-        """``never_filled`` said for people, one line per field."""
-        return [
-            f"{name} ({expressions[name]!r}) was empty in all {self.tally.mapped} records "
-            "mapped: a misspelt path reads null (and clears the field); check it against "
-            "the source"
+    def empty_expression_notes(self, expressions: dict[str, str]) -> dict[str, str]:
+        """``never_filled`` said for people: field -> one line."""
+        return {
+            name: f"{name} ({expressions[name]!r}) was empty in all {self.tally.mapped} "
+            "records mapped: a misspelt path reads null (and clears the field); check it "
+            "against the source"
             for name in self.never_filled(expressions)
-        ]
+        }
 
     @property
     def received(self) -> int:
