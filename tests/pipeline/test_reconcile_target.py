@@ -376,3 +376,45 @@ def test_a_consumers_own_records_are_not_drift(store: Store, tmp_path: Path) -> 
     assert report.clean
     assert (report.counts[Bucket.MATCHED], report.keys(Bucket.SOURCED)) == (1, ["S1"])
     estate.close()
+
+
+def test_a_missing_record_says_what_became_of_its_version(store: Store, tmp_path: Path) -> None:
+    """The note said "(in flight, or dead)" whatever the queue knew: a record the filter
+    left out when it was delivered, one dead at the consumer and one not taken yet."""
+    from mastersync.connectors.sandbox.faults import Faults
+    from mastersync.domain.canonical import DOMAINS
+    from mastersync.domain.subscriptions import compile_subscription
+
+    estate = Estate(store, tmp_path)
+    estate.shop = SandboxConnector(tmp_path / "shop.db", Faults(reject_when="handle == 'D2'"))
+    estate.send(item("D1", st="draft"), item("D2"), item("D3"))
+    estate.deliver()
+    estate.send(item("D4"))  # not delivered yet
+    # The filter now takes drafts too: D1 was skipped when it was delivered.
+    edited = landscape()
+    config = (
+        edited.config.systems["shop"]
+        .outbound["items"]
+        .model_copy(update={"filter": "lifecycle_state != 'retired'"})
+    )
+    sub = compile_subscription(
+        "shop", "items", config, edited.config.systems["shop"].delivery, DOMAINS["item"].fields
+    )
+    report = reconcile_target(store, edited, estate.shop, sub).report
+    notes = {e.master_id: e.note or "" for e in report.examples[Bucket.MISSING]}
+    assert set(notes) == {estate.master(s) for s in ("D1", "D2", "D4")}
+    assert "version 1 was skipped when it was delivered" in notes[estate.master("D1")]
+    assert "`reconcile --repair` sends it" in notes[estate.master("D1")]
+    assert "version 1 is dead" in notes[estate.master("D2")]
+    assert notes[estate.master("D4")] == (
+        "not delivered yet: the hub has delivered nothing; version 1 is in its log"
+    )
+    # Sent again by a repair, the skipped one arrives.
+    repaired = reconcile_target(store, edited, estate.shop, sub, ReconcileOptions(repair=True))
+    assert repaired.run.repair["queued"] == 3
+    hub = DistributionHub(
+        store, [sub], OutboxFeed(store, utc_now), {"shop": estate.shop}, poll_interval=0.02
+    )
+    asyncio.run(hub.run_until_idle(timeout=30, settle=0.3))
+    assert estate.master("D1") in estate.shop.target.records("item")
+    estate.close()

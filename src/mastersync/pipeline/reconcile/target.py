@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mastersync.domain.canonical import DOMAINS
-from mastersync.domain.delivery import REPAIR_PREFIX, Applied
+from mastersync.domain.delivery import REPAIR_PREFIX, Applied, DeliveryStatus
 from mastersync.domain.golden import GoldenRecord
 from mastersync.domain.landscape.policy import CompiledLandscape
 from mastersync.domain.mapping.spec import ValueOp
@@ -203,18 +203,41 @@ class _TargetRun:
                 ids = [g.master_id for g in wanted]
                 keys = uow.consumer_keys(sub.system, sub.domain, ids) if ids else {}
                 applied = uow.applied_for(sub.id, ids) if ids else {}
+                gone = {
+                    g.master_id
+                    for g in wanted
+                    if (held := applied.get(g.master_id)) is not None
+                    and held.active
+                    and held.version >= g.version
+                }
+                firsts = self._first_deliveries(uow, [g for g in wanted if g.master_id not in gone])
                 for g in wanted:
                     held = applied.get(g.master_id)
-                    if held is not None and held.active and held.version >= g.version:
+                    if g.master_id in gone:
+                        assert held is not None
                         note = f"delivered as version {held.version}, gone from {sub.system}"
                     else:
-                        got = f"version {held.version}" if held else "nothing"
-                        note = f"not delivered: the hub has delivered {got} (in flight, or dead)"
+                        note = _undelivered(g.version, held, firsts.get(g.master_id))
                     key = keys.get(g.master_id, {}).get("key") or g.master_id
                     self.report.add(DriftEntry(key, Bucket.MISSING, g.master_id, note=note))
                 found.extend(ids)
                 options.advance("hub", len(batch))
         self._repair(found)
+
+    def _first_deliveries(
+        self, uow: UnitOfWork, records: list[GoldenRecord]
+    ) -> dict[str, tuple[DeliveryStatus, str | None]]:
+        """master id -> how the subscription first decided on the record's current version
+        (status, operation), for those it has decided on."""
+        if not records:
+            return {}
+        since = {g.master_id: g.version for g in records}
+        events = uow.events_for(since, since)
+        ids = {
+            e.event_id: m for m, history in events.items() for e in history if e.version == since[m]
+        }
+        firsts = uow.first_deliveries(self.sub.id, ids) if ids else {}
+        return {ids[event]: outcome for event, outcome in firsts.items()}
 
     def _repair(self, master_ids: list[str]) -> None:
         if self.repair_id is None or not master_ids:
@@ -222,6 +245,33 @@ class _TargetRun:
         self.queued += queue_repairs(
             self.store, self.sub, master_ids, self.repair_id, self.options.clock
         )
+
+
+def _undelivered(
+    version: int, held: Applied | None, first: tuple[DeliveryStatus, str | None] | None
+) -> str:
+    """Why the consumer lacks a record the subscription selects, as the hub's queue tells."""
+    got = f"version {held.version}" if held else "nothing"
+    if first is None:
+        return f"not delivered yet: the hub has delivered {got}; version {version} is in its log"
+    status, operation = first
+    if status in (DeliveryStatus.PENDING, DeliveryStatus.RETRYING):
+        return (
+            f"not delivered yet: version {version} is {status.value}; the hub has delivered {got}"
+        )
+    if status is DeliveryStatus.DEAD:
+        return (
+            f"version {version} is dead (`mastersync exceptions list --kind dead_letter`); "
+            f"the hub has delivered {got}"
+        )
+    if status is DeliveryStatus.SKIPPED:
+        return (
+            f"version {version} was skipped when it was delivered (the filter left it out "
+            "then, or the consumer had it); `reconcile --repair` sends it"
+        )
+    if operation == "deactivate":
+        return f"version {version} was delivered as a deactivation (the filter left it out then)"
+    return f"delivered as version {version}, gone from the consumer"
 
 
 def reconcile_target(
