@@ -122,9 +122,9 @@ def test_an_unterminated_quote_fails_its_line_and_the_lines_after_it_are_read(
 def test_a_row_over_several_lines_that_fails_otherwise_names_them_and_makes_no_records(
     tmp_path: Path,
 ) -> None:
-    """Only a quote that never closed gives its lines back. A row over lines with the wrong
-    field count may be a stray quote or a good quoted field in a bad row; reading its lines
-    again made records of the field's later lines."""
+    """A row over lines that parses but has the wrong field count keeps its lines: it may be
+    a stray quote or a good quoted field in a bad row, and reading its lines again made
+    records of the field's later lines. Its failure holds them all."""
     path = tmp_path / "s.csv"
     path.write_text('sku,name,desc\nA1,Pen,Blue,"multi\nB2,Fake,Stuff"\nC3,Real,ok\n')
     got = list(read_csv(path))
@@ -135,17 +135,35 @@ def test_a_row_over_several_lines_that_fails_otherwise_names_them_and_makes_no_r
     failure = got[0]
     assert isinstance(failure, ReadFailure)
     assert "expected 3 fields, got 4 in a row over lines 2-3" in failure.message
-    # A quote closed mid-line with text after it: a syntax error naming the lines.
-    path.write_text('no,name,price\nA1,"Gloves,1\nA2,Tape,2\nA3,Box" large,3\nA4,Pen,4\n')
+    assert failure.raw == "A1,Pen,Blue,multi\nB2,Fake,Stuff"
+
+
+def test_a_stray_quote_closed_inside_a_later_field_fails_its_line_and_the_rest_is_read(
+    tmp_path: Path,
+) -> None:
+    """A field opening with a stray quote ran to the next quoted field, lines later: the
+    rows between were neither records nor failures, and the failure kept its first line
+    only (50 records of a reviewer's file were gone without a word)."""
+    path = tmp_path / "s.csv"
+    path.write_text(
+        'no,name,price\nA1,"12 inch pipe,1\nA2,Tape,2\nA3,Box" large,3\nA4,"Pen, blue",4\n'
+        'A5,Cup,"1,5"\n'
+    )
     got = list(read_csv(path))
     assert records(got) == [
         ("s.csv:2", "csv_syntax"),
-        ("s.csv:5", {"no": "A4", "name": "Pen", "price": "4"}),
+        ("s.csv:3", {"no": "A2", "name": "Tape", "price": "2"}),
+        ("s.csv:4", {"no": "A3", "name": 'Box" large', "price": "3"}),
+        ("s.csv:5", {"no": "A4", "name": "Pen, blue", "price": "4"}),
+        ("s.csv:6", {"no": "A5", "name": "Cup", "price": "1,5"}),
     ]
     failure = got[0]
     assert isinstance(failure, ReadFailure)
-    assert failure.message.endswith("(in a row over lines 2-4)")
-    assert failure.raw == 'A1,"Gloves,1'
+    assert failure.raw == 'A1,"12 inch pipe,1'
+    assert failure.message.endswith(
+        "(in a row over lines 2-4: the quote opened on line 2 is taken as stray; "
+        "lines 3-4 are read again as rows of their own)"
+    )
 
 
 def test_a_quote_never_closed_in_the_header_fails_the_file(tmp_path: Path) -> None:

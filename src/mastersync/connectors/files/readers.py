@@ -210,20 +210,27 @@ def read_csv(
                 return
             if error is not None:
                 numbers = lines.numbers()
-                if len(numbers) > 1 and "end of data" in error:
-                    # A quote never closed took every line after it: they are read again,
-                    # rows of their own (they were neither records nor failures).
+                raw = lines.first()
+                if len(numbers) > 1:
+                    # A quote that never closed took every line after it; one that "closed"
+                    # in the middle of a later field (a stray quote opening a field, closed
+                    # by the next quoted field's opening quote) took the lines between.
+                    # Either way the row is broken and its later lines were neither records
+                    # nor failures: they are read again, rows of their own (a stray quote
+                    # is far likelier than a good multi-line field with a bad end).
                     raw = lines.give_back()
                     again = (
                         f"line {numbers[1]} is read again as a row of its own"
                         if len(numbers) == 2
                         else f"lines {numbers[1]}-{numbers[-1]} are read again as rows of their own"
                     )
-                    error += f" (a quote opened on line {start} never closed; {again})"
-                else:
-                    raw = lines.first()
-                    if len(numbers) > 1:
-                        error += f" (in a row over lines {numbers[0]}-{numbers[-1]})"
+                    if "end of data" in error:
+                        error += f" (a quote opened on line {start} never closed; {again})"
+                    else:
+                        error += (
+                            f" (in a row over lines {numbers[0]}-{numbers[-1]}: the quote "
+                            f"opened on line {start} is taken as stray; {again})"
+                        )
                 yield ReadFailure(f"{name}:{start}", "csv_syntax", error, raw)
                 continue
             if header is None:
