@@ -265,6 +265,31 @@ def test_stale_changes_are_recorded_and_change_nothing(store: Store, ingestor: I
     assert outbox_and_lineage(store, view.golden.master_id)[1] == ["accepted", "stale"]
 
 
+def test_a_stale_entry_is_settled_by_a_later_version_not_by_the_applied_one_again(
+    store: Store, ingestor: Ingestor
+) -> None:
+    """Re-applying the version a stale update lost to (a retry of another entry of the
+    record, --reapply) closed the stale entry as superseded, though nothing later came."""
+    ingestor.ingest("erp", "item", feed([erp_item("A1", 5, name="Current")]))
+    ingestor.ingest("erp", "item", feed([erp_item("A1", 4, name="Old")]))
+    ingestor.ingest("erp", "item", feed([erp_item("A1", 5, name="Contradiction")]))
+    reapplied = [SourceRecord(erp_item("A1", 5, name="Current"), "feed:1", reapply=True)]
+    ingestor.ingest("erp", "item", reapplied)
+    with store.unit_of_work(write=False) as uow:
+        stale = uow.exceptions(ExceptionFilter(kind="stale_update"))
+    # One entry per record and rule: it says what came last.
+    assert [e.message for e in stale] == ["version 5 was already applied with different content"]
+    ingestor.ingest("erp", "item", feed([erp_item("A1", 6, name="Newer")]))
+    with store.unit_of_work(write=False) as uow:
+        assert uow.exceptions(ExceptionFilter(kind="stale_update")) == []
+        settled = uow.exceptions(
+            ExceptionFilter(kind="stale_update", status=ExceptionStatus.RESOLVED)
+        )
+    assert [e.resolution["note"] for e in settled if e.resolution] == [
+        "record A1 applied at source version 6"
+    ]
+
+
 def test_references_resolve_and_unknown_ones_wait_in_the_inbox(
     store: Store, ingestor: Ingestor
 ) -> None:

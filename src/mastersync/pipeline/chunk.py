@@ -129,6 +129,11 @@ class ChunkRun:
             )
             for nk in policy.natural_keys
         }
+        # A stale update's entry is settled by a later source version only: applying the
+        # version it lost to again (a retry, --reapply) says nothing new about it.
+        self._stale = Problem(ProblemKind.STALE_UPDATE, "version", "stale", "").signature(
+            system, self.domain
+        )
 
     # --- before the unit of work: nothing here needs the store --------------------------
     def read(self, chunk: Sequence[SourceRecord | ReadFailure], first: int) -> list[Item]:
@@ -221,7 +226,9 @@ class ChunkRun:
                 golden[result.golden.master_id] = result.golden
             if result.event is not None:
                 events.append(result.event)
-            self._record(result, item, open_entries.get(item.key, ()))
+            before = seen.get(item.key)
+            advanced = before is None or item.version != before[0]
+            self._record(result, item, open_entries.get(item.key, ()), advanced=advanced)
         self.changes.contributions = list(contributions.values())
         self.changes.golden = list(golden.values())
         self.changes.events = events
@@ -330,8 +337,15 @@ class ChunkRun:
             raise ConcurrencyError("records moved by a merge or split while the chunk waited")
 
     def _record(
-        self, result: RecordResult, item: Item, open_entries: Sequence[tuple[int, str]]
+        self,
+        result: RecordResult,
+        item: Item,
+        open_entries: Sequence[tuple[int, str]],
+        *,
+        advanced: bool = True,
     ) -> None:
+        """Inbox entries, rejects, lineage and settled entries of a processed record
+        (``advanced``: its source version is not the one applied before)."""
         rec = item.incoming
         assert rec is not None
         raised = set()
@@ -390,6 +404,8 @@ class ChunkRun:
         if result.outcome in (Outcome.ACCEPTED, Outcome.UNCHANGED):
             # Whatever this record failed before and did not fail now is settled.
             for ex_id, signature in open_entries:
+                if signature == self._stale and not advanced:
+                    continue
                 if signature not in raised and signature not in self._lasting:
                     self.changes.resolutions.append(
                         (
