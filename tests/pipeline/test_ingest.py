@@ -290,6 +290,39 @@ def test_a_stale_entry_is_settled_by_a_later_version_not_by_the_applied_one_agai
     ]
 
 
+def test_a_record_rejected_for_another_problem_settles_the_mapping_error_it_no_longer_has(
+    store: Store, ingestor: Ingestor
+) -> None:
+    """Only an applied record settled its entries: one that now mapped but failed for
+    something else kept its old mapping error open, and a retry called it still failing."""
+    price = {"sku": "A9", "list": "LIST", "amount": "abc", "v": 1}
+    ingestor.ingest("erp", "price", feed([price]))
+    with store.unit_of_work(write=False) as uow:
+        [mapping] = uow.exceptions(ExceptionFilter())
+    assert (mapping.kind, mapping.field) == ("mapping_error", "amount")
+    # The amount is fixed; the item it names has not arrived yet.
+    ingestor.ingest("erp", "price", feed([{**price, "amount": "1.00", "v": 2}]))
+    with store.unit_of_work(write=False) as uow:
+        [waiting] = uow.exceptions(ExceptionFilter())
+        settled = uow.exception(mapping.id or 0)
+    assert waiting.kind == "unknown_reference"
+    assert settled is not None and settled.status is ExceptionStatus.RESOLVED
+    assert settled.resolution is not None
+    assert settled.resolution["note"] == (
+        "record A9|LIST no longer fails this at source version 2; it is rejected for other "
+        "problems (their own entries)"
+    )
+    # A version older than the applied one settles nothing: v2 is applied once its item is
+    # there, v4 fails its mapping, and v1 arrives late, mapped but invalid.
+    ingestor.ingest("erp", "item", feed([erp_item("A9", 1, name="Late")]))
+    ingestor.ingest("erp", "price", feed([{**price, "amount": "1.00", "v": 2}]))
+    ingestor.ingest("erp", "price", feed([{**price, "amount": "x", "v": 4}]))
+    ingestor.ingest("erp", "price", feed([{**price, "amount": "-1", "v": 1}]))
+    with store.unit_of_work(write=False) as uow:
+        kinds = sorted(e.kind for e in uow.exceptions(ExceptionFilter()))
+    assert kinds == ["mapping_error", "validation_error"]
+
+
 def test_references_resolve_and_unknown_ones_wait_in_the_inbox(
     store: Store, ingestor: Ingestor
 ) -> None:

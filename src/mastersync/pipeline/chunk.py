@@ -22,7 +22,7 @@ from mastersync.domain.validation import (
     storable,
     validate,
 )
-from mastersync.domain.versions import Version
+from mastersync.domain.versions import Version, compare
 from mastersync.pipeline.four_eyes import hold_guarded
 from mastersync.pipeline.ids import new_trace_id
 from mastersync.pipeline.matching.linker import Linker
@@ -32,6 +32,9 @@ from mastersync.ports.store import ChangeSet, ConcurrencyError, UnitOfWork
 
 # Problems that go to the inbox even though the record itself was accepted.
 _INBOX_WARNINGS = {ProblemKind.OWNERSHIP_VIOLATION, ProblemKind.AMBIGUOUS_MATCH}
+# The stages a record rejected after its mapping went through whole (quality rules, which
+# also make validation errors, run later, at the merge).
+_CHECKED_BEFORE_MERGE = {ProblemKind.MAPPING_ERROR.value, ProblemKind.UNKNOWN_REFERENCE.value}
 SAMPLES = 20
 MAX_REJECTS = 100_000
 
@@ -190,15 +193,23 @@ class ChunkRun:
         valid = self._map_and_validate(uow, pending)
         ledger = self._load(uow, valid, known)
         linker = self._linker(uow, ledger, valid, known)
-        open_entries = uow.open_exception_keys(domain, system, {i.key for i in valid})
+        # Records that failed after mapping were checked whole up to validation: what they
+        # failed before in those stages and not now is settled too.
+        checked = {i.key for i in pending if i.incoming is None and i.mapped is not None}
+        open_entries = uow.open_exception_keys(domain, system, {i.key for i in valid} | checked)
         contributions: dict[tuple[str, str], Contribution] = {}
         golden: dict[str, GoldenRecord] = {}
         events: list[ChangeEvent] = []
         for item in pending:
             if item.incoming is None:
-                self._fail(
+                raised = self._fail(
                     item.problems, item.key, item.record.payload, item.record.locator, item.trace_id
                 )
+                before = seen.get(item.key)
+                if item.mapped is not None and (
+                    before is None or item.version is None or compare(item.version, before[0]) >= 0
+                ):
+                    self._settle_checked(item, open_entries.get(item.key, ()), raised)
                 continue
             ctx = Context(
                 self.now,
@@ -340,7 +351,7 @@ class ChunkRun:
         self,
         result: RecordResult,
         item: Item,
-        open_entries: Sequence[tuple[int, str]],
+        open_entries: Sequence[tuple[int, str, str]],
         *,
         advanced: bool = True,
     ) -> None:
@@ -403,22 +414,38 @@ class ChunkRun:
         )
         if result.outcome in (Outcome.ACCEPTED, Outcome.UNCHANGED):
             # Whatever this record failed before and did not fail now is settled.
-            for ex_id, signature in open_entries:
+            for ex_id, signature, _ in open_entries:
                 if signature == self._stale and not advanced:
                     continue
                 if signature not in raised and signature not in self._lasting:
-                    self.changes.resolutions.append(
-                        (
-                            ex_id,
-                            ExceptionStatus.RESOLVED,
-                            {
-                                "by": "superseded",
-                                "at": self.now,
-                                "trace_id": item.trace_id,
-                                "note": f"record {rec.key} applied at source version {version}",
-                            },
-                        )
+                    self._settle(
+                        ex_id, item, f"record {rec.key} applied at source version {version}"
                     )
+
+    def _settle_checked(
+        self, item: Item, open_entries: Sequence[tuple[int, str, str]], raised: set[str]
+    ) -> None:
+        """A record (not older than the applied version) rejected after its mapping and
+        references ran whole: the entries of those stages it no longer raises are settled
+        (its other failures have entries of their own). Before, they stayed open, and a
+        retry called them still failing for an error the record no longer had."""
+        for ex_id, signature, kind in open_entries:
+            if kind in _CHECKED_BEFORE_MERGE and signature not in raised:
+                self._settle(
+                    ex_id,
+                    item,
+                    f"record {item.key} no longer fails this at source version {item.version}; "
+                    "it is rejected for other problems (their own entries)",
+                )
+
+    def _settle(self, ex_id: int, item: Item, note: str) -> None:
+        self.changes.resolutions.append(
+            (
+                ex_id,
+                ExceptionStatus.RESOLVED,
+                {"by": "superseded", "at": self.now, "trace_id": item.trace_id, "note": note},
+            )
+        )
 
     def _fail(
         self,
@@ -427,11 +454,14 @@ class ChunkRun:
         payload: Any,
         locator: str | None,
         trace_id: str | None,
-    ) -> None:
+    ) -> set[str]:
+        """Reject a record: its inbox entries; returns their signatures."""
         self.tally.outcomes[Outcome.REJECTED] += 1
         self._reject(problems, locator or key)
-        for problem in problems:
-            self._entry(problem, key, None, payload, locator, trace_id)
+        return {
+            self._entry(problem, key, None, payload, locator, trace_id).signature
+            for problem in problems
+        }
 
     def _reject(self, problems: Sequence[Problem], where: str | None) -> None:
         if len(self.tally.rejects) < MAX_REJECTS:

@@ -305,8 +305,8 @@ class UnitOfWork(DeliveryQueue, MatchRepository, ReconciliationRepository, Proto
 
     def open_exception_keys(
         self, domain: str, system: str, keys: Collection[str]
-    ) -> dict[str, list[tuple[int, str]]]:
-        """Source key -> (id, signature) of each open inbox entry about that record."""
+    ) -> dict[str, list[tuple[int, str, str]]]:
+        """Source key -> (id, signature, kind) of each open inbox entry about that record."""
         ...
 
     def lock_keys(self, keys: Collection[str]) -> None:

@@ -172,14 +172,14 @@ class BatchReader:
 
     def open_exceptions(
         self, conn: sa.Connection, domain: str, system: str, keys: Collection[str]
-    ) -> dict[str, list[tuple[int, str]]]:
-        """Source key -> (id, signature) of each open inbox entry about that record."""
-        found: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    ) -> dict[str, list[tuple[int, str, str]]]:
+        """Source key -> (id, signature, kind) of each open inbox entry about that record."""
+        found: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
         fixed = [("status", "open"), ("domain", domain), ("system", system)]
-        for key, ex_id, signature in self._rows(
-            conn, ("source_key", "id", "signature"), "exceptions", fixed, "source_key", keys
+        for key, ex_id, signature, kind in self._rows(
+            conn, ("source_key", "id", "signature", "kind"), "exceptions", fixed, "source_key", keys
         ):
-            found[key].append((ex_id, signature))
+            found[key].append((ex_id, signature, kind))
         return dict(found)
 
 
