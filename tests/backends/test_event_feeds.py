@@ -296,27 +296,33 @@ def test_one_relay_at_a_time_publishes_and_another_takes_over_when_it_stops(
     request: pytest.FixtureRequest, url_fixture: str
 ) -> None:
     """Hubs sharing a store each run a relay; the lease lets one publish, and a second takes
-    over once the first stops renewing it."""
+    over once the first stops renewing it (it died), or at once when the first gives it back
+    (it stopped cleanly: a hub started again relayed nothing until its lease ran out)."""
     store = open_store(request.getfixturevalue(url_fixture))
     store.upgrade()
     bus = nats_url()
     first, second = NatsRelay(store, bus, utc_now), NatsRelay(store, bus, utc_now)
-    first.lease_seconds = second.lease_seconds = 0.5
+    first.lease_seconds, second.lease_seconds = 0.5, 60
     append(store, [event(n) for n in range(1, 4)])
 
-    async def relay(r: NatsRelay) -> int:
+    async def scenario() -> None:
         try:
-            return await r.relay(100)
+            assert await first.relay(100) == 3
+            append(store, [event(4)])
+            assert await second.relay(100) == 0  # the first holds the lease
+            await asyncio.sleep(0.6)  # the first stopped renewing it
+            assert await second.relay(100) == 1
+            assert await first.relay(100) == 0  # now the second's, for a minute
+            await second.close()  # a clean stop gives it back
+            append(store, [event(5)])
+            assert await first.relay(100) == 1
         finally:
-            await r.close()
+            await first.close()
+            await second.close()
 
     try:
-        assert asyncio.run(relay(first)) == 3
-        append(store, [event(4)])
-        assert asyncio.run(relay(second)) == 0  # the first holds the lease
-        time.sleep(0.6)  # the first stopped renewing it
-        assert asyncio.run(relay(second)) == 1
-        assert asyncio.run(relay(first)) == 0  # now the second's
+        asyncio.run(scenario())
+        assert _relay_cursor(store) == 5
     finally:
         asyncio.run(_drop_stream(bus))
         store.close()

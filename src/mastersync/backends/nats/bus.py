@@ -407,8 +407,24 @@ class NatsRelay:
         await asyncio.to_thread(self._advance, events[-1][0])
         return len(events)
 
+    def _release(self) -> None:
+        """Give the lease back: held until a moment already past, which the next relay
+        (another hub's, or this one started again) takes at once instead of waiting for
+        it to run out."""
+        if not self._held_until:
+            return
+        past = _iso(dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+        with self.store.unit_of_work() as uow:
+            uow.take_lease(f"lease:{self.cursor}", self.holder, past, past)
+            uow.commit()
+        self._held_until = 0.0
+
     async def close(self) -> None:
-        """Close the connection."""
+        """Give the lease back and close the connection."""
+        try:
+            await asyncio.to_thread(self._release)
+        except Exception as exc:  # the store is down: the lease runs out by itself
+            log.warning("the relay could not give its lease back (%s): it runs out by itself", exc)
         await self.connection.close()
 
 
