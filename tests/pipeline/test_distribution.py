@@ -301,6 +301,22 @@ def test_an_outage_holds_everything_until_the_consumer_returns(
     assert all(v == [1, 2] for v in per_record(log).values()) and len(log) == 20
 
 
+def test_a_hub_that_gives_up_waiting_for_idle_says_what_is_left(
+    store: Store, tmp_path: Path
+) -> None:
+    """It said only "the log above says what held the hub up", with nothing in the log."""
+    start = time.time()
+    estate = Estate(store, tmp_path, Faults(outages=[(start, start + 60)]), max_attempts=50)
+    estate.send(*({"sku": f"A{i}", "v": 1, "name": "n"} for i in range(3)))
+    totals = estate.deliver(timeout=1.5)
+    assert totals.idle is False
+    assert totals.left == [
+        "shop.items: 3 deliveries open in the queue (retrying, or behind one that is; "
+        "`mastersync deliveries` has more)"
+    ]
+    assert estate.deliver(timeout=0.01).left  # given up at once: still there
+
+
 def test_duplicate_and_out_of_order_source_input_has_no_effect_beyond_the_newest(
     store: Store, tmp_path: Path
 ) -> None:

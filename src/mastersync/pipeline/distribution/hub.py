@@ -95,8 +95,10 @@ class HubTotals:
     skipped: int = 0
     ingested: int = 0
     latencies_ms: list[float] = field(default_factory=list)
-    # After run_until_idle: whether it found nothing left to do (False: it gave up).
+    # After run_until_idle: whether it found nothing left to do (False: it gave up), and
+    # when it gave up, what was left.
     idle: bool | None = None
+    left: list[str] = field(default_factory=list)
 
     def add(self, report: RoundReport) -> None:
         """Count a delivery round."""
@@ -342,6 +344,7 @@ class DistributionHub:
         deadline = loop_time() + timeout
         quiet_since: float | None = None
         idle = False
+        left: list[str] = []
         while loop_time() < deadline and not runner.done():
             await asyncio.sleep(settle / 2)
             try:
@@ -355,10 +358,51 @@ class DistributionHub:
             elif loop_time() - quiet_since >= settle:
                 idle = True
                 break
+        if not idle and not runner.done():
+            left = await self.left()
         stop.set()
         totals = await runner
-        totals.idle = idle
+        totals.idle, totals.left = idle, left
         return totals
+
+    async def left(self) -> list[str]:
+        """What is left to do, a line per part (for a hub that gave up waiting for idle)."""
+        out: list[str] = []
+        polling = sum(1 for n in self._polled.values() if n is None or n > 0)
+        if polling:
+            out.append(f"{polling} inbound poller(s) still taking records in")
+        if self.relay is not None:
+            try:
+                backlog = await self.relay.backlog()
+            except Exception as exc:
+                out.append(f"the relay's backlog could not be read ({type(exc).__name__}: {exc})")
+            else:
+                if backlog > 0:
+                    out.append(
+                        f"up to {backlog} event(s) not published to the bus yet (the bus is "
+                        "down, or another hub's relay holds the lease)"
+                    )
+        ids = [s.id for s in self.subscriptions]
+        for sub in self.subscriptions:
+            try:
+                lag = await asyncio.wait_for(self.feed.lag(sub.id, sub.domain), 10)
+            except Exception as exc:  # the bus down: asking for each subscription waits each
+                out.append(f"the feed did not say what it holds ({type(exc).__name__}: {exc})")
+                break
+            if lag > 0:
+                out.append(f"{sub.id}: {lag} event(s) not taken from the feed yet")
+
+        def open_deliveries() -> dict[str, int]:
+            with self.store.unit_of_work(write=False) as uow:
+                return {i: uow.open_deliveries([i]) for i in ids}
+
+        for sub_id, n in (await asyncio.to_thread(open_deliveries)).items():
+            if n:
+                out.append(
+                    f"{sub_id}: {n} deliveries open in the queue (retrying, or behind one "
+                    "that is; `mastersync deliveries` has more)"
+                )
+        return out
 
     async def busy(self) -> bool:
         """Anything left to poll, relay, take from the log, or deliver?"""
