@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from mastersync.domain.records import ExceptionStatus
 from mastersync.pipeline.distribution.queueing import queue_events
 from mastersync.pipeline.distribution.replay import plan_replay, queue_replay
-from mastersync.pipeline.exceptions import ExceptionsInbox
 from mastersync.pipeline.ids import new_id, utc_now
 from mastersync.ports.outbound import DeliveryAck, DeliveryRequest, TerminalFailure
 from mastersync.ports.store import ExceptionFilter, ReplaySelection, Store
@@ -100,9 +100,10 @@ def test_a_replay_of_a_dead_letter_a_newer_version_overtook_sends_nothing(
     estate.replay(signature=signature)
     assert estate.consumer.log == []
     assert estate.consumer.state[master][1:] == (2, {"handle": "A1", "title": "good"})
-    # Settled from the inbox (superseded), it is no dead letter to select any more.
-    inbox = ExceptionsInbox(store, estate.ingestor)
-    inbox.retry(inbox.entries(signature=signature))
+    # Settled by the replay (its version sent again, here found overtaken), it is no dead
+    # letter to select any more.
+    with store.unit_of_work(write=False) as uow:
+        assert uow.exceptions(ExceptionFilter()) == []
     plan = plan_replay(store, ReplaySelection("shop.items", signature=signature), "item", new_id)
     assert plan.events == []
     with store.unit_of_work(write=False) as uow:
@@ -148,6 +149,17 @@ def test_a_replay_sends_a_never_delivered_version_the_consumer_needs(
     # The newest version died and nothing overtook it: the replay is how it gets there.
     assert estate.consumer.log == [(2, "upsert")]
     assert estate.consumer.state[master][1:] == (2, {"handle": "A1", "title": "BAD"})
+    # Its dead letter is closed, as a retry from the inbox closes it (it stayed open, and
+    # the delivery counted dead, though the version had arrived).
+    with store.unit_of_work(write=False) as uow:
+        assert uow.exceptions(ExceptionFilter()) == []
+        [entry] = uow.exceptions(ExceptionFilter(status=ExceptionStatus.RESOLVED))
+        dead = uow.conn.exec_driver_sql(
+            "SELECT count(*) FROM deliveries WHERE status = 'dead'"
+        ).scalar()
+    assert entry.resolution is not None and entry.resolution["by"] == "replay"
+    assert entry.resolution["note"].startswith("sent again by replay rpl_")
+    assert dead == 0
 
 
 def test_a_repair_overtaken_by_a_newer_version_sends_nothing(store: Store, tmp_path: Path) -> None:

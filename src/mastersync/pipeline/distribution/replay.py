@@ -6,8 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mastersync.domain.golden import ChangeEvent
+from mastersync.domain.problems import ProblemKind
+from mastersync.domain.records import ExceptionStatus
 from mastersync.pipeline.distribution.queueing import queue_events
-from mastersync.ports.store import ReplaySelection, Store
+from mastersync.ports.store import ExceptionFilter, ReplaySelection, Store
 
 
 @dataclass
@@ -50,4 +52,38 @@ def queue_replay(
             uow.commit()
         if progress is not None:
             progress(len(part))
+    if queued:
+        settle_dead_letters(store, plan, domain, clock)
     return queued
+
+
+def settle_dead_letters(
+    store: Store, plan: ReplayPlan, domain: str, clock: Callable[[], str]
+) -> int:
+    """Close the open dead letters of the versions a replay sends again, as `exceptions
+    retry` does when it queues one: their deliveries are settled, their inbox entries
+    resolved. A replay failing again is a dead letter of its own. Before, a replay by a
+    dead letter's signature delivered the versions and left their entries open and their
+    deliveries counted dead."""
+    sent = {(e.master_id, e.version) for _, e in plan.events}
+    note = f"sent again by replay {plan.replay_id}"
+    settled = 0
+    with store.unit_of_work() as uow:
+        entries = uow.exceptions(
+            ExceptionFilter(kind=ProblemKind.DEAD_LETTER.value, domain=domain, limit=100_000)
+        )
+        for entry in entries:
+            payload = entry.payload if isinstance(entry.payload, dict) else {}
+            if payload.get("subscription") != plan.subscription:
+                continue
+            if (payload.get("master_id"), payload.get("version")) not in sent:
+                continue
+            if payload.get("delivery_id") is not None:
+                uow.supersede(int(payload["delivery_id"]), note)
+            assert entry.id is not None
+            uow.settle_exception(
+                entry.id, ExceptionStatus.RESOLVED, {"by": "replay", "at": clock(), "note": note}
+            )
+            settled += 1
+        uow.commit()
+    return settled
