@@ -151,6 +151,12 @@ def test_ingest_get_trace_and_the_inbox(estate: Path) -> None:
         r"^#\d+ open  validation_error/gtin_check_digit  field gtin  tries 1$", narrow, re.M
     )
     assert all(len(line) <= 80 for line in narrow.splitlines())
+    # A full page says how many match (it said "2 inbox entries" of more).
+    code, out = cli("exceptions", "list", landscape=landscape)
+    shown = int(re.search(r"(\d+) inbox entries", out).group(1))  # type: ignore[union-attr]
+    assert shown >= 3
+    code, out = cli("exceptions", "list", "--limit", "2", landscape=landscape)
+    assert f"2 of {shown} inbox entries (newest first; --limit shows more)" in out, out
     code, out = cli("exceptions", "list", "--kind", "validation_error", landscape=landscape)
     entry_id = next(
         line.split("│")[1].strip() for line in out.splitlines() if "gtin_check_digit" in line

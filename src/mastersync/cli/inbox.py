@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 from typing import Annotated
 
@@ -39,7 +40,14 @@ def list_(
         if group:
             console.print(groups_table(uow.exception_groups(f), console.width))
         else:
-            console.print(exceptions_table(uow.exceptions(f), console.width))
+            entries = uow.exceptions(f)
+            total = len(entries)
+            if total == limit:
+                # A full page may not be all: say how many match (the title said the page's
+                # size as if it were the total).
+                groups = uow.exception_groups(dataclasses.replace(f, limit=1_000_000))
+                total = sum(g.count for g in groups)
+            console.print(exceptions_table(entries, console.width, total))
     hub.close()
 
 

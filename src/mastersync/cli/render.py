@@ -232,9 +232,14 @@ def rules_table(open_by_rule: dict[tuple[str, str, str], int]) -> Table:
     return table
 
 
-def exceptions_table(entries: list[ExceptionEntry], width: int = 200) -> RenderableType:
-    """Inbox entries, one line each (a block each in a narrow terminal)."""
+def exceptions_table(
+    entries: list[ExceptionEntry], width: int = 200, total: int | None = None
+) -> RenderableType:
+    """Inbox entries, one line each (a block each in a narrow terminal); ``total``: how many
+    match, when more than these."""
     title = f"{len(entries)} inbox entries"
+    if total is not None and total > len(entries):
+        title = f"{len(entries)} of {total} inbox entries (newest first; --limit shows more)"
     table = Table(title=title, title_justify="left")
     for col in ("id", "status", "kind", "record", "field", "rule", "message", "tries"):
         table.add_column(col, overflow="fold")
