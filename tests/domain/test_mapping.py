@@ -256,7 +256,7 @@ def test_a_naive_datetime_is_read_in_the_zone_the_mapping_names() -> None:
     assert values({"as_of": {"from": "t", "datetime": True}}, {"t": "2026-07-01T10:15"}) == {
         "as_of": summer
     }
-    with pytest.raises(ConfigError, match="unknown time zone"):
+    with pytest.raises(ValidationError, match="unknown time zone"):
         mapper({"as_of": {"from": "t", "datetime": {"timezone": "Mars/Base"}}})
 
 

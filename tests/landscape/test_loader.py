@@ -93,6 +93,24 @@ def test_mapping_errors_point_into_the_mapping_file(tmp_path: Path) -> None:
     )
 
 
+def test_a_bad_time_format_or_zone_is_refused_naming_its_line_and_key(tmp_path: Path) -> None:
+    """`check` said ok to a format strptime refuses (every record was then rejected), and
+    put a misspelt zone at line 1, "(top)"."""
+    bad = MAPPING.replace(
+        "version: {from: CHANGE_NO, kind: counter}",
+        "version:\n  from: CHANGE_NO\n  kind: timestamp\n  format: '%d.%m.%Y %H:%Q'\n"
+        "  timezone: Europe/Berlinn",
+    )
+    path = write(tmp_path, mapping=bad)
+    item = tmp_path.resolve() / "item.yaml"
+    assert sorted(problems(path)) == [
+        f"{item}:5: version.format: not a strptime format: 'Q' is a bad directive "
+        "(got '%d.%m.%Y %H:%Q')",
+        f"{item}:6: version.timezone: unknown time zone: give an IANA name such as "
+        "Europe/Berlin (got 'Europe/Berlinn')",
+    ]
+
+
 SHOP = """\
   shop:
     kind: ecommerce

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from typing_extensions import TypeAliasType
+
+from mastersync.domain.problems import ConfigError
 
 
 class _Spec(BaseModel):
@@ -34,6 +37,34 @@ class NumberSpec(_Spec):
         return self
 
 
+def _strptime_format(fmt: str | None) -> str | None:
+    """A strptime format, refused here when it has a directive strptime does not know
+    (`check` said ok, and ingest rejected every record with "'Q' is a bad directive")."""
+    if fmt is None:
+        return fmt
+    sample = dt.datetime(2001, 2, 3, 4, 5, 6).strftime(fmt)
+    try:
+        dt.datetime.strptime(sample, fmt)
+    except ValueError as exc:
+        text = str(exc)
+        if "directive" in text or "stray %" in text:
+            # The loader adds the value given: the reason is enough here.
+            raise ValueError(f"not a strptime format: {text.split(' in format')[0]}") from None
+    return fmt
+
+
+def _time_zone(name: str) -> str:
+    """An IANA time zone name, refused here so that the error names its key."""
+    from mastersync.domain.versions import zone  # versions imports this module
+
+    try:
+        zone(name)
+    except ConfigError:
+        # The loader adds the value given.
+        raise ValueError("unknown time zone: give an IANA name such as Europe/Berlin") from None
+    return name
+
+
 class DateSpec(_Spec):
     """Parse text into a date or timestamp: strptime format, babel locale, or ISO 8601."""
 
@@ -41,6 +72,9 @@ class DateSpec(_Spec):
     locale: str | None = None
     # Zone of naive times (IANA name), for ``datetime``: a source's local clock.
     timezone: str = "UTC"
+
+    _format = field_validator("format")(_strptime_format)
+    _zone = field_validator("timezone")(_time_zone)
 
 
 class UnitSpec(_Spec):
@@ -146,6 +180,9 @@ class VersionSpec(_Spec):
     format: str | None = None
     # Zone of naive timestamps (IANA name); sources that send UTC offsets need none.
     timezone: str = "UTC"
+
+    _format = field_validator("format")(_strptime_format)
+    _zone = field_validator("timezone")(_time_zone)
 
     @model_validator(mode="after")
     def _needs_path(self) -> VersionSpec:
