@@ -213,14 +213,19 @@ def test_a_filter_compares_amounts_as_numbers_and_one_it_cannot_evaluate_fails_i
                         "kind": "ecommerce",
                         "outbound": {
                             "items": {"domain": "item", "filter": "list_price > `1`"},
+                        },
+                    },
+                    "bi": {
+                        "kind": "other",
+                        "outbound": {
                             "odd": {"domain": "item", "filter": "sku == 'B1' || name > `1`"},
                         },
-                    }
+                    },
                 },
             }
         )
     )
-    items, odd = landscape.subscriptions["shop.items"], landscape.subscriptions["shop.odd"]
+    items, odd = landscape.subscriptions["shop.items"], landscape.subscriptions["bi.odd"]
     dear, cheap = ({"sku": "A1", "name": "Pen", "list_price": p} for p in ("2.5", "0.10"))
     assert items.operation(items.view("itm_1", 1, dear), False) is Operation.UPSERT
     assert items.operation(items.view("itm_1", 2, cheap), True) is Operation.DEACTIVATE

@@ -165,6 +165,23 @@ def test_a_subscription_reading_a_field_the_record_has_not_names_it(
     assert message in problem, problem
 
 
+def test_a_second_subscription_of_a_system_to_one_domain_is_refused(tmp_path: Path) -> None:
+    """Two subscriptions of the shop to items sent the same idempotency keys: the shop took
+    one's deactivation as a duplicate of the other's upsert, and each overwrote the other's
+    records with its own shape and filter."""
+    shop = SHOP.replace("lifecycle_stat ==", "lifecycle_state ==") + (
+        '      premium:\n        domain: item\n        filter: "list_price > `50`"\n'
+    )
+    path = write(tmp_path, LANDSCAPE.replace("domains:", shop + "domains:"))
+    [problem] = problems(path)
+    assert problem == (
+        f"{path}:16: systems.shop.outbound.premium.domain: shop already takes item records "
+        "through subscription 'items': a system subscribes to a domain once (its records "
+        "there have one key, one applied version and one idempotency key per version); "
+        "join the filters in one subscription"
+    )
+
+
 def test_every_cross_reference_error_is_reported_in_one_check(tmp_path: Path) -> None:
     """One problem per `check` took as many runs as there were typos."""
     path = write(

@@ -346,12 +346,29 @@ def compile_landscape(landscape: Landscape) -> CompiledLandscape:
                 errors.append(exc if inside else ConfigError(exc.message, (*loc, *exc.loc)))
     subscriptions: dict[str, Subscription] = {}
     for system, cfg in landscape.systems.items():
+        taken: dict[str, str] = {}
         for name, sub in cfg.outbound.items():
             loc = ("systems", system, "outbound", name)
             if sub.domain not in DOMAINS:
                 errors.append(
                     ConfigError(
                         f"unknown domain {sub.domain!r}{_suggest(sub.domain, DOMAINS)}",
+                        (*loc, "domain"),
+                    )
+                )
+                continue
+            first = taken.setdefault(sub.domain, name)
+            if first != name:
+                # The consumer's records of a domain are one set: one key per record, one
+                # applied version, one idempotency key per version. Two subscriptions sent
+                # the same keys, so the consumer took one's delete as a duplicate of the
+                # other's upsert, and each overwrote the other's shape and filter.
+                errors.append(
+                    ConfigError(
+                        f"{system} already takes {sub.domain} records through subscription "
+                        f"{first!r}: a system subscribes to a domain once (its records there "
+                        "have one key, one applied version and one idempotency key per "
+                        "version); join the filters in one subscription",
                         (*loc, "domain"),
                     )
                 )
