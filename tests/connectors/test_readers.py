@@ -75,6 +75,8 @@ def test_bad_lines_do_not_stop_the_file(tmp_path: Path) -> None:
     failure = list(read_csv(path))[2]
     assert isinstance(failure, ReadFailure)
     assert failure.message == "byte 0xFF at position 1 of the line is not valid utf-8"
+    # The bytes that did not decode are escaped, not replaced: the line can be read off it.
+    assert failure.raw == "\\xff\\xfe,x"
 
 
 def test_other_encodings(tmp_path: Path) -> None:
@@ -207,6 +209,13 @@ def test_oversized_records_are_refused(tmp_path: Path) -> None:
         ("big.jsonl:1", "too_large"),
         ("big.jsonl:2", {"a": 1}),
     ]
+    # Its start as text (it was a bytes repr, "b'{\"a\": ...'").
+    failure = next(iter(read_jsonl(path)))
+    assert isinstance(failure, ReadFailure) and failure.raw == '{"a": "' + "x" * 193
+    csv_path = tmp_path / "big.csv"
+    csv_path.write_text("a\n" + "x" * (MAX_RECORD_BYTES + 1) + "\n")
+    [failure] = read_csv(csv_path)
+    assert isinstance(failure, ReadFailure) and failure.raw == "x" * 200
 
 
 def test_file_types_by_suffix(tmp_path: Path) -> None:

@@ -100,7 +100,7 @@ class _Lines:
                         f"{self.name}:{self.line_no}",
                         "too_large",
                         f"line is {len(raw)} bytes, over the {MAX_RECORD_BYTES}-byte limit",
-                        raw[:200],
+                        _shown(raw[:200], self.encoding),
                     )
                 )
                 continue
@@ -113,7 +113,7 @@ class _Lines:
                         "encoding",
                         f"byte 0x{raw[exc.start]:02X} at position {exc.start + 1} of the line "
                         f"is not valid {self.encoding}",
-                        raw.decode(self.encoding, errors="replace"),
+                        _shown(raw, self.encoding),
                     )
                 )
                 continue
@@ -161,6 +161,13 @@ class _Lines:
                     )
                     continue
                 yield self.line_no, text
+
+
+def _shown(raw: bytes, encoding: str) -> str:
+    """A failed line's bytes as text for its inbox entry: what does not decode escaped
+    (``\\xe9``), so the original bytes can be read off it (U+FFFD lost them, and a bytes
+    repr came out as "b'...'")."""
+    return raw.decode(encoding, errors="backslashreplace").rstrip("\r\n")
 
 
 def _splits_on_newline_byte(encoding: str) -> bool:
@@ -295,16 +302,16 @@ def read_jsonl(path: Path) -> Iterator[SourceRecord | ReadFailure]:
                 continue
             locator = f"{name}:{line_no}"
             if len(raw) > MAX_RECORD_BYTES:
-                yield ReadFailure(locator, "too_large", f"line is {len(raw)} bytes", raw[:200])
+                yield ReadFailure(
+                    locator, "too_large", f"line is {len(raw)} bytes", _shown(raw[:200], "utf-8")
+                )
                 continue
             try:
                 # orjson reads an integer beyond 64 bits as a float, rounding it (an id of
                 # 20+ digits loses its last ones); the standard library keeps it exact.
                 value: Any = json.loads(raw) if _LONG_DIGITS.search(raw) else orjson.loads(raw)
             except (orjson.JSONDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-                yield ReadFailure(
-                    locator, "json_syntax", str(exc), raw.decode("utf-8", errors="replace").rstrip()
-                )
+                yield ReadFailure(locator, "json_syntax", str(exc), _shown(raw, "utf-8"))
                 continue
             if not isinstance(value, dict):
                 yield ReadFailure(
