@@ -49,3 +49,14 @@ def test_big_integers_keep_their_digits_and_lone_surrogates_are_replaced() -> No
         "k\ufffd": "a\ufffd",
     }
     assert digest(storable(payload)) == digest(storable(payload))
+
+
+def test_text_over_its_length_is_counted_in_characters() -> None:
+    """Text is normalised before its length is checked, and pydantic said "at most 200
+    items", followed by the whole text."""
+    from mastersync.domain.canonical import DOMAINS
+    from mastersync.domain.validation import validate
+
+    _, [problem] = validate(DOMAINS["item"], {"sku": "A1", "name": "é" * 201})
+    assert (problem.field, problem.rule) == ("name", "too_long")
+    assert problem.message == "text should have at most 200 characters, not 201"

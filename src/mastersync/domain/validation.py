@@ -33,10 +33,19 @@ def validate(spec: DomainSpec, values: dict[str, Any]) -> tuple[dict[str, Any], 
                 rule = "email"  # email-validator's failures arrive as generic value errors
             given = err.get("input")
             message = err["msg"]
+            ctx = err.get("ctx") or {}
+            length = err["type"] in ("too_long", "too_short") and isinstance(given, str)
+            if length:
+                # Text is normalised before its length is checked, so pydantic counts it
+                # as a sequence and says "items"; the text itself would only repeat it.
+                bound = "most" if err["type"] == "too_long" else "least"
+                limit = ctx.get("max_length", ctx.get("min_length"))
+                message = f"text should have at {bound} {limit} characters, not {len(given)}"
             if rule == "unknown_field":
                 message = f"{field!r} is not a {spec.name} field"
             elif (
                 given is not None
+                and not length
                 and not isinstance(given, dict | list)
                 and str(given) not in message
             ):
