@@ -141,11 +141,14 @@ def test_every_change_reaches_the_consumer_in_order_once(store: Store, tmp_path:
     assert receipts[0].source_key == held[estate.master("A7")]["key"]
     assert (stats.delivered, stats.pending, stats.lag) == (90, 0, 0)
     assert stats.p50_ms is not None and stats.p99_ms is not None
-    # The shop's own key is now a cross-reference of the golden record.
+    # The shop's own key is now a cross-reference of the golden record, and no source
+    # record: `status` counted the consumers' keys as "source records linked".
     with store.unit_of_work(write=False) as uow:
         assert uow.find_master("item", "shop", held[estate.master("A7")]["key"]) == (
             estate.master("A7")
         )
+        [counts] = uow.domain_counts()
+    assert (counts.golden, counts.source_records) == (30, 30)
 
 
 def test_transient_failures_are_retried_without_loss_duplication_or_disorder(

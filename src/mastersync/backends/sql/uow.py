@@ -241,7 +241,9 @@ class SqlUnitOfWork(SqlDeliveryQueue, SqlMatchRepository, SqlReconciliationRepos
     def domain_counts(self) -> list[DomainCounts]:
         """Golden records, source records and open exceptions per domain."""
         g = self._count_by_domain(golden, golden.c.merged_into.is_(None))
-        x = self._count_by_domain(xref)
+        # Source records only: a consumer's key for a record delivered to it is an xref row
+        # too (no values, no digest), and counted, "linked" exceeded what came in.
+        x = self._count_by_domain(xref, xref.c.digest != "")
         e = self._count_by_domain(exceptions, exceptions.c.status == "open")
         return [
             DomainCounts(d, g.get(d, 0), x.get(d, 0), e.get(d, 0))
