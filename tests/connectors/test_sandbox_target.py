@@ -144,3 +144,24 @@ def test_bulk_equals_one_by_one(
     out_bulk = bulk.apply_many(first) + bulk.apply_many(second)
     out_single = [single.apply_many([r])[0] for r in [*first, *second]]
     assert _normalised(bulk, out_bulk) == _normalised(single, out_single)
+
+
+def test_faults_can_be_changed_in_the_targets_file_while_a_connector_sends(
+    tmp_path: Path,
+) -> None:
+    """A target never given faults had no row: an UPDATE of it changed nothing, silently."""
+    import asyncio
+    import time
+
+    from mastersync.connectors.sandbox.target import SandboxConnector
+    from mastersync.ports.outbound import TerminalFailure
+
+    connector = SandboxConnector(tmp_path / "shop.db")
+    with sqlite3.connect(tmp_path / "shop.db") as db:
+        changed = db.execute(
+            "UPDATE faults SET config = ? WHERE id = 1", ('{"reject_when": "name == \'x\'"}',)
+        ).rowcount
+    assert changed == 1
+    time.sleep(0.6)  # a connector reads its faults again every half second
+    [outcome] = asyncio.run(connector.send_batch([request("m1", 1, name="x")]))
+    assert isinstance(outcome, TerminalFailure)

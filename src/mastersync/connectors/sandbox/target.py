@@ -66,6 +66,12 @@ class SandboxTarget:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             db.executescript(_SCHEMA)
+            # A row from the start, so that faults can be changed with an UPDATE (one on
+            # a target never given any changed nothing, silently).
+            db.execute(
+                "INSERT OR IGNORE INTO faults (id, config) VALUES (1, ?)",
+                (Faults().model_dump_json(),),
+            )
         # Applies in this process share one connection and take turns on a lock: SQLite's
         # busy handler sleeps between retries, which made concurrent applies crawl.
         self._db = self._connect()
