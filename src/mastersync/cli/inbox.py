@@ -97,8 +97,13 @@ def retry(
     entries = hub.inbox.entries(ids, signature)
     report = hub.inbox.retry(entries)
     queued = f"queued again: {len(report.queued)}, " if report.queued else ""
+    moot = (
+        f" ({len(report.superseded)} superseded: a newer version decided, nothing sent)"
+        if report.superseded
+        else ""
+    )
     console.print(
-        f"resolved: {len(report.resolved)}, {queued}still failing: "
+        f"resolved: {len(report.resolved)}{moot}, {queued}still failing: "
         f"{len(report.still_failing)}, skipped: {len(report.skipped)}"
     )
     if report.queued:

@@ -37,6 +37,8 @@ class RetryReport:
     # with the hub's next round (a new entry if the consumer refuses it again).
     queued: list[int] = field(default_factory=list)
     skipped: dict[int, str] = field(default_factory=dict)
+    # Among the resolved: dead letters a newer version made moot (nothing sent).
+    superseded: list[int] = field(default_factory=list)
 
 
 class ExceptionsInbox:
@@ -188,6 +190,8 @@ class ExceptionsInbox:
             )
             uow.commit()
         (report.resolved if superseded else report.queued).append(entry.id)
+        if superseded:
+            report.superseded.append(entry.id)
 
     def ignore(self, entries: list[ExceptionEntry], by: str, why: str) -> list[int]:
         """Close entries without acting, recording who and why."""
