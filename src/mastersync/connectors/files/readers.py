@@ -217,27 +217,31 @@ def read_csv(
                 return
             if error is not None:
                 numbers = lines.numbers()
-                raw = lines.first()
-                if len(numbers) > 1:
-                    # A quote that never closed took every line after it; one that "closed"
-                    # in the middle of a later field (a stray quote opening a field, closed
-                    # by the next quoted field's opening quote) took the lines between.
-                    # Either way the row is broken and its later lines were neither records
-                    # nor failures: they are read again, rows of their own (a stray quote
-                    # is far likelier than a good multi-line field with a bad end).
+                if len(numbers) > 1 and "end of data" in error:
+                    # A quote never closed took every line after it: they are read again,
+                    # rows of their own (they were neither records nor failures).
                     raw = lines.give_back()
                     again = (
                         f"line {numbers[1]} is read again as a row of its own"
                         if len(numbers) == 2
                         else f"lines {numbers[1]}-{numbers[-1]} are read again as rows of their own"
                     )
-                    if "end of data" in error:
-                        error += f" (a quote opened on line {start} never closed; {again})"
-                    else:
-                        error += (
-                            f" (in a row over lines {numbers[0]}-{numbers[-1]}: the quote "
-                            f"opened on line {start} is taken as stray; {again})"
-                        )
+                    error += f" (a quote opened on line {start} never closed; {again})"
+                elif len(numbers) > 1:
+                    # A quote that "closed" in the middle of a later field: a stray quote
+                    # (the lines between are rows) or a multi-line field with a bad end (they
+                    # are its text). Read again, a field's text made records that could
+                    # overwrite real ones; so the failure holds every line, and says so (it
+                    # kept the first only, and the rows between were lost without a word).
+                    raw = "".join(text for _, text in lines.row).rstrip("\r\n")
+                    error += (
+                        f" (in a row over lines {numbers[0]}-{numbers[-1]}: a quote opened on "
+                        f"line {start} closed inside a field on line {numbers[-1]}; lines "
+                        f"{numbers[1]}-{numbers[-1]} were not read as records and are in this "
+                        "entry: fix the quote and ingest the file again)"
+                    )
+                else:
+                    raw = lines.first()
                 yield ReadFailure(f"{name}:{start}", "csv_syntax", error, raw)
                 continue
             if header is None:
