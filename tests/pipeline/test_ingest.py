@@ -312,15 +312,30 @@ def test_a_record_rejected_for_another_problem_settles_the_mapping_error_it_no_l
         "record A9|LIST no longer fails this at source version 2; it is rejected for other "
         "problems (their own entries)"
     )
-    # A version older than the applied one settles nothing: v2 is applied once its item is
-    # there, v4 fails its mapping, and v1 arrives late, mapped but invalid.
+    # A version older than the one an entry was raised for settles nothing of it: v2 is
+    # applied once its item is there, v4 fails its mapping, and v3 arrives late, mapped but
+    # invalid (review found the v4 entry closed by it).
     ingestor.ingest("erp", "item", feed([erp_item("A9", 1, name="Late")]))
     ingestor.ingest("erp", "price", feed([{**price, "amount": "1.00", "v": 2}]))
     ingestor.ingest("erp", "price", feed([{**price, "amount": "x", "v": 4}]))
-    ingestor.ingest("erp", "price", feed([{**price, "amount": "-1", "v": 1}]))
+    ingestor.ingest("erp", "price", feed([{**price, "amount": "-1", "v": 3}]))
     with store.unit_of_work(write=False) as uow:
         kinds = sorted(e.kind for e in uow.exceptions(ExceptionFilter()))
     assert kinds == ["mapping_error", "validation_error"]
+
+
+def test_a_record_rejected_at_the_merge_settles_the_mapping_error_it_no_longer_has(
+    store: Store, ingestor: Ingestor
+) -> None:
+    """Rejected by a golden-record rule (a new item without the name it requires), the
+    record's mapping and references had run whole: its fixed mapping error is settled."""
+    ingestor.ingest("erp", "item", feed([erp_item("A5", 1, name="Pen", price="abc")]))
+    ingestor.ingest("erp", "item", feed([erp_item("A5", 2, price="1.50")]))
+    with store.unit_of_work(write=False) as uow:
+        [open_entry] = uow.exceptions(ExceptionFilter())
+        [settled] = uow.exceptions(ExceptionFilter(status=ExceptionStatus.RESOLVED))
+    assert (open_entry.kind, open_entry.rule) == ("validation_error", "required")
+    assert (settled.kind, settled.field) == ("mapping_error", "list_price")
 
 
 def test_references_resolve_and_unknown_ones_wait_in_the_inbox(

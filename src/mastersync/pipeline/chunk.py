@@ -205,11 +205,8 @@ class ChunkRun:
                 raised = self._fail(
                     item.problems, item.key, item.record.payload, item.record.locator, item.trace_id
                 )
-                before = seen.get(item.key)
-                if item.mapped is not None and (
-                    before is None or item.version is None or compare(item.version, before[0]) >= 0
-                ):
-                    self._settle_checked(item, open_entries.get(item.key, ()), raised)
+                if item.mapped is not None:
+                    self._settle_checked(uow, item, open_entries.get(item.key, ()), raised)
                 continue
             ctx = Context(
                 self.now,
@@ -239,7 +236,11 @@ class ChunkRun:
                 events.append(result.event)
             before = seen.get(item.key)
             advanced = before is None or item.version != before[0]
-            self._record(result, item, open_entries.get(item.key, ()), advanced=advanced)
+            entries = open_entries.get(item.key, ())
+            raised = self._record(result, item, entries, advanced=advanced)
+            if result.outcome is Outcome.REJECTED:
+                # Rejected at the merge: its mapping and references ran whole too.
+                self._settle_checked(uow, item, entries, raised)
         self.changes.contributions = list(contributions.values())
         self.changes.golden = list(golden.values())
         self.changes.events = events
@@ -354,9 +355,10 @@ class ChunkRun:
         open_entries: Sequence[tuple[int, str, str]],
         *,
         advanced: bool = True,
-    ) -> None:
+    ) -> set[str]:
         """Inbox entries, rejects, lineage and settled entries of a processed record
-        (``advanced``: its source version is not the one applied before)."""
+        (``advanced``: its source version is not the one applied before); returns the
+        signatures of the entries it raised."""
         rec = item.incoming
         assert rec is not None
         raised = set()
@@ -383,7 +385,7 @@ class ChunkRun:
         if result.outcome in (Outcome.STALE, Outcome.REJECTED):
             self._reject(result.problems, item.record.locator or rec.key)
         if result.outcome is Outcome.UNCHANGED and result.contribution is None:
-            return  # the same version again with the same values: nothing happened
+            return raised  # the same version again with the same values: nothing happened
         if result.master_id:
             self.tally.master_ids.append(result.master_id)
         detail = result.detail
@@ -421,22 +423,40 @@ class ChunkRun:
                     self._settle(
                         ex_id, item, f"record {rec.key} applied at source version {version}"
                     )
+        return raised
 
     def _settle_checked(
-        self, item: Item, open_entries: Sequence[tuple[int, str, str]], raised: set[str]
+        self,
+        uow: UnitOfWork,
+        item: Item,
+        open_entries: Sequence[tuple[int, str, str]],
+        raised: set[str],
     ) -> None:
-        """A record (not older than the applied version) rejected after its mapping and
-        references ran whole: the entries of those stages it no longer raises are settled
-        (its other failures have entries of their own). Before, they stayed open, and a
+        """A record rejected after its mapping and references ran whole: the entries of
+        those stages it no longer raises are settled (its other failures have entries of
+        their own), each only if raised for a version no newer than this one: a late older
+        version says nothing of a newer one's problem. Before, they stayed open, and a
         retry called them still failing for an error the record no longer had."""
         for ex_id, signature, kind in open_entries:
-            if kind in _CHECKED_BEFORE_MERGE and signature not in raised:
-                self._settle(
-                    ex_id,
-                    item,
-                    f"record {item.key} no longer fails this at source version {item.version}; "
-                    "it is rejected for other problems (their own entries)",
-                )
+            if kind not in _CHECKED_BEFORE_MERGE or signature in raised:
+                continue
+            if item.version is not None:
+                entry = uow.exception(ex_id)
+                payload = entry.payload if entry is not None else None
+                try:
+                    _, raised_at = self.mapper.identity(
+                        payload if isinstance(payload, dict) else {}
+                    )
+                except MappingFailed:
+                    continue  # which version it was raised for cannot be told
+                if raised_at is not None and compare(item.version, raised_at) < 0:
+                    continue
+            self._settle(
+                ex_id,
+                item,
+                f"record {item.key} no longer fails this at source version {item.version}; "
+                "it is rejected for other problems (their own entries)",
+            )
 
     def _settle(self, ex_id: int, item: Item, note: str) -> None:
         self.changes.resolutions.append(
