@@ -323,6 +323,22 @@ def test_a_hub_that_gives_up_waiting_for_idle_says_what_is_left(
         "`mastersync deliveries` has more)"
     ]
     assert estate.deliver(timeout=0.01).left  # given up at once: still there
+    # The store failing as well: what is left says so, and the hub still stops in order.
+    hub = DistributionHub(
+        store,
+        list(estate.landscape.subscriptions.values()),
+        OutboxFeed(store, utc_now),
+        {"shop": estate.shop},
+        poll_interval=0.02,
+    )
+
+    async def store_down() -> list[str]:
+        raise OSError("the store went away")
+
+    hub.left = store_down  # type: ignore[method-assign]
+    totals = asyncio.run(hub.run_until_idle(timeout=0.5, settle=0.3))
+    assert totals.idle is False
+    assert totals.left == ["what is left could not be read (OSError: the store went away)"]
 
 
 def test_duplicate_and_out_of_order_source_input_has_no_effect_beyond_the_newest(

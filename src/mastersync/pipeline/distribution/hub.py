@@ -38,6 +38,8 @@ _IDLE_WATCH = 5
 # often: an outage otherwise wrote a traceback per loop four times a second.
 _MAX_PAUSE = 5.0
 _REPEAT_LOG = 60.0
+# How long a hub that gave up waiting for idle spends finding out what is left.
+_LEFT_TIMEOUT = 15.0
 
 
 class _Trouble:
@@ -345,22 +347,28 @@ class DistributionHub:
         quiet_since: float | None = None
         idle = False
         left: list[str] = []
-        while loop_time() < deadline and not runner.done():
-            await asyncio.sleep(settle / 2)
-            try:
-                busy = await asyncio.wait_for(self.busy(), max(deadline - loop_time(), 0.01))
-            except Exception:  # the loops log why (a bus or store down): not idle, go on
-                busy = True
-            if busy:
-                quiet_since = None
-            elif quiet_since is None:
-                quiet_since = loop_time()
-            elif loop_time() - quiet_since >= settle:
-                idle = True
-                break
-        if not idle and not runner.done():
-            left = await self.left()
-        stop.set()
+        try:
+            while loop_time() < deadline and not runner.done():
+                await asyncio.sleep(settle / 2)
+                try:
+                    busy = await asyncio.wait_for(self.busy(), max(deadline - loop_time(), 0.01))
+                except Exception:  # the loops log why (a bus or store down): not idle, go on
+                    busy = True
+                if busy:
+                    quiet_since = None
+                elif quiet_since is None:
+                    quiet_since = loop_time()
+                elif loop_time() - quiet_since >= settle:
+                    idle = True
+                    break
+            if not idle and not runner.done():
+                # Bounded: the store or bus that held the hub up may hang these reads too.
+                try:
+                    left = await asyncio.wait_for(self.left(), _LEFT_TIMEOUT)
+                except Exception as exc:
+                    left = [f"what is left could not be read ({type(exc).__name__}: {exc})"]
+        finally:
+            stop.set()
         totals = await runner
         totals.idle, totals.left = idle, left
         return totals
