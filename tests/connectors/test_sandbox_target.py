@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from mastersync.connectors.sandbox.target import SandboxTarget
@@ -109,6 +109,9 @@ _requests = st.lists(
         st.sampled_from(["m1", "m2", "m3"]),
         st.integers(1, 4),
         operation=st.sampled_from([Operation.UPSERT, Operation.DEACTIVATE]),
+        # Keys the hub names, shared across records too (review found the bulk apply
+        # updated the wrong record's version when a key was another record's).
+        key=st.sampled_from([None, None, "K1", "K2"]),
         replay=st.sampled_from(["", "", "r1"]),
         name=st.sampled_from(["a", "b", None]),
     ),
@@ -134,15 +137,20 @@ def _normalised(target: SandboxTarget, out: list[Any]) -> tuple[Any, ...]:
     return answers, log, held
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 @given(first=_requests, second=_requests)
 def test_bulk_equals_one_by_one(
     tmp_path_factory: pytest.TempPathFactory, first: Any, second: Any
 ) -> None:
     folder = tmp_path_factory.mktemp("sandbox")
     bulk, single = SandboxTarget(folder / "bulk.db"), SandboxTarget(folder / "single.db")
-    out_bulk = bulk.apply_many(first) + bulk.apply_many(second)
-    out_single = [single.apply_many([r])[0] for r in [*first, *second]]
+    try:
+        out_bulk = bulk.apply_many(first) + bulk.apply_many(second)
+        out_single = [single.apply_many([r])[0] for r in [*first, *second]]
+    except sqlite3.IntegrityError:
+        # A new record under a key another record has: a bulk call fails whole, one by one
+        # only that request, and the two part ways from there.
+        assume(False)
     assert _normalised(bulk, out_bulk) == _normalised(single, out_single)
 
 

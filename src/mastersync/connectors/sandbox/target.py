@@ -127,6 +127,9 @@ class SandboxTarget:
         # request each way made the target's applies a sixth of a busy hub's CPU.
         seen = self._responses(db, {r.idempotency_key for r in requests})
         held = self._held(db, requests)
+        # Whose row each key is: an upsert under a key another record's row has updates
+        # that row (its master stays), as the statement does.
+        owners = {(d, key): m for (d, m), (key, _) in held.items()}
         records: list[tuple[Any, ...]] = []
         logged: list[tuple[Any, ...]] = []
         keys: list[tuple[str, str]] = []
@@ -154,7 +157,8 @@ class SandboxTarget:
             logged.append((request.master_id, request.version, request.operation.value, key, now))
             response = {"key": key, "version": request.version}
             keys.append((request.idempotency_key, orjson.dumps(response).decode()))
-            held[(request.domain, request.master_id)] = (key, request.version)
+            owner = owners.setdefault((request.domain, key), request.master_id)
+            held[(request.domain, owner)] = (key, request.version)
             seen[request.idempotency_key] = response
             out.append((DeliveryAck(key, str(request.version), False, response), False))
         db.executemany(
@@ -191,19 +195,22 @@ class SandboxTarget:
     def _held(
         db: sqlite3.Connection, requests: list[DeliveryRequest]
     ) -> dict[tuple[str, str], tuple[str, int]]:
-        """(domain, master id) -> (key, version) of the records these requests are about."""
-        masters: dict[str, set[str]] = {}
+        """(domain, master id) -> (key, version) of the records these requests are about,
+        and of those whose rows hold the keys they name."""
+        wanted: dict[tuple[str, str], set[str]] = {}
         for r in requests:
-            masters.setdefault(r.domain, set()).add(r.master_id)
+            wanted.setdefault((r.domain, "master_id"), set()).add(r.master_id)
+            if r.target_key:
+                wanted.setdefault((r.domain, "key"), set()).add(r.target_key)
         found: dict[tuple[str, str], tuple[str, int]] = {}
-        for domain, ids in masters.items():
-            wanted = sorted(ids)
-            for i in range(0, len(wanted), _CHUNK):
-                part = wanted[i : i + _CHUNK]
+        for (domain, column), values in wanted.items():
+            ordered = sorted(values)
+            for i in range(0, len(ordered), _CHUNK):
+                part = ordered[i : i + _CHUNK]
                 marks = ", ".join("?" * len(part))
                 for master, key, version in db.execute(
                     "SELECT master_id, key, version FROM records WHERE domain = ? AND "
-                    f"master_id IN ({marks})",
+                    f"{column} IN ({marks})",
                     [domain, *part],
                 ):
                     found[(domain, master)] = (key, version)
