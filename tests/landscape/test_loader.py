@@ -165,28 +165,21 @@ def test_a_subscription_reading_a_field_the_record_has_not_names_it(
     assert message in problem, problem
 
 
-def test_a_second_subscription_of_a_sandbox_consumer_to_one_domain_is_refused(
-    tmp_path: Path,
-) -> None:
-    """The sandbox holds one record per master and domain: two subscriptions of it to
-    items overwrote each other's records with their own shape and filter. Other consumers
-    write a resource per subscription (a table, an endpoint) and may have several, with
-    idempotency keys of their own."""
+def test_a_second_subscription_of_a_system_to_one_domain_is_refused(tmp_path: Path) -> None:
+    """Two subscriptions of the shop to items sent the same idempotency keys: the shop took
+    one's deactivation as a duplicate of the other's upsert, and each overwrote the other's
+    records with its own shape and filter."""
     shop = SHOP.replace("lifecycle_stat ==", "lifecycle_state ==") + (
         '      premium:\n        domain: item\n        filter: "list_price > `50`"\n'
     )
     path = write(tmp_path, LANDSCAPE.replace("domains:", shop + "domains:"))
-    compiled = load_landscape(path)
-    assert compiled.subscriptions["shop.premium"].key_scope == "premium"
-    sandbox = shop.replace(
-        "    kind: ecommerce\n", "    kind: ecommerce\n    connector: {type: sandbox}\n"
-    )
-    path = write(tmp_path, LANDSCAPE.replace("domains:", sandbox + "domains:"))
     [problem] = problems(path)
     assert problem == (
-        f"{path}:17: systems.shop.outbound.premium.domain: shop already takes item records "
-        "through subscription 'items': the sandbox consumer holds one record per item, so "
-        "it takes a domain through one subscription; join the filters"
+        f"{path}:16: systems.shop.outbound.premium.domain: shop already takes item records "
+        "through subscription 'items': a system subscribes to a domain once (the hub keeps "
+        "one consumer key per record, one listing to reconcile and one idempotency key per "
+        "version for it); join the filters in one subscription, or declare the second "
+        "resource as a system of its own"
     )
 
 

@@ -38,10 +38,8 @@ FAST = {
 def landscape(
     mapping: dict[str, Any] | None = None,
     filter: str = "lifecycle_state == 'active'",
-    more: dict[str, Any] | None = None,
     **delivery: Any,
 ) -> CompiledLandscape:
-    """ERP items to the shop (``more``: the shop's other subscriptions)."""
     return compile_landscape(
         Landscape.model_validate(
             {
@@ -71,8 +69,7 @@ def landscape(
                                 "mapping": {
                                     "fields": mapping or {"handle": "sku", "title": "name"}
                                 },
-                            },
-                            **(more or {}),
+                            }
                         },
                     },
                 },

@@ -7,7 +7,6 @@ has not seen, as the contract asks of consumers and no more.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -180,41 +179,3 @@ def test_a_repair_overtaken_by_a_newer_version_sends_nothing(store: Store, tmp_p
     estate.deliver()
     assert estate.consumer.log == []
     assert estate.consumer.state[estate.master("A1")][1:] == (2, {"handle": "A1", "title": "x2"})
-
-
-def test_two_subscriptions_of_one_consumer_to_a_domain_have_keys_of_their_own(
-    store: Store, tmp_path: Path
-) -> None:
-    """A consumer's two subscriptions to items (one resource each: active items, all items)
-    sent the same idempotency keys: it took the deactivation of one for a duplicate of the
-    other's upsert of the same version, and never deactivated."""
-    from mastersync.pipeline.distribution.hub import DistributionHub
-    from mastersync.pipeline.distribution.queueing import OutboxFeed
-    from tests.pipeline.test_distribution import landscape
-
-    compiled = landscape(
-        more={"all": {"domain": "item", "mapping": {"fields": {"handle": "sku", "title": "name"}}}}
-    )
-    subs = compiled.subscriptions
-    assert (subs["shop.items"].key_scope, subs["shop.all"].key_scope) == ("items", "all")
-    estate = KeyEstate(store, tmp_path)
-    estate.send({"sku": "A1", "v": 1, "name": "x"})
-    estate.send({"sku": "A1", "v": 2, "name": "x", "st": "discontinued"})
-    hub = DistributionHub(
-        store,
-        list(subs.values()),
-        OutboxFeed(store, utc_now),
-        {"shop": estate.consumer},
-        poll_interval=0.02,
-    )
-    asyncio.run(hub.run_until_idle(timeout=30, settle=0.3))
-    # Both subscriptions' versions were applied, none taken for another's duplicate.
-    assert sorted(estate.consumer.keys) == sorted(
-        f"{estate.master('A1')}:{v}:{name}" for v in (1, 2) for name in ("items", "all")
-    )
-    assert sorted(estate.consumer.log) == [
-        (1, "upsert"),
-        (1, "upsert"),
-        (2, "deactivate"),
-        (2, "upsert"),
-    ]

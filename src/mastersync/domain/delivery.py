@@ -127,17 +127,15 @@ class Attempt:
 REPAIR_PREFIX = "rpr"
 
 
-def idempotency_key(master_id: str, version: int, replay: str = "", scope: str = "") -> str:
-    """What a consumer uses to apply a version at most once: master id + version (+ the
-    subscription's name where its system has another subscription to the domain).
+def idempotency_key(master_id: str, version: int, replay: str = "") -> str:
+    """What a consumer uses to apply a version at most once: master id + version.
 
     A replay keeps the key, so the consumer applies nothing twice; a repair gets a key of
     its own, since the consumer must apply again what it had (and then lost or changed).
     """
-    key = f"{master_id}:{version}:{scope}" if scope else f"{master_id}:{version}"
     if replay.startswith(f"{REPAIR_PREFIX}_"):
-        return f"{key}:{replay}"
-    return key
+        return f"{master_id}:{version}:{replay}"
+    return f"{master_id}:{version}"
 
 
 def resent_as(

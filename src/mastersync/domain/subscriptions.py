@@ -60,9 +60,6 @@ class Subscription:
     shape: Callable[[Mapping[str, Any]], dict[str, Any]]
     # Reference fields whose consumer keys the mapping reads (field -> referenced domain).
     key_refs: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    # Set (to the subscription's name) where the system has another subscription to the
-    # domain: their idempotency keys must differ (see idempotency_key).
-    key_scope: str = ""
 
     def view(
         self,

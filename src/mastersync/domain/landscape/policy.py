@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from difflib import get_close_matches
 from typing import Any
 
@@ -306,24 +306,6 @@ def _secrets(
                 )
 
 
-def _scope_shared_keys(subscriptions: dict[str, Subscription]) -> None:
-    """Give the subscriptions of a system that share a domain idempotency keys of their own.
-
-    Each writes a resource of its own at the consumer (a table, an endpoint), but with the
-    same keys (master id and version) a consumer that remembers keys took one's
-    deactivation for a duplicate of the other's upsert. A lone subscription keeps the key
-    it always had, which consumers hold already.
-    """
-    shared: dict[tuple[str, str], list[str]] = {}
-    for sub in subscriptions.values():
-        shared.setdefault((sub.system, sub.domain), []).append(sub.id)
-    for ids in shared.values():
-        if len(ids) > 1:
-            for sub_id in ids:
-                sub = subscriptions[sub_id]
-                subscriptions[sub_id] = replace(sub, key_scope=sub.name)
-
-
 def compile_landscape(landscape: Landscape) -> CompiledLandscape:
     """Check every cross-reference of a landscape and build its policies and mappers.
 
@@ -376,15 +358,18 @@ def compile_landscape(landscape: Landscape) -> CompiledLandscape:
                 )
                 continue
             first = taken.setdefault(sub.domain, name)
-            if first != name and cfg.connector.get("type") == "sandbox":
-                # The sandbox keeps one record per master and domain: two subscriptions
-                # overwrite each other's shape and filter there, whatever their keys.
+            if first != name:
+                # The consumer's records of a domain are one set: one key per record, one
+                # applied version, one idempotency key per version. Two subscriptions sent
+                # the same keys, so the consumer took one's delete as a duplicate of the
+                # other's upsert, and each overwrote the other's shape and filter.
                 errors.append(
                     ConfigError(
                         f"{system} already takes {sub.domain} records through subscription "
-                        f"{first!r}: the sandbox consumer holds one record per "
-                        f"{sub.domain}, so it takes a domain through one subscription; join "
-                        "the filters",
+                        f"{first!r}: a system subscribes to a domain once (the hub keeps one "
+                        "consumer key per record, one listing to reconcile and one idempotency "
+                        "key per version for it); join the filters in one subscription, or "
+                        "declare the second resource as a system of its own",
                         (*loc, "domain"),
                     )
                 )
@@ -402,7 +387,6 @@ def compile_landscape(landscape: Landscape) -> CompiledLandscape:
                 errors.append(ConfigError(exc.message, (*loc, *exc.loc)))
                 continue
             subscriptions[compiled.id] = compiled
-    _scope_shared_keys(subscriptions)
     if errors:
         raise errors[0] if len(errors) == 1 else ConfigErrors(errors)
     return CompiledLandscape(landscape, policies, mappers, subscriptions)

@@ -526,7 +526,7 @@ class Deliverer:
             d.master_id,
             d.version,
             operation,
-            idempotency_key(d.master_id, d.version, d.replay, self.sub.key_scope),
+            idempotency_key(d.master_id, d.version, d.replay),
             applied.target_key if applied else None,
             payload,
             trace_id,
