@@ -160,10 +160,26 @@ def test_a_quote_closed_inside_a_later_field_fails_its_lines_and_keeps_them_all(
     assert isinstance(failure, ReadFailure)
     assert failure.raw == 'A1,"12 inch pipe,1\nA2,Tape,2\nA3,Box" large,3'
     assert failure.message.endswith(
-        "(in a row over lines 2-4: a quote opened on line 2 closed inside a field on line 4; "
-        "lines 3-4 were not read as records and are in this entry: fix the quote and ingest "
-        "the file again)"
+        "(in a row over lines 2-4: a quoted field closed inside a field on line 4; lines 3-4 "
+        "were not read as records and are in this entry: fix the quote and ingest the file "
+        "again)"
     )
+    # CRLF lines are kept with plain line ends between them.
+    path.write_bytes(b'no,name,price\r\nA1,"pipe,1\r\nA2,Box" x,2\r\nA3,Pen,3\r\n')
+    [failure, _] = read_csv(path)
+    assert isinstance(failure, ReadFailure) and failure.raw == 'A1,"pipe,1\nA2,Box" x,2'
+
+
+def test_a_quote_never_closed_in_a_large_file_gives_its_lines_back(tmp_path: Path) -> None:
+    """Past 128 KB the csv module stops with its field limit, not the end of the data: the
+    failure held 2,586 lines and said the quote closed, and none of those rows was read."""
+    path = tmp_path / "big.csv"
+    rows = "".join(f"B{i},{i}\n" for i in range(20_000))
+    path.write_text('no,price\nA1,"stray\n' + rows)
+    got = list(read_csv(path))
+    assert isinstance(got[0], ReadFailure) and got[0].raw == 'A1,"stray'
+    assert "never closed" in got[0].message
+    assert len([r for r in got if isinstance(r, SourceRecord)]) == 20_000
 
 
 def test_a_quote_never_closed_in_the_header_fails_the_file(tmp_path: Path) -> None:

@@ -217,26 +217,29 @@ def read_csv(
                 return
             if error is not None:
                 numbers = lines.numbers()
-                if len(numbers) > 1 and "end of data" in error:
-                    # A quote never closed took every line after it: they are read again,
-                    # rows of their own (they were neither records nor failures).
+                never_closed = "end of data" in error or "field larger than field limit" in error
+                if len(numbers) > 1 and never_closed:
+                    # A quote never closed took every line after it (to the end of the file,
+                    # or until the field outgrew the csv module's limit in a large one): they
+                    # are read again, rows of their own (they were neither records nor
+                    # failures).
                     raw = lines.give_back()
                     again = (
                         f"line {numbers[1]} is read again as a row of its own"
                         if len(numbers) == 2
                         else f"lines {numbers[1]}-{numbers[-1]} are read again as rows of their own"
                     )
-                    error += f" (a quote opened on line {start} never closed; {again})"
+                    error += f" (a quote in the row on line {start} never closed; {again})"
                 elif len(numbers) > 1:
                     # A quote that "closed" in the middle of a later field: a stray quote
                     # (the lines between are rows) or a multi-line field with a bad end (they
                     # are its text). Read again, a field's text made records that could
                     # overwrite real ones; so the failure holds every line, and says so (it
                     # kept the first only, and the rows between were lost without a word).
-                    raw = "".join(text for _, text in lines.row).rstrip("\r\n")
+                    raw = "\n".join(text.rstrip("\r\n") for _, text in lines.row)
                     error += (
-                        f" (in a row over lines {numbers[0]}-{numbers[-1]}: a quote opened on "
-                        f"line {start} closed inside a field on line {numbers[-1]}; lines "
+                        f" (in a row over lines {numbers[0]}-{numbers[-1]}: a quoted field "
+                        f"closed inside a field on line {numbers[-1]}; lines "
                         f"{numbers[1]}-{numbers[-1]} were not read as records and are in this "
                         "entry: fix the quote and ingest the file again)"
                     )
