@@ -338,6 +338,20 @@ def test_a_record_rejected_at_the_merge_settles_the_mapping_error_it_no_longer_h
     assert (settled.kind, settled.field) == ("mapping_error", "list_price")
 
 
+def test_a_mapping_error_of_the_version_itself_is_settled_by_a_record_that_maps(
+    store: Store, ingestor: Ingestor
+) -> None:
+    """An entry whose version cannot be read (the version was the failure) is no newer than
+    any: review found it kept open by every rejected record."""
+    ingestor.ingest("erp", "item", feed([erp_item("A1", "abc", name="Pen")]))  # type: ignore[arg-type]
+    ingestor.ingest("erp", "item", feed([erp_item("A1", 2, name="Pen", price="-1")]))
+    with store.unit_of_work(write=False) as uow:
+        [open_entry] = uow.exceptions(ExceptionFilter())
+        [settled] = uow.exceptions(ExceptionFilter(status=ExceptionStatus.RESOLVED))
+    assert (open_entry.kind, open_entry.field) == ("validation_error", "list_price")
+    assert (settled.kind, settled.field) == ("mapping_error", "version")
+
+
 def test_references_resolve_and_unknown_ones_wait_in_the_inbox(
     store: Store, ingestor: Ingestor
 ) -> None:

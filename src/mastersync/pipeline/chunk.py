@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -197,6 +197,7 @@ class ChunkRun:
         # failed before in those stages and not now is settled too.
         checked = {i.key for i in pending if i.incoming is None and i.mapped is not None}
         open_entries = uow.open_exception_keys(domain, system, {i.key for i in valid} | checked)
+        raised_at = self._raised_at(uow, open_entries)
         contributions: dict[tuple[str, str], Contribution] = {}
         golden: dict[str, GoldenRecord] = {}
         events: list[ChangeEvent] = []
@@ -206,7 +207,7 @@ class ChunkRun:
                     item.problems, item.key, item.record.payload, item.record.locator, item.trace_id
                 )
                 if item.mapped is not None:
-                    self._settle_checked(uow, item, open_entries.get(item.key, ()), raised)
+                    self._settle_checked(item, open_entries.get(item.key, ()), raised, raised_at)
                 continue
             ctx = Context(
                 self.now,
@@ -240,7 +241,7 @@ class ChunkRun:
             raised = self._record(result, item, entries, advanced=advanced)
             if result.outcome is Outcome.REJECTED:
                 # Rejected at the merge: its mapping and references ran whole too.
-                self._settle_checked(uow, item, entries, raised)
+                self._settle_checked(item, entries, raised, raised_at)
         self.changes.contributions = list(contributions.values())
         self.changes.golden = list(golden.values())
         self.changes.events = events
@@ -425,32 +426,46 @@ class ChunkRun:
                     )
         return raised
 
+    def _raised_at(
+        self, uow: UnitOfWork, open_entries: Mapping[str, Sequence[tuple[int, str, str]]]
+    ) -> dict[int, Version | None]:
+        """The source version each open mapping or reference entry was raised for, read off
+        its payload in one read (None: none could be read)."""
+        ids = [
+            ex_id
+            for entries in open_entries.values()
+            for ex_id, _, kind in entries
+            if kind in _CHECKED_BEFORE_MERGE
+        ]
+        if not ids:
+            return {}
+        found: dict[int, Version | None] = {}
+        for ex_id, payload in uow.exception_payloads(ids).items():
+            try:
+                _, found[ex_id] = self.mapper.identity(payload if isinstance(payload, dict) else {})
+            except MappingFailed:
+                found[ex_id] = None  # its version is the failure, say
+        return found
+
     def _settle_checked(
         self,
-        uow: UnitOfWork,
         item: Item,
         open_entries: Sequence[tuple[int, str, str]],
         raised: set[str],
+        raised_at: Mapping[int, Version | None],
     ) -> None:
         """A record rejected after its mapping and references ran whole: the entries of
         those stages it no longer raises are settled (its other failures have entries of
-        their own), each only if raised for a version no newer than this one: a late older
-        version says nothing of a newer one's problem. Before, they stayed open, and a
-        retry called them still failing for an error the record no longer had."""
+        their own), each only if raised for a version no newer than this one (or one that
+        could not be read): a late older version says nothing of a newer one's problem.
+        Before, they stayed open, and a retry called them still failing for an error the
+        record no longer had."""
         for ex_id, signature, kind in open_entries:
             if kind not in _CHECKED_BEFORE_MERGE or signature in raised:
                 continue
-            if item.version is not None:
-                entry = uow.exception(ex_id)
-                payload = entry.payload if entry is not None else None
-                try:
-                    _, raised_at = self.mapper.identity(
-                        payload if isinstance(payload, dict) else {}
-                    )
-                except MappingFailed:
-                    continue  # which version it was raised for cannot be told
-                if raised_at is not None and compare(item.version, raised_at) < 0:
-                    continue
+            at = raised_at.get(ex_id)
+            if item.version is not None and at is not None and compare(item.version, at) < 0:
+                continue
             self._settle(
                 ex_id,
                 item,

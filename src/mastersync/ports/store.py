@@ -352,6 +352,10 @@ class UnitOfWork(DeliveryQueue, MatchRepository, ReconciliationRepository, Proto
         """One inbox entry."""
         ...
 
+    def exception_payloads(self, exception_ids: Collection[int]) -> dict[int, Any]:
+        """Inbox entry id -> the payload it keeps, for these entries (one read)."""
+        ...
+
     def exception_groups(self, filter: ExceptionFilter) -> list[SignatureGroup]:
         """Inbox entries grouped by error signature, largest group first."""
         ...

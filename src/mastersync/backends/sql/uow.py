@@ -172,6 +172,16 @@ class SqlUnitOfWork(SqlDeliveryQueue, SqlMatchRepository, SqlReconciliationRepos
         )
         return rows.exception(row) if row else None
 
+    def exception_payloads(self, exception_ids: Collection[int]) -> dict[int, Any]:
+        """Inbox entry id -> the payload it keeps, for these entries (one read per 500)."""
+        wanted = sorted(exception_ids)
+        found: dict[int, Any] = {}
+        c = exceptions.c
+        for i in range(0, len(wanted), 500):
+            q = sa.select(c.id, c.payload).where(c.id.in_(wanted[i : i + 500]))
+            found.update({int(r.id): r.payload for r in self.conn.execute(q)})
+        return found
+
     def exception_groups(self, filter: ExceptionFilter) -> list[SignatureGroup]:
         """Inbox entries grouped by error signature, largest group first."""
         c = exceptions.c
