@@ -365,6 +365,8 @@ class DistributionHub:
                 # Bounded: the store or bus that held the hub up may hang these reads too.
                 try:
                     left = await asyncio.wait_for(self.left(), _LEFT_TIMEOUT)
+                except TimeoutError:
+                    left = [f"what is left could not be read within {_LEFT_TIMEOUT:g} s"]
                 except Exception as exc:
                     left = [f"what is left could not be read ({type(exc).__name__}: {exc})"]
         finally:
