@@ -301,3 +301,42 @@ def test_a_stream_deleted_under_a_running_hub_is_made_again_and_filled_again(
     finally:
         asyncio.run(_drop_stream(bus))
         store.close()
+
+
+def test_messages_a_closing_consumer_holds_untaken_are_given_back_at_once() -> None:
+    """A lingering request's messages that arrived after the last fetch waited out the ack
+    wait (30 s) when the hub stopped: a hub started right after sat idle with lag."""
+
+    async def main() -> None:
+        nc, js, stream = await _setup(ack_wait=30.0)
+        try:
+            consumer = PullConsumer(nc, stream, "d")
+            loop = asyncio.get_running_loop()
+
+            async def publish_later() -> None:
+                await asyncio.sleep(0.1)
+                await js.publish(f"{stream}.a", b"0")
+
+            publisher = asyncio.create_task(publish_later())
+            # A lingering fetch returns on the first message; its request stays open and
+            # brings the next ones into the buffer, untaken.
+            [first] = await consumer.fetch(10, 0.5)
+            await publisher
+            await first.ack()
+            for i in (1, 2):
+                await js.publish(f"{stream}.a", str(i).encode())
+            while len(consumer._msgs) < 2:
+                await asyncio.sleep(0.02)
+            await consumer.release()
+            again = PullConsumer(nc, stream, "d")
+            started = loop.time()
+            got: list[int] = []
+            while len(got) < 2 and loop.time() - started < 5:
+                got += [int(m.data) for m in await again.fetch(10, 1.0)]
+            assert sorted(got) == [1, 2]
+            assert loop.time() - started < 5  # not after the 30 s ack wait
+        finally:
+            await js.delete_stream(stream)
+            await nc.close()
+
+    asyncio.run(main())

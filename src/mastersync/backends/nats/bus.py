@@ -550,7 +550,9 @@ class NatsFeed:
         return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
 
     async def close(self) -> None:
-        """Close the connection."""
+        """Give back what the consumers hold untaken, then close the connection."""
+        # Together: each may wait for its lingering request (up to the fetch timeout).
+        await asyncio.gather(*(c.release() for c in self._consumers.values()))
         self._consumers.clear()
         await self.connection.close()
 

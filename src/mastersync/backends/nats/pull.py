@@ -50,6 +50,9 @@ class PullConsumer:
         self._arrived = asyncio.Event()
         self._started = False
         self._subscription: Subscription | None = None
+        # When the last lingering request expires (loop time): until then the server may
+        # still send to our inbox what it asked for.
+        self._open_until = 0.0
         # Set when the server said the consumer was deleted, or did not answer a no-wait
         # request at all (which an existing consumer always does).
         self.suspect = False
@@ -58,6 +61,23 @@ class PullConsumer:
         if not self._started:
             self._subscription = await self.nc.subscribe(self.inbox, cb=self._on_msg)
             self._started = True
+
+    async def release(self, wait_limit: float = 1.0) -> None:
+        """Give back what arrived and was not taken, then stop listening.
+
+        A lingering request's messages that land after the last fetch were redelivered only
+        once AckWait (30 s) ran out, so a hub started right after a stop sat idle with lag.
+        They are nak'd, for the server to deliver again now, once the request has expired:
+        while it is open the server hands nak'd messages straight back to it.
+        """
+        remaining = self._open_until - asyncio.get_running_loop().time()
+        if self._subscription is not None and 0 < remaining <= wait_limit:
+            await asyncio.sleep(remaining + 0.02)
+        msgs, self._msgs = self._msgs, []
+        for m in msgs:
+            with contextlib.suppress(Exception):  # the connection is gone: AckWait it is
+                await m.nak()
+        await self.stop()
 
     async def stop(self) -> None:
         """Stop listening on the inbox (messages not taken are redelivered after AckWait)."""
@@ -91,6 +111,7 @@ class PullConsumer:
             body["no_wait"] = True
         else:
             body["expires"] = int(expires * 1e9)
+            self._open_until = asyncio.get_running_loop().time() + expires
         self._ended, self._status = 0, ""
         self._arrived.clear()
         await self.nc.publish(self.next_subject, orjson.dumps(body), reply=self.inbox)
