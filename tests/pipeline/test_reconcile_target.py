@@ -16,9 +16,11 @@ from mastersync.connectors.registry import ConnectorContext
 from mastersync.connectors.sandbox.target import SandboxConnector
 from mastersync.connectors.sql.client import SqlConnector
 from mastersync.connectors.sql.spec import SqlSettings
+from mastersync.domain.canonical import DOMAINS
 from mastersync.domain.landscape.model import Landscape
 from mastersync.domain.landscape.policy import CompiledLandscape, compile_landscape
 from mastersync.domain.reconciliation import Bucket, Role
+from mastersync.domain.subscriptions import Subscription, compile_subscription
 from mastersync.pipeline.distribution.hub import DistributionHub
 from mastersync.pipeline.distribution.queueing import OutboxFeed
 from mastersync.pipeline.ids import utc_now
@@ -161,6 +163,15 @@ class Estate:
 
     def close(self) -> None:
         self.legacy.engine.dispose()
+
+
+def refiltered(filter: str) -> tuple[CompiledLandscape, Subscription]:
+    """The landscape and its shop subscription with another filter (as edited later)."""
+    edited = landscape()
+    shop = edited.config.systems["shop"]
+    config = shop.outbound["items"].model_copy(update={"filter": filter})
+    sub = compile_subscription("shop", "items", config, shop.delivery, DOMAINS["item"].fields)
+    return edited, sub
 
 
 def item(sku: str, v: int = 1, **fields: Any) -> dict[str, Any]:
@@ -340,18 +351,7 @@ def test_a_filter_that_cannot_be_evaluated_is_an_error_naming_the_record_not_a_c
     estate.send(item("C1"), item("C2"))
     estate.deliver()
     estate.send(item("C3"))  # not delivered yet: the hub's side looks for it too
-    from mastersync.domain.canonical import DOMAINS
-    from mastersync.domain.subscriptions import compile_subscription
-
-    edited = landscape()
-    config = (
-        edited.config.systems["shop"]
-        .outbound["items"]
-        .model_copy(update={"filter": "sku == 'C2' || name > `1`"})
-    )
-    sub = compile_subscription(
-        "shop", "items", config, edited.config.systems["shop"].delivery, DOMAINS["item"].fields
-    )
+    edited, sub = refiltered("sku == 'C2' || name > `1`")
     result = reconcile_target(store, edited, estate.shop, sub)
     errors = {(e.master_id, e.field, e.rule) for e in result.report.errors}
     assert errors == {(estate.master(s), "filter", "condition") for s in ("C1", "C3")}
@@ -382,8 +382,6 @@ def test_a_missing_record_says_what_became_of_its_version(store: Store, tmp_path
     """The note said "(in flight, or dead)" whatever the queue knew: a record the filter
     left out when it was delivered, one dead at the consumer and one not taken yet."""
     from mastersync.connectors.sandbox.faults import Faults
-    from mastersync.domain.canonical import DOMAINS
-    from mastersync.domain.subscriptions import compile_subscription
 
     estate = Estate(store, tmp_path)
     estate.shop = SandboxConnector(tmp_path / "shop.db", Faults(reject_when="handle == 'D2'"))
@@ -391,15 +389,7 @@ def test_a_missing_record_says_what_became_of_its_version(store: Store, tmp_path
     estate.deliver()
     estate.send(item("D4"))  # not delivered yet
     # The filter now takes drafts too: D1 was skipped when it was delivered.
-    edited = landscape()
-    config = (
-        edited.config.systems["shop"]
-        .outbound["items"]
-        .model_copy(update={"filter": "lifecycle_state != 'retired'"})
-    )
-    sub = compile_subscription(
-        "shop", "items", config, edited.config.systems["shop"].delivery, DOMAINS["item"].fields
-    )
+    edited, sub = refiltered("lifecycle_state != 'retired'")
     report = reconcile_target(store, edited, estate.shop, sub).report
     notes = {e.master_id: e.note or "" for e in report.examples[Bucket.MISSING]}
     assert set(notes) == {estate.master(s) for s in ("D1", "D2", "D4")}
