@@ -93,6 +93,70 @@ def test_mapping_errors_point_into_the_mapping_file(tmp_path: Path) -> None:
     )
 
 
+def test_a_typo_past_the_first_dot_is_refused_in_mappings_and_rules(tmp_path: Path) -> None:
+    """Only the part before the first dot was checked: a rule on dimensions.lenght_cm
+    loaded and never ran, and a mapping to dimensions.weight rejected every record."""
+    mapping = MAPPING + "  dimensions.weight: WEIGHT\n"
+    landscape = LANDSCAPE + (
+        "    quality:\n"
+        "      - {field: dimensions.lenght_cm, rule: range, max: 5}\n"
+    )
+    path = write(tmp_path, landscape, mapping)
+    item = tmp_path.resolve() / "item.yaml"
+    assert sorted(problems(path)) == sorted(
+        [
+            f"{item}:6: fields.dimensions.weight: 'dimensions.weight' is not a field of "
+            "dimensions; did you mean 'dimensions.height_cm'?",
+            f"{path}:12: domains.item.quality.0.field: 'dimensions.lenght_cm' is not a field "
+            "of dimensions; did you mean 'dimensions.length_cm'?",
+        ]
+    )
+
+
+def test_nested_fields_through_lists_load(tmp_path: Path) -> None:
+    landscape = LANDSCAPE + (
+        "    quality:\n"
+        "      - {field: pack_levels.dimensions.height_cm, rule: range, max: 300}\n"
+        "      - {field: dimensions.length_cm, rule: range, min: 0}\n"
+    )
+    compiled = load_landscape(write(tmp_path, landscape))
+    assert [r.path for r in compiled.policies["item"].record_rules] == [
+        ("pack_levels", "dimensions", "height_cm"),
+        ("dimensions", "length_cm"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        (
+            "{field: name, rule: range, min: 1}",
+            "quality.0.rule: rule 'range' compares numbers and 'name' holds none "
+            "(for the length of text: rule 'length')",
+        ),
+        (
+            "{field: lifecycle_state, rule: enum, values: [active, drafted]}",
+            "quality.0.values: 'drafted' can never be a lifecycle_state (it is one of: "
+            "draft, enriched, approved, active, discontinued)",
+        ),
+        (
+            "{field: list_price, rule: range, min: 10, max: 1}",
+            "quality.0: min 10 is above max 1: no value could pass",
+        ),
+        ("{field: name.first, rule: required}", "quality.0.field: 'name' holds no fields"),
+        (
+            "{field: gtin, rule: tax_id, country_field: contry}",
+            "quality.0.country_field: 'contry' is not a item field",
+        ),
+    ],
+)
+def test_a_rule_no_value_could_pass_is_refused(tmp_path: Path, rule: str, expected: str) -> None:
+    """These loaded, and then every record was rejected (or none could ever pass)."""
+    path = write(tmp_path, LANDSCAPE + f"    quality:\n      - {rule}\n")
+    [problem] = problems(path)
+    assert f"{path}:12: domains.item.{expected}" in problem
+
+
 def test_a_bad_time_format_or_zone_is_refused_naming_its_line_and_key(tmp_path: Path) -> None:
     """`check` said ok to a format strptime refuses (every record was then rejected), and
     put a misspelt zone at line 1, "(top)"."""

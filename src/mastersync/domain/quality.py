@@ -40,6 +40,8 @@ class QualityRule(BaseModel):
             raise ValueError("rule 'enum' needs 'values'")
         if self.rule in ("range", "length") and self.min is None and self.max is None:
             raise ValueError(f"rule {self.rule!r} needs 'min' and/or 'max'")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}: no value could pass")
         if self.rule == "pattern":
             if not self.regex:
                 raise ValueError("rule 'pattern' needs 'regex'")

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, get_args, get_origin
+from decimal import Decimal
+from difflib import get_close_matches
+from enum import Enum
+from types import NoneType, UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
@@ -16,6 +20,55 @@ def _is_text(annotation: Any) -> bool:
     return annotation is str or (
         get_origin(annotation) is Annotated and get_args(annotation)[0] is str
     )
+
+
+def _members(annotation: Any) -> list[Any]:
+    """The types a field may hold: through Optional/unions, lists and Annotated."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _members(get_args(annotation)[0])
+    if origin in (Union, UnionType, list, tuple, set, frozenset):
+        return [m for a in get_args(annotation) if a is not ... for m in _members(a)]
+    return [] if annotation is NoneType else [annotation]
+
+
+@dataclass(frozen=True)
+class FieldShape:
+    """The annotation of a canonical field, with what configuration checks ask of it."""
+
+    annotation: Any
+
+    @property
+    def model(self) -> type[BaseModel] | None:
+        """The nested model the field holds (or a list of), if any."""
+        for member in _members(self.annotation):
+            if isinstance(member, type) and issubclass(member, BaseModel):
+                return member
+        return None
+
+    @property
+    def numeric(self) -> bool | None:
+        """Whether the field holds numbers (None: it may hold anything)."""
+        members = _members(self.annotation)
+        if not members or Any in members:
+            return None
+        return all(
+            isinstance(m, type) and issubclass(m, int | float | Decimal) and m is not bool
+            for m in members
+        )
+
+    @property
+    def choices(self) -> tuple[str, ...] | None:
+        """The values an enumerated field allows (None: not enumerated)."""
+        found: list[str] = []
+        for member in _members(self.annotation):
+            if isinstance(member, type) and issubclass(member, Enum):
+                found.extend(str(e.value) for e in member)
+            elif get_origin(member) is Literal:
+                found.extend(str(v) for v in get_args(member))
+            else:
+                return None
+        return tuple(found) or None
 
 
 @dataclass(frozen=True)
@@ -47,6 +100,26 @@ class DomainSpec:
             for name, info in self.model.model_fields.items()
             if _is_text(info.annotation) or any(_is_text(a) for a in get_args(info.annotation))
         )
+
+    def field_at(self, path: str) -> FieldShape:
+        """What the field at a dotted path holds (through lists and nested models); a
+        LookupError naming the first part that is no field, with the likeliest meant."""
+        model: type[BaseModel] | None = self.model
+        shape = FieldShape(Any)
+        done: list[str] = []
+        for part in path.split("."):
+            if model is None:
+                raise LookupError(f"{'.'.join(done)!r} holds no fields ({path!r})")
+            fields = model.model_fields
+            if part not in fields:
+                where = f"a {self.name} field" if not done else f"a field of {'.'.join(done)}"
+                close = get_close_matches(part, list(fields), n=1)
+                hint = f"; did you mean {'.'.join([*done, close[0]])!r}?" if close else ""
+                raise LookupError(f"{'.'.join([*done, part])!r} is not {where}{hint}")
+            done.append(part)
+            shape = FieldShape(fields[part].annotation)
+            model = shape.model
+        return shape
 
     def json_schema(self) -> dict[str, Any]:
         """The JSON Schema of this domain's canonical model, stamped with its version."""

@@ -15,7 +15,7 @@ from mastersync.domain.matching.compiled import compile_config
 from mastersync.domain.matching.config import MatchConfig
 from mastersync.domain.matching.defaults import DEFAULTS, default_config
 from mastersync.domain.problems import ConfigError, ConfigErrors
-from mastersync.domain.quality import CompiledRule, compile_rule
+from mastersync.domain.quality import CompiledRule, QualityRule, compile_rule
 from mastersync.domain.subscriptions import Subscription, compile_subscription
 from mastersync.domain.survivorship import FieldPolicy, Rule
 
@@ -223,18 +223,41 @@ def _rules(
     record: list[CompiledRule] = []
     golden: list[CompiledRule] = []
     for i, rule in enumerate(cfg.quality):
-        root = rule.field.split(".")[0]
-        if root not in spec.fields:
-            raise ConfigError(
-                f"{root!r} is not a {spec.name} field{_suggest(root, spec.fields)}",
-                (*base, "quality", i, "field"),
-            )
+        _check_rule_field(rule, spec, (*base, "quality", i))
         try:
             compiled = compile_rule(rule)
         except ConfigError as exc:
             raise ConfigError(exc.message, (*base, "quality", i, *exc.loc)) from None
         (golden if compiled.on_golden else record).append(compiled)
     return tuple(record), tuple(golden)
+
+
+def _check_rule_field(rule: QualityRule, spec: DomainSpec, loc: tuple[str | int, ...]) -> None:
+    """The rule's field exists (every part of its path: a typo past the first dot made a
+    rule that never ran) and can hold what the rule compares."""
+    try:
+        shape = spec.field_at(rule.field)
+    except LookupError as exc:
+        raise ConfigError(str(exc), (*loc, "field")) from None
+    if rule.rule == "range" and shape.numeric is False:
+        raise ConfigError(
+            f"rule 'range' compares numbers and {rule.field!r} holds none "
+            "(for the length of text: rule 'length')",
+            (*loc, "rule"),
+        )
+    if rule.rule == "enum" and shape.choices is not None:
+        outside = [v for v in rule.values or [] if str(v) not in shape.choices]
+        if outside:
+            raise ConfigError(
+                f"{', '.join(map(repr, outside))} can never be a {rule.field} "
+                f"(it is one of: {', '.join(shape.choices)})",
+                (*loc, "values"),
+            )
+    if rule.rule == "tax_id":
+        try:
+            spec.field_at(rule.country_field)
+        except LookupError as exc:
+            raise ConfigError(str(exc), (*loc, "country_field")) from None
 
 
 def _check_mapping(
@@ -246,12 +269,10 @@ def _check_mapping(
 ) -> None:
     dspec = DOMAINS[domain]
     for target, value in spec.fields.items():
-        root = target.split(".")[0]
-        if root not in dspec.fields:
-            raise ConfigError(
-                f"{root!r} is not a {domain} field{_suggest(root, dspec.fields)}",
-                (*loc, "fields", target),
-            )
+        try:
+            dspec.field_at(target)
+        except LookupError as exc:
+            raise ConfigError(str(exc), (*loc, "fields", target)) from None
         if isinstance(value, ValueOp) and value.ref is not None:
             expected = dspec.references.get(target)
             if expected is None:
