@@ -17,7 +17,9 @@ from mastersync.pipeline.ingest import Ingestor
 from mastersync.pipeline.queries import get_record, trace
 from mastersync.ports.connector import ReadFailure, SourceRecord
 from mastersync.ports.store import ExceptionFilter, Store
-from tests.support import compiled, erp_item
+from mastersync.domain.landscape.model import Landscape
+from mastersync.domain.landscape.policy import compile_landscape
+from tests.support import compiled, erp_item, landscape_doc
 
 GTIN = "4006381333931"
 
@@ -322,6 +324,31 @@ def test_a_record_rejected_for_another_problem_settles_the_mapping_error_it_no_l
     with store.unit_of_work(write=False) as uow:
         kinds = sorted(e.kind for e in uow.exceptions(ExceptionFilter()))
     assert kinds == ["mapping_error", "validation_error"]
+
+
+def test_a_record_failing_another_field_of_its_mapping_settles_the_one_it_no_longer_fails(
+    store: Store,
+) -> None:
+    """Mapping names every field it fails: a fixed field's entry stayed open while another
+    field of the record failed, and a retry called it still failing."""
+    doc = landscape_doc()
+    fields = doc["systems"]["erp"]["inbound"]["item"]["fields"]
+    fields["net_weight_kg"] = {"from": "weight", "optional": True, "number": True}
+    ingestor = Ingestor(store, compile_landscape(Landscape.model_validate(doc)))
+    ingestor.ingest("erp", "item", feed([erp_item("A6", 1, name="Pen", price="abc")]))
+    ingestor.ingest("erp", "item", feed([erp_item("A6", 2, name="Pen", weight="heavy")]))
+    with store.unit_of_work(write=False) as uow:
+        [open_entry] = uow.exceptions(ExceptionFilter())
+        [settled] = uow.exceptions(ExceptionFilter(status=ExceptionStatus.RESOLVED))
+    assert (open_entry.kind, open_entry.field) == ("mapping_error", "net_weight_kg")
+    assert (settled.kind, settled.field) == ("mapping_error", "list_price")
+    # An unknown reference is not settled by a record whose mapping failed: its references
+    # were never looked up.
+    ingestor.ingest("erp", "price", feed([{"sku": "Z1", "list": "L", "amount": "1", "v": 1}]))
+    ingestor.ingest("erp", "price", feed([{"sku": "Z1", "list": "L", "amount": "x", "v": 2}]))
+    with store.unit_of_work(write=False) as uow:
+        kinds = sorted(e.kind for e in uow.exceptions(ExceptionFilter(domain="price")))
+    assert kinds == ["mapping_error", "unknown_reference"]
 
 
 def test_a_record_rejected_at_the_merge_settles_the_mapping_error_it_no_longer_has(

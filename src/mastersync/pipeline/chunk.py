@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +35,7 @@ _INBOX_WARNINGS = {ProblemKind.OWNERSHIP_VIOLATION, ProblemKind.AMBIGUOUS_MATCH}
 # The stages a record rejected after its mapping went through whole (quality rules, which
 # also make validation errors, run later, at the merge).
 _CHECKED_BEFORE_MERGE = {ProblemKind.MAPPING_ERROR.value, ProblemKind.UNKNOWN_REFERENCE.value}
+_MAPPING = {ProblemKind.MAPPING_ERROR.value}
 SAMPLES = 20
 MAX_REJECTS = 100_000
 
@@ -193,9 +194,9 @@ class ChunkRun:
         valid = self._map_and_validate(uow, pending)
         ledger = self._load(uow, valid, known)
         linker = self._linker(uow, ledger, valid, known)
-        # Records that failed after mapping were checked whole up to validation: what they
-        # failed before in those stages and not now is settled too.
-        checked = {i.key for i in pending if i.incoming is None and i.mapped is not None}
+        # Records that failed were checked whole in the stages they passed (and mapping
+        # names every field it fails): what they failed before there and not now is settled.
+        checked = {i.key for i in pending if i.incoming is None}
         open_entries = uow.open_exception_keys(domain, system, {i.key for i in valid} | checked)
         raised_at = self._raised_at(uow, open_entries)
         contributions: dict[tuple[str, str], Contribution] = {}
@@ -206,8 +207,10 @@ class ChunkRun:
                 raised = self._fail(
                     item.problems, item.key, item.record.payload, item.record.locator, item.trace_id
                 )
-                if item.mapped is not None:
-                    self._settle_checked(item, open_entries.get(item.key, ()), raised, raised_at)
+                kinds = _CHECKED_BEFORE_MERGE if item.mapped is not None else _MAPPING
+                self._settle_checked(
+                    item, open_entries.get(item.key, ()), raised, raised_at, kinds
+                )
                 continue
             ctx = Context(
                 self.now,
@@ -241,7 +244,7 @@ class ChunkRun:
             raised = self._record(result, item, entries, advanced=advanced)
             if result.outcome is Outcome.REJECTED:
                 # Rejected at the merge: its mapping and references ran whole too.
-                self._settle_checked(item, entries, raised, raised_at)
+                self._settle_checked(item, entries, raised, raised_at, _CHECKED_BEFORE_MERGE)
         self.changes.contributions = list(contributions.values())
         self.changes.golden = list(golden.values())
         self.changes.events = events
@@ -453,15 +456,16 @@ class ChunkRun:
         open_entries: Sequence[tuple[int, str, str]],
         raised: set[str],
         raised_at: Mapping[int, Version | None],
+        kinds: Collection[str],
     ) -> None:
-        """A record rejected after its mapping and references ran whole: the entries of
-        those stages it no longer raises are settled (its other failures have entries of
-        their own), each only if raised for a version no newer than this one (or one that
-        could not be read): a late older version says nothing of a newer one's problem.
-        Before, they stayed open, and a retry called them still failing for an error the
-        record no longer had."""
+        """A rejected record's entries of the stages that ran whole (``kinds``) that it no
+        longer raises are settled (its other failures have entries of their own), each
+        only if raised for a version no newer than this one (or one that could not be
+        read): a late older version says nothing of a newer one's problem. Before, they
+        stayed open, and a retry called them still failing for an error the record no
+        longer had."""
         for ex_id, signature, kind in open_entries:
-            if kind not in _CHECKED_BEFORE_MERGE or signature in raised:
+            if kind not in kinds or signature in raised:
                 continue
             at = raised_at.get(ex_id)
             if item.version is not None and at is not None and compare(item.version, at) < 0:
