@@ -6,10 +6,15 @@ passes through ingest, and ingest holds here; so no path skips the confirmation.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from mastersync.domain.golden import Contribution
 from mastersync.domain.governance.four_eyes import GUARDED, PendingChange, guarded_changes
 from mastersync.domain.ingest import Incoming
 from mastersync.domain.landscape.policy import DomainPolicy
 from mastersync.domain.ledger import Ledger
+from mastersync.domain.merge import merge
 from mastersync.domain.versions import compare
 from mastersync.ports.store import ChangeSet
 
@@ -23,6 +28,29 @@ def _master(ledger: Ledger, policy: DomainPolicy, rec: Incoming) -> str | None:
         if value is not None and (found := ledger.natural.get((rec.domain, nk.name, value))):
             return found
     return None
+
+
+def _takes(
+    ledger: Ledger,
+    policy: DomainPolicy,
+    master: str,
+    rec: Incoming,
+    values: Mapping[str, Any],
+    name: str,
+    now: str,
+) -> bool:
+    """Whether the golden record's ``name`` would change were ``rec`` merged with
+    ``values``."""
+    golden = ledger.golden[master]
+    members = ledger.members.get(master) or {}
+    prev = members.get((rec.system, rec.key))
+    version = rec.version if rec.version is not None else (prev.version if prev else 1)
+    trial = Contribution(
+        rec.domain, rec.system, rec.key, master, version, rec.timestamp, values, rec.digest, now
+    )
+    others = [m for ref, m in members.items() if ref != trial.ref]
+    merged = merge(golden.attributes, golden.provenance, [*others, trial], {name}, policy.fields)
+    return name in merged.changes
 
 
 def hold_guarded(
@@ -58,12 +86,20 @@ def hold_guarded(
     for name in names:
         if not policy.fields[name].may_write(rec.system):
             continue  # ownership drops it anyway, as a violation
-        if name in before and before[name] == rec.values.get(name):
-            continue  # the source says what it said before: nothing new to confirm
         proposed = rec.values.get(name)
-        if name in before:
+        if not _takes(ledger, policy, master, rec, rec.values, name, now):
+            # The golden record would not change (another source wins the field): nothing
+            # to confirm. Before, a source saying what it said before was never held, and
+            # a value it had sent that now won (ownership moved to it, and a retry) was
+            # set unconfirmed; a losing value was held for nothing.
+            continue
+        # The source keeps its previous value, unless that too would change the golden
+        # record unconfirmed (a value it sent that did not win then): it keeps none.
+        if name in before and before[name] != proposed:
             rec.values[name] = before[name]
         else:
+            rec.values.pop(name, None)
+        if name in rec.values and _takes(ledger, policy, master, rec, rec.values, name, now):
             del rec.values[name]
         changes.holds.append(
             PendingChange(

@@ -1,0 +1,105 @@
+"""Four-eyes in the ingest path: no way through ingest sets a guarded field unconfirmed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mastersync.backends.sql.governance import SqlGovernance
+from mastersync.domain.landscape.model import Landscape
+from mastersync.domain.landscape.policy import compile_landscape
+from mastersync.pipeline.governance.approvals import decide
+from mastersync.pipeline.ingest import Ingestor
+from mastersync.pipeline.queries import get_record
+from mastersync.ports.connector import SourceRecord
+from mastersync.ports.store import Store
+
+
+def _landscape(credit_owners: list[str]) -> Any:
+    inbound = {
+        "customer": {
+            "key": "no",
+            "version": {"from": "v", "kind": "counter"},
+            "fields": {
+                "name": "name",
+                "country": {"const": "DE"},
+                "credit_limit.amount": {"from": "limit", "number": True, "optional": True},
+                "credit_limit.currency": {"const": "EUR"},
+                "customer_number": "no",
+            },
+        }
+    }
+    doc = {
+        "name": "four-eyes",
+        "systems": {
+            "erp": {"kind": "erp", "inbound": inbound},
+            "crm": {"kind": "crm", "inbound": inbound},
+        },
+        "domains": {
+            "customer": {
+                "natural_keys": [["customer_number"]],
+                "ownership": {"credit_limit": credit_owners, "name": ["erp", "crm"]},
+            }
+        },
+    }
+    return compile_landscape(Landscape.model_validate(doc))
+
+
+def _limit(store: Store) -> Any:
+    view = get_record(store, "customer", "erp:C1")
+    return view.golden.attributes["credit_limit"]["amount"]
+
+
+def test_a_value_ownership_now_lets_through_is_held_not_applied(store: Store) -> None:
+    """The CRM's credit limit was dropped (the ERP owned it); ownership moved to the CRM and
+    its record re-run (a retry) set the limit at once: the source said what it said
+    before, which counted as nothing new to confirm."""
+    before = Ingestor(store, _landscape(["erp"]))
+    before.ingest(
+        "erp", "customer", [SourceRecord({"no": "C1", "v": 1, "name": "Acme", "limit": "250000"})]
+    )
+    crm = {"no": "C1", "v": 1, "name": "Acme", "limit": "500000"}
+    before.ingest("crm", "customer", [SourceRecord(crm)])
+    assert _limit(store) == "250000"
+    after = Ingestor(store, _landscape(["crm", "erp"]))
+    report = after.ingest("crm", "customer", [SourceRecord(crm, reapply=True)])
+    assert report.outcomes["rejected"] == 0
+    assert _limit(store) == "250000"
+    governance = SqlGovernance(store.engine)  # type: ignore[attr-defined]
+    [held] = governance.pending()
+    assert (held.field, held.system, held.proposed) == (
+        "credit_limit",
+        "crm",
+        {"amount": "500000", "currency": "EUR"},
+    )
+    # The same record again adds no second pending change; a confirmation applies it.
+    after.ingest("crm", "customer", [SourceRecord(crm, reapply=True)])
+    assert len(governance.pending()) == 1
+    decide(
+        store,
+        _landscape(["crm", "erp"]),
+        governance,
+        held.id or 0,
+        "rita",
+        approve=True,
+        channel="test",
+    )
+    assert _limit(store) == "500000"
+    # Confirmed: the record re-sent is nothing new.
+    after.ingest("crm", "customer", [SourceRecord({**crm, "v": 2})])
+    assert governance.pending() == []
+    assert _limit(store) == "500000"
+
+
+def test_a_value_that_still_loses_is_not_held_again(store: Store) -> None:
+    """A lower-priority source re-sending its losing value holds nothing: the golden
+    record would not change."""
+    ingestor = Ingestor(store, _landscape(["erp", "crm"]))
+    ingestor.ingest(
+        "erp", "customer", [SourceRecord({"no": "C1", "v": 1, "name": "Acme", "limit": "250000"})]
+    )
+    crm = {"no": "C1", "v": 1, "name": "Acme", "limit": "500000"}
+    ingestor.ingest("crm", "customer", [SourceRecord(crm)])
+    ingestor.ingest("crm", "customer", [SourceRecord({**crm, "v": 2, "name": "Acme"})])
+    governance = SqlGovernance(store.engine)  # type: ignore[attr-defined]
+    assert [p.field for p in governance.pending()] == []
+    assert _limit(store) == "250000"
