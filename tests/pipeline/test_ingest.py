@@ -474,6 +474,30 @@ def test_ownership_violations_are_in_the_inbox_and_the_rest_is_applied(
     assert "pim may not write name: owned by erp" in violation.message
 
 
+def test_retry_runs_the_newest_version_any_open_entry_of_the_record_keeps(
+    store: Store, ingestor: Ingestor
+) -> None:
+    """A retry of one entry ran the payload of the entries asked for only: an entry kept
+    from a late older version ran that version, behind the newer one another entry kept."""
+    price = {"sku": "P1", "list": "L", "v": 2, "amount": "x"}
+    ingestor.ingest("erp", "price", feed([price]))  # v2: its amount does not map
+    ingestor.ingest("erp", "price", feed([{**price, "v": 1, "amount": "-1"}]))  # late v1
+    with store.unit_of_work(write=False) as uow:
+        entries = {e.kind: e for e in uow.exceptions(ExceptionFilter(domain="price"))}
+    assert set(entries) == {"mapping_error", "validation_error", "unknown_reference"}
+    ingestor.ingest("erp", "item", feed([erp_item("P1", 1, name="Pen")]))
+    inbox = ExceptionsInbox(store, ingestor)
+    report = inbox.retry(inbox.entries([entries["unknown_reference"].id or 0]))
+    assert report.still_failing == [entries["unknown_reference"].id]
+    with store.unit_of_work(write=False) as uow:
+        mapping = uow.exception(entries["mapping_error"].id or 0)
+    # v2 ran again (and failed its mapping again); v1 was not applied behind it.
+    assert mapping is not None and mapping.attempts == 2
+    assert mapping.payload == price
+    with store.unit_of_work(write=False) as uow:
+        assert uow.find_master("price", "erp", "P1|L") is None
+
+
 def test_retry_after_a_config_change_and_ignore(store: Store) -> None:
     strict = Ingestor(store, compiled())
     strict.ingest("erp", "item", feed([erp_item("A1", 1, name="Pen", gtin=GTIN)]))

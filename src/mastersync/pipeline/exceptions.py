@@ -6,8 +6,10 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from mastersync.domain.mapping.mapper import MappingFailed
 from mastersync.domain.problems import ProblemKind
 from mastersync.domain.records import ExceptionEntry, ExceptionStatus
+from mastersync.domain.versions import Version, compare
 from mastersync.pipeline.ids import utc_now
 from mastersync.pipeline.ingest import Ingestor
 from mastersync.ports.connector import SourceRecord
@@ -94,16 +96,9 @@ class ExceptionsInbox:
             else:
                 groups[(entry.system, entry.domain)].append(entry)
         for (system, domain), group in groups.items():
-            # One record may have several entries; run it once, with the payload it was
-            # last seen with (each entry keeps its record's latest failing payload): an
-            # older one, applied, would go back behind the newer version, and settle the
-            # newer one's entries as "superseded".
-            by_record: dict[str, ExceptionEntry] = {}
-            for entry in sorted(group, key=lambda e: (e.updated_at or e.created_at, e.id or 0)):
-                by_record[entry.source_key or f"#{entry.id}"] = entry
             records = [
                 SourceRecord(e.payload, e.locator, e.trace_id, reapply=True)
-                for e in by_record.values()
+                for e in self._newest(system, domain, group)
             ]
             self.ingestor.ingest(system, domain, records, source="retry")
             with self.store.unit_of_work() as uow:
@@ -116,6 +111,48 @@ class ExceptionsInbox:
                         report.resolved.append(entry.id)
                 uow.commit()
         return report
+
+    def _newest(
+        self, system: str, domain: str, group: list[ExceptionEntry]
+    ) -> list[ExceptionEntry]:
+        """One entry per record: the one keeping its newest source version among all of
+        the record's open entries, not only those asked for.
+
+        Each entry keeps the payload its record last failed it with, so a record's entries
+        can hold different versions: running an older one would go back behind the newer
+        (a retry of a v18 entry replaced the v19 another entry kept, and v19 was lost).
+        """
+        mapper = self.ingestor.landscape.mapper(system, domain)
+        keys = {e.source_key for e in group if e.source_key}
+        with self.store.unit_of_work(write=False) as uow:
+            siblings = uow.open_exception_keys(domain, system, keys) if keys else {}
+            ids = {ex_id for found in siblings.values() for ex_id, _, _ in found}
+            entries = {e.id: e for e in group}
+            entries.update(
+                (ex_id, entry)
+                for ex_id in ids - set(entries)
+                if (entry := uow.exception(ex_id)) is not None
+                and isinstance(entry.payload, dict)
+                and entry.kind
+                not in (ProblemKind.DEAD_LETTER, ProblemKind.DRIFT, ProblemKind.PARSE_ERROR)
+            )
+        chosen: dict[str, tuple[ExceptionEntry, Version | None]] = {}
+        for entry in sorted(
+            entries.values(), key=lambda e: (e.updated_at or e.created_at, e.id or 0)
+        ):
+            try:
+                _, version = mapper.identity(entry.payload)
+            except MappingFailed:
+                version = None  # unreadable: only over another unreadable one
+            record = entry.source_key or f"#{entry.id}"
+            best = chosen.get(record)
+            if (
+                best is None
+                or best[1] is None
+                or (version is not None and compare(version, best[1]) >= 0)
+            ):
+                chosen[record] = (entry, version)
+        return [entry for entry, _ in chosen.values()]
 
     def retry_parked(self, now: dt.datetime, limit: int = 500) -> RetryReport:
         """Try again records parked for what another record may bring: a record they
