@@ -214,7 +214,7 @@ def test_a_repeated_failure_counts_attempts_on_one_open_entry(store: Store) -> N
         assert first.message == "bad again"
         assert first.payload == {"sku": "A1", "ean": "123"}
         assert uow.open_exception_keys("item", "erp", ["A1", "B2"]) == {
-            "A1": sorted([(e.id, e.signature, e.kind) for e in open_])
+            "A1": sorted([(e.id, e.signature, e.kind, e.field, e.rule) for e in open_])
         }
         groups = uow.exception_groups(ExceptionFilter())
         assert sorted((g.signature, g.count) for g in groups) == [("sig1", 1), ("sig2", 1)]

@@ -98,8 +98,7 @@ def test_a_typo_past_the_first_dot_is_refused_in_mappings_and_rules(tmp_path: Pa
     loaded and never ran, and a mapping to dimensions.weight rejected every record."""
     mapping = MAPPING + "  dimensions.weight: WEIGHT\n"
     landscape = LANDSCAPE + (
-        "    quality:\n"
-        "      - {field: dimensions.lenght_cm, rule: range, max: 5}\n"
+        "    quality:\n      - {field: dimensions.lenght_cm, rule: range, max: 5}\n"
     )
     path = write(tmp_path, landscape, mapping)
     item = tmp_path.resolve() / "item.yaml"

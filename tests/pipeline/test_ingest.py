@@ -11,14 +11,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mastersync.domain.landscape.model import Landscape
+from mastersync.domain.landscape.policy import compile_landscape
 from mastersync.domain.records import ExceptionStatus
 from mastersync.pipeline.exceptions import ExceptionsInbox
 from mastersync.pipeline.ingest import Ingestor
 from mastersync.pipeline.queries import get_record, trace
 from mastersync.ports.connector import ReadFailure, SourceRecord
 from mastersync.ports.store import ExceptionFilter, Store
-from mastersync.domain.landscape.model import Landscape
-from mastersync.domain.landscape.policy import compile_landscape
 from tests.support import compiled, erp_item, landscape_doc
 
 GTIN = "4006381333931"
@@ -349,6 +349,48 @@ def test_a_record_failing_another_field_of_its_mapping_settles_the_one_it_no_lon
     with store.unit_of_work(write=False) as uow:
         kinds = sorted(e.kind for e in uow.exceptions(ExceptionFilter(domain="price")))
     assert kinds == ["mapping_error", "unknown_reference"]
+
+
+def test_a_schema_error_fixed_by_a_version_rejected_for_another_reason_is_settled(
+    store: Store, ingestor: Ingestor
+) -> None:
+    """The canonical schema checks a record whole before the merge: a bad GTIN fixed in a
+    version that still waits for its reference stayed open, and a retry of it ran the old
+    version again."""
+    supplier = {"no": "S1", "v": 1, "name": "Bolt AG", "country": "DE", "vat": "DE136695976"}
+    ingestor.ingest("erp", "supplier", feed([{**supplier, "iban": "DE00"}]))
+    ingestor.ingest(
+        "erp",
+        "supplier",
+        feed([{**supplier, "v": 2, "iban": "DE89370400440532013000", "vat": "DE999"}]),
+    )
+    with store.unit_of_work(write=False) as uow:
+        [open_entry] = uow.exceptions(ExceptionFilter(domain="supplier"))
+        [settled] = uow.exceptions(
+            ExceptionFilter(domain="supplier", status=ExceptionStatus.RESOLVED)
+        )
+    assert (settled.field, open_entry.rule) == ("bank_account.iban", "tax_id")
+    # A declared quality rule's failure is not settled by a record rejected before the
+    # merge ran those rules.
+    ingestor.ingest("erp", "supplier", feed([{**supplier, "v": 3, "iban": "DE00"}]))
+    with store.unit_of_work(write=False) as uow:
+        rules = sorted(e.rule for e in uow.exceptions(ExceptionFilter(domain="supplier")))
+    assert rules == ["iban", "tax_id"]
+
+
+def test_a_stale_record_settles_the_mapping_error_its_version_no_longer_has(
+    store: Store, ingestor: Ingestor
+) -> None:
+    """A fixed mapping error of an old version stayed "still failing" because the version
+    turned out stale once it mapped."""
+    ingestor.ingest("erp", "item", feed([erp_item("A7", 5, name="Pen")]))
+    ingestor.ingest("erp", "item", feed([erp_item("A7", 3, name="Pen", price="abc")]))
+    ingestor.ingest("erp", "item", feed([erp_item("A7", 3, name="Pen", price="1.00")]))
+    with store.unit_of_work(write=False) as uow:
+        [open_entry] = uow.exceptions(ExceptionFilter())
+        [settled] = uow.exceptions(ExceptionFilter(status=ExceptionStatus.RESOLVED))
+    assert open_entry.kind == "stale_update"
+    assert (settled.kind, settled.field) == ("mapping_error", "list_price")
 
 
 def test_a_record_rejected_at_the_merge_settles_the_mapping_error_it_no_longer_has(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,14 +28,19 @@ from mastersync.pipeline.ids import new_trace_id
 from mastersync.pipeline.matching.linker import Linker
 from mastersync.pipeline.references import resolve_references
 from mastersync.ports.connector import ReadFailure, SourceRecord
-from mastersync.ports.store import ChangeSet, ConcurrencyError, UnitOfWork
+from mastersync.ports.store import ChangeSet, ConcurrencyError, OpenEntry, UnitOfWork
 
 # Problems that go to the inbox even though the record itself was accepted.
 _INBOX_WARNINGS = {ProblemKind.OWNERSHIP_VIOLATION, ProblemKind.AMBIGUOUS_MATCH}
+
+
 # The stages a record rejected after its mapping went through whole (quality rules, which
 # also make validation errors, run later, at the merge).
-_CHECKED_BEFORE_MERGE = {ProblemKind.MAPPING_ERROR.value, ProblemKind.UNKNOWN_REFERENCE.value}
-_MAPPING = {ProblemKind.MAPPING_ERROR.value}
+def _mapping_stage(entry: OpenEntry) -> bool:
+    """Raised by mapping, which names every field it fails."""
+    return entry.kind == ProblemKind.MAPPING_ERROR.value
+
+
 SAMPLES = 20
 MAX_REJECTS = 100_000
 
@@ -135,6 +140,11 @@ class ChunkRun:
         }
         # A stale update's entry is settled by a later source version only: applying the
         # version it lost to again (a retry, --reapply) says nothing new about it.
+        # The declared quality rules run at the merge; a validation error of any other
+        # field and rule is the canonical schema's, checked whole before it.
+        self._declared = {
+            (r.spec.field, r.spec.rule) for r in (*policy.record_rules, *policy.golden_rules)
+        }
         self._stale = Problem(ProblemKind.STALE_UPDATE, "version", "stale", "").signature(
             system, self.domain
         )
@@ -207,10 +217,8 @@ class ChunkRun:
                 raised = self._fail(
                     item.problems, item.key, item.record.payload, item.record.locator, item.trace_id
                 )
-                kinds = _CHECKED_BEFORE_MERGE if item.mapped is not None else _MAPPING
-                self._settle_checked(
-                    item, open_entries.get(item.key, ()), raised, raised_at, kinds
-                )
+                kinds = self._before_merge if item.mapped is not None else _mapping_stage
+                self._settle_checked(item, open_entries.get(item.key, ()), raised, raised_at, kinds)
                 continue
             ctx = Context(
                 self.now,
@@ -242,9 +250,10 @@ class ChunkRun:
             advanced = before is None or item.version != before[0]
             entries = open_entries.get(item.key, ())
             raised = self._record(result, item, entries, advanced=advanced)
-            if result.outcome is Outcome.REJECTED:
-                # Rejected at the merge: its mapping and references ran whole too.
-                self._settle_checked(item, entries, raised, raised_at, _CHECKED_BEFORE_MERGE)
+            if result.outcome in (Outcome.REJECTED, Outcome.STALE):
+                # Rejected at the merge, or stale: it passed mapping, references and the
+                # schema whole.
+                self._settle_checked(item, entries, raised, raised_at, self._before_merge)
         self.changes.contributions = list(contributions.values())
         self.changes.golden = list(golden.values())
         self.changes.events = events
@@ -356,7 +365,7 @@ class ChunkRun:
         self,
         result: RecordResult,
         item: Item,
-        open_entries: Sequence[tuple[int, str, str]],
+        open_entries: Sequence[OpenEntry],
         *,
         advanced: bool = True,
     ) -> set[str]:
@@ -420,7 +429,7 @@ class ChunkRun:
         )
         if result.outcome in (Outcome.ACCEPTED, Outcome.UNCHANGED):
             # Whatever this record failed before and did not fail now is settled.
-            for ex_id, signature, _ in open_entries:
+            for ex_id, signature, *_ in open_entries:
                 if signature == self._stale and not advanced:
                     continue
                 if signature not in raised and signature not in self._lasting:
@@ -430,15 +439,16 @@ class ChunkRun:
         return raised
 
     def _raised_at(
-        self, uow: UnitOfWork, open_entries: Mapping[str, Sequence[tuple[int, str, str]]]
+        self, uow: UnitOfWork, open_entries: Mapping[str, Sequence[OpenEntry]]
     ) -> dict[int, Version | None]:
         """The source version each open mapping or reference entry was raised for, read off
         its payload in one read (None: none could be read)."""
         ids = [
             ex_id
             for entries in open_entries.values()
-            for ex_id, _, kind in entries
-            if kind in _CHECKED_BEFORE_MERGE
+            for entry in entries
+            if self._before_merge(entry)
+            for ex_id in [entry.id]
         ]
         if not ids:
             return {}
@@ -450,13 +460,22 @@ class ChunkRun:
                 found[ex_id] = None  # its version is the failure, say
         return found
 
+    def _before_merge(self, entry: OpenEntry) -> bool:
+        """Raised by a stage a record that reached validation passed through whole:
+        mapping, references, the canonical schema (not a declared rule of the same field
+        and name: those run at the merge)."""
+        kind = entry.kind
+        if kind == ProblemKind.VALIDATION_ERROR.value:
+            return (entry.field, entry.rule) not in self._declared
+        return kind in (ProblemKind.MAPPING_ERROR.value, ProblemKind.UNKNOWN_REFERENCE.value)
+
     def _settle_checked(
         self,
         item: Item,
-        open_entries: Sequence[tuple[int, str, str]],
+        open_entries: Sequence[OpenEntry],
         raised: set[str],
         raised_at: Mapping[int, Version | None],
-        kinds: Collection[str],
+        kinds: Callable[[OpenEntry], bool],
     ) -> None:
         """A rejected record's entries of the stages that ran whole (``kinds``) that it no
         longer raises are settled (its other failures have entries of their own), each
@@ -464,8 +483,9 @@ class ChunkRun:
         read): a late older version says nothing of a newer one's problem. Before, they
         stayed open, and a retry called them still failing for an error the record no
         longer had."""
-        for ex_id, signature, kind in open_entries:
-            if kind not in kinds or signature in raised:
+        for entry in open_entries:
+            ex_id = entry.id
+            if not kinds(entry) or entry.signature in raised:
                 continue
             at = raised_at.get(ex_id)
             if item.version is not None and at is not None and compare(item.version, at) < 0:

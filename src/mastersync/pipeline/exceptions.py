@@ -126,7 +126,7 @@ class ExceptionsInbox:
         keys = {e.source_key for e in group if e.source_key}
         with self.store.unit_of_work(write=False) as uow:
             siblings = uow.open_exception_keys(domain, system, keys) if keys else {}
-            ids = {ex_id for found in siblings.values() for ex_id, _, _ in found}
+            ids = {e.id for found in siblings.values() for e in found}
             entries = {e.id: e for e in group}
             entries.update(
                 (ex_id, entry)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from mastersync.domain.delivery import Applied, Delivery, DeliveryStatus, SubscriptionStats
 from mastersync.domain.golden import ChangeEvent, Contribution, GoldenRecord
@@ -15,6 +15,16 @@ from mastersync.domain.records import BatchSummary, ExceptionEntry, ExceptionSta
 from mastersync.domain.versions import Version
 from mastersync.ports.matching import MatchRepository
 from mastersync.ports.reconciliation import ReconciliationRepository
+
+
+class OpenEntry(NamedTuple):
+    """An open inbox entry about a record, as ingest settles them."""
+
+    id: int
+    signature: str
+    kind: str
+    field: str | None
+    rule: str | None
 
 
 class StoreError(Exception):
@@ -305,8 +315,8 @@ class UnitOfWork(DeliveryQueue, MatchRepository, ReconciliationRepository, Proto
 
     def open_exception_keys(
         self, domain: str, system: str, keys: Collection[str]
-    ) -> dict[str, list[tuple[int, str, str]]]:
-        """Source key -> (id, signature, kind) of each open inbox entry about that record."""
+    ) -> dict[str, list[OpenEntry]]:
+        """Source key -> each open inbox entry about that record."""
         ...
 
     def lock_keys(self, keys: Collection[str]) -> None:

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from mastersync.backends.sql import rows
 from mastersync.domain.golden import Contribution, GoldenRecord
 from mastersync.domain.versions import Version
+from mastersync.ports.store import OpenEntry
 
 XREF = rows.XREF_COLUMNS
 GOLDEN = rows.GOLDEN_COLUMNS
@@ -172,14 +173,13 @@ class BatchReader:
 
     def open_exceptions(
         self, conn: sa.Connection, domain: str, system: str, keys: Collection[str]
-    ) -> dict[str, list[tuple[int, str, str]]]:
-        """Source key -> (id, signature, kind) of each open inbox entry about that record."""
-        found: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
+    ) -> dict[str, list[OpenEntry]]:
+        """Source key -> each open inbox entry about that record."""
+        found: dict[str, list[OpenEntry]] = defaultdict(list)
         fixed = [("status", "open"), ("domain", domain), ("system", system)]
-        for key, ex_id, signature, kind in self._rows(
-            conn, ("source_key", "id", "signature", "kind"), "exceptions", fixed, "source_key", keys
-        ):
-            found[key].append((ex_id, signature, kind))
+        columns = ("source_key", "id", "signature", "kind", "field", "rule")
+        for key, *entry in self._rows(conn, columns, "exceptions", fixed, "source_key", keys):
+            found[key].append(OpenEntry(*entry))
         return dict(found)
 
 

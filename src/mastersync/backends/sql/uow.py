@@ -29,6 +29,7 @@ from mastersync.ports.store import (
     ConcurrencyError,
     DomainCounts,
     ExceptionFilter,
+    OpenEntry,
     SignatureGroup,
 )
 
@@ -83,8 +84,8 @@ class SqlUnitOfWork(SqlDeliveryQueue, SqlMatchRepository, SqlReconciliationRepos
 
     def open_exception_keys(
         self, domain: str, system: str, keys: Collection[str]
-    ) -> dict[str, list[tuple[int, str, str]]]:
-        """Source key -> (id, signature, kind) of each open inbox entry about that record."""
+    ) -> dict[str, list[OpenEntry]]:
+        """Source key -> each open inbox entry about that record."""
         return self.reader.open_exceptions(self.conn, domain, system, keys)
 
     def lock_keys(self, keys: Collection[str]) -> None:

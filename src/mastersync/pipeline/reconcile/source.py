@@ -87,7 +87,7 @@ class _SourceRun:
                 for entries in uow.open_exception_keys(
                     self.domain, self.system, list(known)
                 ).values()
-                for entry_id, signature, _ in entries
+                for entry_id, signature, *_ in entries
                 if signature == self.signature
             ]
         fetch: list[SourceRecord] = []
