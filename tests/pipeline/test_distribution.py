@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
+from mastersync.backends.sql.tables import deliveries
 from mastersync.bootstrap import open_store
 from mastersync.connectors.sandbox.target import Faults, RateLimit, SandboxConnector
 from mastersync.domain.landscape.model import Landscape
@@ -244,6 +246,33 @@ def test_a_dead_letter_a_later_version_decided_against_is_not_sent_again(
     assert settled.resolution["note"] == "superseded: version 2 was skipped since"
     # Settled, the delivery is no longer counted as dead.
     assert (stats.dead, stats.skipped) == (0, 2)
+
+
+def test_a_replay_of_a_dead_version_a_later_one_decided_against_sends_nothing(
+    store: Store, tmp_path: Path
+) -> None:
+    """As the retry above, by replay: version 1 died, version 2 (discontinued) was skipped,
+    and a replay of version 1 put a sellable item in the shop that the golden record had
+    discontinued."""
+    estate = Estate(store, tmp_path, Faults(reject_when="title == 'POISON'", seed=1))
+    estate.send({"sku": "P1", "v": 1, "name": "POISON"})
+    assert estate.deliver().dead == 1
+    estate.send({"sku": "P1", "v": 2, "name": "POISON", "st": "discontinued"})
+    assert estate.deliver().skipped == 1
+    estate.connector.target.set_faults(Faults())
+    time.sleep(0.6)  # the connector re-reads faults every half second
+    master = estate.master("P1")
+    with store.unit_of_work(write=False) as uow:
+        [v1] = [e for e in uow.events(master) if e.version == 1]
+    plan = plan_replay(store, ReplaySelection("shop.items", event_id=v1.event_id), "item", new_id)
+    assert queue_replay(store, plan, "item", utc_now) == 1
+    totals = estate.deliver()
+    assert (totals.delivered, totals.skipped) == (0, 1)
+    assert estate.connector.target.records("item") == {}
+    d = deliveries.c
+    with store.engine.connect() as conn:  # type: ignore[attr-defined]
+        replayed = conn.execute(sa.select(d.status, d.last_error).where(d.replay != "")).all()
+    assert [tuple(r) for r in replayed] == [("skipped", "superseded: version 2 was skipped since")]
 
 
 def test_a_dead_letter_of_a_subscription_gone_from_the_landscape_is_not_queued(

@@ -143,6 +143,7 @@ def resent_as(
     replay: str,
     newest: int | None,
     first: tuple[DeliveryStatus, str | None] | None,
+    decided: tuple[int, DeliveryStatus] | None = None,
 ) -> tuple[str | None, str | None]:
     """(why nothing is sent, else None; the operation to send again, else None: decide it
     now) for a replay or repair of ``version``.
@@ -153,12 +154,17 @@ def resent_as(
     applied before (a duplicate to it, or, to one that lost its data, the same steps in the
     same order), and a repair (keys of its own) nothing at all. A version replayed as it
     was delivered goes with the operation it went with: the consumer's state now (say,
-    deactivated by a later version) says nothing of what that version did.
+    deactivated by a later version) says nothing of what that version did. A version
+    never delivered is moot behind a newer one ``decided`` (delivered, or skipped: say it
+    left the subscription's filter while the consumer held nothing), as a dead letter's
+    retry is: sent now, it put a record the filter excludes there.
     """
     delivered = first is not None and first[0] is DeliveryStatus.DELIVERED
     repair = replay.startswith(f"{REPAIR_PREFIX}_")
     if newest is not None and newest > version and (repair or not delivered):
         return f"superseded: the consumer has version {newest}", None
+    if decided is not None and decided[0] > version and (repair or not delivered):
+        return f"superseded: version {decided[0]} was {decided[1].value} since", None
     if delivered and not repair and first is not None:
         return None, first[1]
     return None, None

@@ -266,6 +266,13 @@ class DeliveryQueue(Protocol):
         """Settle a dead delivery as skipped: a newer version decided what the consumer holds."""
         ...
 
+    def newest_decided(
+        self, subscription: str, master_ids: Collection[str]
+    ) -> dict[str, tuple[int, DeliveryStatus]]:
+        """Master id -> the newest version whose first delivery was delivered or skipped,
+        with that outcome (records with none are left out)."""
+        ...
+
     def decided_after(
         self, subscription: str, master_id: str, version: int
     ) -> tuple[int, DeliveryStatus] | None:

@@ -384,6 +384,35 @@ class SqlDeliveryQueue:
             for event_id, status, operation in self._rows(sql, subscription, self._array(event_ids))
         }
 
+    def newest_decided(
+        self, subscription: str, master_ids: Collection[str]
+    ) -> dict[str, tuple[int, DeliveryStatus]]:
+        """Master id -> the newest version whose first delivery was delivered or skipped,
+        with that outcome (records with none are left out)."""
+        if not master_ids:
+            return {}
+        m = self.writer.mark
+        # Through the outbox (by master and version) to each event's first delivery (by
+        # subscription and event): deliveries have no index by record for all statuses,
+        # and a scan of them per replay round grew with the whole history.
+        sql = (
+            "SELECT o.master_id, o.version, d.status FROM outbox o JOIN deliveries d "
+            f"ON d.subscription = {m} AND d.event_id = o.event_id AND d.replay = '' "
+            f"WHERE {self._in('o.master_id')} AND d.status IN ({m}, {m})"
+        )
+        found: dict[str, tuple[int, DeliveryStatus]] = {}
+        rows = self._rows(
+            sql,
+            subscription,
+            self._array(master_ids),
+            DeliveryStatus.DELIVERED.value,
+            DeliveryStatus.SKIPPED.value,
+        )
+        for master, version, status in rows:
+            if master not in found or version > found[master][0]:
+                found[master] = (int(version), DeliveryStatus(status))
+        return found
+
     def enqueue(self, items: Sequence[Delivery]) -> int:
         """Add deliveries; ones already queued are kept as they are."""
         if not items:
@@ -648,17 +677,26 @@ class SqlDeliveryQueue:
     ) -> tuple[int, DeliveryStatus] | None:
         """The newest version above ``version`` of a record whose first delivery was
         delivered or skipped, with that outcome (None: none was)."""
-        d = deliveries.c
+        d, o = deliveries.c, outbox.c
+        # Through the outbox, as newest_decided does (deliveries have no index by record).
         row = self.conn.execute(
             sa.select(d.version, d.status)
+            .select_from(
+                outbox.join(
+                    deliveries,
+                    sa.and_(
+                        d.subscription == subscription,
+                        d.event_id == o.event_id,
+                        d.replay == "",
+                    ),
+                )
+            )
             .where(
-                d.subscription == subscription,
-                d.master_id == master_id,
-                d.version > version,
-                d.replay == "",
+                o.master_id == master_id,
+                o.version > version,
                 d.status.in_([DeliveryStatus.DELIVERED.value, DeliveryStatus.SKIPPED.value]),
             )
-            .order_by(d.version.desc())
+            .order_by(o.version.desc())
             .limit(1)
         ).first()
         return (int(row.version), DeliveryStatus(row.status)) if row else None

@@ -92,6 +92,8 @@ class _Round:
     # replayed event was first delivered (event id -> status, operation).
     held: Mapping[str, Applied] = field(default_factory=dict)
     firsts: dict[str, tuple[DeliveryStatus, str | None]] = field(default_factory=dict)
+    # ... and the newest version of each replayed record first delivered or skipped.
+    decided: dict[str, tuple[int, DeliveryStatus]] = field(default_factory=dict)
 
 
 def referenced_keys(
@@ -313,6 +315,11 @@ class Deliverer:
             keys = self._consumer_keys(uow, states)
             replayed = [d.event_id for d in due if d.replay]
             firsts = uow.first_deliveries(sub.id, replayed) if replayed else {}
+            decided = (
+                uow.newest_decided(sub.id, {d.master_id for d in due if d.replay})
+                if replayed
+                else {}
+            )
         # A record's first version in the round is decided now, each later one after the
         # outcome of the one before it (fresh events come in version order).
         first: list[_Planned] = []
@@ -327,7 +334,7 @@ class Deliverer:
                 while len(later) < n:
                     later.append([])
                 later[n - 1].append(planned)
-        round_ = _Round([], start, end, waiting, later, keys, applied, firsts)
+        round_ = _Round([], start, end, waiting, later, keys, applied, firsts, decided)
         round_.items = [
             self._decide(d, state, trace, applied.get(d.master_id), round_)
             for d, state, trace in first
@@ -478,7 +485,13 @@ class Deliverer:
             # Against what the consumer holds, not this round's earlier replayed versions.
             held = planned.held.get(d.master_id)
             newest = max(v.version for v in (held, applied) if v) if held or applied else None
-            why, again = resent_as(d.version, d.replay, newest, planned.firsts.get(d.event_id))
+            why, again = resent_as(
+                d.version,
+                d.replay,
+                newest,
+                planned.firsts.get(d.event_id),
+                planned.decided.get(d.master_id),
+            )
             if why is not None:
                 item.settled = (DeliveryStatus.SKIPPED, why)
                 return item
