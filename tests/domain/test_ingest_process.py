@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from mastersync.domain.golden import Contribution
 from mastersync.domain.ingest import Context, Incoming, Outcome, RecordResult, process
 from mastersync.domain.ledger import Ledger
 from mastersync.domain.problems import ProblemKind
@@ -286,3 +287,16 @@ def test_a_same_system_warning_names_a_composite_key_as_the_record_has_it(h: Har
     assert warning.rule == "same_system"
     assert "(item itm_01abc, location loc_02def) joined wms S2" in warning.message
     assert "ITM_" not in warning.message
+
+
+def test_a_key_a_consumer_gave_back_is_no_duplicate_of_the_systems_own_record(h: Harness) -> None:
+    """The hub delivered an item to the WMS and kept the WMS's key for it (a member with no
+    values and no digest); the WMS's own record of the item, joined by GTIN, was then
+    reported as a duplicate in the WMS of that delivery key."""
+    first = h.send("erp", "A1", 1, {"sku": "A1", "gtin": GTIN, "name": "Pen"})
+    assert first.master_id is not None
+    delivered = Contribution("item", "wms", "T-9f2c", first.master_id, 0, None, {}, "", "now")
+    h.ledger.put(delivered, None, [])
+    joined = h.send("wms", "A1", 1, {"sku": "A1", "gtin": GTIN, "brand": "Acme"})
+    assert joined.master_id == first.master_id
+    assert [p.rule for p in joined.problems] == []

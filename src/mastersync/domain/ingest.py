@@ -95,10 +95,12 @@ def _same_system(
     does not depend on which came first), but a data steward should know: the newer record's
     values may now win over the older one's.
     """
+    # Source records only: the key a consumer gave back for a record delivered to it is a
+    # member too (no values, no digest), and warned of a duplicate the hub itself made.
     held = sorted(
         c.key
         for c in ledger.members.get(master, {}).values()
-        if c.system == rec.system and c.key != rec.key
+        if c.system == rec.system and c.key != rec.key and c.digest
     )
     if not held:
         return []
