@@ -42,3 +42,62 @@ def test_an_ingest_report_keeps_its_counts_whole_beside_a_long_file_name() -> No
     assert "system domain source" in out and "received accepted unchanged stale rejected" in out
     assert "…" not in out and "_full_refresh" in out
     assert all(len(line.rstrip()) <= 80 for line in out.splitlines())
+
+
+def test_a_trace_shows_holds_quality_warnings_and_a_delivery_without_a_key() -> None:
+    """Lineage kept them, the timeline did not: a held credit limit read as 'unchanged', a
+    quality warning was nowhere, and a dead delivery's source read 'shop:None'."""
+    from mastersync.cli.render import trace_table
+    from mastersync.domain.records import LineageEntry
+    from mastersync.pipeline.queries import Trace
+
+    at = "2026-12-07T04:00:00.000000Z"
+    entries = [
+        LineageEntry(
+            "t1",
+            "ingest",
+            "unchanged",
+            at,
+            "customer",
+            "cus_1",
+            None,
+            "erp",
+            "C1",
+            "3",
+            "b",
+            {"held_for_approval": ["credit_limit"]},
+        ),
+        LineageEntry(
+            "t2",
+            "ingest",
+            "accepted",
+            at,
+            "customer",
+            "cus_1",
+            2,
+            "erp",
+            "C1",
+            "4",
+            "b",
+            {"warnings": ["credit_limit.amount: range"]},
+        ),
+        LineageEntry(
+            "t2",
+            "deliver",
+            "dead",
+            at,
+            "customer",
+            "cus_1",
+            2,
+            "shop",
+            None,
+            None,
+            None,
+            {"subscription": "shop.customers", "attempts": 6},
+        ),
+    ]
+    for width in (200, 60):
+        out = rendered(trace_table(Trace("cus_1", entries, []), width), width)
+        assert "held for approval: credit_limit" in out
+        assert "quality warning: credit_limit.amount: range" in out
+        assert "None" not in out

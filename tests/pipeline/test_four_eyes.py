@@ -63,6 +63,7 @@ def test_a_value_ownership_now_lets_through_is_held_not_applied(store: Store) ->
     after = Ingestor(store, _landscape(["crm", "erp"]))
     report = after.ingest("crm", "customer", [SourceRecord(crm, reapply=True)])
     assert report.outcomes["rejected"] == 0
+    assert report.tally.held == 1  # the ingest command says so (it counts as unchanged)
     assert _limit(store) == "250000"
     governance = SqlGovernance(store.engine)  # type: ignore[attr-defined]
     [held] = governance.pending()

@@ -16,7 +16,7 @@ from mastersync.domain.landscape.policy import compile_landscape
 from mastersync.domain.records import ExceptionStatus
 from mastersync.pipeline.exceptions import ExceptionsInbox
 from mastersync.pipeline.ingest import Ingestor
-from mastersync.pipeline.queries import get_record, trace
+from mastersync.pipeline.queries import NotFound, get_record, trace
 from mastersync.ports.connector import ReadFailure, SourceRecord
 from mastersync.ports.store import ExceptionFilter, Store
 from tests.support import compiled, erp_item, landscape_doc
@@ -643,3 +643,16 @@ def test_whatever_the_records_hold_the_batch_finishes_and_accounts_for_each(
     report = ingestor.ingest(system, domain, feed(rows), source="fuzz")
     assert report.received == len(rows)
     assert sum(report.outcomes.values()) == len(rows)
+
+
+def test_trace_of_a_key_two_domains_share_asks_for_the_domain(
+    store: Store, ingestor: Ingestor
+) -> None:
+    """ERP item 100 and ERP supplier 100: `trace erp:100` said there was no such record."""
+    ingestor.ingest("erp", "item", feed([erp_item("100", 1, name="Pen")]))
+    supplier = {"no": "100", "v": 1, "name": "Bolt AG", "country": "DE", "vat": "DE136695976"}
+    ingestor.ingest("erp", "supplier", feed([supplier]))
+    with pytest.raises(NotFound, match="erp key '100' names records in item and supplier: say"):
+        trace(store, "erp:100")
+    assert trace(store, "erp:100", "supplier").master_id.startswith("sup_")
+    assert trace(store, "erp:100", "item").master_id.startswith("itm_")

@@ -77,6 +77,14 @@ def ingest(
         if report.tally.warned > 5:
             more = report.tally.warned - 5
             console.print(f"  … and {more} more warning(s): `mastersync trace` shows each")
+        if report.tally.held:
+            # Counted as accepted or unchanged: the rest of the record was taken.
+            console.print(
+                f"  [yellow]![/] {report.tally.held} record(s) with a change held for approval "
+                "(four-eyes): `mastersync trace` shows which field, GET /v1/approvals lists them",
+                soft_wrap=True,
+                markup=True,
+            )
         hidden = sum(report.problems.values()) - min(len(report.samples), 10)
         if hidden > 0:
             console.print(f"  … and {hidden} more: `mastersync exceptions list --group`")

@@ -58,10 +58,16 @@ def get(
 def trace_cmd(
     ctx: typer.Context,
     ref: Annotated[str, typer.Argument(help="a master id, or system:key")],
+    domain: Annotated[
+        str | None,
+        typer.Option(
+            "--domain", "-d", help="the domain of system:key, where a key names records in several"
+        ),
+    ] = None,
 ) -> None:
     """Show a record's lineage: every source change, merge and event, oldest first."""
     hub = options(ctx).hub()
-    result = trace(hub.store, ref)
+    result = trace(hub.store, ref, domain)
     console.print(trace_table(result, console.width))
     for event in result.events:
         console.print(

@@ -126,6 +126,11 @@ def trace_table(trace: Trace, width: int = 200) -> RenderableType:
             what.append("changed " + ", ".join(d["changed"]))
         if d.get("violations"):
             what.append("ownership violation: " + ", ".join(d["violations"]))
+        if d.get("held_for_approval"):
+            # Taken out of the change until a second person confirms it (four-eyes).
+            what.append("held for approval: " + ", ".join(d["held_for_approval"]))
+        if d.get("warnings"):
+            what.append("quality warning: " + ", ".join(d["warnings"]))
         for p in d.get("problems", []):
             what.append(p)
         if d.get("locator"):
@@ -148,7 +153,8 @@ def trace_table(trace: Trace, width: int = 200) -> RenderableType:
                     if part
                 )
             )
-        source = f"{e.system}:{e.source_key}"
+        # A delivery that never got the consumer's key has none to show.
+        source = f"{e.system}:{e.source_key}" if e.source_key else f"{e.system}"
         if e.source_version is not None:
             source += f" @{e.source_version}"
         golden = f"v{e.golden_version}" if e.golden_version else "-"

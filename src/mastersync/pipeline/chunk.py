@@ -64,11 +64,14 @@ class Tally:
     # first few spelled out.
     warned: int = 0
     notes: list[str] = field(default_factory=list)
+    # Records whose guarded fields wait for a second person (four-eyes).
+    held: int = 0
 
     def add(self, other: Tally) -> None:
         """Fold another tally into this one."""
         self.mapped += other.mapped
         self.warned += other.warned
+        self.held += other.held
         self.notes.extend(other.notes[: SAMPLES - len(self.notes)])
         self.filled.update(other.filled)
         self.outcomes.update(other.outcomes)
@@ -236,6 +239,7 @@ class ChunkRun:
                 del self.changes.holds[-len(held) :]  # nothing of the record was taken
             elif held:
                 result.detail["held_for_approval"] = held
+                self.tally.held += 1
             if linker:
                 linker.settle(result, item.trace_id)
             self.tally.outcomes[result.outcome] += 1

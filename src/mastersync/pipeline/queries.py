@@ -34,6 +34,15 @@ def master_id_of(store: Store, domain: str | None, ref: str) -> str:
     system, key = ref.split(":", 1)
     with store.unit_of_work(write=False) as uow:
         master = uow.find_master(domain, system, key)
+        if master is None and domain is None:
+            # One key can name records of several domains (ERP customer and supplier
+            # 710000): say so, rather than that there is none.
+            found = [d for d in DOMAINS if uow.find_master(d, system, key) is not None]
+            if len(found) > 1:
+                raise NotFound(
+                    f"{system} key {key!r} names records in {' and '.join(found)}: "
+                    "say which domain (--domain)"
+                )
     if master is None:
         where = f" {domain}" if domain else ""
         raise NotFound(f"no{where} record with {system} key {key!r}")
@@ -59,9 +68,9 @@ class Trace:
     events: list[ChangeEvent]
 
 
-def trace(store: Store, ref: str) -> Trace:
+def trace(store: Store, ref: str, domain: str | None = None) -> Trace:
     """The lineage timeline of a record (by master id or system:key)."""
-    master = master_id_of(store, None, ref)
+    master = master_id_of(store, domain, ref)
     with store.unit_of_work(write=False) as uow:
         entries = uow.lineage(master_id=master)
         if not entries and uow.golden(master) is None:
