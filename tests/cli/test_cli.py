@@ -133,6 +133,13 @@ def test_ingest_get_trace_and_the_inbox(estate: Path) -> None:
     for args in (("retry",), ("ignore", "-r", "x")):
         code, out = cli("exceptions", *args, "--signature", "deadbeef", landscape=landscape)
         assert code == 1 and "no open inbox entry has the signature 'deadbeef'" in out, out
+        # Ids and a signature together: the ids were dropped without a word.
+        code, out = cli("exceptions", *args, "1", "--signature", "x", landscape=landscape)
+        assert code == 1 and "name entry ids or --signature, not both" in out, out
+    code, out = cli("exceptions", "list", "--kind", "bogus", landscape=landscape)
+    assert code == 1 and "unknown kind 'bogus': use one of parse_error," in out
+    code, out = cli("exceptions", "list", "--group", "--status", "all", landscape=landscape)
+    assert code == 0 and "all entries by signature" in out
 
     code, out = cli("exceptions", "list", "--group", landscape=landscape)
     assert code == 0

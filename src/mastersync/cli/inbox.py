@@ -11,6 +11,7 @@ import typer
 
 from mastersync.cli.common import console, fail, friendly, options
 from mastersync.cli.render import exceptions_table, groups_table
+from mastersync.domain.problems import ProblemKind
 from mastersync.domain.records import ExceptionStatus
 from mastersync.ports.store import ExceptionFilter
 
@@ -34,11 +35,14 @@ def list_(
         state = None if status == "all" else ExceptionStatus(status)
     except ValueError:
         fail(f"unknown status {status!r}: use open, resolved, ignored or all")
+    kinds = [k.value for k in ProblemKind]
+    if kind is not None and kind not in kinds:
+        fail(f"unknown kind {kind!r}: use one of {', '.join(kinds)}")
     hub = options(ctx).hub()
     f = ExceptionFilter(state, kind, system, domain, signature, limit=limit)
     with hub.store.unit_of_work(write=False) as uow:
         if group:
-            console.print(groups_table(uow.exception_groups(f), console.width))
+            console.print(groups_table(uow.exception_groups(f), console.width, status))
         else:
             entries = uow.exceptions(f)
             total = len(entries)
@@ -93,6 +97,9 @@ def retry(
     """Run the entries' records again through the current landscape."""
     if not ids and not signature:
         fail("name entry ids or --signature")
+    if ids and signature:
+        # Either one: given both, the ids were dropped without a word.
+        fail("name entry ids or --signature, not both")
     hub = options(ctx).hub()
     entries = hub.inbox.entries(ids, signature)
     report = hub.inbox.retry(entries)
@@ -131,6 +138,9 @@ def ignore(
     """Close entries without acting, recording who and why."""
     if not ids and not signature:
         fail("name entry ids or --signature")
+    if ids and signature:
+        # Either one: given both, the ids were dropped without a word.
+        fail("name entry ids or --signature, not both")
     hub = options(ctx).hub()
     entries = hub.inbox.entries(ids, signature)
     done = hub.inbox.ignore(entries, by or getpass.getuser(), reason)

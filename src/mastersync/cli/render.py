@@ -270,9 +270,11 @@ def exceptions_table(
     return table if width >= STACK_BELOW else Group(*blocks)
 
 
-def groups_table(groups: list[SignatureGroup], width: int = 200) -> RenderableType:
+def groups_table(
+    groups: list[SignatureGroup], width: int = 200, status: str = "open"
+) -> RenderableType:
     """Inbox entries grouped by error signature (a block each in a narrow terminal)."""
-    title = "open entries by signature"
+    title = f"{'all' if status == 'all' else status} entries by signature"
     table = Table(title=title, title_justify="left")
     for col in ("signature", "count", "kind", "where", "field", "rule", "example"):
         table.add_column(col, overflow="fold")
