@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from mastersync.bootstrap import BootstrapError, open_store
@@ -312,3 +314,15 @@ def test_latency_percentiles_are_nearest_rank() -> None:
     assert _percentile([float(n) for n in range(1, 101)], 0.99) == 99.0
     assert _percentile([5.0], 0.99) == 5.0
     assert _percentile([], 0.5) is None
+
+
+def test_outbox_events_after_a_position_are_counted_per_domain(store: Store) -> None:
+    """What `deliveries --bus` adds to each subscription's lag: only its domain's events
+    not on the bus yet (every subscription carried every domain's)."""
+    customer = dataclasses.replace(event("cus_1"), domain="customer")
+    write(store, ChangeSet(events=[event("itm_1"), event("itm_2"), customer]))
+    with store.unit_of_work(write=False) as uow:
+        head = uow.outbox_head()
+        assert uow.outbox_counts_after(0) == {"item": 2, "customer": 1}
+        assert uow.outbox_counts_after(head - 1) == {"customer": 1}
+        assert uow.outbox_counts_after(head) == {}

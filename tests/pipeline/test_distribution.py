@@ -642,6 +642,9 @@ class FlakyRelay:
     async def backlog(self) -> int:
         return 0
 
+    async def backlog_by_domain(self) -> dict[str, int]:
+        return {}
+
     async def close(self) -> None:
         return None
 

@@ -134,8 +134,10 @@ def deliveries(
         feed, relay = open_feed(hub.store, url)
 
         async def lags() -> dict[str, int]:
-            backlog = await relay.backlog() if relay else 0
-            found = {s: backlog + await feed.lag(s, d) for s, d in subs.items()}
+            # Events not on the bus yet count towards the lag of their domain's
+            # subscriptions only (every subscription carried every domain's).
+            backlog = await relay.backlog_by_domain() if relay else {}
+            found = {s: backlog.get(d, 0) + await feed.lag(s, d) for s, d in subs.items()}
             await feed.close()
             if relay:
                 await relay.close()

@@ -81,6 +81,10 @@ class Relay(Protocol):
         """Outbox events not yet published."""
         ...
 
+    async def backlog_by_domain(self) -> dict[str, int]:
+        """Domain -> outbox events not yet published."""
+        ...
+
     async def close(self) -> None:
         """Release connections."""
         ...

@@ -151,6 +151,10 @@ class DeliveryQueue(Protocol):
         """The newest outbox position (0 when empty)."""
         ...
 
+    def outbox_counts_after(self, position: int) -> dict[str, int]:
+        """Domain -> outbox events after ``position``."""
+        ...
+
     def cursor(self, name: str) -> int:
         """How far a named reader has got (0 when new)."""
         ...

@@ -317,6 +317,14 @@ class NatsRelay:
         """Outbox positions not yet published (an upper bound: positions may have gaps)."""
         return await asyncio.to_thread(self._backlog)
 
+    def _backlog_by_domain(self) -> dict[str, int]:
+        with self.store.unit_of_work(write=False) as uow:
+            return uow.outbox_counts_after(uow.cursor(self.cursor))
+
+    async def backlog_by_domain(self) -> dict[str, int]:
+        """Domain -> outbox events not yet published (a subscription's share of them)."""
+        return await asyncio.to_thread(self._backlog_by_domain)
+
     @staticmethod
     def _fitted(position: int, event: ChangeEvent, max_payload: int) -> bytes:
         """The event's message, without its field changes when it would not fit the

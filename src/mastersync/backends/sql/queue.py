@@ -198,6 +198,12 @@ class SqlDeliveryQueue:
         # Core statement costs more to build than the query takes to run.
         return int(self._rows("SELECT MAX(position) FROM outbox").scalar() or 0)
 
+    def outbox_counts_after(self, position: int) -> dict[str, int]:
+        """Domain -> outbox events after ``position``."""
+        m = self.writer.mark
+        sql = f"SELECT domain, COUNT(*) FROM outbox WHERE position > {m} GROUP BY domain"
+        return {domain: int(n) for domain, n in self._rows(sql, position)}
+
     def cursor(self, name: str) -> int:
         """How far a named reader has got."""
         sql = f"SELECT position FROM cursors WHERE name = {self.writer.mark}"
