@@ -645,6 +645,9 @@ class FlakyRelay:
     async def backlog_by_domain(self) -> dict[str, int]:
         return {}
 
+    def interrupt(self) -> None:
+        return None
+
     async def close(self) -> None:
         return None
 

@@ -45,6 +45,30 @@ def run(
     ] = None,
 ) -> None:
     """Run the hub: relay, dispatch and deliver (SIGTERM drains and exits cleanly)."""
+    # From the start: a signal while the hub is being built (imports, the store, the
+    # landscape) ended the process with 143 and no word. It is kept, and the hub, once
+    # running, stops at once, draining what is in flight.
+    signalled: list[int] = []
+    previous = {
+        sig: signal.signal(sig, lambda n, _frame: signalled.append(n))
+        for sig in (signal.SIGTERM, signal.SIGINT)
+    }
+    try:
+        _run(ctx, bus, subscription, until_idle, timeout, listen, signalled)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _run(
+    ctx: typer.Context,
+    bus: str | None,
+    subscription: list[str] | None,
+    until_idle: bool,
+    timeout: float,
+    listen: str | None,
+    signalled: list[int],
+) -> None:
     hub = options(ctx).hub()
     url = resolve_bus_url(bus, hub.landscape)
     unknown = set(subscription or []) - set(hub.landscape.subscriptions)
@@ -69,13 +93,17 @@ def run(
         console.print(f"receiving webhooks at http://{listen}/hooks/SYSTEM")
 
     async def hub_main() -> None:
-        if until_idle:
-            await distribution.run_until_idle(timeout=timeout)
-            return
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        if signalled:
+            stop.set()
+        if until_idle:
+            # A signal drains and stops here too (SIGTERM ended it with 143, no summary;
+            # SIGINT was not heard at all).
+            await distribution.run_until_idle(timeout=timeout, told=stop)
+            return
         await distribution.run(stop)
 
     async def main() -> None:
@@ -105,6 +133,8 @@ def run(
         # A script must tell "all delivered" from "gave up": the exit code says which.
         hub.close()
         left = "; ".join(t.left) or "nothing it could name (the log above may say more)"
+        if t.told:
+            fail(f"stopped by a signal before it was idle; left: {left}", code=2)
         fail(f"not idle after {timeout:g} s; left: {left}", code=2)
     hub.close()
 

@@ -12,6 +12,10 @@ from mastersync.ports.store import UnitOfWork
 Enqueue = Callable[[UnitOfWork, list[tuple[int, ChangeEvent]]], int]
 
 
+class Interrupted(ConnectionError):
+    """A feed or relay was told to stop connecting (the hub is stopping)."""
+
+
 class EventFeed(Protocol):
     """Hands new events of a domain to a subscription exactly once: to its deliverer
     directly (``direct``), or into its queue (``dispatch``)."""
@@ -30,6 +34,10 @@ class EventFeed(Protocol):
         Taking and queueing commit together (or the feed redelivers what was not
         queued): no event is lost between the log and the queue, none is queued twice.
         """
+        ...
+
+    def interrupt(self) -> None:
+        """Stop waiting for connections to be made (the hub is stopping)."""
         ...
 
     async def lag(self, subscription: str, domain: str) -> int:
@@ -79,6 +87,10 @@ class Relay(Protocol):
 
     async def backlog(self) -> int:
         """Outbox events not yet published."""
+        ...
+
+    def interrupt(self) -> None:
+        """Stop waiting for connections to be made (the hub is stopping)."""
         ...
 
     async def backlog_by_domain(self) -> dict[str, int]:

@@ -39,7 +39,7 @@ from nats.js.errors import NoStreamResponseError, NotFoundError
 
 from mastersync.backends.nats.pull import PullConsumer
 from mastersync.domain.golden import ChangeEvent
-from mastersync.ports.feed import Enqueue, Settle
+from mastersync.ports.feed import Enqueue, Interrupted, Settle
 from mastersync.ports.store import Store
 
 log = logging.getLogger("mastersync.hub")
@@ -87,6 +87,9 @@ class BusSettings:
 # The client's own errors (each failed reconnect, say) are logged once per kind in this
 # many seconds: nats-py's default logs each with a traceback, every 2 s of an outage.
 _ERROR_LOG_EVERY = 60.0
+# How long a closing connection waits to send what it has buffered.
+_CLOSE_FLUSH = 2
+
 # How long the first connection to the bus may take before the caller hears of it.
 FIRST_CONNECT = 8.0
 
@@ -103,6 +106,18 @@ class _Connection:
         self._errors: dict[str, tuple[float, int]] = {}
         # Counts connections made: a caller can tell a new one (and look at the stream again).
         self.generation = 0
+        # Set when the hub stops: no connection is waited for any more. (A flag and a
+        # future per connect, not an Event: a feed may be used from one event loop after
+        # another, and an Event stays bound to the first.)
+        self._stopping = False
+        self._interrupted: asyncio.Future[None] | None = None
+
+    def interrupt(self) -> None:
+        """Give up connecting, now and from now on (the hub is stopping): loops queued on
+        the connection each waited out a first connect before they saw the stop."""
+        self._stopping = True
+        if self._interrupted is not None and not self._interrupted.done():
+            self._interrupted.set_result(None)
 
     async def _error(self, exc: Exception) -> None:
         kind = type(exc).__name__
@@ -127,6 +142,8 @@ class _Connection:
     async def js(self) -> JetStreamContext:
         async with self._lock:
             if self._js is None:
+                if self._stopping:
+                    raise Interrupted("stopping: no new connection to NATS")
                 self._nc = await self._connect()
                 js = self._nc.jetstream()
                 config = StreamConfig(
@@ -148,26 +165,38 @@ class _Connection:
         for ever too: a hub pointed at a server that is down never got to its stop flag,
         so SIGTERM did nothing, and `deliveries --bus` hung.)"""
         nc = Client()
-        try:
-            await asyncio.wait_for(
-                nc.connect(
-                    self.settings.servers,
-                    connect_timeout=5,
-                    max_reconnect_attempts=-1,
-                    error_cb=self._error,
-                    disconnected_cb=self._disconnected,
-                    reconnected_cb=self._reconnected,
-                ),
-                FIRST_CONNECT,
+        connecting = asyncio.ensure_future(
+            nc.connect(
+                self.settings.servers,
+                connect_timeout=5,
+                max_reconnect_attempts=-1,
+                error_cb=self._error,
+                disconnected_cb=self._disconnected,
+                reconnected_cb=self._reconnected,
             )
-        except TimeoutError:
-            with contextlib.suppress(Exception):
-                await nc.close()
-            raise ConnectionError(
-                f"NATS at {self.settings.servers} did not answer within "
-                f"{FIRST_CONNECT:.0f} s (is it running, and is that its address?)"
-            ) from None
-        return nc
+        )
+        stopping = self._interrupted = asyncio.get_running_loop().create_future()
+        try:
+            done, _ = await asyncio.wait(
+                {connecting, stopping}, timeout=FIRST_CONNECT, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            stopping.cancel()
+            self._interrupted = None
+        if connecting in done:
+            connecting.result()  # its own error, if it failed
+            return nc
+        connecting.cancel()
+        with contextlib.suppress(BaseException):
+            await connecting
+        with contextlib.suppress(Exception):
+            await nc.close()
+        if stopping in done:
+            raise Interrupted("stopping: no new connection to NATS")
+        raise ConnectionError(
+            f"NATS at {self.settings.servers} did not answer within "
+            f"{FIRST_CONNECT:.0f} s (is it running, and is that its address?)"
+        )
 
     async def client(self) -> Client:
         """The connection, made (with the stream) on first use."""
@@ -183,12 +212,23 @@ class _Connection:
                 await nc.close()
 
     async def close(self) -> None:
-        if self._nc is not None:
-            # flush + close, not drain: draining pull subscriptions waits out their
-            # fetch requests (30 s), and every ack has been sent already.
-            await self._nc.flush()
-            await self._nc.close()
-            self._nc, self._js = None, None
+        nc, self._nc, self._js = self._nc, None, None
+        if nc is None:
+            return
+        # flush + close, not drain: draining pull subscriptions waits out their fetch
+        # requests (30 s), and every ack has been sent already. During an outage there is
+        # nothing to flush to: a stop waited out the flush's 10 s, then failed with the
+        # client's ConnectionResetError and exit code 1. What it did not send, JetStream
+        # redelivers, and applied versions are recorded on our side.
+        if nc.is_connected:
+            try:
+                await nc.flush(timeout=_CLOSE_FLUSH)
+            except Exception as exc:  # the bus went away while stopping
+                log.warning("NATS %s: not flushed on close: %r", self.settings.servers, exc)
+        try:
+            await nc.close()
+        except Exception as exc:
+            log.warning("NATS %s: closing: %r", self.settings.servers, exc)
 
 
 async def delete_stream(url: str) -> None:
@@ -312,6 +352,10 @@ class NatsRelay:
     def _backlog(self) -> int:
         with self.store.unit_of_work(write=False) as uow:
             return uow.outbox_head() - uow.cursor(self.cursor)
+
+    def interrupt(self) -> None:
+        """Give up connecting (the hub is stopping)."""
+        self.connection.interrupt()
 
     async def backlog(self) -> int:
         """Outbox positions not yet published (an upper bound: positions may have gaps)."""
@@ -548,6 +592,10 @@ class NatsFeed:
             await _settle(msgs, ok)
 
         return events, settle
+
+    def interrupt(self) -> None:
+        """Give up connecting (the hub is stopping)."""
+        self.connection.interrupt()
 
     async def lag(self, subscription: str, domain: str) -> int:
         """Messages not yet queued: never delivered, or delivered and not acknowledged (a

@@ -19,7 +19,7 @@ from mastersync.domain.subscriptions import Subscription
 from mastersync.pipeline.distribution.deliverer import Deliverer, RoundReport, StateCache
 from mastersync.pipeline.distribution.queueing import queue_events
 from mastersync.pipeline.ids import utc_now
-from mastersync.ports.feed import EventFeed, GroupDispatch, Relay, Taking
+from mastersync.ports.feed import EventFeed, GroupDispatch, Interrupted, Relay, Taking
 from mastersync.ports.outbound import OutboundConnector
 from mastersync.ports.store import Store
 
@@ -101,6 +101,8 @@ class HubTotals:
     # when it gave up, what was left.
     idle: bool | None = None
     left: list[str] = field(default_factory=list)
+    # ... and whether it was told to stop (a signal) before it was idle.
+    told: bool = False
 
     def add(self, report: RoundReport) -> None:
         """Count a delivery round."""
@@ -176,6 +178,8 @@ class DistributionHub:
         while not stop.is_set():
             try:
                 done = await work()
+            except Interrupted:
+                break  # stopping, with no bus connection to finish on: nothing in flight
             except Exception as exc:
                 done = 0
                 await _wait(trouble.failed(exc, loop_time()), self._halt, clear=False)
@@ -333,14 +337,21 @@ class DistributionHub:
         return self.totals
 
     async def _halt_on(self, stop: asyncio.Event) -> None:
-        """Once told to stop, wake every loop that sleeps."""
+        """Once told to stop, wake every loop that sleeps, and let none wait on a bus
+        connection that is not there (loops took turns, 8 s each, before they saw it)."""
         await stop.wait()
+        self.feed.interrupt()
+        if self.relay is not None:
+            self.relay.interrupt()
         self._halt.set()
         self._nudge.set()
         self._announce()
 
-    async def run_until_idle(self, timeout: float = 60.0, settle: float = 0.5) -> HubTotals:
-        """Run until nothing is left to relay, queue or deliver (or ``timeout``)."""
+    async def run_until_idle(
+        self, timeout: float = 60.0, settle: float = 0.5, told: asyncio.Event | None = None
+    ) -> HubTotals:
+        """Run until nothing is left to relay, queue or deliver (or ``timeout``, or until
+        ``told`` to stop: a signal drains in-flight work here too)."""
         stop = asyncio.Event()
         runner = asyncio.create_task(self.run(stop))
         deadline = loop_time() + timeout
@@ -349,6 +360,8 @@ class DistributionHub:
         left: list[str] = []
         try:
             while loop_time() < deadline and not runner.done():
+                if told is not None and told.is_set():
+                    break
                 await asyncio.sleep(settle / 2)
                 try:
                     busy = await asyncio.wait_for(self.busy(), max(deadline - loop_time(), 0.01))
@@ -361,19 +374,27 @@ class DistributionHub:
                 elif loop_time() - quiet_since >= settle:
                     idle = True
                     break
-            if not idle and not runner.done():
+            if not idle and not runner.done() and not (told is not None and told.is_set()):
                 # Bounded: the store or bus that held the hub up may hang these reads too.
-                try:
-                    left = await asyncio.wait_for(self.left(), _LEFT_TIMEOUT)
-                except TimeoutError:
-                    left = [f"what is left could not be read within {_LEFT_TIMEOUT:g} s"]
-                except Exception as exc:
-                    left = [f"what is left could not be read ({type(exc).__name__}: {exc})"]
+                left = await self._left_bounded()
         finally:
             stop.set()
         totals = await runner
+        totals.told = told is not None and told.is_set() and not idle
+        if totals.told:
+            # After the drain: what the stop left undone, not what was in flight.
+            left = await self._left_bounded()
         totals.idle, totals.left = idle, left
         return totals
+
+    async def _left_bounded(self) -> list[str]:
+        """``left``, bounded: the store or bus that held the hub up may hang it too."""
+        try:
+            return await asyncio.wait_for(self.left(), _LEFT_TIMEOUT)
+        except TimeoutError:
+            return [f"what is left could not be read within {_LEFT_TIMEOUT:g} s"]
+        except Exception as exc:
+            return [f"what is left could not be read ({type(exc).__name__}: {exc})"]
 
     async def left(self) -> list[str]:
         """What is left to do, a line per part (for a hub that gave up waiting for idle)."""

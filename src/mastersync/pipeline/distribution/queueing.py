@@ -88,6 +88,9 @@ class OutboxFeed:
             cursor = uow.cursor(f"sub:{subscription}")
             return len(uow.outbox_after(cursor, [domain], 1, changes=False))
 
+    def interrupt(self) -> None:
+        """Nothing to interrupt: the outbox is in the store."""
+
     async def lag(self, subscription: str, domain: str) -> int:
         """Whether events of the domain wait after the subscription's cursor (0 or 1: the
         cheap check the idle test needs; `delivery_stats` counts them)."""
