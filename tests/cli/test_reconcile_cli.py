@@ -115,3 +115,27 @@ def test_records_that_cannot_be_compared_are_not_called_drifted(landscape: Path)
     code, out = cli(landscape, "reconcile", "--system", "shop", "--domain", "item", "--json")
     found = json.loads(out)
     assert (found["drift"], found["errors"]) == (0, 3)
+    # --repair repairs drift; records it could not compare are still not clean.
+    code, out = cli(landscape, "reconcile", "--system", "shop", "--domain", "item", "--repair")
+    assert code == 3, out
+
+
+def test_a_sandbox_shop_that_is_also_a_source_is_reconciled_as_a_target_only(
+    landscape: Path,
+) -> None:
+    """In the demo the shop also sends records (from files): the default ran a source pass
+    on its sandbox, which holds what the hub delivered, and reported every record missing
+    from the hub (433 false drift entries) or not comparable."""
+    text = LANDSCAPE.replace(
+        "    delivery: {backoff",
+        "    inbound:\n      item: {key: handle, version: {from: v, kind: counter}, "
+        "fields: {sku: handle, name: title}}\n    delivery: {backoff",
+    )
+    landscape.write_text(text)
+    code, out = cli(landscape, "reconcile", "--system", "shop", "--domain", "item")
+    assert code == 0, out
+    assert "shop item as target" in out and "as source" not in out
+    code, out = cli(
+        landscape, "reconcile", "--system", "shop", "--domain", "item", "--role", "source"
+    )
+    assert code == 1 and "holds only what the hub delivered to it" in out

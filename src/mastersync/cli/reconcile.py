@@ -166,6 +166,15 @@ def reconcile(
     connector = open_connector(hub.landscape, system)
     if not hasattr(connector, "read_state"):
         fail(f"the connector of {system} cannot list what {system} holds (no read_state)")
+    if not getattr(connector, "source_of_record", True):
+        if role is Role.SOURCE:
+            fail(
+                f"the connector of {system} holds only what the hub delivered to it: it "
+                f"cannot stand for {system} as a source (reconcile it as a target)"
+            )
+        steps = [s for s in steps if s.role is not Role.SOURCE]
+        if not steps:
+            fail(f"nothing to reconcile: {system} has no subscription for {domain}")
     results: list[Reconciliation] = []
     try:
         for step in steps:
@@ -194,5 +203,7 @@ def reconcile(
         said += [f"{failed} record(s) could not be compared"] if failed else []
         repaired = " (repair started)" if repair and drifted else ""
         console.print("; ".join(said) + repaired if said else "no drift")
-    if (drifted or failed) and not repair:
+    # Repairs start for drift; records that could not be compared are left as they were,
+    # so they still exit 3 (with --repair they exited 0).
+    if failed or (drifted and not repair):
         raise typer.Exit(DRIFT_EXIT)

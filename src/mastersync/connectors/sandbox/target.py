@@ -241,6 +241,11 @@ class SandboxTarget:
 class SandboxConnector:
     """The outbound connector for a sandbox target (type: sandbox)."""
 
+    # What it holds is what the hub delivered to it, in the subscription's shape: it can be
+    # reconciled as a target, never stand for its system as a source (read as one, every
+    # delivered record was reported missing from the hub, or not comparable).
+    source_of_record = False
+
     def __init__(self, database: str | Path, faults: Faults | None = None) -> None:
         self.target = SandboxTarget(database)
         if faults is not None:
