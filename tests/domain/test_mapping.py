@@ -366,6 +366,25 @@ def test_header_check_lists_required_columns_only() -> None:
     assert m.missing_columns(["id", "x"]) == ["n"]
 
 
+def test_header_check_needs_the_timestamp_and_a_needed_values_unit_column() -> None:
+    """A file without them failed every record ("timestamp [missing_field]", "no unit in
+    'LE'") instead of being refused whole."""
+    m = mapper(
+        {
+            "dimensions.length_cm": {"from": "l", "unit": {"from_path": "lu", "to": "cm"}},
+            "net_weight_kg": {
+                "from": "w",
+                "optional": True,
+                "unit": {"from_path": "wu", "to": "kg"},
+            },
+        },
+        timestamp="changed",
+    )
+    assert m.missing_columns(["id", "l", "w"]) == ["changed", "lu"]
+    optional = mapper({"name": "n"}, timestamp={"from": "changed", "optional": True})
+    assert optional.missing_columns(["id", "n"]) == []
+
+
 def test_invalid_expression_is_a_config_error_with_a_hint() -> None:
     with pytest.raises(ConfigError) as exc:
         mapper({"name": "Item Name"})

@@ -222,7 +222,9 @@ def _roots(spec: MappingSpec) -> Iterable[tuple[str, bool]]:
                 for inner in value.fields.values():
                     yield from visit(inner, own)
             if value.unit is not None and value.unit.from_path:
-                yield from _expr_roots(value.unit.from_path, False)
+                # A value's unit column is as needed as the value (a file without it
+                # failed every record, "no unit in 'LE'", instead of being refused).
+                yield from _expr_roots(value.unit.from_path, own)
         elif isinstance(value, list):
             for template in value:
                 if isinstance(template, str):
@@ -238,7 +240,9 @@ def _roots(spec: MappingSpec) -> Iterable[tuple[str, bool]]:
     if spec.version.from_:
         yield from _expr_roots(spec.version.from_, True)
     if spec.timestamp is not None:
-        yield from visit(spec.timestamp, False)
+        # Needed unless optional or defaulted, like a field (a file without it failed
+        # every record, "timestamp [missing_field]", instead of being refused).
+        yield from visit(spec.timestamp, True)
     for value in spec.fields.values():
         yield from visit(value, True)
 
