@@ -232,6 +232,21 @@ def test_oversized_records_are_refused(tmp_path: Path) -> None:
     assert isinstance(failure, ReadFailure) and failure.raw == "x" * 200
 
 
+def test_a_jsonl_line_that_is_not_utf8_says_which_byte_as_csv_does(tmp_path: Path) -> None:
+    """A Latin-1 byte read as 'json_syntax: str is not valid UTF-8: surrogates not
+    allowed'."""
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes(b'{"Name": "M\xfcller"}\n{"Name": "ok"}\n')
+    failure, record = list(read_jsonl(path))
+    assert isinstance(failure, ReadFailure)
+    assert (failure.locator, failure.rule) == ("latin1.jsonl:1", "encoding")
+    assert failure.message == (
+        "byte 0xFC at position 12 of the line is not valid utf-8 (JSON Lines files are UTF-8)"
+    )
+    assert failure.raw == '{"Name": "M\\xfcller"}'
+    assert records([record]) == [("latin1.jsonl:2", {"Name": "ok"})]
+
+
 def test_file_types_by_suffix(tmp_path: Path) -> None:
     tsv = tmp_path / "t.tsv"
     tsv.write_text("a\tb\n1\t2\n")

@@ -314,6 +314,19 @@ def read_jsonl(path: Path) -> Iterator[SourceRecord | ReadFailure]:
                 )
                 continue
             try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                # JSON is UTF-8: said as the CSV reader says it (orjson's own words were
+                # "str is not valid UTF-8: surrogates not allowed").
+                yield ReadFailure(
+                    locator,
+                    "encoding",
+                    f"byte 0x{raw[exc.start]:02X} at position {exc.start + 1} of the line is "
+                    "not valid utf-8 (JSON Lines files are UTF-8)",
+                    _shown(raw, "utf-8"),
+                )
+                continue
+            try:
                 # orjson reads an integer beyond 64 bits as a float, rounding it (an id of
                 # 20+ digits loses its last ones); the standard library keeps it exact.
                 value: Any = json.loads(raw) if _LONG_DIGITS.search(raw) else orjson.loads(raw)
