@@ -207,3 +207,22 @@ def test_an_instant_is_one_value_whatever_its_offset() -> None:
     spelt = ["2026-03-01T10:00:00+01:00", "2026-03-01T09:00:00Z", "2026-03-01T09:00:00"]
     found = {validate(DOMAINS["inventory"], {**base, "as_of": s})[0]["as_of"] for s in spelt}
     assert found == {"2026-03-01T09:00:00Z"}
+
+
+@pytest.mark.parametrize(
+    ("tax_id", "country", "stored"),
+    [
+        ("136695976", "DE", "DE136695976"),  # the CRM's spelling of the ERP's DE136695976
+        ("094259216", "GR", "EL094259216"),  # Greece's VAT prefix is EL
+        ("DE136695976", None, "DE136695976"),
+        ("123", "DE", "123"),  # not a German VAT number: kept as sent
+        ("12-3456789", "US", "123456789"),  # not in the EU: compacted only
+    ],
+)
+def test_an_eu_vat_number_without_its_prefix_gets_it_from_the_country(
+    tax_id: str, country: str | None, stored: str
+) -> None:
+    """The same company's VAT number with and without its prefix made two golden records:
+    natural keys compare the stored spelling."""
+    for model in (Customer, Supplier):
+        assert model.model_validate({"tax_id": tax_id, "country": country}).tax_id == stored

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import EmailStr, Field, field_validator
+from pydantic import EmailStr, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from mastersync.domain.canonical.common import Address, CanonicalModel, Contact, Money
-from mastersync.domain.canonical.types import CountryCode, CurrencyCode, TaxId, Text
+from mastersync.domain.canonical.types import CountryCode, CurrencyCode, TaxId, Text, vat_prefixed
 
 SCHEMA_VERSION = "1.0"
 
@@ -53,3 +53,9 @@ class Customer(CanonicalModel):
                 {"amount": str(value.amount)},
             )
         return value
+
+    @model_validator(mode="after")
+    def _vat_prefix(self) -> Customer:
+        """An EU VAT number without its prefix gets it, from ``country``."""
+        self.tax_id = vat_prefixed(self.tax_id, self.country)
+        return self

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import EmailStr, Field
+from pydantic import EmailStr, Field, model_validator
 
 from mastersync.domain.canonical.common import Address, CanonicalModel, Contact
-from mastersync.domain.canonical.types import BIC, IBAN, CountryCode, CurrencyCode, TaxId, Text
+from mastersync.domain.canonical.types import (
+    BIC,
+    IBAN,
+    CountryCode,
+    CurrencyCode,
+    TaxId,
+    Text,
+    vat_prefixed,
+)
 
 SCHEMA_VERSION = "1.0"
 
@@ -47,3 +55,9 @@ class Supplier(CanonicalModel):
     addresses: list[Address] | None = None
     contacts: list[Contact] | None = None
     lifecycle_state: SupplierLifecycle | None = None
+
+    @model_validator(mode="after")
+    def _vat_prefix(self) -> Supplier:
+        """An EU VAT number without its prefix gets it, from ``country``."""
+        self.tax_id = vat_prefixed(self.tax_id, self.country)
+        return self

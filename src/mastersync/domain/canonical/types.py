@@ -12,6 +12,7 @@ from pydantic_core import PydanticCustomError
 from stdnum import bic as stdnum_bic
 from stdnum import ean as stdnum_ean
 from stdnum import iban as stdnum_iban
+from stdnum.eu import vat as eu_vat
 from stdnum.exceptions import ValidationError
 
 # ISO 3166-1 alpha-2 codes in use (plus XK, widely used for Kosovo).
@@ -116,6 +117,19 @@ def _tax_id(value: str) -> str:
             "tax_id_format", "tax id {value} has no letters or digits", {"value": value}
         )
     return compact
+
+
+def vat_prefixed(tax_id: str | None, country: str | None) -> str | None:
+    """An EU VAT number sent without its country prefix, with it, when it checks as that
+    country's VAT number: one company's number is then one natural key whether or not a
+    system writes the prefix (an ERP's DE136695976 and a CRM's 136695976 with country DE
+    made two golden records). Anything else is kept as sent."""
+    if not tax_id or not country or tax_id[:2].isalpha():
+        return tax_id
+    if country.lower() not in eu_vat.MEMBER_STATES:
+        return tax_id
+    candidate = ("EL" if country == "GR" else country) + tax_id  # Greece's VAT prefix
+    return candidate if eu_vat.is_valid(candidate) else tax_id
 
 
 def _normalise_decimal(value: Decimal) -> Decimal:
