@@ -656,3 +656,35 @@ def test_trace_of_a_key_two_domains_share_asks_for_the_domain(
         trace(store, "erp:100")
     assert trace(store, "erp:100", "supplier").master_id.startswith("sup_")
     assert trace(store, "erp:100", "item").master_id.startswith("itm_")
+
+
+def test_a_line_that_failed_to_parse_and_reads_now_closes_its_entry(
+    store: Store, ingestor: Ingestor
+) -> None:
+    """`exceptions retry` says to fix the file and ingest it again; doing so left the entry
+    open for good."""
+    bad = ReadFailure("bad.csv:2", "csv_columns", "expected 3 fields, got 5", "A1,1,x,y,z")
+    good = SourceRecord(erp_item("A1", 1, name="Pen"), "bad.csv:2")
+    other = ReadFailure("bad.csv:5", "csv_columns", "expected 3 fields, got 4", "A4,1,x,y")
+
+    def entries() -> list[tuple[str | None, str]]:
+        with store.unit_of_work(write=False) as uow:
+            found = uow.exceptions(ExceptionFilter(kind="parse_error", status=None))
+        return sorted((e.locator, e.status.value) for e in found)
+
+    ingestor.ingest("erp", "item", [bad], source="bad.csv")
+    # Another file's line 2 read well says nothing of this one.
+    ingestor.ingest(
+        "erp", "item", [SourceRecord(erp_item("A1", 1), "other.csv:2")], source="other.csv"
+    )
+    assert entries() == [("bad.csv:2", "open")]
+    ingestor.ingest("erp", "item", [good], source="bad.csv")
+    assert entries() == [("bad.csv:2", "resolved")]
+    # One open entry per rule stands at the line that failed last: line 2 fixed while
+    # line 5 still fails leaves it open, at line 5.
+    ingestor.ingest("erp", "item", [bad, other], source="bad.csv")
+    ingestor.ingest("erp", "item", [good, other], source="bad.csv")
+    assert entries()[-1] == ("bad.csv:5", "open")
+    fixed = SourceRecord(erp_item("A4", 1), "bad.csv:5")
+    ingestor.ingest("erp", "item", [good, fixed], source="bad.csv")
+    assert {status for _, status in entries()} == {"resolved"}

@@ -66,12 +66,15 @@ class Tally:
     notes: list[str] = field(default_factory=list)
     # Records whose guarded fields wait for a second person (four-eyes).
     held: int = 0
+    # Locators of lines that failed to parse before and were read now.
+    read_now: set[str] = field(default_factory=set)
 
     def add(self, other: Tally) -> None:
         """Fold another tally into this one."""
         self.mapped += other.mapped
         self.warned += other.warned
         self.held += other.held
+        self.read_now |= other.read_now
         self.notes.extend(other.notes[: SAMPLES - len(self.notes)])
         self.filled.update(other.filled)
         self.outcomes.update(other.outcomes)
@@ -125,8 +128,11 @@ class ChunkRun:
         batch_id: str,
         now: str,
         ids: Callable[[str], str],
+        unparsed: Mapping[str, list[int]] | None = None,
     ) -> None:
         self.mapper, self.policy, self.batch_id = mapper, policy, batch_id
+        # Open parse errors of the source being read, by locator (source:LINE).
+        self.unparsed = unparsed or {}
         self.now, self.ids = now, ids
         self.domain = policy.spec.name
         self.tally = Tally()
@@ -164,6 +170,8 @@ class ChunkRun:
                     raw = storable(raw)
                 self._fail([problem], None, raw, record.locator, None)
                 continue
+            if record.locator is not None and record.locator in self.unparsed:
+                self.tally.read_now.add(record.locator)
             blob = _as_stored(record.payload)
             if blob is None:
                 record = SourceRecord(

@@ -10,11 +10,11 @@ from typing import Any
 
 from mastersync.domain.landscape.policy import CompiledLandscape
 from mastersync.domain.mapping.mapper import Mapper
-from mastersync.domain.records import BatchSummary
+from mastersync.domain.records import BatchSummary, ExceptionStatus
 from mastersync.pipeline.chunk import ChunkRun, Tally
 from mastersync.pipeline.ids import new_id, utc_now
 from mastersync.ports.connector import ReadFailure, SourceRecord
-from mastersync.ports.store import ConcurrencyError, Store
+from mastersync.ports.store import ChangeSet, ConcurrencyError, Store
 
 
 @dataclass
@@ -117,6 +117,10 @@ class Ingestor:
         policy = self.landscape.policies[domain]
         report = BatchReport(self.ids("bat"), system, domain, source)
         summary = BatchSummary(report.batch_id, system, domain, source, self.clock())
+        # Lines of this source that failed to parse before: read now, their entries close
+        # (retry tells a person to fix the file and ingest it again; nothing closed them).
+        with self.store.unit_of_work(write=False) as uow:
+            unparsed = uow.open_parse_errors(domain, system, source)
         chunks = _chunks(records, self.chunk_size)
         chunk = next(chunks, None)
         if chunk is None:
@@ -129,7 +133,7 @@ class Ingestor:
             # and, finished, into its last one's (a small batch is one transaction, not three).
             following = next(chunks, None)
             for attempt in range(1, self.max_attempts + 1):
-                run = ChunkRun(mapper, policy, report.batch_id, self.clock(), self.ids)
+                run = ChunkRun(mapper, policy, report.batch_id, self.clock(), self.ids, unparsed)
                 run.changes.actor = actor or f"system:{system}"
                 run.changes.channel = channel or f"ingest:{source}"
                 items = run.read(chunk, report.received + 1)
@@ -156,7 +160,28 @@ class Ingestor:
             if progress is not None:
                 progress(len(chunk))
             first, chunk = False, following
+        if report.tally.read_now:
+            self._settle_parsed(system, domain, source, report.tally.read_now)
         return report
+
+    def _settle_parsed(self, system: str, domain: str, source: str, read: set[str]) -> None:
+        """Close the parse errors of lines this batch read, once it is done. A source has
+        one open entry per rule, at the line that failed last: one that failed again in
+        this batch moved the entry to its line, and it stays open."""
+        now = self.clock()
+        status = ExceptionStatus.RESOLVED
+        with self.store.unit_of_work() as uow:
+            entries = uow.open_parse_errors(domain, system, source)
+            changes = ChangeSet(actor=f"system:{system}", channel=f"ingest:{source}")
+            changes.resolutions = [
+                (ex_id, status, {"by": "ingest", "at": now, "note": f"{loc} read now"})
+                for loc, ids in entries.items()
+                if loc in read
+                for ex_id in ids
+            ]
+            if changes.resolutions:
+                uow.write(changes)
+                uow.commit()
 
     def _finish(self, summary: BatchSummary, *tallies: Tally) -> None:
         """Mark the summary finished, with the outcome counts of the tallies."""

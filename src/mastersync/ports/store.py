@@ -330,6 +330,10 @@ class UnitOfWork(DeliveryQueue, MatchRepository, ReconciliationRepository, Proto
         """Source key -> each open inbox entry about that record."""
         ...
 
+    def open_parse_errors(self, domain: str, system: str, source: str) -> dict[str, list[int]]:
+        """Locator -> ids of the open parse errors read from ``source`` (``source:LINE``)."""
+        ...
+
     def lock_keys(self, keys: Collection[str]) -> None:
         """Serialise concurrent writers touching the same records (source or natural keys)."""
         ...

@@ -22,6 +22,7 @@ from mastersync.backends.sql.tables import (
 )
 from mastersync.backends.sql.writer import BatchWriter
 from mastersync.domain.golden import ChangeEvent, Contribution, GoldenRecord
+from mastersync.domain.problems import ProblemKind
 from mastersync.domain.records import BatchSummary, ExceptionEntry, ExceptionStatus, LineageEntry
 from mastersync.domain.versions import Version
 from mastersync.ports.store import (
@@ -87,6 +88,21 @@ class SqlUnitOfWork(SqlDeliveryQueue, SqlMatchRepository, SqlReconciliationRepos
     ) -> dict[str, list[OpenEntry]]:
         """Source key -> each open inbox entry about that record."""
         return self.reader.open_exceptions(self.conn, domain, system, keys)
+
+    def open_parse_errors(self, domain: str, system: str, source: str) -> dict[str, list[int]]:
+        """Locator -> ids of the open parse errors read from ``source`` (``source:LINE``)."""
+        c = exceptions.c
+        q = sa.select(c.locator, c.id).where(
+            c.status == "open",
+            c.kind == ProblemKind.PARSE_ERROR.value,
+            c.domain == domain,
+            c.system == system,
+            c.locator.startswith(f"{source}:", autoescape=True),
+        )
+        found: dict[str, list[int]] = {}
+        for locator, ex_id in self.conn.execute(q):
+            found.setdefault(locator, []).append(int(ex_id))
+        return found
 
     def lock_keys(self, keys: Collection[str]) -> None:
         """Serialise writers that touch the same records (no-op where writes are serial)."""
