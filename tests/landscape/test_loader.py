@@ -411,3 +411,26 @@ def test_an_unknown_encoding_or_an_unreadable_file_name_is_a_landscape_error(
         load_landscape(base / "landscape.yaml")
     (problem,) = raised.value.problems
     assert said in problem and re.match(r"\S+landscape\.yaml:\d+: systems\.erp\.", problem)
+
+
+def test_unquoted_numeric_map_keys_bad_date_specs_and_indentation_are_said_plainly(
+    tmp_path: Path,
+) -> None:
+    """`map: {010: PK}` said 'Input should be a valid string (got 8)'; a bad date format
+    came with the class name DateSpec and 'Input should be a valid boolean'; a mis-indented
+    key got the parser's words alone."""
+    mapping = MAPPING + (
+        "  base_uom: {from: UOM, map: {010: EA}}\n"
+        "  shelf_life_days: {from: D, date: {format: '%Q'}}\n"
+    )
+    path = write(tmp_path, mapping=mapping)
+    item = tmp_path.resolve() / "item.yaml"
+    assert sorted(problems(path)) == [
+        f"{item}:6: fields.base_uom.map.8.[key]: keys here are text, and YAML read this one "
+        "as the number 8: quote it ('010': ...)",
+        f"{item}:7: fields.shelf_life_days.date.format: not a strptime format: 'Q' is a bad "
+        "directive (got '%Q')",
+    ]
+    bad = write(tmp_path, mapping=MAPPING.replace("  name: DESCRIPTION", "   name: DESCRIPTION"))
+    [problem] = problems(bad)
+    assert problem.endswith("(check this line's indentation against the lines above it)")

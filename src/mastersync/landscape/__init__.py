@@ -75,9 +75,13 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
 
 
 # Tags pydantic puts in the location of an error inside one branch of a union.
-_UNION_TAGS = frozenset({"str", "ValueOp", "int", "bool", "float", "dict[str,ValueSpec]"})
+_UNION_TAGS = frozenset(
+    {"str", "ValueOp", "int", "bool", "float", "dict[str,ValueSpec]", "DateSpec", "NumberSpec"}
+)
 # "This branch wanted another type": noise next to the error of the branch that fits.
-_BRANCH_MISMATCH = frozenset({"string_type", "list_type", "dict_type", "model_type"})
+_BRANCH_MISMATCH = frozenset(
+    {"string_type", "list_type", "dict_type", "model_type", "bool_type", "bool_parsing"}
+)
 
 
 def _pydantic_problems(
@@ -119,6 +123,13 @@ def _pydantic_problems(
             message = f"unknown key {loc[-1]!r}{hint}"
         elif err["type"] == "missing":
             message = f"required key {loc[-1]!r} is missing"
+        elif err["type"] == "string_type" and loc[-1] == "[key]" and type(err["input"]) is int:
+            # YAML reads 010 as the octal number 8, and 1_000 as 1000: what was written is
+            # gone by then, so say how to keep it.
+            message = (
+                f"keys here are text, and YAML read this one as the number {err['input']}: "
+                "quote it ('010': ...)"
+            )
         elif "input" in err and err["input"] is None and "'null'" in message:
             message = f"{message} (got YAML's null: write 'null' in quotes)"
         elif "input" in err and not isinstance(err["input"], dict | list):

@@ -88,7 +88,13 @@ def read_yaml(path: Path) -> YamlDocument:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise YamlError(f"{where}: {exc.problem}") from None
+        hint = ""
+        if exc.problem and (
+            "mapping values are not allowed" in exc.problem or "expected <block end>" in exc.problem
+        ):
+            # The usual cause: a key indented more or less than the keys beside it.
+            hint = " (check this line's indentation against the lines above it)"
+        raise YamlError(f"{where}: {exc.problem}{hint}") from None
     finally:
         loader.dispose()
     return YamlDocument(path, data, lines)
