@@ -688,3 +688,22 @@ def test_a_line_that_failed_to_parse_and_reads_now_closes_its_entry(
     fixed = SourceRecord(erp_item("A4", 1), "bad.csv:5")
     ingestor.ingest("erp", "item", [good, fixed], source="bad.csv")
     assert {status for _, status in entries()} == {"resolved"}
+
+
+def test_a_late_older_version_failing_the_same_way_leaves_the_newer_ones_entry_be(
+    store: Store, ingestor: Ingestor
+) -> None:
+    """The entry took the late version's payload, and a retry then applied that old version:
+    the newer one was lost."""
+    price = {"sku": "Q1", "list": "L", "v": 2, "amount": "2.00"}
+    ingestor.ingest("erp", "price", feed([price]))  # its item is not there yet
+    report = ingestor.ingest("erp", "price", feed([{**price, "v": 1, "amount": "1.00"}]))
+    assert report.outcomes["rejected"] == 1
+    with store.unit_of_work(write=False) as uow:
+        [entry] = uow.exceptions(ExceptionFilter(domain="price"))
+    assert entry.kind == "unknown_reference" and entry.payload == price
+    ingestor.ingest("erp", "item", feed([erp_item("Q1", 1, name="Pen")]))
+    inbox = ExceptionsInbox(store, ingestor)
+    assert inbox.retry([entry]).resolved == [entry.id]
+    view = get_record(store, "price", "erp:Q1|L")
+    assert view.golden.attributes["amount"] == "2"

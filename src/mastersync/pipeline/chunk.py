@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -225,8 +225,14 @@ class ChunkRun:
         events: list[ChangeEvent] = []
         for item in pending:
             if item.incoming is None:
+                entries = open_entries.get(item.key, ())
                 raised = self._fail(
-                    item.problems, item.key, item.record.payload, item.record.locator, item.trace_id
+                    item.problems,
+                    item.key,
+                    item.record.payload,
+                    item.record.locator,
+                    item.trace_id,
+                    kept=self._newer(item, entries, raised_at),
                 )
                 kinds = self._before_merge if item.mapped is not None else _mapping_stage
                 self._settle_checked(item, open_entries.get(item.key, ()), raised, raised_at, kinds)
@@ -525,13 +531,39 @@ class ChunkRun:
         payload: Any,
         locator: str | None,
         trace_id: str | None,
+        kept: Collection[str] = (),
     ) -> set[str]:
-        """Reject a record: its inbox entries; returns their signatures."""
+        """Reject a record: its inbox entries (but those of signatures ``kept``, which
+        stay as they are); returns their signatures."""
         self.tally.outcomes[Outcome.REJECTED] += 1
         self._reject(problems, locator or key)
+        system, domain = self.mapper.system, self.domain
         return {
-            self._entry(problem, key, None, payload, locator, trace_id).signature
+            self._entry(
+                problem,
+                key,
+                None,
+                payload,
+                locator,
+                trace_id,
+                write=problem.signature(system, domain) not in kept,
+            ).signature
             for problem in problems
+        }
+
+    @staticmethod
+    def _newer(
+        item: Item, entries: Sequence[OpenEntry], raised_at: Mapping[int, Version | None]
+    ) -> set[str]:
+        """Signatures of the record's open entries raised for a newer version than this
+        one: a late older version failing the same way kept its payload there instead, and
+        the newer version, the one to retry, was lost."""
+        if item.version is None:
+            return set()
+        return {
+            e.signature
+            for e in entries
+            if (at := raised_at.get(e.id)) is not None and compare(item.version, at) < 0
         }
 
     def _reject(self, problems: Sequence[Problem], where: str | None) -> None:
@@ -548,6 +580,8 @@ class ChunkRun:
         payload: Any,
         locator: str | None,
         trace_id: str | None,
+        *,
+        write: bool = True,
     ) -> ExceptionEntry:
         tally = self.tally
         tally.problems[(problem.kind.value, problem.field or "-", problem.rule)] += 1
@@ -576,5 +610,6 @@ class ChunkRun:
             trace_id=trace_id,
             batch_id=self.batch_id,
         )
-        self.changes.exceptions.append(entry)
+        if write:
+            self.changes.exceptions.append(entry)
         return entry
