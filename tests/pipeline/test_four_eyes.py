@@ -91,16 +91,24 @@ def test_a_value_ownership_now_lets_through_is_held_not_applied(store: Store) ->
     assert _limit(store) == "500000"
 
 
-def test_a_value_that_still_loses_is_not_held_again(store: Store) -> None:
-    """A lower-priority source re-sending its losing value holds nothing: the golden
-    record would not change."""
-    ingestor = Ingestor(store, _landscape(["erp", "crm"]))
-    ingestor.ingest(
-        "erp", "customer", [SourceRecord({"no": "C1", "v": 1, "name": "Acme", "limit": "250000"})]
-    )
-    crm = {"no": "C1", "v": 1, "name": "Acme", "limit": "500000"}
-    ingestor.ingest("crm", "customer", [SourceRecord(crm)])
-    ingestor.ingest("crm", "customer", [SourceRecord({**crm, "v": 2, "name": "Acme"})])
-    governance = SqlGovernance(store.engine)  # type: ignore[attr-defined]
-    assert [p.field for p in governance.pending()] == []
-    assert _limit(store) == "250000"
+def test_no_unconfirmed_value_is_kept_to_win_later(store: Store) -> None:
+    """Review found the trial merge let a losing CRM limit be stored unconfirmed: ownership
+    moved to the CRM (or the ERP's record was split off) and an ERP change made it the
+    golden value with no approval. A losing value is held too, and a value the system may
+    not write is not kept at all."""
+    for first_owners in (["erp", "crm"], ["erp"]):
+        key = "C1" if first_owners == ["erp", "crm"] else "C2"  # a customer each
+        before = Ingestor(store, _landscape(first_owners))
+        erp = {"no": key, "v": 1, "name": "Acme", "limit": "250000"}
+        before.ingest("erp", "customer", [SourceRecord(erp)])
+        before.ingest("crm", "customer", [SourceRecord({**erp, "limit": "500000"})])
+        with store.unit_of_work(write=False) as uow:
+            master = uow.find_master("customer", "crm", key)
+            assert master is not None
+            [crm] = [m for m in uow.members(master) if m.system == "crm"]
+        assert "credit_limit" not in crm.values
+        after = Ingestor(store, _landscape(["crm", "erp"]))
+        after.ingest("erp", "customer", [SourceRecord({**erp, "v": 2, "name": "Acme AG"})])
+        view = get_record(store, "customer", f"erp:{key}")
+        assert view.golden.attributes["credit_limit"]["amount"] == "250000"
+        assert view.golden.attributes["name"] == "Acme AG"

@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from mastersync.domain.golden import ChangeEvent, Contribution, GoldenRecord
+from mastersync.domain.governance.four_eyes import GUARDED
 from mastersync.domain.landscape.policy import DomainPolicy
 from mastersync.domain.ledger import KeyChange, Ledger
 from mastersync.domain.merge import enforce_ownership, merge
@@ -222,6 +223,19 @@ def _same_sources(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     return True
 
 
+def _kept(rec: Incoming, policy: DomainPolicy) -> Mapping[str, Any]:
+    """What the record's contribution keeps: all it sent but a guarded field (credit
+    limit, bank account) it may not write. Kept, such a value would win unconfirmed once
+    ownership moved to the system: four-eyes confirms only what a system may write."""
+    guarded = GUARDED.get(rec.domain)
+    if not guarded:
+        return rec.values
+    dropped = [n for n in guarded if n in rec.values and not policy.fields[n].may_write(rec.system)]
+    if not dropped:
+        return rec.values
+    return {k: v for k, v in rec.values.items() if k not in dropped}
+
+
 def process(ledger: Ledger, policy: DomainPolicy, rec: Incoming, ctx: Context) -> RecordResult:
     """Apply one record to the ledger's state and say what to write. Pure but for ``ledger``."""
     prev = ledger.xrefs.get((rec.domain, rec.system, rec.key))
@@ -260,10 +274,11 @@ def process(ledger: Ledger, policy: DomainPolicy, rec: Incoming, ctx: Context) -
     values, violations = enforce_ownership(
         rec.values, rec.system, current, policy.fields, policy.readonly.get(rec.system)
     )
+    kept = _kept(rec, policy)
     if respelt:
         assert prev is not None
         # (Contributions stored before they kept owned fields hold ``values``.)
-        if rec.values == prev.values or values == prev.values:
+        if rec.values == prev.values or values == prev.values or kept == prev.values:
             return RecordResult(Outcome.UNCHANGED, prev.master_id)
         return _stale(
             f"version {version} was already applied with different content", prev.master_id
@@ -277,7 +292,8 @@ def process(ledger: Ledger, policy: DomainPolicy, rec: Incoming, ctx: Context) -
     new_master = master_id or ctx.new_id(policy.spec.id_prefix)
     # The contribution keeps what the source sent, owned fields too: merging takes only an
     # owner's value, and should ownership move to this system, its value is there (it was
-    # dropped, and the field cleared once the old owner's record changed).
+    # dropped, and the field cleared once the old owner's record changed). Not a guarded
+    # field's (see ``_kept``).
     contribution = Contribution(
         rec.domain,
         rec.system,
@@ -285,7 +301,7 @@ def process(ledger: Ledger, policy: DomainPolicy, rec: Incoming, ctx: Context) -
         new_master,
         version,
         rec.timestamp,
-        rec.values,
+        kept,
         rec.digest,
         ctx.now,
     )

@@ -87,14 +87,18 @@ def hold_guarded(
         if not policy.fields[name].may_write(rec.system):
             continue  # ownership drops it anyway, as a violation
         proposed = rec.values.get(name)
-        if not _takes(ledger, policy, master, rec, rec.values, name, now):
-            # The golden record would not change (another source wins the field): nothing
-            # to confirm. Before, a source saying what it said before was never held, and
-            # a value it had sent that now won (ownership moved to it, and a retry) was
-            # set unconfirmed; a losing value was held for nothing.
+        if (
+            name in before
+            and before[name] == proposed
+            and not _takes(ledger, policy, master, rec, rec.values, name, now)
+        ):
+            # The source says what it said before, which its record holds confirmed (a held
+            # value is never kept, nor one it may not write): nothing new to confirm, unless
+            # it would now change the golden record (kept before that was so).
             continue
-        # The source keeps its previous value, unless that too would change the golden
-        # record unconfirmed (a value it sent that did not win then): it keeps none.
+        # Held, even a value that loses now (a split, or ownership or survivorship changed,
+        # would make it win unconfirmed later): the source keeps its previous value, or none
+        # if that too would change the golden record unconfirmed.
         if name in before and before[name] != proposed:
             rec.values[name] = before[name]
         else:
