@@ -707,3 +707,22 @@ def test_a_late_older_version_failing_the_same_way_leaves_the_newer_ones_entry_b
     assert inbox.retry([entry]).resolved == [entry.id]
     view = get_record(store, "price", "erp:Q1|L")
     assert view.golden.attributes["amount"] == "2"
+
+
+def test_a_late_older_version_applied_leaves_a_newer_versions_entry_open(
+    store: Store, ingestor: Ingestor
+) -> None:
+    """Review: v3 failed its mapping, a late v2 was applied and closed v3's entry as
+    superseded; v3 was lost from the inbox."""
+    ingestor.ingest("erp", "item", feed([erp_item("A8", 1, name="Pen")]))
+    ingestor.ingest("erp", "item", feed([erp_item("A8", 3, name="Pen", price="cheap")]))
+    report = ingestor.ingest("erp", "item", feed([erp_item("A8", 2, name="Pen v2")]))
+    assert report.outcomes == Counter({"accepted": 1})
+    with store.unit_of_work(write=False) as uow:
+        [entry] = uow.exceptions(ExceptionFilter())
+    assert (entry.kind, entry.field, entry.payload["v"]) == ("mapping_error", "list_price", 3)
+    # Applying the version again (--reapply) leaves it open too.
+    again = [SourceRecord(erp_item("A8", 2, name="Pen v2"), "feed:1", reapply=True)]
+    ingestor.ingest("erp", "item", again)
+    with store.unit_of_work(write=False) as uow:
+        assert [e.id for e in uow.exceptions(ExceptionFilter())] == [entry.id]

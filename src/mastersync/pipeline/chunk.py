@@ -36,6 +36,12 @@ _INBOX_WARNINGS = {ProblemKind.OWNERSHIP_VIOLATION, ProblemKind.AMBIGUOUS_MATCH}
 
 # The stages a record rejected after its mapping went through whole (quality rules, which
 # also make validation errors, run later, at the merge).
+# Entries whose payload is no source record (a delivery, a reconciliation, a raw line).
+_NOT_SOURCE_RECORDS = frozenset(
+    {ProblemKind.DEAD_LETTER.value, ProblemKind.DRIFT.value, ProblemKind.PARSE_ERROR.value}
+)
+
+
 def _mapping_stage(entry: OpenEntry) -> bool:
     """Raised by mapping, which names every field it fails."""
     return entry.kind == ProblemKind.MAPPING_ERROR.value
@@ -267,7 +273,7 @@ class ChunkRun:
             before = seen.get(item.key)
             advanced = before is None or item.version != before[0]
             entries = open_entries.get(item.key, ())
-            raised = self._record(result, item, entries, advanced=advanced)
+            raised = self._record(result, item, entries, advanced=advanced, raised_at=raised_at)
             if result.outcome in (Outcome.REJECTED, Outcome.STALE):
                 # Rejected at the merge, or stale: it passed mapping, references and the
                 # schema whole.
@@ -386,6 +392,7 @@ class ChunkRun:
         open_entries: Sequence[OpenEntry],
         *,
         advanced: bool = True,
+        raised_at: Mapping[int, Version | None] | None = None,
     ) -> set[str]:
         """Inbox entries, rejects, lineage and settled entries of a processed record
         (``advanced``: its source version is not the one applied before); returns the
@@ -446,9 +453,14 @@ class ChunkRun:
             )
         )
         if result.outcome in (Outcome.ACCEPTED, Outcome.UNCHANGED):
-            # Whatever this record failed before and did not fail now is settled.
+            # Whatever this record failed before and did not fail now is settled; but not
+            # what a newer version failed (a late older version, or the applied one again,
+            # says nothing of it: review found v3's entry closed by a late v2, v3 lost).
             for ex_id, signature, *_ in open_entries:
                 if signature == self._stale and not advanced:
+                    continue
+                at = raised_at.get(ex_id) if raised_at else None
+                if item.version is not None and at is not None and compare(item.version, at) < 0:
                     continue
                 if signature not in raised and signature not in self._lasting:
                     self._settle(
@@ -459,14 +471,13 @@ class ChunkRun:
     def _raised_at(
         self, uow: UnitOfWork, open_entries: Mapping[str, Sequence[OpenEntry]]
     ) -> dict[int, Version | None]:
-        """The source version each open mapping or reference entry was raised for, read off
-        its payload in one read (None: none could be read)."""
+        """The source version each open entry kept from a source record was raised for,
+        read off its payload in one read (None: none could be read)."""
         ids = [
-            ex_id
+            entry.id
             for entries in open_entries.values()
             for entry in entries
-            if self._before_merge(entry)
-            for ex_id in [entry.id]
+            if entry.kind not in _NOT_SOURCE_RECORDS
         ]
         if not ids:
             return {}
