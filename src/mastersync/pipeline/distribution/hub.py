@@ -354,6 +354,9 @@ class DistributionHub:
         ``told`` to stop: a signal drains in-flight work here too)."""
         stop = asyncio.Event()
         runner = asyncio.create_task(self.run(stop))
+        # A signal stops the loops at once (interrupting connects), not after the busy
+        # check under way: one waiting on a bus that does not answer took 30 s to see it.
+        relay_told = asyncio.create_task(_pass_on(told, stop)) if told is not None else None
         deadline = loop_time() + timeout
         quiet_since: float | None = None
         idle = False
@@ -379,25 +382,29 @@ class DistributionHub:
                 left = await self._left_bounded()
         finally:
             stop.set()
+            if relay_told is not None:
+                relay_told.cancel()
         totals = await runner
         totals.told = told is not None and told.is_set() and not idle
         if totals.told:
-            # After the drain: what the stop left undone, not what was in flight.
-            left = await self._left_bounded()
+            # After the drain: what the stop left undone, not what was in flight. The feed
+            # is closed by then (and the bus may be what held the hub up): the store's part.
+            left = await self._left_bounded(ask_feed=False)
         totals.idle, totals.left = idle, left
         return totals
 
-    async def _left_bounded(self) -> list[str]:
+    async def _left_bounded(self, *, ask_feed: bool = True) -> list[str]:
         """``left``, bounded: the store or bus that held the hub up may hang it too."""
         try:
-            return await asyncio.wait_for(self.left(), _LEFT_TIMEOUT)
+            return await asyncio.wait_for(self.left(ask_feed=ask_feed), _LEFT_TIMEOUT)
         except TimeoutError:
             return [f"what is left could not be read within {_LEFT_TIMEOUT:g} s"]
         except Exception as exc:
             return [f"what is left could not be read ({type(exc).__name__}: {exc})"]
 
-    async def left(self) -> list[str]:
-        """What is left to do, a line per part (for a hub that gave up waiting for idle)."""
+    async def left(self, *, ask_feed: bool = True) -> list[str]:
+        """What is left to do, a line per part (for a hub that gave up waiting for idle;
+        without ``ask_feed``, what the store says: a stopped hub's feed is closed)."""
         out: list[str] = []
         polling = sum(1 for n in self._polled.values() if n is None or n > 0)
         if polling:
@@ -414,7 +421,7 @@ class DistributionHub:
                         "down, or another hub's relay holds the lease)"
                     )
         ids = [s.id for s in self.subscriptions]
-        for sub in self.subscriptions:
+        for sub in self.subscriptions if ask_feed else []:
             try:
                 lag = await asyncio.wait_for(self.feed.lag(sub.id, sub.domain), 10)
             except Exception as exc:  # the bus down: asking for each subscription waits each
@@ -459,6 +466,11 @@ class DistributionHub:
         await self.feed.close()
         if self.relay is not None:
             await self.relay.close()
+
+
+async def _pass_on(told: asyncio.Event, stop: asyncio.Event) -> None:
+    await told.wait()
+    stop.set()
 
 
 def loop_time() -> float:
