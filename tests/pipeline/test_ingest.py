@@ -673,6 +673,10 @@ def test_a_line_that_failed_to_parse_and_reads_now_closes_its_entry(
         return sorted((e.locator, e.status.value) for e in found)
 
     ingestor.ingest("erp", "item", [bad], source="bad.csv")
+    # Tomorrow's export of the same name has another record at line 2: it says nothing of
+    # A1 (review found the entry closed, A1 never loaded).
+    tomorrow = SourceRecord(erp_item("C9", 1, name="Clip"), "bad.csv:2")
+    ingestor.ingest("erp", "item", [tomorrow], source="bad.csv")
     # Another file's line 2 read well says nothing of this one.
     ingestor.ingest(
         "erp", "item", [SourceRecord(erp_item("A1", 1), "other.csv:2")], source="other.csv"

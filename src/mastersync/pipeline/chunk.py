@@ -72,15 +72,15 @@ class Tally:
     notes: list[str] = field(default_factory=list)
     # Records whose guarded fields wait for a second person (four-eyes).
     held: int = 0
-    # Locators of lines that failed to parse before and were read now.
-    read_now: set[str] = field(default_factory=set)
+    # Lines that failed to parse before and were read now: locator -> the record's key.
+    read_now: dict[str, str | None] = field(default_factory=dict)
 
     def add(self, other: Tally) -> None:
         """Fold another tally into this one."""
         self.mapped += other.mapped
         self.warned += other.warned
         self.held += other.held
-        self.read_now |= other.read_now
+        self.read_now.update(other.read_now)
         self.notes.extend(other.notes[: SAMPLES - len(self.notes)])
         self.filled.update(other.filled)
         self.outcomes.update(other.outcomes)
@@ -177,7 +177,7 @@ class ChunkRun:
                 self._fail([problem], None, raw, record.locator, None)
                 continue
             if record.locator is not None and record.locator in self.unparsed:
-                self.tally.read_now.add(record.locator)
+                self.tally.read_now[record.locator] = self.mapper.key_of(record.payload)
             blob = _as_stored(record.payload)
             if blob is None:
                 record = SourceRecord(

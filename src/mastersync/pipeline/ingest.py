@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -164,20 +164,27 @@ class Ingestor:
             self._settle_parsed(system, domain, source, report.tally.read_now)
         return report
 
-    def _settle_parsed(self, system: str, domain: str, source: str, read: set[str]) -> None:
-        """Close the parse errors of lines this batch read, once it is done. A source has
-        one open entry per rule, at the line that failed last: one that failed again in
+    def _settle_parsed(
+        self, system: str, domain: str, source: str, read: Mapping[str, str | None]
+    ) -> None:
+        """Close the parse errors of lines this batch read, once it is done, where the
+        record read there is the one that failed: its key is in the line kept (a file of
+        the same name, tomorrow's export say, has other records at those lines). A source
+        has one open entry per rule, at the line that failed last: one that failed again in
         this batch moved the entry to its line, and it stays open."""
         now = self.clock()
         status = ExceptionStatus.RESOLVED
         with self.store.unit_of_work() as uow:
             entries = uow.open_parse_errors(domain, system, source)
+            ids = [ex_id for loc, found in entries.items() if read.get(loc) for ex_id in found]
+            kept = uow.exception_payloads(ids) if ids else {}
             changes = ChangeSet(actor=f"system:{system}", channel=f"ingest:{source}")
             changes.resolutions = [
                 (ex_id, status, {"by": "ingest", "at": now, "note": f"{loc} read now"})
-                for loc, ids in entries.items()
-                if loc in read
-                for ex_id in ids
+                for loc, found in entries.items()
+                if (key := read.get(loc))
+                for ex_id in found
+                if isinstance(raw := kept.get(ex_id), dict) and key in str(raw.get("raw", ""))
             ]
             if changes.resolutions:
                 uow.write(changes)
