@@ -217,6 +217,9 @@ def test_an_instant_is_one_value_whatever_its_offset() -> None:
         ("DE136695976", None, "DE136695976"),
         ("123", "DE", "123"),  # not a German VAT number: kept as sent
         ("12-3456789", "US", "123456789"),  # not in the EU: compacted only
+        ("411905847", "BE", "BE0411905847"),  # review: one spelling with BE0411905847
+        ("BE411905847", "BE", "BE0411905847"),
+        ("GR094259216", None, "EL094259216"),
     ],
 )
 def test_an_eu_vat_number_without_its_prefix_gets_it_from_the_country(

@@ -120,16 +120,23 @@ def _tax_id(value: str) -> str:
 
 
 def vat_prefixed(tax_id: str | None, country: str | None) -> str | None:
-    """An EU VAT number sent without its country prefix, with it, when it checks as that
-    country's VAT number: one company's number is then one natural key whether or not a
-    system writes the prefix (an ERP's DE136695976 and a CRM's 136695976 with country DE
-    made two golden records). Anything else is kept as sent."""
-    if not tax_id or not country or tax_id[:2].isalpha():
+    """An EU VAT number in one spelling: with its country prefix (from ``country`` when
+    it was sent without, if it then checks as that country's VAT number), in
+    python-stdnum's compact form (Belgium's leading 0; EL, not GR, for Greece). One
+    company's number is then one natural key however a system writes it: an ERP's
+    DE136695976 and a CRM's 136695976 with country DE made two golden records. Anything
+    that does not check is kept as sent."""
+    if not tax_id:
         return tax_id
-    if country.lower() not in eu_vat.MEMBER_STATES:
+    candidate = tax_id
+    if not tax_id[:2].isalpha():
+        if not country or country.lower() not in eu_vat.MEMBER_STATES:
+            return tax_id
+        candidate = ("EL" if country == "GR" else country) + tax_id
+    if not eu_vat.is_valid(candidate):
         return tax_id
-    candidate = ("EL" if country == "GR" else country) + tax_id  # Greece's VAT prefix
-    return candidate if eu_vat.is_valid(candidate) else tax_id
+    compact = str(eu_vat.compact(candidate))
+    return "EL" + compact[2:] if compact.startswith("GR") else compact
 
 
 def _normalise_decimal(value: Decimal) -> Decimal:
