@@ -358,7 +358,7 @@ def test_a_hub_that_gives_up_waiting_for_idle_says_what_is_left(
         poll_interval=0.02,
     )
 
-    async def store_down() -> list[str]:
+    async def store_down(*, ask_feed: bool = True) -> list[str]:
         raise OSError("the store went away")
 
     hub.left = store_down  # type: ignore[method-assign]
