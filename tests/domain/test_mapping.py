@@ -524,3 +524,24 @@ def test_a_sources_numbers_for_text_fields_are_their_digits() -> None:
     assert out == {"sku": "10001", "gtin": "4006381333931", "net_weight_kg": 2, "name": True}
     customer = mapper({"customer_number": "no"}, domain="customer").map({"id": "1", "no": 7})
     assert customer.values == {"customer_number": "7"}
+
+
+def test_numbers_for_nested_text_fields_are_their_digits_too() -> None:
+    """An Excel export's numeric postcode or case EAN rejected every record ('addresses.0.
+    postal_code [string_type]', 'pack_levels.1.gtin'): only top-level fields were turned."""
+    customer = mapper(
+        {
+            "addresses": [{"postal_code": "zip", "city": "city", "lines": ["street"]}],
+            "credit_limit.amount": "limit",
+        },
+        domain="customer",
+    ).map({"id": "1", "zip": 37028, "city": "Göttingen", "street": 12, "limit": 5000})
+    assert customer.values == {
+        "addresses": [{"postal_code": "37028", "city": "Göttingen", "lines": ["12"]}],
+        "credit_limit": {"amount": 5000},
+    }
+    item = values(
+        {"pack_levels": [{"level": {"const": "case"}, "gtin": "case_ean", "quantity": "qty"}]},
+        {"case_ean": 4006381333931, "qty": 12},
+    )
+    assert item == {"pack_levels": [{"level": "case", "gtin": "4006381333931", "quantity": 12}]}

@@ -32,6 +32,23 @@ def _members(annotation: Any) -> list[Any]:
     return [] if annotation is NoneType else [annotation]
 
 
+# Field -> True (text, or a list of it) or the nested model's own tree.
+TextTree = dict[str, "bool | TextTree"]
+
+
+def _text_tree(model: type[BaseModel]) -> TextTree:
+    tree: TextTree = {}
+    for name, info in model.model_fields.items():
+        members = _members(info.annotation)
+        if members and all(_is_text(m) for m in members):
+            tree[name] = True
+        elif (nested := FieldShape(info.annotation).model) is not None and (
+            inner := _text_tree(nested)
+        ):
+            tree[name] = inner
+    return tree
+
+
 @dataclass(frozen=True)
 class FieldShape:
     """The annotation of a canonical field, with what configuration checks ask of it."""
@@ -91,6 +108,12 @@ class DomainSpec:
     def fields(self) -> tuple[str, ...]:
         """Top-level canonical field names, in declaration order."""
         return tuple(self.model.model_fields)
+
+    @property
+    def text_tree(self) -> TextTree:
+        """Where the model holds text, nested models included: field -> True for text (or
+        a list of it), or the tree of the nested model (or of each in a list)."""
+        return _text_tree(self.model)
 
     @property
     def text_fields(self) -> tuple[str, ...]:

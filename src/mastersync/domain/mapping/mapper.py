@@ -8,7 +8,7 @@ from typing import Any
 
 import jmespath
 
-from mastersync.domain.canonical import DOMAINS
+from mastersync.domain.canonical import DOMAINS, TextTree
 from mastersync.domain.mapping.objects import CONDITION_KEY, FieldFailure, compile_fields, produce
 from mastersync.domain.mapping.paths import MISSING, compile_path, is_simple_path, path_segments
 from mastersync.domain.mapping.spec import MappingSpec, ValueOp, VersionKind
@@ -54,8 +54,11 @@ class Mapper:
         self.system, self.domain, self.spec = system, domain, spec
         # A source's numbers for text fields are their digits (JSON exports write ids and
         # EANs as numbers); canonical records (the API) must match the published schema.
-        texts = DOMAINS[domain].text_fields if numbers_as_text and domain in DOMAINS else ()
-        self._texts = tuple(t for t in texts if t in spec.fields)
+        # Nested too: a numeric postcode of an address or EAN of a pack level in an Excel
+        # export was rejected ("Input should be a valid string").
+        tree = DOMAINS[domain].text_tree if numbers_as_text and domain in DOMAINS else {}
+        targets = {t.split(".")[0] for t in spec.fields}
+        self._texts = {name: sub for name, sub in tree.items() if name in targets}
         self.version_kind = spec.version.kind
         self._tz = zone(spec.version.timezone)
         try:
@@ -152,9 +155,8 @@ class Mapper:
             problems.append(_failure("key", "required", "the record's key is empty"))
         if problems:
             raise MappingFailed(problems)
-        for name in self._texts:
-            if type(values.get(name)) is int:
-                values[name] = str(values[name])
+        if self._texts:
+            _digits(values, self._texts)
         return Mapped(str(key), version, timestamp, values)
 
     def _read_key(self, record: Mapping[str, Any], problems: list[Problem]) -> Any:
@@ -200,6 +202,24 @@ class Mapper:
         except ValueError as exc:
             problems.append(_failure("version", self.version_kind.value, str(exc)))
             return None
+
+
+def _digits(values: dict[str, Any], tree: TextTree) -> None:
+    """Integers where the model holds text become their digits, in place, nested models
+    and lists included."""
+    for name, sub in tree.items():
+        value = values.get(name)
+        if value is None:
+            continue
+        if sub is True:
+            if type(value) is int:
+                values[name] = str(value)
+            elif type(value) is list:
+                values[name] = [str(v) if type(v) is int else v for v in value]
+        elif isinstance(sub, dict):
+            for item in value if type(value) is list else [value]:
+                if isinstance(item, dict):
+                    _digits(item, sub)
 
 
 def _roots(spec: MappingSpec) -> Iterable[tuple[str, bool]]:
