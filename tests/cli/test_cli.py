@@ -248,6 +248,20 @@ def test_ingest_names_the_encoding_of_a_file_that_is_not_in_it(estate: Path) -> 
     assert "the header is not utf-8-sig (byte 1); set the connector's encoding" in out
 
 
+def test_a_utf8_file_for_a_utf16_system_is_refused_not_a_traceback(estate: Path) -> None:
+    """Python's UTF-16 codec says 'stream does not start with BOM' as a plain UnicodeError,
+    which went up as a traceback (and the hub left a dropped file in processing/)."""
+    landscape = estate / "estate" / "landscape.yaml"
+    text = landscape.read_text()
+    landscape.write_text(text.replace("encoding: utf-8-sig", "encoding: utf-16", 1))
+    code, out = cli(
+        "ingest", "-s", "erp", "-d", "item", str(estate / "items.csv"), landscape=landscape
+    )
+    assert code == 1, out
+    assert "the file is not utf-16 (UTF-16 stream does not start with BOM); set the" in out
+    assert "Traceback" not in out
+
+
 def test_ingest_takes_a_line_in_another_encoding_as_one_bad_line(estate: Path) -> None:
     """Only the header decides whether the file is in the connector's encoding: a cp1252
     row near the top refused the whole file as "the header is not utf-8-sig"."""

@@ -96,6 +96,14 @@ def header_problem(
             f"the header is not {settings.encoding} (byte {exc.start + 1}); set the "
             f"connector's encoding (cp1252, utf-16, ...) for {system}'s files"
         )
+    except UnicodeError as exc:
+        # Python's UTF-16 and UTF-32 codecs say "stream does not start with BOM" as a
+        # plain UnicodeError: it went up as a traceback (and a dropped file stayed in
+        # processing/ for good).
+        return (
+            f"the file is not {settings.encoding} ({exc}); set the connector's encoding "
+            f"(cp1252, utf-8, ...) for {system}'s files"
+        )
     except csv.Error as exc:
         return f"the header cannot be read as CSV: {exc}"
     if not any(header):
