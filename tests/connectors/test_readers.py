@@ -318,3 +318,22 @@ def test_a_wide_file_larger_than_a_read_chunk_splits_its_lines_right(
     got = list(read_csv(path, encoding=encoding))
     assert len(got) == 6000 and all(isinstance(r, SourceRecord) for r in got)
     assert records(got[4321:4322]) == [("items.csv:4323", {"sku": "S04321", "name": "Ärmel 4321"})]
+
+
+def test_a_workbooks_records_are_counted_as_rows_not_lines_of_its_bytes(tmp_path: Path) -> None:
+    """The progress bar's total for a 60,000-row workbook was 9,831: newline bytes in the
+    zip archive."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["sku", "name"])
+    for i in range(250):
+        sheet.append([f"A{i}", f"Item {i}"])
+    path = tmp_path / "items.xlsx"
+    book.save(path)
+    assert count_records(path) == 250
+    assert len(list(read_file(path))) == 250
+    (tmp_path / "not.xlsx").write_bytes(b"not a workbook")
+    assert count_records(tmp_path / "not.xlsx") == 0

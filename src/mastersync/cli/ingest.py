@@ -22,7 +22,10 @@ from mastersync.ports.connector import ReadFailure, SourceRecord
 def ingest(
     ctx: typer.Context,
     files: Annotated[
-        list[Path], typer.Argument(help="CSV, TSV or JSON Lines files", exists=True, dir_okay=False)
+        list[Path],
+        typer.Argument(
+            help="CSV, TSV, JSON Lines or Excel (.xlsx) files", exists=True, dir_okay=False
+        ),
     ],
     system: Annotated[str, typer.Option("--system", "-s", help="the system the files come from")],
     domain: Annotated[
@@ -64,7 +67,9 @@ def ingest(
                 source=path.name,
                 progress=lambda n, task=task: bar.advance(task, n),  # type: ignore[misc]
             )
-            bar.update(task, completed=total)
+            # What was read, not the estimate: a quoted field over several lines made it
+            # end at the line count ("60000/60000" for 30,000 records).
+            bar.update(task, total=report.received, completed=report.received)
         reports.append(report)
         for sample in report.samples[:10]:
             if sample.startswith("warning: "):
