@@ -727,3 +727,42 @@ def test_a_signal_while_the_bus_is_not_there_stops_the_hub_at_once(
     if until_idle:
         assert "stopped by a signal before it was idle; left: up to 1 event(s) not published" in out
     assert took < 6, f"{took:.1f} s to stop"
+
+
+def test_an_interrupted_ingest_says_how_far_it_got(tmp_path: Path) -> None:
+    """Ctrl-C or SIGTERM ended an ingest with 130/143 and not a word."""
+    landscape = erp_to_shop(tmp_path, "sku,v,name\nA0,1,Pen\n")
+    rows = "".join(f"A{i},1,Item {i}\n" for i in range(60_000))
+    (tmp_path / "big.csv").write_text("sku,v,name\n" + rows)
+    ingest = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mastersync.cli",
+            "-l",
+            str(landscape),
+            "ingest",
+            "-s",
+            "erp",
+            "-d",
+            "item",
+            str(tmp_path / "big.csv"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        time.sleep(4)
+        ingest.send_signal(signal.SIGTERM)
+        out, _ = ingest.communicate(timeout=60)
+    finally:
+        ingest.kill()
+    found = re.search(r"stopped: ([\d,]+) record\(s\) of big\.csv were committed", out)
+    assert ingest.returncode == 130 and found, out
+    committed = int(found[1].replace(",", ""))
+    code, out = cli("status", landscape=landscape)
+    assert code == 0, out
+    # Every record committed is there, whole; the first file's A0 too.
+    row = next(line for line in out.splitlines() if line.startswith("item"))
+    assert int(row.split()[1]) == max(committed, 1), out

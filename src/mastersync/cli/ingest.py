@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import signal
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Annotated
@@ -10,11 +12,18 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from mastersync.bootstrap import Hub
 from mastersync.cli.common import console, fail, friendly, options
 from mastersync.cli.progress import progress_bar
 from mastersync.cli.render import report_table
 from mastersync.connectors.files.readers import count_records
-from mastersync.connectors.files.settings import file_settings, header_problem, open_records
+from mastersync.connectors.files.settings import (
+    DropFolderSettings,
+    file_settings,
+    header_problem,
+    open_records,
+)
+from mastersync.pipeline.ingest import BatchReport
 from mastersync.ports.connector import ReadFailure, SourceRecord
 
 
@@ -57,19 +66,7 @@ def ingest(
         )
         if problem:
             fail(f"{path}: {problem}")
-        total = count_records(path)
-        with progress_bar() as bar:
-            task = bar.add_task(f"{system}.{domain} {path.name}", total=total)
-            report = hub.ingestor.ingest(
-                system,
-                domain,
-                _again(open_records(path, settings)) if reapply else open_records(path, settings),
-                source=path.name,
-                progress=lambda n, task=task: bar.advance(task, n),  # type: ignore[misc]
-            )
-            # What was read, not the estimate: a quoted field over several lines made it
-            # end at the line count ("60000/60000" for 30,000 records).
-            bar.update(task, total=report.received, completed=report.received)
+        report = _ingest_file(hub, path, system, domain, settings, reapply)
         reports.append(report)
         for sample in report.samples[:10]:
             if sample.startswith("warning: "):
@@ -99,6 +96,58 @@ def ingest(
     hub.close()
     if strict and any(r.outcomes["rejected"] for r in reports):
         raise typer.Exit(3)
+
+
+def _ingest_file(
+    hub: Hub, path: Path, system: str, domain: str, settings: DropFolderSettings, reapply: bool
+) -> BatchReport:
+    """One file, with a progress bar; interrupted, say how far it got."""
+    committed = 0
+    records = open_records(path, settings)
+    with progress_bar() as bar, _interruptible():
+        task = bar.add_task(f"{system}.{domain} {path.name}", total=count_records(path))
+
+        def advance(n: int) -> None:
+            nonlocal committed
+            committed += n
+            bar.advance(task, n)
+
+        try:
+            report = hub.ingestor.ingest(
+                system,
+                domain,
+                _again(records) if reapply else records,
+                source=path.name,
+                progress=advance,
+            )
+        except KeyboardInterrupt:
+            # Ctrl-C or SIGTERM ended it with 130/143 and not a word.
+            bar.stop()
+            hub.close()
+            fail(
+                f"stopped: {committed:,} record(s) of {path.name} were committed (each whole, "
+                "with its events); ingesting the file again skips them",
+                code=130,
+            )
+        # What was read, not the estimate: a quoted field over several lines made it end
+        # at the line count ("60000/60000" for 30,000 records).
+        bar.update(task, total=report.received, completed=report.received)
+    return report
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """SIGTERM as Ctrl-C while a file is ingested: the chunk under way rolls back, and the
+    command says how far it got."""
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _again(records: Iterable[SourceRecord | ReadFailure]) -> Iterator[SourceRecord | ReadFailure]:
