@@ -15,9 +15,11 @@ import pytest
 from typer.testing import CliRunner
 
 from mastersync.backends.sql import migrate
+from mastersync.bootstrap import open_store
 from mastersync.cli import app
 from mastersync.cli.common import console, errors
 from mastersync.connectors.sandbox.target import Faults, SandboxTarget
+from mastersync.ports.store import ExceptionFilter
 
 runner = CliRunner()
 
@@ -766,3 +768,25 @@ def test_an_interrupted_ingest_says_how_far_it_got(tmp_path: Path) -> None:
     # Every record committed is there, whole; the first file's A0 too.
     row = next(line for line in out.splitlines() if line.startswith("item"))
     assert int(row.split()[1]) == max(committed, 1), out
+
+
+def test_a_large_retry_names_a_few_entries_and_counts_the_rest(estate: Path) -> None:
+    """A retry of a signature with 49,847 entries printed every id (394 KB)."""
+    landscape = estate / "estate" / "landscape.yaml"
+    header = ITEMS.splitlines()[0]
+    rows = "".join(
+        f"B{i};Teil {i};4006381333932;KAR;;;;1,00;0,50;EUR;A;;DE;;1\n" for i in range(25)
+    )
+    (estate / "bad.csv").write_text(header + "\n" + rows, encoding="utf-8")
+    bad = str(estate / "bad.csv")
+    code, out = cli("ingest", "-s", "erp", "-d", "item", bad, landscape=landscape)
+    assert code == 0, out
+    store = open_store(f"sqlite:///{landscape.parent / 'mastersync.db'}")
+    with store.unit_of_work(write=False) as uow:
+        [group] = uow.exception_groups(ExceptionFilter(kind="validation_error"))
+    store.close()
+    signature = group.signature
+    code, out = cli("exceptions", "retry", "--signature", signature, landscape=landscape)
+    assert code == 0, out
+    assert "still failing: 25" in out
+    assert out.count("#") == 20 and "… and 5 more (`exceptions list` has them)" in out

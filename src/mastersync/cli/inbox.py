@@ -18,6 +18,10 @@ from mastersync.ports.store import ExceptionFilter
 app = typer.Typer(help="Work the exceptions inbox.", no_args_is_help=True)
 
 
+# Entries named one by one after a retry; the counts say the rest.
+_SHOWN = 20
+
+
 @app.command("list")
 @friendly
 def list_(
@@ -119,10 +123,17 @@ def retry(
             "  dead letters queued again: `mastersync run` sends them; one the consumer "
             "refuses again opens a new entry"
         )
-    for ex_id, why in report.skipped.items():
+    # The first few, as ingest shows its samples: a retry of a large signature printed
+    # 49,847 ids.
+    for ex_id, why in list(report.skipped.items())[:_SHOWN]:
         console.print(f"  #{ex_id} skipped: {why}", markup=False)
+    if len(report.skipped) > _SHOWN:
+        console.print(f"  … and {len(report.skipped) - _SHOWN:,} more skipped")
     if report.still_failing:
-        console.print("  still failing: " + ", ".join(f"#{i}" for i in report.still_failing))
+        shown = ", ".join(f"#{i}" for i in report.still_failing[:_SHOWN])
+        more = len(report.still_failing) - _SHOWN
+        tail = f", … and {more:,} more (`exceptions list` has them)" if more > 0 else ""
+        console.print(f"  still failing: {shown}{tail}")
     hub.close()
 
 
