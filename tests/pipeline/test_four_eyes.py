@@ -44,8 +44,8 @@ def _landscape(credit_owners: list[str]) -> Any:
     return compile_landscape(Landscape.model_validate(doc))
 
 
-def _limit(store: Store) -> Any:
-    view = get_record(store, "customer", "erp:C1")
+def _limit(store: Store, key: str = "C1") -> Any:
+    view = get_record(store, "customer", f"erp:{key}")
     return view.golden.attributes["credit_limit"]["amount"]
 
 
@@ -112,3 +112,51 @@ def test_no_unconfirmed_value_is_kept_to_win_later(store: Store) -> None:
         view = get_record(store, "customer", f"erp:{key}")
         assert view.golden.attributes["credit_limit"]["amount"] == "250000"
         assert view.golden.attributes["name"] == "Acme AG"
+
+
+def test_another_sources_value_that_wins_later_waits_for_a_confirmation(store: Store) -> None:
+    """Review: the CRM sent the golden limit (nothing to hold), the ERP's change to 300000
+    was confirmed, ownership moved to the CRM, and an ERP name change set the limit back to
+    the CRM's 250000 unseen. No merge changes a guarded field of an existing record now:
+    it keeps its value and the change waits for a confirmation."""
+    first = Ingestor(store, _landscape(["erp", "crm"]))
+    erp = {"no": "C3", "v": 1, "name": "Acme", "limit": "250000"}
+    first.ingest("erp", "customer", [SourceRecord(erp)])
+    first.ingest("crm", "customer", [SourceRecord(erp)])
+    first.ingest("erp", "customer", [SourceRecord({**erp, "v": 2, "limit": "300000"})])
+    governance = SqlGovernance(store.engine)  # type: ignore[attr-defined]
+    [raise_it] = governance.pending()
+    decide(
+        store,
+        _landscape(["erp", "crm"]),
+        governance,
+        raise_it.id or 0,
+        "rita",
+        approve=True,
+        channel="test",
+    )
+    assert _limit(store, "C3") == "300000"
+    moved = Ingestor(store, _landscape(["crm", "erp"]))
+    report = moved.ingest(
+        "erp", "customer", [SourceRecord({**erp, "v": 3, "limit": "300000", "name": "Acme AG"})]
+    )
+    assert report.tally.held == 1
+    view = get_record(store, "customer", "erp:C3")
+    assert view.golden.attributes["name"] == "Acme AG"
+    assert _limit(store, "C3") == "300000"
+    [back] = governance.pending()
+    assert (back.system, back.source_key, back.proposed) == (
+        "crm",
+        "C3",
+        {"amount": "250000", "currency": "EUR"},
+    )
+    decide(
+        store,
+        _landscape(["crm", "erp"]),
+        governance,
+        back.id or 0,
+        "rita",
+        approve=True,
+        channel="test",
+    )
+    assert _limit(store, "C3") == "250000"

@@ -11,7 +11,7 @@ from mastersync.domain.golden import ChangeEvent, Contribution, GoldenRecord
 from mastersync.domain.governance.four_eyes import GUARDED
 from mastersync.domain.landscape.policy import DomainPolicy
 from mastersync.domain.ledger import KeyChange, Ledger
-from mastersync.domain.merge import enforce_ownership, merge
+from mastersync.domain.merge import MergeResult, enforce_ownership, merge
 from mastersync.domain.problems import Problem, ProblemKind
 from mastersync.domain.versions import Version, compare
 
@@ -67,6 +67,9 @@ class RecordResult:
     event: ChangeEvent | None = None
     keys: list[KeyChange] = field(default_factory=list)
     detail: dict[str, Any] = field(default_factory=dict)
+    # Guarded fields the merge would have changed unconfirmed: (field, the value it would
+    # have taken, the source record it came from) -- kept as they were, to be confirmed.
+    unconfirmed: list[tuple[str, Any, dict[str, str]]] = field(default_factory=list)
 
 
 def _reject(problems: list[Problem], **detail: Any) -> RecordResult:
@@ -236,6 +239,34 @@ def _kept(rec: Incoming, policy: DomainPolicy) -> Mapping[str, Any]:
     return {k: v for k, v in rec.values.items() if k not in dropped}
 
 
+def _keep_guarded(
+    merged: MergeResult, current: Mapping[str, Any], golden: GoldenRecord
+) -> list[tuple[str, Any, dict[str, str]]]:
+    """Take back, in ``merged``, any change to a guarded field of an existing golden record
+    (credit limit, bank account), and return them: such a change is only ever made by a
+    confirmation (four-eyes). The record's own new values are held before the merge; this
+    catches the rest: another source's value that wins now (ownership or survivorship
+    changed, a split), a record joined by matching. Review found both set limits unseen."""
+    guarded = GUARDED.get(golden.domain)
+    if not guarded or not merged.changes:
+        return []
+    taken = []
+    for name in guarded:
+        change = merged.changes.pop(name, None)
+        if change is None:
+            continue
+        origin = merged.provenance.get(name) or {}
+        taken.append((name, change["after"], dict(origin)))
+        if name in current:
+            merged.attributes[name] = current[name]
+            if name in golden.provenance:
+                merged.provenance[name] = golden.provenance[name]
+        else:
+            merged.attributes.pop(name, None)
+            merged.provenance.pop(name, None)
+    return taken
+
+
 def process(ledger: Ledger, policy: DomainPolicy, rec: Incoming, ctx: Context) -> RecordResult:
     """Apply one record to the ledger's state and say what to write. Pure but for ``ledger``."""
     prev = ledger.xrefs.get((rec.domain, rec.system, rec.key))
@@ -310,6 +341,7 @@ def process(ledger: Ledger, policy: DomainPolicy, rec: Incoming, ctx: Context) -
     members.append(contribution)
     touched = set(rec.values) | (set(prev.values) if prev else set())
     merged = merge(current, golden.provenance if golden else {}, members, touched, policy.fields)
+    unconfirmed = _keep_guarded(merged, current, golden) if golden is not None else []
     gaps = [p for r in policy.golden_rules for p in r.evaluate(merged.attributes)]
     if gaps and golden is not None:
         # The rule failed on the record before this change too (a rule added since, say):
@@ -340,7 +372,15 @@ def process(ledger: Ledger, policy: DomainPolicy, rec: Incoming, ctx: Context) -
             else replace(golden, provenance=merged.provenance)
         )
         return RecordResult(
-            outcome, new_master, problems, contribution, refreshed, None, keys, detail
+            outcome,
+            new_master,
+            problems,
+            contribution,
+            refreshed,
+            None,
+            keys,
+            detail,
+            unconfirmed,
         )
     kind = "created" if golden is None else "updated"
     new_version = (golden.version if golden else 0) + 1
@@ -372,5 +412,13 @@ def process(ledger: Ledger, policy: DomainPolicy, rec: Incoming, ctx: Context) -
         changed=sorted(merged.changes), golden_version=new_version, event_id=event.event_id
     )
     return RecordResult(
-        Outcome.ACCEPTED, new_master, problems, contribution, updated, event, keys, detail
+        Outcome.ACCEPTED,
+        new_master,
+        problems,
+        contribution,
+        updated,
+        event,
+        keys,
+        detail,
+        unconfirmed,
     )

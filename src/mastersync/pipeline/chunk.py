@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mastersync.domain.golden import ChangeEvent, Contribution, GoldenRecord
+from mastersync.domain.governance.four_eyes import PendingChange
 from mastersync.domain.ingest import Context, Incoming, Outcome, RecordResult, process
 from mastersync.domain.landscape.policy import DomainPolicy
 from mastersync.domain.ledger import Ledger
@@ -255,6 +256,8 @@ class ChunkRun:
                 ledger, self.policy, item.incoming, self.changes, self.now, ctx.trace_id
             )
             result = process(ledger, self.policy, item.incoming, ctx)
+            if result.unconfirmed and result.master_id:
+                held = [*held, *self._confirm(ledger, result, ctx.trace_id)]
             if held and result.outcome in (Outcome.STALE, Outcome.REJECTED):
                 del self.changes.holds[-len(held) :]  # nothing of the record was taken
             elif held:
@@ -285,6 +288,30 @@ class ChunkRun:
         uow.write(self.changes)
         if linker and linker.changes:
             uow.write_matching(linker.changes)
+
+    def _confirm(self, ledger: Ledger, result: RecordResult, trace_id: str) -> list[str]:
+        """Pending changes for guarded values the merge would have taken unconfirmed (the
+        golden record kept its own): a confirmation applies them."""
+        assert result.master_id is not None
+        before = ledger.golden.get(result.master_id)
+        names = []
+        for name, proposed, origin in result.unconfirmed:
+            self.changes.holds.append(
+                PendingChange(
+                    result.master_id,
+                    self.domain,
+                    name,
+                    origin.get("system", self.mapper.system),
+                    origin.get("key", ""),
+                    proposed,
+                    before.attributes.get(name) if before else None,
+                    self.changes.actor,
+                    self.now,
+                    trace_id,
+                )
+            )
+            names.append(name)
+        return names
 
     def _linker(
         self, uow: UnitOfWork, ledger: Ledger, valid: list[Incoming], known: dict[str, Contribution]
