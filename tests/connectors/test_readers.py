@@ -337,3 +337,18 @@ def test_a_workbooks_records_are_counted_as_rows_not_lines_of_its_bytes(tmp_path
     assert len(list(read_file(path))) == 250
     (tmp_path / "not.xlsx").write_bytes(b"not a workbook")
     assert count_records(tmp_path / "not.xlsx") == 0
+
+
+def test_a_zero_padded_number_in_a_workbook_keeps_its_leading_zeros(tmp_path: Path) -> None:
+    """Review: Dresden's 01067, a number formatted 00000, arrived as 1067."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["zip", "qty"])
+    sheet.append([1067, 5])
+    sheet["A2"].number_format = "00000"
+    path = tmp_path / "zips.xlsx"
+    book.save(path)
+    assert records(list(read_file(path))) == [("zips.xlsx!Sheet:2", {"zip": "01067", "qty": 5})]

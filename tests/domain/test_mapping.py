@@ -545,3 +545,12 @@ def test_numbers_for_nested_text_fields_are_their_digits_too() -> None:
         {"case_ean": 4006381333931, "qty": 12},
     )
     assert item == {"pack_levels": [{"level": "case", "gtin": "4006381333931", "quantity": 12}]}
+
+
+def test_turning_nested_numbers_into_digits_leaves_the_source_record_as_sent() -> None:
+    """Review: a nested value copied whole from the source had its number turned in the
+    source record itself, which the inbox and lineage keep as it was sent."""
+    source = {"id": "1", "addr": [{"postal_code": 37028, "city": "Göttingen"}]}
+    out = mapper({"addresses": "addr"}, domain="customer").map(source)
+    assert out.values["addresses"] == [{"postal_code": "37028", "city": "Göttingen"}]
+    assert source["addr"] == [{"postal_code": 37028, "city": "Göttingen"}]

@@ -367,7 +367,8 @@ def read_xlsx(path: Path) -> Iterator[SourceRecord | ReadFailure]:
         return
     sheet = book.worksheets[0]
     header: list[str] | None = None
-    for number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
+    for number, cells in enumerate(sheet.iter_rows(), start=1):
+        row = [_cell_value(c) for c in cells]
         if header is None:
             header = ["" if h is None else str(h).strip() for h in row]
             continue
@@ -376,6 +377,17 @@ def read_xlsx(path: Path) -> Iterator[SourceRecord | ReadFailure]:
         values = {h: v for h, v in zip(header, row, strict=False) if h}
         yield SourceRecord(values, f"{path.name}!{sheet.title}:{number}")
     book.close()
+
+
+def _cell_value(cell: Any) -> Any:
+    """A cell's value; a whole number shown zero-padded (format 00000: a postcode such as
+    01067, stored as the number 1067) as the digits shown."""
+    value = getattr(cell, "value", None)
+    if type(value) is int and value >= 0:
+        shown = getattr(cell, "number_format", "") or ""
+        if shown and set(shown) == {"0"} and len(shown) > len(str(value)):
+            return f"{value:0{len(shown)}d}"
+    return value
 
 
 def read_file(path: Path, **options: Any) -> Iterator[SourceRecord | ReadFailure]:

@@ -205,21 +205,31 @@ class Mapper:
 
 
 def _digits(values: dict[str, Any], tree: TextTree) -> None:
-    """Integers where the model holds text become their digits, in place, nested models
-    and lists included."""
+    """Integers where the model holds text become their digits, nested models and lists
+    included. ``values`` is changed in place, but nothing under it: a nested value may be
+    the source record's own (a field copied whole), which must stay as it was sent."""
     for name, sub in tree.items():
         value = values.get(name)
-        if value is None:
-            continue
-        if sub is True:
-            if type(value) is int:
-                values[name] = str(value)
-            elif type(value) is list:
-                values[name] = [str(v) if type(v) is int else v for v in value]
-        elif isinstance(sub, dict):
-            for item in value if type(value) is list else [value]:
-                if isinstance(item, dict):
-                    _digits(item, sub)
+        if value is not None:
+            values[name] = _as_digits(value, sub)
+
+
+def _as_digits(value: Any, sub: bool | TextTree) -> Any:
+    """``value`` with its integers where text belongs turned to digits (a copy where any
+    was)."""
+    if type(value) is list:
+        items = [_as_digits(v, sub) for v in value]
+        return items if any(a is not b for a, b in zip(items, value, strict=True)) else value
+    if sub is True:
+        return str(value) if type(value) is int else value
+    if isinstance(sub, dict) and isinstance(value, dict):
+        changed = {
+            k: new
+            for k, inner in sub.items()
+            if k in value and (new := _as_digits(value[k], inner)) is not value[k]
+        }
+        return {**value, **changed} if changed else value
+    return value
 
 
 def _roots(spec: MappingSpec) -> Iterable[tuple[str, bool]]:
