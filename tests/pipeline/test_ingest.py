@@ -730,3 +730,18 @@ def test_a_late_older_version_applied_leaves_a_newer_versions_entry_open(
     ingestor.ingest("erp", "item", again)
     with store.unit_of_work(write=False) as uow:
         assert [e.id for e in uow.exceptions(ExceptionFilter())] == [entry.id]
+
+
+def test_a_key_only_inside_another_value_of_the_line_does_not_settle_it(
+    store: Store, ingestor: Ingestor
+) -> None:
+    """Review: the line kept 'A10,1,x,y,z' and a record A1 read there closed it."""
+    a10 = ReadFailure("x.csv:3", "csv_columns", "expected 3 fields, got 5", "A10,1,x,y,z")
+    ingestor.ingest("erp", "item", [a10], source="x.csv")
+    ingestor.ingest("erp", "item", [SourceRecord(erp_item("A1", 1), "x.csv:3")], source="x.csv")
+    with store.unit_of_work(write=False) as uow:
+        [entry] = uow.exceptions(ExceptionFilter(kind="parse_error"))
+    assert entry.locator == "x.csv:3"
+    ingestor.ingest("erp", "item", [SourceRecord(erp_item("A10", 1), "x.csv:3")], source="x.csv")
+    with store.unit_of_work(write=False) as uow:
+        assert uow.exceptions(ExceptionFilter(kind="parse_error")) == []

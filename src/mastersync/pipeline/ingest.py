@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -184,7 +185,7 @@ class Ingestor:
                 for loc, found in entries.items()
                 if (key := read.get(loc))
                 for ex_id in found
-                if isinstance(raw := kept.get(ex_id), dict) and key in str(raw.get("raw", ""))
+                if isinstance(raw := kept.get(ex_id), dict) and _in_line(key, raw.get("raw"))
             ]
             if changes.resolutions:
                 uow.write(changes)
@@ -202,6 +203,18 @@ class Ingestor:
         with self.store.unit_of_work() as uow:
             uow.save_batch(summary)
             uow.commit()
+
+
+# What separates a line's values (delimiters, quotes, spaces) and a composite key's parts.
+_SEPARATORS = re.compile(r"[,;\t|\"' ]+")
+
+
+def _in_line(key: str, raw: Any) -> bool:
+    """Whether every part of ``key`` is one of the line's values: a key only inside another
+    value (A1 in A10) or a part of a composite key split differently is not."""
+    values = set(_SEPARATORS.split(str(raw or "")))
+    parts = [p for p in _SEPARATORS.split(key) if p]
+    return bool(parts) and all(p in values for p in parts)
 
 
 def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
