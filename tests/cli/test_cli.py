@@ -790,3 +790,20 @@ def test_a_large_retry_names_a_few_entries_and_counts_the_rest(estate: Path) -> 
     assert code == 0, out
     assert "still failing: 25" in out
     assert out.count("#") == 20 and "… and 5 more (`exceptions list` has them)" in out
+
+
+def test_a_signal_names_what_the_stop_left_in_the_outbox(tmp_path: Path) -> None:
+    """Review: after a signal, 'left: nothing it could name' while 5,900 events waited."""
+    rows = "".join(f"A{i},1,Item {i}\n" for i in range(1200))
+    landscape = erp_to_shop(tmp_path, "sku,v,name\n" + rows)
+    SandboxTarget(tmp_path / "shop.db").set_faults(Faults(slow_ms=3000))
+    hub = _hub(landscape, "--until-idle", "--timeout", "300")
+    try:
+        _running(hub)
+        time.sleep(1)
+        hub.send_signal(signal.SIGTERM)
+        out, _ = hub.communicate(timeout=60)
+    finally:
+        hub.kill()
+    assert hub.returncode == 2, out
+    assert re.search(r"left: shop\.items: (up to )?[\d,]+ event\(s\) not taken", out), out

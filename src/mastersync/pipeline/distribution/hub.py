@@ -387,9 +387,10 @@ class DistributionHub:
         totals = await runner
         totals.told = told is not None and told.is_set() and not idle
         if totals.told:
-            # After the drain: what the stop left undone, not what was in flight. The feed
-            # is closed by then (and the bus may be what held the hub up): the store's part.
-            left = await self._left_bounded(ask_feed=False)
+            # After the drain: what the stop left undone, not what was in flight. A bus
+            # feed is closed by then (and the bus may be what held the hub up): the
+            # store's part; the outbox feed is the store.
+            left = await self._left_bounded(ask_feed=self.relay is None)
         totals.idle, totals.left = idle, left
         return totals
 
