@@ -104,13 +104,17 @@ def _ingest_file(
     """One file, with a progress bar; interrupted, say how far it got."""
     committed = 0
     records = open_records(path, settings)
-    with progress_bar() as bar, _interruptible():
+    with progress_bar() as bar, _interruptible() as asked:
         task = bar.add_task(f"{system}.{domain} {path.name}", total=count_records(path))
 
         def advance(n: int) -> None:
             nonlocal committed
             committed += n
             bar.advance(task, n)
+            if asked:
+                # Here, right after a chunk is committed and counted: stopped anywhere,
+                # a chunk committed but not yet counted was missing from the figure.
+                raise KeyboardInterrupt
 
         try:
             report = hub.ingestor.ingest(
@@ -136,18 +140,23 @@ def _ingest_file(
 
 
 @contextlib.contextmanager
-def _interruptible() -> Iterator[None]:
-    """SIGTERM as Ctrl-C while a file is ingested: the chunk under way rolls back, and the
-    command says how far it got."""
+def _interruptible() -> Iterator[list[int]]:
+    """Ctrl-C and SIGTERM while a file is ingested stop it once the chunk under way is
+    committed (yields the signals asked, for the progress callback to act on); a second
+    one stops it at once, the chunk under way rolled back."""
+    asked: list[int] = []
 
-    def interrupt(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
+    def interrupt(signum: int, _frame: object) -> None:
+        if asked:
+            raise KeyboardInterrupt
+        asked.append(signum)
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        yield
+        yield asked
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _again(records: Iterable[SourceRecord | ReadFailure]) -> Iterator[SourceRecord | ReadFailure]:
