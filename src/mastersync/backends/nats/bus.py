@@ -180,17 +180,22 @@ class _Connection:
             done, _ = await asyncio.wait(
                 {connecting, stopping}, timeout=FIRST_CONNECT, return_when=asyncio.FIRST_COMPLETED
             )
+        except BaseException:
+            # Cancelled while waiting: the connect must not go on retrying on its own.
+            connecting.cancel()
+            raise
         finally:
             stopping.cancel()
             self._interrupted = None
         if connecting in done:
             connecting.result()  # its own error, if it failed
             return nc
+        # Given up: the attempt is cancelled and the client closed, each waited for a
+        # bounded time (neither may keep a stopping hub waiting).
         connecting.cancel()
-        with contextlib.suppress(BaseException):
-            await connecting
+        await asyncio.wait({connecting}, timeout=_CLOSE_FLUSH)
         with contextlib.suppress(Exception):
-            await nc.close()
+            await asyncio.wait_for(nc.close(), _CLOSE_FLUSH)
         if stopping in done:
             raise Interrupted("stopping: no new connection to NATS")
         raise ConnectionError(
