@@ -218,11 +218,9 @@ def test_a_poison_record_is_dead_lettered_while_the_others_flow(
     assert (report.resolved, report.queued) == ([again.id], [])
 
 
-def test_a_dead_letter_a_later_version_decided_against_is_not_sent_again(
-    store: Store, tmp_path: Path
-) -> None:
-    """Version 1 died; version 2 (discontinued) was skipped, the consumer holding nothing:
-    sending version 1 from the inbox put an active record there that the hub said was not."""
+def _dead_then_skipped(store: Store, tmp_path: Path) -> Estate:
+    """P1's version 1 dead-lettered, version 2 (discontinued) skipped by the filter while
+    the shop held nothing; the shop takes everything again."""
     estate = Estate(store, tmp_path, Faults(reject_when="title == 'POISON'", seed=1))
     estate.send({"sku": "P1", "v": 1, "name": "POISON"})
     assert estate.deliver().dead == 1
@@ -230,6 +228,15 @@ def test_a_dead_letter_a_later_version_decided_against_is_not_sent_again(
     assert estate.deliver().skipped == 1
     estate.connector.target.set_faults(Faults())
     time.sleep(0.6)  # the connector re-reads faults every half second
+    return estate
+
+
+def test_a_dead_letter_a_later_version_decided_against_is_not_sent_again(
+    store: Store, tmp_path: Path
+) -> None:
+    """Version 1 died; version 2 (discontinued) was skipped, the consumer holding nothing:
+    sending version 1 from the inbox put an active record there that the hub said was not."""
+    estate = _dead_then_skipped(store, tmp_path)
     inbox = ExceptionsInbox(store, estate.ingestor)
     with store.unit_of_work(write=False) as uow:
         (dead,) = uow.exceptions(ExceptionFilter(kind="dead_letter"))
@@ -254,13 +261,7 @@ def test_a_replay_of_a_dead_version_a_later_one_decided_against_sends_nothing(
     """As the retry above, by replay: version 1 died, version 2 (discontinued) was skipped,
     and a replay of version 1 put a sellable item in the shop that the golden record had
     discontinued."""
-    estate = Estate(store, tmp_path, Faults(reject_when="title == 'POISON'", seed=1))
-    estate.send({"sku": "P1", "v": 1, "name": "POISON"})
-    assert estate.deliver().dead == 1
-    estate.send({"sku": "P1", "v": 2, "name": "POISON", "st": "discontinued"})
-    assert estate.deliver().skipped == 1
-    estate.connector.target.set_faults(Faults())
-    time.sleep(0.6)  # the connector re-reads faults every half second
+    estate = _dead_then_skipped(store, tmp_path)
     master = estate.master("P1")
     with store.unit_of_work(write=False) as uow:
         [v1] = [e for e in uow.events(master) if e.version == 1]

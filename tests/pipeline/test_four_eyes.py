@@ -44,6 +44,12 @@ def _landscape(credit_owners: list[str]) -> Any:
     return compile_landscape(Landscape.model_validate(doc))
 
 
+def _approve(store: Store, owners: list[str], change: int) -> None:
+    """A second person confirms a held change, under the landscape's ownership."""
+    governance = SqlGovernance(store.engine)  # type: ignore[attr-defined]
+    decide(store, _landscape(owners), governance, change, "rita", approve=True, channel="test")
+
+
 def _limit(store: Store, key: str = "C1") -> Any:
     view = get_record(store, "customer", f"erp:{key}")
     return view.golden.attributes["credit_limit"]["amount"]
@@ -75,15 +81,7 @@ def test_a_value_ownership_now_lets_through_is_held_not_applied(store: Store) ->
     # The same record again adds no second pending change; a confirmation applies it.
     after.ingest("crm", "customer", [SourceRecord(crm, reapply=True)])
     assert len(governance.pending()) == 1
-    decide(
-        store,
-        _landscape(["crm", "erp"]),
-        governance,
-        held.id or 0,
-        "rita",
-        approve=True,
-        channel="test",
-    )
+    _approve(store, ["crm", "erp"], held.id or 0)
     assert _limit(store) == "500000"
     # Confirmed: the record re-sent is nothing new.
     after.ingest("crm", "customer", [SourceRecord({**crm, "v": 2})])
@@ -126,15 +124,7 @@ def test_another_sources_value_that_wins_later_waits_for_a_confirmation(store: S
     first.ingest("erp", "customer", [SourceRecord({**erp, "v": 2, "limit": "300000"})])
     governance = SqlGovernance(store.engine)  # type: ignore[attr-defined]
     [raise_it] = governance.pending()
-    decide(
-        store,
-        _landscape(["erp", "crm"]),
-        governance,
-        raise_it.id or 0,
-        "rita",
-        approve=True,
-        channel="test",
-    )
+    _approve(store, ["erp", "crm"], raise_it.id or 0)
     assert _limit(store, "C3") == "300000"
     moved = Ingestor(store, _landscape(["crm", "erp"]))
     report = moved.ingest(
@@ -150,13 +140,5 @@ def test_another_sources_value_that_wins_later_waits_for_a_confirmation(store: S
         "C3",
         {"amount": "250000", "currency": "EUR"},
     )
-    decide(
-        store,
-        _landscape(["crm", "erp"]),
-        governance,
-        back.id or 0,
-        "rita",
-        approve=True,
-        channel="test",
-    )
+    _approve(store, ["crm", "erp"], back.id or 0)
     assert _limit(store, "C3") == "250000"

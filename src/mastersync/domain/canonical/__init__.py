@@ -115,15 +115,6 @@ class DomainSpec:
         a list of it), or the tree of the nested model (or of each in a list)."""
         return _text_tree(self.model)
 
-    @property
-    def text_fields(self) -> tuple[str, ...]:
-        """Top-level text fields (ids, codes, names, GTINs, tax ids)."""
-        return tuple(
-            name
-            for name, info in self.model.model_fields.items()
-            if _is_text(info.annotation) or any(_is_text(a) for a in get_args(info.annotation))
-        )
-
     def field_at(self, path: str) -> FieldShape:
         """What the field at a dotted path holds (through lists and nested models); a
         LookupError naming the first part that is no field, with the likeliest meant."""
