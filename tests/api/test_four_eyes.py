@@ -217,3 +217,21 @@ def test_replay_resends_what_was_confirmed_never_a_held_change(tmp_path: Path) -
         assert [p.status for p in hub.governance.pending(master_id=master)] == ["pending"]
     finally:
         hub.close()
+
+
+def test_a_superseded_change_is_listed_as_such_and_cannot_be_approved(
+    client: httpx.Client, consumer: Consumers, hub: Hub
+) -> None:
+    erp_ingest(hub, "customer", CUSTOMER)
+    approver = consumer("risk", ["approve"], person="rita")
+    erp_ingest(hub, "customer", {**CUSTOMER, "v": 2, "limit": "9000"})
+    [first] = client.get("/v1/approvals", headers=approver).json()
+    erp_ingest(hub, "customer", {**CUSTOMER, "v": 3, "limit": "7000"})
+    [older] = client.get("/v1/approvals?status=superseded", headers=approver).json()
+    assert older["id"] == first["id"] and older["decided_at"]
+    refused = client.post(f"/v1/approvals/{first['id']}/approve", headers=approver)
+    assert refused.status_code == 409
+    assert "superseded" in refused.json()["error"]["message"]
+    [newer] = client.get("/v1/approvals", headers=approver).json()
+    assert client.post(f"/v1/approvals/{newer['id']}/approve", headers=approver).status_code == 200
+    assert _limit(hub, "C1") == {"amount": "7000", "currency": "EUR"}

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from mastersync.backends.sql.governance import SqlGovernance
+from mastersync.domain.governance.four_eyes import FourEyesError
 from mastersync.domain.landscape.model import Landscape
 from mastersync.domain.landscape.policy import compile_landscape
 from mastersync.pipeline.governance.approvals import decide
@@ -142,3 +145,46 @@ def test_another_sources_value_that_wins_later_waits_for_a_confirmation(store: S
     )
     _approve(store, ["crm", "erp"], back.id or 0)
     assert _limit(store, "C3") == "250000"
+
+
+def test_a_request_the_source_no_longer_makes_is_superseded(store: Store) -> None:
+    """Approving an older held change installed a value the source no longer sent: the ERP
+    asked for 300000, then for 400000, and approving the first gave 300000. A newer version
+    of the record supersedes what it asked before, also when it goes back to the golden
+    value; within one batch as well as across batches."""
+    ingestor = Ingestor(store, _landscape(["erp"]))
+    governance = SqlGovernance(store.engine)  # type: ignore[attr-defined]
+    erp = {"no": "C4", "v": 1, "name": "Acme", "limit": "250000"}
+    ingestor.ingest("erp", "customer", [SourceRecord(erp)])
+    ingestor.ingest("erp", "customer", [SourceRecord({**erp, "v": 2, "limit": "300000"})])
+    [first] = governance.pending()
+    ingestor.ingest("erp", "customer", [SourceRecord({**erp, "v": 3, "limit": "400000"})])
+    [second] = governance.pending()
+    assert second.proposed == {"amount": "400000", "currency": "EUR"}
+    [old] = governance.pending(status="superseded")
+    assert old.id == first.id and old.decided_at is not None
+    with pytest.raises(FourEyesError, match="superseded"):
+        _approve(store, ["erp"], first.id or 0)
+    assert _limit(store, "C4") == "250000"
+    # The same request again is still one pending change, not superseded by itself.
+    ingestor.ingest("erp", "customer", [SourceRecord({**erp, "v": 4, "limit": "400000"})])
+    assert [p.id for p in governance.pending()] == [second.id]
+    # Back to the golden value: nothing is asked any more.
+    ingestor.ingest("erp", "customer", [SourceRecord({**erp, "v": 5})])
+    assert governance.pending() == []
+    # Two versions in one batch: only the newer one waits.
+    ingestor.ingest(
+        "erp",
+        "customer",
+        [
+            SourceRecord({**erp, "v": 6, "limit": "500000"}),
+            SourceRecord({**erp, "v": 7, "limit": "600000"}),
+        ],
+    )
+    assert [p.proposed for p in governance.pending()] == [{"amount": "600000", "currency": "EUR"}]
+    # A stale version asks nothing and supersedes nothing.
+    ingestor.ingest("erp", "customer", [SourceRecord({**erp, "v": 6, "limit": "500000"})])
+    [waiting] = governance.pending()
+    assert waiting.proposed == {"amount": "600000", "currency": "EUR"}
+    _approve(store, ["erp"], waiting.id or 0)
+    assert _limit(store, "C4") == "600000"

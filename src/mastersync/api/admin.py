@@ -155,7 +155,7 @@ def audit(request: Request, principal: Caller, domain: str, ref: str) -> list[Au
 def approvals(
     request: Request,
     principal: Caller,
-    status: Annotated[str, Query(pattern="^(pending|approved|rejected)$")] = "pending",
+    status: Annotated[str, Query(pattern="^(pending|approved|rejected|superseded)$")] = "pending",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[HeldChange]:
     """Held changes of guarded fields (approve)."""

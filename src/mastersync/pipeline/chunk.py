@@ -24,7 +24,7 @@ from mastersync.domain.validation import (
     validate,
 )
 from mastersync.domain.versions import Version, compare
-from mastersync.pipeline.four_eyes import hold_guarded
+from mastersync.pipeline.four_eyes import guarded_sent, hold_guarded, state_guarded
 from mastersync.pipeline.ids import new_trace_id
 from mastersync.pipeline.matching.linker import Linker
 from mastersync.pipeline.references import resolve_references
@@ -252,17 +252,23 @@ class ChunkRun:
                 item.record.reapply,
             )
             ctx.match = linker.match if linker else None
+            sent = guarded_sent(item.incoming)
             held = hold_guarded(
                 ledger, self.policy, item.incoming, self.changes, self.now, ctx.trace_id
             )
             result = process(ledger, self.policy, item.incoming, ctx)
             if result.unconfirmed and result.master_id:
                 held = [*held, *self._confirm(ledger, result, ctx.trace_id)]
-            if held and result.outcome in (Outcome.STALE, Outcome.REJECTED):
+            taken = result.outcome not in (Outcome.STALE, Outcome.REJECTED)
+            if held and not taken:
                 del self.changes.holds[-len(held) :]  # nothing of the record was taken
             elif held:
                 result.detail["held_for_approval"] = held
                 self.tally.held += 1
+            if sent and taken and result.master_id:
+                state_guarded(
+                    self.changes, result.master_id, item.incoming, sent, self.now, ctx.trace_id
+                )
             if linker:
                 linker.settle(result, item.trace_id)
             self.tally.outcomes[result.outcome] += 1

@@ -10,7 +10,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from mastersync.domain.golden import Contribution
-from mastersync.domain.governance.four_eyes import GUARDED, PendingChange, guarded_changes
+from mastersync.domain.governance.four_eyes import (
+    GUARDED,
+    PendingChange,
+    Statement,
+    guarded_changes,
+)
 from mastersync.domain.ingest import Incoming
 from mastersync.domain.landscape.policy import DomainPolicy
 from mastersync.domain.ledger import Ledger
@@ -121,3 +126,32 @@ def hold_guarded(
         )
         held.append(name)
     return held
+
+
+def guarded_sent(rec: Incoming) -> dict[str, Any]:
+    """What a record sends for its domain's guarded fields (None: nothing), before
+    ``hold_guarded`` takes held values out of it."""
+    return {name: rec.values.get(name) for name in GUARDED.get(rec.domain, ())}
+
+
+def state_guarded(
+    changes: ChangeSet,
+    master_id: str,
+    rec: Incoming,
+    sent: Mapping[str, Any],
+    now: str,
+    trace_id: str,
+) -> None:
+    """A taken record's guarded values supersede what its earlier versions asked for:
+    holds of this change set that ask otherwise go, and the store supersedes its own."""
+    for name, value in sent.items():
+        changes.holds[:] = [
+            h
+            for h in changes.holds
+            if (h.master_id, h.system, h.source_key, h.field)
+            != (master_id, rec.system, rec.key, name)
+            or h.proposed == value
+        ]
+        changes.statements.append(
+            Statement(master_id, rec.system, rec.key, name, value, now, trace_id)
+        )

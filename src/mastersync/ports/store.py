@@ -9,7 +9,7 @@ from typing import Any, NamedTuple, Protocol
 
 from mastersync.domain.delivery import Applied, Delivery, DeliveryStatus, SubscriptionStats
 from mastersync.domain.golden import ChangeEvent, Contribution, GoldenRecord
-from mastersync.domain.governance.four_eyes import PendingChange
+from mastersync.domain.governance.four_eyes import PendingChange, Statement
 from mastersync.domain.ledger import KeyChange
 from mastersync.domain.records import BatchSummary, ExceptionEntry, ExceptionStatus, LineageEntry
 from mastersync.domain.versions import Version
@@ -58,6 +58,8 @@ class ChangeSet:
     # (pending change id, status, person, at) -- deciding a change no longer pending fails.
     holds: list[PendingChange] = field(default_factory=list)
     decisions: list[tuple[int, str, str, str]] = field(default_factory=list)
+    # What records taken now say for their guarded fields (written before the holds).
+    statements: list[Statement] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return any(
@@ -71,6 +73,7 @@ class ChangeSet:
                 self.resolutions,
                 self.holds,
                 self.decisions,
+                self.statements,
             )
         )
 

@@ -39,6 +39,8 @@ def write_governance(conn: sa.Connection, changes: ChangeSet, insert: Insert) ->
     """
     if changes.events:
         _append_audit(conn, changes, insert)
+    if changes.statements:
+        _supersede(conn, changes)
     if changes.holds:
         _write_holds(conn, changes)
     for change_id, status, person, at in changes.decisions:
@@ -94,6 +96,31 @@ def _append_audit(conn: sa.Connection, changes: ChangeSet, insert: Insert) -> No
     # Straight on the driver (COPY on PostgreSQL): SQLAlchemy's per-row parameter
     # processing cost more than the insert itself.
     insert(conn, "audit_log", AUDIT_COLUMNS, rows)
+
+
+def _supersede(conn: sa.Connection, changes: ChangeSet) -> None:
+    """Pending changes a newer version of their record no longer asks for: superseded.
+    One read per 500 records (by master, which is indexed); JSON values compare here,
+    as PostgreSQL's json type has no equality."""
+    c = pending_changes.c
+    said = {(s.master_id, s.system, s.source_key, s.field): s for s in changes.statements}
+    masters = sorted({s.master_id for s in changes.statements})
+    for i in range(0, len(masters), 500):
+        q = sa.select(c.id, c.master_id, c.system, c.source_key, c.field, c.proposed, c.detail)
+        q = q.where(c.status == "pending", c.master_id.in_(masters[i : i + 500]))
+        for row in conn.execute(q).all():
+            now = said.get((row.master_id, row.system, row.source_key, row.field))
+            if now is None or row.proposed == now.value:
+                continue
+            conn.execute(
+                sa.update(pending_changes)
+                .where(c.id == row.id, c.status == "pending")
+                .values(
+                    status="superseded",
+                    decided_at=now.at,
+                    detail={**(row.detail or {}), "superseded_by": now.trace_id},
+                )
+            )
 
 
 def _write_holds(conn: sa.Connection, changes: ChangeSet) -> None:

@@ -43,6 +43,21 @@ class PendingChange:
     detail: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """What a newer version of a source record says for a guarded field: its pending
+    changes of that field that propose anything else are superseded (approving one would
+    install a value the source no longer sends)."""
+
+    master_id: str
+    system: str
+    source_key: str
+    field: str
+    value: Any
+    at: str
+    trace_id: str
+
+
 def guarded_changes(
     domain: str, values: Mapping[str, Any], golden: Mapping[str, Any] | None
 ) -> list[str]:
