@@ -442,6 +442,66 @@ def test_deliveries_says_when_lag_from_the_outbox_is_not_the_bus_lag(tmp_path: P
         asyncio.run(_drop_stream(bus))
 
 
+def test_deliveries_on_the_bus_only_looks(tmp_path: Path) -> None:
+    """`deliveries --bus` made the stream and each subscription's consumer when they were
+    missing (a deleted stream came back empty, and the relay then believed it had
+    published there). It makes nothing now: without the stream it says so and counts
+    from the outbox; without a consumer, what the stream holds for its domain is lag."""
+    import asyncio
+
+    import nats
+
+    from tests.backends.test_event_feeds import _drop_stream, nats_url
+
+    landscape = erp_to_shop(tmp_path, "sku,v,name\nA1,1,Pen\nA2,1,Ink\n")
+    bus = nats_url()
+    stream = bus.split("stream=")[1].split("&")[0]
+
+    async def streams() -> list[str]:
+        nc = await nats.connect(bus.split("?")[0])
+        try:
+            return [s.config.name for s in await nc.jetstream().streams_info()]
+        finally:
+            await nc.close()
+
+    async def consumers() -> int:
+        nc = await nats.connect(bus.split("?")[0])
+        try:
+            return len(await nc.jetstream().consumers_info(stream))
+        finally:
+            await nc.close()
+
+    try:
+        code, out = cli("deliveries", "--bus", bus, landscape=landscape)
+        assert code == 0, out
+        assert f"stream {stream} is not on the bus" in out
+        assert stream not in asyncio.run(streams())
+        row = next(line for line in out.splitlines() if line.startswith("shop.items "))
+        assert row.split()[1] == "2"  # both events, counted from the outbox
+        code, out = cli("run", "--bus", bus, "--until-idle", "--timeout", "30", landscape=landscape)
+        assert code == 0, out
+        asyncio.run(_drop_consumers(bus.split("?")[0], stream))
+        code, out = cli("deliveries", "--bus", bus, landscape=landscape)
+        assert code == 0 and "not on the bus" not in out, out
+        row = next(line for line in out.splitlines() if line.startswith("shop.items "))
+        assert row.split()[1] == "2"  # a consumer made now would be given both again
+        assert asyncio.run(consumers()) == 0
+    finally:
+        asyncio.run(_drop_stream(bus))
+
+
+async def _drop_consumers(server: str, stream: str) -> None:
+    import nats
+
+    nc = await nats.connect(server)
+    try:
+        js = nc.jetstream()
+        for info in await js.consumers_info(stream):
+            await js.delete_consumer(stream, info.name)
+    finally:
+        await nc.close()
+
+
 def test_run_until_idle_says_when_it_gave_up_and_a_bus_that_never_answers_is_an_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -65,6 +65,10 @@ PUBLISH_TIMEOUT = 10.0
 _HEADER_BYTES = 64
 
 
+class StreamMissing(LookupError):
+    """The bus has no stream of this name (no hub ran on it yet, or it was deleted)."""
+
+
 class BusSettings:
     """Where and how: ``nats://host:port?stream=MASTERSYNC&prefix=mastersync``."""
 
@@ -139,12 +143,15 @@ class _Connection:
         self._errors.clear()
         log.warning("NATS %s: reconnected", self.settings.servers)
 
-    async def js(self) -> JetStreamContext:
+    async def js(self, *, create: bool = True) -> JetStreamContext:
+        """JetStream, with the stream made if it is missing (unless ``create`` is off: then
+        a missing stream raises ``StreamMissing``)."""
         async with self._lock:
             if self._js is None:
                 if self._stopping:
                     raise Interrupted("stopping: no new connection to NATS")
-                self._nc = await self._connect()
+                if self._nc is None:  # kept after a look that found no stream
+                    self._nc = await self._connect()
                 js = self._nc.jetstream()
                 config = StreamConfig(
                     name=self.settings.stream,
@@ -154,6 +161,11 @@ class _Connection:
                 try:
                     await js.stream_info(self.settings.stream)
                 except NotFoundError:
+                    if not create:
+                        raise StreamMissing(
+                            f"stream {self.settings.stream} is not on the bus at "
+                            f"{self.settings.servers}"
+                        ) from None
                     await js.add_stream(config)
                 self._js = js
                 self.generation += 1
@@ -608,6 +620,20 @@ class NatsFeed:
         await self._consumer(subscription, domain)
         js = await self.connection.js()
         info = await js.consumer_info(self.settings.stream, self.settings.durable(subscription))
+        return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+
+    async def peek_lag(self, subscription: str, domain: str) -> int:
+        """``lag`` without making anything: the stream missing raises ``StreamMissing``; a
+        subscription without its consumer yet has all its domain's messages to take (a
+        consumer is made to start at the stream's first one)."""
+        js = await self.connection.js(create=False)
+        stream = self.settings.stream
+        try:
+            info = await js.consumer_info(stream, self.settings.durable(subscription))
+        except NotFoundError:
+            subject = self.settings.subject(domain)
+            state = (await js.stream_info(stream, subjects_filter=subject)).state
+            return sum((state.subjects or {}).values())
         return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
 
     async def close(self) -> None:
