@@ -19,7 +19,9 @@ from mastersync.domain.consolidate import (
     recompute,
 )
 from mastersync.domain.golden import Contribution, GoldenRecord
-from tests.pipeline.matching.support import landscape
+from mastersync.domain.landscape.model import Landscape
+from mastersync.domain.landscape.policy import compile_landscape
+from tests.pipeline.matching.support import landscape, landscape_doc
 
 POLICY = landscape().policies["customer"]
 CTX = MergeContext("2026-11-27T12:00:00.000000Z", "t" * 32, lambda p: f"{p}_x", "test")
@@ -185,3 +187,25 @@ def test_a_split_needs_a_member_and_another_to_keep() -> None:
         plan_split(world.golden["cus_a"], world.of("cus_a"), ("crm", "9"), [], POLICY, CTX)
     with pytest.raises(MergeRefused, match="erp:1 is the only source record of cus_a"):
         plan_split(world.golden["cus_a"], world.of("cus_a"), ("erp", "1"), [], POLICY, CTX)
+
+
+def test_a_split_takes_along_the_key_only_its_source_record_sent() -> None:
+    """The tax id only the CRM's record sends (the ERP owns the field and has none) is the
+    golden record's key; split off, the CRM's record takes it to its new record."""
+    doc = landscape_doc()
+    doc["domains"]["customer"]["ownership"]["tax_id"] = ["erp"]
+    policy = compile_landscape(Landscape.model_validate(doc)).policies["customer"]
+    erp = Contribution(
+        "customer", "erp", "E1", "cus_a", 1, None, {"name": "Acme"}, "d1", "2026-11-01"
+    )
+    crm = replace(erp, system="crm", key="C1", values={"name": "Acme", "tax_id": "ATU13585627"})
+    empty = GoldenRecord("cus_a", "customer", 1, {}, {}, "c", "c")
+    attributes, provenance, _ = recompute(empty, [erp, crm], policy)
+    assert "tax_id" not in attributes
+    record = replace(empty, attributes=attributes, provenance=provenance)
+    plan = plan_split(record, [erp, crm], ("crm", "C1"), [("tax_id", "ATU13585627")], policy, CTX)
+    new = plan.golden[1].master_id
+    assert [(k.value, k.master_id, k.added) for k in plan.keys] == [
+        ("ATU13585627", "cus_a", False),
+        ("ATU13585627", new, True),
+    ]

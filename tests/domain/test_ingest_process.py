@@ -300,3 +300,50 @@ def test_a_key_a_consumer_gave_back_is_no_duplicate_of_the_systems_own_record(h:
     joined = h.send("wms", "A1", 1, {"sku": "A1", "gtin": GTIN, "brand": "Acme"})
     assert joined.master_id == first.master_id
     assert [p.rule for p in joined.problems] == []
+
+
+def _gtin_owned_by_erp() -> Harness:
+    doc = landscape_doc()
+    item = doc["domains"]["item"]
+    item["ownership"] = {**item["ownership"], "gtin": ["erp"]}
+    item["quality"] = []  # the PIM's item has no name (the ERP owns it) until the ERP's comes
+    return Harness(domains=doc["domains"])
+
+
+OTHER_GTIN = "4012345000009"
+
+
+def test_a_key_only_a_non_owner_sent_still_identifies_the_record() -> None:
+    """The PIM had an item first, with the GTIN the ERP owns: the golden record lacked the
+    GTIN (ownership), nothing indexed it, and the ERP's item of that GTIN became a second
+    golden record -- one when the ERP came first. A golden record's natural key is its own
+    value, else one its source records send."""
+    h = _gtin_owned_by_erp()
+    pim = h.send("pim", "P1", 1, {"gtin": GTIN, "description": "A fine pen"})
+    assert "gtin" not in h.golden(pim.master_id)
+    assert [(k.value, k.added) for k in pim.keys] == [(GTIN, True)]
+    erp = h.send("erp", "A1", 1, {"sku": "A1", "name": "Pen", "gtin": GTIN})
+    assert erp.master_id == pim.master_id
+    assert erp.detail["identified_by"] == "natural_key:gtin"
+    assert h.golden(erp.master_id)["gtin"] == GTIN
+    assert erp.keys == []  # the same key, now the golden record's own value
+    # Either order, one golden record.
+    other = _gtin_owned_by_erp()
+    first = other.send("erp", "A1", 1, {"sku": "A1", "name": "Pen", "gtin": GTIN})
+    second = other.send("pim", "P1", 1, {"gtin": GTIN, "description": "A fine pen"})
+    assert first.master_id == second.master_id
+
+
+def test_a_sent_key_moves_with_the_record_and_never_takes_another_records_key() -> None:
+    h = _gtin_owned_by_erp()
+    pim = h.send("pim", "P1", 1, {"gtin": GTIN, "description": "A fine pen"})
+    moved = h.send("pim", "P1", 2, {"gtin": OTHER_GTIN, "description": "A fine pen"})
+    assert sorted((k.value, k.added) for k in moved.keys) == [(GTIN, False), (OTHER_GTIN, True)]
+    erp = h.send("erp", "A1", 1, {"sku": "A1", "name": "Pen", "gtin": GTIN})
+    assert erp.master_id != pim.master_id  # the PIM no longer says GTIN
+    # A sent key that already identifies another record is not taken (nor is the record
+    # rejected for it: the golden record does not hold it).
+    clash = h.send("pim", "P1", 3, {"gtin": GTIN, "description": "A fine pen"})
+    assert clash.outcome is Outcome.ACCEPTED
+    assert [(k.value, k.added) for k in clash.keys] == [(OTHER_GTIN, False)]
+    assert h.ledger.natural[("item", "gtin", GTIN)] == erp.master_id

@@ -745,3 +745,59 @@ def test_a_key_only_inside_another_value_of_the_line_does_not_settle_it(
     ingestor.ingest("erp", "item", [SourceRecord(erp_item("A10", 1), "x.csv:3")], source="x.csv")
     with store.unit_of_work(write=False) as uow:
         assert uow.exceptions(ExceptionFilter(kind="parse_error")) == []
+
+
+def _customers() -> Any:
+    inbound = {
+        "customer": {
+            "key": "no",
+            "version": {"from": "v", "kind": "counter"},
+            "fields": {"name": "name", "country": {"const": "DE"}, "customer_number": "cn"},
+        }
+    }
+    doc = {
+        "name": "crm-first",
+        "systems": {
+            "erp": {"kind": "erp", "inbound": inbound},
+            "crm": {"kind": "crm", "inbound": inbound},
+        },
+        "domains": {
+            "customer": {
+                "natural_keys": [["customer_number"]],
+                "ownership": {"customer_number": ["erp"], "name": ["crm", "erp"]},
+            }
+        },
+    }
+    return compile_landscape(Landscape.model_validate(doc))
+
+
+def test_a_crm_customer_with_the_erps_number_is_joined_by_the_erps_record(store: Store) -> None:
+    """The CRM had the customer first, with the ERP's customer number (which the ERP owns):
+    the ERP's record became a second golden record. And when the CRM's number changes,
+    the old one no longer leads to it, in a later batch as in the same one."""
+    ingest = Ingestor(store, _customers()).ingest
+    crm = {"no": "K1", "v": 1, "name": "Acme", "cn": "10001"}
+    report = ingest("crm", "customer", [SourceRecord(crm)])
+    assert report.outcomes["accepted"] == 1
+    ingest(
+        "erp", "customer", [SourceRecord({"no": "10001", "v": 1, "name": "Acme", "cn": "10001"})]
+    )
+    with store.unit_of_work(write=False) as uow:
+        master = uow.find_master("customer", "crm", "K1")
+        assert master is not None
+        assert uow.find_master("customer", "erp", "10001") == master
+    view = get_record(store, "customer", "erp:10001")
+    assert view.golden.attributes["customer_number"] == "10001"
+    # Another CRM customer with a number the ERP has not sent yet; then the number changes.
+    ingest("crm", "customer", [SourceRecord({"no": "K2", "v": 1, "name": "Bolt", "cn": "20002"})])
+    ingest("crm", "customer", [SourceRecord({"no": "K2", "v": 2, "name": "Bolt", "cn": "20003"})])
+    ingest(
+        "erp", "customer", [SourceRecord({"no": "20002", "v": 1, "name": "Bolt", "cn": "20002"})]
+    )
+    ingest(
+        "erp", "customer", [SourceRecord({"no": "20003", "v": 1, "name": "Bolt", "cn": "20003"})]
+    )
+    with store.unit_of_work(write=False) as uow:
+        k2 = uow.find_master("customer", "crm", "K2")
+        assert uow.find_master("customer", "erp", "20003") == k2
+        assert uow.find_master("customer", "erp", "20002") not in (None, k2)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mastersync.domain.golden import ChangeEvent, Contribution, GoldenRecord
+from mastersync.domain.identity import natural_keys_of
 from mastersync.domain.landscape.policy import DomainPolicy
 from mastersync.domain.ledger import KeyChange
 from mastersync.domain.merge import merge
@@ -230,16 +231,15 @@ def plan_split(
     empty = GoldenRecord(new_id, golden.domain, 0, {}, {}, ctx.now, ctx.now)
     created, created_changes = _next(empty, policy, [moved], ctx, None)
     kept, kept_changes = _next(golden, policy, stay, ctx, None)
-    # Natural keys follow golden values, as in ingest: one the kept record no longer has but
-    # the new one does goes with the new one.
-    by_name = {nk.name: nk for nk in policy.natural_keys}
-    going = []
-    for name, value in keys:
-        nk = by_name.get(name)
-        if nk is None or nk.value(kept.attributes) == value:
-            continue
-        if nk.value(created.attributes) == value:
-            going.append((name, value))
+    # Natural keys follow the records' keys, as in ingest (a golden value, else one a source
+    # record sends): one the kept record no longer has but the new one does goes with it.
+    kept_keys = natural_keys_of(policy, kept.attributes, stay)
+    created_keys = natural_keys_of(policy, created.attributes, [moved])
+    going = [
+        (name, value)
+        for name, value in keys
+        if kept_keys.get(name) != value and created_keys.get(name) == value
+    ]
     changes = [KeyChange(golden.domain, n, v, golden.master_id, False) for n, v in going]
     changes += [KeyChange(golden.domain, n, v, new_id, True) for n, v in going]
     source = {"split_from": golden.master_id, "system": ref[0], "key": ref[1]}

@@ -9,6 +9,7 @@ from typing import Any
 
 from mastersync.domain.golden import ChangeEvent, Contribution, GoldenRecord
 from mastersync.domain.governance.four_eyes import GUARDED
+from mastersync.domain.identity import natural_keys_of
 from mastersync.domain.landscape.policy import DomainPolicy
 from mastersync.domain.ledger import KeyChange, Ledger
 from mastersync.domain.merge import MergeResult, enforce_ownership, merge
@@ -167,27 +168,35 @@ def _key_changes(
     ledger: Ledger,
     policy: DomainPolicy,
     master_id: str,
-    before: Mapping[str, Any],
-    after: Mapping[str, Any],
+    before: Mapping[str, str],
+    after: Mapping[str, str],
+    attributes: Mapping[str, Any],
 ) -> tuple[list[KeyChange], list[Problem]]:
+    """Natural keys the record gains and loses (``natural_keys_of`` before and after).
+
+    A golden value that identifies another record is an ambiguous match; a key only a
+    source record sends is then not taken, and the record goes on without it."""
     changes, problems = [], []
     for nk in policy.natural_keys:
-        old, new = nk.value(before), nk.value(after)
+        old, new = before.get(nk.name), after.get(nk.name)
         if old == new:
             continue
         if new is not None:
             owner = ledger.natural.get((policy.spec.name, nk.name, new))
             if owner is not None and owner != master_id:
-                problems.append(
-                    Problem(
-                        ProblemKind.AMBIGUOUS_MATCH,
-                        nk.fields[0],
-                        "natural_key",
-                        f"{nk.name} {new} already identifies {owner}; this record is {master_id}",
+                if nk.value(attributes) is not None:
+                    problems.append(
+                        Problem(
+                            ProblemKind.AMBIGUOUS_MATCH,
+                            nk.fields[0],
+                            "natural_key",
+                            f"{nk.name} {new} already identifies {owner}; this record is "
+                            f"{master_id}",
+                        )
                     )
-                )
-                continue
-            changes.append(KeyChange(policy.spec.name, nk.name, new, master_id, True))
+                    continue
+            else:
+                changes.append(KeyChange(policy.spec.name, nk.name, new, master_id, True))
         if old is not None:
             changes.append(KeyChange(policy.spec.name, nk.name, old, master_id, False))
     return changes, problems
@@ -348,7 +357,11 @@ def process(ledger: Ledger, policy: DomainPolicy, rec: Incoming, ctx: Context) -
         # under its condition, through lists, as evaluated on the golden record as it was.
         before = {(p.field, p.rule) for r in policy.golden_rules for p in r.evaluate(current)}
         gaps = [_known_gap(p) if (p.field, p.rule) in before else p for p in gaps]
-    keys, conflicts = _key_changes(ledger, policy, new_master, current, merged.attributes)
+    before_keys = natural_keys_of(policy, current, others.values() if others else ())
+    after_keys = natural_keys_of(policy, merged.attributes, members)
+    keys, conflicts = _key_changes(
+        ledger, policy, new_master, before_keys, after_keys, merged.attributes
+    )
     errors = [p for p in (*gaps, *conflicts) if p.is_error]
     if errors:
         return _reject(errors, master_id=master_id, identified_by=found_by)

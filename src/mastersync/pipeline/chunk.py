@@ -9,6 +9,7 @@ from typing import Any
 
 from mastersync.domain.golden import ChangeEvent, Contribution, GoldenRecord
 from mastersync.domain.governance.four_eyes import PendingChange
+from mastersync.domain.identity import natural_keys_of
 from mastersync.domain.ingest import Context, Incoming, Outcome, RecordResult, process
 from mastersync.domain.landscape.policy import DomainPolicy
 from mastersync.domain.ledger import Ledger
@@ -386,14 +387,19 @@ class ChunkRun:
         records, members = uow.load_golden({c.master_id for c in xrefs} | set(natural.values()))
         ledger.load_xrefs(xrefs)
         ledger.load_golden(records, members)
-        # The natural keys these records hold now, which a record may change or clear: the
-        # ledger removes a key only if it holds it (else the old GTIN went on identifying
-        # the record, and the next item with it was merged in).
+        # The natural keys these records hold now (their own values, or ones only their
+        # source records send), which a record may change or clear: the ledger removes a
+        # key only if it holds it (else the old GTIN went on identifying the record, and
+        # the next item with it was merged in).
+        by_master: dict[str, list[Contribution]] = {}
+        for c in members:
+            by_master.setdefault(c.master_id, []).append(c)
         held = {
-            (nk.name, v)
+            (name, v)
             for g in records
-            for nk in self.policy.natural_keys
-            if (v := nk.value(g.attributes)) is not None
+            for name, v in natural_keys_of(
+                self.policy, g.attributes, by_master.get(g.master_id, ())
+            ).items()
         } - naturals
         if held:
             current = uow.load_natural_keys(domain, held)

@@ -13,6 +13,7 @@ from mastersync.domain.consolidate import (
     plan_unmerge,
 )
 from mastersync.domain.golden import Contribution, GoldenRecord
+from mastersync.domain.identity import natural_keys_of
 from mastersync.domain.landscape.policy import CompiledLandscape
 from mastersync.domain.ledger import KeyChange
 from mastersync.domain.matching.records import MergeRecord, MergeStatus
@@ -190,13 +191,14 @@ def split_record(
         ctx = MergeContext(clock(), new_trace_id(), ids, f"split:{system}:{key}")
         policy = landscape.policies[domain]
         plan = plan_split(golden[master], members[master], (system, key), keys, policy, ctx)
-        # The new record's own natural keys, where no record holds them yet.
+        # The new record's own natural keys (or its source record's), where no record
+        # holds them yet.
         created = plan.golden[1]
         moving = {(k.name, k.value) for k in plan.keys}
         wanted = {
-            (nk.name, v)
-            for nk in policy.natural_keys
-            if (v := nk.value(created.attributes)) is not None and (nk.name, v) not in moving
+            (name, v)
+            for name, v in natural_keys_of(policy, created.attributes, plan.contributions).items()
+            if (name, v) not in moving
         }
         taken = uow.load_natural_keys(domain, wanted)
         plan.keys += [
