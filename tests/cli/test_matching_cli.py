@@ -1,4 +1,4 @@
-"""`mastersync match explain`, `dedupe`, `review`, `merge` and `unmerge` end to end."""
+"""`mastersync match explain`, `dedupe`, `review`, `merge`, `unmerge` and `remerge` end to end."""
 
 from __future__ import annotations
 
@@ -99,3 +99,34 @@ def test_dedupe_of_a_domain_without_matching(tmp_path: Path) -> None:
     code, out = cli(where, "dedupe", "--domain", "price")
     assert code == 1
     assert "domain 'price' does no matching" in out
+
+
+VAT = "DE136695976"
+
+
+def test_remerge_applies_a_changed_ownership_to_stored_records(tmp_path: Path) -> None:
+    """The landscape gives the CRM the name; `remerge` makes it so for records stored
+    before (dry run first), and a second run has nothing left to do."""
+    where = estate(tmp_path)
+    store = open_store(f"sqlite:///{where}/hub.db")
+    ingestor = Ingestor(store, landscape(matching=False))
+    ingestor.ingest("erp", "customer", feed(customer("A1", "ACME GMBH", vat=VAT, **ACME)))
+    ingestor.ingest("crm", "customer", feed(customer("C1", "Acme GmbH", vat=VAT, **ACME)))
+    store.close()
+    doc = landscape_doc(matching=False)
+    doc["domains"]["customer"]["ownership"]["name"] = ["crm", "erp"]
+    (where / "landscape.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
+    code, out = cli(where, "remerge", "customer", "--dry-run")
+    assert code == 0, out
+    assert "1 customer record(s) recomputed; 1 would get a new version (dry run" in out
+    assert re.search(r"name\s+│\s+1", out)
+    code, out = cli(where, "get", "customer", "erp:A1")
+    assert "ACME GMBH" in out
+    code, out = cli(where, "remerge", "customer")
+    assert code == 0 and "1 customer record(s) recomputed; 1 got a new version" in out, out
+    code, out = cli(where, "get", "customer", "erp:A1")
+    assert "Acme GmbH" in out and "ACME GMBH" not in out
+    code, out = cli(where, "remerge", "customer")
+    assert code == 0 and "0 got a new version" in out
+    code, out = cli(where, "remerge", "custmer")
+    assert code == 1 and "no domain 'custmer' in the landscape" in out

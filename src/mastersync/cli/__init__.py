@@ -83,6 +83,7 @@ app.add_typer(matching.review_app, name="review")
 app.command()(matching.merge)
 app.command()(matching.unmerge)
 app.command()(matching.split)
+app.command()(matching.remerge)
 
 
 def tune_gc() -> None:

@@ -1,4 +1,4 @@
-"""`mastersync match explain`, `dedupe`, `review`, `merge` and `unmerge`: duplicates."""
+"""`mastersync match explain`, `dedupe`, `review`, `merge`, `unmerge`, `split` and `remerge`."""
 
 from __future__ import annotations
 
@@ -27,6 +27,8 @@ from mastersync.pipeline.matching.review import (
     reject,
     review_entry,
 )
+from mastersync.pipeline.remerge import RemergeReport
+from mastersync.pipeline.remerge import remerge as run_remerge
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -342,3 +344,54 @@ def split(
     master = split_record(hub.store, hub.landscape, domain, system, key, actor=_me())
     hub.close()
     console.print(f"{ref} is now {master}")
+
+
+@friendly
+def remerge(
+    ctx: typer.Context,
+    domain: Annotated[str, typer.Argument(help="customer, item, supplier, ...")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="count, change nothing")] = False,
+) -> None:
+    """Recompute a domain's golden records under the landscape as it is now (ownership,
+    survivorship): changed records get a version and an event for subscribers."""
+    hub = options(ctx).hub()
+    if domain not in hub.landscape.policies:
+        fail(f"no domain {domain!r} in the landscape ({', '.join(sorted(hub.landscape.policies))})")
+    with hub.store.unit_of_work(write=False) as uow:
+        total = next((c.golden for c in uow.domain_counts() if c.domain == domain), 0)
+    with progress_bar() as bar:
+        task = bar.add_task(f"remerge {domain}", total=max(total, 1))
+        report = run_remerge(
+            hub.store,
+            hub.landscape,
+            domain,
+            actor=_me(),
+            dry_run=dry_run,
+            progress=lambda n: bar.advance(task, n),
+        )
+    hub.close()
+    _remerge_summary(report, dry_run)
+
+
+def _remerge_summary(report: RemergeReport, dry_run: bool) -> None:
+    would = "would get" if dry_run else "got"
+    console.print(
+        f"{report.examined:,} {report.domain} record(s) recomputed; {report.changed:,} "
+        f"{would} a new version" + (" (dry run: nothing written)" if dry_run else "")
+    )
+    if report.fields:
+        table = Table("field", "records changed")
+        for name, n in report.fields.most_common():
+            table.add_row(name, f"{n:,}")
+        console.print(table)
+    for n, what in (
+        (report.renewed, "source record(s) re-spelt by the canonical model"),
+        (report.held, "guarded change(s) held for approval (GET /v1/approvals)"),
+        (report.keys_added, "natural key(s) indexed"),
+    ):
+        if n:
+            console.print(f"  {n:,} {what}")
+    for line in report.key_conflicts[:20]:
+        console.print(f"  [yellow]![/] {escape(line)}")
+    if len(report.key_conflicts) > 20:
+        console.print(f"  ... and {len(report.key_conflicts) - 20:,} more key conflict(s)")

@@ -60,7 +60,8 @@ def recompute(
     return result.attributes, result.provenance, result.changes
 
 
-def _quality(policy: DomainPolicy, attributes: dict[str, Any]) -> float:
+def quality_of(policy: DomainPolicy, attributes: dict[str, Any]) -> float:
+    """Share of the domain's quality rules the attributes pass."""
     rules = [*policy.record_rules, *policy.golden_rules]
     if not rules:
         return 1.0
@@ -84,7 +85,7 @@ def _next(
         provenance,
         created_at=golden.created_at,
         updated_at=ctx.now,
-        quality=_quality(policy, attributes),
+        quality=quality_of(policy, attributes),
         trace_id=ctx.trace_id,
         merged_into=merged_into,
     )

@@ -248,7 +248,7 @@ def _kept(rec: Incoming, policy: DomainPolicy) -> Mapping[str, Any]:
     return {k: v for k, v in rec.values.items() if k not in dropped}
 
 
-def _keep_guarded(
+def keep_guarded(
     merged: MergeResult, current: Mapping[str, Any], golden: GoldenRecord
 ) -> list[tuple[str, Any, dict[str, str]]]:
     """Take back, in ``merged``, any change to a guarded field of an existing golden record
@@ -350,7 +350,7 @@ def process(ledger: Ledger, policy: DomainPolicy, rec: Incoming, ctx: Context) -
     members.append(contribution)
     touched = set(rec.values) | (set(prev.values) if prev else set())
     merged = merge(current, golden.provenance if golden else {}, members, touched, policy.fields)
-    unconfirmed = _keep_guarded(merged, current, golden) if golden is not None else []
+    unconfirmed = keep_guarded(merged, current, golden) if golden is not None else []
     gaps = [p for r in policy.golden_rules for p in r.evaluate(merged.attributes)]
     if gaps and golden is not None:
         # The rule failed on the record before this change too (a rule added since, say):

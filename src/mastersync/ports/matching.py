@@ -72,8 +72,11 @@ class MatchRepository(Protocol):
         """Keep a fitted model for ingest to score with."""
         ...
 
-    def scan_golden(self, domain: str, batch: int = 5000) -> Iterator[GoldenRecord]:
-        """Every live (not merged away) golden record of a domain, by master id."""
+    def scan_golden(
+        self, domain: str, batch: int = 5000, after: str = ""
+    ) -> Iterator[GoldenRecord]:
+        """Every live (not merged away) golden record of a domain, by master id (those
+        after ``after``)."""
         ...
 
     def natural_keys_of(self, master_ids: Collection[str]) -> list[tuple[str, str, str, str]]:

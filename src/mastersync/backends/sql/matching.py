@@ -209,10 +209,12 @@ class SqlMatchRepository:
         if done.rowcount == 0:
             self.conn.execute(sa.insert(match_models).values(domain=domain, **values))
 
-    def scan_golden(self, domain: str, batch: int = 5000) -> Iterator[GoldenRecord]:
-        """Every live (not merged away) golden record of a domain, by master id."""
+    def scan_golden(
+        self, domain: str, batch: int = 5000, after: str = ""
+    ) -> Iterator[GoldenRecord]:
+        """Every live (not merged away) golden record of a domain, by master id (those
+        after ``after``)."""
         g = golden.c
-        after = ""
         while True:
             q = (
                 sa.select(golden)
