@@ -221,6 +221,9 @@ def test_a_repeated_failure_counts_attempts_on_one_open_entry(store: Store) -> N
         groups = uow.exception_groups(ExceptionFilter())
         assert sorted((g.signature, g.count) for g in groups) == [("sig1", 1), ("sig2", 1)]
         assert uow.exception_counts() == {("item", "validation_error", "gtin_check_digit"): 2}
+        ids = sorted(e.id or 0 for e in open_)
+        assert uow.exceptions_by_id([*ids, 999_999]) == {e.id: e for e in open_}
+        assert uow.exceptions_by_id([]) == {}
 
 
 def test_settled_entries_leave_the_open_list_and_a_new_failure_opens_a_new_one(

@@ -101,15 +101,15 @@ class ExceptionsInbox:
                 for e in self._newest(system, domain, group)
             ]
             self.ingestor.ingest(system, domain, records, source="retry")
-            with self.store.unit_of_work() as uow:
-                for entry in group:
-                    assert entry.id is not None
-                    after = uow.exception(entry.id)
-                    if after is not None and after.status is ExceptionStatus.OPEN:
-                        report.still_failing.append(entry.id)
-                    else:
-                        report.resolved.append(entry.id)
-                uow.commit()
+            with self.store.unit_of_work(write=False) as uow:
+                now = uow.exceptions_by_id([e.id for e in group if e.id is not None])
+            for entry in group:
+                assert entry.id is not None
+                after = now.get(entry.id)
+                if after is not None and after.status is ExceptionStatus.OPEN:
+                    report.still_failing.append(entry.id)
+                else:
+                    report.resolved.append(entry.id)
         return report
 
     def _newest(
@@ -130,9 +130,8 @@ class ExceptionsInbox:
             entries = {e.id: e for e in group}
             entries.update(
                 (ex_id, entry)
-                for ex_id in ids - set(entries)
-                if (entry := uow.exception(ex_id)) is not None
-                and isinstance(entry.payload, dict)
+                for ex_id, entry in uow.exceptions_by_id(ids - set(entries)).items()
+                if isinstance(entry.payload, dict)
                 and entry.kind
                 not in (ProblemKind.DEAD_LETTER, ProblemKind.DRIFT, ProblemKind.PARSE_ERROR)
             )

@@ -384,6 +384,10 @@ class UnitOfWork(DeliveryQueue, MatchRepository, ReconciliationRepository, Proto
         """Inbox entry id -> the payload it keeps, for these entries (one read)."""
         ...
 
+    def exceptions_by_id(self, exception_ids: Collection[int]) -> dict[int, ExceptionEntry]:
+        """Inbox entry id -> entry, for those of these ids that exist (one read per 500)."""
+        ...
+
     def exception_groups(self, filter: ExceptionFilter) -> list[SignatureGroup]:
         """Inbox entries grouped by error signature, largest group first."""
         ...

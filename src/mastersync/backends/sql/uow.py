@@ -189,6 +189,15 @@ class SqlUnitOfWork(SqlDeliveryQueue, SqlMatchRepository, SqlReconciliationRepos
         )
         return rows.exception(row) if row else None
 
+    def exceptions_by_id(self, exception_ids: Collection[int]) -> dict[int, ExceptionEntry]:
+        """Inbox entry id -> entry, for those of these ids that exist (one read per 500)."""
+        wanted = sorted(exception_ids)
+        found: dict[int, ExceptionEntry] = {}
+        for i in range(0, len(wanted), 500):
+            q = sa.select(exceptions).where(exceptions.c.id.in_(wanted[i : i + 500]))
+            found.update((int(r["id"]), rows.exception(r)) for r in self.conn.execute(q).mappings())
+        return found
+
     def exception_payloads(self, exception_ids: Collection[int]) -> dict[int, Any]:
         """Inbox entry id -> the payload it keeps, for these entries (one read per 500)."""
         wanted = sorted(exception_ids)
