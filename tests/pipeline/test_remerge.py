@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from mastersync.backends.sql.governance import SqlGovernance
@@ -15,7 +16,7 @@ from mastersync.pipeline.ingest import Ingestor
 from mastersync.pipeline.queries import get_record
 from mastersync.pipeline.remerge import remerge
 from mastersync.ports.connector import SourceRecord
-from mastersync.ports.store import Store
+from mastersync.ports.store import ConcurrencyError, Store
 
 
 def _customers(ownership: dict[str, list[str]]) -> CompiledLandscape:
@@ -152,3 +153,24 @@ def test_keys_and_spellings_of_older_records_are_brought_up_to_date(store: Store
         assert uow.find_master("customer", "erp", "10001") == uow.find_master(
             "customer", "crm", "K1"
         )
+
+
+def test_a_page_another_writer_got_to_first_is_recomputed(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _load(store)
+    from mastersync.backends.sql.uow import SqlUnitOfWork
+
+    write = SqlUnitOfWork.write
+    calls: list[int] = []
+
+    def first_fails(self: SqlUnitOfWork, changes: Any) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise ConcurrencyError("another writer got there first")
+        write(self, changes)
+
+    monkeypatch.setattr(SqlUnitOfWork, "write", first_fails)
+    report = remerge(store, _customers(AFTER), "customer", actor="ops")
+    assert len(calls) == 2
+    assert (report.examined, report.changed, report.held) == (3, 3, 1)

@@ -23,7 +23,7 @@ from mastersync.domain.ledger import KeyChange
 from mastersync.domain.records import LineageEntry
 from mastersync.domain.remerge import Remerge, plan_remerge
 from mastersync.pipeline.ids import new_id, new_trace_id, utc_now
-from mastersync.ports.store import ChangeSet, Store, UnitOfWork
+from mastersync.ports.store import ChangeSet, ConcurrencyError, Store, UnitOfWork
 
 
 @dataclass
@@ -43,6 +43,19 @@ class RemergeReport:
     keys_added: int = 0
     # Natural keys a record now holds that already identify another record.
     key_conflicts: list[str] = field(default_factory=list)
+
+    def add(self, other: RemergeReport) -> None:
+        """Count a page's figures in."""
+        self.changed += other.changed
+        self.fields.update(other.fields)
+        self.renewed += other.renewed
+        self.held += other.held
+        self.keys_added += other.keys_added
+        self.key_conflicts += other.key_conflicts
+
+
+# Tries per page when a concurrent writer got there first.
+ATTEMPTS = 5
 
 
 def remerge(
@@ -65,15 +78,26 @@ def remerge(
     report = RemergeReport(domain)
     after = ""
     while True:
-        with store.unit_of_work(write=not dry_run) as uow:
-            masters = [g.master_id for g in islice(uow.scan_golden(domain, page, after), page)]
-            if not masters:
-                return report
-            changes = ChangeSet(actor=actor, channel="remerge")
-            _page(uow, landscape, domain, masters, changes, report, clock, ids)
-            if not dry_run and changes:
-                uow.write(changes)
-                uow.commit()
+        for attempt in range(1, ATTEMPTS + 1):
+            done = RemergeReport(domain)
+            try:
+                with store.unit_of_work(write=not dry_run) as uow:
+                    found = islice(uow.scan_golden(domain, page, after), page)
+                    masters = [g.master_id for g in found]
+                    if not masters:
+                        return report
+                    changes = ChangeSet(actor=actor, channel="remerge")
+                    _page(uow, landscape, domain, masters, changes, done, clock, ids)
+                    if not dry_run and changes:
+                        uow.write(changes)
+                        uow.commit()
+                break
+            except ConcurrencyError:
+                # An ingest indexed a key this page adds, or changed a record meanwhile:
+                # the page is recomputed on what it wrote.
+                if attempt == ATTEMPTS:
+                    raise
+        report.add(done)
         after = masters[-1]
         report.examined += len(masters)
         if progress is not None:
