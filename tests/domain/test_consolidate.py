@@ -209,3 +209,23 @@ def test_a_split_takes_along_the_key_only_its_source_record_sent() -> None:
         ("ATU13585627", "cus_a", False),
         ("ATU13585627", new, True),
     ]
+
+
+def test_a_split_off_owners_record_takes_its_key_from_a_record_that_only_sent_it() -> None:
+    """Review: the CRM's and the ERP's records both send the tax id the ERP owns; split off,
+    the ERP's record's golden value stayed with the CRM's record, which only sent it."""
+    doc = landscape_doc()
+    doc["domains"]["customer"]["ownership"]["tax_id"] = ["erp"]
+    policy = compile_landscape(Landscape.model_validate(doc)).policies["customer"]
+    vat = "ATU13585627"
+    erp = Contribution(
+        "customer", "erp", "E1", "cus_a", 1, None, {"name": "Acme", "tax_id": vat}, "d1", "x"
+    )
+    crm = replace(erp, system="crm", key="C1", values={"name": "Acme", "tax_id": vat})
+    empty = GoldenRecord("cus_a", "customer", 1, {}, {}, "c", "c")
+    attributes, provenance, _ = recompute(empty, [erp, crm], policy)
+    record = replace(empty, attributes=attributes, provenance=provenance)
+    plan = plan_split(record, [erp, crm], ("erp", "E1"), [("tax_id", vat)], policy, CTX)
+    new = plan.golden[1].master_id
+    assert "tax_id" not in plan.golden[0].attributes
+    assert [(k.master_id, k.added) for k in plan.keys] == [("cus_a", False), (new, True)]

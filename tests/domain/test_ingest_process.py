@@ -347,3 +347,23 @@ def test_a_sent_key_moves_with_the_record_and_never_takes_another_records_key() 
     assert clash.outcome is Outcome.ACCEPTED
     assert [(k.value, k.added) for k in clash.keys] == [(OTHER_GTIN, False)]
     assert h.ledger.natural[("item", "gtin", GTIN)] == erp.master_id
+
+
+def test_the_owners_value_takes_a_key_another_record_has_only_from_a_source_record() -> None:
+    """Review: the PIM sent a GTIN on one item, and the ERP then gave that GTIN to another
+    item of its own: the ERP's record was rejected as an ambiguous match, its other
+    changes with it. The owner's value takes the key; a steward is told."""
+    h = _gtin_owned_by_erp()
+    pim = h.send("pim", "P1", 1, {"gtin": GTIN, "description": "A fine pen"})
+    erp = h.send("erp", "A9", 1, {"sku": "A9", "name": "Ink", "gtin": OTHER_GTIN})
+    assert erp.master_id != pim.master_id
+    moved = h.send("erp", "A9", 2, {"sku": "A9", "name": "Ink", "gtin": GTIN})
+    assert moved.outcome is Outcome.ACCEPTED
+    assert h.ledger.natural[("item", "gtin", GTIN)] == erp.master_id
+    assert ("item", "gtin", OTHER_GTIN) not in h.ledger.natural
+    [warning] = [p for p in moved.problems if p.rule == "sent_key"]
+    assert not warning.is_error and pim.master_id in warning.message
+    # Two golden values still may not share a key.
+    other = h.send("erp", "A10", 1, {"sku": "A10", "name": "Pad", "gtin": OTHER_GTIN})
+    clash = h.send("erp", "A10", 2, {"sku": "A10", "name": "Pad", "gtin": GTIN})
+    assert clash.outcome is Outcome.REJECTED and other.master_id != erp.master_id

@@ -801,3 +801,38 @@ def test_a_crm_customer_with_the_erps_number_is_joined_by_the_erps_record(store:
         k2 = uow.find_master("customer", "crm", "K2")
         assert uow.find_master("customer", "erp", "20003") == k2
         assert uow.find_master("customer", "erp", "20002") not in (None, k2)
+    # Both versions in one batch.
+    ingest(
+        "crm",
+        "customer",
+        [
+            SourceRecord({"no": "K3", "v": 1, "name": "Cog", "cn": "30003"}),
+            SourceRecord({"no": "K3", "v": 2, "name": "Cog", "cn": "30004"}),
+        ],
+    )
+    ingest("erp", "customer", [SourceRecord({"no": "30003", "v": 1, "name": "Cog", "cn": "30003"})])
+    with store.unit_of_work(write=False) as uow:
+        k3 = uow.find_master("customer", "crm", "K3")
+        assert uow.find_master("customer", "erp", "30003") not in (None, k3)
+
+
+def test_splitting_off_the_owners_record_takes_its_number_along(store: Store) -> None:
+    """Review: the ERP's record split off from a customer whose CRM record also sends its
+    customer number left the number identifying the CRM-only record; records of that
+    number then joined it."""
+    from mastersync.pipeline.matching.merging import split_record
+
+    landscape = _customers()
+    ingest = Ingestor(store, landscape).ingest
+    ingest("crm", "customer", [SourceRecord({"no": "K1", "v": 1, "name": "Acme", "cn": "10001"})])
+    ingest(
+        "erp", "customer", [SourceRecord({"no": "10001", "v": 1, "name": "Acme", "cn": "10001"})]
+    )
+    new = split_record(store, landscape, "customer", "erp", "10001", actor="ana")
+    with store.unit_of_work(write=False) as uow:
+        assert uow.load_natural_keys("customer", [("customer_number", "10001")]) == {
+            ("customer_number", "10001"): new
+        }
+    ingest("crm", "customer", [SourceRecord({"no": "K7", "v": 1, "name": "Acme", "cn": "10001"})])
+    with store.unit_of_work(write=False) as uow:
+        assert uow.find_master("customer", "crm", "K7") == new

@@ -233,14 +233,22 @@ def plan_split(
     created, created_changes = _next(empty, policy, [moved], ctx, None)
     kept, kept_changes = _next(golden, policy, stay, ctx, None)
     # Natural keys follow the records' keys, as in ingest (a golden value, else one a source
-    # record sends): one the kept record no longer has but the new one does goes with it.
+    # record sends): one the kept record no longer has but the new one does goes with it,
+    # and a golden value of the new one over a key the kept one has only from a source
+    # record (the ERP's record split off, with its customer number a CRM record also sends).
     kept_keys = natural_keys_of(policy, kept.attributes, stay)
     created_keys = natural_keys_of(policy, created.attributes, [moved])
-    going = [
-        (name, value)
-        for name, value in keys
-        if kept_keys.get(name) != value and created_keys.get(name) == value
-    ]
+    own = {nk.name: nk for nk in policy.natural_keys}
+
+    def goes(name: str, value: str) -> bool:
+        nk = own.get(name)
+        if nk is None or nk.value(kept.attributes) == value:
+            return False
+        return nk.value(created.attributes) == value or (
+            kept_keys.get(name) != value and created_keys.get(name) == value
+        )
+
+    going = [(name, value) for name, value in keys if goes(name, value)]
     changes = [KeyChange(golden.domain, n, v, golden.master_id, False) for n, v in going]
     changes += [KeyChange(golden.domain, n, v, new_id, True) for n, v in going]
     source = {"split_from": golden.master_id, "system": ref[0], "key": ref[1]}

@@ -174,17 +174,23 @@ def _key_changes(
 ) -> tuple[list[KeyChange], list[Problem]]:
     """Natural keys the record gains and loses (``natural_keys_of`` before and after).
 
-    A golden value that identifies another record is an ambiguous match; a key only a
-    source record sends is then not taken, and the record goes on without it."""
+    A key another record holds as a golden value: an ambiguous match when it is this
+    record's golden value too; a key only a source record of this one sends is not taken,
+    and the record goes on without it. A golden value takes a key another record has only
+    from a source record (the owner's value over a CRM's copy of it), with a warning."""
+    domain = policy.spec.name
     changes, problems = [], []
     for nk in policy.natural_keys:
         old, new = before.get(nk.name), after.get(nk.name)
         if old == new:
             continue
         if new is not None:
-            owner = ledger.natural.get((policy.spec.name, nk.name, new))
-            if owner is not None and owner != master_id:
-                if nk.value(attributes) is not None:
+            owner = ledger.natural.get((domain, nk.name, new))
+            if owner is None or owner == master_id:
+                changes.append(KeyChange(domain, nk.name, new, master_id, True))
+            elif nk.value(attributes) is not None:
+                other = ledger.golden.get(owner)
+                if other is None or nk.value(other.attributes) == new:
                     problems.append(
                         Problem(
                             ProblemKind.AMBIGUOUS_MATCH,
@@ -195,10 +201,21 @@ def _key_changes(
                         )
                     )
                     continue
-            else:
-                changes.append(KeyChange(policy.spec.name, nk.name, new, master_id, True))
+                changes.append(KeyChange(domain, nk.name, new, owner, False))
+                changes.append(KeyChange(domain, nk.name, new, master_id, True))
+                problems.append(
+                    Problem(
+                        ProblemKind.AMBIGUOUS_MATCH,
+                        nk.fields[0],
+                        "sent_key",
+                        f"{nk.name} {new} identified {owner} only because one of its source "
+                        f"records sent it; {master_id} holds it as its value and is identified "
+                        "by it now: are they one? (`mastersync merge`)",
+                        severity="warning",
+                    )
+                )
         if old is not None:
-            changes.append(KeyChange(policy.spec.name, nk.name, old, master_id, False))
+            changes.append(KeyChange(domain, nk.name, old, master_id, False))
     return changes, problems
 
 
@@ -365,7 +382,7 @@ def process(ledger: Ledger, policy: DomainPolicy, rec: Incoming, ctx: Context) -
     errors = [p for p in (*gaps, *conflicts) if p.is_error]
     if errors:
         return _reject(errors, master_id=master_id, identified_by=found_by)
-    problems = [*joined, *violations, *checked, *gaps]
+    problems = [*joined, *violations, *checked, *gaps, *conflicts]
     detail: dict[str, Any] = {"identified_by": found_by, "source_version": str(version)}
     if violations:
         detail["violations"] = [p.field for p in violations]
