@@ -188,3 +188,23 @@ def test_a_request_the_source_no_longer_makes_is_superseded(store: Store) -> Non
     assert waiting.proposed == {"amount": "600000", "currency": "EUR"}
     _approve(store, ["erp"], waiting.id or 0)
     assert _limit(store, "C4") == "600000"
+
+
+def test_a_moved_records_newer_version_supersedes_what_it_asked_for_before(store: Store) -> None:
+    """Review: pending changes were looked up by golden record; split off, a record's newer
+    version left its older request pending where it was raised."""
+    from mastersync.pipeline.matching.merging import split_record
+
+    landscape = _landscape(["erp", "crm"])
+    ingestor = Ingestor(store, landscape)
+    erp = {"no": "C5", "v": 1, "name": "Acme", "limit": "1000"}
+    ingestor.ingest("erp", "customer", [SourceRecord(erp)])
+    ingestor.ingest("crm", "customer", [SourceRecord(erp)])
+    ingestor.ingest("erp", "customer", [SourceRecord({**erp, "v": 2, "limit": "2000"})])
+    governance = SqlGovernance(store.engine)  # type: ignore[attr-defined]
+    [old] = governance.pending()
+    new = split_record(store, landscape, "customer", "erp", "C5", actor="ana")
+    ingestor.ingest("erp", "customer", [SourceRecord({**erp, "v": 3, "limit": "3000"})])
+    assert [p.master_id for p in governance.pending()] == [new]
+    [superseded] = governance.pending(status="superseded")
+    assert superseded.id == old.id

@@ -100,27 +100,36 @@ def _append_audit(conn: sa.Connection, changes: ChangeSet, insert: Insert) -> No
 
 def _supersede(conn: sa.Connection, changes: ChangeSet) -> None:
     """Pending changes a newer version of their record no longer asks for: superseded.
-    One read per 500 records (by master, which is indexed); JSON values compare here,
-    as PostgreSQL's json type has no equality."""
+
+    Looked up by source record, not golden record: a split or merge moves a record, and
+    its pending changes stay where they were raised. One read per 500 records of a system
+    (indexed); JSON values compare here, as PostgreSQL's json type has no equality."""
     c = pending_changes.c
-    said = {(s.master_id, s.system, s.source_key, s.field): s for s in changes.statements}
-    masters = sorted({s.master_id for s in changes.statements})
-    for i in range(0, len(masters), 500):
-        q = sa.select(c.id, c.master_id, c.system, c.source_key, c.field, c.proposed, c.detail)
-        q = q.where(c.status == "pending", c.master_id.in_(masters[i : i + 500]))
-        for row in conn.execute(q).all():
-            now = said.get((row.master_id, row.system, row.source_key, row.field))
-            if now is None or row.proposed == now.value:
-                continue
-            conn.execute(
-                sa.update(pending_changes)
-                .where(c.id == row.id, c.status == "pending")
-                .values(
-                    status="superseded",
-                    decided_at=now.at,
-                    detail={**(row.detail or {}), "superseded_by": now.trace_id},
-                )
+    said = {(s.system, s.source_key, s.field): s for s in changes.statements}
+    by_system: dict[str, set[str]] = {}
+    for s in changes.statements:
+        by_system.setdefault(s.system, set()).add(s.source_key)
+    for system, keys in sorted(by_system.items()):
+        wanted = sorted(keys)
+        for i in range(0, len(wanted), 500):
+            q = sa.select(c.id, c.system, c.source_key, c.field, c.proposed, c.detail).where(
+                c.system == system,
+                c.source_key.in_(wanted[i : i + 500]),
+                c.status == "pending",
             )
+            for row in conn.execute(q).all():
+                now = said.get((row.system, row.source_key, row.field))
+                if now is None or row.proposed == now.value:
+                    continue
+                conn.execute(
+                    sa.update(pending_changes)
+                    .where(c.id == row.id, c.status == "pending")
+                    .values(
+                        status="superseded",
+                        decided_at=now.at,
+                        detail={**(row.detail or {}), "superseded_by": now.trace_id},
+                    )
+                )
 
 
 def _write_holds(conn: sa.Connection, changes: ChangeSet) -> None:

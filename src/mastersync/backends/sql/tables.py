@@ -381,6 +381,7 @@ pending_changes = sa.Table(
     sa.Column("decided_at", Instant),
     sa.Column("detail", Json, nullable=False),
     sa.Index("ix_pending_changes_master", "master_id", "status"),
+    sa.Index("ix_pending_changes_source", "system", "source_key", "status"),
 )
 
 processes = sa.Table(
