@@ -150,3 +150,37 @@ def test_a_connection_back_in_use_at_once_is_not_pinged(pg_url: str) -> None:
             uow.outbox_head()
     assert len(pings) >= 20 and calls == []
     store.close()
+
+
+def test_a_deadlock_on_golden_rows_is_a_concurrency_error(pg_url: str) -> None:
+    """Locked in one order by load_golden, but another writer may lock them otherwise (a
+    merge, say): the deadlock PostgreSQL breaks is a ConcurrencyError, which ingest and
+    remerge meet by doing their work again, not a failure."""
+    import threading
+
+    from mastersync.pipeline.ingest import Ingestor
+    from mastersync.ports.connector import SourceRecord
+    from mastersync.ports.store import ConcurrencyError
+    from tests.support import compiled, erp_item
+
+    store = open_postgres(pg_url)
+    try:
+        store.upgrade()
+        Ingestor(store, compiled()).ingest(
+            "erp", "item", [SourceRecord(erp_item(sku, 1, name="Pen")) for sku in ("A1", "A2")]
+        )
+        with store.unit_of_work(write=False) as uow:
+            found = [uow.find_master("item", "erp", sku) for sku in ("A1", "A2")]
+        first, second = sorted(m for m in found if m)
+        lock = "SELECT 1 FROM golden WHERE master_id = %s FOR UPDATE"
+        with psycopg.connect(pg_url) as other:
+            other.execute("SET deadlock_timeout = '10s'")  # the store's side detects it first
+            other.execute(lock, (second,))
+            taken = threading.Timer(0.5, lambda: other.execute(lock, (first,)))
+            taken.start()
+            with pytest.raises(ConcurrencyError, match="deadlock"), store.unit_of_work() as uow:
+                uow.load_golden([first, second])
+            taken.join()
+            other.rollback()
+    finally:
+        store.close()

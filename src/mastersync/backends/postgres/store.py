@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import orjson
+import psycopg
 import sqlalchemy as sa
 
 from mastersync.backends.sql.reader import ArrayReader
@@ -20,7 +21,8 @@ from mastersync.backends.sql.tables import metadata
 from mastersync.backends.sql.uow import SqlUnitOfWork
 from mastersync.backends.sql.writer import BatchWriter, Row, on_conflict_update
 from mastersync.domain.delivery import Delivery
-from mastersync.ports.store import ChangeSet, DeliveryResults
+from mastersync.domain.golden import Contribution, GoldenRecord
+from mastersync.ports.store import ChangeSet, ConcurrencyError, DeliveryResults
 
 log = logging.getLogger("mastersync.store")
 
@@ -257,6 +259,20 @@ class PostgresUnitOfWork(SqlUnitOfWork):
             # updated": a later commit tries again.
             log.warning("ANALYZE %s failed (tried again later): %s", stale, exc.orig)
             statistics.retry(stale)
+
+    def load_golden(
+        self, master_ids: Collection[str]
+    ) -> tuple[list[GoldenRecord], list[Contribution]]:
+        """Golden records and their contributions, locked; a deadlock with another writer
+        (one that locked the same records in another order) is a ConcurrencyError, which
+        callers meet by doing their work again."""
+        try:
+            return super().load_golden(master_ids)
+        except (psycopg.errors.DeadlockDetected, sa.exc.OperationalError) as exc:
+            orig = getattr(exc, "orig", exc)
+            if not isinstance(orig, psycopg.errors.DeadlockDetected):
+                raise
+            raise ConcurrencyError(f"deadlock with another writer: {orig}") from exc
 
     def lock_keys(self, keys: Collection[str]) -> None:
         """Take transaction-scoped advisory locks, in sorted order so no two writers deadlock."""

@@ -161,7 +161,9 @@ class BatchReader:
         self, conn: sa.Connection, master_ids: Collection[str], lock: bool
     ) -> tuple[list[GoldenRecord], list[Contribution]]:
         """Golden records and all their member contributions."""
-        suffix = " FOR UPDATE OF t" if lock else ""
+        # Locked in one order (by master id), so that two writers locking overlapping
+        # records wait for each other rather than deadlock.
+        suffix = " ORDER BY t.master_id FOR UPDATE OF t" if lock else ""
         records = [
             _golden(r)
             for r in self._rows(conn, GOLDEN, "golden", [], "master_id", master_ids, suffix)
