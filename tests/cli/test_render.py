@@ -95,9 +95,11 @@ def test_a_trace_shows_holds_quality_warnings_and_a_delivery_without_a_key() -> 
             None,
             {"subscription": "shop.customers", "attempts": 6},
         ),
+        # Review: a remerge (or merge) came from no system, and read "None".
+        LineageEntry("t3", "remerge", "accepted", at, "customer", "cus_1", 3, detail={"by": "ana"}),
     ]
     for width in (200, 60):
         out = rendered(trace_table(Trace("cus_1", entries, []), width), width)
         assert "held for approval: credit_limit" in out
         assert "quality warning: credit_limit.amount: range" in out
-        assert "None" not in out
+        assert "None" not in out and "by ana" in out

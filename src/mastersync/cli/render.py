@@ -153,8 +153,12 @@ def trace_table(trace: Trace, width: int = 200) -> RenderableType:
                     if part
                 )
             )
-        # A delivery that never got the consumer's key has none to show.
-        source = f"{e.system}:{e.source_key}" if e.source_key else f"{e.system}"
+        # A delivery that never got the consumer's key has none to show; a merge, split or
+        # remerge came from no system but a person.
+        if e.system is None:
+            source = f"by {d['by']}" if d.get("by") else "-"
+        else:
+            source = f"{e.system}:{e.source_key}" if e.source_key else f"{e.system}"
         if e.source_version is not None:
             source += f" @{e.source_version}"
         golden = f"v{e.golden_version}" if e.golden_version else "-"
