@@ -322,6 +322,8 @@ def test_a_key_only_a_non_owner_sent_still_identifies_the_record() -> None:
     pim = h.send("pim", "P1", 1, {"gtin": GTIN, "description": "A fine pen"})
     assert "gtin" not in h.golden(pim.master_id)
     assert [(k.value, k.added) for k in pim.keys] == [(GTIN, True)]
+    # Nothing to contradict: no inbox entry for each record linked so (review).
+    assert pim.problems == []
     erp = h.send("erp", "A1", 1, {"sku": "A1", "name": "Pen", "gtin": GTIN})
     assert erp.master_id == pim.master_id
     assert erp.detail["identified_by"] == "natural_key:gtin"
@@ -338,9 +340,15 @@ def test_a_sent_key_moves_with_the_record_and_never_takes_another_records_key() 
     h = _gtin_owned_by_erp()
     pim = h.send("pim", "P1", 1, {"gtin": GTIN, "description": "A fine pen"})
     moved = h.send("pim", "P1", 2, {"gtin": OTHER_GTIN, "description": "A fine pen"})
+    assert moved.problems == []
     assert sorted((k.value, k.added) for k in moved.keys) == [(GTIN, False), (OTHER_GTIN, True)]
     erp = h.send("erp", "A1", 1, {"sku": "A1", "name": "Pen", "gtin": GTIN})
     assert erp.master_id != pim.master_id  # the PIM no longer says GTIN
+    # A golden value a non-owner contradicts is still a violation.
+    other = h.send("pim", "P2", 1, {"gtin": GTIN, "description": "Another pen"})
+    assert other.master_id == erp.master_id and other.problems == []
+    wrong = h.send("pim", "P2", 2, {"gtin": "4006381333931", "description": "Another pen"})
+    assert [p.kind for p in wrong.problems] == [ProblemKind.OWNERSHIP_VIOLATION]
     # A sent key that already identifies another record is not taken (nor is the record
     # rejected for it: the golden record does not hold it).
     clash = h.send("pim", "P1", 3, {"gtin": GTIN, "description": "A fine pen"})

@@ -331,6 +331,13 @@ def process(ledger: Ledger, policy: DomainPolicy, rec: Incoming, ctx: Context) -
     values, violations = enforce_ownership(
         rec.values, rec.system, current, policy.fields, policy.readonly.get(rec.system)
     )
+    if violations and policy.key_fields:
+        # A natural key's value the golden record lacks is no contradiction: it identifies
+        # the record (the CRM's copy of the ERP's customer number, before the ERP's record
+        # came), and was an inbox entry per linked account that nothing settled.
+        violations = [
+            p for p in violations if p.field not in policy.key_fields or current.get(p.field)
+        ]
     kept = _kept(rec, policy)
     if respelt:
         assert prev is not None

@@ -74,8 +74,12 @@ class DomainPolicy:
             for s in self.systems
         }
         object.__setattr__(self, "readonly", readonly)
+        keys = frozenset(f for nk in self.natural_keys for f in nk.fields)
+        object.__setattr__(self, "key_fields", keys)
 
     readonly: dict[str, frozenset[str]] = field(init=False, default_factory=dict)
+    # The fields of the natural keys.
+    key_fields: frozenset[str] = field(init=False, default_factory=frozenset)
 
 
 @dataclass(frozen=True)
