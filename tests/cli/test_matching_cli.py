@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -118,7 +120,7 @@ def test_remerge_applies_a_changed_ownership_to_stored_records(tmp_path: Path) -
     (where / "landscape.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
     code, out = cli(where, "remerge", "customer", "--dry-run")
     assert code == 0, out
-    assert "1 customer record(s) recomputed; 1 would get a new version (dry run" in out
+    assert "dry run, nothing written: of 1 customer record(s), 1 would get a new version" in out
     assert re.search(r"name\s+│\s+1", out)
     code, out = cli(where, "get", "customer", "erp:A1")
     assert "ACME GMBH" in out
@@ -130,3 +132,32 @@ def test_remerge_applies_a_changed_ownership_to_stored_records(tmp_path: Path) -
     assert code == 0 and "0 got a new version" in out
     code, out = cli(where, "remerge", "custmer")
     assert code == 1 and "no domain 'custmer' in the landscape" in out
+
+
+def test_remerge_stopped_by_ctrl_c_says_how_far_it_got(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import signal
+
+    from mastersync.cli import matching
+    from mastersync.pipeline import remerge
+
+    where = estate(tmp_path)
+    store = open_store(f"sqlite:///{where}/hub.db")
+    ingestor = Ingestor(store, landscape(matching=False))
+    for i in range(3):
+        ingestor.ingest("erp", "customer", feed(customer(f"A{i}", f"Acme {i}", **ACME)))
+    store.close()
+
+    def by_one(*args: Any, progress: Any, **kwargs: Any) -> Any:
+        def then_ctrl_c(n: int) -> None:
+            os.kill(os.getpid(), signal.SIGINT)
+            progress(n)
+
+        return remerge.remerge(*args, progress=then_ctrl_c, page=1, **kwargs)
+
+    monkeypatch.setattr(matching, "run_remerge", by_one)
+    code, out = cli(where, "remerge", "customer")
+    assert code == 130, out
+    assert "stopped: 1 of 3 customer record(s) recomputed and committed; run it again" in out

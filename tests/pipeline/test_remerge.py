@@ -19,7 +19,9 @@ from mastersync.ports.connector import SourceRecord
 from mastersync.ports.store import ConcurrencyError, Store
 
 
-def _customers(ownership: dict[str, list[str]]) -> CompiledLandscape:
+def _customers(
+    ownership: dict[str, list[str]], required: list[str] | None = None
+) -> CompiledLandscape:
     inbound = {
         "customer": {
             "key": "no",
@@ -45,6 +47,7 @@ def _customers(ownership: dict[str, list[str]]) -> CompiledLandscape:
                 "natural_keys": [["customer_number"]],
                 "ownership": ownership,
                 "survivorship": {"default": {"rule": "source_priority", "systems": ["erp", "crm"]}},
+                "quality": [{"field": f, "rule": "required"} for f in required or []],
             }
         },
     }
@@ -174,3 +177,49 @@ def test_a_page_another_writer_got_to_first_is_recomputed(
     report = remerge(store, _customers(AFTER), "customer", actor="ops")
     assert len(calls) == 2
     assert (report.examined, report.changed, report.held) == (3, 3, 1)
+
+
+def test_a_record_that_would_lose_a_required_value_is_left_as_it_was(store: Store) -> None:
+    """Review: moving the name to a system that sends none cleared the required name of
+    every record, where ingest refuses such a change. Remerge leaves them and says so."""
+    _load(store)
+    Ingestor(store, _customers(BEFORE)).ingest(
+        "erp", "customer", [SourceRecord({"no": "E9", "v": 1, "name": "Solo", "limit": "1"})]
+    )
+    crm_names = _customers({"name": ["crm"]}, required=["name"])
+    dry = remerge(store, crm_names, "customer", actor="ops", dry_run=True)
+    report = remerge(store, crm_names, "customer", actor="ops")
+    for r in (dry, report):
+        assert (r.examined, r.refused, r.changed) == (4, 1, 3)
+        [refusal] = r.refusals
+        assert "name [required]" in refusal
+    assert get_record(store, "customer", "erp:E9").golden.attributes["name"] == "Solo"
+    assert get_record(store, "customer", "erp:C1").golden.attributes["name"] == "Acme 1 GmbH"
+
+
+def test_a_key_two_records_hold_is_reported_once_indexed_to_one_of_them(store: Store) -> None:
+    """Review: a key indexed to one record of a page and held by another of the same page
+    was passed over without a word."""
+    landscape = _customers({"customer_number": ["erp"]})
+    ingest = Ingestor(store, landscape).ingest
+    ingest(
+        "erp",
+        "customer",
+        [SourceRecord({"no": "E1", "v": 1, "name": "A", "cn": "X1", "limit": "1"})],
+    )
+    ingest(
+        "crm",
+        "customer",
+        [SourceRecord({"no": "K9", "v": 1, "name": "B", "cn": "Y9", "limit": "1"})],
+    )
+    ingest(
+        "crm",
+        "customer",
+        [SourceRecord({"no": "K9", "v": 2, "name": "B", "cn": "X1", "limit": "1"})],
+    )
+    report = remerge(store, landscape, "customer", actor="ops")
+    [conflict] = report.key_conflicts
+    with store.unit_of_work(write=False) as uow:
+        a, b = uow.find_master("customer", "erp", "E1"), uow.find_master("customer", "crm", "K9")
+    assert conflict.startswith(f"customer_number X1 is held by {a}, {b}")
+    assert report.keys_added == 0

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import signal
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Annotated
@@ -14,7 +12,7 @@ from rich.markup import escape
 
 from mastersync.bootstrap import Hub
 from mastersync.cli.common import console, fail, friendly, options
-from mastersync.cli.progress import progress_bar
+from mastersync.cli.progress import interruptible, progress_bar
 from mastersync.cli.render import report_table
 from mastersync.connectors.files.readers import count_records
 from mastersync.connectors.files.settings import (
@@ -104,7 +102,7 @@ def _ingest_file(
     """One file, with a progress bar; interrupted, say how far it got."""
     committed = 0
     records = open_records(path, settings)
-    with progress_bar() as bar, _interruptible() as asked:
+    with progress_bar() as bar, interruptible() as asked:
         task = bar.add_task(f"{system}.{domain} {path.name}", total=count_records(path))
 
         def advance(n: int) -> None:
@@ -137,26 +135,6 @@ def _ingest_file(
         # at the line count ("60000/60000" for 30,000 records).
         bar.update(task, total=report.received, completed=report.received)
     return report
-
-
-@contextlib.contextmanager
-def _interruptible() -> Iterator[list[int]]:
-    """Ctrl-C and SIGTERM while a file is ingested stop it once the chunk under way is
-    committed (yields the signals asked, for the progress callback to act on); a second
-    one stops it at once, the chunk under way rolled back."""
-    asked: list[int] = []
-
-    def interrupt(signum: int, _frame: object) -> None:
-        if asked:
-            raise KeyboardInterrupt
-        asked.append(signum)
-
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield asked
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _again(records: Iterable[SourceRecord | ReadFailure]) -> Iterator[SourceRecord | ReadFailure]:

@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from mastersync.cli.common import console, fail, friendly, options
-from mastersync.cli.progress import progress_bar
+from mastersync.cli.progress import interruptible, progress_bar
 from mastersync.domain.consolidate import MergeRefused
 from mastersync.domain.matching import MatchResult, render
 from mastersync.domain.matching.records import MatchDecision
@@ -352,33 +352,51 @@ def remerge(
     domain: Annotated[str, typer.Argument(help="customer, item, supplier, ...")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="count, change nothing")] = False,
 ) -> None:
-    """Recompute a domain's golden records under the landscape as it is now (ownership,
-    survivorship): changed records get a version and an event for subscribers."""
+    """Recompute a domain's golden records under the landscape as it is now."""
     hub = options(ctx).hub()
     if domain not in hub.landscape.policies:
         fail(f"no domain {domain!r} in the landscape ({', '.join(sorted(hub.landscape.policies))})")
     with hub.store.unit_of_work(write=False) as uow:
         total = next((c.golden for c in uow.domain_counts() if c.domain == domain), 0)
-    with progress_bar() as bar:
-        task = bar.add_task(f"remerge {domain}", total=max(total, 1))
-        report = run_remerge(
-            hub.store,
-            hub.landscape,
-            domain,
-            actor=_me(),
-            dry_run=dry_run,
-            progress=lambda n: bar.advance(task, n),
-        )
+    done = 0
+    with progress_bar() as bar, interruptible() as asked:
+        task = bar.add_task(f"remerge {domain}", total=total)
+
+        def advance(n: int) -> None:
+            nonlocal done
+            done += n
+            bar.advance(task, n)
+            if asked:  # right after a page is committed
+                raise KeyboardInterrupt
+
+        try:
+            report = run_remerge(
+                hub.store, hub.landscape, domain, actor=_me(), dry_run=dry_run, progress=advance
+            )
+        except KeyboardInterrupt:
+            bar.stop()
+            hub.close()
+            what = "looked at (nothing written)" if dry_run else "recomputed and committed"
+            fail(
+                f"stopped: {done:,} of {total:,} {domain} record(s) {what}; run it again to "
+                "finish (records recomputed already change no more)",
+                code=130,
+            )
     hub.close()
     _remerge_summary(report, dry_run)
 
 
 def _remerge_summary(report: RemergeReport, dry_run: bool) -> None:
-    would = "would get" if dry_run else "got"
-    console.print(
-        f"{report.examined:,} {report.domain} record(s) recomputed; {report.changed:,} "
-        f"{would} a new version" + (" (dry run: nothing written)" if dry_run else "")
-    )
+    if dry_run:
+        console.print(
+            f"dry run, nothing written: of {report.examined:,} {report.domain} record(s), "
+            f"{report.changed:,} would get a new version"
+        )
+    else:
+        console.print(
+            f"{report.examined:,} {report.domain} record(s) recomputed; {report.changed:,} "
+            "got a new version"
+        )
     if report.fields:
         table = Table("field", "records changed")
         for name, n in report.fields.most_common():
@@ -386,11 +404,18 @@ def _remerge_summary(report: RemergeReport, dry_run: bool) -> None:
         console.print(table)
     for n, what in (
         (report.renewed, "source record(s) re-spelt by the canonical model"),
-        (report.held, "guarded change(s) held for approval (GET /v1/approvals)"),
+        (report.held, "guarded change(s) wait for approval (GET /v1/approvals)"),
         (report.keys_added, "natural key(s) indexed"),
     ):
         if n:
             console.print(f"  {n:,} {what}")
+    if report.refused:
+        console.print(
+            f"  [yellow]![/] {report.refused:,} record(s) left as they were: recomputed, they "
+            "would newly fail a quality rule (as ingest, remerge refuses that change)"
+        )
+        for line in report.refusals:
+            console.print(f"    {escape(line)}")
     for line in report.key_conflicts[:20]:
         console.print(f"  [yellow]![/] {escape(line)}")
     if len(report.key_conflicts) > 20:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+from collections.abc import Iterator
+
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -38,3 +42,23 @@ def progress_bar() -> Progress:
         TimeRemainingColumn(),
         console=console,
     )
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[list[int]]:
+    """Ctrl-C and SIGTERM during long work stop it once the chunk under way is committed
+    (yields the signals asked, for the progress callback to act on); a second one stops
+    it at once, the chunk under way rolled back."""
+    asked: list[int] = []
+
+    def interrupt(signum: int, _frame: object) -> None:
+        if asked:
+            raise KeyboardInterrupt
+        asked.append(signum)
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield asked
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -3,7 +3,7 @@ normalisation changed since its source records came): pure, the pipeline loads a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -12,6 +12,7 @@ from mastersync.domain.golden import ChangeEvent, Contribution, GoldenRecord
 from mastersync.domain.ingest import keep_guarded
 from mastersync.domain.landscape.policy import DomainPolicy
 from mastersync.domain.merge import merge
+from mastersync.domain.problems import Problem
 from mastersync.domain.validation import validate
 
 
@@ -28,6 +29,8 @@ class Remerge:
     members: list[Contribution] = field(default_factory=list)
     # Guarded fields the recomputation would change: (field, value, source), to confirm.
     unconfirmed: list[tuple[str, Any, dict[str, str]]] = field(default_factory=list)
+    # Quality rules (errors) the recomputed record would newly fail: it is left as it was.
+    refused: list[Problem] = field(default_factory=list)
 
 
 def _renewed(policy: DomainPolicy, c: Contribution) -> Contribution:
@@ -40,6 +43,18 @@ def _renewed(policy: DomainPolicy, c: Contribution) -> Contribution:
     return c if problems or values == c.values else replace(c, values=values)
 
 
+def _newly_failing(
+    policy: DomainPolicy, before: Mapping[str, Any], after: Mapping[str, Any]
+) -> list[Problem]:
+    """Errors of the domain's quality rules on ``after`` that ``before`` did not have."""
+    rules = [*policy.record_rules, *policy.golden_rules]
+    failing = [p for r in rules for p in r.evaluate(after) if p.is_error]
+    if not failing:
+        return []
+    known = {(p.field, p.rule) for r in rules for p in r.evaluate(before)}
+    return [p for p in failing if (p.field, p.rule) not in known]
+
+
 def plan_remerge(
     golden: GoldenRecord,
     members: Sequence[Contribution],
@@ -50,12 +65,17 @@ def plan_remerge(
 
     Guarded fields (credit limit, bank account) keep their value: a change waits for a
     confirmation, as any other way in. A record whose values change gets a version and an
-    ``updated`` event, which subscribers receive like any other change.
+    ``updated`` event, which subscribers receive like any other change. One that would
+    newly fail a quality rule (a required name no source that may write it has) is left as
+    it is, as ingest refuses such a change.
     """
     now = [_renewed(policy, c) for c in members]
     renewed = [c for c, before in zip(now, members, strict=True) if c is not before]
     touched = set(policy.fields) | set(golden.attributes)
     merged = merge(golden.attributes, golden.provenance, now, touched, policy.fields)
+    refused = _newly_failing(policy, golden.attributes, merged.attributes)
+    if refused:
+        return Remerge(members=list(members), refused=refused)
     unconfirmed = keep_guarded(merged, golden.attributes, golden)
     plan = Remerge(renewed=renewed, members=now, unconfirmed=unconfirmed)
     if not merged.changes:

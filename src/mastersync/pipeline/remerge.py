@@ -43,6 +43,10 @@ class RemergeReport:
     keys_added: int = 0
     # Natural keys a record now holds that already identify another record.
     key_conflicts: list[str] = field(default_factory=list)
+    # Records left as they were: their recomputation would newly fail a quality rule.
+    refused: int = 0
+    # "master id: field [rule] message" of the first refusals.
+    refusals: list[str] = field(default_factory=list)
 
     def add(self, other: RemergeReport) -> None:
         """Count a page's figures in."""
@@ -52,10 +56,14 @@ class RemergeReport:
         self.held += other.held
         self.keys_added += other.keys_added
         self.key_conflicts += other.key_conflicts
+        self.refused += other.refused
+        self.refusals += other.refusals[: max(0, SAMPLES - len(self.refusals))]
 
 
 # Tries per page when a concurrent writer got there first.
 ATTEMPTS = 5
+# Refusals named in a report (the rest are counted).
+SAMPLES = 20
 
 
 def remerge(
@@ -138,6 +146,13 @@ def _take(
     ctx: MergeContext,
 ) -> None:
     """Add one record's plan to the page's change set."""
+    if plan.refused:
+        report.refused += 1
+        if len(report.refusals) < SAMPLES:
+            report.refusals += [
+                f"{golden.master_id}: {p.field} [{p.rule}] {p.message}" for p in plan.refused
+            ]
+        return
     changes.contributions.extend(plan.renewed)
     report.renewed += len(plan.renewed)
     if plan.golden is not None:
@@ -187,18 +202,27 @@ def _index(
     """Index the natural keys the records hold now that nothing indexes yet. Keys indexed
     are never taken away here: a merged-in record's keys point at its survivor, though
     the survivor's values differ."""
-    indexed = {(n, v) for _, n, v, _ in uow.natural_keys_of(masters)}
-    missing = {k: holders for k, holders in wanted.items() if k not in indexed}
+    indexed = {(n, v): m for _, n, v, m in uow.natural_keys_of(masters)}
+    missing: dict[tuple[str, str], list[str]] = {}
+    for key, holders in sorted(wanted.items()):
+        if key not in indexed:
+            missing[key] = holders
+        elif others := sorted(set(holders) - {indexed[key]}):
+            _conflict(report, key, [indexed[key], *others])
     if not missing:
         return
     taken = uow.load_natural_keys(domain, missing.keys())
-    for (name, value), holders in sorted(missing.items()):
-        others = sorted({taken.get((name, value), holders[0]), *holders})
-        if len(others) > 1:
-            report.key_conflicts.append(
-                f"{name} {value} is held by {', '.join(others)} (left unindexed; "
-                "`mastersync merge` them if they are one)"
-            )
+    for (name, value), holders in missing.items():
+        found = sorted({taken.get((name, value), holders[0]), *holders})
+        if len(found) > 1:
+            _conflict(report, (name, value), found)
             continue
         changes.keys.append(KeyChange(domain, name, value, holders[0], True))
         report.keys_added += 1
+
+
+def _conflict(report: RemergeReport, key: tuple[str, str], masters: list[str]) -> None:
+    report.key_conflicts.append(
+        f"{key[0]} {key[1]} is held by {', '.join(masters)} (indexed to one at most; "
+        "`mastersync merge` them if they are one)"
+    )
