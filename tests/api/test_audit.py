@@ -141,6 +141,17 @@ def test_audit_cli(hub: Hub, landscape_file: Path, store_url: str) -> None:
     shown = runner.invoke(cli, [*base, "audit", "show", "erp:C1", "--domain", "customer"])
     assert shown.exit_code == 0, shown.output
     assert "Acme GmbH" in shown.output and "system:erp" in shown.output
+    # In 80 columns a block per write: ten columns left a few letters each (review).
+    from mastersync.cli.common import console
+
+    before, console.width = console.width, 80
+    try:
+        narrow = runner.invoke(cli, [*base, "audit", "show", "erp:C1", "--domain", "customer"])
+    finally:
+        console.width = before
+    assert "name: Acme -> Acme GmbH" in narrow.output, narrow.output
+    assert "by system:erp through ingest:" in narrow.output
+    assert all(len(line) <= 80 for line in narrow.output.splitlines())
     with _engine(hub).begin() as conn:
         conn.execute(sa.text("UPDATE audit_log SET changes = '{}' WHERE seq = 1"))
     bad = runner.invoke(cli, [*base, "audit", "verify"])

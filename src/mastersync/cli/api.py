@@ -12,6 +12,7 @@ from rich.table import Table
 
 from mastersync.api.settings import SUCCESSORS
 from mastersync.cli.common import console, errors, fail, friendly, options
+from mastersync.cli.render import audit_view
 from mastersync.pipeline.governance.audit import verify
 from mastersync.pipeline.governance.consumers import ConsumerError, add_consumer, rotate_key
 from mastersync.pipeline.ids import utc_now
@@ -235,29 +236,4 @@ def audit_show(
     master = get_record(hub.store, domain, ref).golden.master_id
     entries = hub.governance.audit(master_id=master)
     hub.close()
-    table = Table("#", "at", "v", "action", "who", "through", "request", "field", "before", "after")
-    for e in entries:
-        changes = e.field_changes()
-        first = True
-        for name, change in sorted(changes.items()):
-            head = (
-                (
-                    str(e.seq),
-                    e.at[:19],
-                    str(e.version),
-                    e.action,
-                    e.actor,
-                    e.channel,
-                    e.request_id[:12],
-                )
-                if first
-                else ("",) * 7
-            )
-            table.add_row(*head, name, _short(change.get("before")), _short(change.get("after")))
-            first = False
-    console.print(table)
-
-
-def _short(value: object) -> str:
-    text = "-" if value is None else str(value)
-    return text if len(text) <= 40 else text[:39] + "…"
+    console.print(audit_view(entries, console.width))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import orjson
@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mastersync.domain.delivery import SubscriptionStats
+from mastersync.domain.governance.audit import AuditEntry
 from mastersync.domain.records import ExceptionEntry
 from mastersync.pipeline.ingest import BatchReport
 from mastersync.pipeline.queries import RecordView, Trace
@@ -334,3 +335,29 @@ def deliveries_table(
         for name in sorted(gone)
     ]
     return Group(table, Text("\n".join(waiting))) if waiting else table
+
+
+def _short(value: object) -> str:
+    text = "-" if value is None else str(value)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def audit_view(entries: Sequence[AuditEntry], width: int = 200) -> RenderableType:
+    """A record's audit log: each write's fields before and after (a block per write in a
+    narrow terminal, where ten columns left a few letters each)."""
+    table = Table("#", "at", "v", "action", "who", "through", "request", "field", "before", "after")
+    blocks: list[RenderableType] = []
+    for e in entries:
+        changes = sorted(e.field_changes().items())
+        head = (str(e.seq), e.at[:19], str(e.version), e.action, e.actor, e.channel)
+        for i, (name, change) in enumerate(changes):
+            before, after = _short(change.get("before")), _short(change.get("after"))
+            row = (*head, e.request_id[:12]) if i == 0 else ("",) * 7
+            table.add_row(*row, name, before, after)
+        line = f"#{e.seq}  {e.at[:19].replace('T', ' ')}  v{e.version} {e.action}"
+        lines = [f"by {e.actor} through {e.channel}", f"request {e.request_id}"]
+        lines += [
+            f"{name}: {_short(c.get('before'))} -> {_short(c.get('after'))}" for name, c in changes
+        ]
+        blocks.append(_block(line, *lines, width=width))
+    return table if width >= STACK_BELOW else Group(*blocks)
