@@ -375,3 +375,15 @@ def test_the_owners_value_takes_a_key_another_record_has_only_from_a_source_reco
     other = h.send("erp", "A10", 1, {"sku": "A10", "name": "Pad", "gtin": OTHER_GTIN})
     clash = h.send("erp", "A10", 2, {"sku": "A10", "name": "Pad", "gtin": GTIN})
     assert clash.outcome is Outcome.REJECTED and other.master_id != erp.master_id
+
+
+def test_a_non_owners_key_value_contradicting_the_owners_record_is_a_violation() -> None:
+    """Review: the ERP's record is there but sends no GTIN (there is none); a PIM value
+    then is a contradiction, not an identifier waiting for its owner."""
+    h = _gtin_owned_by_erp()
+    erp = h.send("erp", "A1", 1, {"sku": "A1", "name": "Pen", "gtin": GTIN})
+    h.send("pim", "P1", 1, {"gtin": GTIN, "description": "A fine pen"})
+    h.send("erp", "A1", 2, {"sku": "A1", "name": "Pen"})
+    pim = h.send("pim", "P1", 2, {"gtin": OTHER_GTIN, "description": "A fine pen"})
+    assert pim.master_id == erp.master_id
+    assert [(p.kind, p.field) for p in pim.problems] == [(ProblemKind.OWNERSHIP_VIOLATION, "gtin")]

@@ -51,3 +51,49 @@ def test_values_a_source_record_no_longer_passes_stay_as_they_were() -> None:
     plan = plan_remerge(golden, [kept], POLICY, CTX)
     assert plan.renewed == [] and plan.members == [kept]
     assert plan.event is None  # (its provenance is filled in: the test left it empty)
+
+
+def test_a_rule_failing_only_on_a_held_guarded_value_does_not_refuse_the_rest() -> None:
+    """Review: the rules ran before guarded values were taken back, so a credit limit over
+    a range (which waits for approval anyway) refused the record's name change too."""
+    from mastersync.domain.landscape.model import Landscape
+    from mastersync.domain.landscape.policy import compile_landscape
+    from tests.pipeline.matching.support import landscape_doc
+
+    doc = landscape_doc()
+    customer = doc["domains"]["customer"]
+    customer["ownership"] = {"name": ["crm", "erp"], "credit_limit": ["crm", "erp"]}
+    customer["quality"] = [
+        {"field": "credit_limit.amount", "rule": "range", "max": 3000, "severity": "error"}
+    ]
+    policy = compile_landscape(Landscape.model_validate(doc)).policies["customer"]
+    limit = {"amount": "1000", "currency": "EUR"}
+    erp = Contribution(
+        "customer", "erp", "E1", "cus_a", 1, None, {"name": "ACME", "credit_limit": limit}, "d", "x"
+    )
+    crm = Contribution(
+        "customer",
+        "crm",
+        "C1",
+        "cus_a",
+        1,
+        None,
+        {"name": "Acme GmbH", "credit_limit": {"amount": "5000", "currency": "EUR"}},
+        "d",
+        "x",
+    )
+    source = {"system": "erp", "key": "E1", "version": "1", "at": "x"}
+    golden = GoldenRecord(
+        "cus_a",
+        "customer",
+        1,
+        {"name": "ACME", "credit_limit": limit},
+        {"name": source, "credit_limit": source},
+        "c",
+        "c",
+    )
+    plan = plan_remerge(golden, [erp, crm], policy, CTX)
+    assert plan.refused == []
+    assert plan.golden is not None and plan.golden.attributes["name"] == "Acme GmbH"
+    assert plan.golden.attributes["credit_limit"] == limit
+    assert [name for name, _, _ in plan.unconfirmed] == ["credit_limit"]

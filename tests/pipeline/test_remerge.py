@@ -223,3 +223,29 @@ def test_a_key_two_records_hold_is_reported_once_indexed_to_one_of_them(store: S
         a, b = uow.find_master("customer", "erp", "E1"), uow.find_master("customer", "crm", "K9")
     assert conflict.startswith(f"customer_number X1 is held by {a}, {b}")
     assert report.keys_added == 0
+
+
+def test_remerge_gives_a_key_back_to_the_record_whose_source_record_still_sends_it(
+    store: Store,
+) -> None:
+    """Review: the ERP gave a customer the number a CRM record sends for another (the key
+    moved to the ERP's), then took it back: the key was removed, though the CRM record
+    still sends it, and nothing indexed it again. Ingest leaves that gap; remerge closes
+    it."""
+    landscape = _customers({"customer_number": ["erp"]})
+    ingest = Ingestor(store, landscape).ingest
+    crm = {"no": "K1", "v": 1, "name": "Acme", "cn": "10001", "limit": "1"}
+    erp = {"no": "E2", "v": 1, "name": "Bolt", "cn": "20002", "limit": "1"}
+    ingest("crm", "customer", [SourceRecord(crm)])
+    ingest("erp", "customer", [SourceRecord(erp)])
+    ingest("erp", "customer", [SourceRecord({**erp, "v": 2, "cn": "10001"})])
+    ingest("erp", "customer", [SourceRecord({**erp, "v": 3, "cn": "20002"})])
+    with store.unit_of_work(write=False) as uow:
+        assert uow.load_natural_keys("customer", [("customer_number", "10001")]) == {}
+    report = remerge(store, landscape, "customer", actor="ops")
+    assert report.keys_added == 1
+    ingest("erp", "customer", [SourceRecord({**erp, "no": "10001", "cn": "10001"})])
+    with store.unit_of_work(write=False) as uow:
+        assert uow.find_master("customer", "erp", "10001") == uow.find_master(
+            "customer", "crm", "K1"
+        )

@@ -332,11 +332,18 @@ def process(ledger: Ledger, policy: DomainPolicy, rec: Incoming, ctx: Context) -
         rec.values, rec.system, current, policy.fields, policy.readonly.get(rec.system)
     )
     if violations and policy.key_fields:
-        # A natural key's value the golden record lacks is no contradiction: it identifies
-        # the record (the CRM's copy of the ERP's customer number, before the ERP's record
-        # came), and was an inbox entry per linked account that nothing settled.
+        # A natural key's value is no contradiction while no record of a system that may
+        # write it is there: it identifies the record (the CRM's copy of the ERP's customer
+        # number, before the ERP's record came), and was an inbox entry per linked account
+        # that nothing settled. Once the owner's record is there, even without a value, a
+        # different one is a violation.
+        sources = ledger.members.get(master_id, {}).values() if master_id else ()
         violations = [
-            p for p in violations if p.field not in policy.key_fields or current.get(p.field)
+            p
+            for p in violations
+            if p.field not in policy.key_fields
+            or current.get(p.field)
+            or any(policy.fields[p.field].may_write(m.system) for m in sources if m.digest)
         ]
     kept = _kept(rec, policy)
     if respelt:

@@ -73,10 +73,12 @@ def plan_remerge(
     renewed = [c for c, before in zip(now, members, strict=True) if c is not before]
     touched = set(policy.fields) | set(golden.attributes)
     merged = merge(golden.attributes, golden.provenance, now, touched, policy.fields)
+    # Guarded values first taken back (they wait for a confirmation), as ingest does: a rule
+    # failing only on one must not refuse the rest.
+    unconfirmed = keep_guarded(merged, golden.attributes, golden)
     refused = _newly_failing(policy, golden.attributes, merged.attributes)
     if refused:
         return Remerge(members=list(members), refused=refused)
-    unconfirmed = keep_guarded(merged, golden.attributes, golden)
     plan = Remerge(renewed=renewed, members=now, unconfirmed=unconfirmed)
     if not merged.changes:
         if merged.provenance != golden.provenance:

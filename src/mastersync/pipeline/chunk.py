@@ -147,13 +147,13 @@ class ChunkRun:
         self.changes = ChangeSet()
         # Warnings a later version does not raise again, since they are raised only when
         # the record is first identified (a second record of one system joined by natural
-        # key): the duplicate is still there, so its entry waits for a person.
+        # key) or a key moves to it (from a record that had it only from a source record):
+        # the possible duplicate is still there, so its entry waits for a person.
         system = mapper.system
         self._lasting = {
-            Problem(ProblemKind.AMBIGUOUS_MATCH, nk.name, "same_system", "").signature(
-                system, self.domain
-            )
+            Problem(ProblemKind.AMBIGUOUS_MATCH, field, rule, "").signature(system, self.domain)
             for nk in policy.natural_keys
+            for field, rule in ((nk.name, "same_system"), (nk.fields[0], "sent_key"))
         }
         # A stale update's entry is settled by a later source version only: applying the
         # version it lost to again (a retry, --reapply) says nothing new about it.
@@ -400,10 +400,26 @@ class ChunkRun:
             for name, v in natural_keys_of(
                 self.policy, g.attributes, by_master.get(g.master_id, ())
             ).items()
-        } - naturals
+        }
+        # And every key a loaded record could come to hold: a golden value may come from
+        # another of its source records (survivorship), one no record of the chunk carries.
+        # Unloaded, such a key was taken for free, and its insert failed the chunk for good.
+        held |= {
+            (nk.name, v)
+            for c in members
+            for nk in self.policy.natural_keys
+            if (v := nk.value(c.values)) is not None
+        }
+        held -= naturals
         if held:
             current = uow.load_natural_keys(domain, held)
             ledger.load_natural({(domain, n, v): m for (n, v), m in current.items()})
+            # Their holders too: whether a key is another record's golden value or only
+            # one its source records send decides who keeps it.
+            others = set(current.values()) - set(ledger.golden)
+            if others:
+                more, more_members = uow.load_golden(others)
+                ledger.load_golden(more, more_members)
         if uow.shared:
             self._unmoved(uow, known, natural)
         return ledger
