@@ -170,25 +170,30 @@ def _key_changes(
     master_id: str,
     before: Mapping[str, str],
     after: Mapping[str, str],
+    current: Mapping[str, Any],
     attributes: Mapping[str, Any],
 ) -> tuple[list[KeyChange], list[Problem]]:
-    """Natural keys the record gains and loses (``natural_keys_of`` before and after).
+    """Natural keys the record gains and loses (``natural_keys_of`` before and after; the
+    golden attributes before and after tell a golden value from one only sent).
 
-    A key another record holds as a golden value: an ambiguous match when it is this
-    record's golden value too; a key only a source record of this one sends is not taken,
-    and the record goes on without it. A golden value takes a key another record has only
-    from a source record (the owner's value over a CRM's copy of it), with a warning."""
+    A key nobody holds is taken. One another record holds as its golden value: an
+    ambiguous match when it becomes this record's golden value; a key only a source record
+    of this one sends is then not taken, and the record goes on without it. A golden value
+    takes a key another record has only from a source record (the owner's value over a
+    CRM's copy of it), with a warning."""
     domain = policy.spec.name
     changes, problems = [], []
     for nk in policy.natural_keys:
         old, new = before.get(nk.name), after.get(nk.name)
-        if old == new:
-            continue
         if new is not None:
             owner = ledger.natural.get((domain, nk.name, new))
-            if owner is None or owner == master_id:
+            golden_now = nk.value(attributes) == new
+            # Looked at when the key is new to the record, or becomes its golden value
+            # (it was only sent before, and another record may hold it meanwhile).
+            acquired = new != old or (golden_now and nk.value(current) != new)
+            if owner is None:
                 changes.append(KeyChange(domain, nk.name, new, master_id, True))
-            elif nk.value(attributes) is not None:
+            elif owner != master_id and acquired and golden_now:
                 other = ledger.golden.get(owner)
                 if other is None or nk.value(other.attributes) == new:
                     problems.append(
@@ -214,7 +219,7 @@ def _key_changes(
                         severity="warning",
                     )
                 )
-        if old is not None:
+        if old is not None and old != new:
             changes.append(KeyChange(domain, nk.name, old, master_id, False))
     return changes, problems
 
@@ -391,7 +396,7 @@ def process(ledger: Ledger, policy: DomainPolicy, rec: Incoming, ctx: Context) -
     before_keys = natural_keys_of(policy, current, others.values() if others else ())
     after_keys = natural_keys_of(policy, merged.attributes, members)
     keys, conflicts = _key_changes(
-        ledger, policy, new_master, before_keys, after_keys, merged.attributes
+        ledger, policy, new_master, before_keys, after_keys, current, merged.attributes
     )
     errors = [p for p in (*gaps, *conflicts) if p.is_error]
     if errors:
