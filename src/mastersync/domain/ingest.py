@@ -176,24 +176,24 @@ def _key_changes(
     """Natural keys the record gains and loses (``natural_keys_of`` before and after; the
     golden attributes before and after tell a golden value from one only sent).
 
-    A key nobody holds is taken. One another record holds as its golden value: an
-    ambiguous match when it becomes this record's golden value; a key only a source record
-    of this one sends is then not taken, and the record goes on without it. A golden value
-    takes a key another record has only from a source record (the owner's value over a
-    CRM's copy of it), with a warning."""
+    A key new to the record that nobody holds is taken. One another record holds as its
+    golden value: an ambiguous match when it becomes this record's golden value; a key only
+    a source record of this one sends is then not taken, and the record goes on without it.
+    A golden value takes a key another record has only from a source record (the owner's
+    value over a CRM's copy of it), with a warning."""
     domain = policy.spec.name
     changes, problems = [], []
     for nk in policy.natural_keys:
         old, new = before.get(nk.name), after.get(nk.name)
-        if new is not None:
+        golden_now = new is not None and nk.value(attributes) == new
+        # Looked at when the key is new to the record, or becomes its golden value (it was
+        # only sent before, and another record may hold it meanwhile). Only then: the chunk
+        # loads the keys its records could gain, not every key of every record it touches.
+        if new is not None and (new != old or (golden_now and nk.value(current) != new)):
             owner = ledger.natural.get((domain, nk.name, new))
-            golden_now = nk.value(attributes) == new
-            # Looked at when the key is new to the record, or becomes its golden value
-            # (it was only sent before, and another record may hold it meanwhile).
-            acquired = new != old or (golden_now and nk.value(current) != new)
             if owner is None:
                 changes.append(KeyChange(domain, nk.name, new, master_id, True))
-            elif owner != master_id and acquired and golden_now:
+            elif owner != master_id and golden_now:
                 other = ledger.golden.get(owner)
                 if other is None or nk.value(other.attributes) == new:
                     problems.append(

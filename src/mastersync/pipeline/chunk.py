@@ -222,7 +222,14 @@ class ChunkRun:
         known = {c.key: c for c in uow.load_xrefs(domain, refs)} if refs else {}
         valid = self._map_and_validate(uow, pending)
         ledger = self._load(uow, valid, known)
+        loaded = set(ledger.golden)
         linker = self._linker(uow, ledger, valid, known)
+        if linker:
+            # The golden records matching brought in: their keys as well.
+            found = [g for m, g in ledger.golden.items() if m not in loaded]
+            self._load_keys(
+                uow, ledger, found, [c for g in found for c in ledger.member_list(g.master_id)]
+            )
         # Records that failed were checked whole in the stages they passed (and mapping
         # names every field it fails): what they failed before there and not now is settled.
         checked = {i.key for i in pending if i.incoming is None}
@@ -387,10 +394,28 @@ class ChunkRun:
         records, members = uow.load_golden({c.master_id for c in xrefs} | set(natural.values()))
         ledger.load_xrefs(xrefs)
         ledger.load_golden(records, members)
-        # The natural keys these records hold now (their own values, or ones only their
-        # source records send), which a record may change or clear: the ledger removes a
-        # key only if it holds it (else the old GTIN went on identifying the record, and
-        # the next item with it was merged in).
+        self._load_keys(uow, ledger, records, members, naturals)
+        if uow.shared:
+            self._unmoved(uow, known, natural)
+        return ledger
+
+    def _load_keys(
+        self,
+        uow: UnitOfWork,
+        ledger: Ledger,
+        records: Sequence[GoldenRecord],
+        members: Sequence[Contribution],
+        asked: Collection[tuple[str, str]] = (),
+    ) -> None:
+        """The natural keys loaded golden records hold now (their own values, or ones only
+        their source records send), and every key they could come to hold: a golden value
+        may come from another of a record's source records (survivorship), one no record of
+        the chunk carries. A record may change or clear any of them, and the ledger removes
+        a key only if it holds it (else the old GTIN went on identifying the record); a key
+        it gains unloaded was taken as free, and its insert failed the chunk at every run.
+        The keys' holders are loaded too: whether a key is another record's golden value or
+        only one its source records send decides who keeps it."""
+        domain = self.domain
         by_master: dict[str, list[Contribution]] = {}
         for c in members:
             by_master.setdefault(c.master_id, []).append(c)
@@ -401,28 +426,21 @@ class ChunkRun:
                 self.policy, g.attributes, by_master.get(g.master_id, ())
             ).items()
         }
-        # And every key a loaded record could come to hold: a golden value may come from
-        # another of its source records (survivorship), one no record of the chunk carries.
-        # Unloaded, such a key was taken for free, and its insert failed the chunk for good.
         held |= {
             (nk.name, v)
             for c in members
             for nk in self.policy.natural_keys
             if (v := nk.value(c.values)) is not None
         }
-        held -= naturals
-        if held:
-            current = uow.load_natural_keys(domain, held)
-            ledger.load_natural({(domain, n, v): m for (n, v), m in current.items()})
-            # Their holders too: whether a key is another record's golden value or only
-            # one its source records send decides who keeps it.
-            others = set(current.values()) - set(ledger.golden)
-            if others:
-                more, more_members = uow.load_golden(others)
-                ledger.load_golden(more, more_members)
-        if uow.shared:
-            self._unmoved(uow, known, natural)
-        return ledger
+        held -= set(asked)
+        if not held:
+            return
+        current = uow.load_natural_keys(domain, held)
+        ledger.load_natural({(domain, n, v): m for (n, v), m in current.items()})
+        others = set(current.values()) - set(ledger.golden)
+        if others:
+            more, more_members = uow.load_golden(others)
+            ledger.load_golden(more, more_members)
 
     def _unmoved(
         self, uow: UnitOfWork, known: dict[str, Contribution], natural: dict[tuple[str, str], str]
