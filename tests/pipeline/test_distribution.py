@@ -40,6 +40,7 @@ FAST = {
 def landscape(
     mapping: dict[str, Any] | None = None,
     filter: str = "lifecycle_state == 'active'",
+    subscription: dict[str, Any] | None = None,
     **delivery: Any,
 ) -> CompiledLandscape:
     return compile_landscape(
@@ -71,6 +72,7 @@ def landscape(
                                 "mapping": {
                                     "fields": mapping or {"handle": "sku", "title": "name"}
                                 },
+                                **(subscription or {}),
                             }
                         },
                     },
@@ -84,10 +86,15 @@ class Estate:
     """A store, the ERP feeding it, and the shop consuming from it."""
 
     def __init__(
-        self, store: Store, folder: Path, faults: Faults | None = None, **delivery: Any
+        self,
+        store: Store,
+        folder: Path,
+        faults: Faults | None = None,
+        subscription: dict[str, Any] | None = None,
+        **delivery: Any,
     ) -> None:
         self.store = store
-        self.landscape = landscape(**delivery)
+        self.landscape = landscape(subscription=subscription, **delivery)
         self.ingestor = Ingestor(store, self.landscape, chunk_size=50)
         self.connector = SandboxConnector(folder / "shop.db", faults or Faults(seed=7))
         # What the hub delivers to (a test may put another consumer there).
@@ -394,6 +401,83 @@ def test_records_that_stop_matching_are_deactivated(store: Store, tmp_path: Path
     totals = estate.deliver()
     assert (totals.delivered, totals.skipped) == (2, 1)
     assert [op for _, _, op in estate.connector.target.log()] == ["upsert", "deactivate"]
+
+
+def _unchanged_for_the_shop(estate: Estate, *, rounds: bool) -> Any:
+    """A1 v1; v2 changes only its lifecycle state, which the shop neither receives nor
+    filters on; v3 renames it. Delivered in one go, or a round per version."""
+    versions = (
+        {"sku": "A1", "v": 1, "name": "x"},
+        {"sku": "A1", "v": 2, "name": "x", "st": "draft"},
+        {"sku": "A1", "v": 3, "name": "y", "st": "draft"},
+    )
+    totals = []
+    for row in versions:
+        estate.send(row)
+        if rounds:
+            totals.append(estate.deliver())
+    if not rounds:
+        totals.append(estate.deliver())
+    return totals
+
+
+@pytest.mark.parametrize("rounds", [False, True], ids=["one-round", "round-per-version"])
+def test_a_version_that_changes_nothing_the_consumer_receives_is_not_sent(
+    store: Store, tmp_path: Path, rounds: bool
+) -> None:
+    estate = Estate(store, tmp_path, filter="lifecycle_state != 'discontinued'")
+    totals = _unchanged_for_the_shop(estate, rounds=rounds)
+    assert sum(t.delivered for t in totals) == 2 and sum(t.skipped for t in totals) == 1
+    assert [v for _, v, _ in estate.connector.target.log()] == [1, 3]
+    master = estate.master("A1")
+    with store.unit_of_work(write=False) as uow:
+        rows = uow.conn.execute(  # type: ignore[attr-defined]
+            sa.select(deliveries.c.version, deliveries.c.status, deliveries.c.last_error)
+            .where(deliveries.c.master_id == master)
+            .order_by(deliveries.c.version)
+        ).all()
+        held = uow.applied_for("shop.items", [master])[master]
+    assert [(v, s) for v, s, _ in rows] == [(1, "delivered"), (2, "skipped"), (3, "delivered")]
+    assert rows[1][2] == "nothing the consumer receives changed since version 1"
+    # The consumer holds version 3, under the key it gave for version 1.
+    assert (held.version, held.active) == (3, True)
+    assert held.target_key == estate.connector.target.records("item")[master]["key"]
+    # A replay sends again what was sent (duplicates to the shop), not the version that was
+    # not: sent now, it would be an older state under a key the shop never saw.
+    plan = plan_replay(store, ReplaySelection("shop.items", master_id=master), "item", new_id)
+    queue_replay(store, plan, "item", utc_now)
+    again = estate.deliver()
+    assert (again.delivered, again.skipped) == (2, 1)
+    assert [v for _, v, _ in estate.connector.target.log()] == [1, 3]
+
+
+def test_a_consumer_that_asks_for_every_version_gets_the_unchanged_ones_too(
+    store: Store, tmp_path: Path
+) -> None:
+    estate = Estate(
+        store,
+        tmp_path,
+        filter="lifecycle_state != 'discontinued'",
+        subscription={"send_unchanged": True},
+    )
+    totals = _unchanged_for_the_shop(estate, rounds=False)
+    assert (totals[0].delivered, totals[0].skipped) == (3, 0)
+    assert [v for _, v, _ in estate.connector.target.log()] == [1, 2, 3]
+
+
+def test_a_record_deactivated_then_back_unchanged_is_sent_again(
+    store: Store, tmp_path: Path
+) -> None:
+    """The consumer deactivated it: the same payload as before is news to it."""
+    estate = Estate(store, tmp_path)
+    estate.send({"sku": "A1", "v": 1, "name": "x"})
+    estate.deliver()
+    estate.send({"sku": "A1", "v": 2, "name": "x", "st": "discontinued"})
+    estate.deliver()
+    estate.send({"sku": "A1", "v": 3, "name": "x", "st": "active"})
+    assert estate.deliver().delivered == 1
+    log = estate.connector.target.log()
+    assert [(v, op) for _, v, op in log] == [(1, "upsert"), (2, "deactivate"), (3, "upsert")]
 
 
 def test_a_replay_is_idempotent_for_the_consumer(store: Store, tmp_path: Path) -> None:

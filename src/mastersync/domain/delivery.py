@@ -240,6 +240,8 @@ class Applied:
     applied_at: str
     # Other keys the consumer gave for it, by name (records referencing it may need them).
     refs: dict[str, str] | None = None
+    # ``digest`` of the payload it last received (None: deactivated, or not known).
+    digest: str | None = None
 
 
 @dataclass(frozen=True)

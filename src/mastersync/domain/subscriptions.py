@@ -60,6 +60,8 @@ class Subscription:
     shape: Callable[[Mapping[str, Any]], dict[str, Any]]
     # Reference fields whose consumer keys the mapping reads (field -> referenced domain).
     key_refs: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # Whether a version whose payload the consumer holds already is sent all the same.
+    send_unchanged: bool = False
 
     def view(
         self,
@@ -260,4 +262,5 @@ def compile_subscription(
         matches=matches,
         shape=shape,
         key_refs={ref: references[ref] for ref in sorted(used)},
+        send_unchanged=cfg.send_unchanged,
     )

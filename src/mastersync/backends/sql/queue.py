@@ -36,6 +36,7 @@ _APPLIED_COLUMNS = (
     "active",
     "applied_at",
     "target_refs",
+    "payload_digest",
 )
 # Latency percentiles are taken over this many most recent deliveries.
 _RECENT = 2000
@@ -524,10 +525,11 @@ class SqlDeliveryQueue:
         if not master_ids:
             return out
         sql = (
-            "SELECT master_id, version, target_key, active, applied_at, target_refs "
+            "SELECT master_id, version, target_key, active, applied_at, target_refs, "
+            "payload_digest "
             f"FROM applied WHERE subscription = {self.writer.mark} AND {self._in('master_id')}"
         )
-        for master, version, key, active, at, refs in self._rows(
+        for master, version, key, active, at, refs, digest in self._rows(
             sql, subscription, self._array(master_ids)
         ):
             out[master] = Applied(
@@ -538,6 +540,7 @@ class SqlDeliveryQueue:
                 bool(active),
                 rows.instant(at),
                 rows.json_value(refs) if refs else None,
+                digest,
             )
         return out
 
@@ -613,6 +616,7 @@ class SqlDeliveryQueue:
                     x.active,
                     x.applied_at,
                     refs,
+                    x.digest,
                 )
             self.writer.upsert(
                 conn,
@@ -624,7 +628,8 @@ class SqlDeliveryQueue:
                     "version = excluded.version, target_key = excluded.target_key, "
                     "active = excluded.active, applied_at = excluded.applied_at, "
                     # A consumer that names no other keys this time still has the old ones.
-                    "target_refs = COALESCE(excluded.target_refs, applied.target_refs)"
+                    "target_refs = COALESCE(excluded.target_refs, applied.target_refs), "
+                    "payload_digest = excluded.payload_digest"
                 ),
                 # A replay of an old version never moves the consumer's record back.
                 only_if="applied.version <= excluded.version",

@@ -230,6 +230,9 @@ applied = sa.Table(
     sa.Column("applied_at", Instant, nullable=False),
     # Other keys the consumer gave for the record ({"inventory_item": "808950810"}), JSON.
     sa.Column("target_refs", sa.Text),
+    # A digest of the payload it last received: a version that would send the same one is
+    # skipped. Null for a deactivation, and for what was applied before this column.
+    sa.Column("payload_digest", sa.Text),
 )
 
 match_keys = sa.Table(

@@ -71,3 +71,6 @@ class SubscriptionConfig(_Config):
     # one, the consumer receives the canonical record.
     mapping: OutboundMappingSpec | None = None
     delivery: DeliveryConfig | None = None
+    # Send every version, even one whose payload is the one the consumer already holds
+    # (a change to fields it does not receive). By default such a version is skipped.
+    send_unchanged: bool = False

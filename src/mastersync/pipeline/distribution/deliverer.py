@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 import random
@@ -30,6 +31,7 @@ from mastersync.domain.golden import ChangeEvent, Contribution
 from mastersync.domain.problems import Problem, ProblemKind
 from mastersync.domain.records import ExceptionEntry, LineageEntry
 from mastersync.domain.subscriptions import Operation, OutboundMappingFailed, Subscription
+from mastersync.domain.validation import digest
 from mastersync.ports.feed import Taking
 from mastersync.ports.outbound import (
     BatchSending,
@@ -66,6 +68,10 @@ class _Item:
     field: str | None = None
     # Not sent this round: a retry is due later (a referenced record is not there yet).
     wait: TransientFailure | None = None
+    # ``digest`` of the payload sent (an upsert's), which the consumer holds once applied.
+    digest: str | None = None
+    # Skipped as unchanged: what the consumer holds, now as of this version.
+    holds: Applied | None = None
 
 
 _Planned = tuple[Delivery, dict[str, Any] | None, str | None]
@@ -276,6 +282,8 @@ class Deliverer:
 
     def _applied_after(self, item: _Item, outcome: _Outcome) -> Applied | None:
         """What the consumer holds of the record once this round's attempt is done."""
+        if item.holds is not None:
+            return item.holds
         ack = outcome[0]
         if item.settled is not None or item.wait is not None or not isinstance(ack, DeliveryAck):
             return item.applied
@@ -283,7 +291,9 @@ class Deliverer:
         d = item.delivery
         refs = ack.refs or (item.applied.refs if item.applied else None)
         active = item.request.operation is Operation.UPSERT
-        return Applied(self.sub.id, d.master_id, d.version, ack.target_key, active, "", refs)
+        return Applied(
+            self.sub.id, d.master_id, d.version, ack.target_key, active, "", refs, item.digest
+        )
 
     # --- plan: what to send (in a worker thread, off the event loop) ---------------------
     def _plan(self, now: str, taken: list[tuple[int, ChangeEvent]] | None) -> _Round | None:
@@ -532,6 +542,23 @@ class Deliverer:
             payload = self.sub.payload(view)
         except OutboundMappingFailed as exc:
             return self._unmappable(item, exc)
+        if operation is Operation.UPSERT:
+            item.digest = digest(payload)
+            if (
+                not d.replay
+                and not self.sub.send_unchanged
+                and applied is not None
+                and applied.active
+                and applied.digest == item.digest
+            ):
+                # A change to fields this consumer does not receive: sent, it would only
+                # cost the consumer a write and a duplicate of what it shows.
+                item.settled = (
+                    DeliveryStatus.SKIPPED,
+                    f"nothing the consumer receives changed since version {applied.version}",
+                )
+                item.holds = dataclasses.replace(applied, version=d.version)
+                return item
         item.request = DeliveryRequest(
             self.sub.id,
             self.sub.system,
@@ -694,6 +721,10 @@ class Deliverer:
             dead.append((item, reason, None))
         else:
             report.skipped += 1
+            if item.holds is not None:
+                # Held within this round, it has no time of its own yet.
+                held = item.holds
+                results.applied.append(dataclasses.replace(held, applied_at=held.applied_at or now))
 
     def _delivered(
         self,
@@ -717,7 +748,16 @@ class Deliverer:
         ]
         active = request.operation is Operation.UPSERT
         results.applied.append(
-            Applied(sub.id, d.master_id, d.version, ack.target_key, active, now, ack.refs or None)
+            Applied(
+                sub.id,
+                d.master_id,
+                d.version,
+                ack.target_key,
+                active,
+                now,
+                ack.refs or None,
+                item.digest if active else None,
+            )
         )
         known = item.applied.target_key if item.applied else None
         if ack.target_key and ack.target_key != known:
