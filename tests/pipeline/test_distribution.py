@@ -41,6 +41,8 @@ def landscape(
     mapping: dict[str, Any] | None = None,
     filter: str = "lifecycle_state == 'active'",
     subscription: dict[str, Any] | None = None,
+    shop: dict[str, Any] | None = None,
+    domains: dict[str, Any] | None = None,
     **delivery: Any,
 ) -> CompiledLandscape:
     return compile_landscape(
@@ -75,8 +77,10 @@ def landscape(
                                 **(subscription or {}),
                             }
                         },
+                        **(shop or {}),
                     },
                 },
+                **({"domains": domains} if domains else {}),
             }
         )
     )
@@ -91,10 +95,14 @@ class Estate:
         folder: Path,
         faults: Faults | None = None,
         subscription: dict[str, Any] | None = None,
+        shop: dict[str, Any] | None = None,
+        domains: dict[str, Any] | None = None,
         **delivery: Any,
     ) -> None:
         self.store = store
-        self.landscape = landscape(subscription=subscription, **delivery)
+        self.landscape = landscape(
+            subscription=subscription, shop=shop, domains=domains, **delivery
+        )
         self.ingestor = Ingestor(store, self.landscape, chunk_size=50)
         self.connector = SandboxConnector(folder / "shop.db", faults or Faults(seed=7))
         # What the hub delivers to (a test may put another consumer there).
@@ -463,6 +471,42 @@ def test_a_consumer_that_asks_for_every_version_gets_the_unchanged_ones_too(
     totals = _unchanged_for_the_shop(estate, rounds=False)
     assert (totals[0].delivered, totals[0].skipped) == (3, 0)
     assert [v for _, v, _ in estate.connector.target.log()] == [1, 2, 3]
+
+
+def test_an_unchanged_payload_goes_to_a_consumer_that_sent_the_record_since(
+    store: Store, tmp_path: Path
+) -> None:
+    """The shop is also a source: it renamed the record (not its field to write) and gave
+    it a description. The new version sends the shop what it was sent before, but the
+    shop holds another name now: it is sent, which puts the owner's name back."""
+    estate = Estate(
+        store,
+        tmp_path,
+        shop={
+            "inbound": {
+                "item": {
+                    "key": "id",
+                    "version": {"from": "rev", "kind": "counter"},
+                    "fields": {"name": "title", "description": "body"},
+                }
+            }
+        },
+        domains={"item": {"ownership": {"name": ["erp"], "description": ["shop"]}}},
+    )
+    estate.send({"sku": "A1", "v": 1, "name": "x"})
+    estate.deliver()
+    master = estate.master("A1")
+    key = estate.connector.target.records("item")[master]["key"]
+    estate.ingestor.ingest(
+        "shop", "item", [SourceRecord({"id": key, "rev": 1, "title": "renamed", "body": "d"})]
+    )
+    with store.unit_of_work(write=False) as uow:
+        golden = uow.golden(master)
+    assert golden is not None and golden.version == 2
+    assert (golden.attributes["name"], golden.attributes["description"]) == ("x", "d")
+    totals = estate.deliver()
+    assert (totals.delivered, totals.skipped) == (1, 0)
+    assert [v for _, v, _ in estate.connector.target.log()] == [1, 2]
 
 
 def test_a_record_deactivated_then_back_unchanged_is_sent_again(

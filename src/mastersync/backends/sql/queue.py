@@ -544,6 +544,22 @@ class SqlDeliveryQueue:
             )
         return out
 
+    def sent_since_applied(
+        self, subscription: str, system: str, domain: str, master_ids: Collection[str]
+    ) -> set[str]:
+        """Records among these the consumer's system, as a source, sent the hub after it
+        last applied one."""
+        if not master_ids:
+            return set()
+        m = self.writer.mark
+        sql = (
+            "SELECT DISTINCT a.master_id FROM applied a JOIN xref x "
+            f"ON x.master_id = a.master_id AND x.domain = {m} AND x.system = {m} "
+            f"WHERE a.subscription = {m} AND {self._in('a.master_id')} "
+            "AND x.received_at > a.applied_at"
+        )
+        return set(self._rows(sql, domain, system, subscription, self._array(master_ids)).scalars())
+
     def consumer_keys(
         self, system: str, domain: str, master_ids: Collection[str]
     ) -> dict[str, dict[str, str]]:

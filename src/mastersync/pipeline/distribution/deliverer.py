@@ -100,6 +100,9 @@ class _Round:
     firsts: dict[str, tuple[DeliveryStatus, str | None]] = field(default_factory=dict)
     # ... and the newest version of each replayed record first delivered or skipped.
     decided: dict[str, tuple[int, DeliveryStatus]] = field(default_factory=dict)
+    # Records the consumer, as a source, sent the hub since it last applied them: it may
+    # hold something else than it was sent, so an unchanged payload goes all the same.
+    drifted: set[str] = field(default_factory=set)
 
 
 def referenced_keys(
@@ -330,6 +333,12 @@ class Deliverer:
                 if replayed
                 else {}
             )
+            unchanged = [m for m, a in applied.items() if a.digest is not None and a.active]
+            drifted = (
+                uow.sent_since_applied(sub.id, sub.system, sub.domain, unchanged)
+                if unchanged and not sub.send_unchanged
+                else set()
+            )
         # A record's first version in the round is decided now, each later one after the
         # outcome of the one before it (fresh events come in version order).
         first: list[_Planned] = []
@@ -344,7 +353,7 @@ class Deliverer:
                 while len(later) < n:
                     later.append([])
                 later[n - 1].append(planned)
-        round_ = _Round([], start, end, waiting, later, keys, applied, firsts, decided)
+        round_ = _Round([], start, end, waiting, later, keys, applied, firsts, decided, drifted)
         round_.items = [
             self._decide(d, state, trace, applied.get(d.master_id), round_)
             for d, state, trace in first
@@ -550,6 +559,7 @@ class Deliverer:
                 and applied is not None
                 and applied.active
                 and applied.digest == item.digest
+                and d.master_id not in planned.drifted
             ):
                 # A change to fields this consumer does not receive: sent, it would only
                 # cost the consumer a write and a duplicate of what it shows.
