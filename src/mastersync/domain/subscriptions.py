@@ -62,6 +62,9 @@ class Subscription:
     key_refs: Mapping[str, str] = dataclasses.field(default_factory=dict)
     # Whether a version whose payload the consumer holds already is sent all the same.
     send_unchanged: bool = False
+    # Whether the consumer's system is a source of the domain too (so it may have changed
+    # what it was sent, and told the hub).
+    source_too: bool = False
 
     def view(
         self,
@@ -199,6 +202,7 @@ def compile_subscription(
     default_delivery: DeliveryConfig,
     domain_fields: tuple[str, ...],
     references: Mapping[str, str] | None = None,
+    source_too: bool = False,
 ) -> Subscription:
     """Check and compile one subscription; config errors carry their key path."""
     references = references or {}
@@ -263,4 +267,5 @@ def compile_subscription(
         shape=shape,
         key_refs={ref: references[ref] for ref in sorted(used)},
         send_unchanged=cfg.send_unchanged,
+        source_too=source_too,
     )

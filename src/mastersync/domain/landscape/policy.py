@@ -407,6 +407,7 @@ def compile_landscape(landscape: Landscape) -> CompiledLandscape:
                     cfg.delivery,
                     DOMAINS[sub.domain].fields,
                     DOMAINS[sub.domain].references,
+                    source_too=sub.domain in cfg.inbound,
                 )
             except ConfigError as exc:
                 errors.append(ConfigError(exc.message, (*loc, *exc.loc)))

@@ -336,7 +336,7 @@ class Deliverer:
             unchanged = [m for m, a in applied.items() if a.digest is not None and a.active]
             drifted = (
                 uow.sent_since_applied(sub.id, sub.system, sub.domain, unchanged)
-                if unchanged and not sub.send_unchanged
+                if unchanged and sub.source_too and not sub.send_unchanged
                 else set()
             )
         # A record's first version in the round is decided now, each later one after the
