@@ -339,6 +339,37 @@ def test_a_workbooks_records_are_counted_as_rows_not_lines_of_its_bytes(tmp_path
     assert count_records(tmp_path / "not.xlsx") == 0
 
 
+def test_a_workbook_that_does_not_state_its_size_has_no_total_and_is_read_whole(
+    tmp_path: Path,
+) -> None:
+    """Some generators leave out the sheet's <dimension>: its total was 0, so the progress
+    bar stood at 100% from the start. Without a total the bar pulses."""
+    import re
+    import zipfile
+
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["sku", "name"])
+    for i in range(40):
+        sheet.append([f"A{i}", f"Item {i}"])
+    sized = tmp_path / "sized.xlsx"
+    book.save(sized)
+    unsized = tmp_path / "items.xlsx"
+    with zipfile.ZipFile(sized) as source, zipfile.ZipFile(unsized, "w") as target:
+        for name in source.namelist():
+            data = source.read(name)
+            if name.startswith("xl/worksheets/"):
+                data, n = re.subn(rb"<dimension[^>]*/>", b"", data)
+                assert n == 1
+            target.writestr(name, data)
+    assert count_records(sized) == 40
+    assert count_records(unsized) is None
+    assert len(list(read_file(unsized))) == 40
+
+
 def test_a_zero_padded_number_in_a_workbook_keeps_its_leading_zeros(tmp_path: Path) -> None:
     """Review: Dresden's 01067, a number formatted 00000, arrived as 1067."""
     from openpyxl import Workbook

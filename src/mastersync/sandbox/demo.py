@@ -47,7 +47,7 @@ class Step:
     path: Path
 
     @property
-    def records(self) -> int:
+    def records(self) -> int | None:
         """How many records the file holds (for progress)."""
         return count_records(self.path)
 

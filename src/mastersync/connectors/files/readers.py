@@ -178,20 +178,23 @@ def _splits_on_newline_byte(encoding: str) -> bool:
         return False
 
 
-def count_records(path: Path) -> int:
+def count_records(path: Path) -> int | None:
     """Physical lines minus a header (a cheap total for progress bars; an upper bound where
-    a quoted field spans lines), or a workbook's rows below its header."""
+    a quoted field spans lines), or a workbook's rows below its header (None where the
+    workbook does not say: a progress bar without a total pulses)."""
     if path.suffix.lower() == ".xlsx":
         # Its lines were counted as bytes of a zip archive (9,831 for 60,000 rows).
         from openpyxl import load_workbook
 
         try:
             book = load_workbook(path, read_only=True)
-            rows = book.worksheets[0].max_row or 0
+            # None for a sheet written without its <dimension> (some generators leave it
+            # out): counting its rows would read it all.
+            rows = book.worksheets[0].max_row
             book.close()
         except Exception:  # not a workbook: reading it says so
             return 0
-        return max(rows - 1, 0)
+        return None if rows is None else max(rows - 1, 0)
     with path.open("rb") as handle:
         lines = sum(1 for _ in handle)
     return max(lines - (1 if path.suffix.lower() in (".csv", ".tsv", ".txt") else 0), 0)
