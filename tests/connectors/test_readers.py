@@ -320,19 +320,24 @@ def test_a_wide_file_larger_than_a_read_chunk_splits_its_lines_right(
     assert records(got[4321:4322]) == [("items.csv:4323", {"sku": "S04321", "name": "Ärmel 4321"})]
 
 
-def test_a_workbooks_records_are_counted_as_rows_not_lines_of_its_bytes(tmp_path: Path) -> None:
-    """The progress bar's total for a 60,000-row workbook was 9,831: newline bytes in the
-    zip archive."""
+def _items_workbook(path: Path, rows: int) -> Path:
+    """A workbook of ``rows`` items below a header row."""
     from openpyxl import Workbook
 
     book = Workbook()
     sheet = book.active
     assert sheet is not None
     sheet.append(["sku", "name"])
-    for i in range(250):
+    for i in range(rows):
         sheet.append([f"A{i}", f"Item {i}"])
-    path = tmp_path / "items.xlsx"
     book.save(path)
+    return path
+
+
+def test_a_workbooks_records_are_counted_as_rows_not_lines_of_its_bytes(tmp_path: Path) -> None:
+    """The progress bar's total for a 60,000-row workbook was 9,831: newline bytes in the
+    zip archive."""
+    path = _items_workbook(tmp_path / "items.xlsx", 250)
     assert count_records(path) == 250
     assert len(list(read_file(path))) == 250
     (tmp_path / "not.xlsx").write_bytes(b"not a workbook")
@@ -347,16 +352,7 @@ def test_a_workbook_that_does_not_state_its_size_has_no_total_and_is_read_whole(
     import re
     import zipfile
 
-    from openpyxl import Workbook
-
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.append(["sku", "name"])
-    for i in range(40):
-        sheet.append([f"A{i}", f"Item {i}"])
-    sized = tmp_path / "sized.xlsx"
-    book.save(sized)
+    sized = _items_workbook(tmp_path / "sized.xlsx", 40)
     unsized = tmp_path / "items.xlsx"
     with zipfile.ZipFile(sized) as source, zipfile.ZipFile(unsized, "w") as target:
         for name in source.namelist():
