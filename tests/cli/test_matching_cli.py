@@ -125,7 +125,7 @@ def test_remerge_applies_a_changed_ownership_to_stored_records(tmp_path: Path) -
     code, out = cli(where, "get", "customer", "erp:A1")
     assert "ACME GMBH" in out
     code, out = cli(where, "remerge", "customer")
-    assert code == 0 and "1 customer record(s) recomputed; 1 got a new version" in out, out
+    assert code == 0 and "1 customer record(s) examined; 1 got a new version" in out, out
     code, out = cli(where, "get", "customer", "erp:A1")
     assert "Acme GmbH" in out and "ACME GMBH" not in out
     code, out = cli(where, "remerge", "customer")

@@ -249,3 +249,141 @@ def test_remerge_gives_a_key_back_to_the_record_whose_source_record_still_sends_
         assert uow.find_master("customer", "erp", "10001") == uow.find_master(
             "customer", "crm", "K1"
         )
+
+
+def _master(store: Store, system: str, key: str) -> str:
+    with store.unit_of_work(write=False) as uow:
+        found = uow.find_master("customer", system, key)
+    assert found is not None
+    return found
+
+
+def _indexed(store: Store, value: str) -> str | None:
+    with store.unit_of_work(write=False) as uow:
+        found = uow.load_natural_keys("customer", [("customer_number", value)])
+    return found.get(("customer_number", value))
+
+
+def test_a_key_a_record_gives_up_no_longer_identifies_it(store: Store) -> None:
+    """Review: remerge only added keys. A record whose number changed with survivorship
+    kept the old one in the index, and an unrelated customer sent with it later joined."""
+    erp_first = _customers({"customer_number": ["erp", "crm"]})
+    ingest = Ingestor(store, erp_first).ingest
+    ingest(
+        "erp",
+        "customer",
+        [SourceRecord({"no": "E1", "v": 1, "name": "A", "cn": "X1", "limit": "1"})],
+    )
+    ingest(
+        "crm",
+        "customer",
+        [SourceRecord({"no": "K1", "v": 1, "name": "A", "cn": "X1", "limit": "1"})],
+    )
+    ingest(
+        "crm",
+        "customer",
+        [SourceRecord({"no": "K1", "v": 2, "name": "A", "cn": "Y1", "limit": "1"})],
+    )
+    master = _master(store, "erp", "E1")
+    assert _master(store, "crm", "K1") == master
+    crm_first = _customers({"customer_number": ["crm", "erp"]})
+    dry = remerge(store, crm_first, "customer", actor="ops", dry_run=True)
+    report = remerge(store, crm_first, "customer", actor="ops")
+    for r in (dry, report):
+        assert (r.changed, r.keys_removed, r.keys_added, r.key_conflicts) == (1, 1, 1, [])
+    assert (_indexed(store, "X1"), _indexed(store, "Y1")) == (None, master)
+    Ingestor(store, crm_first).ingest(
+        "erp",
+        "customer",
+        [SourceRecord({"no": "E7", "v": 1, "name": "Other", "cn": "X1", "limit": "1"})],
+    )
+    assert _master(store, "erp", "E7") != master
+
+
+def test_an_unindexed_key_goes_to_the_record_whose_golden_value_it_is(store: Store) -> None:
+    """Review: the first page to meet an unindexed key took it, though its record had it
+    only from a CRM record and a later page's record holds it as its own value; a dry run
+    counted it added twice."""
+    landscape = _customers({"customer_number": ["erp"]})
+    ingest = Ingestor(store, landscape).ingest
+    ingest(
+        "crm",
+        "customer",
+        [SourceRecord({"no": "K1", "v": 1, "name": "A", "cn": "X1", "limit": "1"})],
+    )
+    ingest(
+        "erp",
+        "customer",
+        [SourceRecord({"no": "E2", "v": 1, "name": "B", "cn": "Z2", "limit": "1"})],
+    )
+    ingest(
+        "erp",
+        "customer",
+        [SourceRecord({"no": "E2", "v": 2, "name": "B", "cn": "X1", "limit": "1"})],
+    )
+    a, b = _master(store, "crm", "K1"), _master(store, "erp", "E2")
+    assert a < b and _indexed(store, "X1") == b
+    with store.unit_of_work() as uow:
+        uow.conn.execute(  # type: ignore[attr-defined]
+            sa.delete(natural_key).where(natural_key.c.value == "X1")
+        )
+        uow.commit()
+    dry = remerge(store, landscape, "customer", actor="ops", page=1, dry_run=True)
+    report = remerge(store, landscape, "customer", actor="ops", page=1)
+    for r in (dry, report):
+        assert (r.keys_added, len(r.keys_moved), r.key_conflicts) == (1, 1, [])
+        [moved] = r.keys_moved
+        assert moved.startswith(f"customer_number X1: {a} -> {b}")
+    assert _indexed(store, "X1") == b
+
+
+def test_a_guarded_field_no_source_may_write_now_keeps_its_value_without_a_pending_change(
+    store: Store,
+) -> None:
+    """Review: moving the limit to the CRM, whose limit was dropped when it could not write
+    it, raised a pending change naming no source, which no one could approve."""
+    ingest = Ingestor(store, _customers({"credit_limit": ["erp"]})).ingest
+    ingest(
+        "erp",
+        "customer",
+        [SourceRecord({"no": "E1", "v": 1, "name": "A", "cn": "1", "limit": "900"})],
+    )
+    ingest(
+        "crm",
+        "customer",
+        [SourceRecord({"no": "K1", "v": 1, "name": "A", "cn": "1", "limit": "5"})],
+    )
+    report = remerge(store, _customers({"credit_limit": ["crm"]}), "customer", actor="ops")
+    master = _master(store, "erp", "E1")
+    assert (report.held, report.unwritable) == (0, [f"{master}: credit_limit"])
+    governance = SqlGovernance(store.engine)  # type: ignore[attr-defined]
+    assert governance.pending() == []
+    limit = get_record(store, "customer", "erp:E1").golden.attributes["credit_limit"]
+    assert limit["amount"] == "900"
+
+
+def test_a_record_merged_away_after_the_page_was_listed_is_left_alone(store: Store) -> None:
+    """Review: the page is listed unlocked; a record merged into another before it is
+    loaded came back without members, and was recomputed to nothing."""
+    from mastersync.pipeline.matching.merging import merge_records
+    from mastersync.pipeline.remerge import RemergeReport, _Index, _page
+    from mastersync.ports.store import ChangeSet
+
+    _load(store)
+    survivor, loser = _master(store, "erp", "C0"), _master(store, "erp", "C1")
+    merge_records(store, _customers(AFTER), survivor, loser, actor="ops")
+    report = RemergeReport("customer")
+    changes = ChangeSet(actor="ops", channel="remerge")
+    with store.unit_of_work() as uow:
+        _page(
+            uow,
+            _customers(AFTER),
+            "customer",
+            [loser],
+            changes,
+            report,
+            _Index({}),
+            lambda: "2026-12-07T12:00:00.000000Z",
+            lambda prefix: f"{prefix}_1",
+        )
+    assert (report.changed, changes.golden, changes.events, changes.keys) == (0, [], [], [])

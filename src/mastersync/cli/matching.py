@@ -394,7 +394,7 @@ def _remerge_summary(report: RemergeReport, dry_run: bool) -> None:
         )
     else:
         console.print(
-            f"{report.examined:,} {report.domain} record(s) recomputed; {report.changed:,} "
+            f"{report.examined:,} {report.domain} record(s) examined; {report.changed:,} "
             "got a new version"
         )
     if report.fields:
@@ -406,6 +406,7 @@ def _remerge_summary(report: RemergeReport, dry_run: bool) -> None:
         (report.renewed, "source record(s) re-spelt by the canonical model"),
         (report.held, "guarded change(s) wait for approval (GET /v1/approvals)"),
         (report.keys_added, "natural key(s) indexed"),
+        (report.keys_removed, "natural key(s) no record holds any more taken out of the index"),
     ):
         if n:
             console.print(f"  {n:,} {what}")
@@ -416,7 +417,24 @@ def _remerge_summary(report: RemergeReport, dry_run: bool) -> None:
         )
         for line in report.refusals:
             console.print(f"    {escape(line)}")
-    for line in report.key_conflicts[:20]:
+    if report.keys_moved:
+        console.print(
+            f"  {len(report.keys_moved):,} natural key(s) moved to the record whose golden "
+            "value they are:"
+        )
+        _listed(report.keys_moved, "more")
+    _listed(report.key_conflicts, "more key conflict(s)")
+    if report.unwritable:
+        console.print(
+            f"  {len(report.unwritable):,} guarded field(s) kept as they are: no source may "
+            "write them now (a source that may sends its value for approval):"
+        )
+        _listed(report.unwritable, "more")
+
+
+def _listed(lines: list[str], more: str) -> None:
+    """The first 20 lines, marked, and how many more."""
+    for line in lines[:20]:
         console.print(f"  [yellow]![/] {escape(line)}")
-    if len(report.key_conflicts) > 20:
-        console.print(f"  ... and {len(report.key_conflicts) - 20:,} more key conflict(s)")
+    if len(lines) > 20:
+        console.print(f"  ... and {len(lines) - 20:,} {more}")

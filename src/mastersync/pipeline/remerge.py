@@ -18,7 +18,7 @@ from mastersync.domain.consolidate import MergeContext
 from mastersync.domain.golden import Contribution, GoldenRecord
 from mastersync.domain.governance.four_eyes import PendingChange
 from mastersync.domain.identity import natural_keys_of
-from mastersync.domain.landscape.policy import CompiledLandscape
+from mastersync.domain.landscape.policy import CompiledLandscape, DomainPolicy
 from mastersync.domain.ledger import KeyChange
 from mastersync.domain.records import LineageEntry
 from mastersync.domain.remerge import Remerge, plan_remerge
@@ -41,8 +41,15 @@ class RemergeReport:
     # Guarded changes now waiting for a confirmation.
     held: int = 0
     keys_added: int = 0
+    # Keys records gave up (no longer their value, nor one their source records send).
+    keys_removed: int = 0
+    # Keys moved to the record whose golden value they are, from one that had them only
+    # from a source record (as ingest does): "name value: from -> to".
+    keys_moved: list[str] = field(default_factory=list)
     # Natural keys a record now holds that already identify another record.
     key_conflicts: list[str] = field(default_factory=list)
+    # Guarded fields no source may write now: kept as they are ("master id: field").
+    unwritable: list[str] = field(default_factory=list)
     # Records left as they were: their recomputation would newly fail a quality rule.
     refused: int = 0
     # "master id: field [rule] message" of the first refusals.
@@ -55,7 +62,10 @@ class RemergeReport:
         self.renewed += other.renewed
         self.held += other.held
         self.keys_added += other.keys_added
+        self.keys_removed += other.keys_removed
+        self.keys_moved += other.keys_moved
         self.key_conflicts += other.key_conflicts
+        self.unwritable += other.unwritable
         self.refused += other.refused
         self.refusals += other.refusals[: max(0, SAMPLES - len(self.refusals))]
 
@@ -84,10 +94,15 @@ def remerge(
         known = ", ".join(sorted(landscape.policies))
         raise ValueError(f"no domain {domain!r} in the landscape (it has {known})")
     report = RemergeReport(domain)
+    # The index as the run has changed it: (name, value) -> master id, or None once given
+    # up. A dry run writes nothing, and later pages must see what earlier ones would do.
+    run: dict[tuple[str, str], str | None] = {}
     after = ""
     while True:
         for attempt in range(1, ATTEMPTS + 1):
             done = RemergeReport(domain)
+            # A real run's earlier pages are in the store, which concurrent ingest moves on.
+            index = _Index(run if dry_run else {})
             try:
                 with store.unit_of_work(write=not dry_run) as uow:
                     found = islice(uow.scan_golden(domain, page, after), page)
@@ -95,7 +110,7 @@ def remerge(
                     if not masters:
                         return report
                     changes = ChangeSet(actor=actor, channel="remerge")
-                    _page(uow, landscape, domain, masters, changes, done, clock, ids)
+                    _page(uow, landscape, domain, masters, changes, done, index, clock, ids)
                     if not dry_run and changes:
                         uow.write(changes)
                         uow.commit()
@@ -106,10 +121,28 @@ def remerge(
                 if attempt == ATTEMPTS:
                     raise
         report.add(done)
+        if dry_run:
+            run.update(index.changed)
         after = masters[-1]
         report.examined += len(masters)
         if progress is not None:
             progress(len(masters))
+
+
+@dataclass
+class _Index:
+    """The natural-key index as a page sees it: the store's, with what the run changed."""
+
+    run: dict[tuple[str, str], str | None]
+    # What this page changes (taken into ``run`` once it is done).
+    changed: dict[tuple[str, str], str | None] = field(default_factory=dict)
+
+    def holder(self, key: tuple[str, str], stored: str | None) -> str | None:
+        """Who the key identifies, given who the store says."""
+        for layer in (self.changed, self.run):
+            if key in layer:
+                return layer[key]
+        return stored
 
 
 def _page(
@@ -119,6 +152,7 @@ def _page(
     masters: list[str],
     changes: ChangeSet,
     report: RemergeReport,
+    index: _Index,
     clock: Callable[[], str],
     ids: Callable[[str], str],
 ) -> None:
@@ -127,15 +161,31 @@ def _page(
     by_master: dict[str, list[Contribution]] = {m: [] for m in masters}
     for c in members:
         by_master.setdefault(c.master_id, []).append(c)
-    wanted: dict[tuple[str, str], list[str]] = {}
+    # (name, value) -> [(master id, whether it is the record's golden value)]
+    wanted: dict[tuple[str, str], list[tuple[str, bool]]] = {}
+    given_up: list[tuple[str, str, str]] = []
     for golden in sorted(records, key=lambda g: g.master_id):
+        own = by_master[golden.master_id]
+        if golden.merged_into or not own:
+            # Merged into another since the page was listed (it was not locked then).
+            continue
         ctx = MergeContext(clock(), new_trace_id(), ids, "remerge")
-        plan = plan_remerge(golden, by_master[golden.master_id], policy, ctx)
+        plan = plan_remerge(golden, own, policy, ctx)
         _take(plan, golden, changes, report, ctx)
+        if plan.refused:
+            continue
         current = plan.golden.attributes if plan.golden else golden.attributes
-        for name, value in natural_keys_of(policy, current, plan.members).items():
-            wanted.setdefault((name, value), []).append(golden.master_id)
-    _index(uow, domain, masters, wanted, changes, report)
+        before = natural_keys_of(policy, golden.attributes, own)
+        now = natural_keys_of(policy, current, plan.members)
+        for nk in policy.natural_keys:
+            value = now.get(nk.name)
+            if value is not None:
+                golden_value = nk.value(current) == value
+                wanted.setdefault((nk.name, value), []).append((golden.master_id, golden_value))
+            old = before.get(nk.name)
+            if old is not None and old != value:
+                given_up.append((nk.name, old, golden.master_id))
+    _index(uow, policy, masters, wanted, given_up, changes, report, index)
 
 
 def _take(
@@ -174,6 +224,11 @@ def _take(
             )
         )
     for name, proposed, origin in plan.unconfirmed:
+        if not origin.get("system"):
+            # No source may write the field now: clearing it is no change to confirm (a
+            # pending change names the source that asks for it). It keeps its value.
+            report.unwritable.append(f"{golden.master_id}: {name}")
+            continue
         changes.holds.append(
             PendingChange(
                 golden.master_id,
@@ -193,32 +248,99 @@ def _take(
 
 def _index(
     uow: UnitOfWork,
-    domain: str,
+    policy: DomainPolicy,
     masters: list[str],
-    wanted: dict[tuple[str, str], list[str]],
+    wanted: dict[tuple[str, str], list[tuple[str, bool]]],
+    given_up: list[tuple[str, str, str]],
     changes: ChangeSet,
     report: RemergeReport,
+    index: _Index,
 ) -> None:
-    """Index the natural keys the records hold now that nothing indexes yet. Keys indexed
-    are never taken away here: a merged-in record's keys point at its survivor, though
-    the survivor's values differ."""
-    indexed = {(n, v): m for _, n, v, m in uow.natural_keys_of(masters)}
-    missing: dict[tuple[str, str], list[str]] = {}
+    """Bring the index in line with the keys the records hold now, as ingest would.
+
+    A key a record gave up no longer identifies it. A key nothing indexes goes to the one
+    record holding it, or to the one whose golden value it is; one indexed to a record that
+    has it only from a source record moves to the record whose golden value it is (with a
+    note, as ingest warns). Keys indexed otherwise stay: a merged-in record's keys point at
+    its survivor, though the survivor's values differ."""
+    domain = policy.spec.name
+    stored = {(n, v): m for _, n, v, m in uow.natural_keys_of(masters)}
+    for name, value, master in given_up:
+        key = (name, value)
+        if index.holder(key, stored.get(key)) == master and master not in _holders(wanted, key):
+            changes.keys.append(KeyChange(domain, name, value, master, False))
+            index.changed[key] = None
+            report.keys_removed += 1
+    elsewhere = [k for k in wanted if k not in stored]
+    stored.update(uow.load_natural_keys(domain, elsewhere) if elsewhere else {})
     for key, holders in sorted(wanted.items()):
-        if key not in indexed:
-            missing[key] = holders
-        elif others := sorted(set(holders) - {indexed[key]}):
-            _conflict(report, key, [indexed[key], *others])
-    if not missing:
-        return
-    taken = uow.load_natural_keys(domain, missing.keys())
-    for (name, value), holders in missing.items():
-        found = sorted({taken.get((name, value), holders[0]), *holders})
-        if len(found) > 1:
-            _conflict(report, (name, value), found)
+        indexed = index.holder(key, stored.get(key))
+        masters_here = sorted({m for m, _ in holders})
+        golden_here = sorted({m for m, is_golden in holders if is_golden})
+        if indexed is not None:
+            others = [m for m in masters_here if m != indexed]
+            if not others:
+                continue
+            rivals = [m for m in golden_here if m != indexed]
+            if len(rivals) == 1 and not (
+                indexed in golden_here
+                if indexed in masters_here
+                else _golden_value(uow, policy, key, indexed)
+            ):
+                # Indexed to a record that has it only from a source record: it moves to
+                # the one whose golden value it is, as in ingest.
+                _move(changes, report, index, domain, key, indexed, rivals[0])
+                rest = [m for m in others if m != rivals[0]]
+                if rest:
+                    _conflict(report, key, [rivals[0], *rest])
+            else:
+                _conflict(report, key, [indexed, *others])
             continue
-        changes.keys.append(KeyChange(domain, name, value, holders[0], True))
+        # Nothing indexes it: the record whose golden value it is takes it, else the one
+        # record that has it from a source record.
+        chosen = golden_here or masters_here
+        if len(chosen) > 1:
+            _conflict(report, key, masters_here)
+            continue
+        changes.keys.append(KeyChange(domain, key[0], key[1], chosen[0], True))
+        index.changed[key] = chosen[0]
         report.keys_added += 1
+        if len(masters_here) > 1:
+            _conflict(report, key, [chosen[0], *(m for m in masters_here if m != chosen[0])])
+
+
+def _holders(
+    wanted: dict[tuple[str, str], list[tuple[str, bool]]], key: tuple[str, str]
+) -> set[str]:
+    return {m for m, _ in wanted.get(key, ())}
+
+
+def _golden_value(uow: UnitOfWork, policy: DomainPolicy, key: tuple[str, str], master: str) -> bool:
+    """Whether the key is ``master``'s golden value (a record merged away counts as one:
+    its survivor's keys are not moved)."""
+    golden = uow.golden(master)
+    if golden is None or golden.merged_into:
+        return True
+    nk = next(k for k in policy.natural_keys if k.name == key[0])
+    return nk.value(golden.attributes) == key[1]
+
+
+def _move(
+    changes: ChangeSet,
+    report: RemergeReport,
+    index: _Index,
+    domain: str,
+    key: tuple[str, str],
+    source: str,
+    target: str,
+) -> None:
+    changes.keys.append(KeyChange(domain, key[0], key[1], source, False))
+    changes.keys.append(KeyChange(domain, key[0], key[1], target, True))
+    index.changed[key] = target
+    report.keys_moved.append(
+        f"{key[0]} {key[1]}: {source} -> {target} (its golden value; {source} has it only "
+        "from a source record: `mastersync merge` them if they are one)"
+    )
 
 
 def _conflict(report: RemergeReport, key: tuple[str, str], masters: list[str]) -> None:
