@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from mastersync.backends.sql.tables import deliveries
+from mastersync.backends.sql.tables import applied, deliveries
 from mastersync.bootstrap import open_store
 from mastersync.connectors.sandbox.target import Faults, RateLimit, SandboxConnector
 from mastersync.domain.landscape.model import Landscape
@@ -478,7 +478,9 @@ def test_an_unchanged_payload_goes_to_a_consumer_that_sent_the_record_since(
 ) -> None:
     """The shop is also a source: it renamed the record (not its field to write) and gave
     it a description. The new version sends the shop what it was sent before, but the
-    shop holds another name now: it is sent, which puts the owner's name back."""
+    shop holds another name now: it is sent, which puts the owner's name back. (A source
+    may change a record without the hub knowing, say in an edit the hub rejected: such a
+    consumer gets every version.)"""
     estate = Estate(
         store,
         tmp_path,
@@ -507,6 +509,44 @@ def test_an_unchanged_payload_goes_to_a_consumer_that_sent_the_record_since(
     totals = estate.deliver()
     assert (totals.delivered, totals.skipped) == (1, 0)
     assert [v for _, v, _ in estate.connector.target.log()] == [1, 2]
+
+
+def test_a_version_the_consumer_had_already_tells_nothing_of_what_it_holds(
+    store: Store, tmp_path: Path
+) -> None:
+    """Review: the shop's field was renamed and the current version replayed; the shop
+    answered 'duplicate' (it had that version, in the old shape), and the hub took the new
+    shape as what it holds, so the next version, unchanged in that shape, was skipped."""
+    estate = Estate(store, tmp_path, filter="lifecycle_state != 'discontinued'")
+    estate.send({"sku": "A1", "v": 1, "name": "x"})
+    estate.deliver()
+    estate.landscape = landscape(
+        mapping={"handle": "sku", "label": "name"}, filter="lifecycle_state != 'discontinued'"
+    )
+    master = estate.master("A1")
+    plan = plan_replay(store, ReplaySelection("shop.items", master_id=master), "item", new_id)
+    queue_replay(store, plan, "item", utc_now)
+    estate.deliver()
+    estate.send({"sku": "A1", "v": 2, "name": "x", "st": "draft"})
+    assert estate.deliver().delivered == 1
+    held = estate.connector.target.records("item")[master]["payload"]
+    assert held == {"handle": "A1", "label": "x"}
+
+
+def test_a_digest_kept_for_an_older_version_is_not_trusted(store: Store, tmp_path: Path) -> None:
+    """Review: a hub of the release before moves the consumer's version on without the
+    digest; the digest of what it held before must not pass for what it holds now."""
+    estate = Estate(store, tmp_path)
+    estate.send({"sku": "A1", "v": 1, "name": "x"})
+    estate.deliver()
+    estate.send({"sku": "A1", "v": 2, "name": "y"}, {"sku": "A1", "v": 3, "name": "x"})
+    with store.unit_of_work() as uow:
+        # What an older hub's delivery of version 2 leaves: the version moved, the digest not.
+        uow.conn.execute(sa.update(applied).values(version=2))  # type: ignore[attr-defined]
+        uow.commit()
+    totals = estate.deliver()
+    assert (totals.delivered, totals.skipped) == (1, 1)
+    assert [v for _, v, _ in estate.connector.target.log()] == [1, 3]
 
 
 def test_a_record_deactivated_then_back_unchanged_is_sent_again(

@@ -62,9 +62,14 @@ class Subscription:
     key_refs: Mapping[str, str] = dataclasses.field(default_factory=dict)
     # Whether a version whose payload the consumer holds already is sent all the same.
     send_unchanged: bool = False
-    # Whether the consumer's system is a source of the domain too (so it may have changed
-    # what it was sent, and told the hub).
+    # Whether the consumer's system is a source of the domain too: it may change what it
+    # was sent, so what it was sent last says nothing of what it holds.
     source_too: bool = False
+
+    @property
+    def skips_unchanged(self) -> bool:
+        """Whether a version whose payload the consumer was sent last is skipped."""
+        return not (self.send_unchanged or self.source_too)
 
     def view(
         self,

@@ -242,13 +242,6 @@ class DeliveryQueue(Protocol):
         """What the consumer holds of the records."""
         ...
 
-    def sent_since_applied(
-        self, subscription: str, system: str, domain: str, master_ids: Collection[str]
-    ) -> set[str]:
-        """Records among these the consumer's system, as a source, sent the hub after it
-        last applied one (what it holds may differ from what it was sent)."""
-        ...
-
     def consumer_keys(
         self, system: str, domain: str, master_ids: Collection[str]
     ) -> dict[str, dict[str, str]]:

@@ -42,6 +42,15 @@ _APPLIED_COLUMNS = (
 _RECENT = 2000
 
 
+def _digest_at(stored: str | None, version: int) -> str | None:
+    """The payload digest kept for ``version`` ("<version>:<digest>"), or None when it was
+    kept for another: a hub of an older release moves the version on without it."""
+    if not stored:
+        return None
+    at, _, digest = stored.partition(":")
+    return digest if at == str(version) else None
+
+
 def _is_open(status: sa.ColumnElement[str]) -> sa.ColumnElement[bool]:
     """``status IN ('pending', 'retrying')`` with the values written out: planners match the
     partial indexes of open deliveries only against the same literal condition."""
@@ -540,25 +549,9 @@ class SqlDeliveryQueue:
                 bool(active),
                 rows.instant(at),
                 rows.json_value(refs) if refs else None,
-                digest,
+                _digest_at(digest, version),
             )
         return out
-
-    def sent_since_applied(
-        self, subscription: str, system: str, domain: str, master_ids: Collection[str]
-    ) -> set[str]:
-        """Records among these the consumer's system, as a source, sent the hub after it
-        last applied one."""
-        if not master_ids:
-            return set()
-        m = self.writer.mark
-        sql = (
-            "SELECT DISTINCT a.master_id FROM applied a JOIN xref x "
-            f"ON x.master_id = a.master_id AND x.domain = {m} AND x.system = {m} "
-            f"WHERE a.subscription = {m} AND {self._in('a.master_id')} "
-            "AND x.received_at > a.applied_at"
-        )
-        return set(self._rows(sql, domain, system, subscription, self._array(master_ids)).scalars())
 
     def consumer_keys(
         self, system: str, domain: str, master_ids: Collection[str]
@@ -632,7 +625,7 @@ class SqlDeliveryQueue:
                     x.active,
                     x.applied_at,
                     refs,
-                    x.digest,
+                    f"{x.version}:{x.digest}" if x.digest else None,
                 )
             self.writer.upsert(
                 conn,

@@ -100,9 +100,6 @@ class _Round:
     firsts: dict[str, tuple[DeliveryStatus, str | None]] = field(default_factory=dict)
     # ... and the newest version of each replayed record first delivered or skipped.
     decided: dict[str, tuple[int, DeliveryStatus]] = field(default_factory=dict)
-    # Records the consumer, as a source, sent the hub since it last applied them: it may
-    # hold something else than it was sent, so an unchanged payload goes all the same.
-    drifted: set[str] = field(default_factory=set)
 
 
 def referenced_keys(
@@ -186,6 +183,12 @@ class RoundReport:
     def attempted(self) -> int:
         """Deliveries this round decided on."""
         return self.delivered + self.retrying + self.dead + self.skipped
+
+
+def _held(item: _Item, ack: DeliveryAck) -> str | None:
+    """The digest of what the consumer holds once it acknowledged ``item``: not known when
+    it had the version already (a duplicate, applied before, maybe in another shape)."""
+    return None if ack.duplicate else item.digest
 
 
 class Deliverer:
@@ -295,7 +298,7 @@ class Deliverer:
         refs = ack.refs or (item.applied.refs if item.applied else None)
         active = item.request.operation is Operation.UPSERT
         return Applied(
-            self.sub.id, d.master_id, d.version, ack.target_key, active, "", refs, item.digest
+            self.sub.id, d.master_id, d.version, ack.target_key, active, "", refs, _held(item, ack)
         )
 
     # --- plan: what to send (in a worker thread, off the event loop) ---------------------
@@ -333,12 +336,7 @@ class Deliverer:
                 if replayed
                 else {}
             )
-            unchanged = [m for m, a in applied.items() if a.digest is not None and a.active]
-            drifted = (
-                uow.sent_since_applied(sub.id, sub.system, sub.domain, unchanged)
-                if unchanged and sub.source_too and not sub.send_unchanged
-                else set()
-            )
+
         # A record's first version in the round is decided now, each later one after the
         # outcome of the one before it (fresh events come in version order).
         first: list[_Planned] = []
@@ -353,7 +351,7 @@ class Deliverer:
                 while len(later) < n:
                     later.append([])
                 later[n - 1].append(planned)
-        round_ = _Round([], start, end, waiting, later, keys, applied, firsts, decided, drifted)
+        round_ = _Round([], start, end, waiting, later, keys, applied, firsts, decided)
         round_.items = [
             self._decide(d, state, trace, applied.get(d.master_id), round_)
             for d, state, trace in first
@@ -555,11 +553,10 @@ class Deliverer:
             item.digest = digest(payload)
             if (
                 not d.replay
-                and not self.sub.send_unchanged
+                and self.sub.skips_unchanged
                 and applied is not None
                 and applied.active
                 and applied.digest == item.digest
-                and d.master_id not in planned.drifted
             ):
                 # A change to fields this consumer does not receive: sent, it would only
                 # cost the consumer a write and a duplicate of what it shows.
@@ -766,7 +763,7 @@ class Deliverer:
                 active,
                 now,
                 ack.refs or None,
-                item.digest if active else None,
+                _held(item, ack),
             )
         )
         known = item.applied.target_key if item.applied else None
