@@ -61,7 +61,7 @@ def test_the_index_only_points_at_records_holding_the_key(steps: list[Any]) -> N
             for m, g in h.ledger.golden.items()
         }
         for (_, name_, value), master in h.ledger.natural.items():
-            assert holds[master].get(name_) == value, (value, master, holds[master], steps)
+            assert value in holds[master].get(name_, ()), (value, master, holds[master], steps)
         for master, golden in h.ledger.golden.items():
             own = golden.attributes.get("gtin")
             if own:

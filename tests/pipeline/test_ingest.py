@@ -877,3 +877,55 @@ def test_a_moved_keys_warning_waits_for_a_person(store: Store) -> None:
     with store.unit_of_work(write=False) as uow:
         entries = uow.exceptions(ExceptionFilter(status=None, system="erp"))
     assert [(e.rule, e.status) for e in entries] == [("sent_key", ExceptionStatus.OPEN)]
+
+
+def test_every_number_a_customers_source_records_send_identifies_it(store: Store) -> None:
+    """Review: only the first source record's number counted (by system and key). A second
+    CRM record joining through the VAT number, with another customer number, took the first
+    one's number out of the index, and the ERP's record of it became a second customer."""
+    inbound = {
+        "customer": {
+            "key": "no",
+            "version": {"from": "v", "kind": "counter"},
+            "fields": {
+                "name": "name",
+                "country": {"const": "DE"},
+                "customer_number": "cn",
+                "tax_id": {"from": "vat", "optional": True},
+            },
+        }
+    }
+    doc = {
+        "name": "two-keys",
+        "systems": {
+            "erp": {"kind": "erp", "inbound": inbound},
+            "crm": {"kind": "crm", "inbound": inbound},
+        },
+        "domains": {
+            "customer": {
+                "natural_keys": [["customer_number"], ["tax_id"]],
+                "ownership": {"customer_number": ["erp"], "name": ["crm", "erp"]},
+            }
+        },
+    }
+    ingest = Ingestor(store, compile_landscape(Landscape.model_validate(doc))).ingest
+    vat = "DE136695976"
+    ingest(
+        "crm",
+        "customer",
+        [SourceRecord({"no": "K2", "v": 1, "name": "A", "cn": "100", "vat": vat})],
+    )
+    ingest(
+        "crm",
+        "customer",
+        [SourceRecord({"no": "K0", "v": 1, "name": "A", "cn": "200", "vat": vat})],
+    )
+    ingest("erp", "customer", [SourceRecord({"no": "E1", "v": 1, "name": "A", "cn": "100"})])
+    with store.unit_of_work(write=False) as uow:
+        master = uow.find_master("customer", "crm", "K2")
+        assert master is not None
+        assert uow.find_master("customer", "crm", "K0") == master
+        assert uow.find_master("customer", "erp", "E1") == master
+        keys = {(n, v) for _, n, v, _ in uow.natural_keys_of([master])}
+    # The ERP's number is the record's own now: the CRM's other number identifies it no more.
+    assert keys == {("customer_number", "100"), ("tax_id", vat)}

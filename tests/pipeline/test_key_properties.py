@@ -86,7 +86,7 @@ def test_the_stored_index_only_points_at_records_holding_the_key(
             index = {(r.name, r.value): r.master_id for r in conn.execute(sa.select(natural_key))}
         store.close()
     for (name, value), master in index.items():
-        assert holds[master].get(name) == value, (value, master, steps, sizes)
+        assert value in holds[master].get(name, ()), (value, master, steps, sizes)
     for master, golden in goldens.items():
         own = golden.attributes.get("gtin")
         if own:

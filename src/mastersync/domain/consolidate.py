@@ -245,7 +245,7 @@ def plan_split(
         if nk is None or nk.value(kept.attributes) == value:
             return False
         return nk.value(created.attributes) == value or (
-            kept_keys.get(name) != value and created_keys.get(name) == value
+            value not in kept_keys.get(name, ()) and value in created_keys.get(name, ())
         )
 
     going = [(name, value) for name, value in keys if goes(name, value)]

@@ -8,25 +8,38 @@ from typing import Any
 from mastersync.domain.golden import Contribution
 from mastersync.domain.landscape.policy import DomainPolicy
 
+# Key name -> the values that identify a record by it.
+Keys = dict[str, tuple[str, ...]]
+
 
 def natural_keys_of(
     policy: DomainPolicy, attributes: Mapping[str, Any], members: Iterable[Contribution]
-) -> dict[str, str]:
-    """Key name -> value: the golden record's own value of each key, else the one its
-    source records send (the first by system and key).
+) -> Keys:
+    """Key name -> values: the golden record's own value of each key, else every value its
+    source records send (sorted).
 
     A key only a non-owner sent (a CRM record with the ERP's customer number, before the
     ERP's record came) is not the golden record's value, but it identifies the record: the
-    owner's record of that key joins it, as it would have had it come first.
+    owner's record of that key joins it, as it would have had it come first. Each of them
+    does: two CRM records of one customer with two numbers (joined by the VAT number) are
+    found by either, where only the first by system and key was, and the other number's
+    ERP record became a second customer.
     """
-    found: dict[str, str] = {}
-    ordered: list[Contribution] | None = None
+    found: Keys = {}
+    listed: list[Contribution] | None = None
     for nk in policy.natural_keys:
         value = nk.value(attributes)
-        if value is None:
-            if ordered is None:
-                ordered = sorted(members, key=lambda c: c.ref)
-            value = next((v for c in ordered if (v := nk.value(c.values)) is not None), None)
         if value is not None:
-            found[nk.name] = value
+            found[nk.name] = (value,)
+            continue
+        if listed is None:
+            listed = list(members)
+        sent = sorted({v for c in listed if (v := nk.value(c.values)) is not None})
+        if sent:
+            found[nk.name] = tuple(sent)
     return found
+
+
+def key_pairs(keys: Keys) -> set[tuple[str, str]]:
+    """(name, value) of every key in ``keys``."""
+    return {(name, value) for name, values in keys.items() for value in values}

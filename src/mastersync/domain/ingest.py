@@ -9,7 +9,7 @@ from typing import Any
 
 from mastersync.domain.golden import ChangeEvent, Contribution, GoldenRecord
 from mastersync.domain.governance.four_eyes import GUARDED
-from mastersync.domain.identity import natural_keys_of
+from mastersync.domain.identity import Keys, natural_keys_of
 from mastersync.domain.landscape.policy import DomainPolicy
 from mastersync.domain.ledger import KeyChange, Ledger
 from mastersync.domain.merge import MergeResult, enforce_ownership, merge
@@ -168,8 +168,8 @@ def _key_changes(
     ledger: Ledger,
     policy: DomainPolicy,
     master_id: str,
-    before: Mapping[str, str],
-    after: Mapping[str, str],
+    before: Keys,
+    after: Keys,
     current: Mapping[str, Any],
     attributes: Mapping[str, Any],
 ) -> tuple[list[KeyChange], list[Problem]]:
@@ -184,12 +184,16 @@ def _key_changes(
     domain = policy.spec.name
     changes, problems = [], []
     for nk in policy.natural_keys:
-        old, new = before.get(nk.name), after.get(nk.name)
-        golden_now = new is not None and nk.value(attributes) == new
-        # Looked at when the key is new to the record, or becomes its golden value (it was
-        # only sent before, and another record may hold it meanwhile). Only then: the chunk
-        # loads the keys its records could gain, not every key of every record it touches.
-        if new is not None and (new != old or (golden_now and nk.value(current) != new)):
+        olds, news = before.get(nk.name, ()), after.get(nk.name, ())
+        own = nk.value(attributes)
+        for new in news:
+            golden_now = own == new
+            # Looked at when the key is new to the record, or becomes its golden value (it
+            # was only sent before, and another record may hold it meanwhile). Only then:
+            # the chunk loads the keys its records could gain, not every key of every
+            # record it touches.
+            if new in olds and not (golden_now and nk.value(current) != new):
+                continue
             owner = ledger.natural.get((domain, nk.name, new))
             if owner is None:
                 changes.append(KeyChange(domain, nk.name, new, master_id, True))
@@ -219,8 +223,9 @@ def _key_changes(
                         severity="warning",
                     )
                 )
-        if old is not None and old != new:
-            changes.append(KeyChange(domain, nk.name, old, master_id, False))
+        for old in olds:
+            if old not in news:
+                changes.append(KeyChange(domain, nk.name, old, master_id, False))
     return changes, problems
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from mastersync.domain.golden import ChangeEvent, Contribution, GoldenRecord
 from mastersync.domain.governance.four_eyes import PendingChange
-from mastersync.domain.identity import natural_keys_of
+from mastersync.domain.identity import key_pairs, natural_keys_of
 from mastersync.domain.ingest import Context, Incoming, Outcome, RecordResult, process
 from mastersync.domain.landscape.policy import DomainPolicy
 from mastersync.domain.ledger import Ledger
@@ -420,11 +420,11 @@ class ChunkRun:
         for c in members:
             by_master.setdefault(c.master_id, []).append(c)
         held = {
-            (name, v)
+            pair
             for g in records
-            for name, v in natural_keys_of(
-                self.policy, g.attributes, by_master.get(g.master_id, ())
-            ).items()
+            for pair in key_pairs(
+                natural_keys_of(self.policy, g.attributes, by_master.get(g.master_id, ()))
+            )
         }
         held |= {
             (nk.name, v)

@@ -178,13 +178,16 @@ def _page(
         before = natural_keys_of(policy, golden.attributes, own)
         now = natural_keys_of(policy, current, plan.members)
         for nk in policy.natural_keys:
-            value = now.get(nk.name)
-            if value is not None:
-                golden_value = nk.value(current) == value
-                wanted.setdefault((nk.name, value), []).append((golden.master_id, golden_value))
-            old = before.get(nk.name)
-            if old is not None and old != value:
-                given_up.append((nk.name, old, golden.master_id))
+            values = now.get(nk.name, ())
+            own_value = nk.value(current)
+            for value in values:
+                holder = (golden.master_id, own_value == value)
+                wanted.setdefault((nk.name, value), []).append(holder)
+            given_up += [
+                (nk.name, old, golden.master_id)
+                for old in before.get(nk.name, ())
+                if old not in values
+            ]
     _index(uow, policy, masters, wanted, given_up, changes, report, index)
 
 

@@ -13,7 +13,7 @@ from mastersync.domain.consolidate import (
     plan_unmerge,
 )
 from mastersync.domain.golden import Contribution, GoldenRecord
-from mastersync.domain.identity import natural_keys_of
+from mastersync.domain.identity import key_pairs, natural_keys_of
 from mastersync.domain.landscape.policy import CompiledLandscape
 from mastersync.domain.ledger import KeyChange
 from mastersync.domain.matching.records import MergeRecord, MergeStatus
@@ -197,7 +197,9 @@ def split_record(
         moving = {(k.name, k.value) for k in plan.keys}
         wanted = {
             (name, v)
-            for name, v in natural_keys_of(policy, created.attributes, plan.contributions).items()
+            for name, v in key_pairs(
+                natural_keys_of(policy, created.attributes, plan.contributions)
+            )
             if (name, v) not in moving
         }
         taken = uow.load_natural_keys(domain, wanted)
