@@ -172,11 +172,10 @@ def _page(
         ctx = MergeContext(clock(), new_trace_id(), ids, "remerge")
         plan = plan_remerge(golden, own, policy, ctx)
         _take(plan, golden, changes, report, ctx)
-        if plan.refused:
-            continue
-        current = plan.golden.attributes if plan.golden else golden.attributes
         before = natural_keys_of(policy, golden.attributes, own)
-        now = natural_keys_of(policy, current, plan.members)
+        # A refused record is left as it is: its keys as they are, indexed if they are not.
+        current = plan.golden.attributes if plan.golden else golden.attributes
+        now = before if plan.refused else natural_keys_of(policy, current, plan.members)
         for nk in policy.natural_keys:
             values = now.get(nk.name, ())
             own_value = nk.value(current)

@@ -336,7 +336,6 @@ class Deliverer:
                 if replayed
                 else {}
             )
-
         # A record's first version in the round is decided now, each later one after the
         # outcome of the one before it (fresh events come in version order).
         first: list[_Planned] = []
