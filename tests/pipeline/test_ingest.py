@@ -747,12 +747,17 @@ def test_a_key_only_inside_another_value_of_the_line_does_not_settle_it(
         assert uow.exceptions(ExceptionFilter(kind="parse_error")) == []
 
 
-def _customers() -> Any:
+def _customers(keys: list[list[str]] | None = None) -> Any:
     inbound = {
         "customer": {
             "key": "no",
             "version": {"from": "v", "kind": "counter"},
-            "fields": {"name": "name", "country": {"const": "DE"}, "customer_number": "cn"},
+            "fields": {
+                "name": "name",
+                "country": {"const": "DE"},
+                "customer_number": "cn",
+                "tax_id": {"from": "vat", "optional": True},
+            },
         }
     }
     doc = {
@@ -763,7 +768,7 @@ def _customers() -> Any:
         },
         "domains": {
             "customer": {
-                "natural_keys": [["customer_number"]],
+                "natural_keys": keys or [["customer_number"]],
                 "ownership": {"customer_number": ["erp"], "name": ["crm", "erp"]},
             }
         },
@@ -883,32 +888,7 @@ def test_every_number_a_customers_source_records_send_identifies_it(store: Store
     """Review: only the first source record's number counted (by system and key). A second
     CRM record joining through the VAT number, with another customer number, took the first
     one's number out of the index, and the ERP's record of it became a second customer."""
-    inbound = {
-        "customer": {
-            "key": "no",
-            "version": {"from": "v", "kind": "counter"},
-            "fields": {
-                "name": "name",
-                "country": {"const": "DE"},
-                "customer_number": "cn",
-                "tax_id": {"from": "vat", "optional": True},
-            },
-        }
-    }
-    doc = {
-        "name": "two-keys",
-        "systems": {
-            "erp": {"kind": "erp", "inbound": inbound},
-            "crm": {"kind": "crm", "inbound": inbound},
-        },
-        "domains": {
-            "customer": {
-                "natural_keys": [["customer_number"], ["tax_id"]],
-                "ownership": {"customer_number": ["erp"], "name": ["crm", "erp"]},
-            }
-        },
-    }
-    ingest = Ingestor(store, compile_landscape(Landscape.model_validate(doc))).ingest
+    ingest = Ingestor(store, _customers([["customer_number"], ["tax_id"]])).ingest
     vat = "DE136695976"
     ingest(
         "crm",

@@ -251,6 +251,11 @@ def test_remerge_gives_a_key_back_to_the_record_whose_source_record_still_sends_
         )
 
 
+def _send(ingest: Any, system: str, row: dict[str, Any]) -> None:
+    """One customer record from ``system``, with a limit unless it has one."""
+    ingest(system, "customer", [SourceRecord({"limit": "1", **row})])
+
+
 def _master(store: Store, system: str, key: str) -> str:
     with store.unit_of_work(write=False) as uow:
         found = uow.find_master("customer", system, key)
@@ -269,21 +274,9 @@ def test_a_key_a_record_gives_up_no_longer_identifies_it(store: Store) -> None:
     kept the old one in the index, and an unrelated customer sent with it later joined."""
     erp_first = _customers({"customer_number": ["erp", "crm"]})
     ingest = Ingestor(store, erp_first).ingest
-    ingest(
-        "erp",
-        "customer",
-        [SourceRecord({"no": "E1", "v": 1, "name": "A", "cn": "X1", "limit": "1"})],
-    )
-    ingest(
-        "crm",
-        "customer",
-        [SourceRecord({"no": "K1", "v": 1, "name": "A", "cn": "X1", "limit": "1"})],
-    )
-    ingest(
-        "crm",
-        "customer",
-        [SourceRecord({"no": "K1", "v": 2, "name": "A", "cn": "Y1", "limit": "1"})],
-    )
+    _send(ingest, "erp", {"no": "E1", "v": 1, "name": "A", "cn": "X1"})
+    _send(ingest, "crm", {"no": "K1", "v": 1, "name": "A", "cn": "X1"})
+    _send(ingest, "crm", {"no": "K1", "v": 2, "name": "A", "cn": "Y1"})
     master = _master(store, "erp", "E1")
     assert _master(store, "crm", "K1") == master
     crm_first = _customers({"customer_number": ["crm", "erp"]})
@@ -292,11 +285,7 @@ def test_a_key_a_record_gives_up_no_longer_identifies_it(store: Store) -> None:
     for r in (dry, report):
         assert (r.changed, r.keys_removed, r.keys_added, r.key_conflicts) == (1, 1, 1, [])
     assert (_indexed(store, "X1"), _indexed(store, "Y1")) == (None, master)
-    Ingestor(store, crm_first).ingest(
-        "erp",
-        "customer",
-        [SourceRecord({"no": "E7", "v": 1, "name": "Other", "cn": "X1", "limit": "1"})],
-    )
+    _send(Ingestor(store, crm_first).ingest, "erp", {"no": "E7", "v": 1, "name": "Z", "cn": "X1"})
     assert _master(store, "erp", "E7") != master
 
 
@@ -306,21 +295,9 @@ def test_an_unindexed_key_goes_to_the_record_whose_golden_value_it_is(store: Sto
     counted it added twice."""
     landscape = _customers({"customer_number": ["erp"]})
     ingest = Ingestor(store, landscape).ingest
-    ingest(
-        "crm",
-        "customer",
-        [SourceRecord({"no": "K1", "v": 1, "name": "A", "cn": "X1", "limit": "1"})],
-    )
-    ingest(
-        "erp",
-        "customer",
-        [SourceRecord({"no": "E2", "v": 1, "name": "B", "cn": "Z2", "limit": "1"})],
-    )
-    ingest(
-        "erp",
-        "customer",
-        [SourceRecord({"no": "E2", "v": 2, "name": "B", "cn": "X1", "limit": "1"})],
-    )
+    _send(ingest, "crm", {"no": "K1", "v": 1, "name": "A", "cn": "X1"})
+    _send(ingest, "erp", {"no": "E2", "v": 1, "name": "B", "cn": "Z2"})
+    _send(ingest, "erp", {"no": "E2", "v": 2, "name": "B", "cn": "X1"})
     a, b = _master(store, "crm", "K1"), _master(store, "erp", "E2")
     assert a < b and _indexed(store, "X1") == b
     with store.unit_of_work() as uow:
@@ -343,16 +320,8 @@ def test_a_guarded_field_no_source_may_write_now_keeps_its_value_without_a_pendi
     """Review: moving the limit to the CRM, whose limit was dropped when it could not write
     it, raised a pending change naming no source, which no one could approve."""
     ingest = Ingestor(store, _customers({"credit_limit": ["erp"]})).ingest
-    ingest(
-        "erp",
-        "customer",
-        [SourceRecord({"no": "E1", "v": 1, "name": "A", "cn": "1", "limit": "900"})],
-    )
-    ingest(
-        "crm",
-        "customer",
-        [SourceRecord({"no": "K1", "v": 1, "name": "A", "cn": "1", "limit": "5"})],
-    )
+    _send(ingest, "erp", {"no": "E1", "v": 1, "name": "A", "cn": "1", "limit": "900"})
+    _send(ingest, "crm", {"no": "K1", "v": 1, "name": "A", "cn": "1", "limit": "5"})
     report = remerge(store, _customers({"credit_limit": ["crm"]}), "customer", actor="ops")
     master = _master(store, "erp", "E1")
     assert (report.held, report.unwritable) == (0, [f"{master}: credit_limit"])
