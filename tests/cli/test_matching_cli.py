@@ -161,3 +161,31 @@ def test_remerge_stopped_by_ctrl_c_says_how_far_it_got(
     code, out = cli(where, "remerge", "customer")
     assert code == 130, out
     assert "stopped: 1 of 3 customer record(s) recomputed and committed; run it again" in out
+
+
+def test_the_remerge_summary_names_keys_moved_and_removed_and_fields_kept(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Its warning marks printed as '[yellow]![/]': the console renders no markup unasked."""
+    from mastersync.cli.matching import _remerge_summary
+    from mastersync.pipeline.remerge import RemergeReport
+
+    report = RemergeReport(
+        "customer",
+        examined=3,
+        changed=1,
+        keys_removed=1,
+        keys_moved=["customer_number X1: cus_a -> cus_b (its golden value)"],
+        key_conflicts=["customer_number [7] is held by cus_c, cus_d"],
+        unwritable=["cus_e: credit_limit"],
+        refused=1,
+        refusals=["cus_f: name [required] missing"],
+    )
+    _remerge_summary(report, dry_run=False)
+    out = capsys.readouterr().out
+    assert "[yellow]" not in out and "[/]" not in out
+    assert "1 natural key(s) no record holds any more taken out of the index" in out
+    assert "! customer_number X1: cus_a -> cus_b" in out
+    assert "! customer_number [7] is held by cus_c, cus_d" in out
+    assert "guarded field(s) kept as they are" in out and "! cus_e: credit_limit" in out
+    assert "cus_f: name [required] missing" in out

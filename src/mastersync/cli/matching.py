@@ -411,12 +411,14 @@ def _remerge_summary(report: RemergeReport, dry_run: bool) -> None:
         if n:
             console.print(f"  {n:,} {what}")
     if report.refused:
+        # (The console prints no markup unless asked: these lines showed "[yellow]![/]".)
         console.print(
             f"  [yellow]![/] {report.refused:,} record(s) left as they were: recomputed, they "
-            "would newly fail a quality rule (as ingest, remerge refuses that change)"
+            "would newly fail a quality rule (as ingest, remerge refuses that change)",
+            markup=True,
         )
         for line in report.refusals:
-            console.print(f"    {escape(line)}")
+            console.print(f"    {line}")
     if report.keys_moved:
         console.print(
             f"  {len(report.keys_moved):,} natural key(s) moved to the record whose golden "
@@ -435,6 +437,6 @@ def _remerge_summary(report: RemergeReport, dry_run: bool) -> None:
 def _listed(lines: list[str], more: str) -> None:
     """The first 20 lines, marked, and how many more."""
     for line in lines[:20]:
-        console.print(f"  [yellow]![/] {escape(line)}")
+        console.print(f"  [yellow]![/] {escape(line)}", markup=True)
     if len(lines) > 20:
         console.print(f"  ... and {len(lines) - 20:,} {more}")
