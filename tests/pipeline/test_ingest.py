@@ -8,9 +8,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mastersync.backends.sql.tables import natural_key
 from mastersync.domain.landscape.model import Landscape
 from mastersync.domain.landscape.policy import compile_landscape
 from mastersync.domain.records import ExceptionStatus
@@ -909,3 +911,53 @@ def test_every_number_a_customers_source_records_send_identifies_it(store: Store
         keys = {(n, v) for _, n, v, _ in uow.natural_keys_of([master])}
     # The ERP's number is the record's own now: the CRM's other number identifies it no more.
     assert keys == {("customer_number", "100"), ("tax_id", vat)}
+
+
+def _keys_of(store: Store, master: str) -> set[tuple[str, str]]:
+    with store.unit_of_work(write=False) as uow:
+        return {(n, v) for _, n, v, _ in uow.natural_keys_of([master])}
+
+
+def test_a_number_a_record_holds_that_nothing_indexes_is_taken_at_its_next_change(
+    store: Store,
+) -> None:
+    """Review: a value the record already held was looked at only when new to it, so one
+    left unindexed (stored when only the first source record's value counted) stayed so."""
+    ingest = Ingestor(store, _customers([["customer_number"], ["tax_id"]])).ingest
+    vat = "DE136695976"
+    k2 = {"no": "K2", "v": 1, "name": "A", "cn": "100", "vat": vat}
+    ingest("crm", "customer", [SourceRecord(k2)])
+    ingest("crm", "customer", [SourceRecord({**k2, "no": "K0", "cn": "200"})])
+    with store.unit_of_work() as uow:
+        master = uow.find_master("customer", "crm", "K2")
+        assert master is not None
+        uow.conn.execute(  # type: ignore[attr-defined]
+            sa.delete(natural_key).where(natural_key.c.value == "100")
+        )
+        uow.commit()
+    ingest("crm", "customer", [SourceRecord({**k2, "v": 2, "name": "A2"})])
+    assert ("customer_number", "100") in _keys_of(store, master)
+
+
+def test_a_split_indexes_the_numbers_the_kept_record_is_left_with(store: Store) -> None:
+    """Review: two CRM records (100, 200) joined by VAT, then the ERP's 100 made 100 the
+    golden value (200 left the index). Splitting the ERP's record off left the kept record
+    found by neither number: the ERP's record of 200 became a second customer."""
+    from mastersync.pipeline.matching.merging import split_record
+
+    landscape = _customers([["customer_number"], ["tax_id"]])
+    ingest = Ingestor(store, landscape).ingest
+    vat = "DE136695976"
+    k2 = {"no": "K2", "v": 1, "name": "A", "cn": "100", "vat": vat}
+    ingest("crm", "customer", [SourceRecord(k2)])
+    ingest("crm", "customer", [SourceRecord({**k2, "no": "K0", "cn": "200"})])
+    ingest("erp", "customer", [SourceRecord({"no": "E1", "v": 1, "name": "A", "cn": "100"})])
+    with store.unit_of_work(write=False) as uow:
+        master = uow.find_master("customer", "crm", "K2")
+    assert master is not None and ("customer_number", "200") not in _keys_of(store, master)
+    created = split_record(store, landscape, "customer", "erp", "E1", actor="ops")
+    assert _keys_of(store, created) == {("customer_number", "100")}
+    assert _keys_of(store, master) == {("customer_number", "200"), ("tax_id", vat)}
+    ingest("erp", "customer", [SourceRecord({"no": "E2", "v": 1, "name": "A", "cn": "200"})])
+    with store.unit_of_work(write=False) as uow:
+        assert uow.find_master("customer", "erp", "E2") == master

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mastersync.domain.golden import ChangeEvent, Contribution, GoldenRecord
-from mastersync.domain.identity import natural_keys_of
+from mastersync.domain.identity import key_pairs, natural_keys_of
 from mastersync.domain.landscape.policy import DomainPolicy
 from mastersync.domain.ledger import KeyChange
 from mastersync.domain.merge import merge
@@ -236,8 +236,8 @@ def plan_split(
     # record sends): one the kept record no longer has but the new one does goes with it,
     # and a golden value of the new one over a key the kept one has only from a source
     # record (the ERP's record split off, with its customer number a CRM record also sends).
-    kept_keys = natural_keys_of(policy, kept.attributes, stay)
-    created_keys = natural_keys_of(policy, created.attributes, [moved])
+    kept_keys = key_pairs(natural_keys_of(policy, kept.attributes, stay))
+    created_keys = key_pairs(natural_keys_of(policy, created.attributes, [moved]))
     own = {nk.name: nk for nk in policy.natural_keys}
 
     def goes(name: str, value: str) -> bool:
@@ -245,7 +245,7 @@ def plan_split(
         if nk is None or nk.value(kept.attributes) == value:
             return False
         return nk.value(created.attributes) == value or (
-            value not in kept_keys.get(name, ()) and value in created_keys.get(name, ())
+            (name, value) not in kept_keys and (name, value) in created_keys
         )
 
     going = [(name, value) for name, value in keys if goes(name, value)]

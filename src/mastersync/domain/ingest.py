@@ -184,17 +184,18 @@ def _key_changes(
     domain = policy.spec.name
     changes, problems = [], []
     for nk in policy.natural_keys:
-        olds, news = before.get(nk.name, ()), after.get(nk.name, ())
+        # Sets: a record joined through one shared key may have thousands of values.
+        olds, news = set(before.get(nk.name, ())), set(after.get(nk.name, ()))
         own = nk.value(attributes)
-        for new in news:
+        for new in sorted(news):
             golden_now = own == new
-            # Looked at when the key is new to the record, or becomes its golden value (it
-            # was only sent before, and another record may hold it meanwhile). Only then:
-            # the chunk loads the keys its records could gain, not every key of every
-            # record it touches.
-            if new in olds and not (golden_now and nk.value(current) != new):
-                continue
             owner = ledger.natural.get((domain, nk.name, new))
+            # Looked at when the key is new to the record, or becomes its golden value (it
+            # was only sent before, and another record may hold it meanwhile), or nothing
+            # indexes it (a split left it, or it was stored when only one sent value
+            # counted). The chunk loads every key its records hold or could gain.
+            if new in olds and owner is not None and not (golden_now and nk.value(current) != new):
+                continue
             if owner is None:
                 changes.append(KeyChange(domain, nk.name, new, master_id, True))
             elif owner != master_id and golden_now:
@@ -223,9 +224,8 @@ def _key_changes(
                         severity="warning",
                     )
                 )
-        for old in olds:
-            if old not in news:
-                changes.append(KeyChange(domain, nk.name, old, master_id, False))
+        for old in sorted(olds - news):
+            changes.append(KeyChange(domain, nk.name, old, master_id, False))
     return changes, problems
 
 

@@ -177,15 +177,14 @@ def _page(
         current = plan.golden.attributes if plan.golden else golden.attributes
         now = before if plan.refused else natural_keys_of(policy, current, plan.members)
         for nk in policy.natural_keys:
-            values = now.get(nk.name, ())
+            values = set(now.get(nk.name, ()))
             own_value = nk.value(current)
             for value in values:
                 holder = (golden.master_id, own_value == value)
                 wanted.setdefault((nk.name, value), []).append(holder)
             given_up += [
                 (nk.name, old, golden.master_id)
-                for old in before.get(nk.name, ())
-                if old not in values
+                for old in sorted(set(before.get(nk.name, ())) - values)
             ]
     _index(uow, policy, masters, wanted, given_up, changes, report, index)
 

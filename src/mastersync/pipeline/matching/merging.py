@@ -192,20 +192,25 @@ def split_record(
         policy = landscape.policies[domain]
         plan = plan_split(golden[master], members[master], (system, key), keys, policy, ctx)
         # The new record's own natural keys (or its source record's), where no record
-        # holds them yet.
-        created = plan.golden[1]
+        # holds them yet; then the kept record's (a value only one of its other source
+        # records sends, left unindexed while the split-off record's value stood for it).
+        kept, created = plan.golden
         moving = {(k.name, k.value) for k in plan.keys}
+        stay = [c for c in members[master] if c.ref != (system, key)]
         wanted = {
-            (name, v)
-            for name, v in key_pairs(
-                natural_keys_of(policy, created.attributes, plan.contributions)
+            master_id: key_pairs(natural_keys_of(policy, golden.attributes, contributions)) - moving
+            for master_id, golden, contributions in (
+                (created.master_id, created, plan.contributions),
+                (kept.master_id, kept, stay),
             )
-            if (name, v) not in moving
         }
-        taken = uow.load_natural_keys(domain, wanted)
-        plan.keys += [
-            KeyChange(domain, n, v, created.master_id, True) for n, v in sorted(wanted - set(taken))
-        ]
+        taken = set(
+            uow.load_natural_keys(domain, wanted[created.master_id] | wanted[kept.master_id])
+        )
+        for master_id in (created.master_id, kept.master_id):
+            free = sorted(wanted[master_id] - taken)
+            plan.keys += [KeyChange(domain, n, v, master_id, True) for n, v in free]
+            taken.update(free)
         _write(uow, landscape, plan, "split", actor, ctx, {"system": system, "key": key})
         uow.commit()
     return plan.golden[1].master_id
