@@ -138,3 +138,13 @@ def test_inbox_and_deliveries_need_admin(
     assert ignored["resolved"] == [entry_id]
     assert client.get("/v1/exceptions", headers=admin).json() == []
     assert client.get("/v1/deliveries", headers=admin).json() == []
+
+
+def test_delivery_stats_carry_every_figure_the_store_gives() -> None:
+    """The API's model is built from the store's figures as they are: one the model lacks
+    would fail every request for a hub with deliveries."""
+    from mastersync.api.schemas import DeliveryStats
+    from mastersync.domain.delivery import SubscriptionStats
+
+    stats = SubscriptionStats("shop.items", 1, 0, 5, 0, 3, 0, None, 10.0, 20.0, unchanged=2)
+    assert DeliveryStats(**vars(stats)).model_dump() == vars(stats)

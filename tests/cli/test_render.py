@@ -22,8 +22,11 @@ def test_deliveries_keep_every_figure_in_80_columns_with_open_deliveries() -> No
             "shop.products", 3, 1, 98_765, 2, 10, 4, "2026-12-06T21:50:06.123456Z", 9_462, 131_642
         ),
         SubscriptionStats("crm.customers", 0, 0, 1_696, 0, 10, 0, None, 5_890, 6_467),
+        SubscriptionStats("wms.items", 0, 0, 3_552, 0, 2_242, 0, None, 39, 41, unchanged=2_000),
     ]
     out = rendered(deliveries_table(stats))
+    assert "wms.items: 2,000 of the skipped sent it nothing new (unchanged)" in out
+    assert "crm.customers: 0" not in out
     assert "131,642" in out and "…" not in out
     assert "shop.products: oldest open delivery from 2026-12-06 21:50:06" in out
     assert "crm.customers: oldest" not in out

@@ -445,7 +445,9 @@ def test_a_version_that_changes_nothing_the_consumer_receives_is_not_sent(
             .order_by(deliveries.c.version)
         ).all()
         held = uow.applied_for("shop.items", [master])[master]
+        [stats] = uow.delivery_stats({"shop.items": "item"})
     assert [(v, s) for v, s, _ in rows] == [(1, "delivered"), (2, "skipped"), (3, "delivered")]
+    assert (stats.delivered, stats.skipped, stats.unchanged) == (2, 1, 1)
     assert rows[1][2] == "nothing the consumer receives changed since version 1"
     # The consumer holds version 3, under the key it gave for version 1.
     assert (held.version, held.active) == (3, True)

@@ -148,6 +148,8 @@ class DeliveryStats(_Doc):
     oldest_open_at: str | None
     p50_ms: float | None
     p99_ms: float | None
+    # Of the skipped, the versions that sent the consumer nothing new.
+    unchanged: int = 0
 
 
 class AuditOut(_Doc):

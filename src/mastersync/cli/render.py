@@ -334,6 +334,12 @@ def deliveries_table(
         f"  * {name}: not in the landscape; nothing attempts its open deliveries"
         for name in sorted(gone)
     ]
+    # Under the table too (no eleventh column fits in 80).
+    waiting += [
+        f"  {s.subscription}: {s.unchanged:,} of the skipped sent it nothing new (unchanged)"
+        for s in stats
+        if s.unchanged
+    ]
     return Group(table, Text("\n".join(waiting))) if waiting else table
 
 

@@ -259,3 +259,9 @@ class SubscriptionStats:
     oldest_open_at: str | None
     p50_ms: float | None
     p99_ms: float | None
+    # Of the skipped: versions that sent the consumer nothing new (see UNCHANGED).
+    unchanged: int = 0
+
+
+# How a delivery skipped for sending the consumer nothing new says so (its last error).
+UNCHANGED = "nothing the consumer receives changed since version"

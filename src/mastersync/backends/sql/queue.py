@@ -21,7 +21,13 @@ from mastersync.backends.sql.tables import (
     xref,
 )
 from mastersync.backends.sql.writer import BatchWriter
-from mastersync.domain.delivery import Applied, Delivery, DeliveryStatus, SubscriptionStats
+from mastersync.domain.delivery import (
+    UNCHANGED,
+    Applied,
+    Delivery,
+    DeliveryStatus,
+    SubscriptionStats,
+)
 from mastersync.domain.golden import ChangeEvent
 from mastersync.domain.records import ExceptionStatus
 from mastersync.ports.store import ChangeSet, DeliveryResults, ReplaySelection
@@ -726,9 +732,20 @@ class SqlDeliveryQueue:
         d = deliveries.c
         counts: dict[str, dict[str, int]] = defaultdict(dict)
         oldest: dict[str, str] = {}
-        q = sa.select(
-            d.subscription, d.status, sa.func.count(), sa.func.min(d.occurred_at)
-        ).group_by(d.subscription, d.status)
+        # Skipped as unchanged counted apart, in the same pass over the table.
+        kind = sa.case(
+            (
+                sa.and_(
+                    d.status == DeliveryStatus.SKIPPED.value,
+                    d.last_error.like(f"{UNCHANGED}%"),
+                ),
+                "unchanged",
+            ),
+            else_=d.status,
+        )
+        q = sa.select(d.subscription, kind, sa.func.count(), sa.func.min(d.occurred_at)).group_by(
+            d.subscription, kind
+        )
         for sub, status, n, first in self.conn.execute(q):
             counts[sub][status] = n
             if status in _OPEN and (sub not in oldest or first < oldest[sub]):
@@ -764,11 +781,12 @@ class SqlDeliveryQueue:
                     c.get("retrying", 0),
                     c.get("delivered", 0),
                     c.get("dead", 0),
-                    c.get("skipped", 0),
+                    c.get("skipped", 0) + c.get("unchanged", 0),
                     lag,
                     oldest.get(sub),
                     _percentile(recent, 0.5),
                     _percentile(recent, 0.99),
+                    c.get("unchanged", 0),
                 )
             )
         return out

@@ -16,6 +16,7 @@ from itertools import pairwise
 from typing import Any
 
 from mastersync.domain.delivery import (
+    UNCHANGED,
     Applied,
     Attempt,
     Delivery,
@@ -561,7 +562,7 @@ class Deliverer:
                 # cost the consumer a write and a duplicate of what it shows.
                 item.settled = (
                     DeliveryStatus.SKIPPED,
-                    f"nothing the consumer receives changed since version {applied.version}",
+                    f"{UNCHANGED} {applied.version}",
                 )
                 item.holds = dataclasses.replace(applied, version=d.version)
                 return item
