@@ -121,6 +121,13 @@ class Estate:
         )
         return asyncio.run(hub.run_until_idle(timeout=timeout, settle=0.3))
 
+    def replay(self, master: str) -> None:
+        """Queue a replay of every version of one record."""
+        selection = ReplaySelection("shop.items", master_id=master)
+        queue_replay(
+            self.store, plan_replay(self.store, selection, "item", new_id), "item", utc_now
+        )
+
     def master(self, sku: str) -> str:
         with self.store.unit_of_work(write=False) as uow:
             found = uow.find_master("item", "erp", sku)
@@ -454,8 +461,7 @@ def test_a_version_that_changes_nothing_the_consumer_receives_is_not_sent(
     assert held.target_key == estate.connector.target.records("item")[master]["key"]
     # A replay sends again what was sent (duplicates to the shop), not the version that was
     # not: sent now, it would be an older state under a key the shop never saw.
-    plan = plan_replay(store, ReplaySelection("shop.items", master_id=master), "item", new_id)
-    queue_replay(store, plan, "item", utc_now)
+    estate.replay(master)
     again = estate.deliver()
     assert (again.delivered, again.skipped) == (2, 1)
     assert [v for _, v, _ in estate.connector.target.log()] == [1, 3]
@@ -526,8 +532,7 @@ def test_a_version_the_consumer_had_already_tells_nothing_of_what_it_holds(
         mapping={"handle": "sku", "label": "name"}, filter="lifecycle_state != 'discontinued'"
     )
     master = estate.master("A1")
-    plan = plan_replay(store, ReplaySelection("shop.items", master_id=master), "item", new_id)
-    queue_replay(store, plan, "item", utc_now)
+    estate.replay(master)
     estate.deliver()
     estate.send({"sku": "A1", "v": 2, "name": "x", "st": "draft"})
     assert estate.deliver().delivered == 1

@@ -268,7 +268,7 @@ def _index(
     stored = {(n, v): m for _, n, v, m in uow.natural_keys_of(masters)}
     for name, value, master in given_up:
         key = (name, value)
-        if index.holder(key, stored.get(key)) == master and master not in _holders(wanted, key):
+        if index.holder(key, stored.get(key)) == master:
             changes.keys.append(KeyChange(domain, name, value, master, False))
             index.changed[key] = None
             report.keys_removed += 1
@@ -308,12 +308,6 @@ def _index(
         report.keys_added += 1
         if len(masters_here) > 1:
             _conflict(report, key, [chosen[0], *(m for m in masters_here if m != chosen[0])])
-
-
-def _holders(
-    wanted: dict[tuple[str, str], list[tuple[str, bool]]], key: tuple[str, str]
-) -> set[str]:
-    return {m for m, _ in wanted.get(key, ())}
 
 
 def _golden_value(uow: UnitOfWork, policy: DomainPolicy, key: tuple[str, str], master: str) -> bool:
