@@ -262,6 +262,34 @@ def test_batches_are_recorded_and_updated(store: Store) -> None:
         assert uow.batches() == [batch]
 
 
+def test_open_parse_errors_are_those_of_the_source_named_alone(store: Store) -> None:
+    # A source's name is matched as it is: "_" and "%" are no wildcards (a_b.csv is not
+    # axb.csv), and another source whose name starts the same is not this one.
+    def parse_error(locator: str) -> ExceptionEntry:
+        return dataclasses.replace(
+            entry(f"@{locator}", "sig-parse"),
+            kind="parse_error",
+            rule="csv_row",
+            field=None,
+            locator=locator,
+        )
+
+    locators = ["a_b.csv:3", "axb.csv:4", "a%b.csv:5", "a/b.csv:6", "a_b.csv.old:7"]
+    write(store, ChangeSet(exceptions=[parse_error(loc) for loc in locators]))
+    with store.unit_of_work(write=False) as uow:
+        found = {
+            source: sorted(uow.open_parse_errors("item", "erp", source))
+            for source in ("a_b.csv", "a%b.csv", "a/b.csv", "axb.csv", "a")
+        }
+    assert found == {
+        "a_b.csv": ["a_b.csv:3"],
+        "a%b.csv": ["a%b.csv:5"],
+        "a/b.csv": ["a/b.csv:6"],
+        "axb.csv": ["axb.csv:4"],
+        "a": [],
+    }
+
+
 def test_schema_revision_is_at_head(store: Store) -> None:
     current, head = store.schema_revision()
     assert current == head

@@ -28,6 +28,8 @@ AUDIT_COLUMNS = (
     "prev_hash",
     "hash",
 )
+# The chain's last entry (built once: every chunk that changes a record reads it).
+_AUDIT_HEAD = sa.select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
 
 
 def write_governance(conn: sa.Connection, changes: ChangeSet, insert: Insert) -> None:
@@ -54,9 +56,7 @@ def write_governance(conn: sa.Connection, changes: ChangeSet, insert: Insert) ->
 
 
 def _append_audit(conn: sa.Connection, changes: ChangeSet, insert: Insert) -> None:
-    head = conn.execute(
-        sa.select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
-    ).first()
+    head = conn.execute(_AUDIT_HEAD).first()
     seq, prev = (int(head[0]), str(head[1])) if head else (0, GENESIS)
     rows: list[tuple[Any, ...]] = []
     actor, channel = changes.actor, changes.channel

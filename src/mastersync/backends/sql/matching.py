@@ -97,6 +97,13 @@ def key_hash(domain: str, key: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+# Built once: ingest rewrites a changed record's keys at every chunk.
+_DELETE_KEYS = sa.delete(match_keys).where(
+    match_keys.c.master_id.in_(sa.bindparam("ids", expanding=True))
+)
+_INSERT_KEYS = sa.insert(match_keys)
+
+
 class SqlMatchRepository:
     """See :class:`mastersync.ports.matching.MatchRepository`; mixed into the unit of work."""
 
@@ -123,17 +130,16 @@ class SqlMatchRepository:
 
     def write_matching(self, changes: MatchChanges) -> None:
         """Replace index keys and insert or update decisions (one row per pair)."""
-        k = match_keys.c
         ids = sorted(changes.keys)
         for part in _chunks(ids):
-            self.conn.execute(sa.delete(match_keys).where(k.master_id.in_(part)))
+            self.conn.execute(_DELETE_KEYS, {"ids": list(part)})
         fresh = [
             {"key": h, "master_id": master}
             for master, (domain, keys) in changes.keys.items()
             for h in {key_hash(domain, key) for key in keys}
         ]
         if fresh:
-            self.conn.execute(sa.insert(match_keys), fresh)
+            self.conn.execute(_INSERT_KEYS, fresh)
         if changes.decisions:
             # One statement for the lot (ingest writes one per new record): a pair scored
             # again takes the new score, keeping its row and id.

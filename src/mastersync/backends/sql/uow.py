@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from mastersync.backends.sql import rows
 from mastersync.backends.sql.matching import SqlMatchRepository
@@ -41,6 +43,31 @@ _IN_CHUNK = 900
 def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), _IN_CHUNK):
         yield items[start : start + _IN_CHUNK]
+
+
+# Statements every ingest call runs, built once: building one per call (and its cache
+# key) cost a tenth of a millisecond each, a fifth of a one-record push.
+_OPEN_PARSE_ERRORS = sa.select(exceptions.c.locator, exceptions.c.id).where(
+    exceptions.c.status == "open",
+    exceptions.c.kind == ProblemKind.PARSE_ERROR.value,
+    exceptions.c.domain == sa.bindparam("domain"),
+    exceptions.c.system == sa.bindparam("system"),
+    exceptions.c.locator.like(sa.bindparam("pattern"), escape="/"),
+)
+_BATCH_UPSERTS: dict[str, Any] = {}
+
+
+def _batch_upsert(dialect: str) -> Any:
+    """INSERT ... ON CONFLICT DO UPDATE of an ingest run's row (both stores have it)."""
+    stmt = _BATCH_UPSERTS.get(dialect)
+    if stmt is None:
+        insert = (postgresql if dialect == "postgresql" else sqlite).insert(batches)
+        stmt = insert.on_conflict_do_update(
+            index_elements=[batches.c.batch_id],
+            set_={"finished_at": insert.excluded.finished_at, "counts": insert.excluded.counts},
+        )
+        _BATCH_UPSERTS[dialect] = stmt
+    return stmt
 
 
 class SqlUnitOfWork(SqlDeliveryQueue, SqlMatchRepository, SqlReconciliationRepository):
@@ -91,16 +118,10 @@ class SqlUnitOfWork(SqlDeliveryQueue, SqlMatchRepository, SqlReconciliationRepos
 
     def open_parse_errors(self, domain: str, system: str, source: str) -> dict[str, list[int]]:
         """Locator -> ids of the open parse errors read from ``source`` (``source:LINE``)."""
-        c = exceptions.c
-        q = sa.select(c.locator, c.id).where(
-            c.status == "open",
-            c.kind == ProblemKind.PARSE_ERROR.value,
-            c.domain == domain,
-            c.system == system,
-            c.locator.startswith(f"{source}:", autoescape=True),
-        )
         found: dict[str, list[int]] = {}
-        for locator, ex_id in self.conn.execute(q):
+        prefix = re.sub(r"([/%_])", r"/\1", f"{source}:")
+        params = {"domain": domain, "system": system, "pattern": f"{prefix}%"}
+        for locator, ex_id in self.conn.execute(_OPEN_PARSE_ERRORS, params):
             found.setdefault(locator, []).append(int(ex_id))
         return found
 
@@ -249,20 +270,18 @@ class SqlUnitOfWork(SqlDeliveryQueue, SqlMatchRepository, SqlReconciliationRepos
 
     def save_batch(self, batch: BatchSummary) -> None:
         """Record an ingest run (insert or update)."""
-        values = {
-            "batch_id": batch.batch_id,
-            "system": batch.system,
-            "domain": batch.domain,
-            "source": batch.source,
-            "started_at": batch.started_at,
-            "finished_at": batch.finished_at,
-            "counts": batch.counts,
-        }
-        done = self.conn.execute(
-            sa.update(batches).where(batches.c.batch_id == batch.batch_id).values(**values)
+        self.conn.execute(
+            _batch_upsert(self.conn.dialect.name),
+            {
+                "batch_id": batch.batch_id,
+                "system": batch.system,
+                "domain": batch.domain,
+                "source": batch.source,
+                "started_at": batch.started_at,
+                "finished_at": batch.finished_at,
+                "counts": batch.counts,
+            },
         )
-        if done.rowcount == 0:
-            self.conn.execute(sa.insert(batches).values(**values))
 
     def batches(self, limit: int = 50) -> list[BatchSummary]:
         """Recent ingest runs, newest first."""

@@ -24,7 +24,7 @@ from mastersync.domain.matching import Decision, Matcher, MatchResult
 from mastersync.domain.matching.blocking import Candidates, select
 from mastersync.domain.matching.compiled import Prepared
 from mastersync.domain.matching.records import DecisionStatus, MatchDecision
-from mastersync.pipeline.matching.models import load_matcher
+from mastersync.pipeline.matching.models import compiled, use_model
 from mastersync.ports.matching import MatchChanges
 from mastersync.ports.store import UnitOfWork
 
@@ -43,8 +43,11 @@ class Linker:
     def __init__(self, uow: UnitOfWork, policy: DomainPolicy, ledger: Ledger, now: str):
         assert policy.matching is not None
         self.domain = policy.spec.name
-        self.matcher: Matcher
-        self.matcher, self.model = load_matcher(uow, self.domain, policy.matching)
+        self.matcher = Matcher(policy.matching, compiled=compiled(policy.matching))
+        # Which model scores, read when a record first has candidates to score: a chunk
+        # that only changes known records (most pushes) needs the blocking keys alone.
+        self._uow = uow
+        self._model: str | None = None
         self.ledger, self.now = ledger, now
         self.changes = MatchChanges()
         # Blocking key -> master ids: from the store, then as this chunk changes records.
@@ -110,7 +113,7 @@ class Linker:
                     golden.version,
                     compiled.prepare(golden.attributes),
                 )
-            weight, _, decision = self.matcher.score_prepared(mine, cached[1])
+            weight, _, decision = self._scorer().score_prepared(mine, cached[1])
             scored.append((-weight, master_id, decision, cached[1]))
         # Explanations only for what is stored: the best candidate, or every review candidate.
         scored.sort(key=lambda x: (x[0], x[1]))
@@ -122,6 +125,18 @@ class Linker:
         if scored and scored[0][2] is Decision.LINK:
             return scored[0][1]
         return None
+
+    def _scorer(self) -> Matcher:
+        """The matcher, with the domain's model loaded."""
+        if self._model is None:
+            self._model = use_model(self._uow, self.domain, self.matcher)
+        return self.matcher
+
+    @property
+    def model(self) -> str:
+        """Which model scored ("fitted at ...", or "starting")."""
+        assert self._model is not None, "no record was scored"
+        return self._model
 
     def settle(self, result: RecordResult, trace_id: str) -> None:
         """Store the decisions of the record just processed and re-index what it changed."""

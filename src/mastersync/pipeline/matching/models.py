@@ -22,19 +22,24 @@ def compiled(config: MatchConfig) -> CompiledConfig:
 
 
 def load_matcher(repo: MatchRepository, domain: str, config: MatchConfig) -> tuple[Matcher, str]:
-    """A matcher scoring with the domain's fitted model, and which model that is.
+    """A matcher scoring with the domain's fitted model, and which model that is."""
+    matcher = Matcher(config, compiled=compiled(config))
+    return matcher, use_model(repo, domain, matcher)
+
+
+def use_model(repo: MatchRepository, domain: str, matcher: Matcher) -> str:
+    """Have ``matcher`` score with the domain's fitted model; returns which model that is.
 
     The model is "fitted at <time>" after ``mastersync dedupe``; "starting" before, or when
     the configuration has changed since the fit (its levels no longer fit the model).
     """
-    matcher = Matcher(config, compiled=compiled(config))
     stored = repo.match_model(domain)
     if stored is not None:
         parameters, fitted_at = stored
         try:
             matcher.use(Parameters.model_validate(parameters))
-            return matcher, f"fitted at {fitted_at}"
+            return f"fitted at {fitted_at}"
         except ConfigError:
             pass  # fitted for another configuration: starting weights until the next fit
     matcher.use(starting_parameters(matcher.compiled))
-    return matcher, "starting"
+    return "starting"
