@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import random
 import time
+
+# The random bits' source: seeded from the system's entropy, and again in a forked child,
+# so that no two processes share a sequence. Ids are no secrets, and a system call per id
+# (os.urandom) was a twentieth of ingesting a changed record. An instance of its own: the
+# module's shared one is seeded to fixed values by test tools (hypothesis, say), which
+# would repeat ids.
+_random = random.Random()
+os.register_at_fork(after_in_child=_random.seed)
 
 
 def _time_ordered() -> str:
     """32 hex digits: 48 bits of milliseconds, then 80 random bits."""
-    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = (time.time_ns() // 1_000_000) << 80 | _random.getrandbits(80)
     return f"{value:032x}"
 
 
