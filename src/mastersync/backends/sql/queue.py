@@ -168,15 +168,19 @@ class SqlDeliveryQueue:
     writer: BatchWriter
 
     def _in(self, column: str) -> str:
-        """``column`` is one of an array parameter's values (see ``_array``)."""
+        """``column`` is one of a JSON array parameter's strings (see ``_array``)."""
         if self.conn.dialect.name == "postgresql":
-            return f"{column} = ANY({self.writer.mark})"
+            # Unpacked once into an array (an InitPlan), which the index lookups then take.
+            unpacked = f"SELECT jsonb_array_elements_text({self.writer.mark}::jsonb)"
+            return f"{column} = ANY(ARRAY({unpacked}))"
         return f"{column} IN (SELECT value FROM json_each({self.writer.mark}))"
 
-    def _array(self, values: Collection[Any]) -> Any:
-        """Values as the one parameter ``_in`` takes: an array, or JSON for SQLite."""
-        if self.conn.dialect.name == "postgresql":
-            return list(values)
+    @staticmethod
+    def _array(values: Collection[str]) -> str:
+        """Strings as the one parameter ``_in`` takes: a JSON array, on both stores.
+
+        Not a list for PostgreSQL: psycopg dumps a list element by element in Python, which
+        was a twentieth of the hub's time; orjson writes it in one call."""
         return orjson.dumps(list(values)).decode()
 
     def _events_sql(self) -> str:
