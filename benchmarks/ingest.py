@@ -4,7 +4,9 @@
 map -> validate -> identify -> merge -> golden write + lineage + outbox; then a second pass
 sends everything again with 10% changed and 1% new. In the same run, the raw limit: the
 same rows upserted with a plain executemany INSERT ... ON CONFLICT DO UPDATE (SQLite), or
-COPY into a stage + INSERT ... ON CONFLICT (PostgreSQL). Duplicate matching (which the
+COPY into a stage + INSERT ... ON CONFLICT (PostgreSQL). Then pushes: changes of one
+record each, one ingest call (one transaction) per change, as the API and webhooks send
+them, against a raw upsert of one row per transaction. Duplicate matching (which the
 target's stages leave out) is measured with --matching, and on its own in matching.py.
 
     .venv/bin/python benchmarks/ingest.py                  # both stores, 200,000 records
@@ -215,6 +217,30 @@ def run_pipeline(
     return n, elapsed
 
 
+def push_changes(rows: dict[str, list[dict[str, Any]]], n: int) -> list[dict[str, Any]]:
+    """``n`` changes of known ERP records, one record each: a newer version, a new price."""
+    known = rows["erp"]
+    out = []
+    for i in range(n):
+        r = known[(i * 7919) % len(known)]
+        out.append({**r, "VER": r["VER"] + 10 + i, "PRICE": f"{(i % 9999 + 1) / 100}"})
+    return out
+
+
+def run_pushes(url: str, changes: list[dict[str, Any]]) -> tuple[int, float]:
+    """One ingest call per change, each its own transaction: pushes per second."""
+    store = open_store(url)
+    ingestor = Ingestor(store, compile_landscape(Landscape.model_validate(landscape(False))))
+    started = time.perf_counter()
+    for change in changes:
+        report = ingestor.ingest("erp", "item", [SourceRecord(change)], source="api")
+        if report.outcomes["accepted"] != 1:
+            raise SystemExit(f"a push was not applied: {report.outcomes} {report.samples[:3]}")
+    elapsed = time.perf_counter() - started
+    store.close()
+    return len(changes), elapsed
+
+
 def _raw_rows(rows: dict[str, list[dict[str, Any]]]) -> list[tuple[Any, ...]]:
     return [
         (f"{system}:{r['ITEM']}", *(str(r[n]) for n in NATIVE[1:]), r["VER"])
@@ -226,9 +252,11 @@ def _raw_rows(rows: dict[str, list[dict[str, Any]]]) -> list[tuple[Any, ...]]:
 RAW_COLUMNS = ("key", *[c.lower() for c in NATIVE[1:]], "ver")
 
 
-def raw_sqlite(path: Path, rows: dict[str, list[dict[str, Any]]]) -> tuple[int, float]:
+def raw_sqlite(
+    path: Path, rows: dict[str, list[dict[str, Any]]], per_commit: int = 2000
+) -> tuple[int, float]:
     """The limit on SQLite: executemany upserts of the same rows, same pragmas, one commit
-    per 2,000 rows like the pipeline."""
+    per 2,000 rows like the pipeline (or per ``per_commit``)."""
     import sqlite3
 
     data = _raw_rows(rows)
@@ -241,12 +269,28 @@ def raw_sqlite(path: Path, rows: dict[str, list[dict[str, Any]]]) -> tuple[int, 
     updates = ", ".join(f"{c} = excluded.{c}" for c in RAW_COLUMNS[1:])
     sql = f"INSERT INTO raw ({cols}) VALUES ({marks}) ON CONFLICT (key) DO UPDATE SET {updates}"
     started = time.perf_counter()
-    for i in range(0, len(data), 2000):
+    for i in range(0, len(data), per_commit):
         conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(sql, data[i : i + 2000])
+        conn.executemany(sql, data[i : i + per_commit])
         conn.execute("COMMIT")
     elapsed = time.perf_counter() - started
     conn.close()
+    return len(data), elapsed
+
+
+def raw_postgres_rows(url: str, rows: dict[str, list[dict[str, Any]]]) -> tuple[int, float]:
+    """The limit for pushes on PostgreSQL: one INSERT ... ON CONFLICT and commit per row."""
+    data = _raw_rows(rows)
+    cols = ", ".join(RAW_COLUMNS)
+    marks = ", ".join(["%s"] * len(RAW_COLUMNS))
+    updates = ", ".join(f"{c} = excluded.{c}" for c in RAW_COLUMNS[1:])
+    sql = f"INSERT INTO raw ({cols}) VALUES ({marks}) ON CONFLICT (key) DO UPDATE SET {updates}"
+    with psycopg.connect(url) as conn:
+        started = time.perf_counter()
+        for row in data:
+            conn.execute(sql, row)
+            conn.commit()
+        elapsed = time.perf_counter() - started
     return len(data), elapsed
 
 
@@ -293,10 +337,12 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def bench(store: str, records: int, matching: bool) -> None:
+def bench(store: str, records: int, matching: bool, pushes: int) -> None:
     first = make_rows(records)
     again = second_pass(first)
+    changes = push_changes(first, pushes)
     drop: Callable[[], None] = lambda: None  # noqa: E731
+    results = []
     with tempfile.TemporaryDirectory() as tmp:
         if store == "sqlite":
             url = f"sqlite:///{Path(tmp) / 'bench.db'}"
@@ -305,22 +351,29 @@ def bench(store: str, records: int, matching: bool) -> None:
         try:
             n1, t1 = run_pipeline(url, first, matching)
             n2, t2 = run_pipeline(url, again, matching)
+            n3, t3 = run_pushes(url, changes) if pushes else (0, 0.0)
+            pushed = {"erp": changes}
             if store == "sqlite":
                 r1, rt1 = raw_sqlite(Path(tmp) / "raw.db", first)
                 r2, rt2 = raw_sqlite(Path(tmp) / "raw.db", again)
+                r3, rt3 = raw_sqlite(Path(tmp) / "raw.db", pushed, per_commit=1)
             else:
                 r1, rt1 = raw_postgres(url, first)
                 r2, rt2 = raw_postgres(url, again)
+                r3, rt3 = raw_postgres_rows(url, pushed)
         finally:
             drop()
-    for label, n, t, rn, rt in (
-        ("first pass", n1, t1, r1, rt1),
-        ("second pass (10% changed, 1% new)", n2, t2, r2, rt2),
-    ):
+    results = [
+        ("first pass", "rec/s", n1, t1, "raw upsert", "rows/s", r1, rt1),
+        ("second pass (10% changed, 1% new)", "rec/s", n2, t2, "raw upsert", "rows/s", r2, rt2),
+    ]
+    if pushes:
+        results.append(("pushes (1 record per call)", "/s", n3, t3, "raw 1-row txn", "/s", r3, rt3))
+    for label, unit, n, t, raw_label, raw_unit, rn, rt in results:
         rate, raw = n / t, rn / rt
         print(
-            f"{store:8} {label:36} pipeline {rate:9,.0f} rec/s   raw upsert {raw:9,.0f} rows/s"
-            f"   ratio {rate / raw:6.1%}"
+            f"{store:8} {label:36} pipeline {rate:9,.0f} {unit:5}   {raw_label} "
+            f"{raw:9,.0f} {raw_unit:6}   ratio {rate / raw:6.1%}"
         )
     sys.stdout.flush()
 
@@ -337,6 +390,12 @@ def main() -> None:
         help="also detect duplicates with the default item rules (off: the stages the target "
         "names; the synthetic names share few words, so blocks grow to their cap)",
     )
+    parser.add_argument(
+        "--pushes",
+        type=int,
+        default=2000,
+        help="changes of one record each, one ingest call apiece, after the two passes (0: none)",
+    )
     args = parser.parse_args()
     tune_gc()  # as the command line does
     print(
@@ -345,7 +404,7 @@ def main() -> None:
         f"{'on (default item rules)' if args.matching else 'off'}"
     )
     for store in args.stores:
-        bench(store, args.records, args.matching)
+        bench(store, args.records, args.matching, args.pushes)
     print(f"peak memory (RSS): {peak_rss_mib():,.0f} MiB")
 
 
