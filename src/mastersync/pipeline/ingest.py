@@ -120,9 +120,11 @@ class Ingestor:
         summary = BatchSummary(report.batch_id, system, domain, source, self.clock())
         # Lines of this source that failed to parse before: read now, their entries close
         # (retry tells a person to fix the file and ingest it again; nothing closed them).
-        # Read once a chunk has records read at a line: a push (the API, a webhook) has
-        # none, and a read per push was a tenth of its cost.
+        # Read once a chunk has a record read at a line of this source (SOURCE:LINE, the
+        # only locators those entries have): an API or webhook push has none (its locator
+        # names the request), and a read per push was a tenth of its cost.
         unparsed: dict[str, list[int]] | None = None
+        at_line = f"{source}:"
         chunks = _chunks(records, self.chunk_size)
         chunk = next(chunks, None)
         if chunk is None:
@@ -134,7 +136,7 @@ class Ingestor:
             # One chunk ahead: the batch's summary goes into its first chunk's transaction
             # and, finished, into its last one's (a small batch is one transaction, not three).
             following = next(chunks, None)
-            if unparsed is None and any(r.locator is not None for r in chunk):
+            if unparsed is None and any((r.locator or "").startswith(at_line) for r in chunk):
                 with self.store.unit_of_work(write=False) as uow:
                     unparsed = uow.open_parse_errors(domain, system, source)
             for attempt in range(1, self.max_attempts + 1):
