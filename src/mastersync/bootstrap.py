@@ -147,12 +147,13 @@ def open_feed(store: Store, bus_url: str | None) -> tuple[EventFeed, Relay | Non
     """The event feed: the outbox itself, or NATS JetStream when a bus URL is given."""
     if not bus_url:
         return OutboxFeed(store, utc_now), None
-    if bus_url.startswith("nats://"):
+    if bus_url.startswith(("nats://", "tls://")):
         from mastersync.backends.nats import NatsFeed, NatsRelay
 
         return NatsFeed(store, bus_url, utc_now), NatsRelay(store, bus_url, utc_now)
     raise BootstrapError(
-        f"unsupported bus URL {bus_url.split('://')[0]}://...; use nats://host:port"
+        f"unsupported bus URL {bus_url.split('://')[0]}://...; use nats://host:port "
+        "(tls://host:port over TLS; several servers comma-separated)"
     )
 
 

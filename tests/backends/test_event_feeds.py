@@ -809,3 +809,64 @@ def test_a_hub_stopping_during_a_bus_outage_closes_without_an_error(sqlite_url: 
         asyncio.run(_drop_stream(bus))
         store.close()
     assert took < 5, f"closing took {took:.1f} s"
+
+
+def test_bus_urls_name_tls_clusters_and_credentials_and_logs_leave_the_secrets_out() -> None:
+    from mastersync.backends.nats.bus import BusSettings
+
+    one = BusSettings("nats://127.0.0.1:4222?stream=S&prefix=p")
+    assert (one.servers, one.where, one.stream, one.prefix) == (
+        ["nats://127.0.0.1:4222"],
+        "nats://127.0.0.1:4222",
+        "S",
+        "p",
+    )
+    cluster = BusSettings("tls://hub:s3cret@nats-a:4222, nats-b:4222,ops:other@nats-c:4222")
+    assert cluster.servers == [
+        "tls://hub:s3cret@nats-a:4222",
+        "tls://hub:s3cret@nats-b:4222",  # credentials given once apply to every server
+        "tls://ops:other@nats-c:4222",
+    ]
+    assert cluster.where == "tls://nats-a:4222, tls://nats-b:4222, tls://nats-c:4222"
+    assert "s3cret" not in cluster.where and "other" not in cluster.where
+    assert (cluster.stream, cluster.prefix) == ("MASTERSYNC", "mastersync")
+    assert BusSettings("nats://").servers == ["nats://127.0.0.1:4222"]
+
+
+def test_a_cluster_url_whose_first_server_is_down_relays_and_delivers(sqlite_url: str) -> None:
+    store = open_store(sqlite_url)
+    store.upgrade()
+    bus = nats_url()
+    # A port nothing listens on, then the real server: the client connects to the one that
+    # answers (before, the comma list was read as one address and nothing connected).
+    via = bus.replace("nats://", "nats://127.0.0.1:1,", 1)
+    append(store, [event(n) for n in range(1, 4)])
+
+    async def run() -> int:
+        relay = NatsRelay(store, via, utc_now)
+        feed = NatsFeed(store, via, utc_now)
+        try:
+            assert await relay.relay(100) == 3
+            events, settle = await feed.take("shop.items", "item", 10)
+            await settle(True)
+            return len(events)
+        finally:
+            await feed.close()
+            await relay.close()
+
+    try:
+        assert asyncio.run(run()) == 3
+    finally:
+        asyncio.run(_drop_stream(bus))
+        store.close()
+
+
+def test_a_bus_url_of_another_kind_is_refused_with_the_kinds_there_are(sqlite_url: str) -> None:
+    from mastersync.bootstrap import BootstrapError, open_feed
+
+    store = open_store(sqlite_url)
+    try:
+        with pytest.raises(BootstrapError, match=r"use nats://host:port \(tls://"):
+            open_feed(store, "amqp://127.0.0.1:5672")
+    finally:
+        store.close()

@@ -22,11 +22,15 @@ from mastersync.pipeline.ids import new_id, utc_now
 from mastersync.pipeline.queries import NotFound, master_id_of
 from mastersync.ports.store import ReplaySelection
 
+_BUS_HELP = (
+    "nats://host:port (tls:// over TLS; a cluster's servers comma-separated; default: the outbox)"
+)
+
 
 @friendly
 def run(
     ctx: typer.Context,
-    bus: Annotated[str | None, typer.Option(help="nats://host:port (default: the outbox)")] = None,
+    bus: Annotated[str | None, typer.Option(help=_BUS_HELP)] = None,
     subscription: Annotated[
         list[str] | None,
         typer.Option("--subscription", "-s", help="only these subscriptions (repeatable)"),
@@ -142,7 +146,7 @@ def _run(
 @friendly
 def deliveries(
     ctx: typer.Context,
-    bus: Annotated[str | None, typer.Option(help="nats://host:port (default: the outbox)")] = None,
+    bus: Annotated[str | None, typer.Option(help=_BUS_HELP)] = None,
 ) -> None:
     """Per subscription: lag, pending, retrying, dead, delivered, p50/p99 latency."""
     hub = options(ctx).hub()

@@ -69,13 +69,28 @@ class StreamMissing(LookupError):
     """The bus has no stream of this name (no hub ran on it yet, or it was deleted)."""
 
 
+BUS_SCHEMES = ("nats", "tls")
+
+
 class BusSettings:
-    """Where and how: ``nats://host:port?stream=MASTERSYNC&prefix=mastersync``."""
+    """Where and how: ``nats://host:port?stream=MASTERSYNC&prefix=mastersync``.
+
+    ``tls://`` connects over TLS. Several servers of a cluster go comma-separated
+    (``nats://user:secret@a:4222,b:4222``): the client connects to whichever answers, and
+    credentials given once apply to every server that names none.
+    """
 
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)
         query = parse_qs(parts.query)
-        self.servers = f"nats://{parts.netloc or '127.0.0.1:4222'}"
+        scheme = parts.scheme if parts.scheme in BUS_SCHEMES else "nats"
+        hosts = [h.strip() for h in (parts.netloc or "127.0.0.1:4222").split(",") if h.strip()]
+        login = next((h.rpartition("@")[0] for h in hosts if "@" in h), "")
+        self.servers = [
+            f"{scheme}://{h if '@' in h or not login else f'{login}@{h}'}" for h in hosts
+        ]
+        # The servers as logs and messages name them: without passwords or tokens.
+        self.where = ", ".join(f"{scheme}://{h.rpartition('@')[2]}" for h in hosts)
         self.stream = query.get("stream", ["MASTERSYNC"])[0]
         self.prefix = query.get("prefix", ["mastersync"])[0]
 
@@ -94,8 +109,10 @@ _ERROR_LOG_EVERY = 60.0
 # How long a closing connection waits to send what it has buffered.
 _CLOSE_FLUSH = 2
 
-# How long the first connection to the bus may take before the caller hears of it.
+# How long the first connection to the bus may take before the caller hears of it (with
+# one server; each further one adds its connect timeout).
 FIRST_CONNECT = 8.0
+_CONNECT_TIMEOUT = 5
 
 
 class _Connection:
@@ -132,16 +149,16 @@ class _Connection:
             return
         self._errors[kind] = (now, 0)
         more = f" (and {seen} more since it was last logged)" if seen else ""
-        log.warning("NATS %s: %s: %s%s", self.settings.servers, kind, exc, more)
+        log.warning("NATS %s: %s: %s%s", self.settings.where, kind, exc, more)
 
     async def _disconnected(self) -> None:
         if self._nc is None or self._nc.is_closed:
             return  # closed on purpose (or dropped by ``reset``)
-        log.warning("NATS %s: disconnected; reconnecting", self.settings.servers)
+        log.warning("NATS %s: disconnected; reconnecting", self.settings.where)
 
     async def _reconnected(self) -> None:
         self._errors.clear()
-        log.warning("NATS %s: reconnected", self.settings.servers)
+        log.warning("NATS %s: reconnected", self.settings.where)
 
     async def js(self, *, create: bool = True) -> JetStreamContext:
         """JetStream, with the stream made if it is missing (unless ``create`` is off: then
@@ -164,7 +181,7 @@ class _Connection:
                     if not create:
                         raise StreamMissing(
                             f"stream {self.settings.stream} is not on the bus at "
-                            f"{self.settings.servers}"
+                            f"{self.settings.where}"
                         ) from None
                     await js.add_stream(config)
                 self._js = js
@@ -177,10 +194,13 @@ class _Connection:
         for ever too: a hub pointed at a server that is down never got to its stop flag,
         so SIGTERM did nothing, and `deliveries --bus` hung.)"""
         nc = Client()
+        servers = self.settings.servers
+        # Each server may take its connect timeout before the next is tried.
+        budget = FIRST_CONNECT + _CONNECT_TIMEOUT * (len(servers) - 1)
         connecting = asyncio.ensure_future(
             nc.connect(
-                self.settings.servers,
-                connect_timeout=5,
+                servers,
+                connect_timeout=_CONNECT_TIMEOUT,
                 max_reconnect_attempts=-1,
                 error_cb=self._error,
                 disconnected_cb=self._disconnected,
@@ -190,7 +210,7 @@ class _Connection:
         stopping = self._interrupted = asyncio.get_running_loop().create_future()
         try:
             done, _ = await asyncio.wait(
-                {connecting, stopping}, timeout=FIRST_CONNECT, return_when=asyncio.FIRST_COMPLETED
+                {connecting, stopping}, timeout=budget, return_when=asyncio.FIRST_COMPLETED
             )
         except BaseException:
             # Cancelled while waiting: the connect must not go on retrying on its own.
@@ -211,8 +231,8 @@ class _Connection:
         if stopping in done:
             raise Interrupted("stopping: no new connection to NATS")
         raise ConnectionError(
-            f"NATS at {self.settings.servers} did not answer within "
-            f"{FIRST_CONNECT:.0f} s (is it running, and is that its address?)"
+            f"NATS at {self.settings.where} did not answer within "
+            f"{budget:.0f} s (is it running, and is that its address?)"
         )
 
     async def client(self) -> Client:
@@ -241,11 +261,11 @@ class _Connection:
             try:
                 await nc.flush(timeout=_CLOSE_FLUSH)
             except Exception as exc:  # the bus went away while stopping
-                log.warning("NATS %s: not flushed on close: %r", self.settings.servers, exc)
+                log.warning("NATS %s: not flushed on close: %r", self.settings.where, exc)
         try:
             await nc.close()
         except Exception as exc:
-            log.warning("NATS %s: closing: %r", self.settings.servers, exc)
+            log.warning("NATS %s: closing: %r", self.settings.where, exc)
 
 
 async def delete_stream(url: str) -> None:

@@ -79,7 +79,8 @@ class Landscape(_Config):
     description: str | None = None
     # Store URL; the command line and MASTERSYNC_STORE override it.
     store: str | None = None
-    # Message bus for distribution at scale (nats://host:port); none: the outbox itself.
+    # Message bus for distribution at scale (nats:// or tls://host:port, a cluster's servers
+    # comma-separated); none: the outbox itself.
     bus: str | None = None
     systems: dict[str, SystemConfig]
     domains: dict[str, DomainConfig] = Field(default_factory=dict)
