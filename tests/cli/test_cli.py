@@ -429,9 +429,14 @@ def test_deliveries_says_when_lag_from_the_outbox_is_not_the_bus_lag(tmp_path: P
 
     landscape = erp_to_shop(tmp_path, "sku,v,name\nA1,1,Pen\nA2,1,Ink\n")
     bus = nats_url()
+    # With credentials (this server takes any): the hub names the bus without them.
+    with_login = bus.replace("nats://", "nats://hub:s3cret@", 1)
     try:
-        code, out = cli("run", "--bus", bus, "--until-idle", "--timeout", "30", landscape=landscape)
+        code, out = cli(
+            "run", "--bus", with_login, "--until-idle", "--timeout", "30", landscape=landscape
+        )
         assert code == 0 and "relayed 2, delivered 2," in out, out
+        assert "bus nats://127.0.0.1:4222 (stream T" in out and "s3cret" not in out, out
         code, out = cli("deliveries", landscape=landscape)
         assert code == 0 and "note: a hub relays this store's events to NATS" in out
         code, out = cli("deliveries", "--bus", bus, landscape=landscape)

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from mastersync.backends.nats.bus import NatsFeed, NatsRelay, StreamMissing
+from mastersync.backends.nats.bus import BusSettings, NatsFeed, NatsRelay, StreamMissing
 from mastersync.bootstrap import open_feed, resolve_bus_url
 from mastersync.cli.common import console, errors, fail, friendly, options
 from mastersync.cli.progress import progress_bar
@@ -83,7 +83,13 @@ def _run(
         )
     distribution = hub.distribution(url, subscription)
     names = ", ".join(s.id for s in distribution.subscriptions) or "none"
-    console.print(f"hub running: subscriptions {names}; bus {url or 'outbox (embedded)'}")
+    if url:
+        # Named without the credentials a URL may carry (the output ends up in logs).
+        settings = BusSettings(url)
+        where = f"{settings.where} (stream {settings.stream})"
+    else:
+        where = "outbox (embedded)"
+    console.print(f"hub running: subscriptions {names}; bus {where}")
     started = time.perf_counter()
 
     server = None
