@@ -58,12 +58,31 @@ def test_supplier_approval_keeps_payment_blocked_until_approved(
     view = client.get(f"/v1/suppliers/{proc['master_id']}", headers=buyer).json()
     assert view["payment_blocked"] is True
     assert client.post(f"/v1/processes/{proc['id']}/advance", headers=buyer).status_code == 403
+    # Nor by writing the lifecycle straight through the system API (review found the
+    # starter's own POST /v1/suppliers with "approved" lifting the block); other fields and
+    # the lifecycle as it stands still go through.
+    bypass = client.post(
+        "/v1/suppliers",
+        json={"key": "V-1", "attributes": {**SUPPLIER, "lifecycle_state": "approved"}},
+        headers=buyer,
+    )
+    assert bypass.status_code == 409, bypass.text
+    assert f"POST /v1/processes/{proc['id']}/advance" in bypass.json()["error"]["message"]
+    same = {**SUPPLIER, "name": "Bolt AG & Co", "lifecycle_state": "onboarding"}
+    ok = client.post("/v1/suppliers", json={"key": "V-1", "attributes": same}, headers=buyer)
+    assert ok.status_code == 200, ok.text
+    view = client.get(f"/v1/suppliers/{proc['master_id']}", headers=buyer).json()
+    assert (view["attributes"]["lifecycle_state"], view["payment_blocked"]) == ("onboarding", True)
     assert client.post(f"/v1/processes/{proc['id']}/advance", headers=boss).json()["state"] == (
         "approved"
     )
     view = client.get(f"/v1/suppliers/{proc['master_id']}", headers=buyer).json()
     assert view["payment_blocked"] is False
     assert view["attributes"]["lifecycle_state"] == "approved"
+    # The process is done: the lifecycle is the systems' to write again.
+    blocked = {**SUPPLIER, "lifecycle_state": "blocked"}
+    later = client.post("/v1/suppliers", json={"key": "V-1", "attributes": blocked}, headers=buyer)
+    assert later.status_code == 200, later.text
 
 
 def test_item_activation_steps_and_readiness(client: httpx.Client, consumer: Consumers) -> None:

@@ -26,6 +26,7 @@ from mastersync.domain.governance.access import Principal, forbidden_writes, res
 from mastersync.domain.governance.four_eyes import PendingChange
 from mastersync.domain.problems import ConfigError
 from mastersync.pipeline.governance.approvals import payment_blocked
+from mastersync.pipeline.governance.processes import open_processes
 from mastersync.pipeline.governance.writes import WriteResult, write_record
 
 router = APIRouter(prefix="/v1")
@@ -115,6 +116,29 @@ def check_reach(
             raise ApiError(409, f"a {domain} record outside your reach has the same natural key")
 
 
+def check_lifecycle(
+    ctx: ApiContext, domain: str, system: str, key: str, attributes: dict[str, Any]
+) -> None:
+    """A record in an open process (onboarding, approval, activation) changes its lifecycle
+    through that process only: set straight, an approval awaiting a second person was
+    bypassed (a supplier written `approved` by the person who started its approval)."""
+    wanted = attributes.get("lifecycle_state")
+    if wanted is None:
+        return
+    with ctx.hub.store.unit_of_work(write=False) as uow:
+        master = uow.find_master(domain, system, key)
+        current = uow.golden(master) if master else None
+    if current is None or current.attributes.get("lifecycle_state") == wanted:
+        return
+    for process in open_processes(ctx.governance, current.master_id):
+        raise ApiError(
+            409,
+            f"{domain} {key} is in process {process.id} ({process.kind}, {process.state}): "
+            f"its lifecycle_state changes through POST /v1/processes/{process.id}/advance",
+            problems=[{"field": "lifecycle_state", "rule": "process", "message": process.id}],
+        )
+
+
 def write_out(result: WriteResult) -> WriteOutcome:
     """The answer to a write."""
     return WriteOutcome(
@@ -194,6 +218,7 @@ def _add_domain_routes(domain: str) -> None:
         system = check_write(ctx, principal, domain, set(attributes_model.model_fields_set))
         attributes = attributes_model.model_dump(mode="json", exclude_unset=True)
         check_reach(ctx, principal, domain, attributes)
+        check_lifecycle(ctx, domain, system, body.key, attributes)
         try:
             result = write_record(
                 ctx.ingestor,

@@ -146,6 +146,10 @@ class Governance(Protocol):
         """One process."""
         ...
 
+    def processes_of(self, master_id: str) -> list[ProcessRecord]:
+        """The processes started for a record, oldest first."""
+        ...
+
     def search(
         self,
         domain: str,

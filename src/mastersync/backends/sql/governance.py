@@ -93,6 +93,20 @@ def _pending(row: Mapping[Any, Any]) -> PendingChange:
     )
 
 
+def _process(r: Any) -> ProcessRecord:
+    return ProcessRecord(
+        r["id"],
+        r["kind"],
+        r["state"],
+        r["domain"],
+        r["started_by"],
+        r["created_at"],
+        r["updated_at"],
+        r["master_id"],
+        list(rows.json_value(r["history"])),
+    )
+
+
 class SqlGovernance:
     """See :class:`mastersync.ports.governance.Governance`."""
 
@@ -306,19 +320,17 @@ class SqlGovernance:
                 .mappings()
                 .first()
             )
-        if r is None:
-            return None
-        return ProcessRecord(
-            r["id"],
-            r["kind"],
-            r["state"],
-            r["domain"],
-            r["started_by"],
-            r["created_at"],
-            r["updated_at"],
-            r["master_id"],
-            list(rows.json_value(r["history"])),
+        return None if r is None else _process(r)
+
+    def processes_of(self, master_id: str) -> list[ProcessRecord]:
+        """The processes started for a record, oldest first."""
+        q = (
+            sa.select(processes)
+            .where(processes.c.master_id == master_id)
+            .order_by(processes.c.created_at, processes.c.id)
         )
+        with self.engine.connect() as conn:
+            return [_process(r) for r in conn.execute(q).mappings()]
 
     # --- reads of golden records within object rules -------------------------------------
     def search(

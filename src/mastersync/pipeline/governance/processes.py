@@ -79,6 +79,15 @@ FLOWS: dict[str, Flow] = {
 }
 
 
+def open_processes(governance: Governance, master_id: str) -> list[ProcessRecord]:
+    """A record's processes that still have a step to take."""
+    return [
+        p
+        for p in governance.processes_of(master_id)
+        if p.kind in FLOWS and any(s.source == p.state for s in FLOWS[p.kind].steps)
+    ]
+
+
 def _write(
     ingestor: Ingestor,
     governance: Governance,
