@@ -59,6 +59,17 @@ def test_partners_see_only_their_own_customers(
     )
     assert r.status_code == 409
     assert "ATU13585627" not in r.text
+    # Nor through the process API, nor with the tax id as the merge will read it (review
+    # found "13585627" with country AT let through, joining the other party's customer).
+    for route, tax_id in (
+        ("/v1/customers", "U13585627"),
+        ("/v1/processes/customer-onboarding", "U13585627"),
+        ("/v1/processes/customer-onboarding", "ATU13585627"),
+    ):
+        attributes = {"name": "Mine", "country": "AT", "tax_id": tax_id}
+        r = client.post(route, json={"key": "A-3", "attributes": attributes}, headers=a)
+        assert r.status_code == 409, (route, tax_id, r.text)
+    assert client.get("/v1/customers/partner_a:A-3", headers=a).status_code == 404
     assert client.get(f"/v1/customers/{theirs}", headers=b).status_code == 200
     # Partners see no suppliers at all, whatever their scopes say.
     assert client.get("/v1/suppliers", headers=a).json()["items"] == []

@@ -186,3 +186,18 @@ def test_experience_apis_shape_for_sales_and_procurement(
     assert view["lead_time_days"] == 12
     assert [i["sku"] for i in view["items"]] == ["I1"]
     assert view["bank_account"] is None
+
+
+def test_a_process_refuses_fields_the_canonical_model_does_not_have(
+    client: httpx.Client, consumer: Consumers
+) -> None:
+    # Review found "bogus" accepted with 201 and dropped without a word.
+    sales = consumer("crm", ["customer:read", "customer:write"], system="portal", person="sam")
+    r = client.post(
+        "/v1/processes/customer-onboarding",
+        json={"key": "N-2", "attributes": {"name": "Nova", "country": "DE", "bogus": 1}},
+        headers=sales,
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["problems"][0]["field"] == "attributes.bogus"
+    assert client.get("/v1/customers/portal:N-2", headers=sales).status_code == 404

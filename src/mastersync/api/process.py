@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mastersync.api.auth import Caller, need
 from mastersync.api.context import context
@@ -13,6 +13,7 @@ from mastersync.api.errors import ApiError
 from mastersync.api.records import load_visible
 from mastersync.api.schemas import ProcessOut
 from mastersync.api.system import check_reach, check_write
+from mastersync.domain.canonical import DOMAINS
 from mastersync.pipeline.governance.processes import FLOWS, ProcessError, advance, start
 from mastersync.ports.governance import ProcessRecord
 
@@ -53,8 +54,28 @@ def start_process(
     """Write the record in the process's first state; returns the process and its id."""
     ctx = context(request)
     domain = FLOWS[kind].domain
-    check_write(ctx, principal, domain, set(body.attributes) - {"lifecycle_state"})
-    check_reach(ctx, principal, domain, body.attributes)
+    # Checked and normalised as the system API's writes are: unknown fields are refused,
+    # and the reach check sees the tax id as the merge will (a partner's "136695976" with
+    # country DE is DE136695976, another party's customer).
+    given = {k: v for k, v in body.attributes.items() if k != "lifecycle_state"}
+    try:
+        parsed = DOMAINS[domain].model.model_validate(given)
+    except ValidationError as exc:
+        raise ApiError(
+            422,
+            "the request is not valid",
+            problems=[
+                {
+                    "field": ".".join(["attributes", *(str(p) for p in err["loc"])]),
+                    "rule": err["type"],
+                    "message": err["msg"],
+                }
+                for err in exc.errors()
+            ],
+        ) from None
+    attributes = parsed.model_dump(mode="json", exclude_unset=True)
+    check_write(ctx, principal, domain, set(parsed.model_fields_set))
+    check_reach(ctx, principal, domain, attributes)
     try:
         process = start(
             ctx.ingestor,
@@ -62,7 +83,7 @@ def start_process(
             principal,
             kind,
             body.key,
-            {k: v for k, v in body.attributes.items() if k != "lifecycle_state"},
+            attributes,
             request.state.request_id,
         )
     except ProcessError as exc:
