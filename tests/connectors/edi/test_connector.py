@@ -94,3 +94,53 @@ def test_standard_detected_from_the_first_characters() -> None:
     assert detect(b"UNA:+.? 'UNB+UNOC") == "edifact"
     assert detect(b"UNB+UNOA:3") == "edifact"
     assert detect(b"sku,qty\n") is None
+
+
+def _x12(sender: str, groups: int, control: int) -> str:
+    isa = (
+        f"ISA*00*{'':10}*00*{'':10}*ZZ*{sender:15}*ZZ*{'DISTRIB':15}*261127*1200*U*00401*"
+        f"{control:09d}*0*P*>~\n"
+    )
+    body = "".join(
+        f"GS*SC*{sender}*DISTRIB*20261127*1200*{g}*X*004010~\nST*832*0001~\nBCT*PC*C{g}~\n"
+        f"LIN*1*EN*4006381333931~\nCTT*1~\nSE*5*0001~\nGE*1*{g}~\n"
+        for g in range(1, groups + 1)
+    )
+    return isa + body + f"IEA*{groups}*{control:09d}~\n"
+
+
+def test_an_interchange_no_997_can_answer_stops_neither_its_file_nor_the_folder(
+    tmp_path: Path,
+) -> None:
+    # Review: a partner's 16-character sender id (its ISA 107 characters long) made the 997
+    # unwritable, and the error stopped every claim of the folder, this file's and later
+    # ones', at every poll.
+    settings = EdiSettings.model_validate(
+        {"type": "edi", "folder": "in", "domains": ["item"], "settle": 0}
+    )
+    connector = EdiConnector(settings, ConnectorContext("acme", tmp_path))
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a-long.x12").write_text(_x12("ACME-LONG-ID-16C", 1, 7))
+    (folder / "b-good.x12").write_text(_x12("ACME", 2, 8))
+    claims = connector.claim()
+    assert {c.file.name for c in claims} == {"a-long.x12", "b-good.x12"}
+    [ack] = (tmp_path / "in" / "acks").glob("997-*.x12")
+    first = parse_x12(ack.read_text()).interchanges[0]
+    assert first.receiver_id == "ACME"
+    # One group number per group acknowledged, and the next 997 goes on after them.
+    (folder / "c-good.x12").write_text(_x12("ACME", 2, 9))
+    connector.claim()
+    numbers = [
+        [g.header.elements[5].value for g in parse_x12(f.read_text()).interchanges[0].groups]
+        for f in sorted((tmp_path / "in" / "acks").glob("997-*.x12"))
+    ]
+    assert sorted(numbers) == [["1", "2"], ["3", "4"]]
+
+
+def test_control_numbers_hand_out_runs(tmp_path: Path) -> None:
+    numbers = ControlNumbers(tmp_path / "numbers.json")
+    assert (numbers.next("group", 3), numbers.next("group")) == (1, 4)
+    (tmp_path / "numbers.json").write_text('{"group": 999999998}')
+    assert numbers.next("group", 3) == 1  # a run that would wrap starts again at 1
+    assert numbers.next("group") == 4

@@ -8,6 +8,7 @@ import datetime as dt
 import fcntl
 import fnmatch
 import json
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -41,6 +42,8 @@ from mastersync.ports.outbound import (
     TransientFailure,
 )
 
+log = logging.getLogger("mastersync.edi")
+
 # Writer fields that hold dates (CCYYMMDD); canonical values arrive as ISO dates or times.
 _DATE_FIELDS = frozenset({"as_of", "effective_date"})
 _X12_ENVELOPE_MAX = 15
@@ -63,8 +66,9 @@ class ControlNumbers:
         self.path = path
         self._lock = threading.Lock()
 
-    def next(self, kind: str) -> int:
-        """The next number of a kind (1, 2, ...; after 999999999, 1 again)."""
+    def next(self, kind: str, count: int = 1) -> int:
+        """The next number of a kind (1, 2, ...; after 999999999, 1 again), or the first of
+        ``count`` consecutive ones (a 997 numbers one group per group it acknowledges)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._lock, self.path.with_suffix(".lock").open("a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # other hub processes write the same partner
@@ -73,7 +77,9 @@ class ControlNumbers:
             except ValueError:
                 counts = {}
             number = int(counts.get(kind, 0)) % 999_999_999 + 1
-            counts[kind] = number
+            if number + count - 1 > 999_999_999:
+                number = 1  # the run would wrap: it starts again from 1 instead
+            counts[kind] = number + count - 1
             partial = self.path.with_name(self.path.name + ".part")
             partial.write_text(json.dumps(counts))
             os.replace(partial, self.path)
@@ -256,9 +262,27 @@ class EdiConnector(FileRounds):
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
         if isinstance(edi.document, X12Document):
             for ic in edi.document.interchanges:
+                try:
+                    # First without numbers: a 997 the partner's own ISA makes unwritable
+                    # (a sender id longer than ISA06's 15 characters) takes none, and stops
+                    # neither this file nor the folder (it stopped every later file).
+                    build_997(ic, interchange_control=1, group_control=1)
+                except EdiWriteError as exc:
+                    log.error(
+                        "%s: no 997 for interchange %s (sender %s): %s",
+                        edi.name,
+                        ic.control_number,
+                        ic.sender_id,
+                        exc,
+                    )
+                    continue
                 number = self.numbers.next("interchange")
+                # One group number per group acknowledged, none shared with another 997.
+                groups = max(1, sum(1 for g in ic.groups if g.header is not None))
                 text = build_997(
-                    ic, interchange_control=number, group_control=self.numbers.next("group")
+                    ic,
+                    interchange_control=number,
+                    group_control=self.numbers.next("group", groups),
                 )
                 _write_atomically(self.acks / f"997-{stamp}-{number:09d}.x12", text)
         else:
