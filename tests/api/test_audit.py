@@ -77,6 +77,13 @@ def test_every_write_is_audited_and_the_chain_holds(
     admin = consumer("ops", ["admin", "customer:read"])
     shown = client.get(f"/v1/audit/customer/{master}", headers=admin).json()
     assert [e["version"] for e in shown] == [1, 2, 3]
+    # Credit fields stay hidden from an admin without customer:credit (review found them in
+    # every entry's before and after); with the scope they show.
+    assert not any("credit_limit" in e["changes"] for e in shown)
+    assert shown[1]["changes"] == {"name": {"before": "Acme", "after": "Acme GmbH"}}
+    credit = consumer("audit", ["admin", "customer:read", "customer:credit"])
+    full = client.get(f"/v1/audit/customer/{master}", headers=credit).json()
+    assert "credit_limit" in full[2]["changes"]
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from mastersync.api.schemas import (
 )
 from mastersync.api.system import held_out
 from mastersync.domain.canonical import DOMAINS
+from mastersync.domain.governance.access import restricted_fields
 from mastersync.domain.governance.four_eyes import FourEyesError, OwnChangeError
 from mastersync.domain.problems import ConfigError
 from mastersync.domain.records import ExceptionEntry, ExceptionStatus
@@ -134,6 +135,9 @@ def audit(request: Request, principal: Caller, domain: str, ref: str) -> list[Au
         raise ApiError(404, f"unknown domain {domain!r}; domains are {', '.join(DOMAINS)}")
     ctx = context(request)
     record, _ = load_visible(ctx.hub.store, ctx.governance, principal, domain, ref)
+    # Fields the caller's scopes do not show (credit, bank details) are left out here too;
+    # the hash still covers them, and `mastersync audit verify` checks the whole entry.
+    hidden = restricted_fields(domain, principal.scopes)
     return [
         AuditOut(
             seq=e.seq,
@@ -144,7 +148,7 @@ def audit(request: Request, principal: Caller, domain: str, ref: str) -> list[Au
             actor=e.actor,
             channel=e.channel,
             request_id=e.request_id,
-            changes=e.field_changes(),
+            changes={f: c for f, c in e.field_changes().items() if f not in hidden},
             hash=e.hash,
         )
         for e in ctx.governance.audit(master_id=record.master_id)
