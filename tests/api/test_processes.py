@@ -139,7 +139,9 @@ def test_experience_apis_shape_for_sales_and_procurement(
         ],
         system="portal",
     )
-    sales = consumer("shop", ["item:read", "customer:read"], person="sid")
+    sales = consumer(
+        "shop", ["item:read", "price:read", "inventory:read", "customer:read"], person="sid"
+    )
 
     def put(plural: str, key: str, attributes: dict[str, object]) -> str:
         r = client.post(
@@ -179,6 +181,10 @@ def test_experience_apis_shape_for_sales_and_procurement(
     assert [i["sku"] for i in page["items"]] == ["I1"]
     assert page["items"][0]["price"]["amount"] == "99.5"
     assert page["items"][0]["available"] == "7"
+    # Without price:read and inventory:read, neither (as GET /v1/prices would refuse them).
+    catalogue = consumer("catalogue", ["item:read"])
+    bare = client.get("/v1/sales/items?channel=web", headers=catalogue).json()["items"]
+    assert [(i["sku"], i["price"], i["available"]) for i in bare] == [("I1", None, None)]
     reps = client.get("/v1/sales/reps/rick/customers", headers=sales).json()
     assert [(c["name"], c["terms"]) for c in reps] == [("Acme", None)]
     buyer = consumer("buyer", ["supplier:read", "item:read"])

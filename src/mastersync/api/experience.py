@@ -136,7 +136,8 @@ def sellable_items(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(pattern=r"^itm_[0-9a-f]{32}$")] = None,
 ) -> SellablePage:
-    """Active items of a sales channel with their price and what is available."""
+    """Active items of a sales channel with their price (with ``price:read``) and what is
+    available (with ``inventory:read``)."""
     need(principal, "item:read")
     if principal.partner_channel is not None and channel != principal.partner_channel:
         raise ApiError(403, f"{principal.consumer} sells only in {principal.partner_channel}")
@@ -150,7 +151,10 @@ def sellable_items(
     )
     records = page.records[:limit]
     ids = [r.master_id for r in records]
-    prices, stock = _prices(ctx, ids), _available(ctx, ids)
+    # Each part only with its own read scope, as on the system APIs (review found prices,
+    # of every list, shown to a consumer refused GET /v1/prices).
+    prices = _prices(ctx, ids) if principal.may("price:read") else {}
+    stock = _available(ctx, ids) if principal.may("inventory:read") else {}
     items = []
     for r in records:
         a = r.attributes
