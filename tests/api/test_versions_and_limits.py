@@ -118,6 +118,7 @@ def test_body_size_cap(client: httpx.Client, consumer: Consumers) -> None:
     r = client.post("/v1/customers", json=big, headers=h)
     assert r.status_code == 413
     assert r.json()["error"]["code"] == "body_too_large"
+    assert r.json()["error"]["request_id"] == r.headers["x-request-id"]
 
     def chunks() -> object:
         yield b'{"key": "X", "attributes": {"name": "'
@@ -139,6 +140,8 @@ def test_timeouts_and_crashes_answer_without_internals(
         r = c.get("/v1/items", headers=h)
         assert r.status_code == 503
         assert r.json()["error"]["code"] == "unavailable"
+        # The handler runs on: the answer must not read as "nothing happened".
+        assert "may still complete" in r.json()["error"]["message"]
     app = create_app(hub)
 
     def broken(*args: object, **kwargs: object) -> None:
@@ -150,3 +153,24 @@ def test_timeouts_and_crashes_answer_without_internals(
         assert r.status_code == 500
         assert "secret" not in r.text and "RuntimeError" not in r.text
         assert r.json()["error"]["request_id"] == r.headers["x-request-id"]
+
+
+def test_a_nul_in_a_path_query_or_key_is_refused(client: httpx.Client, consumer: Consumers) -> None:
+    """PostgreSQL keeps no NUL in text: every look-up with one answered 500 there (404 on
+    SQLite), and a process started with one in its key failed after its record was
+    written."""
+    h = consumer("ops", ["item:read", "item:write"], system="portal", person="pat")
+    for path in (
+        "/v1/items?q=%00",
+        "/v1/items/erp:%00",
+        "/v1/items/itm_%00",
+        "/v1/processes/%00",
+        "/v1/xref/item/erp/%00",
+    ):
+        r = client.get(path, headers=h)
+        assert r.status_code == 404, (path, r.text)
+        assert r.json()["error"]["request_id"] == r.headers["x-request-id"]
+    for route in ("/v1/items", "/v1/processes/item-activation"):
+        r = client.post(route, json={"key": "A\u0000", "attributes": {"name": "x"}}, headers=h)
+        assert r.status_code == 422, (route, r.text)
+    assert client.get("/v1/items", headers=h).json()["items"] == []

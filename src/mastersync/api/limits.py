@@ -63,7 +63,7 @@ class RateLimiter:
             return True, int(b.tokens), 0
 
 
-_CODES = {413: "body_too_large", 500: "internal_error", 503: "unavailable"}
+_CODES = {404: "not_found", 413: "body_too_large", 500: "internal_error", 503: "unavailable"}
 
 
 def _reply(status: int, message: str, rid: str | None) -> tuple[Message, Message]:
@@ -83,8 +83,9 @@ def _reply(status: int, message: str, rid: str | None) -> tuple[Message, Message
 
 
 class GuardMiddleware:
-    """Refuses bodies over ``max_body`` (413, before reading them to the end) and answers
-    503 when a request takes longer than ``timeout`` seconds."""
+    """Finds nothing for a NUL in the path or query (404), refuses bodies over
+    ``max_body`` (413, before reading them to the end), and answers 503 when a request
+    takes longer than ``timeout`` seconds."""
 
     def __init__(self, app: ASGIApp, max_body: int, timeout: float) -> None:
         self.app, self.max_body, self.timeout = app, max_body, timeout
@@ -93,9 +94,16 @@ class GuardMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        rid = scope.get("state", {}).get("request_id")
+        query = scope.get("query_string", b"").lower()
+        if "\x00" in scope.get("path", "") or b"%00" in query or b"\x00" in query:
+            # No key, id or text holds one (PostgreSQL keeps none in text): nothing is found.
+            # Every look-up with one failed with a 500 there (SQLite answered 404).
+            await self._send(send, 404, "nothing has a NUL character in its key, id or text", rid)
+            return
         for name, value in scope.get("headers", []):
             if name == b"content-length" and value.isdigit() and int(value) > self.max_body:
-                await self._send(send, 413, f"the request body is over {self.max_body} bytes")
+                await self._send(send, 413, f"the request body is over {self.max_body} bytes", rid)
                 return
         # Read the body first (it is small by now or refused), so the app never sees a part.
         chunks: list[bytes] = []
@@ -108,7 +116,7 @@ class GuardMiddleware:
             chunk = message.get("body", b"")
             seen += len(chunk)
             if seen > self.max_body:
-                await self._send(send, 413, f"the request body is over {self.max_body} bytes")
+                await self._send(send, 413, f"the request body is over {self.max_body} bytes", rid)
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
@@ -130,13 +138,21 @@ class GuardMiddleware:
                 started = True
             await send(message)
 
-        rid = scope.get("state", {}).get("request_id")
         try:
             async with asyncio.timeout(self.timeout):
                 await self.app(scope, replay, tracking_send)
         except TimeoutError:
             if not started:
-                await self._send(send, 503, f"the request took over {self.timeout:g} s", rid)
+                # The handler runs on in its thread (one cannot be stopped): a write may
+                # still commit after this answer, and the caller must not take it as undone.
+                await self._send(
+                    send,
+                    503,
+                    f"the request took over {self.timeout:g} s and was not waited for: a write "
+                    "may still complete; look it up (its request id is in its audit entry) "
+                    "before sending it again",
+                    rid,
+                )
         except Exception as exc:
             # The caller learns that it failed and the id to quote; the log learns why.
             log.error("request %s failed", rid, exc_info=exc)

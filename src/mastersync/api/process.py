@@ -12,7 +12,7 @@ from mastersync.api.context import context
 from mastersync.api.errors import ApiError
 from mastersync.api.records import load_visible
 from mastersync.api.schemas import ProcessOut
-from mastersync.api.system import check_reach, check_write
+from mastersync.api.system import KEY_PATTERN, check_reach, check_write
 from mastersync.domain.canonical import DOMAINS
 from mastersync.pipeline.governance.processes import FLOWS, ProcessError, advance, start
 from mastersync.ports.governance import ProcessRecord
@@ -25,7 +25,7 @@ class ProcessStart(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    key: str = Field(min_length=1, max_length=200, pattern=r"\S")
+    key: str = Field(min_length=1, max_length=200, pattern=KEY_PATTERN)
     attributes: dict[str, Any] = Field(default_factory=dict)
 
 

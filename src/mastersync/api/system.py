@@ -31,6 +31,9 @@ from mastersync.pipeline.governance.writes import WriteResult, write_record
 
 router = APIRouter(prefix="/v1")
 
+# A key has something besides spaces, and no NUL (PostgreSQL keeps none in text).
+KEY_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
+
 
 def held_out(p: PendingChange) -> HeldChange:
     """A pending change as the API shows it (the values stay inside the hub)."""
@@ -177,7 +180,7 @@ def _write_model(domain: str) -> type[BaseModel]:
     model: type[BaseModel] = create_model(
         f"{domain.title()}Write",
         __config__=ConfigDict(extra="forbid"),
-        key=(str, Field(min_length=1, max_length=200, pattern=r"\S", description="your key")),
+        key=(str, Field(min_length=1, max_length=200, pattern=KEY_PATTERN, description="your key")),
         version=(
             int | None,
             Field(default=None, ge=0, le=10**15, description="your change counter, if any"),
