@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-import httpx
+import copy
+from pathlib import Path
 
-from mastersync.bootstrap import Hub
-from tests.api.conftest import Consumers
+import httpx
+import yaml
+
+from mastersync.api.app import create_app
+from mastersync.bootstrap import Hub, build_hub
+from mastersync.pipeline.governance.consumers import add_consumer
+from mastersync.sandbox.apis.serve import LoopbackServer
+from tests.api.conftest import LANDSCAPE, Consumers
 
 SUPPLIER = {"name": "Bolt AG", "country": "DE", "bank_account": {"iban": "DE89370400440532013000"}}
 
@@ -207,3 +214,52 @@ def test_a_process_refuses_fields_the_canonical_model_does_not_have(
     assert r.status_code == 422, r.text
     assert r.json()["error"]["problems"][0]["field"] == "attributes.bogus"
     assert client.get("/v1/customers/portal:N-2", headers=sales).status_code == 404
+
+
+def test_a_step_takes_though_a_field_owned_elsewhere_is_dropped(
+    client: httpx.Client, consumer: Consumers
+) -> None:
+    # Review: brand (owned by the ERP here) dropped from the write made the step answer
+    # 409 "lifecycle_state is owned by another system" after it had been applied.
+    pim = consumer("pim", ["item:read", "item:write"], system="portal", person="pia")
+    attributes = {"sku": "I-9", "name": "Drill", "base_uom": "EA", "brand": "Bosch"}
+    proc = client.post(
+        "/v1/processes/item-activation", json={"key": "I-9", "attributes": attributes}, headers=pim
+    ).json()
+    step = client.post(f"/v1/processes/{proc['id']}/advance", headers=pim)
+    assert step.status_code == 200, step.text
+    assert step.json()["state"] == "enriched"
+    item = client.get(f"/v1/items/{proc['master_id']}", headers=pim).json()["attributes"]
+    assert item["lifecycle_state"] == "enriched" and "brand" not in item
+
+
+def test_a_process_whose_lifecycle_another_system_owns_is_refused_before_writing(
+    tmp_path: Path,
+) -> None:
+    landscape = copy.deepcopy(LANDSCAPE)
+    landscape["domains"]["customer"] = {"ownership": {"lifecycle_state": ["erp"]}}
+    path = tmp_path / "landscape.yaml"
+    path.write_text(yaml.safe_dump(landscape, sort_keys=False))
+    hub = build_hub(path, f"sqlite:///{tmp_path / 'hub.db'}")
+    try:
+        _, key = add_consumer(
+            hub.governance,
+            hub.landscape,
+            "crm",
+            scopes=["customer:read", "customer:write"],
+            system="portal",
+            person="sam",
+        )
+        with LoopbackServer(create_app(hub)) as server, httpx.Client(base_url=server.url) as c:
+            r = c.post(
+                "/v1/processes/customer-onboarding",
+                json={"key": "N-9", "attributes": {"name": "Nova", "country": "DE"}},
+                headers={"X-API-Key": key},
+            )
+            assert r.status_code == 409, r.text
+            assert "owned by erp, not portal" in r.json()["error"]["message"]
+            # Nothing was written (before, the customer was, without its pending state).
+            got = c.get("/v1/customers/portal:N-9", headers={"X-API-Key": key})
+            assert got.status_code == 404
+    finally:
+        hub.close()

@@ -88,6 +88,18 @@ def open_processes(governance: Governance, master_id: str) -> list[ProcessRecord
     ]
 
 
+def _may_set_lifecycle(ingestor: Ingestor, domain: str, system: str) -> None:
+    """Refuse a step before it writes anything when ``system`` may not write the lifecycle
+    (another system owns it): the write would take the other fields and drop the state."""
+    policy = ingestor.landscape.policies[domain].fields.get("lifecycle_state")
+    if policy is not None and not policy.may_write(system):
+        owners = ", ".join(policy.owners)
+        raise ProcessError(
+            f"lifecycle_state of {domain} is owned by {owners}, not {system}: a process "
+            f"started as {system} cannot set it"
+        )
+
+
 def _write(
     ingestor: Ingestor,
     governance: Governance,
@@ -132,6 +144,7 @@ def start(
     flow = FLOWS[kind]
     if principal.system is None:
         raise ProcessError(f"{principal.consumer} has no source system to write as", 403)
+    _may_set_lifecycle(ingestor, flow.domain, principal.system)
     values = {**attributes, "lifecycle_state": flow.first_lifecycle}
     result = _write(
         ingestor,
@@ -200,6 +213,7 @@ def advance(
             f"the {flow.domain} is not ready for {step.target}: {', '.join(missing)} missing"
         )
     origin = process.history[0]
+    _may_set_lifecycle(ingestor, flow.domain, str(origin["system"]))
     values = {**contribution, "lifecycle_state": step.lifecycle}
     result = _write(
         ingestor,
@@ -219,8 +233,10 @@ def advance(
         "by": principal.person,
         "request_id": request_id,
     }
-    if result.ignored:
-        # The lifecycle is owned by another system: the step did not take.
+    if "lifecycle_state" in result.ignored:
+        # The lifecycle is owned by another system (the landscape changed between the
+        # check and the write): the step did not take. Other fields the system may not
+        # write (owned elsewhere) are dropped as on any write; the step stands.
         entry["state"] = process.state
         entry["refused"] = f"lifecycle_state is owned by another system than {origin['system']}"
         process.history.append(entry)
