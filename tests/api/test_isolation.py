@@ -81,12 +81,12 @@ def test_partners_see_only_items_of_their_channel(
     a, b = partners
     pim = consumer("pim", ["item:read", "item:write"], system="portal")
     ids = {}
+    gtins = {"S1": "4006381333931", "S2": "4012345000009"}
     for sku, channels in (("S1", ["shop-a"]), ("S2", ["shop-b"]), ("S3", ["shop-a", "shop-b"])):
-        r = client.post(
-            "/v1/items",
-            json={"key": sku, "attributes": {"sku": sku, "channels": channels}},
-            headers=pim,
-        )
+        attributes = {"sku": sku, "channels": channels}
+        if sku in gtins:
+            attributes["gtin"] = gtins[sku]
+        r = client.post("/v1/items", json={"key": sku, "attributes": attributes}, headers=pim)
         ids[sku] = r.json()["master_id"]
     seen_a = {i["attributes"]["sku"] for i in client.get("/v1/items", headers=a).json()["items"]}
     seen_b = {i["attributes"]["sku"] for i in client.get("/v2/items", headers=b).json()["items"]}
@@ -95,6 +95,16 @@ def test_partners_see_only_items_of_their_channel(
     assert client.get(f"/v1/items/{ids['S2']}", headers=a).status_code == 404
     assert client.get("/v1/sales/items?channel=shop-b", headers=a).status_code == 403
     assert len(client.get("/v1/items", headers=pim).json()["items"]) == 3
+    # Writing an item with the GTIN of another channel's item would join it: refused, as
+    # for customers (review found it answered 200 and linked the partner's system to it).
+    seller = consumer(
+        "seller_a", ["item:read", "item:write"], system="partner_a", partner_channel="shop-a"
+    )
+    for sku, gtin, status in (("X2", gtins["S2"], 409), ("X1", gtins["S1"], 200)):
+        attributes = {"sku": sku, "gtin": gtin, "channels": ["shop-a"]}
+        r = client.post("/v1/items", json={"key": sku, "attributes": attributes}, headers=seller)
+        assert r.status_code == status, (sku, r.text)
+    assert client.get("/v1/xref/item/partner_a/X2", headers=pim).status_code == 404
 
 
 def test_restricted_fields_are_absent_and_refused(

@@ -113,10 +113,19 @@ def check_reach(
         return
     with ctx.hub.store.unit_of_work(write=False) as uow:
         masters = set(uow.load_natural_keys(domain, keys).values())
+        # An item of another channel is as far out of reach as another party's customer
+        # (review found a partner's write with its GTIN linking the partner's system to it).
+        records = [uow.golden(m) for m in sorted(masters)] if rule.channel is not None else []
     linked = ctx.governance.linked_systems(masters)
-    for master in masters:
-        if rule.linked_system is not None and rule.linked_system not in linked[master]:
-            raise ApiError(409, f"a {domain} record outside your reach has the same natural key")
+    outside = any(
+        rule.linked_system is not None and rule.linked_system not in linked[master]
+        for master in masters
+    ) or any(
+        g is not None and rule.channel not in (g.attributes.get("channels") or [])
+        for g in records
+    )
+    if outside:
+        raise ApiError(409, f"a {domain} record outside your reach has the same natural key")
 
 
 def check_lifecycle(
