@@ -121,8 +121,7 @@ def check_reach(
         rule.linked_system is not None and rule.linked_system not in linked[master]
         for master in masters
     ) or any(
-        g is not None and rule.channel not in (g.attributes.get("channels") or [])
-        for g in records
+        g is not None and rule.channel not in (g.attributes.get("channels") or []) for g in records
     )
     if outside:
         raise ApiError(409, f"a {domain} record outside your reach has the same natural key")
