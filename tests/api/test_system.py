@@ -66,6 +66,14 @@ def test_ownership_applies_to_api_writes(
     got = client.get("/v1/items/erp:A1", headers=h).json()
     assert got["master_id"] == master
     assert got["attributes"]["brand"] == "Ansell"
+    # Its inbox entry can be retried: through the canonical shape it came in (review found
+    # every retry of an API write refused, 409, for want of an inbound mapping of portal).
+    admin = consumer("ops", ["admin"])
+    [entry] = client.get("/v1/exceptions", headers=admin).json()
+    assert (entry["kind"], entry["field"]) == ("ownership_violation", "brand")
+    retried = client.post(f"/v1/exceptions/{entry['id']}/retry", headers=admin)
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["still_failing"] == [entry["id"]]  # the ERP still owns brand
 
 
 def test_rejected_write_names_field_and_rule(client: httpx.Client, consumer: Consumers) -> None:

@@ -6,10 +6,11 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from mastersync.domain.mapping.mapper import MappingFailed
+from mastersync.domain.mapping.mapper import Mapper, MappingFailed
 from mastersync.domain.problems import ProblemKind
 from mastersync.domain.records import ExceptionEntry, ExceptionStatus
 from mastersync.domain.versions import Version, compare
+from mastersync.pipeline.governance.writes import API_LOCATOR, canonical_mapper
 from mastersync.pipeline.ids import utc_now
 from mastersync.pipeline.ingest import Ingestor
 from mastersync.ports.connector import SourceRecord
@@ -74,7 +75,10 @@ class ExceptionsInbox:
     def retry(self, entries: list[ExceptionEntry]) -> RetryReport:
         """Run each entry's record again through the current landscape."""
         report = RetryReport()
-        groups: dict[tuple[str, str], list[ExceptionEntry]] = defaultdict(list)
+        # By system and domain, and for a record written through the API, by the shape it
+        # came in (canonical, with a version or without): the landscape has no inbound
+        # mapping for it, and retrying with one refused every such entry.
+        groups: dict[tuple[str, str, bool | None], list[ExceptionEntry]] = defaultdict(list)
         for entry in entries:
             assert entry.id is not None
             if entry.status is not ExceptionStatus.OPEN:
@@ -94,13 +98,18 @@ class ExceptionsInbox:
             elif not isinstance(entry.payload, dict):
                 report.skipped[entry.id] = "no record payload was kept"
             else:
-                groups[(entry.system, entry.domain)].append(entry)
-        for (system, domain), group in groups.items():
+                groups[(entry.system, entry.domain, _api_shape(entry))].append(entry)
+        for (system, domain, versioned), group in groups.items():
+            mapper = (
+                canonical_mapper(system, domain, versioned)
+                if versioned is not None
+                else self.ingestor.landscape.mapper(system, domain)
+            )
             records = [
                 SourceRecord(e.payload, e.locator, e.trace_id, reapply=True)
-                for e in self._newest(system, domain, group)
+                for e in self._newest(system, domain, group, mapper)
             ]
-            self.ingestor.ingest(system, domain, records, source="retry")
+            self.ingestor.ingest(system, domain, records, source="retry", mapper=mapper)
             with self.store.unit_of_work(write=False) as uow:
                 now = uow.exceptions_by_id([e.id for e in group if e.id is not None])
             for entry in group:
@@ -113,7 +122,7 @@ class ExceptionsInbox:
         return report
 
     def _newest(
-        self, system: str, domain: str, group: list[ExceptionEntry]
+        self, system: str, domain: str, group: list[ExceptionEntry], mapper: Mapper
     ) -> list[ExceptionEntry]:
         """One entry per record: the one keeping its newest source version among all of
         the record's open entries, not only those asked for.
@@ -122,18 +131,21 @@ class ExceptionsInbox:
         can hold different versions: running an older one would go back behind the newer
         (a retry of a v18 entry replaced the v19 another entry kept, and v19 was lost).
         """
-        mapper = self.ingestor.landscape.mapper(system, domain)
         keys = {e.source_key for e in group if e.source_key}
         with self.store.unit_of_work(write=False) as uow:
             siblings = uow.open_exception_keys(domain, system, keys) if keys else {}
             ids = {e.id for found in siblings.values() for e in found}
             entries = {e.id: e for e in group}
+            shape = _api_shape(group[0])
             entries.update(
                 (ex_id, entry)
                 for ex_id, entry in uow.exceptions_by_id(ids - set(entries)).items()
                 if isinstance(entry.payload, dict)
                 and entry.kind
                 not in (ProblemKind.DEAD_LETTER, ProblemKind.DRIFT, ProblemKind.PARSE_ERROR)
+                # Only a record's entries that came in the same shape: the mapping reads
+                # its version.
+                and _api_shape(entry) == shape
             )
         chosen: dict[str, tuple[ExceptionEntry, Version | None]] = {}
         for entry in sorted(
@@ -244,3 +256,11 @@ class ExceptionsInbox:
                     done.append(entry.id)
             uow.commit()
         return done
+
+
+def _api_shape(entry: ExceptionEntry) -> bool | None:
+    """For a record written through the API, whether it came with a version (which
+    canonical mapping reads it); None for one read through the landscape's mapping."""
+    if not (entry.locator or "").startswith(API_LOCATOR) or not isinstance(entry.payload, dict):
+        return None
+    return "version" in entry.payload

@@ -15,6 +15,9 @@ from mastersync.pipeline.ingest import Ingestor
 from mastersync.ports.connector import SourceRecord
 from mastersync.ports.governance import Governance
 
+# Where a record written through the API was read (its inbox entries keep it).
+API_LOCATOR = "api "
+
 
 @cache
 def canonical_mapper(system: str, domain: str, versioned: bool) -> Mapper:
@@ -66,7 +69,7 @@ def write_record(
     payload: dict[str, Any] = {"key": key, "attributes": attributes}
     if version is not None:
         payload["version"] = version
-    record = SourceRecord(payload, locator=f"api {request_id}", trace_id=request_id)
+    record = SourceRecord(payload, locator=f"{API_LOCATOR}{request_id}", trace_id=request_id)
     report = ingestor.ingest(
         system,
         domain,
