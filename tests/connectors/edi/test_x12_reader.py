@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mastersync.connectors.edi import EdiError, parse_x12, parse_x12_bytes
-from tests.connectors.edi.builders import interchange, isa
+from tests.connectors.edi.builders import CATALOG_SET, interchange, isa
 
 BODY = [
     "GS*IB*SENDER*RECEIVER*20240501*1200*7*X*004010",
@@ -281,3 +281,25 @@ def test_error_text_names_the_place() -> None:
         "error segment_count: SE01 says 6 segments, the set has 5 (ST and SE included) "
         "(interchange 000000001, group 7, set 846 0001, SE01, segment 5 of set, segment 7 of file)"
     )
+
+
+@pytest.mark.parametrize("width", range(40, 100, 3))
+def test_a_file_wrapped_at_a_fixed_width_reads_as_unwrapped(width: int) -> None:
+    """Line breaks inside the ISA (a VAN's 80-column wrap, say) went into its fields (a
+    sender id of 'SENDER\\r\\nX'), and a break inside a second ISA's tag lost that interchange."""
+    gs = "GS*SC*SENDER*RECEIVER*20240501*1200*7*X*004010"
+    one = interchange([gs, *CATALOG_SET, "GE*1*7", "IEA*1*000000001"], suffix="")
+    two = interchange(
+        [gs.replace("*7*", "*8*"), *CATALOG_SET, "GE*1*8", "IEA*1*000000002"],
+        control="000000002",
+        suffix="",
+    )
+    text = one + two
+    wrapped = "\r\n".join(text[i : i + width] for i in range(0, len(text), width))
+    plain, broken = parse_x12(text), parse_x12(wrapped)
+    assert plain.all_errors == []
+    assert broken.all_errors == []
+    assert [
+        (i.sender_id, i.receiver_id, i.control_number, i.time) for i in broken.interchanges
+    ] == [(i.sender_id, i.receiver_id, i.control_number, i.time) for i in plain.interchanges]
+    assert broken.records("item") == plain.records("item")

@@ -15,6 +15,7 @@ from mastersync.connectors.edi.x12.scanner import (
     read_isa,
     skip_whitespace,
     split_segment,
+    unwrapped,
 )
 from mastersync.connectors.edi.x12.structure import EnvelopeBuilder, Finding
 
@@ -44,7 +45,7 @@ class _Reader(EnvelopeBuilder):
             pos = skip_whitespace(text, pos)
             if pos >= len(text):
                 break
-            if text.startswith("ISA", pos):
+            if unwrapped(text[pos : pos + 8]).startswith("ISA"):  # a wrapped file may break it
                 pos = self._interchange(pos)
                 continue
             nxt = text.find("ISA", pos + 1)

@@ -56,22 +56,46 @@ def _usable(char: str) -> bool:
 
 
 def read_isa(text: str, start: int) -> IsaHeader:
-    """Read the ISA at `start`: fields are counted by separator, so padding errors still parse."""
-    sep = text[start + 3 : start + 4]
-    if not _usable(sep) or sep in "\r\n":
+    """Read the ISA at `start`: fields are counted by separator, so padding errors still parse.
+
+    CR and LF inside it are left out, as inside any segment: a file wrapped at a fixed width
+    (80 columns, say) breaks the ISA too, and its fields took the line breaks in (a sender id
+    of '102096559\r\nTEST')."""
+    n = len(text)
+    i, tag = start, ""
+    while len(tag) < 3 and i < n:
+        if text[i] not in "\r\n":
+            tag += text[i]
+        i += 1
+    while i < n and text[i] in "\r\n":
+        i += 1
+    sep = text[i : i + 1]
+    if tag != "ISA" or not _usable(sep):
         raise IsaError(f"ISA is followed by {sep!r}, which cannot be an element separator")
+    i += 1
     fields: list[str] = []
-    pos = start + 4
-    for index in range(1, 16):
-        nxt = text.find(sep, pos)
-        if nxt < 0:
-            raise IsaError(f"ISA ends before element ISA{index:02d}")
-        fields.append(text[pos:nxt])
-        pos = nxt + 1
+    current: list[str] = []
+    while len(fields) < 15:
+        if i >= n:
+            raise IsaError(f"ISA ends before element ISA{len(fields) + 1:02d}")
+        char = text[i]
+        i += 1
+        if char == sep:
+            fields.append("".join(current))
+            current = []
+        elif char not in "\r\n":
+            current.append(char)
+    while i < n and text[i] in "\r\n":
+        i += 1
+    pos = i
     component, terminator = text[pos : pos + 1], text[pos + 1 : pos + 2]
     if not terminator:
         raise IsaError("ISA ends before its component separator (ISA16) and terminator")
     fields.append(component)
+    # Its width as written, line breaks left out (they are no part of it).
+    width = pos + 2 - start - sum(1 for c in text[start : pos + 2] if c in "\r\n")
+    if terminator in "\r\n":
+        width += 1  # a line end that ends the segment is its terminator
     problems: list[Problem] = []
     version = fields[11]
     repetition = ""
@@ -99,10 +123,8 @@ def read_isa(text: str, start: int) -> IsaHeader:
         raise IsaError(f"ISA16 {component!r} cannot be the component separator")
     if terminator.isalnum() or terminator in (sep, component, " "):
         raise IsaError(f"{terminator!r} after ISA16 cannot be the segment terminator")
-    if pos + 2 - start != 106:
-        problems.append(
-            Problem("invalid_envelope", f"ISA is {pos + 2 - start} characters, not 106", 16)
-        )
+    if width != 106:
+        problems.append(Problem("invalid_envelope", f"ISA is {width} characters, not 106", 16))
     if not _VERSION.match(version):
         problems.append(
             Problem(
@@ -136,8 +158,15 @@ def iter_segments(
 
 
 def is_isa(raw: str) -> bool:
-    """True when a raw segment is an ISA (its fourth character is the element separator)."""
-    return raw.startswith("ISA") and len(raw) > 3 and not raw[3].isalnum()
+    """True when a raw segment is an ISA (its fourth character is the element separator),
+    line breaks left out (a wrapped file may break its tag)."""
+    head = unwrapped(raw[:8])
+    return head.startswith("ISA") and len(head) > 3 and not head[3].isalnum()
+
+
+def unwrapped(text: str) -> str:
+    """``text`` without CR and LF."""
+    return text.replace("\r", "").replace("\n", "")
 
 
 def split_segment(raw: str, d: X12Delimiters) -> tuple[str, tuple[Element, ...]]:
