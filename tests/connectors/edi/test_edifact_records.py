@@ -172,6 +172,8 @@ def test_invrpt_inventory() -> None:
         "2",
     )
     assert "uom" not in dc2
+    # DC2 names no more than its id: nothing of the heading's party beside it.
+    assert (dc2["location_qualifier"], dc2.get("location_name")) == ("18", None)
     # No LOC: the reporting party of the heading is the location.
     assert (default["gtin"], default["quantity"], default["location"]) == (
         "5012345678900",
@@ -179,3 +181,12 @@ def test_invrpt_inventory() -> None:
         "5410738100050",
     )
     assert (default["location_qualifier"], default["as_of"]) == ("GY", "20240430")
+
+
+def test_invrpt_location_fields_come_from_one_place() -> None:
+    # Review: LOC+18+DC2 after a quantity took the warehouse name of the heading's NAD+WH.
+    text = INVRPT.replace("NAD+GY+5410738100050::9'", "NAD+WH+5410738100050::9++MAIN STORE'")
+    dc1, dc2, default = parse_edifact(text).records("inventory")
+    assert (dc2["location"], dc2.get("location_name")) == ("DC2", None)
+    assert (dc1["location"], dc1["location_name"]) == ("DC1", "CENTRAL")
+    assert (default["location"], default["location_name"]) == ("5410738100050", "MAIN STORE")

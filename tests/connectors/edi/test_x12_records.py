@@ -181,6 +181,11 @@ def test_846_inventory_with_locations() -> None:
     assert (first["position"], first["set_control"], first["group_control"]) == ("8", "0101", "8")
     assert recs[2]["location_name"] == "STORE 9"
     assert (recs[3]["lead_time"], recs[3]["lead_time_unit"]) == ("5", "DA")
+    # An SDQ location is its own: no name or qualifier from the header's N1*WH (DC1's
+    # name "CENTRAL DC" beside DC2's id, before).
+    for rec in recs[3:]:
+        assert "location_name" not in rec and "location_qualifier" not in rec
+        assert rec["location_id_qualifier"] == "92"
 
 
 def test_846_qty_without_qualifier_is_noted() -> None:

@@ -66,7 +66,11 @@ def _quantity(ctx: Context, line: _Line, seg: Segment) -> None:
 def _finish(line: _Line, head: Record, default_location: Record, out: list[Record]) -> None:
     settle_description(line.item)
     for rec in line.records:
-        fill(rec, line.location or default_location)
+        if "location" not in rec:
+            # Every location field from one place: a record that names its own location
+            # (SDQ, a LOC after the quantity) takes nothing from another one (it took the
+            # header location's name and qualifier beside its own id).
+            fill(rec, line.location or default_location)
         as_of = (
             rec.get(f"date_{AS_OF_QUALIFIER}")
             or line.item.get(f"date_{AS_OF_QUALIFIER}")

@@ -106,7 +106,11 @@ def _finish(line: _Line, head: Record, default_location: Record, out: list[Recor
     settle_description(line.item)
     header_dates = {k[len("header_") :]: v for k, v in head.items() if k.startswith("header_date_")}
     for rec in line.records:
-        fill(rec, line.first_location or default_location)
+        if "location" not in rec:
+            # Every location field from one place: a record that names its own location
+            # (SDQ, a LOC after the quantity) takes nothing from another one (it took the
+            # header location's name and qualifier beside its own id).
+            fill(rec, line.first_location or default_location)
         as_of = _as_of(rec, line.item, header_dates) or head.get("report_date", "")
         put(rec, "as_of", as_of)
         fill(rec, line.item)
