@@ -60,6 +60,8 @@ def test_a_bad_record_fails_alone_and_the_rest_is_written(tmp_path: Path) -> Non
     assert "gtin" in str(results[1]) and "active" in str(results[2])
     assert isinstance(results[3], DeliveryAck) and results[3].response == {"written": False}
     [written] = (tmp_path / "out").glob("stock-*.x12")
+    # The record the writer refused took no control number: the file is the partner's first.
+    assert parse_x12(written.read_text()).interchanges[0].control_number == "000000001"
     rows = parse_x12(written.read_text()).records("inventory")
     assert [(r["gtin"], r["quantity"]) for r in rows] == [
         ("4006381333931", "5"),

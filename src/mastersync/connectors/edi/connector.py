@@ -294,14 +294,13 @@ class EdiConnector(FileRounds):
 
     # -- out ----------------------------------------------------------------------------
 
-    def _render(self, spec: EdiExport, rows: list[dict[str, Any]]) -> str:
-        number = self.numbers.next("interchange")
+    def _render(self, spec: EdiExport, rows: list[dict[str, Any]], number: int, group: int) -> str:
         if spec.message in ("832", "846"):
             envelope = X12Envelope(
                 sender_id=spec.sender_id,
                 receiver_id=spec.receiver_id,
                 interchange_control=number,
-                group_control=self.numbers.next("group"),
+                group_control=group,
                 sender_qualifier=spec.sender_qualifier,
                 receiver_qualifier=spec.receiver_qualifier,
                 usage_indicator=spec.usage,
@@ -343,7 +342,13 @@ class EdiConnector(FileRounds):
                 out[i] = TerminalFailure(f"{name}: {exc}")
         while live:
             try:
-                text = self._render(spec, rows)
+                # First with stand-in numbers: a record the writer refuses is taken out and
+                # the rest tried again, and only the file written takes control numbers (each
+                # try took one, and the partner saw gaps: its first file was number 3).
+                self._render(spec, rows, 1, 1)
+                x12 = spec.message in ("832", "846")
+                number = self.numbers.next("interchange")
+                text = self._render(spec, rows, number, self.numbers.next("group") if x12 else 1)
             except EdiWriteError as exc:
                 if exc.record_index is None:
                     for i in live:
