@@ -105,6 +105,14 @@ def test_partners_see_only_items_of_their_channel(
         r = client.post("/v1/items", json={"key": sku, "attributes": attributes}, headers=seller)
         assert r.status_code == status, (sku, r.text)
     assert client.get("/v1/xref/item/partner_a/X2", headers=pim).status_code == 404
+    # Its own records stay writable: an item it feeds without channels, written again
+    # (review found the first version of this check refusing them, and prices, which have
+    # no channels at all).
+    own = {"sku": "X9", "gtin": "96385074", "name": "Mine"}
+    for name in ("Mine", "Mine too"):
+        attributes = {**own, "name": name}
+        r = client.post("/v1/items", json={"key": "X9", "attributes": attributes}, headers=seller)
+        assert r.status_code == 200, r.text
 
 
 def test_restricted_fields_are_absent_and_refused(

@@ -75,6 +75,22 @@ def test_supplier_approval_keeps_payment_blocked_until_approved(
     )
     assert bypass.status_code == 409, bypass.text
     assert f"POST /v1/processes/{proc['id']}/advance" in bypass.json()["error"]["message"]
+    # Nor by clearing it, nor through another key that joins the record by its tax id.
+    for key, state in (("V-1", None), ("V-1b", "approved")):
+        attributes = {**SUPPLIER, "tax_id": "DE136695976", "lifecycle_state": state}
+        if key == "V-1":
+            attributes.pop("tax_id")
+        else:
+            # The starting write gave no tax id: give the record one first (no lifecycle).
+            first = {**SUPPLIER, "tax_id": "DE136695976"}
+            assert (
+                client.post(
+                    "/v1/suppliers", json={"key": "V-1", "attributes": first}, headers=buyer
+                ).status_code
+                == 200
+            )
+        r = client.post("/v1/suppliers", json={"key": key, "attributes": attributes}, headers=buyer)
+        assert r.status_code == 409, (key, r.text)
     same = {**SUPPLIER, "name": "Bolt AG & Co", "lifecycle_state": "onboarding"}
     ok = client.post("/v1/suppliers", json={"key": "V-1", "attributes": same}, headers=buyer)
     assert ok.status_code == 200, ok.text

@@ -115,13 +115,19 @@ def check_reach(
         masters = set(uow.load_natural_keys(domain, keys).values())
         # An item of another channel is as far out of reach as another party's customer
         # (review found a partner's write with its GTIN linking the partner's system to it).
-        records = [uow.golden(m) for m in sorted(masters)] if rule.channel is not None else []
+        # Items only: no other domain has channels.
+        by_channel = rule.channel is not None and domain == "item"
+        records = [uow.golden(m) for m in sorted(masters)] if by_channel else []
     linked = ctx.governance.linked_systems(masters)
     outside = any(
         rule.linked_system is not None and rule.linked_system not in linked[master]
         for master in masters
     ) or any(
-        g is not None and rule.channel not in (g.attributes.get("channels") or []) for g in records
+        g is not None
+        # A record the partner's own system already feeds is its own, channels or not.
+        and not (principal.system is not None and principal.system in linked[g.master_id])
+        and rule.channel not in (g.attributes.get("channels") or [])
+        for g in records
     )
     if outside:
         raise ApiError(409, f"a {domain} record outside your reach has the same natural key")
@@ -129,25 +135,39 @@ def check_reach(
 
 def check_lifecycle(
     ctx: ApiContext, domain: str, system: str, key: str, attributes: dict[str, Any]
-) -> None:
+) -> dict[str, Any]:
     """A record in an open process (onboarding, approval, activation) changes its lifecycle
     through that process only: set straight, an approval awaiting a second person was
-    bypassed (a supplier written `approved` by the person who started its approval)."""
-    wanted = attributes.get("lifecycle_state")
-    if wanted is None:
-        return
+    bypassed (a supplier written `approved` by the person who started its approval).
+    Returns the attributes to write: a write that leaves the state out keeps it (a record's
+    write replaces the system's whole record, so leaving it out cleared it)."""
+    # The records the write reaches: by the caller's key, or through a natural key (a second
+    # key with the supplier's tax id merges into it as well).
+    policy = ctx.hub.landscape.policies[domain]
+    keys = {(nk.name, v) for nk in policy.natural_keys if (v := nk.value(attributes)) is not None}
     with ctx.hub.store.unit_of_work(write=False) as uow:
-        master = uow.find_master(domain, system, key)
-        current = uow.golden(master) if master else None
-    if current is None or current.attributes.get("lifecycle_state") == wanted:
-        return
-    for process in open_processes(ctx.governance, current.master_id):
+        masters = set(uow.load_natural_keys(domain, keys).values()) if keys else set()
+        if (own := uow.find_master(domain, system, key)) is not None:
+            masters.add(own)
+        records = [g for m in sorted(masters) if (g := uow.golden(m)) is not None]
+    for current in records:
+        processes = open_processes(ctx.governance, current.master_id)
+        if not processes:
+            continue
+        state = current.attributes.get("lifecycle_state")
+        if "lifecycle_state" not in attributes:
+            attributes = {**attributes, "lifecycle_state": state}
+            continue
+        if attributes["lifecycle_state"] == state:
+            continue  # an explicit null is a change too
+        process = processes[0]
         raise ApiError(
             409,
             f"{domain} {key} is in process {process.id} ({process.kind}, {process.state}): "
             f"its lifecycle_state changes through POST /v1/processes/{process.id}/advance",
             problems=[{"field": "lifecycle_state", "rule": "process", "message": process.id}],
         )
+    return attributes
 
 
 def write_out(result: WriteResult) -> WriteOutcome:
@@ -229,7 +249,7 @@ def _add_domain_routes(domain: str) -> None:
         system = check_write(ctx, principal, domain, set(attributes_model.model_fields_set))
         attributes = attributes_model.model_dump(mode="json", exclude_unset=True)
         check_reach(ctx, principal, domain, attributes)
-        check_lifecycle(ctx, domain, system, body.key, attributes)
+        attributes = check_lifecycle(ctx, domain, system, body.key, attributes)
         try:
             result = write_record(
                 ctx.ingestor,
