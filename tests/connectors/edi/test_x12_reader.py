@@ -303,3 +303,23 @@ def test_a_file_wrapped_at_a_fixed_width_reads_as_unwrapped(width: int) -> None:
         (i.sender_id, i.receiver_id, i.control_number, i.time) for i in broken.interchanges
     ] == [(i.sender_id, i.receiver_id, i.control_number, i.time) for i in plain.interchanges]
     assert broken.records("item") == plain.records("item")
+
+
+def test_a_line_break_just_before_the_isa_terminator_is_a_wrap() -> None:
+    # Review: a wrap at the ISA's 106th character made the CR its terminator, and the
+    # interchange had no IEA. A line end there is the terminator only when a segment
+    # follows it, as in a file whose terminator is the line end.
+    text = interchange(
+        [
+            "GS*SC*SENDER*RECEIVER*20240501*1200*7*X*004010",
+            *CATALOG_SET,
+            "GE*1*7",
+            "IEA*1*000000001",
+        ],
+        suffix="",
+    )
+    wrapped = parse_x12(text[:105] + "\r\n" + text[105:])
+    assert wrapped.all_errors == []
+    assert wrapped.records("item") == parse_x12(text).records("item")
+    by_line = parse_x12(text.replace("~", "\n"))
+    assert by_line.all_errors == [] and by_line.interchanges[0].delimiters.segment == "\n"

@@ -88,14 +88,26 @@ def read_isa(text: str, start: int) -> IsaHeader:
     while i < n and text[i] in "\r\n":
         i += 1
     pos = i
-    component, terminator = text[pos : pos + 1], text[pos + 1 : pos + 2]
+    component = text[pos : pos + 1]
+    after = pos + 1  # where the terminator is
+    terminator = text[after : after + 1]
+    if terminator in ("\r", "\n"):
+        # A line end here is the terminator, unless a wrap fell just before it: then the
+        # next character past the line breaks is a delimiter, not a segment's first letter.
+        nxt = after
+        while nxt < n and text[nxt] in "\r\n":
+            nxt += 1
+        follows = text[nxt : nxt + 1]
+        if follows and not follows.isalnum() and not follows.isspace() and follows != sep:
+            after, terminator = nxt, follows
     if not terminator:
         raise IsaError("ISA ends before its component separator (ISA16) and terminator")
     fields.append(component)
     # Its width as written, line breaks left out (they are no part of it).
-    width = pos + 2 - start - sum(1 for c in text[start : pos + 2] if c in "\r\n")
+    width = after + 1 - start - sum(1 for c in text[start : after + 1] if c in "\r\n")
     if terminator in "\r\n":
         width += 1  # a line end that ends the segment is its terminator
+    pos = after - 1
     problems: list[Problem] = []
     version = fields[11]
     repetition = ""
