@@ -15,7 +15,7 @@ from mastersync.api.app import create_app
 from mastersync.api.context import ApiContext
 from mastersync.api.limits import RateLimiter
 from mastersync.api.settings import ApiSettings
-from mastersync.bootstrap import Hub
+from mastersync.bootstrap import Hub, build_hub
 from mastersync.cli import app as cli
 from mastersync.sandbox.apis.serve import LoopbackServer
 from tests.api.conftest import Consumers, erp_ingest
@@ -174,3 +174,28 @@ def test_a_nul_in_a_path_query_or_key_is_refused(client: httpx.Client, consumer:
         r = client.post(route, json={"key": "A\u0000", "attributes": {"name": "x"}}, headers=h)
         assert r.status_code == 422, (route, r.text)
     assert client.get("/v1/items", headers=h).json()["items"] == []
+
+
+def test_a_nul_in_token_credentials_is_an_unknown_client(pg_url: str, landscape_file: Path) -> None:
+    """On PostgreSQL the consumer look-up with a NUL in its name was a 500."""
+    import base64
+
+    hub = build_hub(landscape_file, pg_url)
+    try:
+        with LoopbackServer(create_app(hub)) as server, httpx.Client(base_url=server.url) as c:
+            form = {"content-type": "application/x-www-form-urlencoded"}
+            r = c.post(
+                "/oauth/token",
+                content=b"grant_type=client_credentials&client_id=a%00b&client_secret=x",
+                headers=form,
+            )
+            assert r.status_code == 401, r.text
+            basic = base64.b64encode(b"a\x00b:secret").decode()
+            r = c.post(
+                "/oauth/token",
+                content=b"grant_type=client_credentials",
+                headers={**form, "authorization": f"Basic {basic}"},
+            )
+            assert r.status_code == 401, r.text
+    finally:
+        hub.close()

@@ -79,6 +79,9 @@ def token_request(ctx: ApiContext, body: bytes, authorization: str | None) -> di
         raise ApiError(400, "grant_type must be client_credentials")
     if not client_id or not client_secret:
         raise _unauthenticated("client_id and client_secret are required")
+    if "\x00" in client_id or "\x00" in client_secret:
+        # No consumer has one, and PostgreSQL keeps none in text (the look-up was a 500).
+        raise _unauthenticated("unknown client or wrong secret")
     secret = client_secret.rpartition(".")[2] if "." in client_secret else client_secret
     consumer = check_secret(ctx.governance, client_id, secret)
     if consumer is None:
