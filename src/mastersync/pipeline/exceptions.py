@@ -261,6 +261,13 @@ class ExceptionsInbox:
 def _api_shape(entry: ExceptionEntry) -> bool | None:
     """For a record written through the API, whether it came with a version (which
     canonical mapping reads it); None for one read through the landscape's mapping."""
-    if not (entry.locator or "").startswith(API_LOCATOR) or not isinstance(entry.payload, dict):
+    payload = entry.payload
+    if (
+        not (entry.locator or "").startswith(API_LOCATOR)
+        or not isinstance(payload, dict)
+        # The API's shape too: a file named "api ..." gives its lines that locator as well.
+        or not isinstance(payload.get("attributes"), dict)
+        or not set(payload) <= {"key", "version", "attributes"}
+    ):
         return None
-    return "version" in entry.payload
+    return "version" in payload
