@@ -828,6 +828,10 @@ def test_bus_urls_name_tls_clusters_and_credentials_and_logs_leave_the_secrets_o
         "tls://ops:other@nats-c:4222",
     ]
     assert cluster.where == "tls://nats-a:4222, tls://nats-b:4222, tls://nats-c:4222"
+    # Also given to the client as such: servers the cluster announces come without any.
+    assert cluster.credentials == {"user": "hub", "password": "s3cret"}
+    assert BusSettings("nats://t0k%40n@h:4222").credentials == {"token": "t0k@n"}
+    assert one.credentials == {}
     assert "s3cret" not in cluster.where and "other" not in cluster.where
     assert (cluster.stream, cluster.prefix) == ("MASTERSYNC", "mastersync")
     assert BusSettings("nats://").servers == ["nats://127.0.0.1:4222"]

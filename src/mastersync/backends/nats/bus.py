@@ -27,7 +27,7 @@ import time
 import uuid
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import nats
 import orjson
@@ -91,6 +91,12 @@ class BusSettings:
         ]
         # The servers as logs and messages name them: without passwords or tokens.
         self.where = ", ".join(f"{scheme}://{h.rpartition('@')[2]}" for h in hosts)
+        # The credentials given once, also for servers the cluster announces later (the
+        # client adds those without any): user and password, or a token.
+        user, colon, password = unquote(login).partition(":")
+        self.credentials: dict[str, str] = (
+            {"user": user, "password": password} if colon else {"token": user} if user else {}
+        )
         self.stream = query.get("stream", ["MASTERSYNC"])[0]
         self.prefix = query.get("prefix", ["mastersync"])[0]
 
@@ -201,6 +207,7 @@ class _Connection:
             nc.connect(
                 servers,
                 connect_timeout=_CONNECT_TIMEOUT,
+                **self.settings.credentials,  # type: ignore[arg-type]
                 max_reconnect_attempts=-1,
                 error_cb=self._error,
                 disconnected_cb=self._disconnected,
@@ -272,7 +279,7 @@ async def delete_stream(url: str) -> None:
     """Delete the bus URL's stream with its messages and consumers, if it exists: for the
     throwaway streams of benchmarks and tests."""
     settings = BusSettings(url)
-    nc = await nats.connect(settings.servers, connect_timeout=5)
+    nc = await nats.connect(settings.servers, connect_timeout=5, **settings.credentials)
     try:
         with contextlib.suppress(NotFoundError):
             await nc.jetstream().delete_stream(settings.stream)
