@@ -279,3 +279,37 @@ def test_a_process_whose_lifecycle_another_system_owns_is_refused_before_writing
             assert got.status_code == 404
     finally:
         hub.close()
+
+
+def test_a_process_follows_its_record_into_a_merge(
+    client: httpx.Client, consumer: Consumers, hub: Hub
+) -> None:
+    # Review: after a merge the process was found by no one (404), and the guard on its
+    # record's lifecycle by no write: the starter set "approved" straight.
+    from mastersync.pipeline.matching.merging import merge_records
+    from tests.api.conftest import erp_ingest
+
+    buyer = consumer(
+        "srm", ["supplier:read", "supplier:write", "supplier:finance"], system="portal", person="bo"
+    )
+    boss = consumer("cfo", ["supplier:read", "approve"], person="carl")
+    proc = client.post(
+        "/v1/processes/supplier-approval",
+        json={"key": "V-7", "attributes": SUPPLIER},
+        headers=buyer,
+    ).json()
+    erp_ingest(hub, "supplier", {"no": "E7", "name": "Bolt AG", "v": 1})
+    with hub.store.unit_of_work(write=False) as uow:
+        survivor = uow.find_master("supplier", "erp", "E7")
+    assert survivor is not None
+    merge_records(
+        hub.store, hub.landscape, survivor, proc["master_id"], actor="steward", reason="same"
+    )
+    approved = {**SUPPLIER, "lifecycle_state": "approved"}
+    r = client.post("/v1/suppliers", json={"key": "V-7", "attributes": approved}, headers=buyer)
+    assert r.status_code == 409, r.text
+    assert client.get(f"/v1/processes/{proc['id']}", headers=boss).json()["master_id"] == survivor
+    done = client.post(f"/v1/processes/{proc['id']}/advance", headers=boss)
+    assert done.status_code == 200, done.text
+    view = client.get(f"/v1/suppliers/{survivor}", headers=buyer).json()
+    assert (view["attributes"]["lifecycle_state"], view["payment_blocked"]) == ("approved", False)

@@ -91,12 +91,26 @@ def start_process(
     return _out(process)
 
 
+def _survivor(request: Request, master_id: str) -> str:
+    """The record a process is about now: a merge moved its record into another (the
+    process kept the old id, and was found by no one: never advanced, its record's
+    lifecycle held for good)."""
+    with context(request).hub.store.unit_of_work(write=False) as uow:
+        for _ in range(100):  # a merge chain; a cycle cannot be, but stop anyway
+            record = uow.golden(master_id)
+            if record is None or record.merged_into is None:
+                break
+            master_id = record.merged_into
+    return master_id
+
+
 def _mine(request: Request, principal: Caller, process_id: str) -> ProcessRecord:
     process = context(request).governance.process(process_id)
     if process is None:
         raise ApiError(404, f"no process {process_id}")
     need(principal, f"{process.domain}:read")
     if process.master_id is not None:
+        process.master_id = _survivor(request, process.master_id)
         ctx = context(request)
         try:
             load_visible(

@@ -147,7 +147,7 @@ class Governance(Protocol):
         ...
 
     def processes_of(self, master_id: str) -> list[ProcessRecord]:
-        """The processes started for a record, oldest first."""
+        """The processes started for a record, or for one merged into it, oldest first."""
         ...
 
     def search(

@@ -323,10 +323,12 @@ class SqlGovernance:
         return None if r is None else _process(r)
 
     def processes_of(self, master_id: str) -> list[ProcessRecord]:
-        """The processes started for a record, oldest first."""
+        """The processes started for a record, or for one merged into it, oldest first
+        (a merge does not move them, and the record they are about lives on here)."""
+        merged = sa.select(golden.c.master_id).where(golden.c.merged_into == master_id)
         q = (
             sa.select(processes)
-            .where(processes.c.master_id == master_id)
+            .where(sa.or_(processes.c.master_id == master_id, processes.c.master_id.in_(merged)))
             .order_by(processes.c.created_at, processes.c.id)
         )
         with self.engine.connect() as conn:
