@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
+from typing import Any
 
 import httpx
 import yaml
@@ -49,18 +50,24 @@ def test_customer_onboarding_needs_a_second_person(
     assert client.get("/v1/processes/prc_unknown", headers=credit).status_code == 404
 
 
-def test_supplier_approval_keeps_payment_blocked_until_approved(
-    client: httpx.Client, consumer: Consumers
-) -> None:
+def _supplier_approval(
+    client: httpx.Client, consumer: Consumers, key: str
+) -> tuple[dict[str, str], dict[str, str], dict[str, Any]]:
+    """A buyer (bo) who starts a supplier approval, a CFO (carl) who may approve, the process."""
     buyer = consumer(
         "srm", ["supplier:read", "supplier:write", "supplier:finance"], system="portal", person="bo"
     )
     boss = consumer("cfo", ["supplier:read", "approve"], person="carl")
     proc = client.post(
-        "/v1/processes/supplier-approval",
-        json={"key": "V-1", "attributes": SUPPLIER},
-        headers=buyer,
+        "/v1/processes/supplier-approval", json={"key": key, "attributes": SUPPLIER}, headers=buyer
     ).json()
+    return buyer, boss, proc
+
+
+def test_supplier_approval_keeps_payment_blocked_until_approved(
+    client: httpx.Client, consumer: Consumers
+) -> None:
+    buyer, boss, proc = _supplier_approval(client, consumer, "V-1")
     assert proc["state"] == "awaiting_approval"
     view = client.get(f"/v1/suppliers/{proc['master_id']}", headers=buyer).json()
     assert view["payment_blocked"] is True
@@ -289,15 +296,7 @@ def test_a_process_follows_its_record_into_a_merge(
     from mastersync.pipeline.matching.merging import merge_records
     from tests.api.conftest import erp_ingest
 
-    buyer = consumer(
-        "srm", ["supplier:read", "supplier:write", "supplier:finance"], system="portal", person="bo"
-    )
-    boss = consumer("cfo", ["supplier:read", "approve"], person="carl")
-    proc = client.post(
-        "/v1/processes/supplier-approval",
-        json={"key": "V-7", "attributes": SUPPLIER},
-        headers=buyer,
-    ).json()
+    buyer, boss, proc = _supplier_approval(client, consumer, "V-7")
     erp_ingest(hub, "supplier", {"no": "E7", "name": "Bolt AG", "v": 1})
     with hub.store.unit_of_work(write=False) as uow:
         survivor = uow.find_master("supplier", "erp", "E7")
