@@ -103,7 +103,8 @@ def check_reach(
     ctx: ApiContext, principal: Principal, domain: str, attributes: dict[str, Any]
 ) -> None:
     """A channel partner may not write into a record outside its reach through a natural
-    key (another party's customer with the same tax id)."""
+    key (another party's customer with the same tax id, another channel's item with the
+    same GTIN)."""
     rule = principal.rule(domain)
     if rule.linked_system is None and rule.channel is None:
         return
