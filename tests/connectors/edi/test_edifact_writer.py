@@ -120,6 +120,12 @@ def test_invrpt_layout_and_syntax_4() -> None:
         "20240430",
         "1",
     )
+    # Without a UNA a reader of syntax 4 splits repetitions at "*": a value's "*" is
+    # released (review: "BAY 2*4" read back "BAY 2", silently).
+    starred = write_invrpt([{**rows[0], "location": "BAY 2*4"}], env, document_number="INV-2")
+    assert "BAY 2?*4" in starred
+    [back] = parse_edifact(starred).records("inventory")
+    assert back["location"] == "BAY 2*4"
 
 
 def test_unoa_refuses_or_blanks_lower_case() -> None:

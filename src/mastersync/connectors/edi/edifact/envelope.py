@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from mastersync.connectors.edi.edifact.charset import disallowed
@@ -41,6 +41,11 @@ class Writer:
 
     def __init__(self, env: EdifactEnvelope) -> None:
         d = env.delimiters
+        v4 = env.syntax_version.isdigit() and int(env.syntax_version) >= 4
+        if v4 and not env.write_una and d.repetition == " ":
+            # Without a UNA a reader takes syntax 4's default repetition separator, "*": a
+            # value's "*" must be released (unescaped, "SIZE 2*4 BOARD" read back "SIZE 2").
+            d = replace(d, repetition="*")
         used = [d.component, d.element, d.segment]
         used += [c for c in (d.release, d.repetition) if c != " "]
         if len(set(used)) != len(used) or any(len(c) != 1 or c.isalnum() for c in used):
