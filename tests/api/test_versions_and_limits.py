@@ -199,3 +199,22 @@ def test_a_nul_in_token_credentials_is_an_unknown_client(pg_url: str, landscape_
             assert r.status_code == 401, r.text
     finally:
         hub.close()
+
+
+def test_error_answers_keep_the_rate_limit_and_deprecation_headers(
+    client: httpx.Client, consumer: Consumers
+) -> None:
+    # Review: set on the success response only, an error answer after authentication had
+    # neither the consumer's rate limit nor a v1 endpoint's deprecation.
+    h = consumer("reader", ["item:read"])
+    refused = client.get("/v1/customers", headers=h)  # no customer:read: 403
+    assert refused.status_code == 403
+    assert refused.headers["x-ratelimit-limit"] and refused.headers["x-ratelimit-remaining"]
+    invalid = client.get("/v1/items?limit=0", headers=h)
+    assert invalid.status_code == 422
+    assert (
+        invalid.headers["deprecation"].startswith("@")
+        and "successor-version" in (invalid.headers["link"])
+    )
+    ok = client.get("/v1/items", headers=h)
+    assert ok.headers["deprecation"] == invalid.headers["deprecation"]

@@ -15,7 +15,7 @@ from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.security import APIKeyHeader, OAuth2
 
 from mastersync.api.context import ApiContext, context
-from mastersync.api.errors import ApiError
+from mastersync.api.errors import ApiError, keep_headers
 from mastersync.api.limits import retry_headers
 from mastersync.api.settings import VERSIONS
 from mastersync.domain.governance.access import Principal
@@ -157,8 +157,12 @@ def authenticate(
             + f"); retry after {wait} s",
             headers=retry_headers(wait, consumer.rate_per_minute),
         )
-    response.headers["X-RateLimit-Limit"] = str(consumer.rate_per_minute)
-    response.headers["X-RateLimit-Remaining"] = str(remaining)
+    limits = {
+        "X-RateLimit-Limit": str(consumer.rate_per_minute),
+        "X-RateLimit-Remaining": str(remaining),
+    }
+    response.headers.update(limits)
+    keep_headers(request, limits)
     route = request.scope.get("route")
     template = getattr(route, "path", request.url.path)
     version = template.split("/")[1] if template.split("/")[1:2] else ""

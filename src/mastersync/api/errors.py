@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -56,6 +57,22 @@ def error_body(request: Request | None, status: int, message: str, **extra: Any)
     return {"error": body}
 
 
+def keep_headers(request: Request, headers: dict[str, str]) -> None:
+    """Headers every answer to this request carries, an error's too (the rate limit's, a
+    deprecation's): set on the success response alone, an error answer lost them."""
+    kept = getattr(request.state, "answer_headers", None)
+    if kept is None:
+        kept = request.state.answer_headers = {}
+    kept.update(headers)
+
+
+def _headers(request: Request, own: Mapping[str, str] | None) -> dict[str, str] | None:
+    kept = getattr(request.state, "answer_headers", None)
+    if not kept:
+        return dict(own) if own else None
+    return {**kept, **(own or {})}
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers: ours, HTTP errors, validation errors, and anything else."""
 
@@ -64,7 +81,7 @@ def install(app: FastAPI) -> None:
         return JSONResponse(
             error_body(request, exc.status, exc.message, problems=exc.problems),
             exc.status,
-            headers=exc.headers,
+            headers=_headers(request, exc.headers),
         )
 
     @app.exception_handler(StarletteHTTPException)
@@ -75,7 +92,7 @@ def install(app: FastAPI) -> None:
         return JSONResponse(
             error_body(request, exc.status_code, message),
             exc.status_code,
-            headers=getattr(exc, "headers", None),
+            headers=_headers(request, getattr(exc, "headers", None)),
         )
 
     @app.exception_handler(RequestValidationError)
@@ -89,5 +106,7 @@ def install(app: FastAPI) -> None:
             for err in exc.errors()
         ]
         return JSONResponse(
-            error_body(request, 422, "the request is not valid", problems=problems), 422
+            error_body(request, 422, "the request is not valid", problems=problems),
+            422,
+            headers=_headers(request, None),
         )

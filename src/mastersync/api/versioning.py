@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import Request, Response
 
 from mastersync.api.context import context
+from mastersync.api.errors import keep_headers
 from mastersync.api.settings import SUCCESSORS
 
 
@@ -12,8 +13,9 @@ def deprecate_v1(response: Response, request: Request) -> None:
     """Mark a v1 endpoint that has a v2 successor (RFC 9745 Deprecation, RFC 8594 Sunset)."""
     settings = context(request).settings
     route = getattr(request.scope.get("route"), "path", "")
-    response.headers["Deprecation"] = f"@{settings.v1_deprecated_since}"
-    response.headers["Sunset"] = settings.v1_sunset
+    headers = {"Deprecation": f"@{settings.v1_deprecated_since}", "Sunset": settings.v1_sunset}
     successor = SUCCESSORS.get(route)
     if successor:
-        response.headers["Link"] = f'<{successor}>; rel="successor-version"'
+        headers["Link"] = f'<{successor}>; rel="successor-version"'
+    response.headers.update(headers)
+    keep_headers(request, headers)  # an error answer says so too
