@@ -25,6 +25,7 @@ from tests.connectors.webhook import signing
 SECRET = "whsec_" + "c2VjcmV0LWZvci10ZXN0cy0xMjM0NTY="
 STRIPE_SECRET = "whsec_stripe_0123456789"
 SHOP_SECRET = "shpss_0123456789abcdef"
+OPS_SECRET = "ops-secret-0123456789"
 NOW = 1_800_000_000
 
 LANDSCAPE = """
@@ -55,6 +56,17 @@ systems:
       customer:
         key: id
         fields: {name: name}
+  ops:
+    kind: other
+    connector:
+      type: webhook
+      scheme: hmac
+      secret: {env: OPS_HOOK_SECRET}
+      domains: [customer]
+    inbound:
+      customer:
+        key: id
+        fields: {name: name}
   shop:
     kind: ecommerce
     connector:
@@ -76,6 +88,7 @@ def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Hub]:
     monkeypatch.setenv("CRM_HOOK_SECRET", SECRET)
     monkeypatch.setenv("BILLING_HOOK_SECRET", STRIPE_SECRET)
     monkeypatch.setenv("SHOP_HOOK_SECRET", SHOP_SECRET)
+    monkeypatch.setenv("OPS_HOOK_SECRET", OPS_SECRET)
     path = tmp_path / "landscape.yaml"
     path.write_text(LANDSCAPE)
     opened = build_hub(path, f"sqlite:///{tmp_path / 'hub.db'}")
@@ -222,6 +235,7 @@ def test_store_down_means_503_and_the_retry_gets_in(
     monkeypatch.setenv("CRM_HOOK_SECRET", SECRET)
     monkeypatch.setenv("BILLING_HOOK_SECRET", STRIPE_SECRET)
     monkeypatch.setenv("SHOP_HOOK_SECRET", SHOP_SECRET)
+    monkeypatch.setenv("OPS_HOOK_SECRET", OPS_SECRET)
     (tmp_path / "landscape.yaml").write_text(LANDSCAPE)
     url = f"{PG_URL.rpartition('/')[0]}/{own_pg_database}"
     hub = build_hub(tmp_path / "landscape.yaml", url)
@@ -285,3 +299,48 @@ def test_stripe_and_shopify_pushes_routed_by_topic(hub: Hub) -> None:
             "name": "IPod Nano - 8GB",
             "sku": "IPOD2008PINK",
         }
+
+
+def test_a_retry_after_a_lost_acknowledgement_is_a_duplicate_however_late(hub: Hub) -> None:
+    """Stripe signs each retry anew: ids were kept twice the tolerance only, and a retry an
+    hour late applied an old name over a newer one."""
+    clock = [NOW]
+
+    def event(event_id: str, name: str) -> bytes:
+        data = {"object": {"id": "cus_9", "name": name}}
+        return orjson.dumps({"id": event_id, "type": "customer.updated", "data": data})
+
+    with (
+        LoopbackServer(webhook_app(hub, clock=lambda: clock[0])) as server,
+        httpx.Client(base_url=server.url, timeout=30) as client,
+    ):
+        first = event("evt_1", "Old Name")
+        sent = client.post(
+            "/hooks/billing", content=first, headers=signing.stripe(STRIPE_SECRET, NOW, first)
+        )
+        assert sent.json()["status"] == "accepted"  # ... and its 200 is lost on the way
+        clock[0] = NOW + 1800
+        second = event("evt_2", "New Name")
+        headers = signing.stripe(STRIPE_SECRET, clock[0], second)
+        assert client.post("/hooks/billing", content=second, headers=headers).status_code == 200
+        clock[0] = NOW + 3600
+        again = client.post(
+            "/hooks/billing", content=first, headers=signing.stripe(STRIPE_SECRET, clock[0], first)
+        )
+        assert again.json()["status"] == "duplicate"
+    assert _golden(hub, "customer", "billing:cus_9") == {"name": "New Name"}
+
+
+def test_an_hmac_push_without_a_delivery_id_is_applied_each_time(hub: Hub) -> None:
+    """The body of an hmac push is the record: its id is the record's key, which was taken
+    for a delivery id, and every later update of the record answered duplicate."""
+    import hashlib
+    import hmac
+
+    with _client(hub) as client:
+        for name in ("Old name", "New name"):
+            raw = orjson.dumps({"id": "C1", "name": name})
+            mac = hmac.new(OPS_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+            r = client.post("/hooks/ops/customer", content=raw, headers={"X-Signature": mac})
+            assert r.json()["status"] == "accepted", r.text
+    assert _golden(hub, "customer", "ops:C1") == {"name": "New name"}

@@ -59,10 +59,11 @@ class WebhookConnector:
 
     @property
     def id_lifetime(self) -> float:
-        """Seconds a message id must be remembered to stop replays."""
-        if self.settings.scheme in ("standard", "stripe") or self.settings.timestamp_header:
-            return 2 * self.settings.tolerance
-        return self.settings.remember
+        """Seconds a message id is remembered: long enough to stop a replay within the
+        tolerance, and a sender's retry after a lost acknowledgement (re-signed with a fresh
+        timestamp, so the tolerance does not stop it: kept only twice the tolerance, a retry
+        an hour late applied an old version over a newer one)."""
+        return max(self.settings.remember, 2 * self.settings.tolerance)
 
     def verify(self, headers: Mapping[str, str], body: bytes, now: float) -> Verified:
         """The signature's promise, or Rejected; headers are lower-cased names."""
@@ -92,8 +93,16 @@ class WebhookConnector:
         except orjson.JSONDecodeError as exc:
             raise BadPush(f"body is not JSON: {exc.msg}") from None
         message_id = verified.message_id
-        if message_id is None and isinstance(document, dict) and document.get("id"):
-            message_id = str(document["id"])  # Stripe: the event id
+        if (
+            message_id is None
+            and self.settings.scheme == "stripe"
+            and isinstance(document, dict)
+            and document.get("id")
+        ):
+            # Stripe's event id is in the body. Another scheme's body is the record itself:
+            # its `id` is the record's key, and taking it for a delivery id dropped every
+            # later update of the record as a duplicate.
+            message_id = str(document["id"])
         topic = self._topic(headers, document)
         if domain is None:
             domain = self.settings.topics.get(topic or "")
