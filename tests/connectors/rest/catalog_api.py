@@ -39,6 +39,10 @@ class Catalog:
     fail_status: int = 503
     retry_after: str | None = None
     calls: list[tuple[float, str, dict[str, str]]] = field(default_factory=list)
+    # The most a page holds whatever is asked (servers cap page sizes), and whether paging
+    # parameters are ignored (every page is the first).
+    page_cap: int | None = None
+    ignores_paging: bool = False
 
     def add(self, n: int, start: int = 0) -> None:
         """n records R0000…, each updated a minute after the previous."""
@@ -131,16 +135,16 @@ class CatalogApi:
         """?page=1&per_page=n -> {"items": […]}"""
         if (refused := self._gate(request)) is not None:
             return refused
-        n = int(request.query_params.get("per_page", 10))
-        p = int(request.query_params.get("page", 1))
+        n = min(int(request.query_params.get("per_page", 10)), self.c.page_cap or 10**9)
+        p = 1 if self.c.ignores_paging else int(request.query_params.get("page", 1))
         return JSONResponse({"items": self._selected(request)[(p - 1) * n : p * n]})
 
     async def offset(self, request: Request) -> Response:
         """?offset=0&limit=n -> […] (a bare list)"""
         if (refused := self._gate(request)) is not None:
             return refused
-        n = int(request.query_params.get("limit", 10))
-        o = int(request.query_params.get("offset", 0))
+        n = min(int(request.query_params.get("limit", 10)), self.c.page_cap or 10**9)
+        o = 0 if self.c.ignores_paging else int(request.query_params.get("offset", 0))
         return JSONResponse(self._selected(request)[o : o + n])
 
     async def cursor(self, request: Request) -> Response:

@@ -104,6 +104,30 @@ def test_every_pagination_style_reads_each_record_once(
     assert [k for k, _ in conn.read_state("thing")] == keys
 
 
+@pytest.mark.parametrize("kind", ["page", "offset"])
+def test_a_server_capping_page_sizes_is_read_to_the_end(
+    tmp_path: Path, catalog: tuple[Catalog, str], kind: str
+) -> None:
+    """Review: 10 asked, at most 4 given: the short first page was taken for the last, and
+    19 of 23 records were never read (an incremental cursor then moved past them)."""
+    c, url = catalog
+    c.page_cap = 4
+    conn = make(tmp_path, url, read={"thing": PAGINATIONS[kind]})
+    keys, _ = read_all(conn, "thing", None, 10)
+    assert keys == [f"R{i:04d}" for i in range(23)]
+
+
+def test_a_server_ignoring_the_page_parameter_ends_the_pass(
+    tmp_path: Path, catalog: tuple[Catalog, str]
+) -> None:
+    c, url = catalog
+    c.ignores_paging = True
+    conn = make(tmp_path, url, read={"thing": PAGINATIONS["page"]})
+    keys, _ = read_all(conn, "thing", None, 100)
+    assert sorted(set(keys)) == [f"R{i:04d}" for i in range(23)]
+    assert len(c.calls) == 2  # the same page twice, then the pass ends
+
+
 def test_incremental_reads_changes_since_the_last_pass(
     tmp_path: Path, catalog: tuple[Catalog, str]
 ) -> None:

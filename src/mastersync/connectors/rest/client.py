@@ -7,6 +7,7 @@ async client). Both share the authentication (one OAuth token) and the rate cap.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Iterator
 from functools import lru_cache
@@ -14,6 +15,7 @@ from typing import Any
 
 import httpx
 import jmespath
+import orjson
 from jmespath.parser import ParsedResult
 
 from mastersync.connectors.registry import ConnectorContext
@@ -177,6 +179,14 @@ class RestConnector:
             body_next=body_next,
             last_value=search(p.search_after_field or spec.key, last) if last else None,
         )
+        if nxt is not None and p.kind in ("page", "offset", "search_after") and rows:
+            # A server that ignores the page parameter answers the same page again: the
+            # pass ends there rather than reading it for ever.
+            seen = hashlib.blake2b(orjson.dumps(rows, default=str), digest_size=8).hexdigest()
+            if not first and (cursor.next or {}).get("seen") == seen:
+                nxt = None
+            else:
+                nxt["seen"] = seen
         return rows, nxt, response
 
     def read(self, domain: str, cursor: str | None, limit: int) -> Page:

@@ -136,8 +136,12 @@ def continuation(
     body_next: Any,
     last_value: Any,
 ) -> dict[str, Any] | None:
-    """How to get the page after this one (None: this was the pass's last page)."""
-    full = count >= limit if p.size_param else count > 0
+    """How to get the page after this one (None: this was the pass's last page).
+
+    Page, offset and search-after paging go on to an empty page: a page shorter than
+    asked may be the server's own cap (at most 10, say, when 100 were asked), and taking it
+    for the last ended the pass early, the cursor past records never read."""
+    full = count > 0
     nxt = cursor.next or {}
     if p.kind == "page":
         return {"page": nxt.get("page", p.first_page) + 1} if full else None
