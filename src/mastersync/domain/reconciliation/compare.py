@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -11,6 +12,17 @@ from typing import Any
 # A number written as a number: no leading zeros, no exponent, no grouping. "12.50" and
 # "12.5" are the same amount; "00123" is an identifier whose zeros matter.
 _NUMBER = re.compile(r"^[+-]?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?$")
+# A point in time with its zone: "2024-01-01T09:00:00Z" and "2024-01-01T09:00:00+00:00"
+# (as a PostgreSQL timestamptz reads back) are the same instant. Without a zone, text stays
+# text: which instant it means is not written down.
+_INSTANT = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)$"
+)
+
+
+def _instant(value: dt.datetime) -> str:
+    """An aware time as one spelling of its instant (UTC, microseconds)."""
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,10 +47,10 @@ def comparable(value: Any, strip: bool = True) -> Any:
     """A value in a form where equal meaning compares equal.
 
     Numbers (and text that is plainly a number) become Decimals, so 12.5, "12.50" and
-    Decimal("12.5") agree; booleans are 0 and 1, as databases without a boolean type hold
-    them; blank text, empty lists and empty objects are null, as mappings make them; keys
-    with null values are left out of objects and null entries out of lists, as outbound
-    payloads leave them out.
+    Decimal("12.5") agree; times with a zone become one spelling of their instant;
+    booleans are 0 and 1, as databases without a boolean type hold them; blank text, empty
+    lists and empty objects are null, as mappings make them; keys with null values are
+    left out of objects and null entries out of lists, as outbound payloads leave them out.
     """
     if value is None:
         return None
@@ -60,7 +72,14 @@ def comparable(value: Any, strip: bool = True) -> Any:
                 return Decimal(text)
             except InvalidOperation:  # pragma: no cover - the pattern admits only numbers
                 return text
+        if _INSTANT.match(text):
+            try:
+                return _instant(dt.datetime.fromisoformat(text))
+            except ValueError:
+                return text  # a shape Python does not read (nine fraction digits, say)
         return text
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return _instant(value)
     if isinstance(value, Mapping):
         out = {str(k): comparable(v, strip) for k, v in value.items()}
         out = {k: v for k, v in out.items() if v is not None}
