@@ -93,6 +93,20 @@ def test_a_shop_in_sync_drifted_and_repaired(landscape: Path) -> None:
     assert code == 0 and "no drift" in out, out
 
 
+def test_drift_no_repair_changes_still_exits_3_with_repair(landscape: Path) -> None:
+    """Review: a record only the shop holds made `--repair` exit 0 at every run, so a cron
+    job running with --repair never alerted; extras are reported, never deleted."""
+    shop(
+        landscape,
+        "INSERT INTO records VALUES ('item', 'T-manual', 'none', 1, 1, "
+        '\'{"handle": "X9", "title": "hand"}\', 0)',
+    )
+    for _ in range(2):
+        code, out = cli(landscape, "reconcile", "--system", "shop", "--domain", "item", "--repair")
+        assert code == 3, out
+        assert "1 of them no repair changes" in out
+
+
 def test_what_cannot_be_reconciled_is_refused_with_the_reason(landscape: Path) -> None:
     code, out = cli(landscape, "reconcile", "--system", "nope", "--domain", "item")
     assert code == 1 and "unknown system 'nope'" in out

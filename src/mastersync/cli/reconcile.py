@@ -188,6 +188,7 @@ def reconcile(
         hub.close()
     drifted = sum(r.report.drift for r in results)
     failed = sum(r.report.error_count for r in results)
+    left = sum(r.unrepaired for r in results)
     if as_json:
         runs = [r.as_dict() for r in results]
         console.print_json(
@@ -201,9 +202,16 @@ def reconcile(
         said = [f"{drifted} record(s) drifted"] if drifted else []
         # Records that could not be compared are no drift; they are not clean either.
         said += [f"{failed} record(s) could not be compared"] if failed else []
-        repaired = " (repair started)" if repair and drifted else ""
+        repaired = ""
+        if repair and drifted:
+            repaired = " (repair started" + (
+                f"; {left} of them no repair changes: held but not sent, or no longer listed)"
+                if left
+                else ")"
+            )
         console.print("; ".join(said) + repaired if said else "no drift")
-    # Repairs start for drift; records that could not be compared are left as they were,
-    # so they still exit 3 (with --repair they exited 0).
-    if failed or (drifted and not repair):
+    # Repairs start for drift; records that could not be compared, and drift that no repair
+    # changes (extras, a source's missing records), are left as they were, so they still
+    # exit 3 (with --repair they exited 0, and a cron job with --repair never alerted).
+    if failed or (drifted and not repair) or (repair and left):
         raise typer.Exit(DRIFT_EXIT)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
-from mastersync.domain.reconciliation import DriftReport, ReconciliationRun
+from mastersync.domain.reconciliation import Bucket, DriftReport, ReconciliationRun, Role
 from mastersync.pipeline.ids import new_id, utc_now
 from mastersync.ports.store import Store
 
@@ -37,6 +37,11 @@ class ReconcileOptions:
             self.progress(phase, done)
 
 
+# Drift no repair changes: what a consumer holds that the hub does not send (reported,
+# never deleted), and what a source lists no more (filed in the inbox for a person).
+_UNREPAIRED = {Role.TARGET: (Bucket.EXTRA,), Role.SOURCE: (Bucket.MISSING,)}
+
+
 @dataclass
 class Reconciliation:
     """One run's summary (as stored) and its drift report."""
@@ -44,6 +49,11 @@ class Reconciliation:
     run: ReconciliationRun
     report: DriftReport
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def unrepaired(self) -> int:
+        """Drifted records ``--repair`` does not change."""
+        return sum(self.report.counts[b] for b in _UNREPAIRED.get(self.run.role, ()))
 
     def as_dict(self) -> dict[str, Any]:
         """JSON shape."""
