@@ -114,12 +114,19 @@ class WebhookConnector:
                 f"{', '.join(self.settings.domains)}"
             )
         found = self._records.search(document)
+        if not isinstance(found, list | dict):
+            # No record at all where the records are read: the push itself is malformed.
+            raise BadPush(f"record 0 at {self._records.expression!r} is not an object")
         items = found if isinstance(found, list) else [found]
         records: list[SourceRecord | ReadFailure] = []
         for i, item in enumerate(items):
-            if not isinstance(item, dict):
-                raise BadPush(f"record {i} at {self._records.expression!r} is not an object")
             where = f"webhook {message_id or '?'}" + (f"[{i}]" if len(items) > 1 else "")
+            if not isinstance(item, dict):
+                # One bad item of a batch goes to the inbox; the others are stored (a 400 for
+                # the whole body lost them all, and the sender does not retry a 400).
+                message = f"record {i} at {self._records.expression!r} is not an object"
+                records.append(ReadFailure(where, "record", message, item))
+                continue
             records.append(SourceRecord(item, locator=where))
         return Push(message_id, domain, topic, records)
 
