@@ -43,6 +43,8 @@ class Catalog:
     # parameters are ignored (every page is the first).
     page_cap: int | None = None
     ignores_paging: bool = False
+    # The token endpoint's next n answers are 503s.
+    token_down: int = 0
 
     def add(self, n: int, start: int = 0) -> None:
         """n records R0000…, each updated a minute after the previous."""
@@ -86,6 +88,9 @@ class CatalogApi:
 
     async def token(self, request: Request) -> Response:
         """OAuth2 token endpoint: client_credentials or password grant, client via basic."""
+        if self.c.token_down:
+            self.c.token_down -= 1
+            return JSONResponse({"error": "temporarily_unavailable"}, 503, {"Retry-After": "1"})
         form = dict(urllib.parse.parse_qsl((await request.body()).decode()))
         auth = request.headers.get("authorization", "")
         client = base64.b64decode(auth[6:]).decode() if auth.startswith("Basic ") else ""

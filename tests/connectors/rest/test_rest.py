@@ -246,6 +246,20 @@ def test_authentication_schemes(tmp_path: Path, catalog: tuple[Catalog, str], sc
     assert failed.value.status in (400, 401)
 
 
+def test_a_token_endpoint_that_is_down_is_a_passing_failure(
+    tmp_path: Path, catalog: tuple[Catalog, str]
+) -> None:
+    """Review: a 503 from the token endpoint was terminal: a read gave up, a delivery was
+    dead-lettered at once. Now a read raises a transient error and is tried again."""
+    c, url = catalog
+    c.auth, c.token_down = "oauth2", 1
+    conn = make(tmp_path, url, auth=AUTHS["oauth2"], read={"thing": PAGINATIONS["none"]})
+    with pytest.raises(TransientError) as failed:
+        conn.read("thing", None, 100)
+    assert (failed.value.status, failed.value.retry_after) == (503, 1.0)
+    assert len(conn.read("thing", None, 100).records) == 23  # the endpoint is back
+
+
 def test_oauth2_token_reused_refreshed_before_expiry_and_after_a_401(
     tmp_path: Path, catalog: tuple[Catalog, str]
 ) -> None:

@@ -308,8 +308,9 @@ class RestConnector:
             )
         except httpx.TransportError as exc:
             raise TransientFailure(f"{method} {path}: {type(exc).__name__}: {exc}") from None
-        except ConnectorError as exc:  # the token endpoint refused
-            raise TerminalFailure(exc.message, status=exc.status) from None
+        except ConnectorError as exc:  # the token endpoint refused, or is busy or down
+            failed = TransientFailure if exc.transient else TerminalFailure
+            raise failed(exc.message, status=exc.status, retry_after=exc.retry_after) from None
         if transient_status(response.status_code):
             delay = retry_after(response)
             if response.status_code == 429 and delay:

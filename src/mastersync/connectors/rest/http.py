@@ -21,7 +21,7 @@ from mastersync.connectors.rest.spec import (
     OAuth2Auth,
     RateLimit,
 )
-from mastersync.ports.connector import TerminalError
+from mastersync.ports.connector import TerminalError, TransientError
 
 
 class OAuth2Flow(httpx.Auth):
@@ -61,6 +61,15 @@ class OAuth2Flow(httpx.Auth):
         return httpx.Request("POST", self.token_url, data=form, headers=headers)
 
     def _store(self, response: httpx.Response) -> str:
+        if transient_status(response.status_code):
+            # The token endpoint busy or down is as passing as any other call's 5xx or 429:
+            # a read is tried again, a delivery retried (it was dead-lettered at once).
+            raise TransientError(
+                f"token endpoint {self.token_url} answered {response.status_code}: "
+                f"{response.text[:300]}",
+                status=response.status_code,
+                retry_after=retry_after(response),
+            )
         if response.status_code >= 400:
             raise TerminalError(
                 f"token endpoint {self.token_url} answered {response.status_code}: "
