@@ -58,21 +58,25 @@ def landscape() -> CompiledLandscape:
 class Source:
     """A legacy ERP table, read by the SQL connector, ingested into the store."""
 
-    def __init__(self, store: Store, folder: Path) -> None:
+    def __init__(self, store: Store, folder: Path, listing_key: str = "item_no") -> None:
         self.store = store
         self.landscape = landscape()
         self.ingestor = Ingestor(store, self.landscape)
         url = f"sqlite:///{folder / 'legacy.db'}"
         self.engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        # The listing's key: the mapping's (item_no), or a surrogate id column the connector
+        # orders by, as many tables have.
+        surrogate = "id INTEGER PRIMARY KEY, " if listing_key == "id" else ""
         with self.engine.begin() as conn:
             conn.exec_driver_sql(
-                "CREATE TABLE items (seq INTEGER, item_no TEXT PRIMARY KEY, name TEXT, price TEXT)"
+                f"CREATE TABLE items ({surrogate}seq INTEGER, item_no TEXT UNIQUE, name TEXT, "
+                "price TEXT)"
             )
         settings = SqlSettings.model_validate(
             {
                 "type": "sql",
                 "url": url,
-                "read": {"item": {"table": "items", "cursor": "seq", "key": "item_no"}},
+                "read": {"item": {"table": "items", "cursor": "seq", "key": listing_key}},
             }
         )
         self.connector = SqlConnector(settings, ConnectorContext("legacy", folder))
@@ -158,16 +162,20 @@ def test_a_deleted_source_record_lands_in_the_inbox_once_and_leaves_when_it_is_b
     source.close()
 
 
+@pytest.mark.parametrize("listing_key", ["item_no", "id"])
 def test_a_listed_record_that_cannot_be_read_is_an_error_not_a_deletion(
-    store: Store, tmp_path: Path
+    store: Store, tmp_path: Path, listing_key: str
 ) -> None:
-    source = Source(store, tmp_path)
-    source.sql("INSERT INTO items VALUES (1, 'L1', 'Item 1', '12.50')")
+    # Review: listed by a surrogate id, the unreadable record was also reported gone (and
+    # filed in the inbox as deleted): the listing's key is not the hub's.
+    source = Source(store, tmp_path, listing_key)
+    source.sql("INSERT INTO items (seq, item_no, name, price) VALUES (1, 'L1', 'Item 1', '12.50')")
     source.poll()
     source.sql("UPDATE items SET seq = 'later' WHERE item_no = 'L1'")  # not a counter
     result = source.reconcile()
     assert result.report.keys(Bucket.MISSING) == []
-    assert [(e.key, e.field) for e in result.report.errors] == [("L1", "version")]
+    listed_as = "L1" if listing_key == "item_no" else "1"
+    assert [(e.key, e.field) for e in result.report.errors] == [(listed_as, "version")]
     assert source.drift_entries() == []
     source.close()
 

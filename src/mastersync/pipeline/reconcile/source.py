@@ -124,6 +124,11 @@ class _SourceRun:
             except MappingFailed as exc:
                 p = exc.problems[0]
                 self.report.fail(RecordError(str(listed_key), p.field, p.rule, p.message))
+                # Listed under the hub's own key too, where it can be read (a bad version,
+                # say): the listing's key may be another column (an SQL ordering id), and the
+                # record was reported gone as well, and filed in the inbox as deleted.
+                if (readable := self.mapper.key_of(native)) is not None:
+                    self.listed.add(readable)
                 continue
             if key in self.seen:
                 self.report.fail(
