@@ -107,6 +107,19 @@ def test_drift_no_repair_changes_still_exits_3_with_repair(landscape: Path) -> N
         assert "1 of them no repair changes" in out
 
 
+def test_a_listing_entry_that_is_no_record_is_an_error_not_also_missing(landscape: Path) -> None:
+    """Review: counted as an error and as missing, and a repair would have sent the record
+    over whatever the consumer keeps at that key."""
+    shop(
+        landscape,
+        "UPDATE records SET payload = '[1, 2]' WHERE json_extract(payload, '$.handle') = 'A1'",
+    )
+    code, out = cli(landscape, "reconcile", "--system", "shop", "--domain", "item", "--json")
+    assert code == 3, out
+    found = json.loads(out)
+    assert (found["drift"], found["errors"]) == (0, 1)
+
+
 def test_what_cannot_be_reconciled_is_refused_with_the_reason(landscape: Path) -> None:
     code, out = cli(landscape, "reconcile", "--system", "nope", "--domain", "item")
     assert code == 1 and "unknown system 'nope'" in out

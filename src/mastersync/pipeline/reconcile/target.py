@@ -111,12 +111,18 @@ class _TargetRun:
         keys: Mapping[str, dict[str, str]],
     ) -> DriftEntry | None:
         sub = self.sub
+        master = masters.get(key)
         if not isinstance(native, Mapping):
             self.report.fail(
-                RecordError(key, None, "record", f"{sub.system} listed a {type(native).__name__}")
+                RecordError(
+                    key, None, "record", f"{sub.system} listed a {type(native).__name__}", master
+                )
             )
+            if master is not None:
+                # Held there, if unreadable: not missing as well (a repair would have sent
+                # the record over whatever the consumer keeps at that key).
+                self.seen.add(master)
             return None
-        master = masters.get(key)
         if master is None:
             return DriftEntry(key, Bucket.EXTRA, note="unknown to the hub: no cross-reference")
         if master in self.seen:
