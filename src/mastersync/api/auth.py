@@ -161,8 +161,7 @@ def authenticate(
         "X-RateLimit-Limit": str(consumer.rate_per_minute),
         "X-RateLimit-Remaining": str(remaining),
     }
-    response.headers.update(limits)
-    keep_headers(request, limits)
+    keep_headers(request, response, limits)
     route = request.scope.get("route")
     template = getattr(route, "path", request.url.path)
     version = template.split("/")[1] if template.split("/")[1:2] else ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -57,9 +57,10 @@ def error_body(request: Request | None, status: int, message: str, **extra: Any)
     return {"error": body}
 
 
-def keep_headers(request: Request, headers: dict[str, str]) -> None:
+def keep_headers(request: Request, response: Response, headers: dict[str, str]) -> None:
     """Headers every answer to this request carries, an error's too (the rate limit's, a
     deprecation's): set on the success response alone, an error answer lost them."""
+    response.headers.update(headers)
     kept = getattr(request.state, "answer_headers", None)
     if kept is None:
         kept = request.state.answer_headers = {}

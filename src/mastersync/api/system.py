@@ -24,10 +24,12 @@ from mastersync.api.versioning import deprecate_v1
 from mastersync.domain.canonical import DOMAINS
 from mastersync.domain.governance.access import Principal, forbidden_writes, restricted_fields
 from mastersync.domain.governance.four_eyes import PendingChange
+from mastersync.domain.identity import key_pairs, natural_keys_of
 from mastersync.domain.problems import ConfigError
 from mastersync.pipeline.governance.approvals import payment_blocked
 from mastersync.pipeline.governance.processes import open_processes
 from mastersync.pipeline.governance.writes import WriteResult, write_record
+from mastersync.ports.store import UnitOfWork
 
 router = APIRouter(prefix="/v1")
 
@@ -99,6 +101,13 @@ def check_write(ctx: ApiContext, principal: Principal, domain: str, fields: set[
     return principal.system
 
 
+def _joined(ctx: ApiContext, uow: UnitOfWork, domain: str, attributes: dict[str, Any]) -> set[str]:
+    """The golden records a write with these attributes joins through a natural key."""
+    policy = ctx.hub.landscape.policies[domain]
+    keys = key_pairs(natural_keys_of(policy, attributes, ()))
+    return set(uow.load_natural_keys(domain, keys).values()) if keys else set()
+
+
 def check_reach(
     ctx: ApiContext, principal: Principal, domain: str, attributes: dict[str, Any]
 ) -> None:
@@ -108,12 +117,10 @@ def check_reach(
     rule = principal.rule(domain)
     if rule.linked_system is None and rule.channel is None:
         return
-    policy = ctx.hub.landscape.policies[domain]
-    keys = {(nk.name, v) for nk in policy.natural_keys if (v := nk.value(attributes)) is not None}
-    if not keys:
-        return
     with ctx.hub.store.unit_of_work(write=False) as uow:
-        masters = set(uow.load_natural_keys(domain, keys).values())
+        masters = _joined(ctx, uow, domain, attributes)
+        if not masters:
+            return
         # An item of another channel is as far out of reach as another party's customer
         # (review found a partner's write with its GTIN linking the partner's system to it).
         # Items only: no other domain has channels.
@@ -144,10 +151,8 @@ def check_lifecycle(
     write replaces the system's whole record, so leaving it out cleared it)."""
     # The records the write reaches: by the caller's key, or through a natural key (a second
     # key with the supplier's tax id merges into it as well).
-    policy = ctx.hub.landscape.policies[domain]
-    keys = {(nk.name, v) for nk in policy.natural_keys if (v := nk.value(attributes)) is not None}
     with ctx.hub.store.unit_of_work(write=False) as uow:
-        masters = set(uow.load_natural_keys(domain, keys).values()) if keys else set()
+        masters = _joined(ctx, uow, domain, attributes)
         if (own := uow.find_master(domain, system, key)) is not None:
             masters.add(own)
         records = [g for m in sorted(masters) if (g := uow.golden(m)) is not None]

@@ -17,5 +17,4 @@ def deprecate_v1(response: Response, request: Request) -> None:
     successor = SUCCESSORS.get(route)
     if successor:
         headers["Link"] = f'<{successor}>; rel="successor-version"'
-    response.headers.update(headers)
-    keep_headers(request, headers)  # an error answer says so too
+    keep_headers(request, response, headers)  # an error answer says so too
