@@ -65,6 +65,14 @@ class Catalog:
                 r.update(changes, updated=self.stamp(minutes))
 
 
+def _instant(stamp: Any) -> float:
+    """A change stamp as epoch seconds: ISO times and epoch seconds both."""
+    try:
+        return float(stamp)
+    except ValueError:
+        return dt.datetime.fromisoformat(str(stamp)).timestamp()
+
+
 def _problem(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
@@ -132,8 +140,8 @@ class CatalogApi:
         since = request.query_params.get("updated_since")
         rows = sorted(self.c.records, key=lambda r: r["id"])
         if since:
-            low = dt.datetime.fromisoformat(since)
-            rows = [r for r in rows if dt.datetime.fromisoformat(r["updated"]) >= low]
+            low = _instant(since)
+            rows = [r for r in rows if _instant(r["updated"]) >= low]
         return rows
 
     async def page(self, request: Request) -> Response:

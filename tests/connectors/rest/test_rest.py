@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -163,6 +164,56 @@ def test_incremental_reads_changes_since_the_last_pass(
     state = Cursor.parse(cursor)
     assert state.hw is not None
     assert state.hw < c.stamp(60 * 24 * 365 * 5)
+
+
+@pytest.mark.parametrize("epoch", ["seconds", "milliseconds"])
+def test_epoch_stamps_are_capped_at_the_servers_clock(
+    tmp_path: Path, catalog: tuple[Catalog, str], epoch: str
+) -> None:
+    c, url = catalog
+    scale = 1000 if epoch == "milliseconds" else 1
+
+    def as_epoch(minutes: int) -> int:
+        return int(dt.datetime.fromisoformat(c.stamp(minutes)).timestamp() * scale)
+
+    for i, r in enumerate(c.records):
+        r["updated"] = as_epoch(i)
+    spec = {
+        **PAGINATIONS["page"],
+        "since_param": "updated_since",
+        "since_field": "updated",
+        "since_epoch": epoch,
+    }
+    conn = make(tmp_path, url, read={"thing": spec})
+    keys, cursor = read_all(conn, "thing", None, 5)
+    assert Cursor.parse(cursor).hw == str(as_epoch(22))
+    # A record stamped five years ahead (a skewed source): the next pass starts from the
+    # server's clock at the start of this one, in epoch form, not from the future stamp,
+    # so changes stamped by a correct clock in between are still read.
+    future = as_epoch(60 * 24 * 365 * 5)
+    c.records[1]["updated"] = future
+    keys, cursor = read_all(conn, "thing", cursor, 5)
+    assert "R0001" in keys
+    hw = Cursor.parse(cursor).hw
+    assert hw is not None and hw.isdigit()
+    assert int(hw) <= time.time() * scale < future
+    c.records[2]["updated"] = int(time.time() * scale) + 1
+    keys, cursor = read_all(conn, "thing", cursor, 5)
+    assert "R0002" in keys
+
+
+def test_numeric_stamps_without_since_epoch_are_not_capped(
+    tmp_path: Path, catalog: tuple[Catalog, str]
+) -> None:
+    # A sequence number is no time: comparing it with the server's clock would move the
+    # cursor to an arbitrary value.
+    c, url = catalog
+    for i, r in enumerate(c.records):
+        r["updated"] = 10_000_000_000 + i
+    spec = {**PAGINATIONS["page"], "since_param": "updated_since", "since_field": "updated"}
+    conn = make(tmp_path, url, read={"thing": spec})
+    _, cursor = read_all(conn, "thing", None, 5)
+    assert Cursor.parse(cursor).hw == "10000000022"
 
 
 def test_reads_honour_retry_after_and_give_up_after_the_retries(

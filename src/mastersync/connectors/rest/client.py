@@ -30,12 +30,12 @@ from mastersync.connectors.rest.http import (
 )
 from mastersync.connectors.rest.pages import (
     Cursor,
+    capped,
     continuation,
     first_params,
     later,
     minus,
     next_request,
-    stamp_order,
 )
 from mastersync.connectors.rest.spec import (
     LookupSpec,
@@ -214,11 +214,9 @@ class RestConnector:
         if nxt is not None:
             cur.next = nxt
             return Page(records, cur.dump(), True)
-        hw, cap = cur.hw, cur.cap
-        if hw is not None and cap is not None:
-            a, b = stamp_order(hw), stamp_order(cap)
-            if a[0] == b[0] == 1 and b < a:
-                hw = cap  # changes during the pass may have been missed: read them again
+        hw = cur.hw
+        if hw is not None and cur.cap is not None:
+            hw = capped(hw, cur.cap, spec.since_epoch)
         return Page(records, Cursor(hw=hw).dump(), False)
 
     def read_state(self, domain: str) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -66,6 +66,22 @@ def minus(stamp: str, seconds: float) -> str:
     return stamp
 
 
+def capped(hw: str, cap: str, epoch: str | None) -> str:
+    """The earlier of a pass's newest change stamp and the server's clock (an ISO time) at
+    its start, in the stamp's own spelling: changes during the pass are read again.
+
+    Numbers are compared only as epoch ``seconds`` or ``milliseconds``; otherwise they may
+    be sequences, which no clock bounds.
+    """
+    a, b = stamp_order(hw), stamp_order(cap)
+    if a[0] == b[0] == 1:
+        return cap if b < a else hw
+    if a[0] == 0 and b[0] == 1 and epoch is not None:
+        clock = math.floor(b[1] * (1000 if epoch == "milliseconds" else 1))
+        return str(clock) if clock < a[1] else hw
+    return hw
+
+
 @dataclass
 class Cursor:
     """Where an incremental read is."""

@@ -119,11 +119,16 @@ class ReadSpec(_Model):
     since_field: str | None = None
     # Re-read this many seconds before the last change seen (clock skew, late commits).
     lookback: float = Field(default=0, ge=0)
+    # Numeric change stamps are epoch seconds or milliseconds: a pass is then capped at the
+    # server's clock as ISO times are (unset, a number may be a sequence and is not).
+    since_epoch: Literal["seconds", "milliseconds"] | None = None
 
     @model_validator(mode="after")
     def _since_pair(self) -> ReadSpec:
         if (self.since_param is None) != (self.since_field is None):
             raise ValueError("'since_param' and 'since_field' go together")
+        if self.since_epoch is not None and self.since_param is None:
+            raise ValueError("'since_epoch' needs 'since_param' and 'since_field'")
         return self
 
 
