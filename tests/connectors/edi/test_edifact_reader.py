@@ -192,6 +192,24 @@ def test_missing_unt_and_unz() -> None:
     ]
     unt = next(e for e in doc.all_errors if e.segment_id == "UNT")
     assert (unt.set_control, unt.segment_position) == ("1", 3)
+    # The UNZ is missing where it was due, after the last segment, not at the UNB.
+    unz = next(e for e in doc.all_errors if e.segment_id == "UNZ")
+    assert unz.file_position == 4
+    assert "end of input" in unz.message
+
+
+def test_a_new_unb_or_una_without_unz_closes_the_previous_interchange_there() -> None:
+    first = "UNB+UNOA:3+S+R+240501:1200+IC1'UNH+1+PRICAT:D:96A:UN'BGM+9+A'UNT+3+1'"
+    second = "UNB+UNOA:3+S+R+240501:1200+IC2'UNH+1+PRICAT:D:96A:UN'BGM+9+A'UNT+3+1'UNZ+1+IC2'"
+    doc = parse_edifact(first + second)
+    [err] = doc.all_errors
+    assert (err.rule, err.segment_id, err.interchange_control) == ("missing_segment", "UNZ", "IC1")
+    assert (err.file_position, err.offset) == (5, len(first))
+    assert "ended by UNB at segment 5" in err.message
+    doc = parse_edifact(first + "UNA:+.? '" + second)
+    [err] = doc.all_errors
+    assert (err.file_position, err.offset) == (5, len(first))
+    assert "ended by a UNA" in err.message
 
 
 def test_unoa_bad_character() -> None:

@@ -125,6 +125,11 @@ def test_a_new_isa_without_iea_closes_the_previous_interchange() -> None:
         "IEA",
         "000000001",
     )
+    # Located where the IEA was due: at the second ISA (segment 9 of the file), not at the
+    # first interchange's header.
+    assert err.file_position == 9
+    assert err.offset == len(truncated)
+    assert "ended by ISA at segment 9" in err.message
 
 
 def _with(index: int, segment: str) -> str:
@@ -190,6 +195,9 @@ def test_missing_se_ge_and_iea() -> None:
     se = next(e for e in errors if e.segment_id == "SE")
     assert (se.set_control, se.segment_position) == ("0001", 5)
     assert next(doc.sets).status == "R"
+    iea = next(e for e in errors if e.segment_id == "IEA")
+    assert (iea.file_position, iea.offset) == (7, len(interchange(body)))
+    assert "end of input" in iea.message
 
 
 def test_missing_se_before_next_st() -> None:

@@ -70,7 +70,7 @@ class _Reader(EnvelopeBuilder):
                 break
             if text.startswith("UNA", pos):
                 if self.ic is not None:
-                    self._unz(None)
+                    self._unz(None, ended_at=pos, by="UNA")
                 try:
                     self.d, self.una = read_una(text, pos), True
                 except UnaError as exc:
@@ -86,7 +86,7 @@ class _Reader(EnvelopeBuilder):
             self._segment(seg, raw, terminated)
             pos = after
         if self.ic is not None:
-            self._unz(None)
+            self._unz(None, ended_at=n)
         if not self.doc.interchanges and not self.doc.errors:
             self.doc.errors.append(EdiError("no_interchange", "the input holds no UNB segment"))
         return self.doc
@@ -153,7 +153,7 @@ class _Reader(EnvelopeBuilder):
 
     def _unb(self, seg: Segment) -> None:
         if self.ic is not None:
-            self._unz(None)  # the previous interchange had no UNZ
+            self._unz(None, ended_at=seg.offset, by=seg)  # the previous one had no UNZ
             self.una = False
         syntax_id, version = seg.get(1, 1), seg.get(1, 2)
         d = self.d

@@ -216,8 +216,11 @@ class EnvelopeBuilder:
             )
         self.group = None
 
-    def _unz(self, seg: Segment | None) -> None:
-        """Close the interchange at its UNZ, or (seg None) where input or a new UNB begins."""
+    def _unz(
+        self, seg: Segment | None, *, ended_at: int | None = None, by: Segment | str = ""
+    ) -> None:
+        """Close the interchange at its UNZ, or (seg None) at text offset ``ended_at``, where
+        the input ends or ``by`` (a new UNB segment, or "UNA") begins."""
         self._close_message(seg)
         self._close_group(seg)
         ic = self.ic
@@ -225,10 +228,17 @@ class EnvelopeBuilder:
         if seg is not None:
             self._flush(seg)
         if seg is None:
+            # Located where the UNZ was due: the place of the segment that came instead.
+            if isinstance(by, Segment):
+                due, what = by.file_position, f"UNB at segment {by.file_position} of the file"
+            else:
+                due, what = self.file_position + 1, "a UNA" if by else "end of input"
             err = self._error(
-                "missing_segment", f"interchange {ic.control_reference} has no UNZ", ic.header
+                "missing_segment",
+                f"interchange {ic.control_reference} has no UNZ (ended by {what})",
+                None,
             )
-            ic.errors.append(replace(err, segment_id="UNZ"))
+            ic.errors.append(replace(err, segment_id="UNZ", file_position=due, offset=ended_at))
         else:
             ic.trailer = seg
             count, ref = seg.get(1), seg.get(2)

@@ -97,7 +97,7 @@ class _Reader(EnvelopeBuilder):
         d = isa.delimiters
         for raw, seg_start, after, terminated in iter_segments(text, isa.end, d):
             if is_isa(raw):
-                self._end_interchange(None)
+                self._end_interchange(None, ended_at=seg_start, by_isa=True)
                 return seg_start
             self.file_position += 1
             seg_id, elements = split_segment(raw, d)
@@ -115,7 +115,7 @@ class _Reader(EnvelopeBuilder):
             if seg_id == "IEA":
                 self.ic = None
                 return after
-        self._end_interchange(None)
+        self._end_interchange(None, ended_at=len(text))
         return len(text)
 
     def _segment(self, seg: Segment, raw: str) -> None:

@@ -210,17 +210,32 @@ class EnvelopeBuilder:
             )
         self.group = None
 
-    def _end_interchange(self, seg: Segment | None) -> None:
-        """Close an interchange at its IEA, or (seg None) where the input or a new ISA begins."""
+    def _end_interchange(
+        self, seg: Segment | None, *, ended_at: int | None = None, by_isa: bool = False
+    ) -> None:
+        """Close an interchange at its IEA, or (seg None) at text offset ``ended_at``, where
+        the input ends or (``by_isa``) a new ISA begins."""
         self._close_set(seg)
         self._close_group(seg)
         ic = self.ic
         assert ic is not None
         if seg is None:
+            # Located where the IEA was due: the next segment's place in the file.
+            due = self.file_position + 1
+            what = f"ISA at segment {due} of the file" if by_isa else "end of input"
             err = self._error(
-                "missing_segment", f"interchange {ic.control_number} has no IEA", ic.header
+                "missing_segment",
+                f"interchange {ic.control_number} has no IEA (ended by {what})",
+                None,
             )
-            ic.errors.append(replace(err, segment_id="IEA"))
+            ic.errors.append(
+                replace(
+                    err,
+                    segment_id="IEA",
+                    file_position=due,
+                    offset=ended_at,
+                )
+            )
             self.ic = None
             return
         ic.trailer = seg
