@@ -408,3 +408,53 @@ def test_a_missing_record_says_what_became_of_its_version(store: Store, tmp_path
     asyncio.run(hub.run_until_idle(timeout=30, settle=0.3))
     assert estate.master("D1") in estate.shop.target.records("item")
     estate.close()
+
+
+def test_a_merged_away_record_deactivated_by_a_column_is_retired_not_drift(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    from mastersync.bootstrap import open_store
+    from mastersync.pipeline.matching.merging import merge_records, unmerge_records
+
+    store = open_store(sqlite_url)
+    estate = Estate(store, tmp_path)
+    with sqlite3.connect(estate.legacy_db) as db:
+        db.execute("ALTER TABLE items_out ADD COLUMN active INTEGER DEFAULT 1")
+    settings = SqlSettings.model_validate(
+        {
+            "type": "sql",
+            "url": f"sqlite:///{estate.legacy_db}",
+            "read": {"item": {"table": "items_out", "cursor": "mdm_id", "key": "mdm_id"}},
+            "write": {
+                "items": {
+                    "table": "items_out",
+                    "key": "mdm_id",
+                    "deactivate_column": "active",
+                    "deactivate_value": 0,
+                }
+            },
+        }
+    )
+    estate.legacy = SqlConnector(settings, ConnectorContext("legacy", tmp_path))
+    estate.send(item("A1"), item("A2"))
+    estate.deliver()
+    a1, a2 = estate.master("A1"), estate.master("A2")
+    merge = merge_records(store, estate.landscape, a1, a2, actor="steward")
+    estate.deliver()
+    # The consumer keeps the merged-away record's row, deactivated. The consumer's key stays
+    # with that record (only source records move to the survivor): it is retired there, not
+    # a second row of the survivor that no repair could clear.
+    with store.unit_of_work(write=False) as uow:
+        keys = uow.load_xrefs("item", [("legacy", a1), ("legacy", a2)])
+    assert {c.key: c.master_id for c in keys} == {a1: a1, a2: a2}
+    result = estate.reconcile("legacy")
+    assert result.report.count_dict()["matched"] == 1
+    assert result.report.keys(Bucket.RETIRED) == [a2]
+    assert result.report.counts[Bucket.EXTRA] == 0
+    # Undone, the record comes back at its own row.
+    assert merge.id is not None
+    unmerge_records(store, estate.landscape, merge.id, actor="steward")
+    estate.deliver()
+    assert estate.reconcile("legacy").report.clean
+    estate.close()
+    store.close()

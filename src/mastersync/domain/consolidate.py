@@ -144,7 +144,10 @@ def plan_merge(
         )
     _check_live(survivor, "survivor")
     _check_live(loser, "loser")
-    moved = [replace(c, master_id=survivor.master_id) for c in loser_members]
+    # Source records move. A consumer's key for the loser (an acknowledgement: no digest)
+    # stays with it: the consumer holds the loser there and its deactivation goes there;
+    # moved, the survivor's deliveries could land on that retired record.
+    moved = [replace(c, master_id=survivor.master_id) for c in loser_members if c.digest]
     kept, kept_changes = _next(survivor, policy, [*survivor_members, *moved], ctx, None)
     retired, retired_changes = _next(loser, policy, loser_members, ctx, survivor.master_id)
     source = {"survivor": survivor.master_id, "loser": loser.master_id}
@@ -159,7 +162,7 @@ def plan_merge(
             _event(retired, "merged", retired_changes, policy, ctx, source),
         ],
         {
-            "xrefs": sorted([c.system, c.key] for c in loser_members),
+            "xrefs": sorted([c.system, c.key] for c in moved),
             "natural_keys": sorted([n, v] for n, v in loser_keys),
             "survivor_version": survivor.version,
             "loser_version": loser.version,
