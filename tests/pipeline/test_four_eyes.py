@@ -208,3 +208,51 @@ def test_a_moved_records_newer_version_supersedes_what_it_asked_for_before(store
     assert [p.master_id for p in governance.pending()] == [new]
     [superseded] = governance.pending(status="superseded")
     assert superseded.id == old.id
+
+
+def test_a_retried_api_write_is_still_its_requesters(store: Store) -> None:
+    # pat asks the CRM, which does not own credit limits, for 9,000,000: an ownership
+    # violation. Ownership moves to the CRM and the inbox is retried, as the README says to:
+    # the hold names pat, not the system, so pat cannot confirm their own limit.
+    from mastersync.domain.governance.four_eyes import OwnChangeError
+    from mastersync.pipeline.exceptions import ExceptionsInbox
+    from mastersync.pipeline.governance.writes import write_record
+    from mastersync.ports.store import ExceptionFilter
+
+    governance = SqlGovernance(store.engine)  # type: ignore[attr-defined]
+    erp_only = _landscape(["erp"])
+    Ingestor(store, erp_only).ingest(
+        "erp", "customer", [SourceRecord({"no": "C1", "v": 1, "name": "Acme", "limit": "1000"})]
+    )
+    result = write_record(
+        Ingestor(store, erp_only),
+        governance,
+        consumer="portal",
+        person="pat",
+        system="crm",
+        domain="customer",
+        key="C1",
+        version=None,
+        attributes={
+            "name": "Acme",
+            "country": "DE",
+            "customer_number": "C1",
+            "credit_limit": {"amount": "9000000", "currency": "EUR"},
+        },
+        request_id="req-1",
+        route="POST /v1/customers",
+    )
+    assert result.ignored == ["credit_limit"]
+    with store.unit_of_work(write=False) as uow:
+        entries = uow.exceptions(ExceptionFilter(kind="ownership_violation"))
+    assert [(e.actor, e.channel) for e in entries] == [("pat", "api:portal POST /v1/customers")]
+    both = _landscape(["crm", "erp"])
+    ExceptionsInbox(store, Ingestor(store, both)).retry(entries)
+    [held] = governance.pending()
+    assert held.proposed == {"amount": "9000000", "currency": "EUR"}
+    assert held.requested_by == "pat"
+    with pytest.raises(OwnChangeError):
+        decide(store, both, governance, held.id, "pat", approve=True, channel="api:portal")
+    assert _limit(store) == "1000"
+    decide(store, both, governance, held.id, "rita", approve=True, channel="test")
+    assert _limit(store) == "9000000"

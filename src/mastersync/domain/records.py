@@ -57,6 +57,10 @@ class ExceptionEntry:
     updated_at: str | None = None
     resolution: dict[str, Any] | None = None
     id: int | None = None
+    # Who wrote the record and through what (an API write names its person): a retry
+    # writes as them, so a four-eyes hold still names its requester.
+    actor: str | None = None
+    channel: str | None = None
 
 
 @dataclass(slots=True)

@@ -693,6 +693,8 @@ class ChunkRun:
             locator=locator,
             trace_id=trace_id,
             batch_id=self.batch_id,
+            actor=self.changes.actor,
+            channel=self.changes.channel,
         )
         if write:
             self.changes.exceptions.append(entry)

@@ -78,7 +78,9 @@ class ExceptionsInbox:
         # By system and domain, and for a record written through the API, by the shape it
         # came in (canonical, with a version or without): the landscape has no inbound
         # mapping for it, and retrying with one refused every such entry.
-        groups: dict[tuple[str, str, bool | None], list[ExceptionEntry]] = defaultdict(list)
+        groups: dict[
+            tuple[str, str, bool | None, str | None, str | None], list[ExceptionEntry]
+        ] = defaultdict(list)
         for entry in entries:
             assert entry.id is not None
             if entry.status is not ExceptionStatus.OPEN:
@@ -98,8 +100,11 @@ class ExceptionsInbox:
             elif not isinstance(entry.payload, dict):
                 report.skipped[entry.id] = "no record payload was kept"
             else:
-                groups[(entry.system, entry.domain, _api_shape(entry))].append(entry)
-        for (system, domain, versioned), group in groups.items():
+                # By writer too: a record retried is written as whoever sent it (a person
+                # through the API stays the requester of a four-eyes hold it makes).
+                by = (entry.system, entry.domain, _api_shape(entry), entry.actor, entry.channel)
+                groups[by].append(entry)
+        for (system, domain, versioned, actor, channel), group in groups.items():
             mapper = (
                 canonical_mapper(system, domain, versioned)
                 if versioned is not None
@@ -109,7 +114,15 @@ class ExceptionsInbox:
                 SourceRecord(e.payload, e.locator, e.trace_id, reapply=True)
                 for e in self._newest(system, domain, group, mapper)
             ]
-            self.ingestor.ingest(system, domain, records, source="retry", mapper=mapper)
+            self.ingestor.ingest(
+                system,
+                domain,
+                records,
+                source="retry",
+                mapper=mapper,
+                actor=actor,
+                channel=f"retry:{channel}" if channel else None,
+            )
             with self.store.unit_of_work(write=False) as uow:
                 now = uow.exceptions_by_id([e.id for e in group if e.id is not None])
             for entry in group:

@@ -118,6 +118,8 @@ EXCEPTION_COLUMNS = (
     "created_at",
     "updated_at",
     "resolution",
+    "actor",
+    "channel",
 )
 
 
@@ -237,6 +239,8 @@ def exception_row(e: ExceptionEntry) -> tuple[Any, ...]:
         e.created_at,
         e.updated_at or e.created_at,
         dumps(e.resolution) if e.resolution is not None else None,
+        e.actor,
+        e.channel,
     )
 
 
@@ -330,6 +334,8 @@ def exception(row: Mapping[Any, Any]) -> ExceptionEntry:
         row["updated_at"],
         _json(row["resolution"]) if row["resolution"] is not None else None,
         row["id"],
+        row["actor"],
+        row["channel"],
     )
 
 

@@ -136,6 +136,8 @@ exceptions = sa.Table(
     sa.Column("created_at", Instant, nullable=False),
     sa.Column("updated_at", Instant, nullable=False),
     sa.Column("resolution", Json),
+    sa.Column("actor", sa.Text),
+    sa.Column("channel", sa.Text),
     sa.Index("ix_exceptions_status_signature", "status", "signature"),
     sa.Index("ix_exceptions_record", "domain", "system", "source_key"),
     # One open entry per record and failure class: a record failing again counts an attempt.

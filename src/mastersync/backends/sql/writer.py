@@ -135,7 +135,8 @@ class BatchWriter:
             "updated_at = excluded.updated_at, message = excluded.message, "
             "payload = excluded.payload, locator = excluded.locator, "
             "trace_id = excluded.trace_id, batch_id = excluded.batch_id, "
-            "master_id = excluded.master_id"
+            "master_id = excluded.master_id, actor = excluded.actor, "
+            "channel = excluded.channel"
         )
         self.many(conn, sql, [rows.exception_row(e) for e in changes.exceptions])
         self.many(
