@@ -434,3 +434,28 @@ def test_unquoted_numeric_map_keys_bad_date_specs_and_indentation_are_said_plain
     bad = write(tmp_path, mapping=MAPPING.replace("  name: DESCRIPTION", "   name: DESCRIPTION"))
     [problem] = problems(bad)
     assert problem.endswith("(check this line's indentation against the lines above it)")
+
+
+def test_a_subscriptions_delivery_settings_override_only_what_they_name(tmp_path: Path) -> None:
+    path = tmp_path / "landscape.yaml"
+    path.write_text(
+        """
+name: override
+systems:
+  shop:
+    kind: ecommerce
+    delivery: {max_attempts: 8, timeout: 30s, batch_size: 7, concurrency: 2,
+               backoff: {initial: 5s, max: 60s}}
+    outbound:
+      items: {domain: item, delivery: {max_attempts: 20, backoff: {max: 10m}}}
+      prices: {domain: price}
+"""
+    )
+    compiled = load_landscape(path)
+    items = compiled.subscriptions["shop.items"].delivery
+    # The subscription's own keys; the system's settings for the rest, not the built-in
+    # defaults (10 s, 100, 16, a 1 s first backoff).
+    assert items.max_attempts == 20
+    assert (items.timeout, items.batch_size, items.concurrency) == (30.0, 7, 2)
+    assert (items.backoff.initial, items.backoff.max) == (5.0, 600.0)
+    assert compiled.subscriptions["shop.prices"].delivery.max_attempts == 8

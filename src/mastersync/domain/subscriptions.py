@@ -267,7 +267,7 @@ def compile_subscription(
         name=name,
         domain=cfg.domain,
         fields=tuple(cfg.fields) if cfg.fields is not None else None,
-        delivery=cfg.delivery or default_delivery,
+        delivery=cfg.delivery.over(default_delivery) if cfg.delivery else default_delivery,
         matches=matches,
         shape=shape,
         key_refs={ref: references[ref] for ref in sorted(used)},

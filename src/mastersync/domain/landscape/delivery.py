@@ -51,6 +51,18 @@ class DeliveryConfig(_Config):
     # Deliveries of different records in flight at once (one per record at most).
     concurrency: int = Field(default=16, ge=1, le=512)
 
+    def over(self, base: DeliveryConfig) -> DeliveryConfig:
+        """These settings over ``base`` (a subscription's over its system's): only the keys
+        written here replace, one level down for ``backoff`` too."""
+        update: dict[str, Any] = {}
+        for name in self.model_fields_set:
+            value = getattr(self, name)
+            if name == "backoff":
+                given = {k: getattr(value, k) for k in value.model_fields_set}
+                value = base.backoff.model_copy(update=given)
+            update[name] = value
+        return base.model_copy(update=update)
+
 
 class OutboundMappingSpec(_Config):
     """Canonical record -> the consumer's native shape (targets are the consumer's fields)."""
