@@ -134,6 +134,12 @@ def test_tampering_is_detected(hub: Hub) -> None:
     with _engine(hub).begin() as conn:
         conn.execute(sa.text("DELETE FROM audit_log WHERE seq = 1"))
     assert {b.seq for b in verify(hub.governance).breaks} == {2}
+    # A log emptied of every entry: each golden version since auditing began is unaudited.
+    with _engine(hub).begin() as conn:
+        conn.execute(sa.text("DELETE FROM audit_log"))
+    report = verify(hub.governance)
+    assert not report.ok
+    assert sorted(v for _, v in report.unaudited) == [1, 2, 3]
 
 
 @pytest.mark.usefixtures("tamperable")

@@ -13,6 +13,7 @@ from mastersync.backends.sql.tables import (
     api_signing_keys,
     api_usage,
     audit_log,
+    cursors,
     golden,
     outbox,
     pending_changes,
@@ -24,6 +25,9 @@ from mastersync.domain.governance.audit import AuditEntry
 from mastersync.domain.governance.four_eyes import PendingChange
 from mastersync.ports.governance import Consumer, Page, ProcessRecord, SigningKey, Usage
 from mastersync.ports.store import StoreError
+
+# The cursors row with the outbox position auditing began after (written by migration 0013).
+AUDIT_START = "audit:since"
 
 _CONSUMER_COLUMNS = (
     "name",
@@ -250,22 +254,21 @@ class SqlGovernance:
             after = entries[-1].seq
 
     def unaudited(self, limit: int = 100) -> list[tuple[str, int]]:
-        """Outbox events after the first audited one that have no audit entry."""
+        """Outbox events since auditing began that have no audit entry."""
         o, a = outbox.alias("o"), audit_log.alias("a")
-        o2, a2 = outbox.alias("o2"), audit_log.alias("a2")
-        first = (
-            sa.select(sa.func.min(o2.c.position))
-            .select_from(
-                o2.join(a2, (a2.c.master_id == o2.c.master_id) & (a2.c.version == o2.c.version))
-            )
-            .scalar_subquery()
+        # Where auditing began is kept apart from the log (migration 0013): taken from the
+        # first audited event, a log emptied of every entry verified as intact. Without
+        # that row every event counts.
+        start = sa.func.coalesce(
+            sa.select(cursors.c.position).where(cursors.c.name == AUDIT_START).scalar_subquery(),
+            0,
         )
         q = (
             sa.select(o.c.master_id, o.c.version)
             .select_from(
                 o.outerjoin(a, (a.c.master_id == o.c.master_id) & (a.c.version == o.c.version))
             )
-            .where(a.c.seq.is_(None), o.c.position > first)
+            .where(a.c.seq.is_(None), o.c.position > start)
             .order_by(o.c.position)
             .limit(limit)
         )
