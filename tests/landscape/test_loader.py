@@ -212,6 +212,25 @@ SHOP = """\
             "mapping.fields.title",
             "'nmae' reads 'nmae', which is not a item field; did you mean 'name'?",
         ),
+        (
+            # Below the record's own fields too: a misspelt part of a nested one.
+            {"lifecycle_stat == 'active'": "dimensions.lenght_cm > `1`"},
+            12,
+            "filter",
+            "'dimensions.lenght_cm > `1`' reads 'dimensions.lenght_cm': "
+            "'dimensions.lenght_cm' is not a field of dimensions; did you mean "
+            "'dimensions.length_cm'?",
+        ),
+        (
+            {
+                "lifecycle_stat == 'active'": "lifecycle_state == 'active'",
+                "title: name": "title: dimensions.widht_cm",
+            },
+            14,
+            "mapping.fields.title",
+            "reads 'dimensions.widht_cm': 'dimensions.widht_cm' is not a field of "
+            "dimensions; did you mean 'dimensions.width_cm'?",
+        ),
     ],
 )
 def test_a_subscription_reading_a_field_the_record_has_not_names_it(

@@ -19,7 +19,13 @@ from mastersync.domain.mapping.objects import (
     json_shaped,
     produce,
 )
-from mastersync.domain.mapping.paths import ConditionFailed, compile_condition, root_fields
+from mastersync.domain.canonical import DOMAINS
+from mastersync.domain.mapping.paths import (
+    ConditionFailed,
+    compile_condition,
+    field_chains,
+    root_fields,
+)
 from mastersync.domain.mapping.spec import ValueOp
 from mastersync.domain.problems import ConfigError
 
@@ -183,6 +189,21 @@ def _check_reads(
                 # Bare, JMESPath reads them as fields (null): `x == true` never held.
                 hint = f"; JMESPath needs the literal in backticks: `{name}`"
             raise ConfigError(f"{path!r} reads {name!r}, which is not a {domain} field{hint}", loc)
+        spec = DOMAINS.get(domain)
+        for chain in sorted(field_chains(path)):
+            if spec is None or "." not in chain or chain.startswith("_"):
+                continue
+            parts = chain.split(".")
+            try:
+                # Down to where the fields end: below a free-form value (a dict of
+                # attributes) any key may be meant.
+                for i in range(1, len(parts)):
+                    if spec.field_at(".".join(parts[:i])).model is None:
+                        break
+                else:
+                    spec.field_at(chain)
+            except LookupError as exc:
+                raise ConfigError(f"{path!r} reads {chain!r}: {exc}", loc) from None
 
 
 def _filter(text: str) -> Callable[[Mapping[str, Any]], bool]:

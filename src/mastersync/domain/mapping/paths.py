@@ -110,6 +110,55 @@ def root_fields(text: str) -> set[str]:
     return found
 
 
+def field_chains(text: str) -> set[str]:
+    """The dotted chains of keys from the record itself a path or condition reads
+    (``credit_limit.amount``), where plain keys lead all the way: what a typo check can
+    follow into nested fields. Indexes and projections end a chain."""
+    if _SIMPLE.match(text):
+        return {".".join(path_segments(text))}
+    try:
+        tree = jmespath.compile(text).parsed
+    except JMESPathError:
+        return set()
+    found: set[str] = set()
+
+    def chain(node: Any) -> list[str] | None:
+        kind = node.get("type")
+        if kind == "field":
+            return [node["value"]]
+        if kind == "subexpression":
+            parts: list[str] = []
+            for child in node.get("children", []):
+                more = chain(child)
+                if more is None:
+                    return parts or None
+                parts += more
+            return parts
+        return None
+
+    def walk(node: Any, at_root: bool) -> None:
+        if not isinstance(node, dict):
+            return
+        kind, children = node.get("type"), node.get("children", [])
+        if at_root and kind in ("field", "subexpression"):
+            parts = chain(node)
+            if parts:
+                found.add(".".join(parts))
+                return
+        if kind in _LEFT_AT_CURRENT:
+            if children:
+                walk(children[0], at_root)
+        elif kind != "expref":
+            for child in children:
+                walk(child, at_root)
+
+    try:
+        walk(tree, True)
+    except Exception:  # a tree shape not foreseen: no typo check, never a refused landscape
+        return set()
+    return found
+
+
 _LEFT_AT_CURRENT = frozenset(
     {
         "subexpression",
