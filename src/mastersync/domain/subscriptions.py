@@ -12,6 +12,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from mastersync.domain.canonical import DOMAINS
 from mastersync.domain.landscape.delivery import DeliveryConfig, SubscriptionConfig
 from mastersync.domain.mapping.objects import (
     FieldFailure,
@@ -19,7 +20,6 @@ from mastersync.domain.mapping.objects import (
     json_shaped,
     produce,
 )
-from mastersync.domain.canonical import DOMAINS
 from mastersync.domain.mapping.paths import (
     ConditionFailed,
     compile_condition,
