@@ -872,3 +872,21 @@ def test_a_signal_names_what_the_stop_left_in_the_outbox(tmp_path: Path) -> None
         hub.kill()
     assert hub.returncode == 2, out
     assert re.search(r"left: shop\.items: (up to )?[\d,]+ event\(s\) not taken", out), out
+
+
+def test_ingest_refuses_a_file_type_it_cannot_read_before_reading_any(estate: Path) -> None:
+    """A .json export ended in a ValueError traceback, after the files before it were
+    ingested and with no summary of them."""
+    landscape = estate / "estate" / "landscape.yaml"
+    export = estate / "items.json"
+    export.write_text('{"ITEM_NO": "A9", "CHANGE_NO": 1}\n')
+    items = str(estate / "items.csv")
+    code, out = cli("ingest", "-s", "erp", "-d", "item", items, str(export), landscape=landscape)
+    assert code == 1, out
+    assert (
+        f"{export}: unsupported file type '.json' (use .csv, .tsv, .txt, .jsonl, .ndjson or "
+        ".xlsx)" in out
+    )
+    assert "Traceback" not in out
+    code, out = cli("get", "item", "erp:A1", landscape=landscape)
+    assert code == 1, out  # items.csv, before it, was not read either

@@ -189,3 +189,78 @@ def test_a_field_no_record_of_a_file_filled_through_an_expression_is_logged_once
         assert asyncio.run(poll()) == 25
     assert caplog.records == []  # said once per poller, not at every file
     hub.close()
+
+
+def test_a_new_file_never_replaces_a_left_over_of_the_same_name(tmp_path: Path) -> None:
+    """A rename into processing/ replaced a crashed poller's left-over of the same name
+    (the next day's export), and the poller claimed new files before ingesting the
+    left-overs: the left-over's records were lost without a word."""
+    from mastersync.pipeline.inbound import poller
+
+    inbox = tmp_path / "inbox"
+    (inbox / "processing").mkdir(parents=True)
+    (inbox / "processing" / "items.csv").write_text("sku,v,name\nA1,1,Pen\n")  # left over
+    (inbox / "items.csv").write_text("sku,v,name\nA2,1,Ink\n")  # the next export
+    (tmp_path / "landscape.yaml").write_text("""
+name: drop
+systems:
+  erp:
+    kind: erp
+    inbound:
+      item: {key: sku, version: {from: v, kind: counter}, fields: {sku: sku, name: name}}
+""")
+    hub = build_hub(tmp_path / "landscape.yaml")
+    folder = DropFolder("erp", inbox, {"item": "items*.csv"}, FileSettings(), settle=0)
+    ingestor = hub.ingestor
+    real, order = ingestor.ingest, []
+
+    def recording(*args: object, **kwargs: object) -> object:
+        order.append(kwargs["source"])
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    ingestor.ingest = recording  # type: ignore[method-assign]
+    assert asyncio.run(poller(ingestor, folder, folder.resume)()) == 2
+    assert order[0] == "items.csv"  # the left-over first
+    assert len(order) == 2
+    archived = sorted(p.read_text() for p in (inbox / "archive").rglob("items*.csv"))
+    assert archived == ["sku,v,name\nA1,1,Pen\n", "sku,v,name\nA2,1,Ink\n"]
+    hub.close()
+
+
+def test_of_two_pollers_taking_one_file_only_one_has_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "items_1.csv").write_text("sku,v\nA1,1\n")
+    folder = DropFolder("erp", inbox, {"item": "items_*.csv"}, FileSettings(), settle=0)
+    real_link = os.link
+
+    def link_and_lose_the_race(source: Path, target: Path) -> None:
+        real_link(source, target)
+        # Meanwhile another poller linked the file too, and unlinked it first.
+        real_link(source, inbox / "processing" / "theirs.csv")
+        os.unlink(source)
+
+    monkeypatch.setattr(os, "link", link_and_lose_the_race)
+    assert folder.claim() == []
+    assert [p.name for p in (inbox / "processing").iterdir()] == ["theirs.csv"]
+
+
+def test_without_hard_links_a_file_is_renamed_to_a_free_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inbox = tmp_path / "inbox"
+    (inbox / "processing").mkdir(parents=True)
+    (inbox / "processing" / "items_1.csv").write_text("sku,v\nA1,1\n")
+    (inbox / "items_1.csv").write_text("sku,v\nA2,1\n")
+
+    def no_links(source: Path, target: Path) -> None:
+        raise PermissionError(1, "Operation not permitted")  # as some network shares say
+
+    monkeypatch.setattr(os, "link", no_links)
+    folder = DropFolder("erp", inbox, {"item": "items_*.csv"}, FileSettings(), settle=0)
+    [claim] = folder.claim()
+    assert claim.path.read_text() == "sku,v\nA2,1\n"
+    contents = sorted(p.read_text() for p in (inbox / "processing").iterdir())
+    assert contents == ["sku,v\nA1,1\n", "sku,v\nA2,1\n"]

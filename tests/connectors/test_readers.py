@@ -379,3 +379,62 @@ def test_a_zero_padded_number_in_a_workbook_keeps_its_leading_zeros(tmp_path: Pa
     path = tmp_path / "zips.xlsx"
     book.save(path)
     assert records(list(read_file(path))) == [("zips.xlsx!Sheet:2", {"zip": "01067", "qty": 5})]
+
+
+def test_a_field_over_128_kib_is_read_and_its_lines_are_not_rows(tmp_path: Path) -> None:
+    """The csv module's default field limit (131,072 characters) was never raised: a 200 KB
+    description failed its record, and its error was taken for a quote that never closed,
+    so a multi-line field's later lines were read as rows (its text made a record A9)."""
+    path = tmp_path / "items.csv"
+    long_text = "line one\nA9;fake\n" + "y" * 200_000 + "\nend"
+    path.write_text(f'k;d\n1;{"x" * 200_000}\n2;"{long_text}"\n3;ok\n', encoding="utf-8")
+    got = list(read_csv(path, delimiter=";"))
+    assert [(r.locator, r.payload["k"]) for r in got if isinstance(r, SourceRecord)] == [
+        ("items.csv:2", "1"),
+        ("items.csv:3", "2"),
+        ("items.csv:7", "3"),
+    ]
+    assert got[1].payload["d"] == long_text  # type: ignore[union-attr]
+
+
+def test_a_field_over_the_record_limit_fails_its_row_and_its_lines_are_not_rows(
+    tmp_path: Path,
+) -> None:
+    """Past the limit the csv module stops inside the field: the rest of the row is skipped
+    to where the field closes (its lines were read as rows), and the failure names them."""
+    path = tmp_path / "items.csv"
+    chunk = "y" * 100_000 + "\n"
+    body = "A9;fake\n" + chunk * 12 + 'A8;""fake"";""\n' + chunk + 'end"" "'  # "" is a quote
+    path.write_text(f'k;d\n1;"{body};x\n2;ok\n', encoding="utf-8")
+    got = list(read_csv(path, delimiter=";"))
+    assert records(got) == [("items.csv:2", "too_large"), ("items.csv:18", {"k": "2", "d": "ok"})]
+    failure = got[0]
+    assert isinstance(failure, ReadFailure)
+    assert failure.message == (
+        f"a field is over the {MAX_RECORD_BYTES}-character limit in a row over lines 2-17; "
+        "they were not read as records"
+    )
+    assert failure.raw == '1;"A9;fake'
+    # A quote that never closes runs to the end of the file: said so.
+    path.write_text(f'k;d\n1;"{chunk * 12}2;ok\n3;ok\n', encoding="utf-8")
+    [failure] = read_csv(path, delimiter=";")
+    assert isinstance(failure, ReadFailure) and failure.rule == "too_large"
+    assert "(a quote in the row on line 2 never closed; lines 2-15, to the end" in failure.message
+
+
+def test_a_workbook_with_a_repeated_column_name_is_refused(tmp_path: Path) -> None:
+    """The later column's value overwrote the earlier one's without a word (None over
+    'Nitrile gloves'); a CSV file with a repeated name is refused, and so is a workbook."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["sku", "name", "qty", "name", None, None])
+    sheet.append(["A1", "Nitrile gloves", 5, None, None, None])
+    path = tmp_path / "items.xlsx"
+    book.save(path)
+    [failure] = read_file(path)
+    assert isinstance(failure, ReadFailure)
+    assert (failure.locator, failure.rule) == ("items.xlsx!Sheet:1", "xlsx_header")
+    assert failure.message == "duplicate column names: name"

@@ -554,3 +554,51 @@ def test_turning_nested_numbers_into_digits_leaves_the_source_record_as_sent() -
     out = mapper({"addresses": "addr"}, domain="customer").map(source)
     assert out.values["addresses"] == [{"postal_code": "37028", "city": "Göttingen"}]
     assert source["addr"] == [{"postal_code": 37028, "city": "Göttingen"}]
+
+
+def test_round_reads_a_float_by_the_digits_written_as_number_does() -> None:
+    """Decimal(2.675) is 2.67499999...: rounding the float's binary value made 2.67 of a
+    JSON 2.675, while `number: true` read it as 2.675 and rounded to 2.68."""
+    for spec in ({"from": "p", "round": 2}, {"from": "p", "number": True, "round": 2}):
+        assert values({"list_price": spec}, {"p": 2.675}) == {"list_price": Decimal("2.68")}
+    assert values({"list_price": {"from": "p", "round": 1}}, {"p": 7}) == {
+        "list_price": Decimal("7.0")
+    }
+
+
+def test_round_of_what_is_no_number_names_the_value_and_the_rule() -> None:
+    """Text with a decimal comma failed as 'unexpected': "InvalidOperation: [<class
+    'decimal.ConversionSyntax'>]", naming neither the value nor what to do."""
+    price = {"list_price": {"from": "p", "round": 2}}
+    assert failures(price, {"p": "2,5"}) == {("list_price", "round")}
+    assert message(price, {"p": "2,5"}) == "'2,5' is not a number (add a 'number' step)"
+    assert message(price, {"p": "Infinity"}) == "'Infinity' is not a finite number"
+    assert message(price, {"p": "1E+400"}) == "'1E+400' is out of range to round"
+    assert message(price, {"p": True}) == "expected a number to round, got true"
+
+
+@pytest.mark.parametrize(
+    ("text", "day"),
+    [("13/1/2026 10:15", None), ("1/13/2026 10:15", dt.date(2026, 1, 13))],
+)
+def test_a_locale_date_with_a_time_part_is_checked_for_its_order_too(
+    text: str, day: dt.date | None
+) -> None:
+    """The check against babel's day-month swap ran on texts of exactly three numbers: a
+    time after the date let 13/1/2026 10:15 through as 13 January for en_US."""
+    spec = {"valid_from": {"from": "d", "date": {"locale": "en_US"}}}
+    if day is None:
+        assert failures(spec, {"d": text}) == {("valid_from", "date")}
+    else:
+        assert values(spec, {"d": text}) == {"valid_from": day}
+
+
+def test_concat_with_trim_false_keeps_its_parts_spaces() -> None:
+    """Every part was stripped whatever `trim` said: fixed-width parts lost their padding."""
+    kept = {"name": {"concat": ["a", "b"], "sep": "", "trim": False}}
+    assert values(kept, {"a": "AB  ", "b": "12"}) == {"name": "AB  12"}
+    # A part that says how it trims keeps its own say.
+    own = {"name": {"concat": [{"from": "a", "trim": True}, "b"], "sep": "|", "trim": False}}
+    assert values(own, {"a": "AB  ", "b": " 12"}) == {"name": "AB| 12"}
+    trimmed = {"name": {"concat": ["a", "b"], "sep": "|"}}
+    assert values(trimmed, {"a": "AB  ", "b": " 12"}) == {"name": "AB|12"}

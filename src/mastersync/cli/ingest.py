@@ -14,7 +14,7 @@ from mastersync.bootstrap import Hub
 from mastersync.cli.common import console, fail, friendly, options
 from mastersync.cli.progress import interruptible, progress_bar
 from mastersync.cli.render import report_table
-from mastersync.connectors.files.readers import count_records
+from mastersync.connectors.files.readers import count_records, unsupported
 from mastersync.connectors.files.settings import (
     DropFolderSettings,
     file_settings,
@@ -54,6 +54,12 @@ def ingest(
     ] = False,
 ) -> None:
     """Load records with a progress bar; print accepted / unchanged / stale / rejected."""
+    # Every file's type is checked before any is read: one found unreadable halfway ended
+    # in a traceback, with the files before it ingested and no summary of them.
+    for path in files:
+        problem = unsupported(path)
+        if problem:
+            fail(f"{path}: {problem}")
     hub = options(ctx).hub()
     mapper = hub.landscape.mapper(system, domain)
     settings = file_settings(hub.landscape.config.systems[system].connector)

@@ -53,8 +53,14 @@ def poller(
                 uow.commit()
 
     def run() -> int:
-        claims = [*pending, *source.claim()]
+        # Left-overs (and claims a failed poll kept) are older files: they are ingested
+        # before new files are claimed, so an older export is not applied after a newer one.
+        left = list(pending)
         pending.clear()
+        received = take_all(left)
+        return received + take_all(source.claim())
+
+    def take_all(claims: Sequence[Claim]) -> int:
         received = 0
         for n, claim in enumerate(claims):
             try:

@@ -28,13 +28,41 @@ def fingerprint(path: Path) -> str:
     return digest.hexdigest()
 
 
-def move_into(path: Path, folder: Path) -> Path:
-    """Move a file into a folder, never over another file of the same name."""
-    folder.mkdir(parents=True, exist_ok=True)
+def _unique_name(path: Path, folder: Path) -> Path:
+    """A name in ``folder`` for ``path`` that no file there has yet (its own if free)."""
     target = folder / path.name
     if target.exists():
-        target = target.with_name(f"{target.stem}.{time.time_ns()}{target.suffix}")
-    os.replace(path, target)
+        target = folder / f"{path.stem}.{time.time_ns()}.{os.getpid()}{path.suffix}"
+    return target
+
+
+def move_into(path: Path, folder: Path) -> Path:
+    """Move a file into a folder, never over another file of the same name: its new path
+    (FileNotFoundError if another process moved it first)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / path.name
+    while True:
+        try:
+            # A link is never made over an existing name (a rename replaces on POSIX, so a
+            # file of the same name there, a crashed poller's left-over say, was lost).
+            os.link(path, target)
+            break
+        except FileExistsError:
+            target = _unique_name(path, folder)
+        except FileNotFoundError:
+            raise  # gone: another poller took it (the OSError below is for other causes)
+        except OSError:
+            # A file system without hard links (some network shares): rename to a free
+            # name; only one rename of the source succeeds, so still one taker.
+            target = _unique_name(path, folder)
+            os.rename(path, target)
+            return target
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        # Another poller linked the same file and unlinked it first: the file is its.
+        target.unlink(missing_ok=True)
+        raise
     return target
 
 
@@ -124,10 +152,10 @@ class DropFolder:
             domain = domain_of(path.name)
             if domain is None or not self._ready(path, now):
                 continue
-            target = self.processing / path.name
             try:
-                # rename is atomic on one file system: two pollers never take one file.
-                os.rename(path, target)
+                # Only one poller's unlink (or rename) of the file succeeds: two pollers
+                # never take one file.
+                target = move_into(path, self.processing)
             except FileNotFoundError:
                 continue
             taken.append((domain, target))

@@ -18,6 +18,9 @@ from mastersync.ports.connector import ReadFailure, SourceRecord
 
 # A single record larger than this is refused: connected systems are untrusted input.
 MAX_RECORD_BYTES = 1 << 20
+# The csv module refuses a field over 131,072 characters by default: far below the record
+# limit, so a long description failed its record. (Process-wide; only ever raised here.)
+csv.field_size_limit(max(csv.field_size_limit(), MAX_RECORD_BYTES))
 # A run of digits that may be an integer beyond 64 bits.
 _LONG_DIGITS = re.compile(rb"\d{20}")
 # What a wide encoding's file is decoded in at a time.
@@ -230,13 +233,14 @@ def read_csv(
                     f"{name}:{start}", "csv_header", f"{error} in the header row", lines.first()
                 )
                 return
+            if error is not None and "field larger than field limit" in error:
+                yield _too_large(lines, delimiter)
+                continue
             if error is not None:
                 numbers = lines.numbers()
-                never_closed = "end of data" in error or "field larger than field limit" in error
-                if len(numbers) > 1 and never_closed:
-                    # A quote never closed took every line after it (to the end of the file,
-                    # or until the field outgrew the csv module's limit in a large one): they
-                    # are read again, rows of their own (they were neither records nor
+                if len(numbers) > 1 and "end of data" in error:
+                    # A quote never closed took every line after it, to the end of the file:
+                    # they are read again, rows of their own (they were neither records nor
                     # failures).
                     raw = lines.give_back()
                     again = (
@@ -290,6 +294,58 @@ def read_csv(
                 yield ReadFailure(f"{name}:{start}", "csv_columns", message, delimiter.join(row))
                 continue
             yield SourceRecord(dict(zip(header, row, strict=True)), f"{name}:{start}")
+
+
+def _too_large(lines: _Lines, delimiter: str) -> ReadFailure:
+    """The failure of a row with a field over the limit, its lines skipped to the row's end.
+
+    The csv module stops inside the field: its later lines would be read as rows, and a
+    line of a long description became a record. Whether the field closes (a long text) or
+    not (a stray quote), only a person can tell; its lines are named, not read.
+    """
+    start, last = lines.numbers()[0], lines.numbers()[-1]
+    first = lines.first()
+    quoted = False
+    for _, text in lines.row:
+        quoted = _open_quote(text, quoted, delimiter)
+    while quoted:
+        try:
+            text = next(lines)
+        except StopIteration:
+            break
+        last, _ = lines.row.pop()  # not kept: the field may run to the end of a large file
+        quoted = _open_quote(text, quoted, delimiter)
+    message = f"a field is over the {MAX_RECORD_BYTES}-character limit "
+    if quoted:
+        # Lines to the end of a large file are not held to be read again (as they are for
+        # a quote that never closed within the limit): the failure says so.
+        message += (
+            f"(a quote in the row on line {start} never closed; lines {start}-{last}, to the "
+            "end of the file, were not read as records: fix the quote and ingest the file "
+            "again)"
+        )
+    else:
+        message += f"in a row over lines {start}-{last}; they were not read as records"
+    return ReadFailure(f"{lines.name}:{start}", "too_large", message, first[:200])
+
+
+def _open_quote(text: str, quoted: bool, delimiter: str) -> bool:
+    """Whether a quoted field is open at the end of a row's line (``quoted``: at its start),
+    read as the csv module reads it (a doubled quote inside one is a quote)."""
+    state = "quoted" if quoted else "start"
+    for char in text:
+        if state == "quoted":
+            state = "quote" if char == '"' else "quoted"
+        elif state == "quote":
+            # After a quote in a quoted field: a second one is text, anything else ends it.
+            state = "quoted" if char == '"' else "start" if char == delimiter else "plain"
+        elif char == delimiter:
+            state = "start"
+        elif state == "start" and char == '"':
+            state = "quoted"
+        else:
+            state = "plain"
+    return state == "quoted"
 
 
 def read_header(path: Path, *, delimiter: str = ",", encoding: str = "utf-8") -> list[str]:
@@ -374,6 +430,18 @@ def read_xlsx(path: Path) -> Iterator[SourceRecord | ReadFailure]:
         row = [_cell_value(c) for c in cells]
         if header is None:
             header = ["" if h is None else str(h).strip() for h in row]
+            # A repeated name kept the last column's value and dropped the other's without
+            # a word: refused, as a CSV file's are.
+            dupes = sorted({h for h in header if h and header.count(h) > 1})
+            if dupes:
+                yield ReadFailure(
+                    f"{path.name}!{sheet.title}:{number}",
+                    "xlsx_header",
+                    f"duplicate column names: {', '.join(dupes)}",
+                    header,
+                )
+                book.close()
+                return
             continue
         if all(v is None or str(v).strip() == "" for v in row):
             continue
@@ -393,8 +461,24 @@ def _cell_value(cell: Any) -> Any:
     return value
 
 
+# The suffixes read_file reads (in any case).
+SUFFIXES = (".csv", ".tsv", ".txt", ".jsonl", ".ndjson", ".xlsx")
+
+
+def unsupported(path: Path) -> str | None:
+    """Why ``read_file`` cannot read a file of this name (None: it can)."""
+    suffix = path.suffix.lower()
+    if suffix in SUFFIXES:
+        return None
+    what = repr(suffix) if suffix else "(no suffix)"
+    return f"unsupported file type {what} (use {', '.join(SUFFIXES[:-1])} or {SUFFIXES[-1]})"
+
+
 def read_file(path: Path, **options: Any) -> Iterator[SourceRecord | ReadFailure]:
-    """Records of a .csv/.tsv, .jsonl/.ndjson or .xlsx file, by its suffix."""
+    """Records of a .csv/.tsv/.txt, .jsonl/.ndjson or .xlsx file, by its suffix."""
+    problem = unsupported(path)
+    if problem:
+        raise ValueError(f"{path.name}: {problem}")
     suffix = path.suffix.lower()
     if suffix in (".csv", ".txt"):
         return read_csv(path, **options)
@@ -402,8 +486,4 @@ def read_file(path: Path, **options: Any) -> Iterator[SourceRecord | ReadFailure
         return read_csv(path, delimiter="\t", **options)
     if suffix in (".jsonl", ".ndjson"):
         return read_jsonl(path)
-    if suffix == ".xlsx":
-        return read_xlsx(path)
-    raise ValueError(
-        f"{path.name}: unsupported file type {suffix!r} (use .csv, .tsv, .jsonl or .xlsx)"
-    )
+    return read_xlsx(path)

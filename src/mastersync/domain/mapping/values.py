@@ -65,11 +65,25 @@ def _source(op: ValueOp, system: str) -> ValueFn:
         const = op.const
         return lambda rec: const
     if op.concat is not None:
-        parts = [compile_value(p, system) for p in op.concat]
+        trim = op.trim
+        # A part trims as the concatenation says unless it says otherwise itself: `trim:
+        # false` keeps a fixed-width part's padding (every part was stripped whatever it said).
+        parts = [
+            compile_value(
+                ValueOp.model_validate({"from": p, "trim": trim})
+                if isinstance(p, str)
+                else p
+                if "trim" in p.model_fields_set
+                else p.model_copy(update={"trim": trim}),
+                system,
+            )
+            for p in op.concat
+        ]
         sep = op.sep
 
         def concat(rec: Mapping[str, Any]) -> Any:
-            texts = [str(v).strip() for v in (p(rec) for p in parts) if v not in (None, "")]
+            values = (p(rec) for p in parts)
+            texts = [str(v).strip() if trim else str(v) for v in values if v not in (None, "")]
             return sep.join(t for t in texts if t) or None
 
         return concat
@@ -216,7 +230,8 @@ def _date(spec: DateSpec | bool, with_time: bool) -> Callable[[Any], Any]:
         from babel.dates import parse_date
 
         parsed = parse_date(text, locale=locale)
-        numbers = re.findall(r"\d+", text)
+        # babel takes the first three numbers: a time after the date is no part of it.
+        numbers = re.findall(r"\d+", text)[:3]
         if len(numbers) == 3 and len(order) == 3 and not _ISO_DAY.match(text):
             # babel swaps day and month when the month read is above 12: 13/01/2026 became
             # 13 January for en_US (month first) instead of failing.
@@ -302,6 +317,31 @@ def _scaled(value: Any, factor: Decimal) -> Decimal:
     return scaled
 
 
+def _rounded(value: Any, rounding: Decimal) -> Decimal:
+    """A value rounded half-even to the places of ``rounding`` (0.01: two)."""
+    if isinstance(value, bool):
+        raise ValueFailure("round", f"expected a number to round, got {shown(value)}")
+    if isinstance(value, float):
+        # By the digits written, as the number step reads floats: Decimal(2.675) is
+        # 2.67499999..., which rounded to 2.67 where the source said 2.675.
+        number = Decimal(repr(value))
+    elif isinstance(value, int | Decimal):
+        number = Decimal(value)
+    else:
+        try:
+            number = Decimal(str(value).strip())
+        except InvalidOperation:
+            raise ValueFailure(
+                "round", f"{value!r} is not a number (add a 'number' step)"
+            ) from None
+    if not number.is_finite():
+        raise ValueFailure("round", f"{shown(value)} is not a finite number")
+    try:
+        return number.quantize(rounding, rounding=ROUND_HALF_EVEN)
+    except DecimalException:  # too many digits for the places asked for
+        raise ValueFailure("round", f"{shown(value)} is out of range to round") from None
+
+
 def compile_value(spec: Any, system: str) -> ValueFn:
     """Compile a value spec (a path string, an op, or a list of object templates)."""
     if isinstance(spec, str):
@@ -370,7 +410,7 @@ def compile_value(spec: Any, system: str) -> ValueFn:
         if value is not None and unit is not None:
             value = unit(value, rec)
         if value is not None and rounding is not None:
-            value = Decimal(value).quantize(rounding, rounding=ROUND_HALF_EVEN)
+            value = _rounded(value, rounding)
         if case is not None and isinstance(value, str):
             value = case(value)
         if value is None:
