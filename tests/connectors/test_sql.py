@@ -1,14 +1,18 @@
 """The SQL connector against SQLite and PostgreSQL: no row lost or read twice at page
-boundaries, late commits caught by the lookback, upserts out."""
+boundaries, late commits caught by the lookback, typed cursor columns, upserts out (a record
+the database refuses failing alone)."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import threading
+from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import orjson
 import psycopg
 import pytest
 import sqlalchemy as sa
@@ -18,7 +22,12 @@ from mastersync.connectors.sql.client import SqlConnector
 from mastersync.connectors.sql.spec import SqlSettings
 from mastersync.domain.subscriptions import Operation
 from mastersync.ports.connector import SourceRecord
-from mastersync.ports.outbound import DeliveryAck, DeliveryRequest
+from mastersync.ports.outbound import (
+    DeliveryAck,
+    DeliveryRequest,
+    TerminalFailure,
+    TransientFailure,
+)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -236,3 +245,218 @@ def test_a_timestamp_cursor_in_text_keeps_its_spelling_so_no_row_of_the_day_is_l
         conn.exec_driver_sql(f"INSERT INTO items VALUES ('{stamp(5)}', 'C'), ('{stamp(1)}', 'L')")
     again, _ = read_all(c, cursor, 10)
     assert again == ["B", "L", "C"]
+
+
+# A cursor column type on PostgreSQL: its DDL, cursor_kind, the value of row i, a lookback.
+TYPED_CURSORS: dict[str, tuple[str, str, Callable[[int], Any], float]] = {
+    "timestamp": (
+        "TIMESTAMP",
+        "timestamp",
+        lambda i: dt.datetime(2026, 3, 1, 10, 0) + dt.timedelta(minutes=i),
+        90,
+    ),
+    "timestamptz": (
+        "TIMESTAMPTZ",
+        "timestamp",
+        lambda i: (
+            dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+            + dt.timedelta(minutes=i)
+        ),
+        90,
+    ),
+    "numeric": ("NUMERIC(12,2)", "number", lambda i: Decimal(i) + Decimal("0.5"), 1.5),
+    "date": ("DATE", "timestamp", lambda i: dt.date(2026, 3, 1) + dt.timedelta(days=i), 90),
+}
+KEYS = [f"A{i:02}" for i in range(12)]
+
+
+def typed_items(url: str, ddl: str, value: Callable[[int], Any]) -> sa.Engine:
+    engine = sa.create_engine(
+        url.replace("postgresql://", "postgresql+psycopg://"), poolclass=sa.pool.NullPool
+    )
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS items")
+        conn.exec_driver_sql(f"CREATE TABLE items (item_no TEXT PRIMARY KEY, changed {ddl})")
+        for i, key in enumerate(KEYS):
+            conn.execute(sa.text("INSERT INTO items VALUES (:k, :c)"), {"k": key, "c": value(i)})
+    return engine
+
+
+@pytest.mark.parametrize("with_lookback", [False, True])
+@pytest.mark.parametrize("column", list(TYPED_CURSORS))
+def test_a_typed_cursor_column_on_postgres_is_continued_page_after_page(
+    pg_url: str, tmp_path: Path, column: str, with_lookback: bool
+) -> None:
+    """The cursor keeps the type of a timestamp, timestamptz, NUMERIC or date column: saved as
+    text, the next read compared it with the column and PostgreSQL refused ("operator does not
+    exist: timestamp without time zone > character varying"), and a NUMERIC high-water mark
+    compared as text put 10.50 below 9.50."""
+    ddl, kind, value, lookback = TYPED_CURSORS[column]
+    engine = typed_items(pg_url, ddl, value)
+    c = connector(
+        pg_url, tmp_path, cursor="changed", cursor_kind=kind, lookback=lookback * with_lookback
+    )
+    keys, cursor = read_all(c, None, page=5)
+    assert keys == KEYS
+    with engine.begin() as conn:  # a late commit at the last value read, and a new row
+        conn.execute(
+            sa.text("INSERT INTO items VALUES ('A10x', :late), ('A12', :new)"),
+            {"late": value(11), "new": value(12)},
+        )
+    again, cursor = read_all(c, cursor, page=5)
+    if with_lookback:
+        assert {"A10x", "A11", "A12"} <= set(again)
+    else:
+        assert again == ["A12"]
+        assert read_all(c, cursor, page=5)[0] == []
+
+
+# How the cursor state spelt row 4's value before it kept the value's type.
+OLD_SPELLING = {
+    "timestamp": "2026-03-01T10:04:00",
+    "timestamptz": "2026-03-01T10:04:00+00:00",
+    "numeric": "4.50",
+    "date": "2026-03-05",
+}
+
+
+@pytest.mark.parametrize("state", ["hw", "at"])
+@pytest.mark.parametrize("with_lookback", [False, True])
+@pytest.mark.parametrize("column", list(TYPED_CURSORS))
+def test_a_cursor_saved_with_its_value_as_text_still_continues(
+    pg_url: str, tmp_path: Path, column: str, with_lookback: bool, state: str
+) -> None:
+    """A cursor saved before the values kept their type (a timestamp or NUMERIC as text)
+    loads, and reading goes on after it, the lookback window included."""
+    ddl, kind, value, lookback = TYPED_CURSORS[column]
+    typed_items(pg_url, ddl, value)
+    c = connector(
+        pg_url, tmp_path, cursor="changed", cursor_kind=kind, lookback=lookback * with_lookback
+    )
+    old = [OLD_SPELLING[column], "A04"]
+    saved = orjson.dumps({"hw": old, "at": old} if state == "at" else {"hw": old}).decode()
+    keys, cursor = read_all(c, saved, page=3)
+    if with_lookback and state == "hw":  # a new poll: the window below the mark re-read
+        assert keys[keys.index("A04") :] == KEYS[4:] and "A03" in keys
+    else:
+        assert keys == KEYS[5:]
+    assert read_all(c, cursor, page=3)[0] == (KEYS[10:] if with_lookback else [])
+
+
+def upsert(n: int, **payload: Any) -> DeliveryRequest:
+    return DeliveryRequest(
+        "erp.items",
+        "erp",
+        "item",
+        f"itm_{n}",
+        1,
+        Operation.UPSERT,
+        f"itm_{n}:1",
+        None,
+        {"mdm_id": f"itm_{n}", **payload},
+        "t",
+    )
+
+
+def outbox_table(url: str) -> sa.Engine:
+    engine = sa.create_engine(
+        url.replace("postgresql://", "postgresql+psycopg://"), poolclass=sa.pool.NullPool
+    )
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS items_out")
+        conn.exec_driver_sql(
+            "CREATE TABLE items_out (mdm_id TEXT PRIMARY KEY, title VARCHAR(8), qty INTEGER, "
+            "levels TEXT, doc JSON, active BOOLEAN)"
+        )
+    return engine
+
+
+def test_a_record_the_database_refuses_fails_alone_and_the_rest_of_the_round_is_written(
+    database: str, tmp_path: Path
+) -> None:
+    """A value the driver cannot bind or the database will not store fails its record, for
+    good and saying which column; the round's other records are written (the whole round
+    rolled back, every record a transient failure, retried and refused forever)."""
+    engine = outbox_table(database)
+    c = connector(database, tmp_path)
+    on_postgres = database.startswith("postgresql")
+    out = asyncio.run(
+        c.send_batch(
+            [
+                upsert(1, title="Pen"),
+                upsert(2, qty=[1, 2]),  # a list for an integer column
+                upsert(3, title="Pencil"),
+                upsert(4, qty={"each": 1}),  # PostgreSQL: "cannot adapt type 'dict'"
+                upsert(5, title="a title too long"),  # SQLite keeps it: no lengths there
+                upsert(6, qty="many"),  # PostgreSQL: DataError; SQLite keeps the text
+                upsert(7, title="Ruler"),
+            ]
+        )
+    )
+    refused = {2, 4, 5, 6} if on_postgres else {2, 4}
+    for n, outcome in enumerate(out, start=1):
+        if n in refused:
+            assert isinstance(outcome, TerminalFailure), (n, outcome)
+        else:
+            assert isinstance(outcome, DeliveryAck), (n, outcome)
+    assert "qty: a list, the column is INTEGER" in str(out[1])
+    assert "qty: a dict, the column is INTEGER" in str(out[3])
+    if on_postgres:
+        assert "title: 16 characters, the column is VARCHAR(8)" in str(out[4])
+        assert 'invalid input syntax for type integer: "many"' in str(out[5])
+    with engine.connect() as conn:
+        written = sorted(r[0] for r in conn.exec_driver_sql("SELECT mdm_id FROM items_out"))
+    assert written == sorted(f"itm_{n}" for n in range(1, 8) if n not in refused)
+
+
+def test_a_dict_or_list_is_written_as_json_to_a_text_or_json_column(
+    database: str, tmp_path: Path
+) -> None:
+    """As the file export writes them; PostgreSQL stored a list in a text column as an array
+    literal ('{1,2}') and SQLite's driver refused both."""
+    engine = outbox_table(database)
+    c = connector(database, tmp_path)
+    levels = [{"level": "each", "qty": 1}, {"level": "box", "qty": 12}]
+    [ack] = asyncio.run(c.send_batch([upsert(1, levels=levels, doc={"levels": levels})]))
+    assert isinstance(ack, DeliveryAck)
+    with engine.connect() as conn:
+        [(text, doc)] = conn.exec_driver_sql("SELECT levels, doc FROM items_out").all()
+    assert orjson.loads(text) == levels
+    assert (orjson.loads(doc) if isinstance(doc, str) else doc) == {"levels": levels}
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        sa.exc.OperationalError("INSERT", {}, psycopg.OperationalError("connection lost")),
+        sa.exc.ProgrammingError(
+            "INSERT", {}, psycopg.errors.InsufficientPrivilege("permission denied")
+        ),
+    ],
+    ids=["connection", "privilege"],
+)
+def test_a_connection_or_statement_error_fails_the_whole_round(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: sa.exc.DBAPIError
+) -> None:
+    """Not one record's fault: no record is failed for good, the round is rolled back and
+    tried again (a lost connection as a transient failure of each record, anything else
+    raised, which the deliverer takes as one)."""
+    engine = outbox_table(pg_url)
+    c = connector(pg_url, tmp_path)
+    written = c._write_one
+
+    def second_fails(conn: sa.Connection, spec: Any, request: DeliveryRequest) -> str:
+        if request.master_id == "itm_2":
+            raise error
+        return written(conn, spec, request)
+
+    monkeypatch.setattr(c, "_write_one", second_fails)
+    batch = [upsert(1, title="Pen"), upsert(2, title="Pencil"), upsert(3, title="Ruler")]
+    if isinstance(error, sa.exc.OperationalError):
+        out = asyncio.run(c.send_batch(batch))
+        assert all(isinstance(o, TransientFailure) for o in out)
+    else:
+        with pytest.raises(sa.exc.ProgrammingError):
+            asyncio.run(c.send_batch(batch))
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM items_out").scalar() == 0

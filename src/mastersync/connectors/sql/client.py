@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import threading
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -45,6 +46,62 @@ def _plain(value: Any) -> Any:
     return value
 
 
+# Cursor values JSON has no type for are saved tagged, so that the next read binds them with
+# their type: PostgreSQL will not compare a timestamp or NUMERIC column with text. (datetime
+# before date: a datetime is a date.)
+_TYPED: tuple[tuple[str, type, Callable[[str], Any]], ...] = (
+    ("datetime", dt.datetime, dt.datetime.fromisoformat),
+    ("date", dt.date, dt.date.fromisoformat),
+    ("decimal", Decimal, Decimal),
+    ("uuid", uuid.UUID, uuid.UUID),
+)
+
+
+def _saved(value: Any) -> Any:
+    """A cursor or key value as the cursor state keeps it."""
+    for tag, kind, _ in _TYPED:
+        if isinstance(value, kind):
+            return {tag: str(value)}
+    return _plain(value)
+
+
+def _loaded(value: Any) -> Any:
+    """A value of the cursor state back with its type; plain values (which is how cursors
+    saved before the tags kept every value) as they are."""
+    if isinstance(value, dict) and len(value) == 1:
+        [(tag, text)] = value.items()
+        for name, _, parse in _TYPED:
+            if name == tag:
+                return parse(text)
+    return value
+
+
+def _like(old: Any, new: Any) -> Any:
+    """An older cursor's text for a typed value, as the type just read (to compare them)."""
+    if isinstance(old, str) and not isinstance(new, str):
+        for _, kind, parse in _TYPED:
+            if isinstance(new, kind):
+                return parse(old)
+    return old
+
+
+def _past(new: list[Any], old: list[Any]) -> bool:
+    """Whether a (cursor, key) read lies after the high-water mark."""
+    (c, k), (old_c, old_k) = new, (_like(old[0], new[0]), _like(old[1], new[1]))
+    if c != old_c:
+        return bool(c > old_c)
+    return bool(k > old_k) if type(k) is type(old_k) else str(k) > str(old_k)
+
+
+def _bound(value: Any) -> Any:
+    """A cursor or key value to compare a column with. Text goes untyped, so the database
+    reads it as the column's type: a cursor saved before the tags has a timestamp or a
+    NUMERIC as text, and PostgreSQL compares no such column with a VARCHAR."""
+    if isinstance(value, str):
+        return sa.literal(value, sa.types.NullType())
+    return value
+
+
 class SqlConnector:
     """Reads and writes one system's database."""
 
@@ -71,9 +128,17 @@ class SqlConnector:
     def _low(self, spec: SqlRead, value: Any) -> Any:
         if not spec.lookback:
             return value
-        if spec.cursor_kind == "timestamp":
+        if isinstance(value, dt.datetime):
+            return value - dt.timedelta(seconds=spec.lookback)
+        if isinstance(value, dt.date):  # from the day the window starts in
+            start = dt.datetime.combine(value, dt.time()) - dt.timedelta(seconds=spec.lookback)
+            return start.date()
+        if spec.cursor_kind == "timestamp":  # text: SQLite's, or an older cursor's
             return _earlier(str(value), spec.lookback)
-        return value - spec.lookback
+        if isinstance(value, int | float):
+            return value - spec.lookback
+        # NUMERIC (or an older cursor's text of it): Decimal takes no float
+        return Decimal(str(value)) - Decimal(str(spec.lookback))
 
     def read(self, domain: str, cursor: str | None, limit: int) -> Page:
         """Rows changed after the cursor, in (cursor, key) order."""
@@ -86,15 +151,15 @@ class SqlConnector:
         k: sa.ColumnClause[Any] = sa.column(spec.key)
         q = sa.select(sa.text("*")).select_from(src)
         if "at" in state:  # continuing a poll: strictly after the last row read
-            last_c, last_k = state["at"]
+            last_c, last_k = (_bound(_loaded(v)) for v in state["at"])
             q = q.where(sa.or_(c > last_c, sa.and_(c == last_c, k > last_k)))
         elif "hw" in state:  # a new poll: from the high-water mark, minus the lookback
-            hw_c, hw_k = state["hw"]
+            hw_c, hw_k = (_loaded(v) for v in state["hw"])
             low = self._low(spec, hw_c)
             if low == hw_c:
-                q = q.where(sa.or_(c > low, sa.and_(c == low, k > hw_k)))
+                q = q.where(sa.or_(c > _bound(low), sa.and_(c == _bound(low), k > _bound(hw_k))))
             else:  # the whole window, its lower edge included, whatever the key's type
-                q = q.where(c >= low)
+                q = q.where(c >= _bound(low))
         q = q.order_by(c, k).limit(limit)
         with self.engine.connect() as conn:
             rows = [dict(r) for r in conn.execute(q).mappings()]
@@ -105,15 +170,15 @@ class SqlConnector:
             )
             for row in rows
         ]
-        hw = state.get("hw")
+        hw = [_loaded(v) for v in state["hw"]] if "hw" in state else None
         if rows:
-            last = [_plain(rows[-1][spec.cursor]), _plain(rows[-1][spec.key])]
-            if hw is None or (last[0], str(last[1])) > (hw[0], str(hw[1])):
+            last = [rows[-1][spec.cursor], rows[-1][spec.key]]
+            if hw is None or _past(last, hw):
                 hw = last
         more = len(rows) == limit
-        new_state: dict[str, Any] = {"hw": hw} if hw is not None else {}
+        new_state: dict[str, Any] = {"hw": [_saved(v) for v in hw]} if hw is not None else {}
         if more:
-            new_state["at"] = [_plain(rows[-1][spec.cursor]), _plain(rows[-1][spec.key])]
+            new_state["at"] = [_saved(rows[-1][spec.cursor]), _saved(rows[-1][spec.key])]
         return Page(records, orjson.dumps(new_state).decode() if new_state else cursor, more)
 
     def read_state(self, domain: str) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -174,7 +239,7 @@ class SqlConnector:
             else:
                 conn.execute(sa.delete(table).where(where))
             return request.target_key
-        row = {k: v for k, v in request.payload.items() if k in table.c}
+        row = {k: _cell(table.c[k], v) for k, v in request.payload.items() if k in table.c}
         unknown = sorted(set(request.payload) - set(row))
         if unknown:
             raise TerminalFailure(f"table {spec.table} has no column(s) {', '.join(unknown)}")
@@ -218,9 +283,11 @@ class SqlConnector:
                 except DeliveryFailed as exc:
                     savepoint.rollback()
                     out.append(exc)
-                except sa.exc.IntegrityError as exc:
+                except sa.exc.DBAPIError as exc:
+                    if not _refused_record(exc):
+                        raise  # the statement or the connection: the whole round
                     savepoint.rollback()
-                    out.append(TerminalFailure(f"rejected by the database: {exc.orig}"))
+                    out.append(TerminalFailure(_refusal(exc, self._table(spec.table), request)))
         return out
 
     async def send_batch(
@@ -244,6 +311,50 @@ class SqlConnector:
     async def close(self) -> None:
         """Release connections."""
         self.engine.dispose()
+
+
+def _cell(column: sa.Column[Any], value: Any) -> Any:
+    """A payload value as its column takes it: a dict or list as JSON in a text column (as the
+    file export writes it), where the driver would refuse it or PostgreSQL store an array."""
+    if isinstance(value, dict | list) and isinstance(column.type, sa.String):
+        return orjson.dumps(value, default=str).decode()
+    return value
+
+
+# Statement errors that are about the values bound (no SQLSTATE: the driver could not bind a
+# value at all), unlike a missing privilege or table, which every record of the round meets.
+_VALUE_STATES = frozenset({None, "42804", "42846"})  # datatype mismatch, cannot coerce
+
+
+def _refused_record(exc: sa.exc.DBAPIError) -> bool:
+    """Whether the database refused this record's values (a terminal failure of that record)
+    rather than the statement or the connection (a transient failure of the round)."""
+    if isinstance(exc, sa.exc.IntegrityError | sa.exc.DataError):
+        return True
+    return (
+        isinstance(exc, sa.exc.ProgrammingError)
+        and getattr(exc.orig, "sqlstate", None) in _VALUE_STATES
+    )
+
+
+def _refusal(exc: sa.exc.DBAPIError, table: sa.Table, request: DeliveryRequest) -> str:
+    """Why the database refused a record, naming the columns whose value does not fit (the
+    database's own words seldom name one)."""
+    misfits = []
+    for name, value in request.payload.items():
+        if name not in table.c:
+            continue
+        kind, cell = table.c[name].type, _cell(table.c[name], value)
+        if isinstance(cell, dict | list) and not isinstance(kind, sa.JSON | sa.ARRAY):
+            misfits.append(f"{name}: a {type(cell).__name__}, the column is {kind}")
+        elif (
+            isinstance(cell, str)
+            and isinstance(kind, sa.String)
+            and len(cell) > (kind.length or len(cell))
+        ):
+            misfits.append(f"{name}: {len(cell)} characters, the column is {kind}")
+    said = f" ({'; '.join(misfits)})" if misfits else ""
+    return f"rejected by the database: {str(exc.orig).strip() or type(exc.orig).__name__}{said}"
 
 
 def _earlier(stamp: str, seconds: float) -> str:
