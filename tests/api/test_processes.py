@@ -304,6 +304,12 @@ def test_a_process_follows_its_record_into_a_merge(
     merge_records(
         hub.store, hub.landscape, survivor, proc["master_id"], actor="steward", reason="same"
     )
+    # The merge brought the onboarding record's bank account to a supplier that had none: a
+    # guarded change, held for a second person to confirm (the steward merged).
+    [held] = hub.governance.pending(survivor)
+    assert (held.field, held.requested_by) == ("bank_account", "steward")
+    confirmed = client.post(f"/v1/approvals/{held.id}/approve", headers=boss)
+    assert confirmed.status_code == 200, confirmed.text
     approved = {**SUPPLIER, "lifecycle_state": "approved"}
     r = client.post("/v1/suppliers", json={"key": "V-7", "attributes": approved}, headers=buyer)
     assert r.status_code == 409, r.text

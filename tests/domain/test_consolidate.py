@@ -229,3 +229,197 @@ def test_a_split_off_owners_record_takes_its_key_from_a_record_that_only_sent_it
     new = plan.golden[1].master_id
     assert "tax_id" not in plan.golden[0].attributes
     assert [(k.master_id, k.added) for k in plan.keys] == [("cus_a", False), (new, True)]
+
+
+def _limit(amount: str) -> dict[str, str]:
+    return {"amount": amount, "currency": "EUR"}
+
+
+def test_a_merge_takes_back_a_guarded_change_of_the_survivor() -> None:
+    """Review: the loser's credit limit won on the survivor (the ERP's over the CRM's) with
+    no confirmation; it is held, as ingest and remerge hold it."""
+    crm = Contribution(
+        "customer",
+        "crm",
+        "C1",
+        "cus_a",
+        1,
+        None,
+        {"name": "A", "credit_limit": _limit("1000")},
+        "d1",
+        "t",
+    )
+    erp = replace(
+        crm,
+        system="erp",
+        key="E1",
+        master_id="cus_b",
+        digest="d2",
+        values={"name": "B", "credit_limit": _limit("900000")},
+    )
+    world = World({"cus_a": [crm], "cus_b": [erp]})
+    plan = world.merge("cus_a", "cus_b")
+    survivor = world.golden["cus_a"]
+    assert survivor.attributes["credit_limit"] == _limit("1000")
+    assert survivor.provenance["credit_limit"]["system"] == "crm"
+    assert survivor.attributes["name"] == "B"  # the rest is recomputed as ever
+    assert "credit_limit" not in plan.events[0].changes
+    [held] = plan.held
+    assert (held.master_id, held.field, held.proposed, held.current) == (
+        "cus_a",
+        "credit_limit",
+        _limit("900000"),
+        _limit("1000"),
+    )
+    assert (held.origin["system"], held.origin["key"]) == ("erp", "E1")
+
+
+def test_a_merge_holds_a_guarded_value_the_survivor_did_not_have() -> None:
+    one = Contribution("customer", "crm", "C1", "cus_a", 1, None, {"name": "A"}, "d1", "t")
+    erp = replace(
+        one,
+        system="erp",
+        key="E1",
+        master_id="cus_b",
+        digest="d2",
+        values={"name": "B", "credit_limit": _limit("5000")},
+    )
+    world = World({"cus_a": [one], "cus_b": [erp]})
+    plan = world.merge("cus_a", "cus_b")
+    assert "credit_limit" not in world.golden["cus_a"].attributes
+    assert [(h.field, h.proposed, h.current) for h in plan.held] == [
+        ("credit_limit", _limit("5000"), None)
+    ]
+
+
+def test_a_split_takes_back_a_guarded_change_of_the_kept_record() -> None:
+    erp = Contribution(
+        "customer",
+        "erp",
+        "E1",
+        "cus_a",
+        1,
+        None,
+        {"name": "A", "credit_limit": _limit("1000")},
+        "d1",
+        "t",
+    )
+    crm = replace(
+        erp,
+        system="crm",
+        key="C1",
+        digest="d2",
+        values={"name": "A", "credit_limit": _limit("2000")},
+    )
+    record = golden("cus_a", [erp, crm])
+    assert record.attributes["credit_limit"] == _limit("1000")
+    plan = plan_split(record, [erp, crm], ("erp", "E1"), [], POLICY, CTX)
+    kept, created = plan.golden
+    assert kept.attributes["credit_limit"] == _limit("1000")
+    assert created.attributes["credit_limit"] == _limit("1000")  # a new record: not held
+    assert [(h.master_id, h.proposed, h.origin["key"]) for h in plan.held] == [
+        ("cus_a", _limit("2000"), "C1")
+    ]
+    # No source of the kept record has a limit: it keeps its value, and the hold names no
+    # source (the pipeline raises no pending change: there is no one's value to confirm).
+    only = plan_split(
+        record, [erp, replace(crm, values={"name": "A"})], ("erp", "E1"), [], POLICY, CTX
+    )
+    assert only.golden[0].attributes["credit_limit"] == _limit("1000")
+    assert [h.origin for h in only.held] == [{}]
+
+
+def test_unmerge_gives_the_loser_its_keys_as_they_are_now() -> None:
+    """Review: the loser's source record changed its VAT number while merged; unmerged, the
+    loser got the old number's key (the merge's snapshot) and not its current one."""
+    erp = Contribution(
+        "customer",
+        "erp",
+        "E1",
+        "cus_a",
+        1,
+        None,
+        {"name": "A", "tax_id": "DE136695976"},
+        "d1",
+        "t",
+    )
+    crm = replace(
+        erp,
+        system="crm",
+        key="C1",
+        master_id="cus_b",
+        digest="d2",
+        values={"name": "B", "tax_id": "ATU13585627"},
+    )
+    world = World({"cus_a": [erp], "cus_b": [crm]})
+    world.keys = {("tax_id", "DE136695976"): "cus_a", ("tax_id", "ATU13585627"): "cus_b"}
+    plan = world.merge("cus_a", "cus_b")
+    # The CRM's record says another number while merged (the survivor's value is the ERP's).
+    changed = replace(
+        crm, master_id="cus_a", version=2, values={"name": "B", "tax_id": "DE811569869"}
+    )
+    world.members[changed.ref] = changed
+    survivor_keys = sorted(kv for kv, m in world.keys.items() if m == "cus_a")
+    undo = plan_unmerge(
+        plan.snapshot,
+        world.golden["cus_a"],
+        world.golden["cus_b"],
+        world.of("cus_a"),
+        survivor_keys,
+        POLICY,
+        CTX,
+    )
+    assert undo.golden[1].attributes["tax_id"] == "DE811569869"
+    # The old number no longer identifies anybody; the new one is the loser's, if free.
+    assert [(k.value, k.master_id, k.added) for k in undo.keys] == [("ATU13585627", "cus_a", False)]
+    assert undo.wanted == {"cus_a": set(), "cus_b": {("tax_id", "DE811569869")}}
+
+
+def test_unmerge_returns_a_key_the_loser_had_from_an_earlier_merge() -> None:
+    # cus_c merged into cus_b, then cus_b into cus_a: cus_c's number is no value of cus_b's,
+    # but it identifies cus_b (cus_c's successor) again once cus_b is unmerged.
+    erp = Contribution(
+        "customer",
+        "erp",
+        "E1",
+        "cus_a",
+        1,
+        None,
+        {"name": "A", "tax_id": "DE136695976"},
+        "d1",
+        "t",
+    )
+    crm = replace(
+        erp,
+        system="crm",
+        key="C1",
+        master_id="cus_b",
+        digest="d2",
+        values={"name": "B", "tax_id": "ATU13585627"},
+    )
+    world = World({"cus_a": [erp], "cus_b": [crm]})
+    world.keys = {
+        ("tax_id", "DE136695976"): "cus_a",
+        ("tax_id", "ATU13585627"): "cus_b",
+        ("tax_id", "DE811569869"): "cus_b",
+    }
+    before = (world.state("cus_a"), world.state("cus_b"))
+    plan = world.merge("cus_a", "cus_b")
+    world.unmerge(plan.snapshot, "cus_a", "cus_b")
+    assert (world.state("cus_a"), world.state("cus_b")) == before
+
+
+def test_unmerge_refuses_when_the_losers_source_records_were_split_off() -> None:
+    """Review: the loser's only source record split off the survivor since the merge, unmerge
+    revived the loser with no values and no source record."""
+    erp = Contribution("customer", "erp", "E1", "cus_a", 1, None, {"name": "A"}, "d1", "t")
+    crm = replace(erp, system="crm", key="C1", master_id="cus_b", digest="d2")
+    world = World({"cus_a": [erp], "cus_b": [crm]})
+    plan = world.merge("cus_a", "cus_b")
+    world.apply(
+        plan_split(world.golden["cus_a"], world.of("cus_a"), ("crm", "C1"), [], POLICY, CTX)
+    )
+    with pytest.raises(
+        MergeRefused, match=r"cus_b has no source record left in cus_a .*crm:C1.*split off"
+    ):
+        world.unmerge(plan.snapshot, "cus_a", "cus_b")

@@ -256,3 +256,41 @@ def test_a_retried_api_write_is_still_its_requesters(store: Store) -> None:
     assert _limit(store) == "1000"
     decide(store, both, governance, held.id, "rita", approve=True, channel="test")
     assert _limit(store) == "9000000"
+
+
+def test_a_merge_by_matching_holds_a_guarded_change_in_its_transaction(store: Store) -> None:
+    """Review: a merge (a review accepted, ``dedupe --merge``: both ``merge_in``) set the
+    survivor's credit limit to the loser's with no confirmation. It is held, with the merge:
+    a merge rolled back leaves no pending change behind."""
+    from mastersync.domain.governance.four_eyes import OwnChangeError
+    from mastersync.pipeline.matching.merging import merge_in
+
+    both = _landscape(["crm", "erp"])
+    ingestor = Ingestor(store, both)
+    (a,) = ingestor.ingest(
+        "erp", "customer", [SourceRecord({"no": "C1", "v": 1, "name": "Acme", "limit": "1000"})]
+    ).master_ids
+    (b,) = ingestor.ingest(
+        "crm", "customer", [SourceRecord({"no": "K9", "v": 1, "name": "Acme", "limit": "900000"})]
+    ).master_ids
+    governance = SqlGovernance(store.engine)  # type: ignore[attr-defined]
+    now = "2026-11-27T12:00:00.000000Z"
+    with store.unit_of_work() as uow:
+        merge_in(uow, both, a, b, actor="steward", reason=None, now=now)
+        # Not committed: neither the merge nor its hold is written.
+    assert governance.pending() == []
+    with store.unit_of_work() as uow:
+        merge_in(uow, both, a, b, actor="steward", reason="review", now=now)
+        uow.commit()
+    assert _limit(store) == "1000"
+    [held] = governance.pending()
+    assert (held.master_id, held.system, held.source_key, held.requested_by) == (
+        a,
+        "crm",
+        "K9",
+        "steward",
+    )
+    with pytest.raises(OwnChangeError):
+        decide(store, both, governance, held.id or 0, "steward", approve=True, channel="test")
+    _approve(store, ["crm", "erp"], held.id or 0)
+    assert _limit(store) == "900000"

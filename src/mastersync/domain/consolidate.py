@@ -13,9 +13,10 @@ from typing import Any
 
 from mastersync.domain.golden import ChangeEvent, Contribution, GoldenRecord
 from mastersync.domain.identity import key_pairs, natural_keys_of
+from mastersync.domain.ingest import keep_guarded
 from mastersync.domain.landscape.policy import DomainPolicy
 from mastersync.domain.ledger import KeyChange
-from mastersync.domain.merge import merge
+from mastersync.domain.merge import MergeResult, merge
 
 # The change a merged (or unmerged) record's event carries, and the state field it becomes.
 MERGED_INTO = "_merged_into"
@@ -36,6 +37,20 @@ class MergeContext:
     causation: str
 
 
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A guarded field's change a merge or split leaves for a confirmation (four-eyes)."""
+
+    master_id: str
+    field: str
+    proposed: Any
+    # The value the record keeps meanwhile.
+    current: Any
+    # The source record whose value would win ({"system", "key"}); empty when no source
+    # may write the field: then there is nothing to confirm and the record keeps its value.
+    origin: dict[str, str]
+
+
 @dataclass(slots=True)
 class Consolidation:
     """Everything a merge or unmerge writes."""
@@ -46,18 +61,29 @@ class Consolidation:
     events: list[ChangeEvent]
     # What an unmerge needs: the loser's source records and natural keys, and the versions.
     snapshot: dict[str, Any] = field(default_factory=dict)
+    # Guarded changes taken back from the records, to wait for a confirmation.
+    held: list[Held] = field(default_factory=list)
+    # master id -> natural keys the record holds that ``keys`` does not index to it: the
+    # pipeline indexes the ones no record has (the plan cannot see the whole index).
+    wanted: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
 
 
 def recompute(
     golden: GoldenRecord, members: Sequence[Contribution], policy: DomainPolicy
 ) -> tuple[dict[str, Any], dict[str, dict[str, str]], dict[str, dict[str, Any]]]:
     """(attributes, provenance, changes) of ``golden`` recomputed from ``members``."""
-    touched = set(policy.fields) | set(golden.attributes)
     if not members:
         changes = {k: {"before": v, "after": None} for k, v in sorted(golden.attributes.items())}
         return {}, {}, changes
-    result = merge(golden.attributes, golden.provenance, list(members), touched, policy.fields)
+    result = _merged(golden, members, policy)
     return result.attributes, result.provenance, result.changes
+
+
+def _merged(
+    golden: GoldenRecord, members: Sequence[Contribution], policy: DomainPolicy
+) -> MergeResult:
+    touched = set(policy.fields) | set(golden.attributes)
+    return merge(golden.attributes, golden.provenance, list(members), touched, policy.fields)
 
 
 def quality_of(policy: DomainPolicy, attributes: dict[str, Any]) -> float:
@@ -75,8 +101,22 @@ def _next(
     members: Sequence[Contribution],
     ctx: MergeContext,
     merged_into: str | None,
-) -> tuple[GoldenRecord, dict[str, dict[str, Any]]]:
-    attributes, provenance, changes = recompute(golden, members, policy)
+    *,
+    guard: bool = False,
+) -> tuple[GoldenRecord, dict[str, dict[str, Any]], list[Held]]:
+    held: list[Held] = []
+    if guard and members:
+        # An existing record's guarded fields (credit limit, bank account) keep their value:
+        # another source's value that wins once the source records are regrouped waits for
+        # a confirmation, as in ingest and remerge.
+        result = _merged(golden, members, policy)
+        held = [
+            Held(golden.master_id, name, proposed, golden.attributes.get(name), origin)
+            for name, proposed, origin in keep_guarded(result, golden.attributes, golden)
+        ]
+        attributes, provenance, changes = result.attributes, result.provenance, result.changes
+    else:
+        attributes, provenance, changes = recompute(golden, members, policy)
     updated = GoldenRecord(
         golden.master_id,
         golden.domain,
@@ -94,7 +134,7 @@ def _next(
         # consumers to deactivate a merged record, and payloads leave it out.
         moved = {"before": golden.merged_into, "after": merged_into}
         changes = {**changes, MERGED_INTO: moved}
-    return updated, changes
+    return updated, changes, held
 
 
 def _event(
@@ -148,8 +188,11 @@ def plan_merge(
     # stays with it: the consumer holds the loser there and its deactivation goes there;
     # moved, the survivor's deliveries could land on that retired record.
     moved = [replace(c, master_id=survivor.master_id) for c in loser_members if c.digest]
-    kept, kept_changes = _next(survivor, policy, [*survivor_members, *moved], ctx, None)
-    retired, retired_changes = _next(loser, policy, loser_members, ctx, survivor.master_id)
+    kept, kept_changes, held = _next(
+        survivor, policy, [*survivor_members, *moved], ctx, None, guard=True
+    )
+    # The retired record is nobody's to confirm a change of: it is recomputed unguarded.
+    retired, retired_changes, _ = _next(loser, policy, loser_members, ctx, survivor.master_id)
     source = {"survivor": survivor.master_id, "loser": loser.master_id}
     keys = [KeyChange(loser.domain, n, v, loser.master_id, False) for n, v in loser_keys]
     keys += [KeyChange(loser.domain, n, v, survivor.master_id, True) for n, v in loser_keys]
@@ -167,6 +210,7 @@ def plan_merge(
             "survivor_version": survivor.version,
             "loser_version": loser.version,
         },
+        held,
     )
 
 
@@ -179,7 +223,11 @@ def plan_unmerge(
     policy: DomainPolicy,
     ctx: MergeContext,
 ) -> Consolidation:
-    """Give the loser back its source records and natural keys; recompute both records."""
+    """Give the loser back its source records and natural keys; recompute both records.
+
+    Natural keys follow the records' keys as they are now, as in ingest and split: one the
+    loser's source records changed while merged (a new VAT number) is its current one.
+    """
     if loser.merged_into != survivor.master_id:
         raise MergeRefused(
             f"{loser.master_id} is not merged into {survivor.master_id} "
@@ -189,14 +237,62 @@ def plan_unmerge(
     refs = {(s, k) for s, k in snapshot.get("xrefs", [])}
     back = [replace(c, master_id=loser.master_id) for c in survivor_members if c.ref in refs]
     stay = [c for c in survivor_members if c.ref not in refs]
+    if not back:
+        # Revived, the loser would be a live record with no values and no source record.
+        named = ", ".join(f"{s}:{k}" for s, k in sorted(refs)) or "none"
+        raise MergeRefused(
+            f"{loser.master_id} has no source record left in {survivor.master_id} "
+            f"(it had {named}): they were split off (or moved) since; nothing to unmerge"
+        )
     if not stay:
         raise MergeRefused(f"unmerging would leave {survivor.master_id} without any source record")
-    kept, kept_changes = _next(survivor, policy, stay, ctx, None)
-    revived, revived_changes = _next(loser, policy, back, ctx, None)
-    wanted = {(n, v) for n, v in snapshot.get("natural_keys", [])}
-    moving = [(n, v) for n, v in survivor_keys if (n, v) in wanted]
-    keys = [KeyChange(loser.domain, n, v, survivor.master_id, False) for n, v in moving]
-    keys += [KeyChange(loser.domain, n, v, loser.master_id, True) for n, v in moving]
+    kept, kept_changes, _ = _next(survivor, policy, stay, ctx, None)
+    revived, revived_changes, _ = _next(loser, policy, back, ctx, None)
+    kept_keys = key_pairs(natural_keys_of(policy, kept.attributes, stay))
+    revived_keys = key_pairs(natural_keys_of(policy, revived.attributes, back))
+    # The loser's keys as it left them (its golden values are as of the merge): one it
+    # holds no more now is given up, and no longer identifies either record.
+    given_up = key_pairs(natural_keys_of(policy, loser.attributes, back)) - revived_keys
+    snapshot_keys = {(n, v) for n, v in snapshot.get("natural_keys", [])}
+    own = {nk.name: nk for nk in policy.natural_keys}
+
+    def holder(name: str, value: str) -> str | None:
+        """Who a key identifies after the unmerge (None: nobody)."""
+        nk = own.get(name)
+        if nk is not None:
+            # The record whose golden value it is, else the one a source record sends it
+            # for (as in split and ingest).
+            golden = (nk.value(kept.attributes) == value, nk.value(revived.attributes) == value)
+            sent = ((name, value) in kept_keys, (name, value) in revived_keys)
+            for kept_has, revived_has in (golden, sent):
+                if kept_has != revived_has:
+                    return survivor.master_id if kept_has else loser.master_id
+                if kept_has:
+                    break
+            else:
+                if (name, value) in given_up:
+                    return None
+        # Both records hold it alike, or neither from its values (a key of a record merged
+        # into the loser before): where it was before the merge.
+        return loser.master_id if (name, value) in snapshot_keys else survivor.master_id
+
+    placed = {(n, v): holder(n, v) for n, v in survivor_keys}
+    keys = [
+        KeyChange(loser.domain, n, v, survivor.master_id, False)
+        for (n, v), m in placed.items()
+        if m != survivor.master_id
+    ]
+    keys += [
+        KeyChange(loser.domain, n, v, loser.master_id, True)
+        for (n, v), m in placed.items()
+        if m == loser.master_id
+    ]
+    # Keys the records hold that the survivor is not indexed by (the loser's new VAT
+    # number): each for the one record it identifies, indexed by the pipeline if free.
+    wanted: dict[str, set[tuple[str, str]]] = {survivor.master_id: set(), loser.master_id: set()}
+    for n, v in (kept_keys | revived_keys) - set(placed):
+        if (m := holder(n, v)) is not None:
+            wanted[m].add((n, v))
     source = {"survivor": survivor.master_id, "loser": loser.master_id}
     return Consolidation(
         [kept, revived],
@@ -206,6 +302,7 @@ def plan_unmerge(
             _event(kept, "unmerged", kept_changes, policy, ctx, source),
             _event(revived, "unmerged", revived_changes, policy, ctx, source),
         ],
+        wanted=wanted,
     )
 
 
@@ -233,8 +330,9 @@ def plan_split(
     new_id = ctx.new_id(policy.spec.id_prefix)
     moved = replace(moving, master_id=new_id)
     empty = GoldenRecord(new_id, golden.domain, 0, {}, {}, ctx.now, ctx.now)
-    created, created_changes = _next(empty, policy, [moved], ctx, None)
-    kept, kept_changes = _next(golden, policy, stay, ctx, None)
+    # A new record's first values are not held (onboarding has its own confirmation).
+    created, created_changes, _ = _next(empty, policy, [moved], ctx, None)
+    kept, kept_changes, held = _next(golden, policy, stay, ctx, None, guard=True)
     # Natural keys follow the records' keys, as in ingest (a golden value, else one a source
     # record sends): one the kept record no longer has but the new one does goes with it,
     # and a golden value of the new one over a key the kept one has only from a source
@@ -263,4 +361,12 @@ def plan_split(
             _event(kept, "split", kept_changes, policy, ctx, source),
             _event(created, "created", created_changes, policy, ctx, source),
         ],
+        held=held,
+        # The new record's own keys (or its source record's), where no record holds them
+        # yet; then the kept record's (a value only one of its other source records sends,
+        # left unindexed while the split-off record's value stood for it).
+        wanted={
+            new_id: created_keys - set(going),
+            golden.master_id: kept_keys - set(going),
+        },
     )

@@ -13,10 +13,16 @@ from mastersync.domain.consolidate import (
     plan_unmerge,
 )
 from mastersync.domain.golden import Contribution, GoldenRecord
-from mastersync.domain.identity import key_pairs, natural_keys_of
+from mastersync.domain.governance.four_eyes import PendingChange
 from mastersync.domain.landscape.policy import CompiledLandscape
 from mastersync.domain.ledger import KeyChange
-from mastersync.domain.matching.records import MergeRecord, MergeStatus
+from mastersync.domain.matching.records import (
+    DecisionStatus,
+    MatchDecision,
+    MergeRecord,
+    MergeStatus,
+    pair_key,
+)
 from mastersync.domain.records import LineageEntry
 from mastersync.pipeline.ids import new_id, new_trace_id, utc_now
 from mastersync.pipeline.matching.models import compiled
@@ -48,6 +54,10 @@ def _write(
     detail: dict[str, object],
 ) -> None:
     domain = plan.golden[0].domain
+    _index_free(uow, plan)
+    held: dict[str, list[str]] = {g.master_id: [] for g in plan.golden}
+    for h in plan.held:
+        held[h.master_id].append(h.field)
     lineage = [
         LineageEntry(
             ctx.trace_id,
@@ -57,7 +67,12 @@ def _write(
             domain,
             g.master_id,
             g.version,
-            detail={**detail, "by": actor, "changed": sorted(e.changes)},
+            detail={
+                **detail,
+                "by": actor,
+                "changed": sorted(e.changes),
+                **({"held": held[g.master_id]} if held[g.master_id] else {}),
+            },
         )
         for g, e in zip(plan.golden, plan.events, strict=True)
     ]
@@ -71,6 +86,25 @@ def _write(
             # The audit log records who merged, and that it was a merge.
             actor=actor,
             channel=stage,
+            # Guarded changes the regrouping would make wait for a confirmation, in this
+            # transaction; the merge's actor asks for them (and so may not confirm them).
+            holds=[
+                PendingChange(
+                    h.master_id,
+                    domain,
+                    h.field,
+                    h.origin["system"],
+                    h.origin.get("key", ""),
+                    h.proposed,
+                    h.current,
+                    actor,
+                    ctx.now,
+                    ctx.trace_id,
+                )
+                # No source may write the field: nothing to confirm, the value stays.
+                for h in plan.held
+                if h.origin.get("system")
+            ],
         )
     )
     config = landscape.policies[domain].matching
@@ -83,6 +117,19 @@ def _write(
             }
         )
         uow.write_matching(changes)
+
+
+def _index_free(uow: UnitOfWork, plan: Consolidation) -> None:
+    """Index each key the plan's records want (``plan.wanted``) that no record holds yet."""
+    if not any(plan.wanted.values()):
+        return
+    domain = plan.golden[0].domain
+    wanted_keys = {k for keys in plan.wanted.values() for k in keys}
+    taken = set(uow.load_natural_keys(domain, wanted_keys))
+    for master_id, wanted in plan.wanted.items():
+        free = sorted(wanted - taken)
+        plan.keys += [KeyChange(domain, n, v, master_id, True) for n, v in free]
+        taken.update(free)
 
 
 def merge_records(
@@ -165,6 +212,30 @@ def unmerge_records(
             event.source["merge"] = str(merge_id)
         _write(uow, landscape, plan, "unmerge", actor, ctx, {"merge": merge_id})
         uow.finish_unmerge(merge_id, now)
+        # A steward's unmerge says the two differ: kept as a rejection of the pair, so
+        # dedupe does not merge them again and review does not ask again.
+        pair = pair_key(merge.survivor_id, merge.loser_id)
+        decision = uow.decisions_between(merge.domain, [pair]).get(pair)
+        if decision is None:
+            decision = MatchDecision(
+                merge.domain,
+                *pair,
+                0.0,
+                0.0,
+                "distinct",
+                DecisionStatus.REJECTED,
+                "unmerge",
+                {"comparisons": []},
+                now,
+                trace_id=ctx.trace_id,
+            )
+        decision.status, decision.decided_by, decision.decided_at = (
+            DecisionStatus.REJECTED,
+            actor,
+            now,
+        )
+        decision.note = "unmerged"
+        uow.write_matching(MatchChanges(decisions=[decision]))
         uow.commit()
     merge.status, merge.unmerged_at = MergeStatus.UNMERGED, now
     return merge
@@ -191,26 +262,6 @@ def split_record(
         ctx = MergeContext(clock(), new_trace_id(), ids, f"split:{system}:{key}")
         policy = landscape.policies[domain]
         plan = plan_split(golden[master], members[master], (system, key), keys, policy, ctx)
-        # The new record's own natural keys (or its source record's), where no record
-        # holds them yet; then the kept record's (a value only one of its other source
-        # records sends, left unindexed while the split-off record's value stood for it).
-        kept, created = plan.golden
-        moving = {(k.name, k.value) for k in plan.keys}
-        stay = [c for c in members[master] if c.ref != (system, key)]
-        wanted = {
-            master_id: key_pairs(natural_keys_of(policy, golden.attributes, contributions)) - moving
-            for master_id, golden, contributions in (
-                (created.master_id, created, plan.contributions),
-                (kept.master_id, kept, stay),
-            )
-        }
-        taken = set(
-            uow.load_natural_keys(domain, wanted[created.master_id] | wanted[kept.master_id])
-        )
-        for master_id in (created.master_id, kept.master_id):
-            free = sorted(wanted[master_id] - taken)
-            plan.keys += [KeyChange(domain, n, v, master_id, True) for n, v in free]
-            taken.update(free)
         _write(uow, landscape, plan, "split", actor, ctx, {"system": system, "key": key})
         uow.commit()
     return plan.golden[1].master_id
