@@ -356,3 +356,31 @@ def test_a_record_merged_away_after_the_page_was_listed_is_left_alone(store: Sto
             lambda prefix: f"{prefix}_1",
         )
     assert (report.changed, changes.golden, changes.events, changes.keys) == (0, [], [], [])
+
+
+def _candidates(store: Store, key: str) -> list[str]:
+    """The golden records the matching candidate index finds under a blocking key."""
+    with store.unit_of_work(write=False) as uow:
+        found, _ = uow.match_candidates("customer", [key], 1000)
+    return found.get(key, [])
+
+
+def test_a_recomputed_record_is_re_keyed_in_the_candidate_index(store: Store) -> None:
+    """Review: remerge wrote a record's new values but left its blocking keys (match_keys)
+    as they were, so matching looked the record up by a tax id it no longer has."""
+    erp_first = _customers({"tax_id": ["erp", "crm"]})
+    ingest = Ingestor(store, erp_first).ingest
+    _send(ingest, "erp", {"no": "E1", "v": 1, "name": "A", "cn": "X1", "vat": "DE136695976"})
+    _send(ingest, "crm", {"no": "K1", "v": 1, "name": "A", "cn": "X1", "vat": "ATU13585627"})
+    master = _master(store, "erp", "E1")
+    assert _master(store, "crm", "K1") == master
+    assert _candidates(store, "tax_id:DE136695976") == [master]
+    crm_first = _customers({"tax_id": ["crm", "erp"]})
+    dry = remerge(store, crm_first, "customer", actor="ops", dry_run=True)
+    assert dry.fields["tax_id"] == 1
+    # A dry run writes nothing, the index included.
+    assert _candidates(store, "tax_id:ATU13585627") == []
+    report = remerge(store, crm_first, "customer", actor="ops")
+    assert report.fields["tax_id"] == 1
+    assert _candidates(store, "tax_id:ATU13585627") == [master]
+    assert _candidates(store, "tax_id:DE136695976") == []

@@ -4,7 +4,8 @@ landscape as it is now, a page of records per transaction.
 After ownership or survivorship changes in the landscape, a golden record changed only
 when one of its sources sent again. Remerging applies the rules to every record at once:
 changed records get a version, an event for subscribers, lineage and an audit entry;
-guarded fields wait for confirmation; natural keys the records now hold are indexed.
+guarded fields wait for confirmation; natural keys the records now hold are indexed, and
+changed records are re-keyed in the matching candidate index.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from mastersync.domain.ledger import KeyChange
 from mastersync.domain.records import LineageEntry
 from mastersync.domain.remerge import Remerge, plan_remerge
 from mastersync.pipeline.ids import new_id, new_trace_id, utc_now
+from mastersync.pipeline.matching.models import compiled
+from mastersync.ports.matching import MatchChanges
 from mastersync.ports.store import ChangeSet, ConcurrencyError, Store, UnitOfWork
 
 
@@ -113,6 +116,7 @@ def remerge(
                     _page(uow, landscape, domain, masters, changes, done, index, clock, ids)
                     if not dry_run and changes:
                         uow.write(changes)
+                        _reindex(uow, landscape.policies[domain], changes)
                         uow.commit()
                 break
             except ConcurrencyError:
@@ -127,6 +131,19 @@ def remerge(
         report.examined += len(masters)
         if progress is not None:
             progress(len(masters))
+
+
+def _reindex(uow: UnitOfWork, policy: DomainPolicy, changes: ChangeSet) -> None:
+    """Re-key the recomputed golden records in the candidate index, in the page's
+    transaction: their blocking keys follow their new values, as after ingest or a merge."""
+    if policy.matching is None or not changes.golden:
+        return
+    keys = compiled(policy.matching)
+    uow.write_matching(
+        MatchChanges(
+            keys={g.master_id: (g.domain, keys.block_keys(g.attributes)) for g in changes.golden}
+        )
+    )
 
 
 @dataclass

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from mastersync.domain.matching import default_config, render
 from mastersync.domain.matching.records import DecisionStatus, MatchDecision
 from mastersync.pipeline.ingest import Ingestor
 from mastersync.pipeline.matching.dedupe import dedupe
+from mastersync.pipeline.matching.merging import merge_records
 from mastersync.pipeline.matching.review import (
     ReviewError,
     accept,
@@ -190,3 +193,140 @@ def test_explain_names_pairs_blocking_never_brings_together(store: Store) -> Non
         "compared": False,
         "why": "they share no blocking key: ingest never compares them",
     }
+
+
+# Exact comparisons blocked on email and phone only: a record with just an email and one with
+# just a phone are linked only through a third record that has both.
+THROUGH_A_THIRD = {
+    "comparisons": [
+        {"name": "name", "fields": ["name"], "normalisers": ["text"], "comparator": "exact"},
+        {"name": "email", "fields": ["email"], "normalisers": ["email"], "comparator": "exact"},
+        {"name": "phone", "fields": ["phone"], "normalisers": ["digits"], "comparator": "exact"},
+        {"name": "country", "fields": ["country"], "normalisers": ["alnum"], "comparator": "exact"},
+    ],
+    "blocking": [
+        {"name": "email", "parts": [{"field": "email", "normalisers": ["email"]}]},
+        {"name": "phone", "parts": [{"field": "phone", "normalisers": ["digits"]}]},
+    ],
+    "thresholds": {"link": 1.0, "review": 0.5, "scale": "weight"},
+    "max_missing": 0.9,
+}
+
+
+def _rejection(a: str, b: str, by: str = "alice") -> MatchDecision:
+    return MatchDecision(
+        "customer", a, b, 0.0, 0.5, "review", DecisionStatus.REJECTED, "test",
+        {"comparisons": []}, "2026-11-27T00:00:00Z", "2026-11-27T00:00:00Z", by,
+    )  # fmt: skip
+
+
+def test_a_rejection_between_records_linked_only_through_a_third_holds_the_cluster_back(
+    store: Store,
+) -> None:
+    """Review: only pairs this run scored were checked for rejections, so a rejected pair
+    that blocking never compared (linked through a third record) was merged, and the
+    merge's `linked` decision overwrote the steward's rejection."""
+    off = Ingestor(store, landscape(matching=False))
+    (a,) = off.ingest("erp", "customer", feed(customer("E1", "Acme", email="x@acme.de"))).master_ids
+    both = {"email": "x@acme.de", "phone": "030 111"}
+    (b,) = off.ingest("crm", "customer", feed(customer("C1", "Acme", **both))).master_ids
+    (c,) = off.ingest("erp", "customer", feed(customer("E2", "Acme", phone="030 111"))).master_ids
+    with store.unit_of_work() as uow:
+        uow.write_matching(MatchChanges(decisions=[_rejection(a, c)]))
+        uow.commit()
+    run = dedupe(store, landscape(THROUGH_A_THIRD), "customer", merge=True)
+    assert [sorted(x) for x in run.clusters] == [sorted([a, b, c])]
+    assert [sorted(x) for x in run.held_back] == [sorted([a, b, c])]
+    assert run.merges == []
+    with store.unit_of_work(write=False) as uow:
+        (kept,) = uow.decisions_between("customer", [(a, c)]).values()
+        assert (kept.status, kept.decided_by) == (DecisionStatus.REJECTED, "alice")
+        assert all(uow.golden(m).merged_into is None for m in (a, b, c))  # type: ignore[union-attr]
+
+
+def test_an_automatic_decision_never_replaces_a_stewards(store: Store) -> None:
+    """Review: a pair scored again took the new score's status whatever a steward had said."""
+    a, b = "cus_a", "cus_b"
+    linked = replace(_rejection(a, b), status=DecisionStatus.LINKED, decided_by="dedupe")
+    with store.unit_of_work() as uow:
+        uow.write_matching(MatchChanges(decisions=[_rejection(a, b)]))
+        uow.write_matching(MatchChanges(decisions=[linked]))
+        (kept,) = uow.decisions_between("customer", [(a, b)]).values()
+        assert (kept.status, kept.decided_by) == (DecisionStatus.REJECTED, "alice")
+        # Another steward's word does replace it (an accept, or an unmerge's rejection).
+        accepted = replace(_rejection(a, b, "bob"), status=DecisionStatus.ACCEPTED)
+        uow.write_matching(MatchChanges(decisions=[accepted]))
+        (kept,) = uow.decisions_between("customer", [(a, b)]).values()
+        assert (kept.status, kept.decided_by) == (DecisionStatus.ACCEPTED, "bob")
+        # An open entry scored again takes the new score.
+        c = "cus_c"
+        opened = replace(_rejection(a, c), status=DecisionStatus.OPEN, decided_by=None)
+        uow.write_matching(MatchChanges(decisions=[opened]))
+        uow.write_matching(MatchChanges(decisions=[replace(opened, probability=0.7)]))
+        (kept,) = uow.decisions_between("customer", [(a, c)]).values()
+        assert (kept.status, kept.probability) == (DecisionStatus.OPEN, 0.7)
+
+
+def test_reviews_opened_while_merging_name_the_records_that_remain(store: Store) -> None:
+    """Review: `dedupe --merge` opened review entries naming a record it merged away in the
+    same run; accepting one then failed for ever ("was merged into ... already")."""
+    off = Ingestor(store, landscape(matching=False))
+    full = {"email": "x@acme.de", "phone": "030 111", "country": "DE"}
+    (a,) = off.ingest("erp", "customer", feed(customer("E1", "Acme", **full))).master_ids
+    (b,) = off.ingest("crm", "customer", feed(customer("C1", "Acme", **full))).master_ids
+    (c,) = off.ingest("erp", "customer", feed(customer("E2", "Acme", phone="030 111"))).master_ids
+    matching = {**THROUGH_A_THIRD, "thresholds": {"link": 5.0, "review": 1.0, "scale": "weight"}}
+    on = landscape(matching)
+    run = dedupe(store, on, "customer", merge=True)
+    assert [(m.survivor_id, m.loser_id) for m in run.merges] == [(a, b)]
+    # (a, c) and (b, c) both scored review; b is a now: one entry, on a and c.
+    (entry,) = open_reviews(store, "customer")
+    assert (entry.left_id, entry.right_id) == tuple(sorted([a, c]))
+    assert run.new_reviews == 1
+    merge = accept(store, on, entry.id or 0, actor="alice")
+    assert (merge.survivor_id, merge.loser_id) == (a, c)
+
+
+def test_accepting_an_entry_whose_record_was_merged_since_merges_its_survivor(
+    store: Store,
+) -> None:
+    """Review: an entry naming a record merged away after it was opened could never be
+    accepted; it now stands for the record it was merged into."""
+    ingestor = Ingestor(store, LANDSCAPE)
+    (a,) = ingestor.ingest("erp", "customer", feed(customer("E1", "Acme GmbH", **ACME))).master_ids
+    other = {**ACME, "email": "sales@acme-berlin.de", "phone": "+49 30 7654321"}
+    (b,) = ingestor.ingest("crm", "customer", feed(customer("C1", "Acme", **other))).master_ids
+    (entry,) = open_reviews(store)
+    far = {"country": "AT", "postcode": "1010", "city": "Wien"}
+    (z,) = ingestor.ingest("crm", "customer", feed(customer("C9", "Zenit", **far))).master_ids
+    merge_records(store, LANDSCAPE, z, b, actor="bob")
+    merge = accept(store, LANDSCAPE, entry.id or 0, actor="alice")
+    assert (merge.survivor_id, merge.loser_id) == (a, z)
+    with store.unit_of_work(write=False) as uow:
+        assert sorted(c.key for c in uow.members(a)) == ["C1", "C9", "E1"]
+    # Both named records in one now: nothing left to merge.
+    (b2,) = ingestor.ingest("crm", "customer", feed(customer("C2", "Acme", **other))).master_ids
+    (second,) = open_reviews(store)
+    merge_records(store, LANDSCAPE, a, b2, actor="bob")
+    with pytest.raises(ReviewError, match=f"were merged into one record \\({a}\\) already"):
+        accept(store, LANDSCAPE, second.id or 0, actor="alice")
+
+
+def test_no_candidate_pairs_keep_the_weights_and_rebuild_the_index(store: Store) -> None:
+    """Review: a backlog in which no two records share a blocking key (one `--merge` made
+    clean) failed dedupe outright instead of keeping the weights it has."""
+    off = Ingestor(store, landscape(matching=False))
+    off.ingest("erp", "customer", feed(customer("E1", "Acme GmbH", vat="DE136695976", **ACME)))
+    off.ingest("erp", "customer", feed(customer("E2", "Zeta Ltd", country="GB")))
+    run = dedupe(store, LANDSCAPE, "customer")
+    assert run.model.startswith("starting; not refitted: no candidate pairs")
+    assert (run.report.pairs_compared, run.clusters, run.new_reviews) == (0, [], 0)
+    with store.unit_of_work(write=False) as uow:
+        assert uow.match_model("customer") is None
+        # Indexed for ingest all the same (they were loaded while matching was off).
+        found, _ = uow.match_candidates("customer", ["tax_id:DE136695976"], 1000)
+        assert len(found["tax_id:DE136695976"]) == 1
+    # Merged clean, run again.
+    off.ingest("crm", "customer", feed(customer("C1", "Acme GmbH", **ACME)))
+    assert len(dedupe(store, LANDSCAPE, "customer", merge=True).merges) == 1
+    assert dedupe(store, LANDSCAPE, "customer").clusters == []

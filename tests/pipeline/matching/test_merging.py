@@ -124,3 +124,46 @@ def test_a_wrong_link_is_split_off(store: Store) -> None:
         assert uow.events(new)[0].source["split_from"] == a
     with pytest.raises(MergeRefused, match="is the only source record of"):
         split_record(store, LANDSCAPE, "customer", "crm", "C1", actor="alice")
+
+
+def test_an_unmerge_is_remembered_as_the_pair_differing(store: Store) -> None:
+    """Review: an unmerge left the pair's decision linked, so the next `dedupe --merge`
+    merged the two again; it now records the steward's word that they differ."""
+    from mastersync.domain.matching.records import DecisionStatus
+    from mastersync.pipeline.matching.dedupe import dedupe
+    from mastersync.pipeline.matching.review import open_reviews
+
+    off = Ingestor(store, landscape(matching=False))
+    (a,) = off.ingest("erp", "customer", feed(customer("E1", "Acme GmbH", **ACME))).master_ids
+    (b,) = off.ingest("crm", "customer", feed(customer("C1", "Acme GmbH", **ACME))).master_ids
+    (merge,) = dedupe(store, LANDSCAPE, "customer", merge=True).merges
+    unmerge_records(store, LANDSCAPE, merge.id or 0, actor="alice")
+    with store.unit_of_work(write=False) as uow:
+        (decision,) = uow.decisions_between("customer", [(a, b)]).values()
+    assert (decision.status, decision.decided_by, decision.note) == (
+        DecisionStatus.REJECTED,
+        "alice",
+        "unmerged",
+    )
+    # Its score is kept, for `review show`.
+    assert decision.probability > 0.99
+    again = dedupe(store, LANDSCAPE, "customer", merge=True)
+    # The rejected pair is taken out of the links: no cluster left to merge.
+    assert (again.merges, again.clusters, again.held_back) == ([], [], [])
+    assert open_reviews(store) == []
+
+
+def test_an_unmerge_of_a_merge_no_matching_scored_is_remembered(store: Store) -> None:
+    """`mastersync merge` of a pair matching never scored, undone: a rejection all the same."""
+    from mastersync.domain.matching.records import DecisionStatus
+
+    c, d = two_records(store)
+    manual = merge_records(store, LANDSCAPE, c, d, actor="bob")
+    unmerge_records(store, LANDSCAPE, manual.id or 0, actor="bob")
+    with store.unit_of_work(write=False) as uow:
+        (decision,) = uow.decisions_between("customer", [(c, d)]).values()
+    assert (decision.status, decision.decided_by, decision.origin) == (
+        DecisionStatus.REJECTED,
+        "bob",
+        "unmerge",
+    )

@@ -20,6 +20,7 @@ from mastersync.backends.sql.tables import (
 )
 from mastersync.domain.golden import GoldenRecord
 from mastersync.domain.matching.records import (
+    SETTLED,
     DecisionStatus,
     MatchDecision,
     MergeRecord,
@@ -129,7 +130,8 @@ class SqlMatchRepository:
         return found, skipped
 
     def write_matching(self, changes: MatchChanges) -> None:
-        """Replace index keys and insert or update decisions (one row per pair)."""
+        """Replace index keys and insert or update decisions (one row per pair; a settled
+        decision is replaced only by another settled one)."""
         ids = sorted(changes.keys)
         for part in _chunks(ids):
             self.conn.execute(_DELETE_KEYS, {"ids": list(part)})
@@ -150,9 +152,17 @@ class SqlMatchRepository:
                 for c in _decision_values(changes.decisions[0])
                 if c not in ("domain", "left_id", "right_id", "created_at")
             }
+            # A steward's decision stands: only another steward's (accepting, rejecting,
+            # an unmerge) replaces it, never a score a later run wrote automatically.
+            # (Comparisons, not IN: an expanding IN cannot go with executemany.)
+            settled = sorted(s.value for s in SETTLED)
+            keep = sa.or_(
+                *(stmt.excluded.status == v for v in settled),
+                sa.and_(*(match_decisions.c.status != v for v in settled)),
+            )
             self.conn.execute(
                 stmt.on_conflict_do_update(
-                    index_elements=["domain", "left_id", "right_id"], set_=update
+                    index_elements=["domain", "left_id", "right_id"], set_=update, where=keep
                 ),
                 [_decision_values(x) for x in changes.decisions],
             )

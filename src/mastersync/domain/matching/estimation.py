@@ -136,7 +136,9 @@ def run_em(
             f"({settings.min_pairs}): too few to trust an estimate"
         )
     if not patterns:
-        raise EstimationError(
+        # No pairs at all is the extreme of too few (a clean backlog, or one merged clean):
+        # the same error, so that a caller keeping its weights on too few keeps them here too.
+        raise TooFewPairs(
             "no candidate pairs to estimate weights from: blocking found no two records "
             "sharing a key (add data, or blocking keys that records share)"
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from mastersync.domain.golden import GoldenRecord
@@ -12,8 +12,10 @@ from mastersync.domain.matching import (
     Matcher,
     MatchResult,
     Progress,
+    ScoredPair,
     TooFewPairs,
 )
+from mastersync.domain.matching.compiled import Record
 from mastersync.domain.matching.records import (
     SETTLED,
     DecisionStatus,
@@ -76,9 +78,11 @@ def dedupe(
 ) -> DedupeRun:
     """Fit weights by EM on the domain's golden records, then find, review and cluster pairs.
 
-    The fitted model is stored for ingest; the candidate index is rebuilt; pairs between the
-    thresholds open review entries unless a steward decided them before; with ``merge``,
-    each cluster of auto-link pairs is merged into its oldest record.
+    The fitted model is stored for ingest (too few candidate pairs, or none: the weights it
+    has score); the candidate index is rebuilt; pairs between the thresholds open review
+    entries unless a steward decided them before; with ``merge``, each cluster of auto-link
+    pairs in which a steward rejected no pair is merged into its oldest record, and a
+    review entry naming a record merged away names its survivor instead.
     """
     matcher = matching_config(landscape, domain)
     with store.unit_of_work(write=False) as uow:
@@ -107,17 +111,6 @@ def dedupe(
         pairs = [*report.links, *report.reviews]
         known = uow.decisions_between(domain, [(p.left, p.right) for p in pairs])
         rejected = {k for k, d in known.items() if d.status is DecisionStatus.REJECTED}
-        for pair in pairs:
-            stored = known.get(pair_key(pair.left, pair.right))
-            if stored is not None and stored.status in {*SETTLED, DecisionStatus.OPEN}:
-                run.known += 1
-                continue
-            if pair.decision.value == "review":
-                result = matcher.compare(
-                    records[pair.left], records[pair.right], pair.left, pair.right
-                )
-                changes.decisions.append(_decision(domain, result, now))
-                run.new_reviews += 1
         position = {m: i for i, m in enumerate(records)}
         edges = [
             (position[p.left], position[p.right])
@@ -125,9 +118,15 @@ def dedupe(
             if pair_key(p.left, p.right) not in rejected
         ]
         run.clusters = connected_components(list(records), edges)
+        # Loser -> the record it was merged into by this run.
+        survivor_of: dict[str, str] = {}
         if merge:
+            # Two records of a cluster may be linked only through a third, so this run
+            # never scored them: their stored decisions are read before any merge.
+            inside = uow.decisions_between(domain, [p for c in run.clusters for p in _pairs(c)])
+            rejected |= {k for k, d in inside.items() if d.status is DecisionStatus.REJECTED}
             for cluster in run.clusters:
-                if any(pair_key(x, y) in rejected for x in cluster for y in cluster if x < y):
+                if any(p in rejected for p in _pairs(cluster)):
                     # Linked through a third record, but a steward said two of them differ.
                     run.held_back.append(cluster)
                     continue
@@ -138,9 +137,79 @@ def dedupe(
                 for merged in run.merges:
                     changes.keys.pop(merged.loser_id, None)
                     changes.keys.pop(merged.survivor_id, None)
+                    survivor_of[merged.loser_id] = merged.survivor_id
+        _reviews(uow, domain, matcher, records, pairs, known, survivor_of, changes, now, run)
         uow.write_matching(changes)
         uow.commit()
     return run
+
+
+def _pairs(cluster: list[str]) -> list[tuple[str, str]]:
+    """Every pair of a cluster's records, in stored order."""
+    return [pair_key(x, y) for i, x in enumerate(cluster) for y in cluster[i + 1 :]]
+
+
+def _reviews(
+    uow: UnitOfWork,
+    domain: str,
+    matcher: Matcher,
+    records: Mapping[str, Record],
+    pairs: list[ScoredPair],
+    known: dict[tuple[str, str], MatchDecision],
+    survivor_of: dict[str, str],
+    changes: MatchChanges,
+    now: str,
+    run: DedupeRun,
+) -> None:
+    """Open review entries for pairs between the thresholds no one decided yet.
+
+    A pair one of whose records this run merged away is asked about its survivor instead
+    (an entry naming a retired record could never be accepted), scored on the survivor as
+    the merge left it; a pair whose records are now one record is not asked at all.
+    """
+    moved: dict[tuple[str, str], tuple[str, str]] = {}
+    for pair in pairs:
+        key = pair_key(pair.left, pair.right)
+        stored = known.get(key)
+        if stored is not None and stored.status in {*SETTLED, DecisionStatus.OPEN}:
+            run.known += 1
+            continue
+        if pair.decision.value != "review":
+            continue
+        left, right = survivor_of.get(pair.left, pair.left), survivor_of.get(pair.right, pair.right)
+        if left == right:
+            # Merged into one record by this run: nothing left to ask.
+            continue
+        if (left, right) != (pair.left, pair.right):
+            moved.setdefault(pair_key(left, right), (left, right))
+            continue
+        result = matcher.compare(records[left], records[right], left, right)
+        changes.decisions.append(_decision(domain, result, now))
+        run.new_reviews += 1
+    # A survivors' pair this run scored itself was dealt with above.
+    scored = {pair_key(p.left, p.right) for p in pairs}
+    wanted = [k for k in moved if k not in scored]
+    if not wanted:
+        return
+    # The survivors as merged: their stored decisions, and their values now.
+    decided = uow.decisions_between(domain, wanted)
+    live, _ = uow.load_golden(sorted({m for k in wanted for m in k}))
+    values = {g.master_id: g.attributes for g in live}
+    for key in wanted:
+        stored = decided.get(key)
+        if stored is not None and stored.status in {*SETTLED, DecisionStatus.OPEN}:
+            run.known += 1
+            continue
+        left, right = moved[key]
+        result = matcher.compare(values[left], values[right], left, right)
+        if result.decision.value == "distinct":
+            # The merged survivor no longer resembles the other record enough to ask.
+            continue
+        decision = _decision(domain, result, now)
+        # Not merged by this run, so a steward decides, whatever the new score says.
+        decision.status = DecisionStatus.OPEN
+        changes.decisions.append(decision)
+        run.new_reviews += 1
 
 
 def _merge_cluster(

@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from mastersync.domain.canonical import DOMAINS
+from mastersync.domain.golden import GoldenRecord
 from mastersync.domain.landscape.policy import CompiledLandscape
 from mastersync.domain.matching import Matcher, MatchResult
 from mastersync.domain.matching.blocking import key_name, ranked
@@ -67,13 +68,18 @@ def accept(
     now = clock()
     with store.unit_of_work() as uow:
         decision = _open(uow, decision_id)
-        records, _ = uow.load_golden([decision.left_id, decision.right_id])
-        if len(records) != 2:
+        left, right = _live(uow, decision.left_id), _live(uow, decision.right_id)
+        if left is None or right is None:
             raise ReviewError(
                 f"review entry {decision_id} does not name two golden records "
                 f"({decision.left_id}, {decision.right_id})"
             )
-        survivor, loser = sorted(records, key=lambda g: (g.created_at, g.master_id))
+        if left.master_id == right.master_id:
+            raise ReviewError(
+                f"review entry {decision_id}: {decision.left_id} and {decision.right_id} "
+                f"were merged into one record ({left.master_id}) already"
+            )
+        survivor, loser = sorted([left, right], key=lambda g: (g.created_at, g.master_id))
         merge = merge_in(
             uow,
             landscape,
@@ -87,6 +93,17 @@ def accept(
         _settle(uow, decision, DecisionStatus.ACCEPTED, actor, note, now)
         uow.commit()
     return merge
+
+
+def _live(uow: UnitOfWork, master_id: str) -> GoldenRecord | None:
+    """The live record ``master_id`` stands for now: itself, or the record it was merged
+    into (an entry opened before a merge names the merged-away record)."""
+    seen: set[str] = set()
+    golden = uow.golden(master_id)
+    while golden is not None and golden.merged_into and golden.master_id not in seen:
+        seen.add(golden.master_id)
+        golden = uow.golden(golden.merged_into)
+    return golden
 
 
 def reject(
