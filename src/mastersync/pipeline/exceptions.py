@@ -78,9 +78,9 @@ class ExceptionsInbox:
         # By system and domain, and for a record written through the API, by the shape it
         # came in (canonical, with a version or without): the landscape has no inbound
         # mapping for it, and retrying with one refused every such entry.
-        groups: dict[
-            tuple[str, str, bool | None, str | None, str | None], list[ExceptionEntry]
-        ] = defaultdict(list)
+        groups: dict[tuple[str, str, bool | None, str | None, str | None], list[ExceptionEntry]] = (
+            defaultdict(list)
+        )
         for entry in entries:
             assert entry.id is not None
             if entry.status is not ExceptionStatus.OPEN:
