@@ -458,3 +458,75 @@ def test_a_merged_away_record_deactivated_by_a_column_is_retired_not_drift(
     assert estate.reconcile("legacy").report.clean
     estate.close()
     store.close()
+
+
+def test_a_filter_on_the_consumers_keys_finds_missing_records(store: Store, tmp_path: Path) -> None:
+    # Stock goes to the shop only for items the shop has (`_keys.item.key`). Delivered in
+    # one round with its item, stock was filtered out before the item's key was there (now
+    # it waits for it); and looking for missing stock evaluated that filter without the
+    # shop's keys, so it selected nothing and deleted stock was never reported.
+    compiled = compile_landscape(
+        Landscape.model_validate(
+            {
+                "name": "stock",
+                "systems": {
+                    "erp": {
+                        "kind": "erp",
+                        "inbound": {"item": {"key": "sku", "fields": {"sku": "sku"}}},
+                    },
+                    "wms": {
+                        "kind": "wms",
+                        "inbound": {
+                            "inventory": {
+                                "key": "sku",
+                                "fields": {
+                                    "item": {
+                                        "from": "sku",
+                                        "ref": {"domain": "item", "system": "erp"},
+                                    },
+                                    "available": {"from": "qty", "number": True},
+                                },
+                            }
+                        },
+                    },
+                    "shop": {
+                        "kind": "ecommerce",
+                        "delivery": FAST,
+                        "outbound": {
+                            "items": {"domain": "item", "mapping": {"fields": {"handle": "sku"}}},
+                            "stock": {
+                                "domain": "inventory",
+                                "filter": "_keys.item.key != null",
+                                "mapping": {
+                                    "fields": {"product": "_keys.item.key", "qty": "available"}
+                                },
+                            },
+                        },
+                    },
+                },
+            }
+        )
+    )
+    shop = SandboxConnector(tmp_path / "shop.db")
+    ingest = Ingestor(store, compiled)
+    ingest.ingest("erp", "item", [SourceRecord({"sku": s}) for s in ("A", "B")])
+    ingest.ingest("wms", "inventory", [SourceRecord({"sku": s, "qty": "5"}) for s in ("A", "B")])
+    hub = DistributionHub(
+        store,
+        list(compiled.subscriptions.values()),
+        OutboxFeed(store, utc_now),
+        {"shop": shop},
+        poll_interval=0.02,
+    )
+    asyncio.run(hub.run_until_idle(timeout=30, settle=0.3))
+    with store.unit_of_work(write=False) as uow:
+        stock_a = uow.find_master("inventory", "wms", "A")
+    assert stock_a is not None
+    assert {r["payload"]["qty"] for r in shop.target.records("inventory").values()} == {"5"}
+    assert len(shop.target.records("inventory")) == 2
+    with sqlite3.connect(shop.target.path) as db:
+        db.execute("DELETE FROM records WHERE master_id = ?", (stock_a,))
+    sub = compiled.subscriptions["shop.stock"]
+    result = reconcile_target(store, compiled, shop, sub, ReconcileOptions())
+    assert [e.master_id for e in result.report.examples[Bucket.MISSING]] == [stock_a]
+    assert result.report.count_dict()["matched"] == 1

@@ -66,6 +66,8 @@ class Subscription:
     shape: Callable[[Mapping[str, Any]], dict[str, Any]]
     # Reference fields whose consumer keys the mapping reads (field -> referenced domain).
     key_refs: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # Whether the filter reads consumer keys (`_keys.…`): it is decided once they are there.
+    filter_reads_keys: bool = False
     # Whether a version whose payload the consumer holds already is sent all the same.
     send_unchanged: bool = False
     # Whether the consumer's system is a source of the domain too: it may change what it
@@ -292,6 +294,7 @@ def compile_subscription(
         matches=matches,
         shape=shape,
         key_refs={ref: references[ref] for ref in sorted(used)},
+        filter_reads_keys=bool(cfg.filter and _KEYS_USE.search(cfg.filter)),
         send_unchanged=cfg.send_unchanged,
         source_too=source_too,
     )

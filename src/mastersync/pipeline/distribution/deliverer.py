@@ -525,11 +525,20 @@ class Deliverer:
                     ref_keys[name] = keys[target]
                 else:
                     missing.append(f"{name} {target}")
+        forced = again in (Operation.UPSERT, Operation.DEACTIVATE)
+        if missing and self.sub.filter_reads_keys and not forced:
+            # The filter asks what the consumer holds: decided on a referenced record not
+            # there yet, a record delivered in the same round was filtered out for good.
+            item.wait = TransientFailure(
+                f"waiting for {', '.join(missing)} to reach {self.sub.system} "
+                "(the filter reads the consumer's key for it)"
+            )
+            return item
         view = self.sub.view(d.master_id, d.version, state, ref_keys)
         try:
             operation = (
                 Operation(again)
-                if again in (Operation.UPSERT, Operation.DEACTIVATE)
+                if forced and again is not None
                 else self.sub.operation(view, applied.active if applied else False)
             )
         except OutboundMappingFailed as exc:  # a filter that cannot be evaluated on it

@@ -186,12 +186,13 @@ class _TargetRun:
                 out[name] = keys[target]
         return out
 
-    def _selects(self, g: GoldenRecord) -> bool:
+    def _selects(self, g: GoldenRecord, keys: Mapping[str, dict[str, str]]) -> bool:
         """Whether the subscription sends this record (a filter that cannot be evaluated on
-        it is the record's error)."""
+        it is the record's error); ``keys`` are the consumer's keys of records it references,
+        which a filter may read (`_keys.item.key`) as deliveries see them."""
         sub = self.sub
         try:
-            view = sub.view(g.master_id, g.version, g.attributes)
+            view = sub.view(g.master_id, g.version, g.attributes, self._refs(g.attributes, keys))
             return sub.operation(view, False) is Operation.UPSERT
         except OutboundMappingFailed as exc:
             error = RecordError(g.master_id, exc.field, exc.rule, exc.message, g.master_id)
@@ -205,7 +206,9 @@ class _TargetRun:
         found: list[str] = []
         with self.store.unit_of_work(write=False) as uow:
             for batch in chunks(uow.scan_golden(sub.domain, options.chunk), options.chunk):
-                wanted = [g for g in batch if g.master_id not in self.seen and self._selects(g)]
+                unseen = [g for g in batch if g.master_id not in self.seen]
+                refs = referenced_keys(uow, sub, (g.attributes for g in unseen))
+                wanted = [g for g in unseen if self._selects(g, refs)]
                 ids = [g.master_id for g in wanted]
                 keys = uow.consumer_keys(sub.system, sub.domain, ids) if ids else {}
                 applied = uow.applied_for(sub.id, ids) if ids else {}
