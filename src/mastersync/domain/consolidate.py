@@ -246,8 +246,10 @@ def plan_unmerge(
         )
     if not stay:
         raise MergeRefused(f"unmerging would leave {survivor.master_id} without any source record")
-    kept, kept_changes, _ = _next(survivor, policy, stay, ctx, None)
-    revived, revived_changes, _ = _next(loser, policy, back, ctx, None)
+    # Both are existing records: a guarded value the regrouping would change (the limit the
+    # loser's source brought, confirmed while merged) waits for a confirmation.
+    kept, kept_changes, held = _next(survivor, policy, stay, ctx, None, guard=True)
+    revived, revived_changes, held_too = _next(loser, policy, back, ctx, None, guard=True)
     kept_keys = key_pairs(natural_keys_of(policy, kept.attributes, stay))
     revived_keys = key_pairs(natural_keys_of(policy, revived.attributes, back))
     # The loser's keys as it left them (its golden values are as of the merge): one it
@@ -303,6 +305,7 @@ def plan_unmerge(
             _event(revived, "unmerged", revived_changes, policy, ctx, source),
         ],
         wanted=wanted,
+        held=[*held, *held_too],
     )
 
 

@@ -208,3 +208,30 @@ def test_unmerge_refuses_once_the_losers_source_records_were_split_off(store: St
         assert [g.master_id for g in uow.list_golden("customer")].count(b) == 0
         undone = uow.merge_record(merge.id or 0)
         assert undone is not None and undone.status is MergeStatus.MERGED
+
+
+def test_an_unmerge_holds_a_guarded_value_it_would_take_back(store: Store) -> None:
+    """A limit the loser's source brought, confirmed while merged, went back to the
+    survivor's own value at the unmerge with no confirmation."""
+    both = credit_landscape(["crm", "erp"])
+    ingestor = Ingestor(store, both)
+    (a,) = ingestor.ingest("erp", "customer", record("E1", "Acme Handel", "1000")).master_ids
+    (b,) = ingestor.ingest("crm", "customer", record("K9", "Zeta Trading", "900000")).master_ids
+    merge = merge_records(store, both, a, b, actor="alice")
+    governance = SqlGovernance(store.engine)  # type: ignore[attr-defined]
+    [held] = governance.pending()
+    decide(store, both, governance, held.id or 0, "rita", approve=True, channel="test")
+    assert limit(store, a) == "900000"
+    assert merge.id is not None
+    unmerge_records(store, both, merge.id, actor="bob")
+    # The survivor keeps the confirmed limit until a second person confirms the way back;
+    # the revived record has its own source's value, as it had before the merge.
+    assert limit(store, a) == "900000"
+    assert limit(store, b) == "900000"
+    [back] = governance.pending()
+    assert (back.master_id, back.field, back.requested_by) == (a, "credit_limit", "bob")
+    assert back.proposed == {"amount": "1000", "currency": "EUR"}
+    with pytest.raises(OwnChangeError):
+        decide(store, both, governance, back.id or 0, "bob", approve=True, channel="test")
+    decide(store, both, governance, back.id or 0, "rita", approve=True, channel="test")
+    assert limit(store, a) == "1000"
