@@ -60,6 +60,9 @@ class ChangeSet:
     decisions: list[tuple[int, str, str, str]] = field(default_factory=list)
     # What records taken now say for their guarded fields (written before the holds).
     statements: list[Statement] = field(default_factory=list)
+    # Source records a merge, split or unmerge moved: (system, key, new master id). Their
+    # pending changes follow them (the record they would change is the one they are in).
+    moved_sources: list[tuple[str, str, str]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return any(

@@ -235,3 +235,25 @@ def test_an_unmerge_holds_a_guarded_value_it_would_take_back(store: Store) -> No
         decide(store, both, governance, back.id or 0, "bob", approve=True, channel="test")
     decide(store, both, governance, back.id or 0, "rita", approve=True, channel="test")
     assert limit(store, a) == "1000"
+
+
+def test_a_pending_change_follows_its_source_record_into_a_merge(store: Store) -> None:
+    """A pending limit of the merged-away record stayed on it: the survivor showed nothing
+    waiting (a supplier was not payment-blocked), and confirming it failed."""
+    both = credit_landscape(["crm", "erp"])
+    ingestor = Ingestor(store, both)
+    (b,) = ingestor.ingest("crm", "customer", record("K9", "Zeta Trading", "5000")).master_ids
+    ingestor.ingest("crm", "customer", record("K9", "Zeta Trading", "9000", v=2))
+    governance = SqlGovernance(store.engine)  # type: ignore[attr-defined]
+    [pending] = governance.pending()
+    assert pending.master_id == b
+    (a,) = ingestor.ingest("erp", "customer", record("E1", "Acme Handel", "1000")).master_ids
+    merge = merge_records(store, both, a, b, actor="alice")
+    moved = [p for p in governance.pending() if p.id == pending.id]
+    assert [p.master_id for p in moved] == [a]
+    assert merge.id is not None
+    # Unmerged, it goes back with its source record.
+    unmerge_records(store, both, merge.id, actor="alice")
+    assert [p.master_id for p in governance.pending() if p.id == pending.id] == [b]
+    decide(store, both, governance, pending.id or 0, "rita", approve=True, channel="test")
+    assert limit(store, b) == "9000"

@@ -41,6 +41,8 @@ def write_governance(conn: sa.Connection, changes: ChangeSet, insert: Insert) ->
     """
     if changes.events:
         _append_audit(conn, changes, insert)
+    if changes.moved_sources:
+        _follow(conn, changes)
     if changes.statements:
         _supersede(conn, changes)
     if changes.holds:
@@ -98,11 +100,23 @@ def _append_audit(conn: sa.Connection, changes: ChangeSet, insert: Insert) -> No
     insert(conn, "audit_log", AUDIT_COLUMNS, rows)
 
 
+def _follow(conn: sa.Connection, changes: ChangeSet) -> None:
+    """Pending changes of moved source records go with them: confirmed, they change the
+    record the source is in now, and a supplier with one is payment-blocked there."""
+    c = pending_changes.c
+    for system, key, master_id in changes.moved_sources:
+        conn.execute(
+            sa.update(pending_changes)
+            .where(c.system == system, c.source_key == key, c.status == "pending")
+            .values(master_id=master_id)
+        )
+
+
 def _supersede(conn: sa.Connection, changes: ChangeSet) -> None:
     """Pending changes a newer version of their record no longer asks for: superseded.
 
-    Looked up by source record, not golden record: a split or merge moves a record, and
-    its pending changes stay where they were raised. One read per 500 records of a system
+    Looked up by source record, not golden record (a split or merge moves a source record,
+    its pending changes with it, see _follow). One read per 500 records of a system
     (indexed); JSON values compare here, as PostgreSQL's json type has no equality."""
     c = pending_changes.c
     said = {(s.system, s.source_key, s.field): s for s in changes.statements}
