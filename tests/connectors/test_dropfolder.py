@@ -264,3 +264,40 @@ def test_without_hard_links_a_file_is_renamed_to_a_free_name(
     assert claim.path.read_text() == "sku,v\nA2,1\n"
     contents = sorted(p.read_text() for p in (inbox / "processing").iterdir())
     assert contents == ["sku,v\nA1,1\n", "sku,v\nA2,1\n"]
+
+
+def test_a_file_of_a_type_no_reader_knows_is_one_problem_not_a_stuck_poller(
+    tmp_path: Path,
+) -> None:
+    """A watch pattern taking any file (`items*`) claimed `items.json`; its read raised at
+    every poll, and, left-overs going first, no later file was read again."""
+    from mastersync.pipeline.inbound import poller
+    from mastersync.ports.store import ExceptionFilter
+
+    landscape = tmp_path / "landscape.yaml"
+    landscape.write_text(
+        """
+name: drop
+systems:
+  erp:
+    kind: erp
+    connector: {type: files, folder: inbox, watch: {item: "items*"}}
+    inbound:
+      item: {key: sku, version: {from: v, kind: counter}, fields: {sku: sku, name: name}}
+"""
+    )
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "items.json").write_text('[{"sku": "A1"}]')
+    hub = build_hub(landscape)
+    folder = DropFolder("erp", inbox, {"item": "items*"}, FileSettings(), settle=0)
+    poll = poller(hub.ingestor, folder)
+    assert asyncio.run(poll()) == 0
+    with hub.store.unit_of_work(write=False) as uow:
+        [entry] = uow.exceptions(ExceptionFilter(limit=10))
+    assert (entry.rule, entry.locator) == ("header", "items.json:1")
+    assert "unsupported file type '.json'" in entry.message
+    assert list((inbox / "archive").rglob("items.json"))
+    (inbox / "items_2.csv").write_text("sku,v,name\nA1,1,Pen\n")
+    assert asyncio.run(poll()) == 1
+    hub.close()

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from mastersync.connectors.files.readers import read_file, read_header
+from mastersync.connectors.files.readers import read_file, read_header, unsupported
 from mastersync.connectors.registry import ConnectorSettings, ConnectorSpec
 from mastersync.ports.connector import Capability, ReadFailure, SourceRecord
 
@@ -85,6 +85,11 @@ def header_problem(
     Checked once per file, so that a file in the wrong shape is one clear problem rather
     than a failed field of every record.
     """
+    wrong_type = unsupported(path)
+    if wrong_type is not None:
+        # A watch pattern that takes any file (`*`): a problem of the file, archived with
+        # it; raised from the read, it stopped the poller at this file at every poll.
+        return wrong_type
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".tsv", ".txt"):
         return None
