@@ -961,3 +961,54 @@ def test_a_split_indexes_the_numbers_the_kept_record_is_left_with(store: Store) 
     ingest("erp", "customer", [SourceRecord({"no": "E2", "v": 1, "name": "A", "cn": "200"})])
     with store.unit_of_work(write=False) as uow:
         assert uow.find_master("customer", "erp", "E2") == master
+
+
+def test_a_composite_key_mixing_two_sources_is_an_ambiguous_match_not_a_failed_chunk(
+    store: Store,
+) -> None:
+    """Review: the PIM wins the SKU and the ERP the brand, so a record's key [sku, brand]
+    became a value no source sent whole; never loaded, it was taken as free, its insert
+    collided with the record holding it, and the whole chunk failed at every run."""
+    item = {"key": "sku", "fields": {"sku": "sku", "brand": "brand"}}
+    doc = {
+        "name": "mixed",
+        "systems": {
+            "erp": {
+                "kind": "erp",
+                "inbound": {"item": {**item, "version": {"from": "v", "kind": "counter"}}},
+            },
+            "pim": {"kind": "pim", "inbound": {"item": {**item, "key": "id"}}},
+        },
+        "domains": {
+            "item": {
+                "natural_keys": [["sku", "brand"]],
+                "survivorship": {
+                    "default": {"rule": "source_priority", "systems": ["erp", "pim"]},
+                    "sku": {"rule": "source_priority", "systems": ["pim", "erp"]},
+                },
+                "matching": False,
+            }
+        },
+    }
+    ingestor = Ingestor(store, compile_landscape(Landscape.model_validate(doc)))
+    erp = [{"sku": s, "v": 1, "brand": "B1"} for s in ("S1", "S2")]
+    ingestor.ingest("erp", "item", [SourceRecord(r) for r in erp])
+    ingestor.ingest("pim", "item", [SourceRecord({"id": "P1", "sku": "S1", "brand": "B1"})])
+    first = get_record(store, "item", "erp:S1").golden.master_id
+    second = get_record(store, "item", "erp:S2").golden.master_id
+    assert get_record(store, "item", "pim:P1").golden.master_id == first
+    # P1 now gives S2 (it wins the SKU) and B9 (the ERP's B1 wins the brand): S2|B1, which
+    # the second record holds. One record is refused; the other in the chunk goes on.
+    report = ingestor.ingest(
+        "pim",
+        "item",
+        [
+            SourceRecord({"id": "P1", "sku": "S2", "brand": "B9"}),
+            SourceRecord({"id": "P2", "sku": "S7", "brand": "B7"}),
+        ],
+    )
+    assert report.outcomes["rejected"] == 1 and report.outcomes["accepted"] == 1, report.outcomes
+    with store.unit_of_work(write=False) as uow:
+        [entry] = uow.exceptions(ExceptionFilter(kind="ambiguous_match"))
+    assert entry.source_key == "P1" and second in entry.message
+    assert get_record(store, "item", "erp:S1").golden.attributes["sku"] == "S1"

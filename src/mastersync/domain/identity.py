@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -43,3 +44,36 @@ def natural_keys_of(
 def key_pairs(keys: Keys) -> set[tuple[str, str]]:
     """(name, value) of every key in ``keys``."""
     return {(name, value) for name, values in keys.items() for value in values}
+
+
+# Beyond this many combinations of one record's part values, a composite key's reachable
+# values are not listed (a record with that many sources disagreeing is rare; its keys are
+# then checked at the write, as before).
+_MAX_COMBINATIONS = 256
+
+
+def mixed_keys(policy: DomainPolicy, sources: Iterable[Mapping[str, Any]]) -> set[tuple[str, str]]:
+    """Composite natural key values a golden record could come to hold by taking each part
+    from another of ``sources`` (its golden values, its source records', an incoming
+    record's): survivorship may pick the SKU of one and the brand of another, a value no
+    source sends whole."""
+    values = list(sources)
+    found: set[tuple[str, str]] = set()
+    for nk in policy.natural_keys:
+        if len(nk.fields) < 2:
+            continue
+        choices = [
+            sorted({str(v[f]) for v in values if v.get(f) not in (None, "")}) for f in nk.fields
+        ]
+        # A part no source gives stays empty (an optional part) or makes no key (required).
+        choices = [c or [""] for c in choices]
+        total = 1
+        for c in choices:
+            total *= len(c)
+        if total > _MAX_COMBINATIONS or total <= 1:
+            continue
+        for combo in itertools.product(*choices):
+            key = nk.value(dict(zip(nk.fields, combo, strict=True)))
+            if key is not None:
+                found.add((nk.name, key))
+    return found

@@ -9,7 +9,7 @@ from typing import Any
 
 from mastersync.domain.golden import ChangeEvent, Contribution, GoldenRecord
 from mastersync.domain.governance.four_eyes import PendingChange
-from mastersync.domain.identity import key_pairs, natural_keys_of
+from mastersync.domain.identity import key_pairs, mixed_keys, natural_keys_of
 from mastersync.domain.ingest import Context, Incoming, Outcome, RecordResult, process
 from mastersync.domain.landscape.policy import DomainPolicy
 from mastersync.domain.ledger import Ledger
@@ -394,7 +394,20 @@ class ChunkRun:
         records, members = uow.load_golden({c.master_id for c in xrefs} | set(natural.values()))
         ledger.load_xrefs(xrefs)
         ledger.load_golden(records, members)
-        self._load_keys(uow, ledger, records, members, naturals)
+        # What each loaded record may take from the chunk's records: its own source
+        # record's new values, or those of a record joining it through a natural key.
+        arriving: dict[str, list[Mapping[str, Any]]] = {}
+        for r in valid:
+            masters = {known[r.key].master_id} if r.key in known else set()
+            masters |= {
+                m
+                for nk in self.policy.natural_keys
+                if (v := nk.value(r.values)) is not None
+                and (m := natural.get((nk.name, v))) is not None
+            }
+            for m in masters:
+                arriving.setdefault(m, []).append(r.values)
+        self._load_keys(uow, ledger, records, members, naturals, arriving)
         if uow.shared:
             self._unmoved(uow, known, natural)
         return ledger
@@ -406,6 +419,7 @@ class ChunkRun:
         records: Sequence[GoldenRecord],
         members: Sequence[Contribution],
         asked: Collection[tuple[str, str]] = (),
+        arriving: Mapping[str, list[Mapping[str, Any]]] | None = None,
     ) -> None:
         """The natural keys loaded golden records hold now (their own values, or ones only
         their source records send), and every key they could come to hold: a golden value
@@ -432,6 +446,18 @@ class ChunkRun:
             for nk in self.policy.natural_keys
             if (v := nk.value(c.values)) is not None
         }
+        if self.policy.composite_keys:
+            # A composite key's golden value may mix parts of several sources (the PIM's SKU,
+            # the ERP's brand): unloaded, it was taken as free and its insert failed the
+            # chunk whenever another record held it.
+            arriving = arriving or {}
+            for g in records:
+                sources = [
+                    g.attributes,
+                    *(c.values for c in by_master.get(g.master_id, ())),
+                    *arriving.get(g.master_id, ()),
+                ]
+                held |= mixed_keys(self.policy, sources)
         held -= set(asked)
         if not held:
             return

@@ -76,10 +76,14 @@ class DomainPolicy:
         object.__setattr__(self, "readonly", readonly)
         keys = frozenset(f for nk in self.natural_keys for f in nk.fields)
         object.__setattr__(self, "key_fields", keys)
+        composite = any(len(nk.fields) > 1 for nk in self.natural_keys)
+        object.__setattr__(self, "composite_keys", composite)
 
     readonly: dict[str, frozenset[str]] = field(init=False, default_factory=dict)
     # The fields of the natural keys.
     key_fields: frozenset[str] = field(init=False, default_factory=frozenset)
+    # Whether a natural key has several parts (their values can mix across sources).
+    composite_keys: bool = field(init=False, default=False)
 
 
 @dataclass(frozen=True)
