@@ -17,7 +17,7 @@ from mastersync.domain.canonical import DOMAINS, domain_spec
 from mastersync.domain.canonical.customer import Customer
 from mastersync.domain.canonical.item import Item
 from mastersync.domain.canonical.supplier import Supplier
-from mastersync.domain.canonical.types import GTIN
+from mastersync.domain.canonical.types import GTIN, Amount
 from mastersync.domain.validation import validate
 
 
@@ -164,9 +164,10 @@ def test_a_gtin_is_accepted_exactly_when_python_stdnum_says_it_is_valid(value: s
     try:
         stored = adapter.validate_python(value)
     except ValidationError:
-        assert not ean.is_valid(value)
+        # All zeros checks with python-stdnum but is a "no GTIN" placeholder: refused too.
+        assert not ean.is_valid(value) or not ean.compact(value).strip("0")
     else:
-        assert ean.is_valid(value)
+        assert ean.is_valid(value) and ean.compact(value).strip("0")
         assert stored == ean.compact(value).zfill(14) and stored.isascii()
 
 
@@ -229,3 +230,67 @@ def test_an_eu_vat_number_without_its_prefix_gets_it_from_the_country(
     natural keys compare the stored spelling."""
     for model in (Customer, Supplier):
         assert model.model_validate({"tax_id": tax_id, "country": country}).tax_id == stored
+
+
+@pytest.mark.parametrize(
+    ("tax_id", "country", "stored"),
+    [
+        ("AJ732829320", "FR", "FRAJ732829320"),  # France's check characters may be letters
+        ("FRAJ732829320", "FR", "FRAJ732829320"),
+        ("FRAJ732829320", None, "FRAJ732829320"),
+        ("AJ732829320", None, "AJ732829320"),  # no country to prefix: kept as sent
+        # DE is an EU prefix, but DE732829387 is no German VAT number: French, with FR.
+        ("DE732829387", "FR", "FRDE732829387"),
+        ("DE732829387", None, "DE732829387"),
+    ],
+)
+def test_a_vat_number_starting_with_letters_is_prefixed_unless_they_are_its_prefix(
+    tax_id: str, country: str | None, stored: str
+) -> None:
+    """A French VAT number with letter check characters (AJ732829320) was taken as already
+    prefixed: the CRM's AJ732829320 with FR never joined the ERP's FRAJ732829320."""
+    for model in (Customer, Supplier):
+        assert model.model_validate({"tax_id": tax_id, "country": country}).tax_id == stored
+
+
+@pytest.mark.parametrize("zeros", ["00000000", "000000000000", "0000000000000", "00000000000000"])
+def test_an_all_zeros_gtin_is_refused(zeros: str) -> None:
+    """All zeros passes the check digit, but is a "no GTIN" placeholder: as a natural key it
+    joined every unrelated item carrying it into one golden record."""
+    _, problems = validate(DOMAINS["item"], {"sku": "A", "gtin": zeros})
+    assert [(p.field, p.rule) for p in problems] == [("gtin", "gtin_zero")]
+    assert "is all zeros" in problems[0].message
+    _, problems = validate(
+        DOMAINS["item"],
+        {"pack_levels": [{"level": "case", "uom": "CS", "quantity": 12, "gtin": zeros}]},
+    )
+    assert [p.rule for p in problems] == ["gtin_zero"]
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        ("12345678901234567890.123456789", "12345678901234567890.123456789"),  # 29 digits
+        ("12345678901234567890.1234567890000", "12345678901234567890.123456789"),
+        ("0.12345678901234567890123456789012345", "0.12345678901234567890123456789012345"),
+        ("123456789012345678901234.000000000000", "123456789012345678901234"),
+    ],
+)
+def test_an_amount_with_more_than_28_digits_is_kept_exactly(sent: str, stored: str) -> None:
+    """Normalising under the default 28-digit context stored 12345678901234567890.123456789
+    as 12345678901234567890.12345679: another amount, with no error."""
+    values, problems = validate(DOMAINS["item"], {"list_price": sent})
+    assert problems == [] and values["list_price"] == stored
+
+
+@given(st.integers(-(10**40), 10**40), st.integers(-45, 30))
+def test_an_amount_is_kept_exactly_or_refused_as_too_large(digits: int, exponent: int) -> None:
+    """Any number of digits is kept as sent (one spelling); only 10^24 and more is refused."""
+    value = Decimal(f"{digits}E{exponent}")  # built from text: exact, whatever its digits
+    adapter = TypeAdapter(Amount)
+    if value and value.adjusted() >= 24:
+        with pytest.raises(ValidationError, match="too large for an amount"):
+            adapter.validate_python(value)
+        return
+    stored = adapter.validate_python(value)
+    assert stored == value and Decimal(adapter.dump_python(stored, mode="json")) == value

@@ -84,3 +84,13 @@ def test_rules_need_their_arguments() -> None:
     ):
         with pytest.raises(ValidationError):
             QualityRule.model_validate(bad)
+
+
+def test_an_all_zeros_gtin_fails_the_gtin_rule() -> None:
+    """All zeros passes the check digit, but is a "no GTIN" placeholder GS1 never issues."""
+    spec = {"field": "g", "rule": "gtin"}
+    for zeros in ("00000000", "0000000000000", "00000000000000"):
+        assert check(spec, {"g": zeros}) == [("g", "gtin", "error")]
+    rule = compile_rule(QualityRule.model_validate(spec))
+    assert "is all zeros" in rule.evaluate({"g": "00000000000000"})[0].message
+    assert check(spec, {"g": "04006381333931"}) == []

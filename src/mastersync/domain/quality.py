@@ -163,7 +163,12 @@ def _pattern(spec: QualityRule) -> Check:
 
 
 def _gtin(value: Any, rec: Mapping[str, Any]) -> str | None:
-    return None if ean.is_valid(str(value)) else f"{value!r} is not a valid GTIN"
+    if not ean.is_valid(str(value)):
+        return f"{value!r} is not a valid GTIN"
+    # All zeros passes the check digit, but it is a "no GTIN" placeholder GS1 never issues.
+    if not ean.compact(str(value)).strip("0"):
+        return f"{value!r} is all zeros: no GTIN is (a placeholder for none)"
+    return None
 
 
 def _iban(value: Any, rec: Mapping[str, Any]) -> str | None:

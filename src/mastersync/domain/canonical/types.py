@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import unicodedata
-from decimal import Decimal
+from decimal import MAX_EMAX, MIN_EMIN, Decimal, localcontext
 from typing import Annotated
 
 from pydantic import AfterValidator, PlainSerializer
@@ -50,6 +50,14 @@ def _gtin(value: str) -> str:
     if not (digits.isascii() and digits.isdigit()) or len(digits) not in (8, 12, 13, 14):
         raise PydanticCustomError(
             "gtin_format", "GTIN must have 8, 12, 13 or 14 digits, got {value}", {"value": value}
+        )
+    if not digits.strip("0"):
+        # All zeros passes the check digit, but GS1 issues no such GTIN: it is a "no GTIN"
+        # placeholder, and as a natural key it joined every unrelated item that carried it.
+        raise PydanticCustomError(
+            "gtin_zero",
+            "GTIN {value} is all zeros: no GTIN is (a placeholder for none)",
+            {"value": value},
         )
     if not _gs1_check_digit_ok(digits):
         expected = stdnum_ean.calc_check_digit(digits[:-1])
@@ -119,6 +127,10 @@ def _tax_id(value: str) -> str:
     return compact
 
 
+# python-stdnum's member states (GR among them) and EL, the prefix Greece's VAT numbers use.
+_EU_VAT_PREFIXES = frozenset(eu_vat.MEMBER_STATES) | {"el"}
+
+
 def vat_prefixed(tax_id: str | None, country: str | None) -> str | None:
     """An EU VAT number in one spelling: with its country prefix (from ``country`` when
     it was sent without, if it then checks as that country's VAT number), in
@@ -128,12 +140,15 @@ def vat_prefixed(tax_id: str | None, country: str | None) -> str | None:
     that does not check is kept as sent."""
     if not tax_id:
         return tax_id
-    candidate = tax_id
-    if not tax_id[:2].isalpha():
-        if not country or country.lower() not in eu_vat.MEMBER_STATES:
+    # Two letters are a prefix only if they are an EU VAT prefix and the number checks with
+    # it: a French number's check characters may be letters (AJ732829320 is FRAJ732829320).
+    if tax_id[:2].lower() in _EU_VAT_PREFIXES and eu_vat.is_valid(tax_id):
+        candidate = tax_id
+    elif country and country.lower() in eu_vat.MEMBER_STATES:
+        candidate = ("EL" if country.upper() == "GR" else country.upper()) + tax_id
+        if not eu_vat.is_valid(candidate):
             return tax_id
-        candidate = ("EL" if country == "GR" else country) + tax_id
-    if not eu_vat.is_valid(candidate):
+    else:
         return tax_id
     compact = str(eu_vat.compact(candidate))
     return "EL" + compact[2:] if compact.startswith("GR") else compact
@@ -146,13 +161,16 @@ def _normalise_decimal(value: Decimal) -> Decimal:
         )
     # 1.50 and 1.5 are the same amount: one spelling keeps "no-op" updates from making versions.
     # So are -0 and 0 (and the published schema's pattern for amounts has no sign).
-    normal = value.normalize() if value else Decimal(0)
-    if normal.adjusted() >= 24:
-        # Beyond any real amount; quantize would also fail past the context's 28 digits.
-        raise PydanticCustomError(
-            "number_too_large", "{value} is too large for an amount", {"value": value}
-        )
-    return normal.quantize(Decimal(1)) if normal == normal.to_integral() else normal
+    # normalize() rounds to the context's precision (28 digits by default, which changed
+    # 12345678901234567890.123456789): a context as precise as the value keeps every digit.
+    with localcontext(prec=max(28, len(value.as_tuple().digits)), Emax=MAX_EMAX, Emin=MIN_EMIN):
+        normal = value.normalize() if value else Decimal(0)
+        if normal.adjusted() >= 24:
+            # Beyond any real amount.
+            raise PydanticCustomError(
+                "number_too_large", "{value} is too large for an amount", {"value": value}
+            )
+        return normal.quantize(Decimal(1)) if normal == normal.to_integral() else normal
 
 
 def _decimal_text(value: Decimal) -> str:
