@@ -8,9 +8,12 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import httpx
+import orjson
 import pytest
 from pydantic import ValidationError
 
+from mastersync.connectors.akeneo.client import AkeneoClient
 from mastersync.connectors.akeneo.connector import AkeneoConnector
 from mastersync.connectors.akeneo.receiver import DELETED_RULE, AkeneoReceiver
 from mastersync.connectors.akeneo.spec import AkeneoEvents, AkeneoRead, AkeneoSettings
@@ -31,6 +34,29 @@ def product(identifier: str, description: str = "x") -> dict[str, Any]:
         "identifier": identifier,
         "values": {"description": [{"locale": "en_US", "scope": None, "data": description}]},
     }
+
+
+def matches(product: dict[str, Any], search: dict[str, Any]) -> bool:
+    """Akeneo's search on product properties: every rule holds (a list property, such as
+    categories, is IN when one of its entries is)."""
+    for name, rules in search.items():
+        for rule in rules:
+            op, expected = rule["operator"], rule["value"]
+            value = product.get(name)
+            if op in ("IN", "NOT IN"):
+                found = (
+                    any(v in expected for v in value)
+                    if isinstance(value, list)
+                    else value in expected
+                )
+                if found != (op == "IN"):
+                    return False
+            elif op in ("=", "!="):
+                if (value == expected) != (op == "="):
+                    return False
+            else:
+                raise NotImplementedError(f"the stand-in has no operator {op}")
+    return True
 
 
 class StandIn:
@@ -56,6 +82,22 @@ class StandIn:
         self.calls.append("subscribe")
         if self.refuse_subscription:
             raise TransientError("the Event Platform is down")
+
+    def listed(
+        self, read: AkeneoRead, *, uuid: str | None, identifier: str | None
+    ) -> dict[str, Any] | None:
+        """As GET /products?search=...&attributes=... narrowed to one product: the domain's
+        search must hold, and only its attributes' values are given."""
+        self.calls.append(f"listed {uuid or identifier}")
+        if self.fail is not None:
+            raise self.fail
+        found = self.products.get(str(uuid)) or self.products.get(str(identifier))
+        if found is None or not matches(found, read.search):
+            return None
+        if not read.attributes:
+            return found
+        values = {k: v for k, v in found.get("values", {}).items() if k in read.attributes}
+        return {**found, "values": values}
 
     def product(self, *, uuid: str | None, identifier: str | None) -> dict[str, Any] | None:
         self.calls.append(f"product {uuid or identifier}")
@@ -231,8 +273,8 @@ def test_deactivation_disables_a_product_that_is_there_and_never_creates_one(
     assert pim.patched == []
 
 
-def receiver(pim: StandIn, tmp_path: Path) -> AkeneoReceiver:
-    c = connector(pim, tmp_path)
+def receiver(pim: StandIn, tmp_path: Path, **extra: Any) -> AkeneoReceiver:
+    c = connector(pim, tmp_path, **extra)
     made = c.push_receiver()
     made.connector.client.close()
     made.connector.client = pim  # type: ignore[assignment]
@@ -257,7 +299,72 @@ def test_an_updated_event_becomes_the_product_read_from_the_pim(tmp_path: Path) 
     assert record.payload["values"]["name"] == "Hex key set, 9 pieces"
     assert record.locator == "akeneo event 0190d6c4-3b1e-7a55-9e0c-6c2b9f1d0a01: product HX-220"
     # Read by uuid: an identifier can change, the uuid cannot.
-    assert pim.calls[-1] == "product 0b7f0a52-5c3e-4d0e-9d7e-2f1f6a0c9a11"
+    assert pim.calls[-1] == "listed 0b7f0a52-5c3e-4d0e-9d7e-2f1f6a0c9a11"
+
+
+SCOPED = {"item": {"search": {"family": [{"operator": "IN", "value": ["mro"]}]}}}
+
+
+def test_an_event_for_a_product_outside_the_domains_search_is_not_taken(tmp_path: Path) -> None:
+    pim = StandIn([])
+    pim.products["0b7f0a52-5c3e-4d0e-9d7e-2f1f6a0c9a11"] = document("product.json")  # hand_tools
+    r = receiver(pim, tmp_path, read=SCOPED)
+    push = r.parse({}, body("event_updated.json"), verified("event_updated.json"), None)
+    # Acknowledged, nothing taken: the listing of the domain does not give it either.
+    assert (push.domain, push.records) == ("item", [])
+    assert pim.calls == ["listed 0b7f0a52-5c3e-4d0e-9d7e-2f1f6a0c9a11"]
+
+
+def test_an_event_gives_the_record_the_listing_gives(tmp_path: Path) -> None:
+    product = {**document("product.json"), "family": "mro"}
+    pim = StandIn([])
+    pim.products["0b7f0a52-5c3e-4d0e-9d7e-2f1f6a0c9a11"] = product
+    read = {"item": {**SCOPED["item"], "attributes": ["name"]}}
+    [record] = (
+        receiver(pim, tmp_path, read=read)
+        .parse({}, body("event_updated.json"), verified("event_updated.json"), None)
+        .records
+    )
+    assert isinstance(record, SourceRecord)
+    assert record.payload["values"] == {"name": "Hex key set, 9 pieces"}
+    assert record.payload["family"] == "mro"
+
+
+def test_the_event_read_is_the_domains_listing_narrowed_to_the_product() -> None:
+    uuid = "0b7f0a52-5c3e-4d0e-9d7e-2f1f6a0c9a11"
+    asked: list[httpx.QueryParams] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.params)
+        assert request.url.path == "/api/rest/v1/products"
+        # A PIM that ignored the uuid filter answers with another product: not taken.
+        other = {**document("product.json"), "uuid": "another", "identifier": "B"}
+        rows = [document("product.json") if len(asked) == 1 else other]
+        return httpx.Response(200, json={"_links": {}, "_embedded": {"items": rows}})
+
+    spec = AkeneoRead.model_validate(
+        {
+            "search": {"family": [{"operator": "IN", "value": ["hand_tools"]}]},
+            "attributes": ["name", "description"],
+        }
+    )
+    client = AkeneoClient(settings(events=False))
+    client.http.close()
+    client.http = httpx.Client(base_url="http://pim.invalid", transport=httpx.MockTransport(answer))
+    found = client.listed(spec, uuid=uuid, identifier="HX-220")
+    assert found is not None and found["identifier"] == "HX-220"
+    assert client.listed(spec, uuid=uuid, identifier="HX-220") is None
+    assert orjson.loads(asked[0]["search"]) == {
+        "family": [{"operator": "IN", "value": ["hand_tools"]}],
+        "uuid": [{"operator": "IN", "value": [uuid]}],
+    }
+    assert asked[0]["attributes"] == "name,description"
+    # Without a uuid the identifier names it.
+    client.listed(spec, uuid=None, identifier="HX-220")
+    assert orjson.loads(asked[2]["search"])["identifier"] == [
+        {"operator": "IN", "value": ["HX-220"]}
+    ]
+    client.close()
 
 
 def test_a_product_gone_since_its_event_gives_no_record(tmp_path: Path) -> None:

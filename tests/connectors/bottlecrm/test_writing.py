@@ -38,6 +38,24 @@ def test_only_differing_fields_and_custom_keys_are_written() -> None:
     assert same(None, "") and not same("a", None) and same("2.50", 2.5, "annual_revenue")
 
 
+def test_a_name_differing_only_in_case_is_left_out_and_the_rest_written(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    api = FakeApi()
+    api.accounts["acc-1"] = {"id": "acc-1", "name": "ACME gmbh", "phone": "1", "custom_fields": {}}
+    writer_of(api).upsert(BottleCrmWrite(), {"name": "Acme GmbH", "phone": "2"}, "acc-1")
+    assert api.accounts["acc-1"] == {
+        "id": "acc-1",
+        "name": "ACME gmbh",
+        "phone": "2",
+        "custom_fields": {},
+    }
+    assert api.calls[-1] == ("patch", ("acc-1", {"phone": "2"}))
+    assert "name 'Acme GmbH' left as 'ACME gmbh'" in caplog.text
+    # A name that really changes is still written.
+    assert delta({"name": "ACME gmbh"}, {"name": "Acme AG"}) == {"name": "Acme AG"}
+
+
 class FakeApi:
     """Accounts in memory, answering as BottleCRM does (names unique without case)."""
 
@@ -77,9 +95,20 @@ class FakeApi:
         return key
 
     def patch(self, resource: str, key: str, body: dict[str, Any]) -> None:
-        self.calls.append(("patch", (key, body)))
+        self.calls.append(("patch", (key, dict(body))))
         if key not in self.accounts:
             raise NotFound("PATCH -> 404", status=404)
+        name = body.get("name")
+        # validate_name on an update: a new name is checked with name__iexact over the
+        # organisation's accounts, this one included.
+        if (
+            name is not None
+            and name != self.accounts[key].get("name")
+            and any(
+                (a.get("name") or "").casefold() == name.casefold() for a in self.accounts.values()
+            )
+        ):
+            raise Refused("PATCH -> 400", {"name": ["Account already exists with this name"]})
         custom = {**self.accounts[key].get("custom_fields", {}), **body.pop("custom_fields", {})}
         self.accounts[key].update(body, custom_fields=custom)
 

@@ -137,8 +137,26 @@ class AkeneoClient:
         # Relative to the API's origin (akeneo-mock-server) or absolute (Akeneo itself).
         return rows, str(self.http.base_url.join(str(link)))
 
+    def listed(
+        self, read: AkeneoRead, *, uuid: str | None, identifier: str | None
+    ) -> dict[str, Any] | None:
+        """The product named by uuid (else identifier) as the domain's listing has it: read
+        through the listing with the domain's search and attributes, narrowed to that product
+        (None: it is gone, or outside the domain)."""
+        field, key = ("uuid", uuid) if uuid else ("identifier", identifier)
+        if not key:
+            return None
+        # Several rules on one property are ANDed: the domain's own rules on it still hold.
+        own = read.search.get(field) or []
+        rules = [*(own if isinstance(own, list) else [own]), {"operator": "IN", "value": [key]}]
+        narrowed = read.model_copy(update={"search": {**read.search, field: rules}})
+        rows, _ = self.page(narrowed, 1)
+        # Checked, not trusted: a PIM that ignored the narrowing filter (uuid filters came
+        # with Akeneo 7) would answer with the domain's first product instead.
+        return next((row for row in rows if row.get(field) == key), None)
+
     def product(self, *, uuid: str | None, identifier: str | None) -> dict[str, Any] | None:
-        """A product in the standard format (None: there is none)."""
+        """A product in the standard format, every value (None: there is none)."""
         if uuid:
             url = fill(PRODUCT_BY_UUID, {"uuid": uuid}, encode=True)
         else:

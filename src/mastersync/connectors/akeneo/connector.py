@@ -1,5 +1,6 @@
 """The Akeneo connector: products listed in full (reconciliation, and the fallback when no
-events arrive), read one by one when an event names them, and written with PATCH upserts."""
+events arrive), read one by one through the same listing when an event names them, and
+written with PATCH upserts."""
 
 from __future__ import annotations
 
@@ -119,9 +120,14 @@ class AkeneoConnector:
             if nxt is None:
                 return
 
-    def fetch(self, *, uuid: str | None, identifier: str | None) -> SourceRecord | None:
-        """The product an event names, as a record (None: it is gone)."""
-        product = self.client.product(uuid=uuid, identifier=identifier)
+    def fetch(
+        self, domain: str, *, uuid: str | None, identifier: str | None
+    ) -> SourceRecord | None:
+        """The product an event names, as the domain's listing reads it (None: it is gone,
+        or not in the domain)."""
+        # Through the listing, not GET /products-uuid/{uuid}: the domain's search keeps out
+        # products of other families, and its attributes give the record the listing gives.
+        product = self.client.listed(self._read(domain), uuid=uuid, identifier=identifier)
         return None if product is None else self.record(product)
 
     def push_receiver(self) -> AkeneoReceiver:

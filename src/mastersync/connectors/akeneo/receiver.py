@@ -3,10 +3,11 @@
 A push is taken like any webhook's: verified, ingested durably, then acknowledged, each
 event id once. What differs is the body: a CloudEvent naming a product. For created and
 updated events the product is read from the PIM (its current state: a later change is read
-early, and the event that follows it changes nothing). A deleted event cannot be read: it
-becomes an entry in the exceptions inbox (rule ``deleted_in_akeneo``, the event as its raw
-payload), so a person decides what the deletion means for the golden record and the other
-systems; nothing is changed by itself.
+early, and the event that follows it changes nothing) through the domain's listing, with its
+search and attributes: a product the listing would not give is not taken either. A deleted
+event cannot be read: it becomes an entry in the exceptions inbox (rule ``deleted_in_akeneo``,
+the event as its raw payload), so a person decides what the deletion means for the golden
+record and the other systems; nothing is changed by itself.
 """
 
 from __future__ import annotations
@@ -97,8 +98,9 @@ class AkeneoReceiver(WebhookConnector):
         if event.action == "deleted":
             records.append(deletion(event, self.system))
         else:
-            record = self.connector.fetch(uuid=event.uuid, identifier=event.identifier)
-            # None: deleted since; its own event follows.
+            record = self.connector.fetch(self.domain, uuid=event.uuid, identifier=event.identifier)
+            # None: deleted since (its own event follows), or not in the domain (another
+            # family, say): acknowledged, nothing taken.
             if record is not None:
                 record.locator = f"akeneo event {event.id}: product {event.product}"
                 records.append(record)

@@ -4,6 +4,7 @@ updated with only the fields that differ, or created; archived to deactivate."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -37,6 +38,8 @@ WRITABLE = frozenset(
 _NUMBERS = frozenset({"annual_revenue", "number_of_employees"})
 _CUSTOM = "custom_fields."
 
+log = logging.getLogger("mastersync.bottlecrm")
+
 
 def _blank(value: Any) -> bool:
     return value is None or value == ""
@@ -59,7 +62,7 @@ def delta(current: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
     """The part of a write that changes the account: differing fields, and of the custom
     fields only the differing keys (BottleCRM keeps the keys a write leaves out). An
     unchanged field is not written: every save of an account records an activity and
-    fires its webhooks and automations."""
+    fires its webhooks and automations. A name differing only in case is left out."""
     out: dict[str, Any] = {}
     for name, value in body.items():
         if name == "custom_fields":
@@ -69,6 +72,19 @@ def delta(current: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
                 out["custom_fields"] = custom
         elif not same(current.get(name), value, name):
             out[name] = value
+    have = current.get("name")
+    wanted = out.get("name")
+    if isinstance(have, str) and isinstance(wanted, str) and have.casefold() == wanted.casefold():
+        # BottleCRM cannot change a name's case: its check that names are unique without
+        # case (name__iexact) finds the account itself and refuses the whole PATCH, which
+        # would lose every other change with it.
+        del out["name"]
+        log.warning(
+            "BottleCRM account %s: name %r left as %r (BottleCRM cannot change only its case)",
+            current.get("id"),
+            wanted,
+            have,
+        )
     return out
 
 
