@@ -526,6 +526,16 @@ def test_a_sources_numbers_for_text_fields_are_their_digits() -> None:
     assert customer.values == {"customer_number": "7"}
 
 
+def test_a_sources_whole_floats_for_text_fields_are_their_digits_while_exact() -> None:
+    """A JSON export writing 4006381333931.0 (a float column) was refused as no string; a
+    float past 2**53 is left as sent (its digits may not be the source's), and refused."""
+    out = values(
+        {"sku": "no", "gtin": "ean", "name": "big", "description": "half"},
+        {"no": 12.0, "ean": 4006381333931.0, "big": 1e17, "half": 2.5},
+    )
+    assert out == {"sku": "12", "gtin": "4006381333931", "name": 1e17, "description": 2.5}
+
+
 def test_numbers_for_nested_text_fields_are_their_digits_too() -> None:
     """An Excel export's numeric postcode or case EAN rejected every record ('addresses.0.
     postal_code [string_type]', 'pack_levels.1.gtin'): only top-level fields were turned."""

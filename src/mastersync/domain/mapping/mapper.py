@@ -205,13 +205,16 @@ class Mapper:
 
 
 def _digits(values: dict[str, Any], tree: TextTree) -> None:
-    """Integers where the model holds text become their digits, nested models and lists
+    """Whole numbers where the model holds text become their digits, nested models and lists
     included. ``values`` is changed in place, but nothing under it: a nested value may be
     the source record's own (a field copied whole), which must stay as it was sent."""
     for name, sub in tree.items():
         value = values.get(name)
         if value is not None:
             values[name] = _as_digits(value, sub)
+
+
+_EXACT = 2.0**53
 
 
 def _as_digits(value: Any, sub: bool | TextTree) -> Any:
@@ -221,7 +224,13 @@ def _as_digits(value: Any, sub: bool | TextTree) -> Any:
         items = [_as_digits(v, sub) for v in value]
         return items if any(a is not b for a, b in zip(items, value, strict=True)) else value
     if sub is True:
-        return str(value) if type(value) is int else value
+        if type(value) is int:
+            return str(value)
+        # A whole float (a JSON export's 4006381333931.0) is its digits too, while exact:
+        # past 2**53 a float's digits are no longer the ones the source had.
+        if type(value) is float and value.is_integer() and abs(value) < _EXACT:
+            return str(int(value))
+        return value
     if isinstance(sub, dict) and isinstance(value, dict):
         changed = {
             k: new
