@@ -478,3 +478,27 @@ systems:
     assert (items.timeout, items.batch_size, items.concurrency) == (30.0, 7, 2)
     assert (items.backoff.initial, items.backoff.max) == (5.0, 600.0)
     assert compiled.subscriptions["shop.prices"].delivery.max_attempts == 8
+
+
+def test_two_subscriptions_with_one_id_are_refused(tmp_path: Path) -> None:
+    """``shop.eu`` + ``items`` and ``shop`` + ``eu.items`` are both ``shop.eu.items``: the
+    hub keys a subscription's cursor, queue and bus consumer by it, and the later one
+    silently replaced the first."""
+    path = tmp_path / "landscape.yaml"
+    path.write_text(
+        """
+name: same-id
+systems:
+  shop.eu:
+    kind: ecommerce
+    outbound:
+      items: {domain: item}
+  shop:
+    kind: ecommerce
+    outbound:
+      eu.items: {domain: item}
+"""
+    )
+    [problem] = problems(path)
+    assert "'shop.eu.items'" in problem
+    assert "subscription 'items' of shop.eu" in problem

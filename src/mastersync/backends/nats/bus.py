@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import hashlib
 import logging
 import re
 import time
@@ -71,6 +72,15 @@ class StreamMissing(LookupError):
 
 BUS_SCHEMES = ("nats", "tls")
 
+# Subscription ids whose durable name stays what earlier releases made it (see
+# ``BusSettings.durable``).
+_KEEPS_NAME = re.compile(r"[A-Za-z0-9-]+\.[A-Za-z0-9-]+\Z")
+# JetStream's longest consumer name (the server's JSMaxNameLen; a directory name too).
+_MAX_NAME = 255
+# Hex digits of the id's SHA-256 in a durable name: 64 bits, so that two ids of one bus
+# sharing a name is not a practical concern.
+_HASH_CHARS = 16
+
 
 class BusSettings:
     """Where and how: ``nats://host:port?stream=MASTERSYNC&prefix=mastersync``.
@@ -105,7 +115,28 @@ class BusSettings:
         return f"{self.prefix}.{domain}"
 
     def durable(self, subscription: str) -> str:
-        """The durable consumer name of a subscription."""
+        """The durable consumer name of a subscription, one no other subscription id gets."""
+        legacy = self.earlier_durable(subscription)
+        # Earlier releases named every consumer ``legacy``, which folds ``.``, ``_`` and
+        # any other character into ``_``: ``shop_eu.items`` and ``shop.eu_items`` shared
+        # one consumer and split its messages, each losing the other's share. An id of one
+        # ``.`` between letters, digits and ``-`` shares its name with no other id (one
+        # that folds into it has the same characters and a ``.`` in the same place: it is
+        # the same id), so it keeps its name and consumer: an upgrade changes nothing for
+        # it. Every other id gets the readable part and a hash of the id itself, after
+        # ``__`` (which a kept name never has past the prefix). Its consumer is new, and
+        # like one made after a deletion starts at the stream's first message
+        # (DeliverPolicy.ALL): nothing the old one skipped is lost, and what the
+        # subscription had already, the queue's event key and the applied versions drop.
+        # The old consumer is not taken over: it may have been shared, and then its
+        # position includes what the other subscription took.
+        if _KEEPS_NAME.match(subscription) and len(legacy) <= _MAX_NAME:
+            return legacy
+        digest = hashlib.sha256(subscription.encode()).hexdigest()[:_HASH_CHARS]
+        return f"{legacy[: _MAX_NAME - _HASH_CHARS - 2]}__{digest}"
+
+    def earlier_durable(self, subscription: str) -> str:
+        """The durable consumer name earlier releases gave a subscription (not always its own)."""
         return re.sub(r"[^A-Za-z0-9_-]", "_", f"{self.prefix}_{subscription}")
 
 
@@ -589,6 +620,8 @@ class NatsFeed:
                     durable,
                     stream,
                 )
+            else:
+                await self._renamed(js, subscription, durable)
         else:
             if info.config.max_deliver != MAX_DELIVER:
                 # Made by an earlier release, which let JetStream drop a message after 500
@@ -603,6 +636,28 @@ class NatsFeed:
         consumer = PullConsumer(await self.connection.client(), stream, durable)
         self._consumers[subscription] = consumer
         return consumer
+
+    async def _renamed(self, js: JetStreamContext, subscription: str, durable: str) -> None:
+        """Say so when an earlier release's consumer of the subscription is left behind."""
+        earlier = self.settings.earlier_durable(subscription)
+        if earlier == durable:
+            return
+        try:
+            await js.consumer_info(self.settings.stream, earlier)
+        except NotFoundError:
+            return
+        # Not deleted here: a hub of the earlier release may still read it (an upgrade one
+        # hub at a time), and would only make it again.
+        log.warning(
+            "subscription %s now reads JetStream consumer %s of stream %s, made from the "
+            "stream's first message (what it had is skipped, not delivered again); %s, "
+            "which earlier releases gave it (and may have shared with another subscription), "
+            "is no longer read: delete it once no hub of an earlier release runs",
+            subscription,
+            durable,
+            self.settings.stream,
+            earlier,
+        )
 
     def _queue(self, enqueue: Enqueue, events: list[tuple[int, ChangeEvent]]) -> None:
         with self.store.unit_of_work() as uow:

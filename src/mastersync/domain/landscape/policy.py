@@ -416,6 +416,21 @@ def compile_landscape(landscape: Landscape) -> CompiledLandscape:
             except ConfigError as exc:
                 errors.append(ConfigError(exc.message, (*loc, *exc.loc)))
                 continue
+            other = subscriptions.get(compiled.id)
+            if other is not None:
+                # ``<system>.<name>`` is the key of everything the hub keeps for a
+                # subscription (cursor, queue, applied versions, bus consumer): a dot in a
+                # name made two subscriptions one, and the later silently replaced the first.
+                errors.append(
+                    ConfigError(
+                        f"subscription {name!r} of {system} has the id {compiled.id!r}, as "
+                        f"subscription {other.name!r} of {other.system} does: rename one "
+                        "(the hub keys a subscription's cursor, queue and delivered versions "
+                        "by its id)",
+                        loc,
+                    )
+                )
+                continue
             subscriptions[compiled.id] = compiled
     if errors:
         raise errors[0] if len(errors) == 1 else ConfigErrors(errors)
