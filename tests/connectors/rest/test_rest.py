@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -596,3 +596,198 @@ def test_a_redirect_is_not_a_delivery(tmp_path: Path, shop: tuple[ShopState, str
         await conn.close()
 
     asyncio.run(scenario())
+
+
+# --- deliveries under a 429's pause and a client-side cap; natural keys ---------------------
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+class MockedRest(RestConnector):
+    """The REST connector answered in process by ``handler``."""
+
+    def __init__(self, tmp_path: Path, handler: Handler, **settings: Any) -> None:
+        model = RestSettings.model_validate(
+            {"type": "rest", "base_url": "http://api.test", **settings}
+        )
+        super().__init__(model, ConnectorContext("shop", tmp_path))
+        self.handler = handler
+        OPENED.append(self)
+
+    def _session(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        if self._async is None or self._loop is not loop:
+            transport = httpx.MockTransport(self.handler)
+            self._async = httpx.AsyncClient(base_url="http://api.test", transport=transport)
+            self._loop = loop
+        return self._async
+
+
+ITEMS = {"upsert": {"method": "PUT", "path": "/items/{payload.handle}"}}
+
+
+def delivery(
+    handle: str,
+    operation: Operation = Operation.UPSERT,
+    target_key: str | None = None,
+    subscription: str = "shop.items",
+) -> DeliveryRequest:
+    return DeliveryRequest(
+        subscription,
+        "shop",
+        "item",
+        f"itm_{handle}",
+        1,
+        operation,
+        f"itm_{handle}:1",
+        target_key,
+        {"handle": handle, "sku": handle},
+        "trace",
+    )
+
+
+def test_a_429_pause_fails_other_deliveries_at_once_with_its_retry_after(
+    tmp_path: Path,
+) -> None:
+    """Review: after a 429 every other delivery slept out the Retry-After inside the
+    delivery engine's timeout, failed as "no answer" with no Retry-After, and was
+    dead-lettered without a request. Now it fails at once, told when to come back."""
+    paths: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        paths.append(request.url.path)
+        if len(paths) == 1:
+            return httpx.Response(429, headers={"Retry-After": "1"}, json={"error": "slow"})
+        return httpx.Response(200, json={"id": 1})
+
+    conn = MockedRest(tmp_path, handler, write={"items": ITEMS})
+
+    async def scenario() -> None:
+        with pytest.raises(TransientFailure) as limited:
+            await conn.send(delivery("A1"))
+        assert limited.value.retry_after == 1.0
+        started = time.monotonic()
+        with pytest.raises(TransientFailure) as paused:
+            async with asyncio.timeout(0.5):  # as the delivery engine calls it
+                await conn.send(delivery("B1"))
+        assert time.monotonic() - started < 0.1 and paths == ["/items/A1"]
+        assert paused.value.retry_after is not None and 0.8 < paused.value.retry_after <= 1.0
+        await asyncio.sleep(paused.value.retry_after)
+        async with asyncio.timeout(0.5):
+            await conn.send(delivery("B1"))
+        assert paths == ["/items/A1", "/items/B1"]
+
+    asyncio.run(scenario())
+
+
+def test_a_rate_capped_delivery_cancelled_in_its_wait_gives_its_slot_back(
+    tmp_path: Path,
+) -> None:
+    """A wait cut short by the delivery's timeout used no slot: kept, every timed-out
+    attempt left the bucket a token short and pushed all later requests further back."""
+    conn = MockedRest(
+        tmp_path,
+        lambda _: httpx.Response(200, json={}),
+        write={"items": ITEMS},
+        rate_limit={"per_second": 2},
+        delivery_wait=1,
+    )
+
+    async def scenario() -> None:
+        await conn.send(delivery("A1"))  # the one token: the next slot is 0.5 s away
+        for _ in range(5):
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.02):
+                    await conn.send(delivery("B1"))
+        wait = conn.limiter.reserve()
+        assert wait <= 0.5  # not 2.5 s more for the five slots never used
+
+    asyncio.run(scenario())
+
+
+def test_a_rate_capped_backlog_is_delivered_in_turn_not_dead_lettered(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    """Review: with `rate_limit`, a backlog's deliveries waited for their slot inside the
+    delivery timeout, timed out, and kept the slots they never used, so each round queued
+    them further back until they were dead-lettered. Now a far-off turn fails the attempt
+    at once with its Retry-After and the slot is kept for the retry."""
+    from mastersync.bootstrap import open_store
+    from mastersync.ports.store import ExceptionFilter
+    from tests.pipeline.test_distribution import Estate
+
+    sent: list[float] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(time.monotonic())
+        return httpx.Response(200, json={"id": request.url.path.rsplit("/", 1)[1]})
+
+    store = open_store(sqlite_url)
+    store.upgrade()
+    try:
+        # 16 deliveries at once at 10 a second: the last would wait 1.5 s, the timeout is 0.5.
+        estate = Estate(store, tmp_path, timeout="500ms")
+        estate.shop = MockedRest(
+            tmp_path,
+            handler,
+            write={"items": ITEMS},
+            rate_limit={"per_second": 10},
+            delivery_wait=0.2,
+        )
+        estate.send(*({"sku": f"A{i}", "v": 1, "name": "a"} for i in range(20)))
+        totals = estate.deliver(timeout=30)
+        with store.unit_of_work(write=False) as uow:
+            dead = uow.exceptions(ExceptionFilter(kind="dead_letter"))
+    finally:
+        store.close()
+    assert not dead, dead[0].message
+    assert totals.delivered == 20 and len(sent) == 20  # each sent once
+    assert sent[-1] - sent[0] >= 19 / 10 * 0.9  # and the cap held
+
+
+def test_an_upsert_by_natural_key_is_deactivated_by_it(tmp_path: Path) -> None:
+    """Review: an upsert whose response names no key acknowledged no target key, and the
+    deactivation was then taken for "the consumer never had it" and never sent, though
+    its request (DELETE /items/{payload.sku}) needs no target key."""
+    calls: list[tuple[str, str]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append((request.method, request.url.path))
+        return httpx.Response(200, json={"ok": True})
+
+    natural = {**ITEMS, "deactivate": {"method": "DELETE", "path": "/items/{payload.sku}"}}
+    by_key = {**ITEMS, "deactivate": {"method": "PUT", "path": "/items/x", "body": "$target_key"}}
+    conn = MockedRest(tmp_path, handler, write={"natural": natural, "by_key": by_key})
+
+    async def scenario() -> None:
+        ack = await conn.send(delivery("GL-1", subscription="shop.natural"))
+        assert ack.target_key is None
+        await conn.send(delivery("GL-1", Operation.DEACTIVATE, None, "shop.natural"))
+        assert calls == [("PUT", "/items/GL-1"), ("DELETE", "/items/GL-1")]
+        # A deactivation that needs the consumer's key, without one, has nothing to address.
+        gone = await conn.send(delivery("GL-1", Operation.DEACTIVATE, None, "shop.by_key"))
+        assert gone.target_key is None and len(calls) == 2
+
+    asyncio.run(scenario())
+
+
+def test_a_lookup_answering_404_is_not_found_and_the_record_is_created(tmp_path: Path) -> None:
+    """Review: a lookup by key on an API that answers 404 for a key it does not have was a
+    terminal failure, so every new record was dead-lettered instead of created."""
+    calls: list[tuple[str, str]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append((request.method, request.url.path))
+        if request.method == "GET":
+            return httpx.Response(404, json={"error": "no such item"})
+        return httpx.Response(201, json={"id": "P-1"})
+
+    write = {
+        "lookup": {"path": "/items/by-sku/{payload.sku}"},
+        "create": {"method": "POST", "path": "/items"},
+        "update": {"method": "PUT", "path": "/items/{target_key}"},
+        "response": {"key": "id"},
+    }
+    conn = MockedRest(tmp_path, handler, write={"items": write})
+    ack = asyncio.run(conn.send(delivery("GL-1")))
+    assert ack.target_key == "P-1"
+    assert calls == [("GET", "/items/by-sku/GL-1"), ("POST", "/items")]

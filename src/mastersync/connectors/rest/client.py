@@ -44,7 +44,7 @@ from mastersync.connectors.rest.spec import (
     RestSettings,
     WriteSpec,
 )
-from mastersync.connectors.rest.templates import TemplateError, body, fill
+from mastersync.connectors.rest.templates import TemplateError, body, body_names, fill, names
 from mastersync.domain.subscriptions import Operation
 from mastersync.ports.connector import (
     CheckResult,
@@ -79,6 +79,14 @@ def _text(value: Any) -> str | None:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return str(value)
+
+
+def _needs_target_key(template: RequestTemplate) -> bool:
+    """Whether a request names the consumer's key (in its path, query or body)."""
+    used = names(template.path).union(*(names(v) for v in template.params.values()))
+    if template.method != "DELETE":  # a DELETE is sent without its body
+        used |= body_names(template.body)
+    return "target_key" in used
 
 
 class RestConnector:
@@ -281,8 +289,11 @@ class RestConnector:
         template: RequestTemplate | LookupSpec,
         context: dict[str, Any],
         idempotency: str | None,
+        ticket: str,
     ) -> httpx.Response:
-        """Make one request; network errors and 429/5xx raise TransientFailure."""
+        """Make one request; network errors and 429/5xx raise TransientFailure, and so does
+        a turn (rate cap, 429 pause) further off than ``delivery_wait``. ``ticket`` names the
+        call across attempts: a slot kept for it is used by the retry."""
         method = template.method if isinstance(template, RequestTemplate) else "GET"
         try:
             path = fill(template.path, context, encode=True)
@@ -297,9 +308,25 @@ class RestConnector:
         headers = {}
         if idempotency and self.settings.idempotency_header:
             headers[self.settings.idempotency_header] = idempotency
-        wait = self.limiter.reserve()
+        wait, slot = self.limiter.take(ticket)
+        if wait > self.settings.delivery_wait:
+            # Waited out here, the turn would eat the delivery's timeout and the attempt
+            # fail as "no answer" with no hint of when to come back; told, the delivery
+            # engine retries when the turn comes, and the kept slot is its turn then.
+            if slot is not None:
+                self.limiter.keep(ticket, slot)
+            raise TransientFailure(
+                f"{method} {path}: not sent, its turn (rate_limit, or the API's Retry-After) "
+                f"comes in {wait:.2f} s",
+                retry_after=wait,
+            )
         if wait:
-            await asyncio.sleep(wait)
+            try:
+                await asyncio.sleep(wait)
+            except asyncio.CancelledError:  # the delivery timed out: the slot goes unused
+                if slot is not None:
+                    self.limiter.give_back()
+                raise
         try:
             response = await self._session().request(
                 method, path, params=params, json=json, headers=headers
@@ -357,8 +384,12 @@ class RestConnector:
                 refs[name] = value
         return DeliveryAck(key, version, response={}, refs=refs)
 
-    async def _lookup(self, spec: LookupSpec, context: dict[str, Any]) -> str | None:
-        document = self._ok(await self._call(spec, context, None))
+    async def _lookup(self, spec: LookupSpec, context: dict[str, Any], ticket: str) -> str | None:
+        """The consumer's key for the record, or None when it has none."""
+        response = await self._call(spec, context, None, ticket)
+        if response.status_code == 404:  # a lookup by key: "no such record"
+            return None
+        document = self._ok(response)
         rows = search(spec.records, document) if spec.records else document
         if isinstance(rows, list):
             rows = rows[0] if rows else None
@@ -378,36 +409,45 @@ class RestConnector:
             "payload": request.payload,
         }
         idem = request.idempotency_key
+        ticket = f"{request.subscription}:{idem}"
         if request.operation is Operation.DEACTIVATE:
-            if request.target_key is None:
-                return DeliveryAck(None)  # the consumer never had it
+            if request.target_key is None and (
+                spec.deactivate is None or _needs_target_key(spec.deactivate)
+            ):
+                # The consumer never acknowledged a key: it never had the record, or has it
+                # under a natural key this request does not address it by.
+                return DeliveryAck(None)
             if spec.deactivate is None:
                 raise TerminalFailure(f"{self.system}: no 'deactivate' request for {name}")
-            response = await self._call(spec.deactivate, context, f"{idem}:deactivate")
+            response = await self._call(
+                spec.deactivate, context, f"{idem}:deactivate", f"{ticket}:deactivate"
+            )
             if response.status_code == 404:  # already gone
                 return DeliveryAck(request.target_key)
             return self._ack(spec, self._ok(response), request.target_key)
         if spec.upsert is not None:
-            response = await self._call(spec.upsert, context, f"{idem}:upsert")
+            response = await self._call(spec.upsert, context, f"{idem}:upsert", f"{ticket}:upsert")
             return self._ack(spec, self._ok(response), request.target_key)
         assert spec.create is not None
         assert spec.update is not None
         target = request.target_key
         if target is None and spec.lookup is not None:
-            target = await self._lookup(spec.lookup, context)
+            target = await self._lookup(spec.lookup, context, f"{ticket}:lookup")
         if target is not None:
             context["target_key"] = target
-            response = await self._call(spec.update, context, f"{idem}:update")
+            response = await self._call(spec.update, context, f"{idem}:update", f"{ticket}:update")
             if response.status_code != 404:
                 return self._ack(spec, self._ok(response), target)
             context["target_key"] = None  # deleted at the consumer: create it again
-        response = await self._call(spec.create, context, f"{idem}:create")
+        response = await self._call(spec.create, context, f"{idem}:create", f"{ticket}:create")
         if response.status_code == 409 and spec.lookup is not None:
             # Created meanwhile (by hand, or by an attempt whose answer was lost).
-            found = await self._lookup(spec.lookup, context)
+            found = await self._lookup(spec.lookup, context, f"{ticket}:lookup")
             if found is not None:
                 context["target_key"] = found
-                response = await self._call(spec.update, context, f"{idem}:update")
+                response = await self._call(
+                    spec.update, context, f"{idem}:update", f"{ticket}:update"
+                )
                 return self._ack(spec, self._ok(response), found)
         ack = self._ack(spec, self._ok(response), None)
         if ack.target_key is None:

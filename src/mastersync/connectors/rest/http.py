@@ -143,8 +143,9 @@ def make_auth(settings: Auth | None, base_url: str) -> httpx.Auth | None:
 
 
 class Limiter:
-    """A token bucket shared by every request of a connector (threads and event loop), and
-    a pause for all of them after the API said 429."""
+    """A token bucket shared by every request of a connector (threads and event loop), a
+    pause for all of them after the API said 429, and slots kept for deliveries that are
+    retried when their turn comes rather than waiting for it in place."""
 
     def __init__(self, settings: RateLimit | None) -> None:
         self.rate = settings.per_second if settings else None
@@ -152,26 +153,60 @@ class Limiter:
         self._tokens = float(self.burst)
         self._stamp = time.monotonic()
         self._paused_until = 0.0
+        # ticket -> when (monotonic) the slot kept for it comes.
+        self._kept: dict[str, float] = {}
         self._lock = threading.Lock()
+
+    def take(self, ticket: str | None = None) -> tuple[float, float | None]:
+        """A slot: how long to wait before using it, and when the cap's slot comes (None
+        without a cap). A slot kept for ``ticket`` is used before a new one is taken."""
+        with self._lock:
+            now = time.monotonic()
+            pause = max(0.0, self._paused_until - now)
+            if self.rate is None:
+                return pause, None
+            at = self._kept.pop(ticket, None) if ticket is not None else None
+            if at is None:
+                self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+                self._stamp = now
+                self._tokens -= 1
+                # Below zero: queued behind earlier reservations.
+                at = now + max(0.0, -self._tokens / self.rate)
+            return max(pause, at - now), at
 
     def reserve(self) -> float:
         """Take a slot; returns how long to wait before using it."""
+        return self.take()[0]
+
+    def keep(self, ticket: str, at: float) -> None:
+        """Keep the slot taken for ``ticket`` (coming at ``at``) for its next ``take``: a
+        delivery that fails its attempt at once and is retried then neither loses its turn
+        nor takes a second slot (which would push every later request further back)."""
+        if self.rate is None:
+            return
         with self._lock:
             now = time.monotonic()
-            wait = max(0.0, self._paused_until - now)
-            if self.rate is None:
-                return wait
-            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
-            self._stamp = now
-            self._tokens -= 1
-            if self._tokens < 0:  # queued behind earlier reservations
-                wait = max(wait, -self._tokens / self.rate)
-            return wait
+            # Slots long past whose delivery never came back (superseded, the hub stopped).
+            for stale in [t for t, when in self._kept.items() if when < now - KEPT_FOR]:
+                del self._kept[stale]
+            self._kept[ticket] = at
+
+    def give_back(self) -> None:
+        """Return a slot that will not be used (its wait was cancelled): otherwise every
+        cancelled wait would leave the bucket a token short, and the queue ever longer."""
+        if self.rate is None:
+            return
+        with self._lock:
+            self._tokens = min(float(self.burst), self._tokens + 1)
 
     def pause(self, seconds: float) -> None:
         """Hold every request for a while (the API asked for it)."""
         with self._lock:
             self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+
+
+# Seconds after its time a kept slot is still honoured; a delivery back later takes a new one.
+KEPT_FOR = 300.0
 
 
 # The longest wait a Retry-After gets: a server asking for more (a year, "inf") would

@@ -200,6 +200,11 @@ class RestSettings(ConnectorSettings):
     # Retry-After up to max_wait). Deliveries are retried by the delivery engine instead.
     retries: int = Field(default=4, ge=0, le=20)
     max_wait: float = Field(default=60.0, gt=0)
+    # Deliveries: the longest wait for the rate cap or a 429's pause spent in place. A longer
+    # one fails the attempt at once, with that wait as its Retry-After, and the slot is kept
+    # for the retry: waited in place it would run out the subscription's delivery timeout
+    # (which the connector is not told), so keep this well under that.
+    delivery_wait: float = Field(default=0.5, ge=0)
     # The header carrying each delivery's idempotency key (none: not sent).
     idempotency_header: str | None = "Idempotency-Key"
     read: dict[str, ReadSpec] = Field(default_factory=dict)

@@ -34,6 +34,22 @@ def fill(template: str, context: Mapping[str, Any], *, encode: bool) -> str:
     return _PLACEHOLDER.sub(value, template)
 
 
+def names(template: str) -> set[str]:
+    """The values a path or query template names, by their first part (``payload``)."""
+    return {m.group(1).split(".")[0] for m in _PLACEHOLDER.finditer(template)}
+
+
+def body_names(template: Any) -> set[str]:
+    """The values a body template names, by their first part (``payload``)."""
+    if isinstance(template, str) and template.startswith("$"):
+        return {template[1:].split(".")[0]}
+    if isinstance(template, Mapping):
+        return set().union(*(body_names(v) for v in template.values()))
+    if isinstance(template, list):
+        return set().union(*(body_names(v) for v in template))
+    return set()
+
+
 def body(template: Any, context: Mapping[str, Any]) -> Any:
     """The request body: ``$payload`` (or ``$name``) strings replaced by their values."""
     if isinstance(template, str) and template.startswith("$"):
