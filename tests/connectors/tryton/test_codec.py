@@ -75,12 +75,23 @@ def test_only_changed_values_are_written() -> None:
 def test_the_cursor_keeps_what_was_read_within_the_lookback_window() -> None:
     cur = Cursor(hw="2026-11-27T10:00:00", recent={"1": "2026-11-27T09:59:58"})
     cur.in_pass = True
-    cur.read = {"2": "2026-11-27T10:00:04", "3": "2026-11-27T09:00:00"}
-    cur.finish(lookback=5)
-    assert cur.hw == "2026-11-27T10:00:04"
-    # 1 fell out of the window (before 09:59:59), 3 is long past; 2 is kept.
-    assert cur.recent == {"2": "2026-11-27T10:00:04"}
+    cur.read = {"2": "2026-11-27T10:00:04", "3": "2026-11-27T09:00:00", "4": "2026-11-27T10:09"}
+    cur.mark = "2026-11-27T10:00:04"  # the newest change when the pass searched
     assert Cursor.parse(cur.dump()) == cur
+    cur.finish(lookback=5)
+    # The mark, not 4's later change (read on a later page, after the search).
+    assert cur.hw == "2026-11-27T10:00:04" and cur.mark is None
+    # 1 fell out of the window (before 09:59:59), 3 is long past; 2 and 4 are kept.
+    assert cur.recent == {"2": "2026-11-27T10:00:04", "4": "2026-11-27T10:09"}
+    assert Cursor.parse(cur.dump()) == cur
+
+
+def test_a_pass_saved_without_a_mark_leaves_the_high_water_mark_where_it_was() -> None:
+    # A cursor saved mid-pass before passes had a mark: read from the old mark again.
+    cur = Cursor.parse('{"hw": "2026-11-27T10:00:00", "recent": {}, "todo": [], "read": {}}')
+    cur.read = {"2": "2026-11-27T10:00:04"}
+    cur.finish(lookback=5)
+    assert cur.hw == "2026-11-27T10:00:00" and cur.recent == {"2": "2026-11-27T10:00:04"}
 
 
 def test_tryton_errors_are_transient_or_terminal_by_their_kind() -> None:

@@ -2,9 +2,10 @@
 
 A record has changed when its own write_date or create_date (write_date is empty on records
 never updated), a child's (a party's address) or a related record's (a product's template)
-is at or after the last change seen, less a lookback: records sharing a timestamp and late
-commits are read again, and ingest skips what it already applied. A record deleted in
-Tryton leaves no trace: only a full listing (``read_state``) shows it is gone.
+is at or after the newest change Tryton held when the previous pass began, less a lookback:
+records sharing a timestamp and late commits are read again, and ingest skips what it already
+applied. A record deleted in Tryton leaves no trace: only a full listing (``read_state``)
+shows it is gone.
 """
 
 from __future__ import annotations
@@ -39,18 +40,22 @@ def latest(*values: Any) -> str | None:
 
 @dataclass
 class Cursor:
-    """Where a reader is: the newest change seen, what was read within the lookback window
-    before it (so that a re-read within the window is not handed over again), and the rest
-    of a pass under way."""
+    """Where a reader is: the newest change Tryton held when the last pass searched, what
+    was read within the lookback window before it (so that a re-read within the window is
+    not handed over again), and the rest of a pass under way."""
 
     hw: str | None = None
     # id -> the _changed it was handed over with, for changes within the lookback window.
     recent: dict[str, str] = field(default_factory=dict)
     # During a pass: what is still to read (record ids; a stock read's [product, location]
-    # pairs), and what the pass handed over so far.
+    # pairs), what the pass handed over so far, and where the high-water mark moves when
+    # the pass ends: the newest change its search could see. Not the newest change read:
+    # records on later pages are read after the search, and a change made meanwhile to a
+    # record on an earlier page is older than theirs.
     todo: list[Any] = field(default_factory=list)
     read: dict[str, str] = field(default_factory=dict)
     in_pass: bool = False
+    mark: str | None = None
 
     @classmethod
     def parse(cls, text: str | None) -> Cursor:
@@ -64,6 +69,8 @@ class Cursor:
             list(data.get("todo", [])),
             dict(data.get("read", {})),
             "todo" in data,
+            # A pass saved without a mark (an older cursor) ends where it began: read again.
+            data.get("mark"),
         )
 
     def dump(self) -> str | None:
@@ -72,16 +79,19 @@ class Cursor:
         if self.in_pass:
             data["todo"] = self.todo
             data["read"] = self.read
+            data["mark"] = self.mark
         return orjson.dumps(data).decode()
 
     def finish(self, lookback: float) -> None:
-        """End a pass: move the high-water mark, keep what lies within the window."""
+        """End a pass: move the high-water mark to the pass's mark, keep what lies within
+        the window (and what was read newer than the mark: it is read again next time)."""
         merged = {**self.recent, **self.read}
-        self.hw = latest(self.hw, *merged.values())
+        self.hw = latest(self.hw, self.mark)
         if self.hw is not None:
             low = (dt.datetime.fromisoformat(self.hw) - dt.timedelta(seconds=lookback)).isoformat()
             merged = {k: v for k, v in merged.items() if v >= low}
         self.recent, self.read, self.todo, self.in_pass = merged, {}, [], False
+        self.mark = None
 
 
 class ModelReader:
@@ -100,6 +110,29 @@ class ModelReader:
             self.spec.model, domain, ["id"], self.context, order=[("id", "ASC")]
         )
         return [int(r["id"]) for r in rows]
+
+    def newest_change(self) -> str | None:
+        """The newest write or create date of the model, its children and its related
+        records, archived ones included."""
+        models = [
+            self.spec.model,
+            *(c.model for c in self.spec.children.values()),
+            *(r.model for r in self.spec.related),
+        ]
+        found: list[Any] = []
+        for model in dict.fromkeys(models):
+            for name in STAMPS:
+                # Not null: Tryton sorts nulls first when descending.
+                rows = self.transport.search_read(
+                    model,
+                    [[name, "!=", None]],
+                    [name],
+                    self.watch_context,
+                    order=[(name, "DESC")],
+                    limit=1,
+                )
+                found += [r.get(name) for r in rows]
+        return latest(*found)
 
     def changed_ids(self, since: dt.datetime | None) -> list[int]:
         """Ids of the records changed at or after ``since`` (all of them for None)."""
@@ -219,6 +252,9 @@ class ModelReader:
             since = None
             if cur.hw is not None:
                 since = dt.datetime.fromisoformat(cur.hw) - dt.timedelta(seconds=self.spec.lookback)
+            # The mark before the search: whatever it finds is at most that new, and a change
+            # made after it (to a record of any page) is newer, so read by the next pass.
+            cur.mark = self.newest_change()
             cur.todo, cur.read, cur.in_pass = self.changed_ids(since), {}, True
         batch, cur.todo = cur.todo[:limit], cur.todo[limit:]
         records: list[SourceRecord | ReadFailure] = []

@@ -37,9 +37,14 @@ def classify(name: str, message: str) -> ConnectorError:
     return TerminalError(text)
 
 
+# HTTP statuses worth retrying: a timeout, 423 Locked (how Tryton's REST API answers a
+# ConcurrencyException: the records were modified meanwhile), 429 and server errors.
+_TRANSIENT_STATUS = frozenset({408, 423, 429})
+
+
 def _status_error(response: httpx.Response, what: str) -> ConnectorError:
     text = f"{what}: HTTP {response.status_code} {response.text[:_SNIPPET]!r}"
-    if response.status_code in (408, 429) or response.status_code >= 500:
+    if response.status_code in _TRANSIENT_STATUS or response.status_code >= 500:
         return TransientError(text, status=response.status_code)
     return TerminalError(text, status=response.status_code)
 

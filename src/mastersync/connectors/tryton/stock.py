@@ -203,6 +203,7 @@ class StockReader:
                 # The moves up to now before listing (moves made meanwhile are read next
                 # time); those within the window count as seen: the listing shows them.
                 cur.hw, cur.read, cur.todo = self.newest_move(), {}, []
+                cur.mark = cur.hw
                 if cur.hw is not None:  # no move at all: no stock anywhere
                     cur.read = self._moves(dt.datetime.fromisoformat(cur.hw) - lookback)[1]
                     cur.todo = [list(p) for p in self.positions()]
@@ -210,6 +211,8 @@ class StockReader:
                 since = dt.datetime.fromisoformat(cur.hw) - lookback
                 changed, cur.read = self.moved(since, cur.recent)
                 cur.todo = [list(p) for p in changed]
+                # The moves' dates are all from the search: the newest is how far it saw.
+                cur.mark = latest(*cur.read.values())
             cur.in_pass = True
         batch, cur.todo = cur.todo[:limit], cur.todo[limit:]
         records: list[SourceRecord | ReadFailure] = [

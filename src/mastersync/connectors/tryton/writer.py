@@ -143,8 +143,8 @@ class RecordWriter:
     def _children(
         self, spec: TrytonWrite, payload: dict[str, Any], target: int | None
     ) -> dict[str, Any]:
-        """One2Many values as operations: existing children updated in order, extra ones
-        created, surplus ones deleted."""
+        """One2Many values as operations: existing active children updated in order, extra
+        ones created, surplus ones deleted; archived children are left alone."""
         known = self.fields.of(spec.model)
         # One2Many fields in the record are written as children, declared or not.
         wanted_names = [
@@ -155,6 +155,8 @@ class RecordWriter:
         out: dict[str, Any] = {}
         existing: dict[str, list[int]] = {}
         if target is not None and wanted_names:
+            # active_test False finds an archived record, but then its One2Many values hold
+            # its archived children too: those are filtered out below.
             [row] = self.transport.search_read(
                 spec.model,
                 [["id", "=", target]],
@@ -173,14 +175,18 @@ class RecordWriter:
             ]
             have = existing.get(name, [])
             ops: list[Any] = []
-            if have and wanted:
+            if have:
+                # Read under the reader's context (active only): the reader embeds the active
+                # children only, so the payload's children line up with those. An archived
+                # one would otherwise be overwritten, and an active one deleted as surplus.
                 rows = self.transport.search_read(
                     relation,
                     [["id", "in", have]],
-                    sorted({k for w in wanted for k in w}),
-                    {**self.context, "active_test": False},
+                    sorted({"id", *(k for w in wanted for k in w)}),
+                    self.context,
                 )
                 current = {int(r["id"]): r for r in rows}
+                have = [i for i in have if i in current]  # in the One2Many's order
                 types = {k: v[0] for k, v in self.fields.of(relation).items()}
                 for i, v in zip(have, wanted, strict=False):
                     delta = changed(current.get(i, {}), v, types)
@@ -222,12 +228,23 @@ class RecordWriter:
             types = {k: v[0] for k, v in self.fields.of(spec.model).items()}
             values = changed(current, values, types)
         if values or children:
-            self.transport.write(spec.model, [target], {**values, **children}, self.context)
+            # active_test False, as for the reads above: Tryton's REST API looks the record up
+            # under the request's context, and would answer 404 for an archived one.
+            self.transport.write(
+                spec.model,
+                [target],
+                {**values, **children},
+                {**self.context, "active_test": False},
+            )
         return target
 
     def deactivate(self, spec: TrytonWrite, target_key: str) -> None:
         """Archive a record (nothing to do when it is gone)."""
         if target_key.isdigit() and self._exists(spec.model, int(target_key)):
+            # active_test False: over REST an archived record is not found (404) without it.
             self.transport.write(
-                spec.model, [int(target_key)], {spec.active_field: False}, self.context
+                spec.model,
+                [int(target_key)],
+                {spec.active_field: False},
+                {**self.context, "active_test": False},
             )
