@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any
+from typing import Any, get_args, get_origin
 
+import jsonschema_rs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from stdnum import ean
 
-from mastersync.domain.canonical import DOMAINS, domain_spec
+from mastersync.domain.canonical import DOMAINS, FieldShape, domain_spec
 from mastersync.domain.canonical.customer import Customer
 from mastersync.domain.canonical.item import Item
 from mastersync.domain.canonical.supplier import Supplier
@@ -294,3 +296,178 @@ def test_an_amount_is_kept_exactly_or_refused_as_too_large(digits: int, exponent
         return
     stored = adapter.validate_python(value)
     assert stored == value and Decimal(adapter.dump_python(stored, mode="json")) == value
+
+
+# Amounts in the exported schema: every one a pattern of the text the model writes, with
+# the field's bounds, so the published schema refuses what the API refuses.
+
+# Values for the required fields next to an amount, so only the amount decides.
+_REQUIRED = {"level": "case", "uom": "CS", "currency": "EUR", "quantity": "1", "amount": "1"}
+
+
+def _is_amount(annotation: Any) -> bool:
+    """Whether a field holds an Amount (a Decimal, through Optional and Annotated)."""
+    return annotation is Decimal or any(_is_amount(a) for a in get_args(annotation))
+
+
+def _is_list(annotation: Any) -> bool:
+    """Whether a field holds a list (through Optional)."""
+    return get_origin(annotation) is list or any(_is_list(a) for a in get_args(annotation))
+
+
+def _amount_records(model: type[BaseModel], value: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(dotted path, smallest record holding value there) for every amount of a model."""
+    for name, info in model.model_fields.items():
+        base = {
+            f: _REQUIRED[f] for f, i in model.model_fields.items() if i.is_required() and f != name
+        }
+        if _is_amount(info.annotation):
+            yield name, {**base, name: value}
+        elif (nested := FieldShape(info.annotation).model) is not None:
+            for path, inner in _amount_records(nested, value):
+                yield (
+                    f"{name}.{path}",
+                    {**base, name: [inner] if _is_list(info.annotation) else inner},
+                )
+
+
+_AMOUNT_PATHS = [
+    (domain, path)
+    for domain in sorted(DOMAINS)
+    for path, _ in _amount_records(DOMAINS[domain].model, "1")
+]
+
+
+def _amount_record(domain: str, path: str, value: Any) -> dict[str, Any]:
+    return dict(_amount_records(DOMAINS[domain].model, value))[path]
+
+
+def _string_nodes(
+    schema: dict[str, Any], node: dict[str, Any], path: list[str]
+) -> Iterator[dict[str, Any]]:
+    """The string-typed schema nodes a value at path may meet (through $ref, anyOf, items)."""
+    if "$ref" in node:
+        yield from _string_nodes(schema, schema["$defs"][node["$ref"].rsplit("/", 1)[1]], path)
+    for branch in node.get("anyOf", []):
+        yield from _string_nodes(schema, branch, path)
+    if "items" in node:
+        yield from _string_nodes(schema, node["items"], path)
+    if path and path[0] in node.get("properties", {}):
+        yield from _string_nodes(schema, node["properties"][path[0]], path[1:])
+    if not path and node.get("type") == "string":
+        yield node
+
+
+@functools.cache
+def _validator(domain: str) -> jsonschema_rs.Draft202012Validator:
+    return jsonschema_rs.Draft202012Validator(DOMAINS[domain].json_schema())
+
+
+def test_the_amounts_walked_are_every_amount() -> None:
+    """The walk the tests below use reaches amounts in nested models and lists too."""
+    found = {f"{d}:{p}" for d, p in _AMOUNT_PATHS}
+    assert {
+        "item:pack_levels.quantity",
+        "item:pack_levels.dimensions.length_cm",
+        "item:list_price",
+        "customer:credit_limit.amount",
+        "price:amount",
+        "inventory:on_hand",
+        "inventory:available",
+    } <= found
+
+
+@pytest.mark.parametrize(("domain", "path"), _AMOUNT_PATHS)
+def test_every_amount_in_the_exported_schema_has_a_pattern(domain: str, path: str) -> None:
+    """A required amount (pack_levels[].quantity) and one without bounds (on_hand) went out
+    as a bare string: the schema took "0", "-3" and "lots" that the API refuses."""
+    schema = DOMAINS[domain].json_schema()
+    nodes = list(_string_nodes(schema, schema, path.split(".")))
+    assert nodes, f"{domain}.{path} not found in the schema"
+    for node in nodes:
+        assert re.fullmatch(r"\^.*\$", node.get("pattern", "")), (path, node)
+
+
+@pytest.mark.parametrize(
+    ("domain", "path", "refused"),
+    [
+        ("item", "pack_levels.quantity", "0"),
+        ("item", "pack_levels.quantity", "-3"),
+        ("item", "pack_levels.quantity", "lots"),
+        ("customer", "credit_limit.amount", "-100"),
+        ("inventory", "on_hand", "lots"),
+        ("inventory", "available", "1e3"),
+        ("customer", "credit_limit.amount", "any"),
+        ("item", "dimensions.width_cm", "-1"),
+    ],
+)
+def test_the_exported_schema_refuses_amounts_the_model_refuses_or_never_writes(
+    domain: str, path: str, refused: str
+) -> None:
+    record = _amount_record(domain, path, refused)
+    assert not _validator(domain).is_valid(record)
+
+
+@pytest.mark.parametrize(
+    ("domain", "path", "accepted"),
+    [
+        ("item", "pack_levels.quantity", "0.5"),
+        ("item", "list_price", "0"),
+        ("customer", "credit_limit.amount", "0"),
+        ("customer", "credit_limit.amount", "2500.75"),
+        ("inventory", "available", "-3"),
+        ("inventory", "on_hand", "0.001"),
+        ("price", "amount", "123456789012345678901234"),
+    ],
+)
+def test_the_exported_schema_takes_amounts_as_the_model_writes_them(
+    domain: str, path: str, accepted: str
+) -> None:
+    record = _amount_record(domain, path, accepted)
+    assert (
+        DOMAINS[domain].model.model_validate(record).model_dump(mode="json", exclude_none=True)
+        == record
+    )
+    assert _validator(domain).is_valid(record)
+
+
+def test_a_credit_limits_bound_stays_on_the_credit_limit() -> None:
+    """The bound a field validator puts on credit_limit is no bound on Money elsewhere."""
+    schema = DOMAINS["customer"].json_schema()
+    money_amount = schema["$defs"]["Money"]["properties"]["amount"]
+    assert re.fullmatch(money_amount["pattern"], "-100")
+
+
+_AMOUNT_TEXT = st.one_of(
+    st.text(alphabet="0123456789.-+eE ", max_size=8),
+    st.decimals(allow_nan=False, allow_infinity=False).map(str),
+    st.decimals(allow_nan=False, allow_infinity=False, places=3).map(lambda d: format(d, "f")),
+    st.integers(-(10**26), 10**26).map(str),
+    st.text(max_size=4),
+)
+
+
+@given(st.sampled_from(_AMOUNT_PATHS), _AMOUNT_TEXT)
+def test_the_exported_schema_takes_an_amount_only_as_the_model_writes_it(
+    where: tuple[str, str], text: str
+) -> None:
+    """Schema and model agree: the schema takes a text only if the model takes it and writes
+    it back unchanged (its one spelling), and it takes whatever the model writes."""
+    domain, path = where
+    record = _amount_record(domain, path, text)
+    try:
+        written = (
+            DOMAINS[domain].model.model_validate(record).model_dump(mode="json", exclude_none=True)
+        )
+    except ValidationError:
+        assert not _validator(domain).is_valid(record), f"{path}={text!r} is refused by the model"
+        return
+    assert _validator(domain).is_valid(written), f"{path}: the model wrote {written}"
+    assert _validator(domain).is_valid(record) == (written == record)
+
+
+def test_a_bound_declared_for_a_field_validator_names_an_amount() -> None:
+    """DomainSpec.validator_bounds is kept by hand next to the validators: a path that no
+    longer names an amount would bound nothing (or break the export)."""
+    declared = {(d, p) for d in DOMAINS for p in DOMAINS[d].validator_bounds}
+    assert declared and declared <= set(_AMOUNT_PATHS)

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel
 
 from mastersync.domain.canonical import customer, inventory, item, location, price, supplier
+from mastersync.domain.canonical.types import amount_text_schema
 
 
 def _is_text(annotation: Any) -> bool:
@@ -103,6 +104,9 @@ class DomainSpec:
     references: Mapping[str, str] = field(default_factory=dict)
     # The field shown first when a record is listed.
     title_field: str = "name"
+    # Bounds against 0 that a field validator puts on an amount (dotted path through nested
+    # models, not lists -> "ge"/"gt"): no field metadata carries them, so the export adds them.
+    validator_bounds: Mapping[str, Literal["ge", "gt"]] = field(default_factory=dict)
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -140,36 +144,34 @@ class DomainSpec:
         schema: dict[str, Any] = _decimal_text_bounds(
             self.model.model_json_schema(mode="serialization")
         )
+        for path, bound in self.validator_bounds.items():
+            # On the field (a nested model's node is shared by its other uses): a pattern
+            # only, so the amount's own node still says what else it may be.
+            top, *rest = path.split(".")
+            overlay: dict[str, Any] = {"pattern": amount_text_schema({bound: 0})["pattern"]}
+            for part in reversed(rest):
+                overlay = {"properties": {part: overlay}}
+            schema["properties"][top].setdefault("allOf", []).append(overlay)
         schema["$id"] = f"https://mastersync.dev/schemas/{self.name}/{self.schema_version}"
         schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
         schema["x-schema-version"] = self.schema_version
         return schema
 
 
-# Amounts go out as text ("2.5"), and pydantic writes their bounds as "ge"/"gt", which
-# JSON Schema does not know (validators ignore them: "-5" passed): as patterns instead.
-_BOUNDS = {
-    ("ge", 0): r"^[0-9]+(\.[0-9]+)?$",
-    ("gt", 0): r"^(?=.*[1-9])[0-9]+(\.[0-9]+)?$",
-}
-
-
 def _decimal_text_bounds(node: Any) -> Any:
-    """The schema with each bound on an amount's text turned into a pattern."""
+    """The schema with each bound on an amount's text turned into its pattern."""
     if isinstance(node, list):
         return [_decimal_text_bounds(n) for n in node]
     if not isinstance(node, dict):
         return node
     out = {k: _decimal_text_bounds(v) for k, v in node.items()}
+    # Amounts go out as text ("2.5"), and for an optional one pydantic writes the field's
+    # bounds next to its text's own pattern as "ge"/"gt", which JSON Schema does not know
+    # (validators ignore them: "-5" passed for a price): the pattern takes them instead.
     if out.get("type") == "string":
-        for key in ("ge", "gt", "le", "lt"):
-            if key in out:
-                bound = out.pop(key)
-                pattern = _BOUNDS.get((key, bound))
-                if pattern is None:  # no pattern for it: kept, as an extension keyword
-                    out[f"x-{key}"] = bound
-                else:
-                    out["pattern"] = pattern
+        bounds = {key: out.pop(key) for key in ("ge", "gt", "le", "lt") if key in out}
+        if bounds:
+            out.update(amount_text_schema(bounds))
     return out
 
 
@@ -184,7 +186,15 @@ DOMAINS: dict[str, DomainSpec] = {
             (("gtin",),),
             {"primary_supplier": "supplier"},
         ),
-        DomainSpec("customer", customer.Customer, customer.SCHEMA_VERSION, "cus", (("tax_id",),)),
+        DomainSpec(
+            "customer",
+            customer.Customer,
+            customer.SCHEMA_VERSION,
+            "cus",
+            (("tax_id",),),
+            # Customer._credit_limit_not_negative: Money itself takes any amount.
+            validator_bounds={"credit_limit.amount": "ge"},
+        ),
         DomainSpec("supplier", supplier.Supplier, supplier.SCHEMA_VERSION, "sup", (("tax_id",),)),
         DomainSpec(
             "location",

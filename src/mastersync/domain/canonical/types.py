@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import unicodedata
+from collections.abc import Mapping
 from decimal import MAX_EMAX, MIN_EMIN, Decimal, localcontext
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, PlainSerializer
-from pydantic_core import PydanticCustomError
+from pydantic import AfterValidator, GetJsonSchemaHandler, PlainSerializer
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError
 from stdnum import bic as stdnum_bic
 from stdnum import ean as stdnum_ean
 from stdnum import iban as stdnum_iban
@@ -177,6 +179,49 @@ def _decimal_text(value: Decimal) -> str:
     return format(value, "f")
 
 
+# The text _decimal_text writes for a normalised amount other than zero: no leading or
+# trailing zeros and at most 24 digits before the point (10^24 is number_too_large).
+_NONZERO_TEXT = r"0\.[0-9]*[1-9]|[1-9][0-9]{0,23}(\.[0-9]*[1-9])?"
+# Without lookarounds, which not every JSON Schema validator's regex engine has.
+_AMOUNT_PATTERNS: dict[tuple[str, object] | None, str] = {
+    None: rf"^(0|-?({_NONZERO_TEXT}))$",  # zero is "0", never "-0"
+    ("ge", 0): rf"^(0|{_NONZERO_TEXT})$",
+    ("gt", 0): rf"^({_NONZERO_TEXT})$",
+}
+
+
+def amount_text_schema(bounds: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON Schema of an amount's text under bounds (ge/gt/le/lt): a pattern."""
+    # JSON Schema's minimum and friends apply to numbers only, and amounts go out as text.
+    schema: dict[str, Any] = {"type": "string", "pattern": _AMOUNT_PATTERNS[None]}
+    for key, bound in bounds.items():
+        pattern = _AMOUNT_PATTERNS.get((key, bound))
+        if pattern is None:  # no pattern says it: kept, as an extension keyword
+            schema[f"x-{key}"] = bound
+        else:
+            schema["pattern"] = pattern
+    return schema
+
+
+class _AmountTextSchema:
+    """The published (serialization) schema of an amount: its text, bounds included."""
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """Serialization mode: a pattern of the text, with the bounds of a required field."""
+        if handler.mode != "serialization":
+            return handler(schema)  # what is taken in: numbers too, and any spelling
+        # A required field's bounds sit on the inner decimal schema, where pydantic's own
+        # serialization schema (a bare string) drops them; an optional field's come later,
+        # as "ge"/"gt" on this node (see canonical.DomainSpec.json_schema).
+        node: Mapping[str, Any] = schema
+        while node.get("type") != "decimal" and "schema" in node:
+            node = node["schema"]
+        bounds = {key: node[key] for key in ("ge", "gt", "le", "lt") if key in node}
+        return {**handler(schema), **amount_text_schema(bounds)}
+
+
 def _nfc(value: str) -> str:
     # "Müller" with a combining diaeresis (NFD, as macOS and some exports write it) and with
     # the precomposed ü are one name: without this, a re-send in the other form made a
@@ -206,5 +251,6 @@ Amount = Annotated[
     Decimal,
     AfterValidator(_normalise_decimal),
     PlainSerializer(_decimal_text, return_type=str, when_used="json"),
+    _AmountTextSchema(),
 ]
 MasterRef = str
