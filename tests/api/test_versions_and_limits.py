@@ -17,6 +17,7 @@ from mastersync.api.limits import RateLimiter
 from mastersync.api.settings import ApiSettings
 from mastersync.bootstrap import Hub, build_hub
 from mastersync.cli import app as cli
+from mastersync.ports.governance import Usage
 from mastersync.sandbox.apis.serve import LoopbackServer
 from tests.api.conftest import Consumers, erp_ingest
 
@@ -218,3 +219,65 @@ def test_error_answers_keep_the_rate_limit_and_deprecation_headers(
     )
     ok = client.get("/v1/items", headers=h)
     assert ok.headers["deprecation"] == invalid.headers["deprecation"]
+
+
+def test_adoption_counts_only_deprecated_operations(
+    client: httpx.Client,
+    consumer: Consumers,
+    hub: Hub,
+    app: FastAPI,
+    landscape_file: Path,
+    sqlite_url: str,
+) -> None:
+    # Review: usage was keyed by path alone, so upserts (POST /v1/items, no successor)
+    # counted as calls to the deprecated search GET /v1/items.
+    h = consumer("writer", ["item:read", "item:write"], system="portal")
+    for i in range(3):
+        r = client.post("/v1/items", json={"key": f"K{i}", "attributes": {"name": "n"}}, headers=h)
+        assert r.status_code == 200, r.text
+        assert "deprecation" not in r.headers
+    assert "deprecation" in client.get("/v1/items", headers=h).headers
+    ctx: ApiContext = app.state.ctx
+    ctx.flush_usage()
+    assert {u.route: u.calls for u in hub.governance.usage()} == {
+        "POST /v1/items": 3,
+        "GET /v1/items": 1,
+    }
+    # A row counted before methods were: either operation, so not taken as deprecated.
+    hub.governance.add_usage([Usage("old", "v1", "/v1/items", "2026-01-05", 7, "2026-01-05")])
+    out = CliRunner().invoke(
+        cli, ["-l", str(landscape_file), "--store", sqlite_url, "api", "adoption"]
+    )
+    assert out.exit_code == 0, out.output
+    rows = {
+        cells[0]: cells
+        for line in out.output.splitlines()
+        if "│" in line
+        for cells in [[c for c in line.split() if c != "│"]]
+    }
+    assert rows["writer"][1] == "4" and rows["writer"][4] == "1"
+    assert rows["old"][1] == "7" and rows["old"][4] == "0"
+    assert "old: 7 earlier call(s) to /v1/items were counted without their method" in " ".join(
+        out.output.split()
+    )
+
+
+def test_remaining_counts_the_daily_quota(client: httpx.Client, consumer: Consumers) -> None:
+    # Review: after the quota's last call the header still promised 98 calls.
+    h = consumer("calm", ["item:read"], rate_per_minute=100, quota_per_day=3)
+    answers = [client.get("/v1/items", headers=h) for _ in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert [a.headers["x-ratelimit-remaining"] for a in answers] == ["2", "1", "0", "0"]
+    # The minute bucket, when it is the nearer limit, still says so.
+    few = consumer("few", ["item:read"], rate_per_minute=2, quota_per_day=50)
+    assert client.get("/v1/items", headers=few).headers["x-ratelimit-remaining"] == "1"
+
+
+def test_openapi_marks_the_deprecated_operations(client: httpx.Client) -> None:
+    # Review: GET /v1/items answered Deprecation headers, but the OpenAPI document (what
+    # generated clients and /docs read) presented it as current.
+    paths = client.get("/openapi.json").json()["paths"]
+    assert paths["/v1/items"]["get"]["deprecated"] is True
+    assert "deprecated" not in paths["/v1/items"]["post"]
+    assert "deprecated" not in paths["/v1/customers"]["get"]
+    assert "deprecated" not in paths["/v2/items"]["get"]

@@ -165,7 +165,10 @@ def authenticate(
     route = request.scope.get("route")
     template = getattr(route, "path", request.url.path)
     version = template.split("/")[1] if template.split("/")[1:2] else ""
-    ctx.count(consumer.name, version if version in VERSIONS else "-", template)
+    # Keyed by method and path: GET /v1/items (deprecated) and POST /v1/items (the upsert,
+    # which has no successor) share a path, and adoption counted upserts as deprecated.
+    route_key = f"{request.method} {template}"
+    ctx.count(consumer.name, version if version in VERSIONS else "-", route_key)
     return Principal(
         consumer.name,
         consumer.person,

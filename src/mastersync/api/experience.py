@@ -7,17 +7,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict
+from pydantic_core import PydanticCustomError
 
 from mastersync.api.auth import Caller, need
 from mastersync.api.context import ApiContext, context
 from mastersync.api.errors import ApiError
 from mastersync.api.records import load_visible
+from mastersync.domain.canonical.types import _decimal_text, _normalise_decimal
 from mastersync.domain.governance.access import ObjectRule, visible
 from mastersync.pipeline.governance.approvals import payment_blocked
 
@@ -93,21 +96,68 @@ def _decimal(value: Any) -> Decimal | None:
         return None
 
 
-def _prices(ctx: ApiContext, ids: list[str]) -> dict[str, dict[str, Any]]:
-    """The lowest-quantity current price of each item."""
-    page = ctx.governance.search("price", ObjectRule("price"), where={"item": ids}, limit=10_000)
-    best: dict[str, dict[str, Any]] = {}
+# Price lists the Tryton connector fills with what the hub pays a supplier: never a sales price.
+PURCHASE_LIST_PREFIX = "PURCHASE:"
+
+
+def _date(value: Any) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(str(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _amount_text(value: Decimal) -> str:
+    """A quantity in the canonical amount spelling (plain digits, no trailing zeros)."""
+    try:
+        return _decimal_text(_normalise_decimal(value))
+    except PydanticCustomError:
+        # Beyond any canonical amount (a sum can be): still plain digits, never "1E+30".
+        return format(value, "f")
+
+
+def _prices(
+    ctx: ApiContext,
+    ids: list[str],
+    price_list: str | None = None,
+    currency: str | None = None,
+    today: dt.date | None = None,
+) -> dict[str, dict[str, Any]]:
+    """The sales price valid today of each item, of one list or currency if asked."""
+    today = today or dt.datetime.now(dt.UTC).date()
+    where: dict[str, Any] = {"item": ids}
+    if price_list is not None:
+        where["price_list"] = price_list
+    if currency is not None:
+        where["currency"] = currency.upper()  # canonical currency codes are upper case
+    page = ctx.governance.search("price", ObjectRule("price"), where=where, limit=10_000)
+    best: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
     for p in page.records:
         a = p.attributes
-        item, qty = a.get("item"), _decimal(a.get("min_quantity")) or Decimal(0)
-        if item is None:
+        item, plist = a.get("item"), a.get("price_list")
+        if item is None or a.get("amount") is None:
             continue
+        if str(plist or "").startswith(PURCHASE_LIST_PREFIX):
+            continue  # a cost price: what the hub pays, not what a channel sells at
+        start, end = _date(a.get("valid_from")), _date(a.get("valid_to"))
+        if (start is not None and start > today) or (end is not None and end < today):
+            continue  # expired, or not valid yet (valid_to is the last day it holds)
+        # Lowest quantity first; then the price valid since the latest date (the one that
+        # replaced the others); then list, currency and id, so the same data always shows
+        # the same price (the search order follows the most recent change).
+        rank = (
+            _decimal(a.get("min_quantity")) or Decimal(0),
+            -(start or dt.date.min).toordinal(),
+            str(plist or ""),
+            str(a.get("currency") or ""),
+            p.master_id,
+        )
         kept = best.get(item)
-        if kept is None or qty < (_decimal(kept.get("min_quantity")) or Decimal(0)):
-            best[item] = a
+        if kept is None or rank < kept[0]:
+            best[item] = (rank, a)
     return {
         i: {k: a.get(k) for k in ("amount", "currency", "price_list", "uom", "min_quantity")}
-        for i, a in best.items()
+        for i, (_, a) in best.items()
     }
 
 
@@ -135,9 +185,21 @@ def sellable_items(
     channel: Annotated[str, Query(min_length=1, max_length=60)],
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(pattern=r"^itm_[0-9a-f]{32}$")] = None,
+    price_list: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=100,
+            description="show prices of this list only (purchase lists, PURCHASE:..., never)",
+        ),
+    ] = None,
+    currency: Annotated[
+        str | None,
+        Query(pattern=r"^[A-Za-z]{3}$", description="show prices in this currency only"),
+    ] = None,
 ) -> SellablePage:
-    """Active items of a sales channel with their price (with ``price:read``) and what is
-    available (with ``inventory:read``)."""
+    """Active items of a sales channel with their price valid today (with ``price:read``)
+    and what is available (with ``inventory:read``)."""
     need(principal, "item:read")
     if principal.partner_channel is not None and channel != principal.partner_channel:
         raise ApiError(403, f"{principal.consumer} sells only in {principal.partner_channel}")
@@ -153,7 +215,7 @@ def sellable_items(
     ids = [r.master_id for r in records]
     # Each part only with its own read scope, as on the system APIs (review found prices,
     # of every list, shown to a consumer refused GET /v1/prices).
-    prices = _prices(ctx, ids) if principal.may("price:read") else {}
+    prices = _prices(ctx, ids, price_list, currency) if principal.may("price:read") else {}
     stock = _available(ctx, ids) if principal.may("inventory:read") else {}
     items = []
     for r in records:
@@ -168,7 +230,7 @@ def sellable_items(
                 uom=a.get("base_uom"),
                 images=list(a.get("images") or []),
                 price=prices.get(r.master_id),
-                available=str(qty) if qty is not None else None,
+                available=_amount_text(qty) if qty is not None else None,
             )
         )
     more = len(page.records) > limit

@@ -40,7 +40,7 @@ class RateLimiter:
         self._lock = threading.Lock()
 
     def take(self, consumer: str, rate: int, quota: int | None) -> tuple[bool, int, int]:
-        """(allowed, remaining calls, seconds to wait when refused) for one call."""
+        """(allowed, calls left before a refusal, seconds to wait when refused) for one call."""
         now, today = self.clock(), self.today()
         day = today.strftime("%Y-%m-%d")
         with self._lock:
@@ -60,7 +60,11 @@ class RateLimiter:
                 return False, 0, max(1, math.ceil((1.0 - b.tokens) * 60.0 / rate))
             b.tokens -= 1.0
             b.used_today += 1
-            return True, int(b.tokens), 0
+            remaining = int(b.tokens)
+            if quota is not None:
+                # The next refusal is whichever runs out first: the minute or the day.
+                remaining = min(remaining, quota - b.used_today)
+            return True, remaining, 0
 
 
 _CODES = {404: "not_found", 413: "body_too_large", 500: "internal_error", 503: "unavailable"}

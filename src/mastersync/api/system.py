@@ -281,10 +281,13 @@ def _add_domain_routes(domain: str) -> None:
         return write_out(result)
 
     upsert.__annotations__["body"] = Annotated[write_model, Body()]
+    deprecated = f"/v1/{plural}" in SUCCESSORS
     router.add_api_route(
         f"/{plural}",
         search,
-        dependencies=[Depends(deprecate_v1)] if f"/v1/{plural}" in SUCCESSORS else [],
+        dependencies=[Depends(deprecate_v1)] if deprecated else [],
+        # The OpenAPI document says it too: generated clients and /docs read that, not headers.
+        deprecated=deprecated or None,
         methods=["GET"],
         response_model=RecordPage,
         tags=[tag],
