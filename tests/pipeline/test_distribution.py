@@ -9,7 +9,7 @@ import time
 from collections import defaultdict
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import sqlalchemy as sa
@@ -23,8 +23,9 @@ from mastersync.pipeline.distribution.deliverer import Deliverer, StateCache
 from mastersync.pipeline.distribution.hub import DistributionHub
 from mastersync.pipeline.distribution.queueing import OutboxFeed, queue_events
 from mastersync.pipeline.distribution.replay import plan_replay, queue_replay
-from mastersync.pipeline.exceptions import ExceptionsInbox
+from mastersync.pipeline.exceptions import ExceptionsInbox, RetryReport
 from mastersync.pipeline.ids import new_id, utc_now
+from mastersync.pipeline.inbound import parked_poller
 from mastersync.pipeline.ingest import Ingestor
 from mastersync.ports.connector import SourceRecord
 from mastersync.ports.store import ExceptionFilter, ReplaySelection, Store
@@ -890,3 +891,48 @@ def test_a_long_outage_logs_a_line_a_minute_and_a_new_kind_of_failure_in_full(
         ("failed; retrying after a pause", True),
         ("works again after 37 failed tries in 190.0 s", False),
     ]
+
+
+class _DownThenUpInbox:
+    """An inbox whose store is down for its first ``failures`` retries, then works."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.calls = 0
+
+    def retry_parked(self, now: Any) -> RetryReport:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise ConnectionError("the store is down")
+        return RetryReport()
+
+
+def test_a_poller_between_its_polls_is_no_sign_the_store_works_again(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A poller that was not due (returned None without asking the store) was taken for a
+    success: the failure count was reset, and a store outage logged a full traceback and a
+    false "works again" at every poll."""
+    store = open_store(sqlite_url)
+    store.upgrade()
+    inbox = _DownThenUpInbox(failures=3)
+    poll = parked_poller(cast(ExceptionsInbox, inbox), every=0.1)
+    hub = DistributionHub(
+        store, [], OutboxFeed(store, utc_now), {}, pollers=[poll], poll_interval=0.01
+    )
+
+    async def run_for(seconds: float) -> None:
+        stop = asyncio.Event()
+        runner = asyncio.create_task(hub.run(stop))
+        await asyncio.sleep(seconds)
+        stop.set()
+        await runner
+
+    with caplog.at_level(logging.WARNING, logger="mastersync.hub"):
+        asyncio.run(run_for(2.0))
+    store.close()
+    assert inbox.calls > 3  # it failed three times, then got through
+    said = [r.getMessage() for r in caplog.records]
+    assert [m for m in said if "poll 0 failed" in m] == ["poll 0 failed; retrying after a pause"]
+    [recovered] = [m for m in said if "works again" in m]
+    assert recovered.startswith("poll 0 works again after 3 failed tries")

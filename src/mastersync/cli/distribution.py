@@ -7,12 +7,12 @@ import datetime as dt
 import signal
 import time
 from dataclasses import replace
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mastersync.backends.nats.bus import BusSettings, NatsFeed, NatsRelay, StreamMissing
-from mastersync.bootstrap import open_feed, resolve_bus_url
+from mastersync.bootstrap import Hub, open_feed, resolve_bus_url
 from mastersync.cli.common import console, errors, fail, friendly, options
 from mastersync.cli.progress import progress_bar
 from mastersync.cli.render import deliveries_table
@@ -21,6 +21,9 @@ from mastersync.pipeline.distribution.replay import plan_replay, queue_replay
 from mastersync.pipeline.ids import new_id, utc_now
 from mastersync.pipeline.queries import NotFound, master_id_of
 from mastersync.ports.store import ReplaySelection
+
+if TYPE_CHECKING:
+    from uvicorn import Server
 
 _BUS_HELP = (
     "nats://host:port (tls:// over TLS; a cluster's servers comma-separated; default: the outbox)"
@@ -74,13 +77,13 @@ def _run(
     signalled: list[int],
 ) -> None:
     hub = options(ctx).hub()
+    try:
+        server = _ready(hub, subscription, listen)
+    except BaseException:
+        # Refused: nothing started, and the store's connections are given back.
+        hub.close()
+        raise
     url = resolve_bus_url(bus, hub.landscape)
-    unknown = set(subscription or []) - set(hub.landscape.subscriptions)
-    if unknown:
-        fail(
-            f"unknown subscription(s) {', '.join(sorted(unknown))}; known: "
-            f"{', '.join(sorted(hub.landscape.subscriptions)) or 'none'}"
-        )
     distribution = hub.distribution(url, subscription)
     names = ", ".join(s.id for s in distribution.subscriptions) or "none"
     if url:
@@ -91,15 +94,7 @@ def _run(
         where = "outbox (embedded)"
     console.print(f"hub running: subscriptions {names}; bus {where}")
     started = time.perf_counter()
-
-    server = None
-    if listen:
-        from mastersync.api.webhooks import webhook_server
-
-        try:
-            server = webhook_server(hub, listen)
-        except ValueError as exc:
-            fail(str(exc))
+    if server is not None:
         console.print(f"receiving webhooks at http://{listen}/hooks/SYSTEM")
 
     async def hub_main() -> None:
@@ -147,6 +142,33 @@ def _run(
             fail(f"stopped by a signal before it was idle; left: {left}", code=2)
         fail(f"not idle after {timeout:g} s; left: {left}", code=2)
     hub.close()
+
+
+def _ready(hub: Hub, subscription: list[str] | None, listen: str | None) -> Server | None:
+    """Refuse what would break the hub once running; the webhook server, bound, if asked."""
+    # A store whose schema is behind is refused here, as `status` refuses it (opening a
+    # unit of work checks the schema): the hub started anyway, and each of its loops
+    # logged a SchemaOutdated traceback for ever.
+    with hub.store.unit_of_work(write=False):
+        pass
+    unknown = set(subscription or []) - set(hub.landscape.subscriptions)
+    if unknown:
+        fail(
+            f"unknown subscription(s) {', '.join(sorted(unknown))}; known: "
+            f"{', '.join(sorted(hub.landscape.subscriptions)) or 'none'}"
+        )
+    if not listen:
+        return None
+    from mastersync.api.webhooks import webhook_server
+
+    # Bound before anything starts: a port already taken is one error line, not a hub
+    # torn down mid-round by uvicorn's exit.
+    try:
+        return webhook_server(hub, listen)
+    except ValueError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot listen on {listen}: {exc.strerror or exc}")
 
 
 @friendly

@@ -16,7 +16,9 @@ from mastersync.ports.store import Store
 
 log = logging.getLogger("mastersync.inbound")
 
-Poll = Callable[[], Awaitable[int]]
+# A poll returns the records it took in, or None when it was not due and did nothing (the
+# hub then learns nothing from it: a skip is no sign that the store works again).
+Poll = Callable[[], Awaitable[int | None]]
 
 
 def warn_empty_expressions(
@@ -115,7 +117,8 @@ def incremental_poller(
     every: float,
     page_size: int,
 ) -> Poll:
-    """A poll function reading a source after its saved cursor, at most every ``every`` s.
+    """A poll function reading a source after its saved cursor, at most every ``every`` s
+    (a call in between returns None).
 
     The cursor is saved after the page is ingested: a crash in between reads the page
     again, and ingest skips what it had applied (at-least-once in, exactly-once effect).
@@ -127,9 +130,9 @@ def incremental_poller(
     # clock, its uptime, is still below ``every``.)
     last: list[float | None] = [None]
 
-    def run() -> int:
+    def run() -> int | None:
         if last[0] is not None and time.monotonic() - last[0] < every:
-            return 0
+            return None  # not due: nothing was read, nothing reached the store
         last[0] = time.monotonic()
         received = 0
         while True:
@@ -147,7 +150,7 @@ def incremental_poller(
             if not page.more:
                 return received
 
-    async def poll() -> int:
+    async def poll() -> int | None:
         return await asyncio.to_thread(run)
 
     return poll
@@ -155,19 +158,21 @@ def incremental_poller(
 
 def parked_poller(inbox: ExceptionsInbox, *, every: float = 0.5) -> Poll:
     """A poll function retrying records parked for a missing reference (see
-    ExceptionsInbox.retry_parked); returns how many got in."""
-    last = [0.0]
+    ExceptionsInbox.retry_parked); returns how many got in (None: not due)."""
+    # None: never polled (as in incremental_poller: 0.0 skipped polls while the machine's
+    # uptime was below ``every``).
+    last: list[float | None] = [None]
 
-    def run() -> int:
-        if time.monotonic() - last[0] < every:
-            return 0
+    def run() -> int | None:
+        if last[0] is not None and time.monotonic() - last[0] < every:
+            return None  # not due: the store was not asked
         last[0] = time.monotonic()
         report = inbox.retry_parked(dt.datetime.now(dt.UTC))
         if report.resolved:
             log.info("%d parked record(s) got in after their references", len(report.resolved))
         return len(report.resolved)
 
-    async def poll() -> int:
+    async def poll() -> int | None:
         return await asyncio.to_thread(run)
 
     return poll

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 from collections.abc import Generator
 from typing import Any
@@ -125,18 +126,34 @@ def webhook_app(hub: Hub, clock: Any = time.time) -> FastAPI:
 class _HubServer(uvicorn.Server):
     """uvicorn inside the hub's loop: the hub, not uvicorn, handles SIGTERM and SIGINT."""
 
+    def __init__(self, config: uvicorn.Config, sock: socket.socket) -> None:
+        super().__init__(config)
+        self.socket = sock
+
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         """Leave signal handling to the hub."""
         yield
 
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        """Serve on the socket bound when the server was made."""
+        await super().serve(sockets=sockets or [self.socket])
+
 
 def webhook_server(hub: Hub, listen: str) -> uvicorn.Server:
-    """A uvicorn server for the receiver at HOST:PORT, to run in the hub's event loop."""
+    """A uvicorn server for the receiver at HOST:PORT, to run in the hub's event loop.
+
+    The socket is bound (and listening) here, before the hub starts: uvicorn binding it
+    itself called sys.exit(3) on a taken port, inside the running hub, which tore its loops
+    down mid-round. Raises ValueError for a malformed HOST:PORT, OSError when the address
+    cannot be bound.
+    """
     host, sep, port = listen.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(f"--listen wants HOST:PORT, got {listen!r}")
-    config = uvicorn.Config(
-        webhook_app(hub), host=host or "127.0.0.1", port=int(port), log_level="warning"
-    )
-    return _HubServer(config)
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"--listen wants HOST:PORT (a port up to 65535), got {listen!r}")
+    # [::1]:8080 names an IPv6 address as URLs do; the socket wants it bare.
+    host = host.removeprefix("[").removesuffix("]") or "127.0.0.1"
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    config = uvicorn.Config(webhook_app(hub), host=host, port=int(port), log_level="warning")
+    sock = socket.create_server((host, int(port)), family=family, backlog=config.backlog)
+    return _HubServer(config, sock)

@@ -25,7 +25,8 @@ from mastersync.ports.store import Store
 
 log = logging.getLogger("mastersync.hub")
 
-Poller = Callable[[], Awaitable[int]]
+# A poller returns the records it took in, or None when it was not due and did nothing.
+Poller = Callable[[], Awaitable[int | None]]
 
 # After this long without work a loop that has a wake-up event of its own (or the watcher)
 # polls less often: an idle hub spent a fifth of a core polling, mostly on thread hand-offs.
@@ -169,7 +170,7 @@ class DistributionHub:
     async def _loop(
         self,
         name: str,
-        work: Callable[[], Awaitable[int]],
+        work: Callable[[], Awaitable[int | None]],
         stop: asyncio.Event,
         wake: asyncio.Event | None = None,
     ) -> None:
@@ -184,7 +185,12 @@ class DistributionHub:
                 done = 0
                 await _wait(trouble.failed(exc, loop_time()), self._halt, clear=False)
             else:
-                trouble.recovered(loop_time())
+                # None: the work was not due and did nothing (a poller between its polls).
+                # That says nothing of the store: taken for success, it reset the failure
+                # count, and an outage logged a full traceback and a false "works again"
+                # at every poll.
+                if done is not None:
+                    trouble.recovered(loop_time())
             if done:
                 busy_at = loop_time()
                 self._nudge.set()
@@ -275,9 +281,15 @@ class DistributionHub:
 
         return work
 
-    def _poll(self, index: int, poller: Poller) -> Callable[[], Awaitable[int]]:
-        async def work() -> int:
+    def _poll(self, index: int, poller: Poller) -> Callable[[], Awaitable[int | None]]:
+        async def work() -> int | None:
             n = await poller()
+            if n is None:
+                # Not due: nothing taken in since its last poll (as busy() sees it), unless
+                # it has not polled at all yet.
+                if self._polled[index] is not None:
+                    self._polled[index] = 0
+                return None
             self.totals.ingested += n
             self._polled[index] = n
             return n
