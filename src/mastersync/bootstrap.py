@@ -4,6 +4,7 @@ every concrete implementation."""
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,22 +35,53 @@ class BootstrapError(Exception):
     """The hub cannot be assembled from the given settings."""
 
 
+def shown_url(url: str) -> str:
+    """The URL as it may be printed: its password, if any, replaced by ***."""
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except (sa.exc.ArgumentError, ValueError):
+        pass
+    # Not parseable, so not split by SQLAlchemy: hide all from the first ":" after the user
+    # to the last "@" before any query (a password may hold "/", ":" or "@") ...
+    if "@" in url.split("?", 1)[0]:
+        return re.sub(r"^([\w+.-]+://[^:/@?]*):[^?]*@", r"\1:***@", url)
+    # ... and with no "@", what follows "host:" unless it is a port ("user:secret/db").
+    found = re.match(r"^([\w+.-]+://[^:/?\[\]]*):([^/?]*)", url)
+    if found and not found.group(2).isdigit():
+        return f"{found.group(1)}:***{url[found.end() :]}"
+    return url
+
+
 def open_store(url: str, *, upgrade_embedded: bool = True) -> Store:
     """Open the store a URL names; the embedded SQLite store migrates itself."""
     scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
     if scheme == "sqlite":
         from mastersync.backends.sqlite import open_sqlite
 
-        store = open_sqlite(url)
-        if upgrade_embedded:
+        try:
+            store = open_sqlite(url)
+        except ValueError as exc:  # a URL or an option that does not parse
+            raise BootstrapError(f"store URL {shown_url(url)}: {exc}") from None
+        try:
+            # Read on opening, even for `db status`: a file that is no SQLite database
+            # (--store pointed at a CSV file) fails here, not with a driver traceback later.
             current, head = store.schema_revision()
-            if current != head:
-                store.upgrade()
+        except sa.exc.DatabaseError as exc:
+            store.close()
+            if isinstance(exc, sa.exc.OperationalError):
+                raise  # the database is there but failed (locked, read-only): said as such
+            reason = str(exc.orig or exc).strip().splitlines()[0]
+            raise BootstrapError(f"{shown_url(url)} is not a mastersync store: {reason}") from None
+        if upgrade_embedded and current != head:
+            store.upgrade()
         return store
     if scheme in ("postgresql", "postgres"):
         from mastersync.backends.postgres import open_postgres
 
-        return open_postgres(url)
+        try:
+            return open_postgres(url)
+        except ValueError as exc:
+            raise BootstrapError(f"store URL {shown_url(url)}: {exc}") from None
     raise BootstrapError(
         f"unsupported store URL {url.split('://')[0]}://...; use {' or '.join(SCHEMES)}"
     )
@@ -66,7 +98,13 @@ def resolve_store_url(explicit: str | None, landscape: CompiledLandscape | None)
     if not url:
         return f"sqlite:///{base / DEFAULT_STORE_FILE}"
     if url.startswith("sqlite"):
-        parsed = sa.make_url(url)
+        try:
+            parsed = sa.make_url(url)
+        except (sa.exc.ArgumentError, ValueError):
+            raise BootstrapError(
+                f"store URL {shown_url(url)} does not parse; use sqlite:///path "
+                "(three slashes, then the path: sqlite:////abs/path for an absolute one)"
+            ) from None
         if (
             parsed.database
             and parsed.database != ":memory:"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -12,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
+import typer
 from typer.testing import CliRunner
 
 from mastersync.backends.sql import migrate
 from mastersync.bootstrap import open_store
 from mastersync.cli import app
-from mastersync.cli.common import console, errors
+from mastersync.cli.common import console, errors, friendly
 from mastersync.connectors.sandbox.target import Faults, SandboxTarget
 from mastersync.ports.store import ExceptionFilter
 
@@ -890,3 +893,116 @@ def test_ingest_refuses_a_file_type_it_cannot_read_before_reading_any(estate: Pa
     assert "Traceback" not in out
     code, out = cli("get", "item", "erp:A1", landscape=landscape)
     assert code == 1, out  # items.csv, before it, was not read either
+
+
+def test_schema_export_to_a_file_or_an_unwritable_place_is_one_error_line(
+    tmp_path: Path,
+) -> None:
+    target = tmp_path / "schemas"
+    target.write_text("not a folder")
+    code, out = cli("schema", "export", "--out", str(target))
+    assert code == 1
+    assert f"error: {target} is a file; give a folder for the schema files" in out
+    code, out = cli("schema", "export", "--out", "/proc/mastersync-nowhere")
+    assert code == 1
+    assert "error: cannot make the folder /proc/mastersync-nowhere" in out
+
+
+def test_demo_replaces_only_a_folder_an_earlier_demo_wrote(tmp_path: Path) -> None:
+    """`demo --dir D` deleted any D whole, without a word (and a file D was a traceback)."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    code, out = cli("demo", "--dir", str(notes), "--scale", "0.01")
+    assert code == 1
+    assert f"error: {notes} is a file" in out
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "landscape.yaml").write_text("# my real landscape\n")
+    code, out = cli("demo", "--dir", str(project), "--scale", "0.01")
+    assert code == 1
+    assert "is not a folder an earlier `mastersync demo` wrote" in out and "--force" in out
+    assert (project / "landscape.yaml").read_text() == "# my real landscape\n"
+    # A second run over its own folder (as `scripts/demo` run twice) replaces it.
+    demo = tmp_path / "demo"
+    for _ in range(2):
+        code, out = cli("demo", "--dir", str(demo), "--scale", "0.01")
+        assert code == 0, out
+        assert (demo / ".mastersync-demo").is_file()
+    code, out = cli("demo", "--dir", str(project), "--scale", "0.01", "--force")
+    assert code == 0, out
+    assert "# my real landscape" not in (project / "landscape.yaml").read_text()
+
+
+@pytest.mark.parametrize("system", ["erp", "pim"])
+def test_check_each_starter_system_passes(tmp_path: Path, system: str) -> None:
+    """The starter's file connectors name drop folders (data/erp, data/pim) init makes."""
+    code, out = cli("init", str(tmp_path / "estate"))
+    assert code == 0, out
+    code, out = cli("check", system, landscape=tmp_path / "estate" / "landscape.yaml")
+    assert code == 0, out
+    assert f"ok {system}" in out
+
+
+def test_init_keeps_existing_mapping_files_without_force(tmp_path: Path) -> None:
+    estate = tmp_path / "estate"
+    (estate / "mappings").mkdir(parents=True)
+    mine = estate / "mappings" / "erp-item.yaml"
+    mine.write_text("# my own ERP item mapping\nkey: ITEMNR\n")
+    code, out = cli("init", str(estate))
+    assert code == 1
+    assert f"error: {mine} exists; pass --force to overwrite it" in out
+    assert mine.read_text().startswith("# my own ERP item mapping")
+    assert not (estate / "landscape.yaml").exists()  # refused before a file was written
+    code, out = cli("init", str(estate), "--force")
+    assert code == 0, out
+    assert not mine.read_text().startswith("# my own ERP item mapping")
+
+
+@pytest.mark.parametrize("command", [["status"], ["db", "status"], ["db", "upgrade"]])
+def test_a_store_file_that_is_not_a_database_is_one_error_line(
+    estate: Path, command: list[str]
+) -> None:
+    notes = estate / "notes.db"  # --store pointed at a CSV file by mistake
+    notes.write_text("hello, not a database\n")
+    landscape = estate / "estate" / "landscape.yaml"
+    code, out = cli(*command, landscape=landscape, store=f"sqlite:///{notes}")
+    assert code == 1
+    assert f"error: sqlite:///{notes} is not a mastersync store: file is not a database" in out
+
+
+@pytest.mark.parametrize(
+    ("store", "said"),
+    [
+        ("sqlite:/x.db", "store URL sqlite:/x.db does not parse; use sqlite:///path"),
+        ("sqlite:///s.db?synchronous=fast", "store URL sqlite:///"),
+        ("postgresql://postgres@[::1/x", "store URL postgresql://postgres@[::1/x: it does not"),
+        # The password is not shown, even of a URL that does not parse.
+        ("postgresql://u:s3cret@[::1/x", "store URL postgresql://u:***@[::1/x: it does not"),
+        ("postgresql://u:s3cret/x", "store URL postgresql://u:***/x: it does not parse"),
+    ],
+)
+def test_a_store_url_that_does_not_parse_is_one_error_line(
+    estate: Path, store: str, said: str
+) -> None:
+    landscape = estate / "estate" / "landscape.yaml"
+    for command in (["status"], ["db", "status"]):
+        code, out = cli(*command, landscape=landscape, store=store)
+        assert code == 1
+        assert f"error: {said}" in out
+        assert "s3cret" not in out
+        if "synchronous" in store:
+            assert "s.db?synchronous=fast: synchronous=fast is not one of full, normal" in out
+
+
+def test_a_store_damaged_mid_command_is_one_error_line() -> None:
+    """The driver's plain DatabaseError is one line; its subclasses (our faults) are not."""
+
+    def raising(exc: Exception) -> None:
+        raise exc
+
+    damaged = sa.exc.DatabaseError("SELECT", None, sqlite3.DatabaseError("disk image malformed"))
+    with pytest.raises(typer.Exit):
+        friendly(raising)(damaged)
+    integrity = sa.exc.IntegrityError("INSERT", None, sqlite3.IntegrityError("UNIQUE"))
+    with pytest.raises(sa.exc.IntegrityError):
+        friendly(raising)(integrity)

@@ -189,3 +189,16 @@ def test_the_remerge_summary_names_keys_moved_and_removed_and_fields_kept(
     assert "! customer_number [7] is held by cus_c, cus_d" in out
     assert "guarded field(s) kept as they are" in out and "! cus_e: credit_limit" in out
     assert "cus_f: name [required] missing" in out
+
+
+def test_dedupe_json_prints_the_json_document_alone(tmp_path: Path) -> None:
+    """With --json no progress bar is drawn: stdout is the document (for `| jq`)."""
+    where = estate(tmp_path)
+    store = open_store(f"sqlite:///{where}/hub.db")
+    records, _ = backlog(40, 5)
+    Ingestor(store, landscape(matching=False)).ingest("erp", "customer", feed(*records))
+    store.close()
+    code, out = cli(where, "dedupe", "--domain", "customer", "--json")
+    assert code == 0, out
+    report = json.loads(out)
+    assert len(report["clusters"]) == 5

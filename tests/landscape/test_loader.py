@@ -502,3 +502,15 @@ systems:
     [problem] = problems(path)
     assert "'shop.eu.items'" in problem
     assert "subscription 'items' of shop.eu" in problem
+
+
+def test_a_landscape_not_in_utf8_names_the_file_line_and_byte(tmp_path: Path) -> None:
+    """A cp1252 "ü" (as a Windows editor saves it) is a problem, not a UnicodeDecodeError."""
+    path = write(tmp_path)
+    path.write_bytes(LANDSCAPE.replace("name: test", "name: test  # Müller").encode("cp1252"))
+    [problem] = problems(path)
+    assert problem.startswith(f"{path}:1: not UTF-8 (byte 0xfc at offset 15)")
+    write(tmp_path)
+    (tmp_path / "item.yaml").write_bytes((MAPPING + "# Müller\n").encode("latin-1"))
+    [problem] = problems(path)
+    assert f"{tmp_path / 'item.yaml'}:6: not UTF-8 (byte 0xfc" in problem

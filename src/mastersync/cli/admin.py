@@ -11,7 +11,9 @@ from rich.markup import escape
 
 from mastersync.bootstrap import open_store, resolve_store_url
 from mastersync.cli.common import console, fail, friendly, options
+from mastersync.connectors.files.settings import file_settings
 from mastersync.domain.canonical import DOMAINS
+from mastersync.domain.landscape.policy import CompiledLandscape
 from mastersync.landscape import load_landscape
 from mastersync.sandbox.demo import write_landscape
 
@@ -22,18 +24,27 @@ db_app = typer.Typer(help="The store's database schema.", no_args_is_help=True)
 @friendly
 def init(
     directory: Annotated[Path, typer.Argument(help="where to write landscape.yaml")],
-    force: Annotated[bool, typer.Option(help="overwrite an existing landscape")] = False,
+    force: Annotated[
+        bool, typer.Option(help="overwrite an existing landscape.yaml and mapping files")
+    ] = False,
 ) -> None:
     """Write a starter landscape (ERP, CRM, PIM, WMS, shop) to edit for your estate."""
     if directory.exists() and not directory.is_dir():
         fail(f"{directory} is a file; give a directory (it is made if missing)")
-    if (directory / "landscape.yaml").exists() and not force:
-        fail(f"{directory / 'landscape.yaml'} exists; pass --force to overwrite it")
     try:
-        path = write_landscape(directory)
+        path = write_landscape(directory, replace=force)
+    except FileExistsError as exc:
+        fail(f"{exc.filename} exists; pass --force to overwrite it")
     except OSError as exc:
-        fail(f"cannot write the landscape to {directory}: {exc.strerror or exc}")
+        where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(directory) else ""
+        fail(f"cannot write the landscape to {directory}: {exc.strerror or exc}{where}")
     compiled = load_landscape(path)
+    # The folders its connectors read and write, so that `check SYSTEM` passes as written.
+    for folder in _connector_folders(compiled):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            fail(f"cannot make the folder {folder}: {exc.strerror or exc}")
     console.print(
         f"wrote {path} and {directory / 'mappings'}/ "
         f"({len(compiled.config.systems)} systems, {len(compiled.mappers)} mappings)"
@@ -42,6 +53,22 @@ def init(
         f"next: edit it, then `mastersync -l {path} check` and "
         f"`mastersync -l {path} ingest --system erp --domain item FILE.csv`"
     )
+
+
+def _connector_folders(compiled: CompiledLandscape) -> list[Path]:
+    """The drop and export folders the landscape's connectors read and write."""
+    base = Path(compiled.base_dir)
+    folders: list[Path] = []
+    for system, cfg in compiled.config.systems.items():
+        settings = cfg.connector
+        drop = file_settings(settings).folder
+        if settings.get("type") == "files":
+            # The file connector's own default, and its exports (`check` tests them all).
+            drop = drop or f"inbox/{system}"
+            folders += [base / str(e["folder"]) for e in (settings.get("exports") or {}).values()]
+        if drop:
+            folders.append(base / drop)
+    return folders
 
 
 @friendly
@@ -117,10 +144,19 @@ def schema_export(
     if out is None:
         console.print_json(orjson.dumps(schemas if len(names) > 1 else schemas[names[0]]).decode())
         return
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        fail(f"{out} is a file; give a folder for the schema files (it is made if missing)")
+    # Not writable, a parent that is a file, a full disk: one line naming what failed.
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"cannot make the folder {out}: {exc.strerror or exc}")
     for name, schema in schemas.items():
         path = out / f"{name}.schema.json"
-        path.write_bytes(orjson.dumps(schema, option=orjson.OPT_INDENT_2))
+        try:
+            path.write_bytes(orjson.dumps(schema, option=orjson.OPT_INDENT_2))
+        except OSError as exc:
+            fail(f"cannot write {path}: {exc.strerror or exc}")
         console.print(f"wrote {path} (version {schema['x-schema-version']})")
 
 

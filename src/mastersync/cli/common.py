@@ -69,6 +69,14 @@ def friendly(fn: Callable[P, R]) -> Callable[P, R]:
             reason = str(exc.orig or exc).strip().splitlines()[0]
             notes = "".join(f"; {n}" for n in getattr(exc, "__notes__", ()))
             fail(f"the store failed: {reason}{notes}")
+        except sa.exc.DatabaseError as exc:
+            # The driver's plain DatabaseError: a store file damaged (or replaced) since it
+            # was opened ("database disk image is malformed"). Its subclasses (integrity,
+            # programming errors) are faults of ours and keep their traceback.
+            if type(exc) is not sa.exc.DatabaseError:
+                raise
+            reason = str(exc.orig or exc).strip().splitlines()[0]
+            fail(f"the store failed: {reason}")
 
     return wrapper
 

@@ -93,17 +93,22 @@ def dedupe(
 ) -> None:
     """Find duplicates in a domain's backlog: fit weights by EM, open reviews, report clusters."""
     hub = options(ctx).hub()
-    with progress_bar() as bar:
-        tasks: dict[str, Any] = {}
+    if as_json:
+        # The bar is drawn on stdout, and with --json stdout is the JSON document alone
+        # (piped to jq, a bar ahead of it made it unreadable).
+        run = run_dedupe(hub.store, hub.landscape, domain, merge=merge, actor=_me())
+    else:
+        with progress_bar() as bar:
+            tasks: dict[str, Any] = {}
 
-        def progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(_STAGES.get(stage, stage), total=max(total, 1))
-            bar.update(tasks[stage], completed=done, total=max(total, 1))
+            def progress(stage: str, done: int, total: int) -> None:
+                if stage not in tasks:
+                    tasks[stage] = bar.add_task(_STAGES.get(stage, stage), total=max(total, 1))
+                bar.update(tasks[stage], completed=done, total=max(total, 1))
 
-        run = run_dedupe(
-            hub.store, hub.landscape, domain, merge=merge, actor=_me(), progress=progress
-        )
+            run = run_dedupe(
+                hub.store, hub.landscape, domain, merge=merge, actor=_me(), progress=progress
+            )
     hub.close()
     report = run.report
     if as_json:

@@ -74,6 +74,15 @@ def read_yaml(path: Path) -> YamlDocument:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise YamlError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        # Typically a file saved by an editor in cp1252 or Latin-1: name the byte and its
+        # line, so it can be found and the file saved again as UTF-8.
+        line = exc.object.count(b"\n", 0, exc.start) + 1
+        byte = exc.object[exc.start]
+        raise YamlError(
+            f"{path}:{line}: not UTF-8 (byte 0x{byte:02x} at offset {exc.start}); "
+            "save the file as UTF-8"
+        ) from None
     loader = _Loader(text)
     try:
         node = loader.get_single_node()

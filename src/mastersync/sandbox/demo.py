@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,13 +53,28 @@ class Step:
         return count_records(self.path)
 
 
-def write_landscape(target: Path) -> Path:
+def write_landscape(target: Path, *, replace: bool = True) -> Path:
     """Copy the sandbox landscape (landscape.yaml + mappings/) into ``target``."""
     source = resources.files("mastersync.sandbox") / "landscape"
-    target.mkdir(parents=True, exist_ok=True)
     with resources.as_file(source) as folder:
-        shutil.copy(folder / "landscape.yaml", target / "landscape.yaml")
-        shutil.copytree(folder / "mappings", target / "mappings", dirs_exist_ok=True)
+        names = [
+            Path("landscape.yaml"),
+            *(p.relative_to(folder) for p in sorted((folder / "mappings").rglob("*.yaml"))),
+        ]
+        if not replace:
+            # FileExistsError naming the first file there, raised before any is written:
+            # `init` must not replace mapping files someone has edited.
+            for name in names:
+                if (target / name).exists():
+                    raise FileExistsError(errno.EEXIST, "exists", str(target / name))
+        for name in names:
+            parent = (target / name).parent
+            try:
+                parent.mkdir(parents=True, exist_ok=True)
+            except FileExistsError:
+                # A file where the folder goes: FileExistsError means a landscape file here.
+                raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(parent)) from None
+            shutil.copy(folder / name, target / name)
     return target / "landscape.yaml"
 
 

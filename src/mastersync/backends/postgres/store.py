@@ -335,7 +335,15 @@ def _ping_if_idle(engine: sa.Engine) -> None:
 
 def open_postgres(url: str) -> PostgresStore:
     """Open a PostgreSQL store from ``postgresql://user@host:port/db``."""
-    parsed = sa.make_url(url).set(drivername="postgresql+psycopg")
+    try:
+        parsed = sa.make_url(url).set(drivername="postgresql+psycopg")
+    except (sa.exc.ArgumentError, ValueError):
+        # Without the parser's words: they may quote a part of the URL, the password too
+        # ("user:secret/db" is read as host "user", port "secret").
+        raise ValueError(
+            "it does not parse; use postgresql://user:password@host:port/database "
+            "(an IPv6 host in [brackets], special characters in the password %-encoded)"
+        ) from None
     engine = sa.create_engine(
         parsed,
         json_serializer=dumps,

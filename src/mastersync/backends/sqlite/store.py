@@ -85,11 +85,15 @@ def _take_write_lock(conn: sa.Connection) -> None:
 
 def open_sqlite(url: str, *, create: bool = True) -> SqliteStore:
     """Open (and create the folder of) a SQLite store from ``sqlite:///path?synchronous=...``."""
-    parsed = sa.make_url(url)
+    try:
+        parsed = sa.make_url(url)
+    except (sa.exc.ArgumentError, ValueError):
+        # SQLAlchemy's own words ("Could not parse SQLAlchemy URL") do not say what to write.
+        raise ValueError("it does not parse; use sqlite:///path") from None
     query = dict(parsed.query)
     synchronous = str(query.pop("synchronous", "full")).lower()
     if synchronous not in SYNCHRONOUS_MODES:
-        raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS_MODES)}")
+        raise ValueError(f"synchronous={synchronous} is not one of {', '.join(SYNCHRONOUS_MODES)}")
     database = parsed.database or ""
     if database and database != ":memory:" and create:
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
