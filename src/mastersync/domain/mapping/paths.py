@@ -75,87 +75,61 @@ def compile_path(path: str) -> Getter:
 def root_fields(text: str) -> set[str]:
     """The keys of the record itself a path or condition reads (not those of the values
     under them): what a typo check can compare with the fields a record has."""
-    if _SIMPLE.match(text):
-        return {path_segments(text)[0]}
-    try:
-        tree = jmespath.compile(text).parsed
-    except JMESPathError:
-        return set()  # compiling it reports the error
-    found: set[str] = set()
-
-    def walk(node: Any, at_root: bool) -> None:
-        if not isinstance(node, dict):
-            return  # a slice's bounds are numbers or None, not nodes
-        kind, children = node.get("type"), node.get("children", [])
-        if kind == "field":
-            if at_root:
-                found.add(node["value"])
-        elif kind in _LEFT_AT_CURRENT:
-            # The left side reads the current node; the rest reads what it gives.
-            if children:
-                walk(children[0], at_root)
-            for child in children[1:]:
-                walk(child, False)
-        elif kind == "expref":
-            for child in children:
-                walk(child, False)  # applied to each element by the function
-        else:  # comparisons, and/or/not, function arguments, multi-selects
-            for child in children:
-                walk(child, at_root)
-
-    try:
-        walk(tree, True)
-    except Exception:  # a tree shape not foreseen: no typo check, never a refused landscape
-        return set()
-    return found
+    return {chain[0] for chain in _root_chains(text)}
 
 
 def field_chains(text: str) -> set[str]:
     """The dotted chains of keys from the record itself a path or condition reads
     (``credit_limit.amount``), where plain keys lead all the way: what a typo check can
     follow into nested fields. Indexes and projections end a chain."""
+    return {".".join(chain) for chain in _root_chains(text)}
+
+
+def _root_chains(text: str) -> list[list[str]]:
+    """The runs of plain keys a path or condition reads from the record itself, each from
+    its first key on (a bare key is a run of one)."""
     if _SIMPLE.match(text):
-        return {".".join(path_segments(text))}
+        return [path_segments(text)]
     try:
         tree = jmespath.compile(text).parsed
     except JMESPathError:
-        return set()
-    found: set[str] = set()
+        return []  # compiling it reports the error
+    found: list[list[str]] = []
 
-    def chain(node: Any) -> list[str] | None:
-        kind = node.get("type")
-        if kind == "field":
+    def keys(node: Any) -> list[str]:
+        """The plain keys a node starts with (a subexpression's leading fields)."""
+        if node.get("type") == "field":
             return [node["value"]]
-        if kind == "subexpression":
-            parts: list[str] = []
-            for child in node.get("children", []):
-                more = chain(child)
-                if more is None:
-                    return parts or None
-                parts += more
-            return parts
-        return None
+        if node.get("type") != "subexpression":
+            return []
+        run: list[str] = []
+        for child in node.get("children", []):
+            more = keys(child) if isinstance(child, dict) else []
+            if not more:
+                break
+            run += more
+            if child.get("type") != "field":
+                break  # a nested subexpression's run may end inside it
+        return run
 
     def walk(node: Any, at_root: bool) -> None:
         if not isinstance(node, dict):
-            return
+            return  # a slice's bounds are numbers or None, not nodes
         kind, children = node.get("type"), node.get("children", [])
-        if at_root and kind in ("field", "subexpression"):
-            parts = chain(node)
-            if parts:
-                found.add(".".join(parts))
-                return
-        if kind in _LEFT_AT_CURRENT:
+        if at_root and kind in ("field", "subexpression") and (run := keys(node)):
+            found.append(run)
+        elif kind in _LEFT_AT_CURRENT:
+            # The left side reads the current node; the rest reads what it gives.
             if children:
                 walk(children[0], at_root)
-        elif kind != "expref":
-            for child in children:
+        elif kind != "expref":  # an expref is applied to each element by its function
+            for child in children:  # comparisons, and/or/not, arguments, multi-selects
                 walk(child, at_root)
 
     try:
         walk(tree, True)
     except Exception:  # a tree shape not foreseen: no typo check, never a refused landscape
-        return set()
+        return []
     return found
 
 
