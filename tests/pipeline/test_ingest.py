@@ -1012,3 +1012,29 @@ def test_a_composite_key_mixing_two_sources_is_an_ambiguous_match_not_a_failed_c
         [entry] = uow.exceptions(ExceptionFilter(kind="ambiguous_match"))
     assert entry.source_key == "P1" and second in entry.message
     assert get_record(store, "item", "erp:S1").golden.attributes["sku"] == "S1"
+
+
+def test_a_chunk_meeting_one_conflict_after_another_is_redone_after_growing_pauses(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review: a steward merging and unmerging a chunk's records moved them under it at
+    every attempt; redone at once five times, the chunk stopped its batch for good."""
+    from mastersync.pipeline.chunk import ChunkRun
+    from mastersync.ports.store import ConcurrencyError
+
+    real = ChunkRun.apply
+    conflicts = iter(range(7))
+
+    def apply(self: ChunkRun, uow: Any, items: Any) -> None:
+        if next(conflicts, None) is not None:
+            raise ConcurrencyError("a merge moved one of its records")
+        real(self, uow, items)
+
+    monkeypatch.setattr(ChunkRun, "apply", apply)
+    pauses: list[float] = []
+    ingestor = Ingestor(store, compiled(), pause=pauses.append)
+    report = ingestor.ingest("erp", "item", [SourceRecord(erp_item("A1", 1, name="Pen"))])
+    assert report.outcomes["accepted"] == 1
+    assert len(pauses) == 7
+    assert pauses[-1] > pauses[0] > 0  # growing, jittered (within half to one and a half)
+    assert all(p <= 1.5 for p in pauses)

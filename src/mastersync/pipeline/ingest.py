@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import re
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -87,7 +89,8 @@ class Ingestor:
         clock: Callable[[], str] = utc_now,
         ids: Callable[[str], str] = new_id,
         chunk_size: int = 1000,
-        max_attempts: int = 5,
+        max_attempts: int = 10,
+        pause: Callable[[float], None] = time.sleep,
     ) -> None:
         self.store = store
         self.landscape = landscape
@@ -95,6 +98,8 @@ class Ingestor:
         self.ids = ids
         self.chunk_size = chunk_size
         self.max_attempts = max_attempts
+        self.pause = pause
+        self._jitter = random.Random()
 
     def ingest(
         self,
@@ -154,9 +159,13 @@ class Ingestor:
                         uow.commit()
                     break
                 except ConcurrencyError:
-                    # Another writer took the same records first: redo the chunk on its state.
+                    # Another writer took the same records first: redo the chunk on its state,
+                    # after a growing, jittered pause. Redone at once, it met the next of a
+                    # steward's merges and unmerges of its records each time, and five such
+                    # in a row stopped the batch.
                     if attempt == self.max_attempts:
                         raise
+                    self.pause(min(1.0, 0.01 * 2**attempt) * self._jitter.uniform(0.5, 1.5))
                 except Exception as exc:
                     exc.add_note(
                         f"{report.received:,} record(s) of this batch were committed before "
