@@ -91,11 +91,17 @@ def start_process(
     return _out(process)
 
 
-def _survivor(request: Request, master_id: str) -> str:
-    """The record a process is about now: a merge moved its record into another (the
-    process kept the old id, and was found by no one: never advanced, its record's
-    lifecycle held for good)."""
+def _located(request: Request, process: ProcessRecord, master_id: str) -> str:
+    """The record a process is about now: the one its starter's source record belongs to
+    (a split moves that record out of the process's, a merge moves it into another; the
+    process kept the old id, and was found by no one: never advanced, its lifecycle held
+    for good). Without that source record any more, the record its old one was merged into."""
+    origin = process.history[0] if process.history else {}
     with context(request).hub.store.unit_of_work(write=False) as uow:
+        if "system" in origin and "key" in origin:
+            found = uow.find_master(process.domain, str(origin["system"]), str(origin["key"]))
+            if found is not None:
+                return found
         for _ in range(100):  # a merge chain; a cycle cannot be, but stop anyway
             record = uow.golden(master_id)
             if record is None or record.merged_into is None:
@@ -110,7 +116,7 @@ def _mine(request: Request, principal: Caller, process_id: str) -> ProcessRecord
         raise ApiError(404, f"no process {process_id}")
     need(principal, f"{process.domain}:read")
     if process.master_id is not None:
-        process.master_id = _survivor(request, process.master_id)
+        process.master_id = _located(request, process, process.master_id)
         ctx = context(request)
         try:
             load_visible(
@@ -127,29 +133,36 @@ def get_process(request: Request, principal: Caller, process_id: str) -> Process
     return _out(_mine(request, principal, process_id))
 
 
+class ProcessAdvance(BaseModel):
+    """Optionally, the state the caller means to move the process on from."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    from_: str | None = Field(default=None, alias="from")
+
+
 @router.post("/{process_id}/advance", response_model=ProcessOut, summary="Take the next step")
-def advance_process(request: Request, principal: Caller, process_id: str) -> ProcessOut:
-    """Move the record to the next state (some steps need a second person)."""
+def advance_process(
+    request: Request,
+    principal: Caller,
+    process_id: str,
+    body: ProcessAdvance | None = None,
+) -> ProcessOut:
+    """Move the record to the next state (some steps need a second person); a request
+    repeated with the same X-Request-ID answers as the first did, taking no further step."""
     ctx = context(request)
     process = _mine(request, principal, process_id)
     if process.master_id is None:
         raise ApiError(409, f"process {process_id} has no record")
-    origin = process.history[0]
-    with ctx.hub.store.unit_of_work(write=False) as uow:
-        record = uow.golden(process.master_id)
-        members = uow.members(process.master_id)
-    source = next((m for m in members if m.ref == (origin["system"], origin["key"])), None)
-    if record is None or source is None:
-        raise ApiError(409, f"process {process_id}: its record is gone or was merged away")
     try:
         process = advance(
             ctx.ingestor,
             ctx.governance,
             principal,
             process,
-            record.attributes,
-            dict(source.values),
+            process.master_id,
             request.state.request_id,
+            expected=body.from_ if body is not None else None,
         )
     except ProcessError as exc:
         raise ApiError(exc.status, str(exc)) from None

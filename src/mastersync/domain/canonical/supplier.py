@@ -59,5 +59,12 @@ class Supplier(CanonicalModel):
     @model_validator(mode="after")
     def _vat_prefix(self) -> Supplier:
         """An EU VAT number without its prefix gets it, from ``country``."""
-        self.tax_id = vat_prefixed(self.tax_id, self.country)
+        prefixed = vat_prefixed(self.tax_id, self.country)
+        if prefixed != self.tax_id:
+            given = "tax_id" in self.model_fields_set
+            # Assigning marks the field as set: a record that named no tax id must not
+            # appear to write one (a write check would want the scope that owns it).
+            self.tax_id = prefixed
+            if not given:
+                self.model_fields_set.discard("tax_id")
         return self

@@ -8,10 +8,11 @@ marked ``second_person`` must be taken by someone other than the starter.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from mastersync.domain.governance.access import Principal
+from mastersync.domain.governance.four_eyes import GUARDED
 from mastersync.pipeline.governance.writes import WriteResult, write_record
 from mastersync.pipeline.ids import new_id, utc_now
 from mastersync.pipeline.ingest import Ingestor
@@ -63,7 +64,8 @@ FLOWS: dict[str, Flow] = {
         "awaiting_approval",
         "onboarding",
         (Step("awaiting_approval", "approved", "approved", "approve", second_person=True),),
-        {"approved": ("name", "country", "bank_account")},
+        # An account is its IBAN: a bank account with only a holder or a bank name is none.
+        {"approved": ("name", "country", "bank_account.iban")},
     ),
     "item-activation": Flow(
         "item",
@@ -86,6 +88,15 @@ def open_processes(governance: Governance, master_id: str) -> list[ProcessRecord
         for p in governance.processes_of(master_id)
         if p.kind in FLOWS and any(s.source == p.state for s in FLOWS[p.kind].steps)
     ]
+
+
+def _missing(value: Any, path: str) -> bool:
+    """Whether a readiness field (dotted: a part of a structured value) is absent or empty."""
+    for part in path.split("."):
+        if not isinstance(value, Mapping):
+            return True
+        value = value.get(part)
+    return value in (None, "", [], {})
 
 
 def _may_set_lifecycle(ingestor: Ingestor, domain: str, system: str) -> None:
@@ -145,6 +156,18 @@ def start(
     if principal.system is None:
         raise ProcessError(f"{principal.consumer} has no source system to write as", 403)
     _may_set_lifecycle(ingestor, flow.domain, principal.system)
+    with ingestor.store.unit_of_work(write=False) as uow:
+        known = uow.find_master(flow.domain, principal.system, key)
+    if known is not None:
+        for process in open_processes(governance, known):
+            if process.history and process.history[0].get("request_id") == request_id:
+                return process  # the same start again (a retry): the process it started
+            # A second start would set the record back to the first state under another
+            # process, and both would wait for the same record.
+            raise ProcessError(
+                f"{flow.domain} {key} already has an open process {process.id} "
+                f"({process.kind}, {process.state})"
+            )
     values = {**attributes, "lifecycle_state": flow.first_lifecycle}
     result = _write(
         ingestor,
@@ -183,19 +206,82 @@ def start(
     return process
 
 
+def _repeated(process: ProcessRecord, request_id: str) -> ProcessRecord | None:
+    """The earlier answer to a request that already took (or was refused) a step: a retry
+    after a lost answer must not take the next step as well."""
+    at = next(
+        (i for i, h in enumerate(process.history) if i and h.get("request_id") == request_id),
+        None,
+    )
+    if at is None:
+        return None
+    entry = process.history[at]
+    if "refused" in entry:
+        raise ProcessError(str(entry["refused"]))
+    # The process as that step left it, not as later steps (by others) moved it.
+    return replace(
+        process,
+        state=str(entry["state"]),
+        updated_at=str(entry["at"]),
+        history=process.history[: at + 1],
+    )
+
+
+def _step_values(
+    ingestor: Ingestor,
+    governance: Governance,
+    master_id: str,
+    system: str,
+    key: str,
+    lifecycle: str,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The golden record's attributes and what the step writes: the starter system's
+    contribution as stored now (read just before the write, so a write of that system made
+    while the step was under way is not reverted) with only the lifecycle changed."""
+    with ingestor.store.unit_of_work(write=False) as uow:
+        record = uow.golden(master_id)
+        members = uow.members(master_id)
+    source = next((m for m in members if m.ref == (system, key)), None)
+    if record is None or source is None:
+        raise ProcessError(f"the record of {system} {key} is gone or was merged away")
+    values = {**source.values, "lifecycle_state": lifecycle}
+    # A guarded value the source changed and that waits for confirmation is not in its
+    # stored values (a held value is never kept): restating the stored one would be the
+    # source taking its change back, which supersedes the pending change (a bank account
+    # change silently dropped, the payment block lifted). The step says what the source
+    # last asked for instead: the same held value again is the same pending change.
+    for change in governance.pending(master_id=master_id, limit=1000):
+        if (change.system, change.source_key) != (system, key):
+            continue
+        if change.field not in GUARDED.get(change.domain, ()):
+            continue
+        if change.proposed is None:
+            values.pop(change.field, None)
+        else:
+            values[change.field] = change.proposed
+    return dict(record.attributes), values
+
+
 def advance(
     ingestor: Ingestor,
     governance: Governance,
     principal: Principal,
     process: ProcessRecord,
-    current: Mapping[str, Any],
-    contribution: Mapping[str, Any],
+    master_id: str,
     request_id: str,
+    expected: str | None = None,
     clock: Callable[[], str] = utc_now,
 ) -> ProcessRecord:
-    """Take the next step of a process; ``current`` is the golden record's attributes and
-    ``contribution`` what the starter's system last said about it."""
+    """Take the next step of a process whose record is now ``master_id``; ``expected`` is
+    the state the caller means to move on from (a different one is refused)."""
     flow = FLOWS[process.kind]
+    earlier = _repeated(process, request_id)
+    if earlier is not None:
+        return earlier
+    if expected is not None and expected != process.state:
+        raise ProcessError(
+            f"process {process.id} is {process.state}, not {expected}: the step was not taken"
+        )
     step = next((s for s in flow.steps if s.source == process.state), None)
     if step is None:
         raise ProcessError(f"process {process.id} is {process.state}: no step is left")
@@ -207,21 +293,22 @@ def advance(
             f"must take the step to {step.target} (four-eyes)",
             403,
         )
-    missing = [f for f in flow.ready.get(step.target, ()) if current.get(f) in (None, "", [])]
+    origin = process.history[0]
+    system, key = str(origin["system"]), str(origin["key"])
+    current, values = _step_values(ingestor, governance, master_id, system, key, step.lifecycle)
+    missing = [f for f in flow.ready.get(step.target, ()) if _missing(current, f)]
     if missing:
         raise ProcessError(
             f"the {flow.domain} is not ready for {step.target}: {', '.join(missing)} missing"
         )
-    origin = process.history[0]
-    _may_set_lifecycle(ingestor, flow.domain, str(origin["system"]))
-    values = {**contribution, "lifecycle_state": step.lifecycle}
+    _may_set_lifecycle(ingestor, flow.domain, system)
     result = _write(
         ingestor,
         governance,
         principal,
-        str(origin["system"]),
+        system,
         flow.domain,
-        str(origin["key"]),
+        key,
         values,
         request_id,
         "POST /v1/processes/{id}/advance",

@@ -81,6 +81,11 @@ def write_record(
     )
     outcome = next((k for k, n in report.outcomes.items() if n), "unchanged")
     master = report.master_ids[0] if report.master_ids else None
+    if master is None and outcome == "unchanged":
+        # A write that changed nothing (a retry, or the record already says so) names no
+        # record in the report, but it is about one: the record its key belongs to.
+        with ingestor.store.unit_of_work(write=False) as uow:
+            master = uow.find_master(domain, system, key)
     problems = [(f or "-", rule, message) for _, f, rule, message in report.tally.rejects]
     ignored = sorted({f for kind, f, _ in report.problems if kind == "ownership_violation"})
     held = (
