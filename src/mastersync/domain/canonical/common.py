@@ -3,10 +3,31 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
-from mastersync.domain.canonical.types import Amount, CountryCode, CurrencyCode, Text
+from mastersync.domain.canonical.types import (
+    Amount,
+    CountryCode,
+    CurrencyCode,
+    Text,
+    vat_prefixed,
+)
+
+
+class _Party(Protocol):
+    tax_id: str | None
+    country: str | None
+
+
+def give_vat_prefix(party: _Party) -> None:
+    """An EU VAT number without its prefix gets the one of the party's ``country``."""
+    prefixed = vat_prefixed(party.tax_id, party.country)
+    # Assigned only when it changes: assigning marks the field as set, and a record that
+    # named no tax id must not appear to write one (a write check would want its scope).
+    if prefixed != party.tax_id:
+        party.tax_id = prefixed
 
 
 class CanonicalModel(BaseModel):

@@ -7,8 +7,14 @@ from enum import StrEnum
 from pydantic import EmailStr, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from mastersync.domain.canonical.common import Address, CanonicalModel, Contact, Money
-from mastersync.domain.canonical.types import CountryCode, CurrencyCode, TaxId, Text, vat_prefixed
+from mastersync.domain.canonical.common import (
+    Address,
+    CanonicalModel,
+    Contact,
+    Money,
+    give_vat_prefix,
+)
+from mastersync.domain.canonical.types import CountryCode, CurrencyCode, TaxId, Text
 
 SCHEMA_VERSION = "1.0"
 
@@ -57,12 +63,5 @@ class Customer(CanonicalModel):
     @model_validator(mode="after")
     def _vat_prefix(self) -> Customer:
         """An EU VAT number without its prefix gets it, from ``country``."""
-        prefixed = vat_prefixed(self.tax_id, self.country)
-        if prefixed != self.tax_id:
-            given = "tax_id" in self.model_fields_set
-            # Assigning marks the field as set: a record that named no tax id must not
-            # appear to write one (a write check would want the scope that owns it).
-            self.tax_id = prefixed
-            if not given:
-                self.model_fields_set.discard("tax_id")
+        give_vat_prefix(self)
         return self

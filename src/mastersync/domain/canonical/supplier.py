@@ -6,16 +6,8 @@ from enum import StrEnum
 
 from pydantic import EmailStr, Field, model_validator
 
-from mastersync.domain.canonical.common import Address, CanonicalModel, Contact
-from mastersync.domain.canonical.types import (
-    BIC,
-    IBAN,
-    CountryCode,
-    CurrencyCode,
-    TaxId,
-    Text,
-    vat_prefixed,
-)
+from mastersync.domain.canonical.common import Address, CanonicalModel, Contact, give_vat_prefix
+from mastersync.domain.canonical.types import BIC, IBAN, CountryCode, CurrencyCode, TaxId, Text
 
 SCHEMA_VERSION = "1.0"
 
@@ -59,12 +51,5 @@ class Supplier(CanonicalModel):
     @model_validator(mode="after")
     def _vat_prefix(self) -> Supplier:
         """An EU VAT number without its prefix gets it, from ``country``."""
-        prefixed = vat_prefixed(self.tax_id, self.country)
-        if prefixed != self.tax_id:
-            given = "tax_id" in self.model_fields_set
-            # Assigning marks the field as set: a record that named no tax id must not
-            # appear to write one (a write check would want the scope that owns it).
-            self.tax_id = prefixed
-            if not given:
-                self.model_fields_set.discard("tax_id")
+        give_vat_prefix(self)
         return self
