@@ -15,6 +15,7 @@ from mastersync.api.schemas import ProcessOut
 from mastersync.api.system import KEY_PATTERN, check_reach, check_write
 from mastersync.domain.canonical import DOMAINS
 from mastersync.pipeline.governance.processes import FLOWS, ProcessError, advance, start
+from mastersync.pipeline.queries import live_record
 from mastersync.ports.governance import ProcessRecord
 
 router = APIRouter(prefix="/v1/processes", tags=["process"])
@@ -102,12 +103,8 @@ def _located(request: Request, process: ProcessRecord, master_id: str) -> str:
             found = uow.find_master(process.domain, str(origin["system"]), str(origin["key"]))
             if found is not None:
                 return found
-        for _ in range(100):  # a merge chain; a cycle cannot be, but stop anyway
-            record = uow.golden(master_id)
-            if record is None or record.merged_into is None:
-                break
-            master_id = record.merged_into
-    return master_id
+        record = live_record(uow, master_id)
+    return record.master_id if record is not None else master_id
 
 
 def _mine(request: Request, principal: Caller, process_id: str) -> ProcessRecord:

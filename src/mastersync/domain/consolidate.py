@@ -105,18 +105,19 @@ def _next(
     guard: bool = False,
 ) -> tuple[GoldenRecord, dict[str, dict[str, Any]], list[Held]]:
     held: list[Held] = []
-    if guard and members:
-        # An existing record's guarded fields (credit limit, bank account) keep their value:
-        # another source's value that wins once the source records are regrouped waits for
-        # a confirmation, as in ingest and remerge.
-        result = _merged(golden, members, policy)
-        held = [
-            Held(golden.master_id, name, proposed, golden.attributes.get(name), origin)
-            for name, proposed, origin in keep_guarded(result, golden.attributes, golden)
-        ]
-        attributes, provenance, changes = result.attributes, result.provenance, result.changes
-    else:
+    if not members:
         attributes, provenance, changes = recompute(golden, members, policy)
+    else:
+        result = _merged(golden, members, policy)
+        if guard:
+            # An existing record's guarded fields (credit limit, bank account) keep their
+            # value: another source's value that wins once the source records are
+            # regrouped waits for a confirmation, as in ingest and remerge.
+            held = [
+                Held(golden.master_id, name, proposed, golden.attributes.get(name), origin)
+                for name, proposed, origin in keep_guarded(result, golden.attributes, golden)
+            ]
+        attributes, provenance, changes = result.attributes, result.provenance, result.changes
     updated = GoldenRecord(
         golden.master_id,
         golden.domain,

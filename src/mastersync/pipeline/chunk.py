@@ -394,8 +394,20 @@ class ChunkRun:
         records, members = uow.load_golden({c.master_id for c in xrefs} | set(natural.values()))
         ledger.load_xrefs(xrefs)
         ledger.load_golden(records, members)
-        # What each loaded record may take from the chunk's records: its own source
-        # record's new values, or those of a record joining it through a natural key.
+        arriving = self._arriving(valid, known, natural) if self.policy.composite_keys else {}
+        self._load_keys(uow, ledger, records, members, naturals, arriving)
+        if uow.shared:
+            self._unmoved(uow, known, natural)
+        return ledger
+
+    def _arriving(
+        self,
+        valid: list[Incoming],
+        known: Mapping[str, Contribution],
+        natural: Mapping[tuple[str, str], str],
+    ) -> dict[str, list[Mapping[str, Any]]]:
+        """What each loaded record may take from the chunk's records (for composite keys):
+        its own source record's new values, or those of one joining it by natural key."""
         arriving: dict[str, list[Mapping[str, Any]]] = {}
         for r in valid:
             masters = {known[r.key].master_id} if r.key in known else set()
@@ -407,10 +419,7 @@ class ChunkRun:
             }
             for m in masters:
                 arriving.setdefault(m, []).append(r.values)
-        self._load_keys(uow, ledger, records, members, naturals, arriving)
-        if uow.shared:
-            self._unmoved(uow, known, natural)
-        return ledger
+        return arriving
 
     def _load_keys(
         self,
@@ -450,12 +459,11 @@ class ChunkRun:
             # A composite key's golden value may mix parts of several sources (the PIM's SKU,
             # the ERP's brand): unloaded, it was taken as free and its insert failed the
             # chunk whenever another record held it.
-            arriving = arriving or {}
             for g in records:
                 sources = [
                     g.attributes,
                     *(c.values for c in by_master.get(g.master_id, ())),
-                    *arriving.get(g.master_id, ()),
+                    *(arriving or {}).get(g.master_id, ()),
                 ]
                 held |= mixed_keys(self.policy, sources)
         held -= set(asked)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from mastersync.domain.canonical import DOMAINS
 from mastersync.domain.golden import ChangeEvent, Contribution, GoldenRecord
 from mastersync.domain.records import LineageEntry
-from mastersync.ports.store import Store
+from mastersync.ports.store import Store, UnitOfWork
 
 
 class NotFound(LookupError):
@@ -76,3 +76,14 @@ def trace(store: Store, ref: str, domain: str | None = None) -> Trace:
         if not entries and uow.golden(master) is None:
             raise NotFound(f"no record {master}")
         return Trace(master, entries, uow.events(master))
+
+
+def live_record(uow: UnitOfWork, master_id: str) -> GoldenRecord | None:
+    """The live record ``master_id`` stands for now: itself, or the end of the chain of
+    records it was merged into (None: no such record)."""
+    seen: set[str] = set()
+    golden = uow.golden(master_id)
+    while golden is not None and golden.merged_into and golden.master_id not in seen:
+        seen.add(golden.master_id)  # a cycle cannot be, but never loop on one
+        golden = uow.golden(golden.merged_into)
+    return golden

@@ -7,7 +7,6 @@ from dataclasses import replace
 from typing import Any
 
 from mastersync.domain.canonical import DOMAINS
-from mastersync.domain.golden import GoldenRecord
 from mastersync.domain.landscape.policy import CompiledLandscape
 from mastersync.domain.matching import Matcher, MatchResult
 from mastersync.domain.matching.blocking import key_name, ranked
@@ -17,7 +16,7 @@ from mastersync.domain.problems import ConfigError
 from mastersync.pipeline.ids import new_id, utc_now
 from mastersync.pipeline.matching.merging import merge_in
 from mastersync.pipeline.matching.models import load_matcher
-from mastersync.pipeline.queries import NotFound
+from mastersync.pipeline.queries import NotFound, live_record
 from mastersync.ports.matching import DecisionFilter, MatchChanges
 from mastersync.ports.store import Store, UnitOfWork
 
@@ -68,7 +67,8 @@ def accept(
     now = clock()
     with store.unit_of_work() as uow:
         decision = _open(uow, decision_id)
-        left, right = _live(uow, decision.left_id), _live(uow, decision.right_id)
+        # An entry opened before a merge names the merged-away record: its survivor now.
+        left, right = live_record(uow, decision.left_id), live_record(uow, decision.right_id)
         if left is None or right is None:
             raise ReviewError(
                 f"review entry {decision_id} does not name two golden records "
@@ -93,17 +93,6 @@ def accept(
         _settle(uow, decision, DecisionStatus.ACCEPTED, actor, note, now)
         uow.commit()
     return merge
-
-
-def _live(uow: UnitOfWork, master_id: str) -> GoldenRecord | None:
-    """The live record ``master_id`` stands for now: itself, or the record it was merged
-    into (an entry opened before a merge names the merged-away record)."""
-    seen: set[str] = set()
-    golden = uow.golden(master_id)
-    while golden is not None and golden.merged_into and golden.master_id not in seen:
-        seen.add(golden.master_id)
-        golden = uow.golden(golden.merged_into)
-    return golden
 
 
 def reject(
