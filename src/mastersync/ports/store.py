@@ -60,9 +60,10 @@ class ChangeSet:
     decisions: list[tuple[int, str, str, str]] = field(default_factory=list)
     # What records taken now say for their guarded fields (written before the holds).
     statements: list[Statement] = field(default_factory=list)
-    # Source records a merge, split or unmerge moved: (system, key, new master id). Their
-    # pending changes follow them (the record they would change is the one they are in).
-    moved_sources: list[tuple[str, str, str]] = field(default_factory=list)
+    # Source records a merge, split or unmerge moved: (domain, system, key, new master id).
+    # Their pending changes, and processes they started, follow them (the record those
+    # are about is the one the source record is in).
+    moved_sources: list[tuple[str, str, str, str]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return any(

@@ -326,9 +326,9 @@ class SqlGovernance:
         return None if r is None else _process(r)
 
     def processes_of(self, master_id: str) -> list[ProcessRecord]:
-        """The processes started for a record, or for one merged into it however many
-        merges ago, oldest first (a merge does not move them, and the record they are
-        about lives on here: a record merged into one that was merged in turn counts too)."""
+        """The processes about a record, oldest first. A merge, split or unmerge moves a
+        process with its starter's source record; one left on a record merged away (before
+        processes moved) is found through the merges, however many ago."""
         with self.engine.connect() as conn:
             ids, frontier = {master_id}, {master_id}
             while frontier:
@@ -337,27 +337,9 @@ class SqlGovernance:
                 ).scalars()
                 frontier = set(found) - ids  # a cycle cannot be, but never loop on one
                 ids |= frontier
-            # A split moves the source record a process was started with out of the
-            # process's record (which keeps its id): the process is about the record that
-            # source record belongs to now, so it counts here too.
-            refs = conn.execute(
-                sa.select(xref.c.domain, xref.c.system, xref.c.source_key).where(
-                    xref.c.master_id.in_(sorted(ids))
-                )
-            ).all()
-            starter = processes.c.history[(0, "system")].as_string()
-            starter_key = processes.c.history[(0, "key")].as_string()
-            by_starter = [
-                sa.and_(
-                    processes.c.domain == r.domain,
-                    starter == r.system,
-                    starter_key == r.source_key,
-                )
-                for r in refs
-            ]
             q = (
                 sa.select(processes)
-                .where(sa.or_(processes.c.master_id.in_(sorted(ids)), *by_starter))
+                .where(processes.c.master_id.in_(sorted(ids)))
                 .order_by(processes.c.created_at, processes.c.id)
             )
             return [_process(r) for r in conn.execute(q).mappings()]

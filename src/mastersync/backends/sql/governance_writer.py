@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from mastersync.backends.sql.tables import audit_log, pending_changes
+from mastersync.backends.sql.tables import audit_log, pending_changes, processes
 from mastersync.domain.governance.audit import GENESIS, AuditEntry, canonical_json
 from mastersync.ports.store import ChangeSet, ConcurrencyError
 
@@ -102,12 +102,25 @@ def _append_audit(conn: sa.Connection, changes: ChangeSet, insert: Insert) -> No
 
 def _follow(conn: sa.Connection, changes: ChangeSet) -> None:
     """Pending changes of moved source records go with them: confirmed, they change the
-    record the source is in now, and a supplier with one is payment-blocked there."""
-    c = pending_changes.c
-    for system, key, master_id in changes.moved_sources:
+    record the source is in now, and a supplier with one is payment-blocked there. So do
+    the processes they started: a process is about its starter's record, and its lifecycle
+    lock must hold there (a split moved the record out from under it)."""
+    c, p = pending_changes.c, processes.c
+    for domain, system, key, master_id in changes.moved_sources:
         conn.execute(
             sa.update(pending_changes)
-            .where(c.system == system, c.source_key == key, c.status == "pending")
+            .where(
+                c.domain == domain, c.system == system, c.source_key == key, c.status == "pending"
+            )
+            .values(master_id=master_id)
+        )
+        conn.execute(
+            sa.update(processes)
+            .where(
+                p.domain == domain,
+                p.history[(0, "system")].as_string() == system,
+                p.history[(0, "key")].as_string() == key,
+            )
             .values(master_id=master_id)
         )
 

@@ -87,7 +87,7 @@ def _write(
             actor=actor,
             channel=stage,
             # Pending changes of the source records that moved go with them.
-            moved_sources=[(c.system, c.key, c.master_id) for c in plan.contributions],
+            moved_sources=[(c.domain, c.system, c.key, c.master_id) for c in plan.contributions],
             # Guarded changes the regrouping would make wait for a confirmation, in this
             # transaction; the merge's actor asks for them (and so may not confirm them).
             holds=[
