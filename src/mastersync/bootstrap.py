@@ -229,7 +229,15 @@ class Hub:
         pollers = [*_pollers(self.landscape, self.ingestor, connectors), parked_poller(self.inbox)]
         feed, relay = open_feed(self.store, bus_url or resolve_bus_url(None, self.landscape))
         # Every connector, sources too: the hub closes them all when it stops.
-        return DistributionHub(self.store, subs, feed, connectors, relay=relay, pollers=pollers)
+        return DistributionHub(
+            self.store,
+            subs,
+            feed,
+            connectors,
+            relay=relay,
+            pollers=pollers,
+            every_subscription=list(self.landscape.subscriptions.values()),
+        )
 
     @property
     def inbox(self) -> ExceptionsInbox:

@@ -265,3 +265,6 @@ class SubscriptionStats:
 
 # How a delivery skipped for sending the consumer nothing new says so (its last error).
 UNCHANGED = "nothing the consumer receives changed since version"
+# The rule of a dead letter never sent because a record it references (its key goes into
+# the payload, or the filter reads it) did not reach the consumer.
+AWAITING_REFERENCE = "awaiting_reference"

@@ -6,6 +6,7 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from mastersync.domain.delivery import AWAITING_REFERENCE
 from mastersync.domain.mapping.mapper import Mapper, MappingFailed
 from mastersync.domain.problems import ProblemKind
 from mastersync.domain.records import ExceptionEntry, ExceptionStatus
@@ -14,7 +15,7 @@ from mastersync.pipeline.governance.writes import API_LOCATOR, canonical_mapper
 from mastersync.pipeline.ids import utc_now
 from mastersync.pipeline.ingest import Ingestor
 from mastersync.ports.connector import SourceRecord
-from mastersync.ports.store import ExceptionFilter, Store
+from mastersync.ports.store import ExceptionFilter, Store, UnitOfWork
 
 # Records parked for a reference not there yet are tried again after 0.5 s, 1 s, 2 s, …
 # up to this long between tries.
@@ -200,6 +201,16 @@ class ExceptionsInbox:
                 )
                 if e.rule == "required" and e.field in required.get(e.domain, ())
             ]
+            # Deliveries never sent for want of a record they reference at the consumer:
+            # due once every such record is there (no backoff: nothing was tried).
+            ready = self._references_arrived(
+                uow,
+                uow.exceptions(
+                    ExceptionFilter(
+                        kind=ProblemKind.DEAD_LETTER.value, rule=AWAITING_REFERENCE, limit=100_000
+                    )
+                ),
+            )
         entries.sort(key=lambda e: e.id or 0, reverse=True)
         due = []
         for entry in reversed(entries):  # listed newest first
@@ -210,7 +221,31 @@ class ExceptionsInbox:
                 due.append(entry)
             if len(due) >= limit:
                 break
+        due += ready[: max(limit - len(due), 0)]
         return self.retry(due) if due else RetryReport()
+
+    @staticmethod
+    def _references_arrived(uow: UnitOfWork, entries: list[ExceptionEntry]) -> list[ExceptionEntry]:
+        """The dead letters among these whose awaited records the consumer now holds."""
+        wanted: dict[tuple[str, str], set[str]] = {}
+        awaited: list[tuple[ExceptionEntry, list[tuple[str, str, str]]]] = []
+        for entry in entries:
+            payload = entry.payload if isinstance(entry.payload, dict) else {}
+            refs = payload.get("awaiting")
+            if not isinstance(refs, dict) or not refs:
+                continue
+            need = [
+                (entry.system, str(domain), str(m))
+                for domain, ids in refs.items()
+                for m in (ids if isinstance(ids, list) else [])
+            ]
+            for system, domain, m in need:
+                wanted.setdefault((system, domain), set()).add(m)
+            awaited.append((entry, need))
+        held: set[tuple[str, str, str]] = set()
+        for (system, domain), ids in wanted.items():
+            held |= {(system, domain, m) for m in uow.consumer_keys(system, domain, ids)}
+        return [entry for entry, need in awaited if all(n in held for n in need)]
 
     def _requeue(self, entry: ExceptionEntry, report: RetryReport) -> None:
         """Send a dead-lettered delivery again, unless a newer version already got there."""

@@ -92,6 +92,7 @@ class ExceptionFilter:
     domain: str | None = None
     signature: str | None = None
     source_key: str | None = None
+    rule: str | None = None
     limit: int = 100
 
 

@@ -191,6 +191,7 @@ class SqlUnitOfWork(SqlDeliveryQueue, SqlMatchRepository, SqlReconciliationRepos
             (exceptions.c.domain, f.domain),
             (exceptions.c.signature, f.signature),
             (exceptions.c.source_key, f.source_key),
+            (exceptions.c.rule, f.rule),
         ):
             if value is not None:
                 q = q.where(column == value)

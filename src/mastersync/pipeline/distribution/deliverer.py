@@ -10,12 +10,13 @@ import random
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
 from mastersync.domain.delivery import (
+    AWAITING_REFERENCE,
     UNCHANGED,
     Applied,
     Attempt,
@@ -69,6 +70,10 @@ class _Item:
     field: str | None = None
     # Not sent this round: a retry is due later (a referenced record is not there yet).
     wait: TransientFailure | None = None
+    # The records it waits for (domain -> master ids), and whether each of them is on its
+    # way to the consumer (a delivery of it open): then the wait spends no attempt.
+    awaiting: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    coming: bool = False
     # ``digest`` of the payload sent (an upsert's), which the consumer holds once applied.
     digest: str | None = None
     # Skipped as unchanged: what the consumer holds, now as of this version.
@@ -95,6 +100,9 @@ class _Round:
     # sent once the one before it has an outcome.
     later: list[list[_Planned]] = field(default_factory=list)
     keys: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Referenced records the consumer has no key for yet but that one of its subscriptions
+    # has an open delivery of (see Deliverer.siblings).
+    coming: set[str] = field(default_factory=set)
     # For replays and repairs: what the consumer held when the round began, and how each
     # replayed event was first delivered (event id -> status, operation).
     held: Mapping[str, Applied] = field(default_factory=dict)
@@ -208,8 +216,12 @@ class Deliverer:
         direct: bool = False,
         taking: Taking | None = None,
         cache: StateCache | None = None,
+        siblings: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self.store = store
+        # The consumer's subscriptions by domain: where a record this one references gets
+        # to it (a delivery waiting for one still on its way spends no attempt).
+        self.siblings: Mapping[str, Sequence[str]] = siblings or {}
         # Whether the feed queues each record's versions in order (see EventFeed.ordered).
         self.ordered = ordered
         # Until the queue is first seen empty, it may hold versions a bus queued out of
@@ -280,6 +292,8 @@ class Deliverer:
         """Where a delivery stands after this round's attempt (as ``_record`` writes it)."""
         if item.settled is not None:
             return item.settled[0]
+        if item.wait is not None and item.coming:
+            return DeliveryStatus.RETRYING
         result = item.wait or outcome[0]
         if isinstance(result, DeliveryAck):
             return DeliveryStatus.DELIVERED
@@ -330,6 +344,7 @@ class Deliverer:
             todo = due + fresh
             states = self._states(uow, todo)
             keys = self._consumer_keys(uow, states)
+            coming = self._coming(uow, states, keys)
             replayed = [d.event_id for d in due if d.replay]
             firsts = uow.first_deliveries(sub.id, replayed) if replayed else {}
             decided = (
@@ -351,7 +366,7 @@ class Deliverer:
                 while len(later) < n:
                     later.append([])
                 later[n - 1].append(planned)
-        round_ = _Round([], start, end, waiting, later, keys, applied, firsts, decided)
+        round_ = _Round([], start, end, waiting, later, keys, coming, applied, firsts, decided)
         round_.items = [
             self._decide(d, state, trace, applied.get(d.master_id), round_)
             for d, state, trace in first
@@ -479,6 +494,26 @@ class Deliverer:
         """The consumer's keys for the records these records reference (when mapped)."""
         return referenced_keys(uow, self.sub, (state for _, state, _ in states))
 
+    def _coming(
+        self,
+        uow: UnitOfWork,
+        states: list[tuple[Delivery, dict[str, Any] | None, str | None]],
+        keys: Mapping[str, dict[str, str]],
+    ) -> set[str]:
+        """Referenced records without a key at the consumer that one of its subscriptions
+        has an open delivery of: a delivery waiting for them is held, not failed."""
+        missing: dict[str, set[str]] = {}
+        for _, state, _ in states:
+            for name, domain in self.sub.key_refs.items():
+                target = state.get(name) if state else None
+                if isinstance(target, str) and target not in keys:
+                    missing.setdefault(domain, set()).add(target)
+        coming: set[str] = set()
+        for domain, ids in missing.items():
+            for sibling in self.siblings.get(domain, ()):
+                coming |= uow.held_records(sibling, ids - coming)
+        return coming
+
     def _decide(
         self,
         d: Delivery,
@@ -515,9 +550,10 @@ class Deliverer:
         keys = planned.keys
         ref_keys: dict[str, dict[str, str]] | None = None
         missing: list[str] = []
+        awaiting: dict[str, list[str]] = {}
         if self.sub.key_refs:
             ref_keys = {}
-            for name in self.sub.key_refs:
+            for name, domain in self.sub.key_refs.items():
                 target = state.get(name)
                 if target is None:
                     continue
@@ -525,6 +561,8 @@ class Deliverer:
                     ref_keys[name] = keys[target]
                 else:
                     missing.append(f"{name} {target}")
+                    awaiting.setdefault(domain, []).append(str(target))
+                    item.field = item.field or name
         forced = again in (Operation.UPSERT, Operation.DEACTIVATE)
         if missing and self.sub.filter_reads_keys and not forced:
             # The filter asks what the consumer holds: decided on a referenced record not
@@ -533,7 +571,7 @@ class Deliverer:
                 f"waiting for {', '.join(missing)} to reach {self.sub.system} "
                 "(the filter reads the consumer's key for it)"
             )
-            return item
+            return self._awaits(item, awaiting, planned)
         view = self.sub.view(d.master_id, d.version, state, ref_keys)
         try:
             operation = (
@@ -545,6 +583,7 @@ class Deliverer:
             return self._unmappable(item, exc)
         if operation is Operation.SKIP:
             item.settled = (DeliveryStatus.SKIPPED, "filtered out by the subscription")
+            item.field = None
             return item
         if missing and operation is Operation.UPSERT:
             # Per-entity order across domains: the referenced record must reach the consumer
@@ -553,7 +592,8 @@ class Deliverer:
                 f"waiting for {', '.join(missing)} to reach {self.sub.system} "
                 "(the consumer has no key for it yet)"
             )
-            return item
+            return self._awaits(item, awaiting, planned)
+        item.field = None  # only a wait names the reference
         try:
             payload = self.sub.payload(view)
         except OutboundMappingFailed as exc:
@@ -587,6 +627,14 @@ class Deliverer:
             payload,
             trace_id,
         )
+        return item
+
+    @staticmethod
+    def _awaits(item: _Item, awaiting: dict[str, list[str]], planned: _Round) -> _Item:
+        """A delivery that waits for referenced records: held without spending an attempt
+        while every one of them is on its way to the consumer."""
+        item.awaiting = awaiting
+        item.coming = all(t in planned.coming for ids in awaiting.values() for t in ids)
         return item
 
     @staticmethod
@@ -818,6 +866,9 @@ class Deliverer:
         dead: list[tuple[_Item, str, DeliveryFailed | None]],
     ) -> None:
         d, cfg = item.delivery, self.sub.delivery
+        if item.wait is not None and item.coming:
+            self._held_back(item, failure, now, report)
+            return
         d.attempts += 1
         terminal = isinstance(failure, TerminalFailure) or not failure.transient
         d.status = after_failure(d.attempts, cfg, terminal)
@@ -839,6 +890,24 @@ class Deliverer:
         report.dead += 1
         dead.append((item, failure.message, failure))
 
+    def _held_back(
+        self, item: _Item, failure: DeliveryFailed, now: str, report: RoundReport
+    ) -> None:
+        """A delivery waiting for records still on their way to the consumer: tried again
+        after a backoff, its attempts untouched (they are for what the consumer answers)."""
+        d = item.delivery
+        d.status, d.last_error = DeliveryStatus.RETRYING, failure.message
+        entry = Attempt(now, "waiting", failure.message).as_dict()
+        # One line however long it waits: the history is of attempts, not of rounds.
+        last = d.history[-1] if d.history else None
+        if last and last.get("outcome") == "waiting" and last.get("detail") == failure.message:
+            d.history = [*d.history[:-1], {**entry, "since": last.get("since", last["at"])}]
+        else:
+            d.history = [*d.history, entry]
+        delay = backoff_delay(max(d.attempts, 1), self.sub.delivery, self.rng)
+        d.next_attempt_at = _stamp(self._now(now) + dt.timedelta(seconds=delay))
+        report.retrying += 1
+
     def _dead_letter(
         self,
         item: _Item,
@@ -853,6 +922,10 @@ class Deliverer:
             if failure is not None and not failure.transient
             else ("exhausted" if failure is not None else "undeliverable")
         )
+        if item.wait is not None and item.awaiting:
+            # Never sent: what it references did not reach the consumer. One group per
+            # reference, retried by itself once the records are there (retry_parked).
+            rule = AWAITING_REFERENCE
         problem = Problem(
             ProblemKind.DEAD_LETTER,
             item.field,
@@ -870,6 +943,8 @@ class Deliverer:
             "status": failure.status if failure else None,
             "attempts": d.history,
         }
+        if rule == AWAITING_REFERENCE:
+            payload["awaiting"] = {k: sorted(v) for k, v in item.awaiting.items()}
         trace = item.trace_id
         results.exceptions.append(
             ExceptionEntry(

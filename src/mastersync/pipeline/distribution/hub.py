@@ -131,6 +131,7 @@ class DistributionHub:
         poll_interval: float = 0.05,
         dispatch_batch: int = 1000,
         watch_interval: float = 0.01,
+        every_subscription: Sequence[Subscription] | None = None,
     ) -> None:
         self.store = store
         self.subscriptions = list(subscriptions)
@@ -143,6 +144,11 @@ class DistributionHub:
         self.watch_interval = watch_interval
         self.totals = HubTotals()
         cache = StateCache()
+        # Each consumer's subscriptions by domain, this hub's or another's (``--hubs``):
+        # where a record another one references is on its way to it.
+        siblings: dict[tuple[str, str], list[str]] = {}
+        for sub in every_subscription or subscriptions:
+            siblings.setdefault((sub.system, sub.domain), []).append(sub.id)
         self.deliverers = [
             Deliverer(
                 store,
@@ -153,6 +159,10 @@ class DistributionHub:
                 direct=feed.direct,
                 taking=feed if feed.direct and isinstance(feed, Taking) else None,
                 cache=cache,
+                siblings={
+                    domain: siblings.get((sub.system, domain), [])
+                    for domain in set(sub.key_refs.values())
+                },
             )
             for sub in subscriptions
         ]

@@ -1,0 +1,149 @@
+"""Deliveries that wait for a record they reference: held while that record is on its way
+to the consumer, dead-lettered with their own rule when it never gets there, and sent by
+themselves once it does."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from pathlib import Path
+
+from mastersync.connectors.sandbox.faults import Faults
+from mastersync.connectors.sandbox.target import SandboxConnector
+from mastersync.domain.delivery import AWAITING_REFERENCE
+from mastersync.domain.landscape.model import Landscape
+from mastersync.domain.landscape.policy import CompiledLandscape, compile_landscape
+from mastersync.domain.problems import ProblemKind
+from mastersync.domain.records import ExceptionEntry, ExceptionStatus
+from mastersync.pipeline.distribution.hub import DistributionHub
+from mastersync.pipeline.distribution.queueing import OutboxFeed
+from mastersync.pipeline.exceptions import ExceptionsInbox
+from mastersync.pipeline.ids import utc_now
+from mastersync.pipeline.ingest import Ingestor
+from mastersync.ports.connector import SourceRecord
+from mastersync.ports.store import ExceptionFilter, Store
+
+FAST = {"backoff": {"initial": "20ms", "max": "100ms"}, "batch_size": 50}
+
+
+def landscape() -> CompiledLandscape:
+    # Stock goes to the shop under the shop's own key for its item: the item must be there
+    # first. Items get six tries, stock two.
+    return compile_landscape(
+        Landscape.model_validate(
+            {
+                "name": "refs",
+                "systems": {
+                    "erp": {
+                        "kind": "erp",
+                        "inbound": {"item": {"key": "sku", "fields": {"sku": "sku"}}},
+                    },
+                    "wms": {
+                        "kind": "wms",
+                        "inbound": {
+                            "inventory": {
+                                "key": "sku",
+                                "fields": {
+                                    "item": {
+                                        "from": "sku",
+                                        "ref": {"domain": "item", "system": "erp"},
+                                    },
+                                    "available": {"from": "qty", "number": True},
+                                },
+                            }
+                        },
+                    },
+                    "shop": {
+                        "kind": "ecommerce",
+                        "delivery": FAST,
+                        "outbound": {
+                            "items": {
+                                "domain": "item",
+                                "delivery": {"max_attempts": 6},
+                                "mapping": {"fields": {"handle": "sku"}},
+                            },
+                            "stock": {
+                                "domain": "inventory",
+                                "delivery": {"max_attempts": 2},
+                                "mapping": {
+                                    "fields": {"product": "_keys.item.key", "qty": "available"}
+                                },
+                            },
+                        },
+                    },
+                },
+            }
+        )
+    )
+
+
+def deliver(store: Store, compiled: CompiledLandscape, shop: SandboxConnector) -> None:
+    hub = DistributionHub(
+        store,
+        list(compiled.subscriptions.values()),
+        OutboxFeed(store, utc_now),
+        {"shop": shop},
+        poll_interval=0.02,
+    )
+    asyncio.run(hub.run_until_idle(timeout=30, settle=0.3))
+
+
+def dead_letters(store: Store) -> list[ExceptionEntry]:
+    with store.unit_of_work(write=False) as uow:
+        found = uow.exceptions(ExceptionFilter(kind=ProblemKind.DEAD_LETTER.value))
+    return sorted(found, key=lambda e: e.id or 0)
+
+
+def test_a_delivery_waits_for_its_reference_on_its_way_then_goes_by_itself_once_it_arrives(
+    store: Store, tmp_path: Path
+) -> None:
+    compiled = landscape()
+    ingest = Ingestor(store, compiled)
+    ingest.ingest("erp", "item", [SourceRecord({"sku": s}) for s in ("A", "B")])
+    ingest.ingest("wms", "inventory", [SourceRecord({"sku": s, "qty": "5"}) for s in ("A", "B")])
+    shop = SandboxConnector(tmp_path / "shop.db", Faults(fail_when="handle == 'A'"))
+    deliver(store, compiled, shop)
+
+    with store.unit_of_work(write=False) as uow:
+        item_a = uow.find_master("item", "erp", "A")
+        stock_a = uow.find_master("inventory", "wms", "A")
+    # B went through; item A failed six times; stock A, two attempts at most, waited while
+    # item A was still being tried (it used to give up first and never follow it).
+    assert {r["payload"]["handle"] for r in shop.target.records("item").values()} == {"B"}
+    assert len(shop.target.records("inventory")) == 1
+    item_dead, stock_dead = dead_letters(store)
+    assert (item_dead.master_id, item_dead.rule) == (item_a, "exhausted")
+    assert (stock_dead.master_id, stock_dead.rule) == (stock_a, AWAITING_REFERENCE)
+    assert stock_dead.field == "item"
+    assert f"waiting for item {item_a} to reach shop" in stock_dead.message
+    assert isinstance(stock_dead.payload, dict)
+    assert stock_dead.payload["awaiting"] == {"item": [item_a]}
+    # Two attempts counted; the rounds it waited are one line of its history.
+    assert "after 2 attempt(s)" in stock_dead.message
+    outcomes = [a["outcome"] for a in stock_dead.payload["attempts"]]
+    assert outcomes.count("waiting") == 1
+    waited = next(a for a in stock_dead.payload["attempts"] if a["outcome"] == "waiting")
+    assert waited["since"] < waited["at"]
+
+    inbox = ExceptionsInbox(store, ingest)
+    # Item A never reached the shop: stock A is not due again.
+    assert inbox.retry_parked(dt.datetime.now(dt.UTC)).queued == []
+
+    # The shop takes item A now; a steward retries its dead letter.
+    shop.target.set_faults(Faults())
+    shop = SandboxConnector(tmp_path / "shop.db")
+    assert inbox.retry([item_dead]).queued == [item_dead.id]
+    deliver(store, compiled, shop)
+    item_key = next(
+        r["key"] for m, r in shop.target.records("item").items() if m == item_a
+    )
+    # Stock A follows by itself, under the shop's key for item A.
+    report = inbox.retry_parked(dt.datetime.now(dt.UTC))
+    assert report.queued == [stock_dead.id]
+    deliver(store, compiled, shop)
+    stock = shop.target.records("inventory")
+    assert stock[stock_a]["payload"] == {"product": item_key, "qty": "5"}
+    with store.unit_of_work(write=False) as uow:
+        settled = uow.exception(stock_dead.id or 0)
+    assert settled is not None and settled.status is ExceptionStatus.RESOLVED
+    assert dead_letters(store) == []
