@@ -312,7 +312,7 @@ def test_schema_export(tmp_path: Path) -> None:
     code, out = cli("schema", "export", "--out", str(tmp_path))
     assert code == 0
     schema = json.loads((tmp_path / "item.schema.json").read_text())
-    assert schema["x-schema-version"] == "1.1"  # item: 1.1 added optional supplier fields
+    assert schema["x-schema-version"] == "1.2"  # item: 1.2 published open (1.1 added fields)
     assert "gtin" in schema["properties"]
     code, out = cli("schema", "export", "--domain", "supplier")
     assert code == 0

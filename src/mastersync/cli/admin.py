@@ -1,9 +1,10 @@
-"""`mastersync init`, `check`, `schema export` and `db upgrade|status`."""
+"""`mastersync init`, `check`, `schema export|check` and `db upgrade|status`."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -13,9 +14,11 @@ from mastersync.bootstrap import open_store, resolve_store_url
 from mastersync.cli.common import console, fail, friendly, options
 from mastersync.connectors.files.settings import file_settings
 from mastersync.domain.canonical import DOMAINS
+from mastersync.domain.canonical.evolution import Evolution, SchemaError, evolve
 from mastersync.domain.landscape.policy import CompiledLandscape
 from mastersync.landscape import load_landscape
 from mastersync.sandbox.demo import write_landscape
+from mastersync.schemas import SchemaFile, SchemaFileError, latest_released, read_pinned
 
 schema_app = typer.Typer(help="Canonical schemas.", no_args_is_help=True)
 db_app = typer.Typer(help="The store's database schema.", no_args_is_help=True)
@@ -158,6 +161,124 @@ def schema_export(
         except OSError as exc:
             fail(f"cannot write {path}: {exc.strerror or exc}")
         console.print(f"wrote {path} (version {schema['x-schema-version']})")
+
+
+@schema_app.command("check")
+@friendly
+def schema_check(
+    against: Annotated[
+        Path | None,
+        typer.Option(
+            help="a folder of a consumer's pinned <domain>.schema.json files (as `schema export "
+            "--out` wrote them); default: the schemas released with this version"
+        ),
+    ] = None,
+    domain: Annotated[str | None, typer.Option(help="one domain only")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
+) -> None:
+    """Compare the models with released or pinned schemas: changes, breaks, bump needed."""
+    if domain is not None and domain not in DOMAINS:
+        fail(f"unknown domain {domain!r}; known: {', '.join(DOMAINS)}")
+    names = [domain] if domain else list(DOMAINS)
+    baseline: dict[str, SchemaFile | None]
+    try:
+        if against is None:
+            baseline = {name: latest_released(name) for name in names}
+        else:
+            # A consumer pins the domains it reads: the others are not its concern.
+            pinned = read_pinned(against, domain)
+            baseline = {name: pinned[name] for name in names if name in pinned}
+    except SchemaFileError as exc:
+        fail(str(exc))
+    results: dict[str, tuple[SchemaFile, Evolution] | None] = {}
+    for name, old in baseline.items():
+        try:
+            results[name] = None if old is None else (old, evolve(old.schema, _current(name)))
+        except SchemaError as exc:
+            fail(f"{old.source if old else name} ({name}): {exc}")
+    failing = [
+        problem
+        for name, result in results.items()
+        if result is not None
+        for problem in _check_problems(name, *result)
+    ]
+    if as_json:
+        console.print_json(orjson.dumps(_check_report(results)).decode())
+    else:
+        for name, result in results.items():
+            _print_check(name, result)
+    if failing:
+        fail("; ".join(failing))
+
+
+def _current(name: str) -> dict[str, Any]:
+    """The schema the current model of a domain exports."""
+    return DOMAINS[name].json_schema()
+
+
+def _check_problems(name: str, old: SchemaFile, evolution: Evolution) -> list[str]:
+    """Why a domain fails `schema check`, if it does."""
+    problems = []
+    if evolution.breaks_forward:
+        problems.append(f"{name}: consumers holding {old.version} ({old.source}) would break")
+    verdict = evolution.verdict
+    if not verdict.respected:
+        problems.append(
+            f"{name}: {verdict.old_version} -> {verdict.new_version} needs a {verdict.needed} "
+            f"bump (to {verdict.suggested})"
+        )
+    return problems
+
+
+def _check_report(
+    results: Mapping[str, tuple[SchemaFile, Evolution] | None],
+) -> dict[str, dict[str, Any]]:
+    """`schema check --json`: per domain, what it was compared with, the changes, the verdict."""
+    report: dict[str, dict[str, Any]] = {}
+    for name, result in results.items():
+        if result is None:
+            report[name] = {"released": None, "changes": [], "ok": True}
+            continue
+        old, evolution = result
+        report[name] = {
+            "against": old.source,
+            **evolution.verdict.as_dict(),
+            "breaks_backward": evolution.breaks_backward,
+            "breaks_forward": evolution.breaks_forward,
+            "ok": not _check_problems(name, old, evolution),
+            "changes": [c.as_dict() for c in evolution.changes],
+        }
+    return report
+
+
+def _print_check(name: str, result: tuple[SchemaFile, Evolution] | None) -> None:
+    """One domain's changes as a table, then its verdict in one line."""
+    from rich.table import Table
+
+    if result is None:
+        console.print(f"{name}: no released schema yet (a new domain: nothing to compare)")
+        return
+    old, evolution = result
+    verdict = evolution.verdict
+    if evolution.changes:
+        table = Table(
+            title=f"{name} {verdict.old_version} ({old.source}) -> {verdict.new_version}",
+            title_justify="left",
+        )
+        for col in ("field", "change", "breaks backward", "breaks forward"):
+            table.add_column(col, overflow="fold")
+        for change in evolution.changes:
+            table.add_row(
+                change.field,
+                f"{change.rule}: {change.detail}",
+                "yes" if change.breaks_backward else "no",
+                "yes" if change.breaks_forward else "no",
+            )
+        console.print(table)
+    ok = not _check_problems(name, old, evolution)
+    mark = "[green]ok[/]" if ok else "[bold red]fails[/]"
+    summary = f"{len(evolution.changes)} change(s); " if evolution.changes else "unchanged; "
+    console.print(f"{mark} {escape(name)}: {escape(summary + verdict.describe())}", markup=True)
 
 
 def _store_url(ctx: typer.Context) -> str:

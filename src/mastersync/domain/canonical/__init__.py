@@ -141,8 +141,8 @@ class DomainSpec:
 
     def json_schema(self) -> dict[str, Any]:
         """The JSON Schema of this domain's canonical model, stamped with its version."""
-        schema: dict[str, Any] = _decimal_text_bounds(
-            self.model.model_json_schema(mode="serialization")
+        schema: dict[str, Any] = _open_content(
+            _decimal_text_bounds(self.model.model_json_schema(mode="serialization"))
         )
         for path, bound in self.validator_bounds.items():
             # On the field (a nested model's node is shared by its other uses): a pattern
@@ -173,6 +173,23 @@ def _decimal_text_bounds(node: Any) -> Any:
         if bounds:
             out.update(amount_text_schema(bounds))
     return out
+
+
+def _open_content(node: Any) -> Any:
+    """The schema with no object closed to properties it does not declare."""
+    # The models forbid unknown fields (extra="forbid") and pydantic says so in the schema,
+    # but a published schema that closes its objects makes a consumer pinned to 1.0 refuse
+    # a 1.1 record that only adds an optional field, which a minor version promises to be
+    # safe. Inbound strictness stays with the models; the published contract is open.
+    if isinstance(node, list):
+        return [_open_content(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    return {
+        key: _open_content(value)
+        for key, value in node.items()
+        if not (key == "additionalProperties" and value is False)
+    }
 
 
 DOMAINS: dict[str, DomainSpec] = {

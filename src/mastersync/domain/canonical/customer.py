@@ -16,7 +16,9 @@ from mastersync.domain.canonical.common import (
 )
 from mastersync.domain.canonical.types import CountryCode, CurrencyCode, TaxId, Text
 
-SCHEMA_VERSION = "1.0"
+# 1.1: the published schema leaves objects open (no additionalProperties: false):
+# a consumer holding it accepts later minor versions' added optional fields.
+SCHEMA_VERSION = "1.1"
 
 
 class CustomerLifecycle(StrEnum):

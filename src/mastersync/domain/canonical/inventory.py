@@ -7,7 +7,9 @@ from pydantic import Field
 from mastersync.domain.canonical.common import CanonicalModel
 from mastersync.domain.canonical.types import Amount, Instant, MasterRef, UomCode
 
-SCHEMA_VERSION = "1.0"
+# 1.1: the published schema leaves objects open (no additionalProperties: false):
+# a consumer holding it accepts later minor versions' added optional fields.
+SCHEMA_VERSION = "1.1"
 
 
 class Inventory(CanonicalModel):

@@ -10,7 +10,9 @@ from mastersync.domain.canonical.common import CanonicalModel, Dimensions
 from mastersync.domain.canonical.types import GTIN, Amount, CountryCode, MasterRef, Text, UomCode
 
 # 1.1: optional supplier_item_name and supplier_lead_time_days (additive: 1.0 records stay valid).
-SCHEMA_VERSION = "1.1"
+# 1.2: the published schema leaves objects open (no additionalProperties: false):
+# a consumer holding it accepts later minor versions' added optional fields.
+SCHEMA_VERSION = "1.2"
 
 
 class ItemLifecycle(StrEnum):

@@ -9,7 +9,9 @@ from pydantic import Field
 from mastersync.domain.canonical.common import Address, CanonicalModel
 from mastersync.domain.canonical.types import Text
 
-SCHEMA_VERSION = "1.0"
+# 1.1: the published schema leaves objects open (no additionalProperties: false):
+# a consumer holding it accepts later minor versions' added optional fields.
+SCHEMA_VERSION = "1.1"
 
 
 class LocationKind(StrEnum):

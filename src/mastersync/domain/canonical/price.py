@@ -10,7 +10,9 @@ from pydantic_core import PydanticCustomError
 from mastersync.domain.canonical.common import CanonicalModel
 from mastersync.domain.canonical.types import Amount, CurrencyCode, MasterRef, Text, UomCode
 
-SCHEMA_VERSION = "1.0"
+# 1.1: the published schema leaves objects open (no additionalProperties: false):
+# a consumer holding it accepts later minor versions' added optional fields.
+SCHEMA_VERSION = "1.1"
 
 
 class Price(CanonicalModel):

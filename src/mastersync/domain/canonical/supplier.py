@@ -9,7 +9,9 @@ from pydantic import EmailStr, Field, model_validator
 from mastersync.domain.canonical.common import Address, CanonicalModel, Contact, give_vat_prefix
 from mastersync.domain.canonical.types import BIC, IBAN, CountryCode, CurrencyCode, TaxId, Text
 
-SCHEMA_VERSION = "1.0"
+# 1.1: the published schema leaves objects open (no additionalProperties: false):
+# a consumer holding it accepts later minor versions' added optional fields.
+SCHEMA_VERSION = "1.1"
 
 
 class SupplierLifecycle(StrEnum):
