@@ -165,11 +165,13 @@ def test_832_catalog_in_846_stock_out(tmp_path: Path) -> None:
     }
     assert rows["4006381333931"]["as_of"].startswith("20261126")
 
-    # The same file again is acknowledged once more but ingested no second time.
+    # The same file again is set aside: ingested no second time, and not acknowledged again
+    # (a second 997 would take a control number for content the hub did not read).
     (tmp_path / "edi" / "acme" / "catalog-again.x12").write_text("\ufeff" + isa + CATALOG_SETS)
     out = cli("-l", str(landscape), "run", "--until-idle", "--timeout", "60")
     assert "ingested 0, delivered 0" in out
     assert (tmp_path / "edi" / "acme" / "duplicates" / "catalog-again.x12").exists()
+    assert list((tmp_path / "edi" / "acme" / "acks").glob("997-*.x12")) == [ack_file]
 
 
 def test_pricat_in_with_contrl(tmp_path: Path) -> None:

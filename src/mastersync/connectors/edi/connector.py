@@ -16,14 +16,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from mastersync.connectors.edi.edifact.contrl import build_contrl
+from mastersync.connectors.edi.edifact.contrl import build_contrl, needs_contrl
 from mastersync.connectors.edi.edifact.envelope import EdifactEnvelope
 from mastersync.connectors.edi.edifact.model import EdifactDocument
 from mastersync.connectors.edi.edifact.reader import parse_edifact_bytes
 from mastersync.connectors.edi.edifact.writer import write_invrpt, write_pricat
 from mastersync.connectors.edi.errors import EdiError, EdiWriteError
 from mastersync.connectors.edi.spec import EdiExport, EdiSettings
-from mastersync.connectors.edi.x12.ack import build_997
+from mastersync.connectors.edi.x12.ack import acknowledged_groups, build_997
 from mastersync.connectors.edi.x12.envelope import X12Envelope
 from mastersync.connectors.edi.x12.model import X12Document
 from mastersync.connectors.edi.x12.reader import parse_x12_bytes
@@ -94,11 +94,18 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 class EdiFile:
-    """One claimed file: parsed once, ingested as one claim per record stream, archived
-    (with its rejects) when the last of them is done."""
+    """One claimed file: parsed once, acknowledged when first read, ingested as one claim per
+    record stream, archived (with its rejects) when the last of them is done."""
 
-    def __init__(self, path: Path, domains: Sequence[str]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        domains: Sequence[str],
+        acknowledge: Callable[[EdiFile], None] | None = None,
+    ) -> None:
         self.path = path
+        self._acknowledge = acknowledge
+        self._acknowledged = False
         self.name = path.name
         self.fingerprint = fingerprint(path)
         data = path.read_bytes()
@@ -133,6 +140,12 @@ class EdiFile:
             for e in self.document.all_errors
             if e.severity == "error"
         ]
+
+    def acknowledge(self) -> None:
+        """Answer the file's interchanges (997 or CONTRL), once."""
+        if self._acknowledge is not None and not self._acknowledged:
+            self._acknowledge(self)
+            self._acknowledged = True  # only once written: a failed write is tried again
 
     def claims(self) -> list[EdiClaim]:
         """One claim per record stream; read failures travel with the first."""
@@ -187,6 +200,12 @@ class EdiClaim:
 
     def records(self) -> Iterator[SourceRecord | ReadFailure]:
         """The stream's records of the accepted sets (and the file's read failures)."""
+        # Acknowledged here, before ingest, not when claimed: the poller reads only content
+        # it has not ingested, so a file dropped again (a duplicate) is not answered twice.
+        self.file.acknowledge()
+        return self._read()
+
+    def _read(self) -> Iterator[SourceRecord | ReadFailure]:
         if self.first:
             yield from self.file.failures()
         for record in self.file._records(self.domain):
@@ -237,31 +256,32 @@ class EdiConnector(FileRounds):
         return "edi"
 
     def claim(self) -> list[EdiClaim]:
-        """Claim settled files, acknowledge each interchange, one claim per record stream."""
+        """Claim settled files, one claim per record stream (acknowledged when first read)."""
         claims: list[EdiClaim] = []
         for _, path in self.drop.take(self._matches):
-            edi = EdiFile(path, self.settings.domains)
-            self._acknowledge(edi)
-            claims.extend(edi.claims())
+            claims.extend(EdiFile(path, self.settings.domains, self._acknowledge).claims())
         return claims
 
     def resume(self) -> list[EdiClaim]:
-        """Files a crashed poller left half done; acknowledged if they were not yet."""
+        """Files a crashed poller left half done; acknowledged when read if they were not yet."""
         claims: list[EdiClaim] = []
         for _, path in self.drop.left_over(self._matches):
-            edi = EdiFile(path, self.settings.domains)
-            self._acknowledge(edi)
-            claims.extend(edi.claims())
+            claims.extend(EdiFile(path, self.settings.domains, self._acknowledge).claims())
         return claims
 
     def _acknowledge(self, edi: EdiFile) -> None:
-        """997 or CONTRL per interchange, written before ingest: they report on syntax."""
+        """997 or CONTRL per interchange, written before ingest: they report on syntax.
+
+        Acknowledgements (997, 999, CONTRL) get none, and take no control number."""
         marker = edi.path.with_name(f".{edi.name}.acked")
         if not self.settings.acknowledge or edi.document is None or marker.exists():
             return
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
         if isinstance(edi.document, X12Document):
             for ic in edi.document.interchanges:
+                answered = acknowledged_groups(ic)
+                if not answered:
+                    continue  # only acknowledgements (or no group at all): nothing to answer
                 try:
                     # First without numbers: a 997 the partner's own ISA makes unwritable
                     # (a sender id longer than ISA06's 15 characters) takes none, and stops
@@ -278,15 +298,16 @@ class EdiConnector(FileRounds):
                     continue
                 number = self.numbers.next("interchange")
                 # One group number per group acknowledged, none shared with another 997.
-                groups = max(1, sum(1 for g in ic.groups if g.header is not None))
                 text = build_997(
                     ic,
                     interchange_control=number,
-                    group_control=self.numbers.next("group", groups),
+                    group_control=self.numbers.next("group", len(answered)),
                 )
                 _write_atomically(self.acks / f"997-{stamp}-{number:09d}.x12", text)
         else:
             for eic in edi.document.interchanges:
+                if not needs_contrl(eic):
+                    continue  # only CONTRL messages: a CONTRL is never answered
                 number = self.numbers.next("interchange")
                 text = build_contrl(eic, control_reference=str(number))
                 _write_atomically(self.acks / f"CONTRL-{stamp}-{number:09d}.edi", text)

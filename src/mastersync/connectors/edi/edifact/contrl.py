@@ -18,8 +18,10 @@ from mastersync.connectors.edi.edifact.model import (
     EdifactInterchange,
     Message,
 )
-from mastersync.connectors.edi.errors import EdiError, Rule
+from mastersync.connectors.edi.errors import EdiError, EdiWriteError, Rule
 
+# A CONTRL is never answered by a CONTRL: two systems that did would answer each other forever.
+CONTRL = "CONTRL"
 ACCEPTED, REJECTED = "7", "4"  # 0083: acknowledged (lower levels too unless rejected) / rejected
 # 0085 syntax error codes for each rule.
 ERROR_CODES: dict[Rule, str] = {
@@ -75,6 +77,19 @@ def _message(msg: Message) -> list[SegmentSpec]:
     return segs
 
 
+def is_contrl_group(group: EdifactGroup) -> bool:
+    """True for a group of CONTRL messages: its UNG names CONTRL, or it holds nothing else."""
+    if group.group_id == CONTRL:
+        return True
+    return bool(group.messages) and all(m.type == CONTRL for m in group.messages)
+
+
+def needs_contrl(interchange: EdifactInterchange) -> bool:
+    """False when the interchange carries CONTRL messages and nothing else to report on."""
+    messages = list(interchange.all_messages)
+    return not messages or any(m.type != CONTRL for m in messages)
+
+
 def _group(group: EdifactGroup) -> list[SegmentSpec]:
     errors = [e for e in group.errors if e.severity == "error"]
     ucf: list[ElementValue] = [
@@ -86,7 +101,8 @@ def _group(group: EdifactGroup) -> list[SegmentSpec]:
     ]
     segs: list[SegmentSpec] = [("UCF", ucf)]
     for msg in group.messages:
-        segs += _message(msg)
+        if msg.type != CONTRL:  # misfiled in a business group: still no answer
+            segs += _message(msg)
     return segs
 
 
@@ -103,8 +119,15 @@ def build_contrl(
 
     UCI acknowledges the interchange (7) and names its first error, if any (a UNZ count or
     reference); UCM says 7 or 4 per message, with UCS/UCD pointing at the segments and
-    elements in error of rejected messages. Sender and recipient are swapped.
+    elements in error of rejected messages. Sender and recipient are swapped. CONTRL
+    messages, and groups of them, are left out; EdiWriteError for an interchange of nothing
+    but CONTRL messages (see `needs_contrl`).
     """
+    if not needs_contrl(interchange):
+        raise EdiWriteError(
+            f"interchange {interchange.control_reference!r} holds only CONTRL messages, "
+            "which are not answered"
+        )
     syntax = interchange.syntax_id if interchange.syntax_id in KNOWN else "UNOC"
     env = EdifactEnvelope(
         sender_id=interchange.recipient_id,
@@ -128,7 +151,9 @@ def build_contrl(
     ]
     body: list[SegmentSpec] = [("UCI", uci)]
     for msg in interchange.messages:
-        body += _message(msg)
+        if msg.type != CONTRL:
+            body += _message(msg)
     for group in interchange.groups:
-        body += _group(group)
+        if not is_contrl_group(group):
+            body += _group(group)
     return render_interchange(env, [(f"CONTRL:{message_version}", body)])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from mastersync.connectors.edi.errors import EdiError, Rule
+from mastersync.connectors.edi.errors import EdiError, EdiWriteError, Rule
 from mastersync.connectors.edi.x12.envelope import (
     GroupSpec,
     SegmentSpec,
@@ -17,6 +17,15 @@ from mastersync.connectors.edi.x12.model import (
     TransactionSet,
     X12Delimiters,
 )
+from mastersync.connectors.edi.x12.scanner import is_version
+
+# Functional acknowledgements travel in FA groups as 997 or 999 sets. Neither is ever
+# acknowledged (a note of both sets): two systems that answered them would answer each
+# other's answers forever.
+ACKNOWLEDGEMENT_GROUP = "FA"
+ACKNOWLEDGEMENT_SETS = frozenset({"997", "999"})
+# ISA12 of a 997 answering an interchange whose own ISA12 is no X12 version.
+DEFAULT_VERSION = "00401"
 
 # AK502..AK506 (element 718): errors that concern the set as a whole.
 SET_CODES: dict[Rule, str] = {
@@ -103,7 +112,8 @@ def _group_body(group: FunctionalGroup, d: X12Delimiters) -> list[SegmentSpec]:
         ak1.append(group.version)
     body: list[SegmentSpec] = [("AK1", ak1)]
     for ts in group.sets:
-        body.extend(_set_segments(ts, d))
+        if ts.id not in ACKNOWLEDGEMENT_SETS:  # misfiled in a business group: still no answer
+            body.extend(_set_segments(ts, d))
     received = len(group.sets)
     accepted = sum(1 for ts in group.sets if ts.accepted)
     codes = []
@@ -125,6 +135,18 @@ def _group_body(group: FunctionalGroup, d: X12Delimiters) -> list[SegmentSpec]:
     return body
 
 
+def is_acknowledgement(group: FunctionalGroup) -> bool:
+    """True for a group of functional acknowledgements: GS01 FA, or only 997/999 sets."""
+    if group.functional_id == ACKNOWLEDGEMENT_GROUP:
+        return True
+    return bool(group.sets) and all(ts.id in ACKNOWLEDGEMENT_SETS for ts in group.sets)
+
+
+def acknowledged_groups(interchange: Interchange) -> list[FunctionalGroup]:
+    """The groups a 997 answers: those with a GS that are no acknowledgements themselves."""
+    return [g for g in interchange.groups if g.header is not None and not is_acknowledgement(g)]
+
+
 def build_997(
     interchange: Interchange,
     *,
@@ -139,10 +161,19 @@ def build_997(
 
     Sender and receiver are swapped; each received group gets its own FA group holding one
     997, with group and set control numbers counting up from the ones given. Sets that came
-    without a GS cannot be acknowledged by a 997 and are left out.
+    without a GS cannot be acknowledged by a 997 and are left out, and so are acknowledgements
+    (FA groups, 997 and 999 sets). ISA12 is the received one when it is an X12 version, else
+    00401. EdiWriteError when no group is left to acknowledge (see `acknowledged_groups`).
     """
+    answered = acknowledged_groups(interchange)
+    if not answered:
+        raise EdiWriteError(
+            f"interchange {interchange.control_number!r} holds no functional group a 997 "
+            "answers (none, or only acknowledgements)"
+        )
     d = delimiters or X12Delimiters()
-    version = interchange.version if interchange.version.isdigit() else "00401"
+    # The reader's own rule: a 997 must not repeat a version the reader flags (00040, say).
+    version = interchange.version if is_version(interchange.version) else DEFAULT_VERSION
     env = X12Envelope(
         sender_id=interchange.receiver_id,
         receiver_id=interchange.sender_id,
@@ -158,11 +189,9 @@ def build_997(
         on_invalid="replace",
     )
     groups = []
-    for group in interchange.groups:
-        if group.header is None:
-            continue
+    for group in answered:
         spec = GroupSpec(
-            "FA",
+            ACKNOWLEDGEMENT_GROUP,
             group.application_receiver,
             group.application_sender,
             group.version or "004010",

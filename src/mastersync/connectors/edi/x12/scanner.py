@@ -43,6 +43,11 @@ class IsaHeader:
     problems: list[Problem] = field(default_factory=list)
 
 
+def is_version(version: str) -> bool:
+    """True for an ISA12 interchange version X12 defines (00200 to 00899)."""
+    return _VERSION.match(version) is not None
+
+
 def skip_whitespace(text: str, pos: int) -> int:
     """The first index at or after `pos` that is not a space, tab, CR or LF."""
     n = len(text)
@@ -137,7 +142,7 @@ def read_isa(text: str, start: int) -> IsaHeader:
         raise IsaError(f"{terminator!r} after ISA16 cannot be the segment terminator")
     if width != 106:
         problems.append(Problem("invalid_envelope", f"ISA is {width} characters, not 106", 16))
-    if not _VERSION.match(version):
+    if not is_version(version):
         problems.append(
             Problem(
                 "invalid_qualifier", f"ISA12 {version!r} is not an X12 version (00200-00899)", 12
