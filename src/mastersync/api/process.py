@@ -1,4 +1,4 @@
-"""Process APIs (v1): start a process, read where it stands, take its next step."""
+"""Process APIs (v1): start a process, read where it stands, take its next step, cancel it."""
 
 from __future__ import annotations
 
@@ -14,7 +14,13 @@ from mastersync.api.records import load_visible
 from mastersync.api.schemas import ProcessOut
 from mastersync.api.system import KEY_PATTERN, check_reach, check_write
 from mastersync.domain.canonical import DOMAINS
-from mastersync.pipeline.governance.processes import FLOWS, ProcessError, advance, start
+from mastersync.pipeline.governance.processes import (
+    FLOWS,
+    ProcessError,
+    advance,
+    cancel,
+    start,
+)
 from mastersync.pipeline.queries import live_record
 from mastersync.ports.governance import ProcessRecord
 
@@ -28,6 +34,12 @@ class ProcessStart(BaseModel):
 
     key: str = Field(min_length=1, max_length=200, pattern=KEY_PATTERN)
     attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+def _refused(exc: ProcessError) -> ApiError:
+    """A refused start, step or cancel as the API answers it (with the field and rule
+    that refused it, where one did)."""
+    return ApiError(exc.status, str(exc), problems=exc.problems)
 
 
 def _out(p: ProcessRecord) -> ProcessOut:
@@ -88,7 +100,7 @@ def start_process(
             request.state.request_id,
         )
     except ProcessError as exc:
-        raise ApiError(exc.status, str(exc)) from None
+        raise _refused(exc) from None
     return _out(process)
 
 
@@ -162,5 +174,32 @@ def advance_process(
             expected=body.from_ if body is not None else None,
         )
     except ProcessError as exc:
-        raise ApiError(exc.status, str(exc)) from None
+        raise _refused(exc) from None
+    return _out(process)
+
+
+class ProcessCancel(BaseModel):
+    """Why the process is cancelled (kept in its history, with who cancelled it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Something besides spaces, and no NUL (PostgreSQL keeps none in text).
+    reason: str = Field(min_length=1, max_length=500, pattern=KEY_PATTERN)
+
+
+@router.post("/{process_id}/cancel", response_model=ProcessOut, summary="Cancel a process")
+def cancel_process(
+    request: Request, principal: Caller, process_id: str, body: ProcessCancel
+) -> ProcessOut:
+    """Close an open process without its step: the record keeps its lifecycle state, and
+    the process's lock on it is released. Cancelling needs what the step it forgoes needs
+    (its scope; a second person where the step needs one); a process stranded by a change
+    of the lifecycle's owner is cancelled so too. A request repeated with the same
+    X-Request-ID answers as the first did."""
+    ctx = context(request)
+    process = _mine(request, principal, process_id)
+    try:
+        process = cancel(ctx.governance, principal, process, body.reason, request.state.request_id)
+    except ProcessError as exc:
+        raise _refused(exc) from None
     return _out(process)

@@ -157,7 +157,7 @@ def check_lifecycle(
             masters.add(own)
         records = [g for m in sorted(masters) if (g := uow.golden(m)) is not None]
     for current in records:
-        processes = open_processes(ctx.governance, current.master_id)
+        processes = open_processes(ctx.governance, current.master_id, ctx.hub.landscape)
         if not processes:
             continue
         state = current.attributes.get("lifecycle_state")

@@ -17,6 +17,7 @@ from mastersync.domain.records import BatchSummary, ExceptionStatus
 from mastersync.pipeline.chunk import ChunkRun, Tally
 from mastersync.pipeline.ids import new_id, utc_now
 from mastersync.ports.connector import ReadFailure, SourceRecord
+from mastersync.ports.governance import ProcessStep
 from mastersync.ports.store import ChangeSet, ConcurrencyError, Store
 
 
@@ -112,12 +113,14 @@ class Ingestor:
         actor: str | None = None,
         channel: str | None = None,
         mapper: Mapper | None = None,
+        step: ProcessStep | None = None,
     ) -> BatchReport:
         """Ingest records of ``system``'s ``domain``; each chunk commits on its own.
 
         ``actor`` and ``channel`` say who wrote and through what, for the audit log and
         four-eyes (default: the system, through ingest of ``source``); ``mapper`` replaces
-        the landscape's mapping (the API sends canonical records).
+        the landscape's mapping (the API sends canonical records); ``step`` is the process
+        step a one-record write takes, checked and recorded with it.
         """
         mapper = mapper or self.landscape.mapper(system, domain)
         policy = self.landscape.policies[domain]
@@ -148,6 +151,7 @@ class Ingestor:
                 run = ChunkRun(mapper, policy, report.batch_id, self.clock(), self.ids, unparsed)
                 run.changes.actor = actor or f"system:{system}"
                 run.changes.channel = channel or f"ingest:{source}"
+                run.changes.process_step = step
                 items = run.read(chunk, report.received + 1)
                 try:
                     with self.store.unit_of_work() as uow:

@@ -10,6 +10,8 @@ from mastersync.domain.golden import GoldenRecord
 from mastersync.domain.governance.access import ObjectRule
 from mastersync.domain.governance.audit import AuditEntry
 from mastersync.domain.governance.four_eyes import PendingChange
+from mastersync.domain.versions import Version
+from mastersync.ports.store import StoreError
 
 
 @dataclass
@@ -64,6 +66,70 @@ class ProcessRecord:
     updated_at: str
     master_id: str | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
+    # One more with every change of the process: a change is made over the version it was
+    # decided on, or not at all (compare-and-set; two requests never both move it on).
+    version: int = 0
+
+
+@dataclass(frozen=True)
+class ProcessStep:
+    """A process step (or start) being written: what the store checks, in the transaction
+    that writes the step's record, before it records the step there too.
+
+    The step is recorded only if its write took effect (the golden record's ``field`` is
+    ``value`` afterwards: survivorship or ownership can keep another system's value), only
+    over the process version it was decided on (``expected``; None for a start, which
+    inserts the process, refused while another process of ``open_states`` is open on the
+    record), and only if the record and the source record are as the step read them
+    (``golden_version`` and ``source_version``): the step restates the source record as it
+    read it, and a write landing in between would otherwise be reverted.
+    """
+
+    # The process as the step leaves it (state, history with the step, updated_at).
+    process: ProcessRecord
+    # The source record the step writes (the starter's), and the field and value it sets.
+    system: str
+    key: str
+    field: str
+    value: str
+    request_id: str
+    expected: int | None = None
+    # The record the step read (None for a start: it writes the caller's values).
+    master_id: str | None = None
+    golden_version: int | None = None
+    source_version: Version | None = None
+    # (kind, state) pairs of processes that still have a step to take.
+    open_states: frozenset[tuple[str, str]] = frozenset()
+
+
+class ProcessConflict(StoreError):
+    """Another request changed the process first, or opened another one on its record
+    (``process_id``): the step was not taken, and doing it again would not be what the
+    caller decided."""
+
+    def __init__(self, message: str, process_id: str | None = None) -> None:
+        super().__init__(message)
+        self.process_id = process_id
+
+
+class StaleStep(StoreError):
+    """The record or source record changed between the step's read and its write: the
+    step was not taken, and is taken again on what is stored now."""
+
+
+class StepNotTaken(StoreError):
+    """The step's write did not take effect on the golden record: another source record's
+    value of ``field`` stays (``holder``: its provenance, system and key)."""
+
+    def __init__(
+        self, master_id: str, field: str, wanted: Any, value: Any, holder: Mapping[str, str]
+    ) -> None:
+        super().__init__(
+            f"{master_id}: {field} stays {value!r} from {holder.get('system', 'no source')}, "
+            f"not {wanted!r}"
+        )
+        self.master_id, self.field, self.wanted, self.value = master_id, field, wanted, value
+        self.holder = dict(holder)
 
 
 @dataclass(frozen=True)
@@ -139,7 +205,12 @@ class Governance(Protocol):
         ...
 
     def save_process(self, process: ProcessRecord) -> None:
-        """Insert or update a process."""
+        """Insert or update a process unconditionally (its version counts the change)."""
+        ...
+
+    def update_process(self, process: ProcessRecord, expected: int) -> bool:
+        """Replace a process if its stored version is still ``expected`` (it becomes
+        ``expected + 1``); False if another change came first."""
         ...
 
     def process(self, process_id: str) -> ProcessRecord | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from mastersync.domain.delivery import Applied, Delivery, DeliveryStatus, SubscriptionStats
 from mastersync.domain.golden import ChangeEvent, Contribution, GoldenRecord
@@ -15,6 +15,9 @@ from mastersync.domain.records import BatchSummary, ExceptionEntry, ExceptionSta
 from mastersync.domain.versions import Version
 from mastersync.ports.matching import MatchRepository
 from mastersync.ports.reconciliation import ReconciliationRepository
+
+if TYPE_CHECKING:  # ports.governance imports this module (StoreError)
+    from mastersync.ports.governance import ProcessStep
 
 
 class OpenEntry(NamedTuple):
@@ -54,6 +57,9 @@ class ChangeSet:
     # Who made these changes and through what, for the audit log ("alice", "api:portal").
     actor: str = "hub"
     channel: str = "ingest"
+    # The lifecycle process step this write takes: the store checks and records it in the
+    # write's transaction (or raises, and writes neither).
+    process_step: ProcessStep | None = None
     # Four-eyes: guarded field changes held for confirmation, and confirmations decided
     # (pending change id, status, person, at) -- deciding a change no longer pending fails.
     holds: list[PendingChange] = field(default_factory=list)

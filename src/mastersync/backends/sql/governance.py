@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from mastersync.backends.sql import rows
+from mastersync.backends.sql.governance_writer import merged_into
 from mastersync.backends.sql.tables import (
     api_consumers,
     api_signing_keys,
@@ -108,7 +109,21 @@ def _process(r: Any) -> ProcessRecord:
         r["updated_at"],
         r["master_id"],
         list(rows.json_value(r["history"])),
+        int(r["version"]),
     )
+
+
+def _process_values(process: ProcessRecord) -> dict[str, Any]:
+    return {
+        "kind": process.kind,
+        "state": process.state,
+        "domain": process.domain,
+        "master_id": process.master_id,
+        "started_by": process.started_by,
+        "created_at": process.created_at,
+        "updated_at": process.updated_at,
+        "history": process.history,
+    }
 
 
 class SqlGovernance:
@@ -297,23 +312,28 @@ class SqlGovernance:
 
     # --- processes -----------------------------------------------------------------------
     def save_process(self, process: ProcessRecord) -> None:
-        """Insert or update a process."""
-        values = {
-            "kind": process.kind,
-            "state": process.state,
-            "domain": process.domain,
-            "master_id": process.master_id,
-            "started_by": process.started_by,
-            "created_at": process.created_at,
-            "updated_at": process.updated_at,
-            "history": process.history,
-        }
+        """Insert or update a process (unconditionally; its version counts the change)."""
+        values = _process_values(process)
         with self.engine.begin() as conn:
             done = conn.execute(
-                sa.update(processes).where(processes.c.id == process.id).values(**values)
+                sa.update(processes)
+                .where(processes.c.id == process.id)
+                .values(**values, version=processes.c.version + 1)
             )
             if done.rowcount == 0:
-                conn.execute(sa.insert(processes).values(id=process.id, **values))
+                conn.execute(
+                    sa.insert(processes).values(id=process.id, version=process.version, **values)
+                )
+
+    def update_process(self, process: ProcessRecord, expected: int) -> bool:
+        """Replace a process if its version is still ``expected``."""
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                sa.update(processes)
+                .where(processes.c.id == process.id, processes.c.version == expected)
+                .values(**_process_values(process), version=expected + 1)
+            )
+        return done.rowcount == 1
 
     def process(self, process_id: str) -> ProcessRecord | None:
         """One process."""
@@ -330,13 +350,7 @@ class SqlGovernance:
         process with its starter's source record; one left on a record merged away (before
         processes moved) is found through the merges, however many ago."""
         with self.engine.connect() as conn:
-            ids, frontier = {master_id}, {master_id}
-            while frontier:
-                found = conn.execute(
-                    sa.select(golden.c.master_id).where(golden.c.merged_into.in_(sorted(frontier)))
-                ).scalars()
-                frontier = set(found) - ids  # a cycle cannot be, but never loop on one
-                ids |= frontier
+            ids = merged_into(conn, master_id)
             q = (
                 sa.select(processes)
                 .where(processes.c.master_id.in_(sorted(ids)))

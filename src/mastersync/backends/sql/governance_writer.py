@@ -8,8 +8,15 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from mastersync.backends.sql.tables import audit_log, pending_changes, processes
+from mastersync.backends.sql import rows
+from mastersync.backends.sql.tables import audit_log, golden, pending_changes, processes, xref
 from mastersync.domain.governance.audit import GENESIS, AuditEntry, canonical_json
+from mastersync.ports.governance import (
+    ProcessConflict,
+    ProcessStep,
+    StaleStep,
+    StepNotTaken,
+)
 from mastersync.ports.store import ChangeSet, ConcurrencyError
 
 # The writer's bulk insert: (connection, table, columns, rows).
@@ -55,6 +62,161 @@ def write_governance(conn: sa.Connection, changes: ChangeSet, insert: Insert) ->
         )
         if done.rowcount != 1:
             raise ConcurrencyError(f"pending change {change_id} was decided by someone else")
+    step = changes.process_step
+    if step is not None:
+        _take_step(conn, changes, step)
+
+
+def merged_into(conn: sa.Connection, master_id: str) -> set[str]:
+    """``master_id`` and every record merged into it, however many merges ago."""
+    ids, frontier = {master_id}, {master_id}
+    while frontier:
+        found = conn.execute(
+            sa.select(golden.c.master_id).where(golden.c.merged_into.in_(sorted(frontier)))
+        ).scalars()
+        frontier = set(found) - ids  # a cycle cannot be, but never loop on one
+        ids |= frontier
+    return ids
+
+
+def _concerned(changes: ChangeSet, step: ProcessStep) -> bool:
+    """Whether this change set is the step's write, and ingest took its record: not
+    refused (stale or rejected, or failed before the merge: an inbox entry, no lineage),
+    whose reasons the caller answers with, and not some other write made while the step
+    was set (its lineage has other trace ids). The step's record sent again unchanged is
+    skipped without lineage: that is the step's write too, taken."""
+    ref = (step.system, step.key)
+    said = [e.outcome for e in changes.lineage if (e.system, e.source_key) == ref]
+    if said:
+        return any(outcome in ("accepted", "unchanged") for outcome in said)
+    if any(e.trace_id != step.request_id for e in changes.lineage):
+        return False
+    return not any((x.system, x.source_key) == ref for x in changes.exceptions)
+
+
+def _take_step(conn: sa.Connection, changes: ChangeSet, step: ProcessStep) -> None:
+    """Record a process step in the transaction of its write, if the write took effect
+    and nothing it was decided on changed (see ProcessStep); else raise, which rolls the
+    write back with it. What is read here stays as read until commit: the write holds its
+    source key's lock (PostgreSQL; SQLite has one writer), and the golden row is locked
+    (the write locked it already if it loaded it)."""
+    if not _concerned(changes, step):
+        return
+    process = step.process
+    where = (
+        (xref.c.domain == process.domain)
+        & (xref.c.system == step.system)
+        & (xref.c.source_key == step.key)
+    )
+    master = conn.execute(sa.select(xref.c.master_id).where(where)).scalar()
+    if master is None:
+        return  # nothing was written (the caller finds the step unrecorded and says so)
+    master = str(master)
+    row = (
+        conn.execute(sa.select(golden).where(golden.c.master_id == master).with_for_update())
+        .mappings()
+        .first()
+    )
+    record = rows.golden(row) if row is not None else None
+    if step.expected is None:
+        _no_other_open(conn, step, master)
+    else:
+        _unchanged(conn, changes, step, master, record.version if record else 0)
+    value = record.attributes.get(step.field) if record is not None else None
+    if record is None or value != step.value:
+        holder = record.provenance.get(step.field, {}) if record is not None else {}
+        raise StepNotTaken(master, step.field, step.value, value, holder)
+    values = {
+        "kind": process.kind,
+        "state": process.state,
+        "domain": process.domain,
+        "master_id": master,
+        "started_by": process.started_by,
+        "created_at": process.created_at,
+        "updated_at": process.updated_at,
+        "history": process.history,
+    }
+    if step.expected is None:
+        conn.execute(sa.insert(processes).values(id=process.id, version=1, **values))
+        return
+    done = conn.execute(
+        sa.update(processes)
+        .where(processes.c.id == process.id, processes.c.version == step.expected)
+        .values(**values, version=step.expected + 1)
+    )
+    if done.rowcount != 1:
+        raise ProcessConflict(
+            f"process {process.id} was changed by another request meanwhile: the step to "
+            f"{process.state} was not taken"
+        )
+
+
+def _no_other_open(conn: sa.Connection, step: ProcessStep, master: str) -> None:
+    """A start: refused if the record (or one merged into it) or the starter's source
+    record already has an open process (another start got there first)."""
+    p = processes.c
+    domain = step.process.domain
+    same_source = (
+        (p.domain == domain)
+        & (p.history[(0, "system")].as_string() == step.system)
+        & (p.history[(0, "key")].as_string() == step.key)
+    )
+    q = sa.select(p.id, p.kind, p.state).where(
+        p.master_id.in_(sorted(merged_into(conn, master))) | same_source
+    )
+    for found in conn.execute(q):
+        if found.id != step.process.id and (found.kind, found.state) in step.open_states:
+            raise ProcessConflict(
+                f"{domain} {step.key} ({master}) already has an open process {found.id} "
+                f"({found.kind}, {found.state})",
+                found.id,
+            )
+
+
+def _unchanged(
+    conn: sa.Connection, changes: ChangeSet, step: ProcessStep, master: str, version: int
+) -> None:
+    """A step: the process is at the version the step was decided on, and the golden
+    record and the starter's source record were as the step read them when its write
+    began (this write's own changes are the only ones since)."""
+    process = step.process
+    stored = conn.execute(
+        sa.select(processes.c.version, processes.c.state).where(processes.c.id == process.id)
+    ).first()
+    if stored is None or stored.version != step.expected:
+        now = "gone" if stored is None else f"{stored.state} now"
+        raise ProcessConflict(
+            f"process {process.id} was changed by another request meanwhile ({now}): the "
+            f"step to {process.state} was not taken"
+        )
+    if step.master_id is not None and master != step.master_id:
+        raise StaleStep(
+            f"{process.domain} {step.key} moved from {step.master_id} to {master} (a merge or "
+            "split) while the step was taken"
+        )
+    if step.golden_version is not None:
+        # ``version`` is the record's now: this write's own new versions taken off.
+        made = sum(1 for e in changes.events if e.master_id == master)
+        before = version - made
+        if before != step.golden_version:
+            raise StaleStep(
+                f"{process.domain} {master} is at version {before}, the step read version "
+                f"{step.golden_version}"
+            )
+    read = step.source_version
+    written = next((c for c in changes.contributions if c.ref == (step.system, step.key)), None)
+    # An arrival-ordered write numbers the source record's versions one by one: another
+    # version than the next of the one read means another write of it came in between.
+    if (
+        written is not None
+        and isinstance(read, int)
+        and isinstance(written.version, int)
+        and written.version != read + 1
+    ):
+        raise StaleStep(
+            f"{step.system} {step.key} is at version {written.version - 1}, the step read "
+            f"version {read}"
+        )
 
 
 def _append_audit(conn: sa.Connection, changes: ChangeSet, insert: Insert) -> None:

@@ -402,6 +402,8 @@ processes = sa.Table(
     sa.Column("created_at", Instant, nullable=False),
     sa.Column("updated_at", Instant, nullable=False),
     sa.Column("history", Json, nullable=False),
+    # Counts the process's changes: each is made over the version it read (compare-and-set).
+    sa.Column("version", sa.Integer, nullable=False, server_default="0"),
     sa.Index("ix_processes_master", "master_id"),
 )
 

@@ -3,6 +3,14 @@
 Each process moves one golden record through lifecycle states; every step is a write of
 the starter's system through ingest (so ownership, audit and four-eyes apply), and a step
 marked ``second_person`` must be taken by someone other than the starter.
+
+A start or step is recorded in the transaction of its write, and only if that write set
+the golden record's lifecycle (another system's value can win by ownership or
+survivorship), over the process version it was decided on (two requests never both take
+it), and over the record as it read it (a write landing in between is not reverted): see
+:class:`mastersync.ports.governance.ProcessStep`. A process can be cancelled; one whose
+starter's system may no longer write the lifecycle (the landscape gave it to another
+system) can never advance, holds no lock on the record, and waits to be cancelled.
 """
 
 from __future__ import annotations
@@ -13,18 +21,40 @@ from typing import Any
 
 from mastersync.domain.governance.access import Principal
 from mastersync.domain.governance.four_eyes import GUARDED
+from mastersync.domain.landscape.policy import CompiledLandscape
+from mastersync.domain.survivorship import Rule, rule_of
+from mastersync.domain.versions import Version
 from mastersync.pipeline.governance.writes import WriteResult, write_record
 from mastersync.pipeline.ids import new_id, utc_now
 from mastersync.pipeline.ingest import Ingestor
-from mastersync.ports.governance import Governance, ProcessRecord
+from mastersync.ports.governance import (
+    Governance,
+    ProcessConflict,
+    ProcessRecord,
+    ProcessStep,
+    StaleStep,
+    StepNotTaken,
+)
+
+# The field every step writes.
+LIFECYCLE = "lifecycle_state"
+# The state of a cancelled process (no step leaves it).
+CANCELLED = "cancelled"
+# How often a step is taken on what is stored now after a write of its record landed
+# between its read and its write (each time: another write in that window).
+ATTEMPTS = 3
 
 
 class ProcessError(Exception):
-    """A process step that cannot be taken, with the reason."""
+    """A process step that cannot be taken, with the reason (and, where a field's rule
+    refused it, that field and rule as problems)."""
 
-    def __init__(self, message: str, status: int = 409) -> None:
+    def __init__(
+        self, message: str, status: int = 409, problems: list[dict[str, str]] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
+        self.problems = problems or []
 
 
 @dataclass(frozen=True)
@@ -81,12 +111,29 @@ FLOWS: dict[str, Flow] = {
 }
 
 
-def open_processes(governance: Governance, master_id: str) -> list[ProcessRecord]:
-    """A record's processes that still have a step to take."""
+# (kind, state) of every process that still has a step to take.
+OPEN_STATES = frozenset((kind, s.source) for kind, flow in FLOWS.items() for s in flow.steps)
+
+
+def stranded(process: ProcessRecord, landscape: CompiledLandscape) -> bool:
+    """Whether an open process can never advance under ``landscape``: its starter's system
+    may no longer write the lifecycle (ownership moved to another system since it began).
+    Such a process holds no lock on its record's lifecycle (the owner sets it); it stays
+    open, saying where it stood, until someone cancels it."""
+    system = process.history[0].get("system") if process.history else None
+    policy = landscape.policies[process.domain].fields.get(LIFECYCLE)
+    return system is not None and policy is not None and not policy.may_write(str(system))
+
+
+def open_processes(
+    governance: Governance, master_id: str, landscape: CompiledLandscape | None = None
+) -> list[ProcessRecord]:
+    """A record's processes that still have a step to take; given the landscape in force,
+    only those that can take it (a stranded one locks nothing, see ``stranded``)."""
     return [
         p
         for p in governance.processes_of(master_id)
-        if p.kind in FLOWS and any(s.source == p.state for s in FLOWS[p.kind].steps)
+        if (p.kind, p.state) in OPEN_STATES and not (landscape and stranded(p, landscape))
     ]
 
 
@@ -99,45 +146,95 @@ def _missing(value: Any, path: str) -> bool:
     return value in (None, "", [], {})
 
 
-def _may_set_lifecycle(ingestor: Ingestor, domain: str, system: str) -> None:
-    """Refuse a step before it writes anything when ``system`` may not write the lifecycle
-    (another system owns it): the write would take the other fields and drop the state."""
-    policy = ingestor.landscape.policies[domain].fields.get("lifecycle_state")
+def _cancel_hint(process: ProcessRecord) -> str:
+    return f"cancel it: POST /v1/processes/{process.id}/cancel"
+
+
+def _may_set_lifecycle(
+    ingestor: Ingestor, domain: str, system: str, process: ProcessRecord | None = None
+) -> None:
+    """Refuse a start or step before it writes anything when ``system`` may not write the
+    lifecycle (another system owns it): the write would take the other fields and drop the
+    state. A process already under way is stranded so: it can only be cancelled."""
+    policy = ingestor.landscape.policies[domain].fields.get(LIFECYCLE)
     if policy is not None and not policy.may_write(system):
         owners = ", ".join(policy.owners)
+        said = f"{LIFECYCLE} of {domain} is owned by {owners}, not {system}"
+        if process is None:
+            raise ProcessError(f"{said}: a process started as {system} cannot set it")
         raise ProcessError(
-            f"lifecycle_state of {domain} is owned by {owners}, not {system}: a process "
-            f"started as {system} cannot set it"
+            f"{said}: process {process.id} ({process.kind}, {process.state}), started as "
+            f"{system}, can no longer advance; {_cancel_hint(process)}",
+            problems=[{"field": LIFECYCLE, "rule": "ownership", "message": process.id}],
         )
+
+
+def _rule(ingestor: Ingestor, domain: str, system: str, holder: str | None) -> tuple[str, str]:
+    """(rule name, why) of the field policy that keeps ``holder``'s lifecycle over
+    ``system``'s."""
+    policy = ingestor.landscape.policies[domain].fields[LIFECYCLE]
+    rule, order = rule_of(policy)
+    if policy.owners:
+        if not policy.may_write(system):
+            return "ownership", f"only {', '.join(policy.owners)} may write it"
+        return "ownership", f"its owners in priority order are {', '.join(policy.owners)}"
+    if rule is Rule.SOURCE_PRIORITY:
+        return rule.value, f"systems in priority order: {', '.join(order)}"
+    if rule is Rule.MOST_RECENT:
+        return rule.value, f"{holder or 'another system'}'s value is the most recent"
+    return rule.value, f"{holder or 'another system'}'s value is the most complete"
+
+
+def _not_taken(
+    ingestor: Ingestor,
+    process: ProcessRecord,
+    system: str,
+    key: str,
+    target: str,
+    exc: StepNotTaken,
+) -> ProcessError:
+    """The error for a start or step whose lifecycle did not take: record, field, rule."""
+    holder = exc.holder.get("system")
+    name, why = _rule(ingestor, process.domain, system, holder)
+    source = f"{holder} {exc.holder.get('key', '')}".strip() if holder else "no source"
+    message = (
+        f"{process.domain} {key} ({exc.master_id}): {exc.field} stays {exc.value!r} (from "
+        f"{source}), not {exc.wanted!r} as written by {system}: refused by the {name} rule "
+        f"({why}); the step to {target} was not taken"
+    )
+    if process.history:
+        message += f", process {process.id} stays {process.state}"
+    return ProcessError(message, 409, [{"field": exc.field, "rule": name, "message": message}])
 
 
 def _write(
     ingestor: Ingestor,
     governance: Governance,
     principal: Principal,
-    system: str,
-    domain: str,
-    key: str,
+    step: ProcessStep,
     attributes: dict[str, Any],
-    request_id: str,
     route: str,
 ) -> WriteResult:
+    """Write the step's record as the starter's system; the store records the step with it
+    (or raises ProcessConflict, StaleStep or StepNotTaken, and writes neither)."""
+    domain = step.process.domain
     result = write_record(
         ingestor,
         governance,
         consumer=principal.consumer,
         person=principal.person,
-        system=system,
+        system=step.system,
         domain=domain,
-        key=key,
+        key=step.key,
         version=None,
         attributes=attributes,
-        request_id=request_id,
+        request_id=step.request_id,
         route=route,
+        step=step,
     )
     if result.outcome in ("rejected", "stale"):
         problems = "; ".join(f"{f}: {m}" for f, _, m in result.problems)
-        raise ProcessError(f"{domain} {key} was {result.outcome}: {problems}", 422)
+        raise ProcessError(f"{domain} {step.key} was {result.outcome}: {problems}", 422)
     return result
 
 
@@ -151,59 +248,88 @@ def start(
     request_id: str,
     clock: Callable[[], str] = utc_now,
 ) -> ProcessRecord:
-    """Start a process: write the record in its first lifecycle state as the caller's system."""
+    """Start a process: write the record in its first lifecycle state as the caller's
+    system. Refused if the record has an open process (a stranded one too: it is cancelled
+    first), and if the first state does not take on the golden record."""
     flow = FLOWS[kind]
-    if principal.system is None:
+    system = principal.system
+    if system is None:
         raise ProcessError(f"{principal.consumer} has no source system to write as", 403)
-    _may_set_lifecycle(ingestor, flow.domain, principal.system)
+    _may_set_lifecycle(ingestor, flow.domain, system)
     with ingestor.store.unit_of_work(write=False) as uow:
-        known = uow.find_master(flow.domain, principal.system, key)
+        known = uow.find_master(flow.domain, system, key)
     if known is not None:
-        for process in open_processes(governance, known):
-            if process.history and process.history[0].get("request_id") == request_id:
-                return process  # the same start again (a retry): the process it started
-            # A second start would set the record back to the first state under another
-            # process, and both would wait for the same record.
-            raise ProcessError(
-                f"{flow.domain} {key} already has an open process {process.id} "
-                f"({process.kind}, {process.state})"
-            )
-    values = {**attributes, "lifecycle_state": flow.first_lifecycle}
-    result = _write(
-        ingestor,
-        governance,
-        principal,
-        principal.system,
-        flow.domain,
-        key,
-        values,
-        request_id,
-        f"POST /v1/processes/{kind}",
-    )
+        earlier = _started(ingestor, governance, flow.domain, key, known, request_id)
+        if earlier is not None:
+            return earlier
     now = clock()
+    entry = {
+        "at": now,
+        "step": "start",
+        "state": flow.first,
+        "by": principal.person,
+        "system": system,
+        "key": key,
+        "request_id": request_id,
+    }
     process = ProcessRecord(
-        new_id("prc"),
-        kind,
-        flow.first,
-        flow.domain,
-        principal.person,
-        now,
-        now,
-        result.master_id,
-        [
-            {
-                "at": now,
-                "step": "start",
-                "state": flow.first,
-                "by": principal.person,
-                "system": principal.system,
-                "key": key,
-                "request_id": request_id,
-            }
-        ],
+        new_id("prc"), kind, flow.first, flow.domain, principal.person, now, now, known, [entry]
     )
-    governance.save_process(process)
-    return process
+    step = ProcessStep(
+        process, system, key, LIFECYCLE, flow.first_lifecycle, request_id, open_states=OPEN_STATES
+    )
+    values = {**attributes, LIFECYCLE: flow.first_lifecycle}
+    try:
+        _write(ingestor, governance, principal, step, values, f"POST /v1/processes/{kind}")
+    except ProcessConflict as exc:
+        # Another start got there first; if it was this same start (a retry racing the
+        # first try), its process is the answer.
+        other = governance.process(exc.process_id) if exc.process_id else None
+        if other is None:
+            raise ProcessError(str(exc)) from None
+        if other.history and other.history[0].get("request_id") == request_id:
+            return other
+        raise ProcessError(f"{exc}{_stranded_hint(other, ingestor.landscape)}") from None
+    except StepNotTaken as exc:
+        # Nothing was recorded: the error names no process.
+        refused = _not_taken(ingestor, replace(process, history=[]), system, key, flow.first, exc)
+        raise refused from None
+    stored = governance.process(process.id)
+    if stored is None:
+        raise ProcessError(f"{flow.domain} {key}: the start was written but not recorded")
+    return stored
+
+
+def _started(
+    ingestor: Ingestor,
+    governance: Governance,
+    domain: str,
+    key: str,
+    master_id: str,
+    request_id: str,
+) -> ProcessRecord | None:
+    """The process this same start (``request_id``) already started on the record (a
+    retry after a lost answer), or None if the record has no open process; refused if it
+    has another (a second start would set it back to the first state, and both would wait
+    for the same record)."""
+    for process in open_processes(governance, master_id):
+        if process.history and process.history[0].get("request_id") == request_id:
+            return process
+        raise ProcessError(
+            f"{domain} {key} already has an open process {process.id} "
+            f"({process.kind}, {process.state}){_stranded_hint(process, ingestor.landscape)}"
+        )
+    return None
+
+
+def _stranded_hint(process: ProcessRecord, landscape: CompiledLandscape) -> str:
+    """What to do about an open process in the way that can never advance."""
+    if not stranded(process, landscape):
+        return ""
+    return (
+        f"; it can no longer advance ({LIFECYCLE} is owned by another system now): "
+        f"{_cancel_hint(process)}"
+    )
 
 
 def _repeated(process: ProcessRecord, request_id: str) -> ProcessRecord | None:
@@ -217,6 +343,7 @@ def _repeated(process: ProcessRecord, request_id: str) -> ProcessRecord | None:
         return None
     entry = process.history[at]
     if "refused" in entry:
+        # Steps recorded as refused before steps were recorded with their write.
         raise ProcessError(str(entry["refused"]))
     # The process as that step left it, not as later steps (by others) moved it.
     return replace(
@@ -227,6 +354,17 @@ def _repeated(process: ProcessRecord, request_id: str) -> ProcessRecord | None:
     )
 
 
+@dataclass(frozen=True)
+class _Read:
+    """What a step read: the golden record's attributes and version, the starter's source
+    record's version, and what the step writes."""
+
+    current: dict[str, Any]
+    golden_version: int
+    source_version: Version
+    values: dict[str, Any]
+
+
 def _step_values(
     ingestor: Ingestor,
     governance: Governance,
@@ -234,17 +372,17 @@ def _step_values(
     system: str,
     key: str,
     lifecycle: str,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The golden record's attributes and what the step writes: the starter system's
-    contribution as stored now (read just before the write, so a write of that system made
-    while the step was under way is not reverted) with only the lifecycle changed."""
+) -> _Read:
+    """The golden record and what the step writes: the starter system's contribution as
+    stored now with only the lifecycle changed. The write is made only if neither changed
+    before it (else it is read again): restating an older contribution reverts a write."""
     with ingestor.store.unit_of_work(write=False) as uow:
         record = uow.golden(master_id)
         members = uow.members(master_id)
     source = next((m for m in members if m.ref == (system, key)), None)
     if record is None or source is None:
         raise ProcessError(f"the record of {system} {key} is gone or was merged away")
-    values = {**source.values, "lifecycle_state": lifecycle}
+    values = {**source.values, LIFECYCLE: lifecycle}
     # A guarded value the source changed and that waits for confirmation is not in its
     # stored values (a held value is never kept): restating the stored one would be the
     # source taking its change back, which supersedes the pending change (a bank account
@@ -259,7 +397,27 @@ def _step_values(
             values.pop(change.field, None)
         else:
             values[change.field] = change.proposed
-    return dict(record.attributes), values
+    return _Read(dict(record.attributes), record.version, source.version, values)
+
+
+def _next_step(process: ProcessRecord, principal: Principal, verb: str) -> Step:
+    """The step a process waits on, if ``principal`` may ``verb`` it: take it, or cancel
+    the process instead (which needs the same: its scope, and a second person)."""
+    flow = FLOWS[process.kind]
+    step = next((s for s in flow.steps if s.source == process.state), None)
+    if step is None:
+        raise ProcessError(f"process {process.id} is {process.state}: no step is left")
+    if step.scope not in principal.scopes:
+        raise ProcessError(
+            f"to {verb} the step to {step.target} needs the scope {step.scope!r}", 403
+        )
+    if step.second_person and principal.person == process.started_by:
+        raise ProcessError(
+            f"process {process.id} was started by {principal.person}: a different person "
+            f"must {verb} the step to {step.target} (four-eyes)",
+            403,
+        )
+    return step
 
 
 def advance(
@@ -273,7 +431,55 @@ def advance(
     clock: Callable[[], str] = utc_now,
 ) -> ProcessRecord:
     """Take the next step of a process whose record is now ``master_id``; ``expected`` is
-    the state the caller means to move on from (a different one is refused)."""
+    the state the caller means to move on from (a different one is refused). A step meeting
+    another request's change of the process is refused (409); one meeting a write of its
+    record made since it read it is taken again on what is stored now."""
+    origin = process.history[0] if process.history else {}
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return _advance(
+                ingestor, governance, principal, process, master_id, request_id, expected, clock
+            )
+        except ProcessConflict as exc:
+            fresh = governance.process(process.id)
+            earlier = _repeated(fresh, request_id) if fresh is not None else None
+            if earlier is not None:
+                return earlier  # the same request, taken by a try running alongside
+            raise ProcessError(str(exc)) from None
+        except StaleStep as exc:
+            fresh = governance.process(process.id)
+            if fresh is None or fresh.version != process.version:
+                # Moved on by another request meanwhile: not the step this one decided on.
+                state = fresh.state if fresh is not None else "gone"
+                raise ProcessError(
+                    f"process {process.id} was changed by another request meanwhile "
+                    f"({state} now): the step was not taken"
+                ) from None
+            if attempt == ATTEMPTS:
+                raise ProcessError(
+                    f"{process.domain} {origin.get('key')} changed while the step was taken, "
+                    f"{ATTEMPTS} times ({exc}): the step was not taken; try again"
+                ) from None
+            process = fresh
+            with ingestor.store.unit_of_work(write=False) as uow:
+                found = uow.find_master(
+                    process.domain, str(origin.get("system")), str(origin.get("key"))
+                )
+            master_id = found or master_id
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _advance(
+    ingestor: Ingestor,
+    governance: Governance,
+    principal: Principal,
+    process: ProcessRecord,
+    master_id: str,
+    request_id: str,
+    expected: str | None,
+    clock: Callable[[], str],
+) -> ProcessRecord:
+    """One try of ``advance``."""
     flow = FLOWS[process.kind]
     earlier = _repeated(process, request_id)
     if earlier is not None:
@@ -282,57 +488,104 @@ def advance(
         raise ProcessError(
             f"process {process.id} is {process.state}, not {expected}: the step was not taken"
         )
-    step = next((s for s in flow.steps if s.source == process.state), None)
-    if step is None:
-        raise ProcessError(f"process {process.id} is {process.state}: no step is left")
-    if step.scope not in principal.scopes:
-        raise ProcessError(f"the step to {step.target} needs the scope {step.scope!r}", 403)
-    if step.second_person and principal.person == process.started_by:
-        raise ProcessError(
-            f"process {process.id} was started by {principal.person}: a different person "
-            f"must take the step to {step.target} (four-eyes)",
-            403,
-        )
+    step = _next_step(process, principal, "take")
     origin = process.history[0]
     system, key = str(origin["system"]), str(origin["key"])
-    current, values = _step_values(ingestor, governance, master_id, system, key, step.lifecycle)
-    missing = [f for f in flow.ready.get(step.target, ()) if _missing(current, f)]
+    _may_set_lifecycle(ingestor, flow.domain, system, process)
+    read = _step_values(ingestor, governance, master_id, system, key, step.lifecycle)
+    missing = [f for f in flow.ready.get(step.target, ()) if _missing(read.current, f)]
     if missing:
         raise ProcessError(
             f"the {flow.domain} is not ready for {step.target}: {', '.join(missing)} missing"
         )
-    _may_set_lifecycle(ingestor, flow.domain, system)
-    result = _write(
-        ingestor,
-        governance,
-        principal,
-        system,
-        flow.domain,
-        key,
-        values,
-        request_id,
-        "POST /v1/processes/{id}/advance",
-    )
     now = clock()
     entry: dict[str, Any] = {
         "at": now,
         "step": step.target,
         "by": principal.person,
         "request_id": request_id,
+        "state": step.target,
     }
-    if "lifecycle_state" in result.ignored:
-        # The lifecycle is owned by another system (the landscape changed between the
-        # check and the write): the step did not take. Other fields the system may not
-        # write (owned elsewhere) are dropped as on any write; the step stands.
-        entry["state"] = process.state
-        entry["refused"] = f"lifecycle_state is owned by another system than {origin['system']}"
-        process.history.append(entry)
-        process.updated_at = now
-        governance.save_process(process)
-        raise ProcessError(str(entry["refused"]))
-    process.state = step.target
-    entry["state"] = step.target
-    process.history.append(entry)
-    process.updated_at = now
-    governance.save_process(process)
-    return process
+    moved = replace(process, state=step.target, updated_at=now, history=[*process.history, entry])
+    recorded = ProcessStep(
+        moved,
+        system,
+        key,
+        LIFECYCLE,
+        step.lifecycle,
+        request_id,
+        expected=process.version,
+        master_id=master_id,
+        golden_version=read.golden_version,
+        source_version=read.source_version,
+        open_states=OPEN_STATES,
+    )
+    try:
+        _write(
+            ingestor,
+            governance,
+            principal,
+            recorded,
+            read.values,
+            "POST /v1/processes/{id}/advance",
+        )
+    except StepNotTaken as exc:
+        raise _not_taken(ingestor, process, system, key, step.target, exc) from None
+    stored = governance.process(process.id)
+    # As the step left it (a cancel may follow at once).
+    done = _repeated(stored, request_id) if stored is not None else None
+    if done is None:
+        raise ProcessError(f"process {process.id}: the step was written but not recorded")
+    return done
+
+
+def cancel(
+    governance: Governance,
+    principal: Principal,
+    process: ProcessRecord,
+    reason: str,
+    request_id: str,
+    clock: Callable[[], str] = utc_now,
+) -> ProcessRecord:
+    """Close an open process without taking its step, saying who and why in its history.
+
+    The record keeps its lifecycle state as it is, and the process's lock on it is released:
+    its systems (the owner, where ownership moved) set it again. Cancelling forgoes the
+    step the process waits on, so it takes what that step takes: its scope, and a person
+    other than the starter where the step needs one (else a starter could cancel an
+    approval and set the state straight). Over the process as the caller read it: moved on
+    by another request meanwhile, it is not cancelled (409). The same request again answers
+    as the first did.
+    """
+    earlier = _repeated(process, request_id)
+    if earlier is not None:
+        return earlier
+    why = reason.strip()
+    if not why:
+        raise ProcessError(f"cancelling process {process.id} needs a reason", 422)
+    if (process.kind, process.state) not in OPEN_STATES:
+        raise ProcessError(f"process {process.id} is {process.state}: there is nothing to cancel")
+    _next_step(process, principal, "cancel")
+    now = clock()
+    entry = {
+        "at": now,
+        "step": "cancel",
+        "from": process.state,
+        "state": CANCELLED,
+        "by": principal.person,
+        "consumer": principal.consumer,
+        "reason": why,
+        "request_id": request_id,
+    }
+    closed = replace(process, state=CANCELLED, updated_at=now, history=[*process.history, entry])
+    if governance.update_process(closed, process.version):
+        return replace(closed, version=process.version + 1)
+    fresh = governance.process(process.id)
+    earlier = _repeated(fresh, request_id) if fresh is not None else None
+    if earlier is not None:
+        return earlier
+    state = fresh.state if fresh is not None else "gone"
+    raise ProcessError(
+        f"process {process.id} was changed by another request meanwhile ({state} now): it "
+        "was not cancelled"
+    )

@@ -13,7 +13,7 @@ from mastersync.domain.mapping.mapper import Mapper
 from mastersync.domain.mapping.spec import MappingSpec, ValueOp, VersionKind, VersionSpec
 from mastersync.pipeline.ingest import Ingestor
 from mastersync.ports.connector import SourceRecord
-from mastersync.ports.governance import Governance
+from mastersync.ports.governance import Governance, ProcessStep
 
 # Where a record written through the API was read (its inbox entries keep it).
 API_LOCATOR = "api "
@@ -64,8 +64,10 @@ def write_record(
     attributes: dict[str, Any],
     request_id: str,
     route: str,
+    step: ProcessStep | None = None,
 ) -> WriteResult:
-    """Ingest one canonical record as ``system``; the caller checked scopes and fields."""
+    """Ingest one canonical record as ``system`` (taking a process ``step`` with it); the
+    caller checked scopes and fields."""
     payload: dict[str, Any] = {"key": key, "attributes": attributes}
     if version is not None:
         payload["version"] = version
@@ -78,6 +80,7 @@ def write_record(
         actor=person,
         channel=f"api:{consumer} {route}",
         mapper=canonical_mapper(system, domain, version is not None),
+        step=step,
     )
     outcome = next((k for k, n in report.outcomes.items() if n), "unchanged")
     master = report.master_ids[0] if report.master_ids else None
