@@ -92,3 +92,40 @@ def test_shopify_and_generic_hmac() -> None:
             300,
             **options,  # type: ignore[arg-type]
         )
+
+
+def test_a_digest_of_the_signed_material_stands_in_for_an_unsigned_id() -> None:
+    """Shopify and hmac sign no id: a captured request re-sent with a new id was a new
+    push. The digest of what they do sign is the same however the headers are changed."""
+    import hashlib
+    import hmac
+
+    body = b'{"id":7,"title":"Old title"}'
+    signed = _lower(signing.shopify("shpss_secret", body, "products/update", "e-1"))
+    first = signatures.shopify(signed, body, ["shpss_secret"], 0, 300)
+    forged = {**signed, "x-shopify-event-id": "e-forged", "x-shopify-webhook-id": "w-forged"}
+    replay = signatures.shopify(forged, body, ["shpss_secret"], 0, 300)
+    assert replay.message_id == "e-forged"
+    assert first.digest == replay.digest == hashlib.sha256(body).hexdigest()
+    without_id = {"x-shopify-hmac-sha256": signed["x-shopify-hmac-sha256"]}
+    assert signatures.shopify(without_id, body, ["shpss_secret"], 0, 300).digest == first.digest
+
+    mac = hmac.new(b"ops-secret", b"1000." + body, hashlib.sha256).hexdigest()
+    options = {
+        "signature_header": "X-Signature",
+        "encoding": "hex",
+        "prefix": "",
+        "timestamp_header": "X-Timestamp",
+        "id_header": "X-Delivery",
+    }
+    one = {"x-signature": mac, "x-timestamp": "1000", "x-delivery": "d-1"}
+    two = {**one, "x-delivery": "d-forged"}
+    a = signatures.generic(one, body, ["ops-secret"], 1000, 300, **options)
+    b = signatures.generic(two, body, ["ops-secret"], 1000, 300, **options)
+    # The timestamp is signed, so it is part of what the digest covers.
+    assert a.digest == b.digest == hashlib.sha256(b"1000." + body).hexdigest()
+    # Schemes that sign their id need no digest: a new id does not verify.
+    standard = signing.standard(SECRET, "m1", 1000, body)
+    assert signatures.standard(standard, body, [SECRET], 1000, 300).digest is None
+    stripe = _lower(signing.stripe("whsec_stripe_test", 1000, body))
+    assert signatures.stripe(stripe, body, ["whsec_stripe_test"], 1000, 300).digest is None

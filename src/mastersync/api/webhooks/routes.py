@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from mastersync.bootstrap import Hub, open_connector
 from mastersync.connectors.webhook.receiver import BadPush, WebhookConnector
 from mastersync.connectors.webhook.signatures import Rejected
-from mastersync.pipeline.pushes import PushIntake
+from mastersync.pipeline.pushes import InFlight, PushIntake
 from mastersync.ports.connector import ConnectorError
 
 log = logging.getLogger("mastersync.webhooks")
@@ -61,6 +61,17 @@ def webhook_router(hub: Hub, clock: Any = time.time) -> APIRouter:
             body += chunk
             if len(body) > connector.settings.max_body:  # chunked bodies declare no length
                 return _problem(413, f"body exceeds {connector.settings.max_body} bytes")
+        for name in connector.guarded_headers:
+            values = request.headers.getlist(name)
+            if len(set(values)) > 1:
+                # Which one the signature was made with, or names the push, is anybody's
+                # guess: taking the last let a request carry one id for the signature
+                # and another for the de-duplication.
+                return _problem(
+                    400,
+                    f"header {name} is sent {len(values)} times with different values; "
+                    "send it once",
+                )
         headers = {k.lower(): v for k, v in request.headers.items()}
         try:
             verified = connector.verify(headers, bytes(body), clock())
@@ -86,7 +97,11 @@ def webhook_router(hub: Hub, clock: Any = time.time) -> APIRouter:
                 push.message_id,
                 push.records,
                 connector.id_lifetime,
+                push.digest,
             )
+        except InFlight as exc:
+            log.info("%s: %s", system, exc)
+            return _problem(503, f"{exc}; retry later", **{"Retry-After": "5"})
         except Exception:
             # Not stored, so not acknowledged: the sender retries later.
             log.exception("%s: push %s could not be stored", system, push.message_id)

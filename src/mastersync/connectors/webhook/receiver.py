@@ -18,6 +18,17 @@ from mastersync.ports.connector import CheckResult, ReadFailure, SourceRecord
 
 _DEFAULT_RECORDS = {"standard": "data", "stripe": "data.object"}
 _TOPIC_HEADERS = {"shopify": "x-shopify-topic"}
+# Headers each scheme reads its signature, id, timestamp and topic from (lower case).
+_SCHEME_HEADERS = {
+    "standard": ("webhook-id", "webhook-timestamp", "webhook-signature"),
+    "stripe": ("stripe-signature",),
+    "shopify": (
+        "x-shopify-hmac-sha256",
+        "x-shopify-event-id",
+        "x-shopify-webhook-id",
+        "x-shopify-topic",
+    ),
+}
 
 
 class BadPush(Exception):
@@ -33,6 +44,8 @@ class Push:
     topic: str | None
     # ReadFailure: input its receiver records without a record (an Akeneo deletion).
     records: list[SourceRecord | ReadFailure] = field(default_factory=list)
+    # Verified.digest: what the signature covers, where it does not cover message_id.
+    digest: str | None = None
 
 
 class WebhookConnector:
@@ -59,11 +72,25 @@ class WebhookConnector:
 
     @property
     def id_lifetime(self) -> float:
-        """Seconds a message id is remembered: long enough to stop a replay within the
-        tolerance, and a sender's retry after a lost acknowledgement (re-signed with a fresh
-        timestamp, so the tolerance does not stop it: kept only twice the tolerance, a retry
-        an hour late applied an old version over a newer one)."""
+        """Seconds a message id (and a signed content's digest) is remembered: long enough to
+        stop a replay within the tolerance, and a sender's retry after a lost acknowledgement
+        (re-signed with a fresh timestamp, so the tolerance does not stop it: kept only twice
+        the tolerance, a retry an hour late applied an old version over a newer one)."""
         return max(self.settings.remember, 2 * self.settings.tolerance)
+
+    @property
+    def guarded_headers(self) -> tuple[str, ...]:
+        """Headers (lower case) that must come at most once: the signature, id, timestamp
+        and topic are read from them, and of two values one would be taken silently."""
+        if self.settings.scheme != "hmac":
+            return _SCHEME_HEADERS[self.settings.scheme]
+        named = (
+            self.settings.signature_header,
+            self.settings.timestamp_header,
+            self.settings.id_header,
+            self.settings.topic_header,
+        )
+        return tuple(h.lower() for h in named if h)
 
     def verify(self, headers: Mapping[str, str], body: bytes, now: float) -> Verified:
         """The signature's promise, or Rejected; headers are lower-cased names."""
@@ -128,7 +155,7 @@ class WebhookConnector:
                 records.append(ReadFailure(where, "record", message, item))
                 continue
             records.append(SourceRecord(item, locator=where))
-        return Push(message_id, domain, topic, records)
+        return Push(message_id, domain, topic, records, verified.digest)
 
     def check(self) -> CheckResult:
         """What a configured receiver accepts."""

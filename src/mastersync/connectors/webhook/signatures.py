@@ -21,6 +21,13 @@ class Verified:
 
     message_id: str | None
     timestamp: float | None
+    # SHA-256 (hex) of the signed material, set where the signature does not cover the
+    # message id: a captured request re-sent with a new id is caught by this instead.
+    digest: str | None = None
+
+
+def _digest(signed: bytes) -> str:
+    return hashlib.sha256(signed).hexdigest()
 
 
 def _mac(key: bytes, content: bytes) -> bytes:
@@ -108,8 +115,9 @@ def shopify(
 ) -> Verified:
     """Shopify: X-Shopify-Hmac-Sha256, base64 HMAC-SHA256 of the body with the app secret.
 
-    The signature covers no header, so the triggered-at time proves nothing and retries
-    keep it: replays are stopped by remembering event ids instead.
+    The signature covers no header, so the triggered-at time proves nothing and neither
+    does the event id (a replay can carry any): replays are stopped by remembering the
+    body's digest, and the event id too (Shopify's retries keep both).
     """
     try:
         given = base64.b64decode(_header(headers, "X-Shopify-Hmac-Sha256"), validate=True)
@@ -118,7 +126,7 @@ def shopify(
     if not _any_matches([_mac(s.encode(), body) for s in secrets], [given]):
         raise Rejected("signature does not match")
     message_id = headers.get("x-shopify-event-id") or headers.get("x-shopify-webhook-id")
-    return Verified(message_id, None)
+    return Verified(message_id, None, _digest(body))
 
 
 def generic(
@@ -134,7 +142,8 @@ def generic(
     timestamp_header: str | None,
     id_header: str | None,
 ) -> Verified:
-    """HMAC-SHA256 of the body (or of "timestamp.body" when a timestamp header is set)."""
+    """HMAC-SHA256 of the body (or of "timestamp.body" when a timestamp header is set); the
+    id header is not signed, so the digest of what is signed stops replays."""
     raw = _header(headers, signature_header)
     if prefix and not raw.startswith(prefix):
         raise Rejected(f"{signature_header} does not start with {prefix!r}")
@@ -148,4 +157,5 @@ def generic(
     if not _any_matches([_mac(s.encode(), content) for s in secrets], [given]):
         raise Rejected("signature does not match")
     message_id = headers.get(id_header.lower()) if id_header else None
-    return Verified(message_id, _fresh(stamp, now, tolerance) if stamp is not None else None)
+    stamped = _fresh(stamp, now, tolerance) if stamp is not None else None
+    return Verified(message_id, stamped, _digest(content))

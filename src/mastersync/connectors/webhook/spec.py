@@ -26,8 +26,10 @@ class WebhookSettings(ConnectorSettings):
     previous_secret: str | None = None
     # Seconds a signed timestamp may differ from now (replays older than this are refused).
     tolerance: float = Field(default=300, gt=0)
-    # Seconds a message id is remembered, for schemes that sign no timestamp (a re-sent id
-    # is acknowledged and ignored). Schemes with timestamps keep ids for twice the tolerance.
+    # Seconds a message id is remembered (a re-sent id is acknowledged and ignored), and
+    # for shopify and hmac, whose signatures do not cover the id, the digest of the signed
+    # content too (the same content under another id is ignored as well). At least twice
+    # the tolerance.
     remember: float = Field(default=7 * 86400, gt=0)
     # Domains this system may push (each needs an inbound mapping).
     domains: list[str] = Field(min_length=1)
