@@ -1,6 +1,7 @@
-"""Deliveries that wait for a record they reference: held while that record is on its way
-to the consumer, dead-lettered with their own rule when it never gets there, and sent by
-themselves once it does."""
+"""Deliveries not sent: waiting for a record they reference (held while that record is on
+its way to the consumer, dead-lettered with their own rule when it never gets there, sent by
+themselves once it does), or for their turn at a paced connector (never dead-lettered for
+it). Neither spends the attempts that count what the consumer answers."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from mastersync.pipeline.exceptions import ExceptionsInbox
 from mastersync.pipeline.ids import utc_now
 from mastersync.pipeline.ingest import Ingestor
 from mastersync.ports.connector import SourceRecord
+from mastersync.ports.outbound import DeliveryAck, DeliveryRequest, NotSent
 from mastersync.ports.store import ExceptionFilter, Store
 
 FAST = {"backoff": {"initial": "20ms", "max": "100ms"}, "batch_size": 50}
@@ -134,9 +136,7 @@ def test_a_delivery_waits_for_its_reference_on_its_way_then_goes_by_itself_once_
     shop = SandboxConnector(tmp_path / "shop.db")
     assert inbox.retry([item_dead]).queued == [item_dead.id]
     deliver(store, compiled, shop)
-    item_key = next(
-        r["key"] for m, r in shop.target.records("item").items() if m == item_a
-    )
+    item_key = next(r["key"] for m, r in shop.target.records("item").items() if m == item_a)
     # Stock A follows by itself, under the shop's key for item A.
     report = inbox.retry_parked(dt.datetime.now(dt.UTC))
     assert report.queued == [stock_dead.id]
@@ -147,3 +147,52 @@ def test_a_delivery_waits_for_its_reference_on_its_way_then_goes_by_itself_once_
         settled = uow.exception(stock_dead.id or 0)
     assert settled is not None and settled.status is ExceptionStatus.RESOLVED
     assert dead_letters(store) == []
+
+
+class PacedShop:
+    """A shop whose connector paces itself: each request is turned away, unsent, a few
+    times (its turn not come) before it goes."""
+
+    def __init__(self, inner: SandboxConnector, turned_away: int) -> None:
+        self.inner = inner
+        self.turned_away = turned_away
+        self.calls: dict[str, int] = {}
+
+    async def send(self, request: DeliveryRequest) -> DeliveryAck:
+        n = self.calls[request.master_id] = self.calls.get(request.master_id, 0) + 1
+        if n <= self.turned_away:
+            raise NotSent(f"not sent, its turn comes in {0.01 * n:.2f} s", retry_after=0.01)
+        return await self.inner.send(request)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+def test_a_delivery_its_connector_did_not_send_spends_no_attempt(
+    store: Store, tmp_path: Path
+) -> None:
+    compiled = landscape()
+    Ingestor(store, compiled).ingest("erp", "item", [SourceRecord({"sku": s}) for s in "AB"])
+    shop = PacedShop(SandboxConnector(tmp_path / "shop.db"), turned_away=8)
+    hub = DistributionHub(
+        store,
+        [compiled.subscriptions["shop.items"]],  # six attempts: fewer than it is turned away
+        OutboxFeed(store, utc_now),
+        {"shop": shop},  # type: ignore[dict-item]
+        poll_interval=0.02,
+    )
+    asyncio.run(hub.run_until_idle(timeout=30, settle=0.3))
+    assert dead_letters(store) == []
+    assert {r["payload"]["handle"] for r in shop.inner.target.records("item").values()} == {
+        "A",
+        "B",
+    }
+    with store.unit_of_work(write=False) as uow:
+        conn = uow.conn  # type: ignore[attr-defined]
+        ids = [r[0] for r in conn.exec_driver_sql("SELECT id FROM deliveries ORDER BY id")]
+        delivered = [uow.delivery(i) for i in ids]
+    assert len(delivered) == 2
+    for d in delivered:
+        assert d is not None and d.attempts == 1
+        # The turns it waited are one line of its history, before the attempt that went.
+        assert [a["outcome"] for a in d.history] == ["not sent", "delivered"]

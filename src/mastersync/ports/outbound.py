@@ -66,6 +66,12 @@ class TransientFailure(DeliveryFailed):
     transient = True
 
 
+class NotSent(TransientFailure):
+    """Not sent at all: the connector's own pacing (a rate cap, a 429's pause) puts the
+    request's turn ``retry_after`` seconds off. The consumer saw nothing, so the retry
+    spends none of the delivery's attempts."""
+
+
 class TerminalFailure(DeliveryFailed):
     """Never worth another try as it is: the consumer rejected the content (4xx)."""
 

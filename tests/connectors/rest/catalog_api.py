@@ -45,6 +45,14 @@ class Catalog:
     ignores_paging: bool = False
     # The token endpoint's next n answers are 503s.
     token_down: int = 0
+    # Cursor paging: records the server drops from a page after cutting it (a filter applied
+    # server-side), so a page may be empty and still name a next cursor.
+    hidden: set[str] = field(default_factory=set)
+    # Cursor paging gone wrong: from this position on, an empty page naming the cursor (or,
+    # next-URL paging, the URL) it was given; or, past the last record, empty pages naming
+    # new cursors without end.
+    cursor_stuck_at: int | None = None
+    cursor_endless: bool = False
 
     def add(self, n: int, start: int = 0) -> None:
         """n records R0000…, each updated a minute after the previous."""
@@ -164,11 +172,16 @@ class CatalogApi:
         """?cursor=token&limit=n -> {"data": […], "meta": {"next_cursor": token|null}}"""
         if (refused := self._gate(request)) is not None:
             return refused
+        c = self.c
         n = int(request.query_params.get("limit", 10))
-        start = int(base64.b64decode(request.query_params.get("cursor", "MA==")))
+        given = request.query_params.get("cursor")
+        start = int(base64.b64decode(given or "MA=="))
+        if given and c.cursor_stuck_at is not None and start >= c.cursor_stuck_at:
+            return JSONResponse({"data": [], "meta": {"next_cursor": given}})
         rows = self._selected(request)
-        page = rows[start : start + n]
-        nxt = base64.b64encode(str(start + n).encode()).decode() if start + n < len(rows) else None
+        page = [r for r in rows[start : start + n] if r["id"] not in c.hidden]
+        more = start + n < len(rows) or c.cursor_endless
+        nxt = base64.b64encode(str(start + n).encode()).decode() if more else None
         return JSONResponse({"data": page, "meta": {"next_cursor": nxt}})
 
     async def next_url(self, request: Request) -> Response:
@@ -179,7 +192,11 @@ class CatalogApi:
         start = int(request.query_params.get("start", 0))
         rows = self._selected(request)
         body: dict[str, Any] = {"records": rows[start : start + n], "totalSize": len(rows)}
-        if start + n < len(rows):
+        if self.c.cursor_stuck_at is not None and start >= self.c.cursor_stuck_at:
+            # The URL just asked for, named again as the next page's.
+            body["records"] = []
+            body["nextRecordsUrl"] = f"/next?{request.url.query}"
+        elif start + n < len(rows):
             params = {**request.query_params, "start": str(start + n)}
             body["nextRecordsUrl"] = f"/next?{urllib.parse.urlencode(params)}"
         return JSONResponse(body)

@@ -30,6 +30,7 @@ from mastersync.connectors.rest.http import (
 )
 from mastersync.connectors.rest.pages import (
     Cursor,
+    PagingStuck,
     capped,
     continuation,
     first_params,
@@ -58,6 +59,7 @@ from mastersync.ports.connector import (
 from mastersync.ports.outbound import (
     DeliveryAck,
     DeliveryRequest,
+    NotSent,
     TerminalFailure,
     TransientFailure,
 )
@@ -178,15 +180,18 @@ class RestConnector:
             # Relative to the request (RFC 3986), not to the base URL: APIs answer with
             # server-absolute paths such as /services/data/v57.0/query/01g….
             body_next = str(here.join(str(body_next)))
-        nxt = continuation(
-            p,
-            cursor,
-            len(rows),
-            limit,
-            link_next=str(here.join(link)) if link else None,
-            body_next=body_next,
-            last_value=search(p.search_after_field or spec.key, last) if last else None,
-        )
+        try:
+            nxt = continuation(
+                p,
+                cursor,
+                len(rows),
+                limit,
+                link_next=str(here.join(link)) if link else None,
+                body_next=body_next,
+                last_value=search(p.search_after_field or spec.key, last) if last else None,
+            )
+        except PagingStuck as exc:
+            raise TerminalError(f"GET {spec.path}: {p.kind} paging: {exc}") from None
         if nxt is not None and p.kind in ("page", "offset", "search_after") and rows:
             # A server that ignores the page parameter answers the same page again: the
             # pass ends there rather than reading it for ever.
@@ -315,7 +320,8 @@ class RestConnector:
             # engine retries when the turn comes, and the kept slot is its turn then.
             if slot is not None:
                 self.limiter.keep(ticket, slot)
-            raise TransientFailure(
+            # NotSent: the API saw nothing, so the retry spends none of the attempts.
+            raise NotSent(
                 f"{method} {path}: not sent, its turn (rate_limit, or the API's Retry-After) "
                 f"comes in {wait:.2f} s",
                 retry_after=wait,

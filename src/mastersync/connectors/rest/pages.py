@@ -82,6 +82,16 @@ def capped(hw: str, cap: str, epoch: str | None) -> str:
     return hw
 
 
+# Token and URL paging follow an empty page that names a next one (a server filtering after
+# it cut the page answers empty pages mid-list); this many in a row end the pass in an error,
+# so that a server naming new cursors without end cannot keep a reader for ever.
+MAX_EMPTY_PAGES = 1000
+
+
+class PagingStuck(Exception):
+    """The server's next-page names would read for ever; the message says how."""
+
+
 @dataclass
 class Cursor:
     """Where an incremental read is."""
@@ -156,7 +166,8 @@ def continuation(
 
     Page, offset and search-after paging go on to an empty page: a page shorter than
     asked may be the server's own cap (at most 10, say, when 100 were asked), and taking it
-    for the last ended the pass early, the cursor past records never read."""
+    for the last ended the pass early, the cursor past records never read. Token and URL
+    paging go on while the server names a next page, an empty page too (see ``named``)."""
     full = count > 0
     nxt = cursor.next or {}
     if p.kind == "page":
@@ -164,11 +175,39 @@ def continuation(
     if p.kind == "offset":
         return {"offset": nxt.get("offset", 0) + count} if full else None
     if p.kind == "cursor":
-        return {"token": str(body_next)} if body_next and count else None
+        return named(cursor, count, {"token": str(body_next)} if body_next else None)
     if p.kind == "link":
-        return {"url": link_next} if link_next else None
+        return named(cursor, count, {"url": link_next} if link_next else None)
     if p.kind == "next_url":
-        return {"url": str(body_next)} if body_next else None
+        return named(cursor, count, {"url": str(body_next)} if body_next else None)
     if p.kind == "search_after":
         return {"after": last_value} if full and last_value is not None else None
     return None
+
+
+def named(cursor: Cursor, count: int, nxt: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A next page the server named (a token or a URL), followed even after an empty page;
+    PagingStuck when it names the page just read again, or after MAX_EMPTY_PAGES empty
+    pages in a row."""
+    if nxt is None:
+        return None
+    asked = cursor.next or {}
+    what = "cursor" if "token" in nxt else "next-page URL"
+    name = nxt.get("token", nxt.get("url"))
+    if name == asked.get("token", asked.get("url")):
+        raise PagingStuck(
+            f"the API answered the {what} {name!r} with the same {what} again (on a "
+            f"{'full' if count else 'empty'} page): following it would read that page for "
+            "ever, so the pass stops here and later records are not read; if the API marks "
+            "its last page another way, point pagination.next at an expression that is empty "
+            "there"
+        )
+    empty = 0 if count else int(asked.get("empty", 0)) + 1
+    if empty >= MAX_EMPTY_PAGES:
+        raise PagingStuck(
+            f"{empty} empty pages in a row, each naming a next {what} (the last {name!r}): "
+            f"the pass stops here rather than follow {what}s without end"
+        )
+    if empty:
+        nxt["empty"] = empty  # counted across reads: the cursor is saved after each page
+    return nxt

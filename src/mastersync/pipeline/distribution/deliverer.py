@@ -40,6 +40,7 @@ from mastersync.ports.outbound import (
     DeliveryAck,
     DeliveryFailed,
     DeliveryRequest,
+    NotSent,
     OutboundConnector,
     TerminalFailure,
     TransientFailure,
@@ -292,7 +293,7 @@ class Deliverer:
         """Where a delivery stands after this round's attempt (as ``_record`` writes it)."""
         if item.settled is not None:
             return item.settled[0]
-        if item.wait is not None and item.coming:
+        if (item.wait is not None and item.coming) or isinstance(outcome[0], NotSent):
             return DeliveryStatus.RETRYING
         result = item.wait or outcome[0]
         if isinstance(result, DeliveryAck):
@@ -511,6 +512,8 @@ class Deliverer:
         coming: set[str] = set()
         for domain, ids in missing.items():
             for sibling in self.siblings.get(domain, ()):
+                # (Canonical references form no cycle: two records cannot wait for each
+                # other, spending no attempt, for ever.)
                 coming |= uow.held_records(sibling, ids - coming)
         return coming
 
@@ -866,7 +869,7 @@ class Deliverer:
         dead: list[tuple[_Item, str, DeliveryFailed | None]],
     ) -> None:
         d, cfg = item.delivery, self.sub.delivery
-        if item.wait is not None and item.coming:
+        if (item.wait is not None and item.coming) or isinstance(failure, NotSent):
             self._held_back(item, failure, now, report)
             return
         d.attempts += 1
@@ -893,18 +896,20 @@ class Deliverer:
     def _held_back(
         self, item: _Item, failure: DeliveryFailed, now: str, report: RoundReport
     ) -> None:
-        """A delivery waiting for records still on their way to the consumer: tried again
-        after a backoff, its attempts untouched (they are for what the consumer answers)."""
+        """A delivery not sent: waiting for records still on their way to the consumer, or
+        for its turn at a paced connector. Tried again later, its attempts untouched (they
+        count what the consumer answers)."""
         d = item.delivery
         d.status, d.last_error = DeliveryStatus.RETRYING, failure.message
-        entry = Attempt(now, "waiting", failure.message).as_dict()
+        outcome = "not sent" if isinstance(failure, NotSent) else "waiting"
+        entry = Attempt(now, outcome, failure.message).as_dict()
         # One line however long it waits: the history is of attempts, not of rounds.
         last = d.history[-1] if d.history else None
-        if last and last.get("outcome") == "waiting" and last.get("detail") == failure.message:
+        if last and last.get("outcome") == outcome:
             d.history = [*d.history[:-1], {**entry, "since": last.get("since", last["at"])}]
         else:
             d.history = [*d.history, entry]
-        delay = backoff_delay(max(d.attempts, 1), self.sub.delivery, self.rng)
+        delay = backoff_delay(max(d.attempts, 1), self.sub.delivery, self.rng, failure.retry_after)
         d.next_attempt_at = _stamp(self._now(now) + dt.timedelta(seconds=delay))
         report.retrying += 1
 
