@@ -243,6 +243,18 @@ def test_an_upsert_is_a_patch_in_the_standard_format_acknowledged_by_identifier(
     ]
 
 
+def test_a_renamed_sku_on_a_pim_without_product_uuids_is_refused_not_duplicated(
+    tmp_path: Path,
+) -> None:
+    """Akeneo before 7 gives products no uuid, the only way to rename one over the API that
+    tests/connectors/akeneo/test_live.py shows; the product it holds is left as it is."""
+    pim = StandIn([])
+    pim.products["OLD"] = product("OLD")  # no "uuid"
+    with pytest.raises(TerminalFailure, match=r"product 'OLD': .* changed to 'A' .* no uuid"):
+        asyncio.run(connector(pim, tmp_path).send(request(target="OLD")))
+    assert pim.patched == []
+
+
 def test_write_failures_are_terminal_or_transient(tmp_path: Path) -> None:
     pim = StandIn([])
     with pytest.raises(TerminalFailure, match="identifier"):
@@ -450,3 +462,12 @@ def test_events_need_to_know_their_domain() -> None:
     )
     assert two.events_domain == "kit"
     assert settings(events=False).events_domain is None
+
+
+def test_both_signature_headers_must_come_once(tmp_path: Path) -> None:
+    # The webhook route refuses a guarded header sent twice with different values; the
+    # receiver's settings name the primary header only, so the secondary went unguarded.
+    assert set(receiver(StandIn([]), tmp_path).guarded_headers) == {
+        "x-akeneo-signature-primary",
+        "x-akeneo-signature-secondary",
+    }

@@ -59,14 +59,14 @@ def test_a_name_differing_only_in_case_is_left_out_and_the_rest_written(
 class FakeApi:
     """Accounts in memory, answering as BottleCRM does (names unique without case)."""
 
-    def __init__(self, custom: set[str] | None = None) -> None:
+    def __init__(self, custom: dict[str, str] | None = None) -> None:
         self.accounts: dict[str, dict[str, Any]] = {}
         self.calls: list[tuple[str, Any]] = []
         self.custom = custom
         self.taken_meanwhile: dict[str, Any] | None = None
         self.made = 0
 
-    def custom_field_keys(self, target: str) -> set[str]:
+    def custom_field_types(self, target: str) -> dict[str, str]:
         if self.custom is None:
             raise TerminalError("no custom-fields:read scope", status=403)
         return self.custom
@@ -154,6 +154,38 @@ def test_a_name_taken_meanwhile_is_looked_up_again_only_when_name_matches() -> N
         writer_of(api).upsert(by_number, {"name": "Gartenwelt AG"}, None)
 
 
+def test_a_number_custom_field_is_looked_up_over_the_whole_list() -> None:
+    """BottleCRM's cf_ filter finds text only (tests/connectors/bottlecrm/test_live.py shows
+    it missing a number): a value a number or checkbox field may hold is not narrowed by it
+    when the types are unknown (no custom-fields:read scope), nor when the type says so."""
+    api = FakeApi()
+    api.accounts["acc-9"] = {"id": "acc-9", "name": "A", "custom_fields": {"erp": 4711.0}}
+    by_erp = BottleCrmWrite(match=["custom_fields.erp"])
+    payload = {"name": "A2", "custom_fields": {"erp": "4711"}}
+    assert writer_of(api).upsert(by_erp, payload, None) == "acc-9"
+    assert api.calls[0] == ("list", {})
+    assert api.accounts["acc-9"]["name"] == "A2" and len(api.accounts) == 1
+    # Text that no number or checkbox field would hold is still narrowed by the filter.
+    api.calls.clear()
+    writer_of(api).upsert(by_erp, {"name": "B", "custom_fields": {"erp": "C-7"}}, None)
+    assert api.calls[0] == ("list", {"cf_erp": "C-7"})
+    # With the types known, a text field is narrowed whatever its value looks like.
+    typed = FakeApi(custom={"erp": "text", "flag": "checkbox"})
+    writer_of(typed).upsert(by_erp, {"name": "C", "custom_fields": {"erp": "4711"}}, None)
+    assert typed.calls[0] == ("list", {"cf_erp": "4711"})
+    by_flag = BottleCrmWrite(match=["custom_fields.flag"])
+    writer_of(typed).upsert(by_flag, {"name": "D", "custom_fields": {"flag": "yes"}}, None)
+    assert ("list", {}) in typed.calls
+
+
+def test_custom_values_are_compared_as_bottlecrm_stores_them() -> None:
+    current = {"custom_fields": {"erp": 4711.0, "flag": True, "code": "7"}}
+    same_values = {"custom_fields": {"erp": "4711", "flag": "yes", "code": 7}}
+    assert delta(current, same_values) == {}
+    changed = {"custom_fields": {"erp": "4712", "flag": "off", "code": "07"}}
+    assert delta(current, changed) == changed
+
+
 def test_two_accounts_found_by_one_match_field_are_ambiguous() -> None:
     api = FakeApi()
     api.accounts = {
@@ -166,7 +198,7 @@ def test_two_accounts_found_by_one_match_field_are_ambiguous() -> None:
 def test_unknown_fields_and_custom_fields_are_refused_naming_them() -> None:
     with pytest.raises(TerminalError, match=r"no field\(s\) colour"):
         writer_of(FakeApi()).body({"name": "A", "colour": "red"})
-    writer = writer_of(FakeApi(custom={"customer_number"}))
+    writer = writer_of(FakeApi(custom={"customer_number": "text"}))
     with pytest.raises(TerminalError, match=r"no account custom field\(s\) payment_term$"):
         writer.body({"custom_fields": {"payment_term": "NET30", "customer_number": "1"}})
     # Without the custom-fields:read scope there is nothing to check against.

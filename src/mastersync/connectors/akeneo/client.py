@@ -169,6 +169,12 @@ class AkeneoClient:
         url = fill(PRODUCT, {"identifier": identifier}, encode=True)
         return self.call("PATCH", url, json=body).status_code
 
+    def upsert_by_uuid(self, uuid: str, body: dict[str, Any]) -> int:
+        """PATCH a product by uuid: its identifier too, when the body gives another; the
+        status."""
+        url = fill(PRODUCT_BY_UUID, {"uuid": uuid}, encode=True)
+        return self.call("PATCH", url, json=body).status_code
+
     def attribute(self, code: str) -> Attribute:
         """An attribute's shape (localizable, scopable), read once."""
         with self._lock:

@@ -28,6 +28,7 @@ from mastersync.ports.outbound import (
     DeliveryAck,
     DeliveryRequest,
     TerminalFailure,
+    TransientFailure,
 )
 
 if TYPE_CHECKING:
@@ -195,13 +196,43 @@ class AkeneoConnector:
         except ValueProblem as exc:
             raise TerminalFailure(f"{request.subscription}: {exc}") from None
         identifier = str(body["identifier"])
+        held = request.target_key
+        if held is not None and held != identifier and self._rename(held, identifier, body):
+            return DeliveryAck(identifier)
         status = self.client.upsert(identifier, body)
         if status == 404:
             raise TerminalFailure(f"PATCH {PRODUCT} for {identifier!r} answered 404")
         return DeliveryAck(identifier)
 
+    def _rename(self, held: str, identifier: str, body: dict[str, Any]) -> bool:
+        """Write the product the PIM holds under ``held`` (the key it acknowledged) with its
+        new identifier, by uuid: a PATCH by the new identifier would make a second product.
+        False when there is none under ``held`` (deleted, or renamed by an attempt whose
+        answer was lost): the PATCH by the new identifier then updates or makes it."""
+        product = self.client.product(uuid=None, identifier=held)
+        if product is None:
+            return False
+        uuid = product.get("uuid")
+        if not uuid:
+            raise TerminalFailure(
+                f"Akeneo product {held!r}: its identifier changed to {identifier!r} in the "
+                "hub, but the PIM gives the product no uuid (Akeneo before 7), so it cannot "
+                "be renamed over the API; rename it in Akeneo and the delivery goes through"
+            )
+        try:
+            self.client.upsert_by_uuid(str(uuid), body)
+        except ConnectorError as exc:
+            failed = TransientFailure if exc.transient else TerminalFailure
+            raise failed(
+                f"renaming Akeneo product {held!r} to {identifier!r} (uuid {uuid}): {exc.message}",
+                status=exc.status,
+                retry_after=exc.retry_after,
+            ) from None
+        return True
+
     async def send(self, request: DeliveryRequest) -> DeliveryAck:
-        """Create or update one product (PATCH by identifier), or disable it."""
+        """Create or update one product (PATCH by identifier; a renamed one by uuid), or
+        disable it."""
         return await send_in_thread(self._send, request)
 
     async def close(self) -> None:

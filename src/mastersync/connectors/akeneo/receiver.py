@@ -66,6 +66,12 @@ class AkeneoReceiver(WebhookConnector):
         self.domain = domain
 
     @property
+    def guarded_headers(self) -> tuple[str, ...]:
+        """Both signature headers (primary and, during a secret's rotation, secondary): of
+        two values of either, which one was checked would be anybody's guess."""
+        return tuple(h.lower() for h in events.SIGNATURE_HEADERS)
+
+    @property
     def id_lifetime(self) -> float:
         """An event older than the tolerance is refused, so its id need not be kept longer."""
         return 2 * self.settings.tolerance

@@ -193,12 +193,13 @@ class Api:
         """PATCH fields of a record (idempotent: retried)."""
         with_retries(self.retries, lambda: self._send("PATCH", f"/{resource}/{key}/", json=body))
 
-    def custom_field_keys(self, target: str) -> set[str]:
-        """The active custom field keys of a model (Account, Contact)."""
+    def custom_field_types(self, target: str) -> dict[str, str]:
+        """The active custom fields of a model (Account, Contact): key -> field type
+        (text, textarea, number, checkbox, date, dropdown)."""
         document = self.get("/custom-fields/", {"target_model": target})
         rows = _at(document, ("definitions",)) or []
         return {
-            str(r["key"])
+            str(r["key"]): str(r.get("field_type") or "text")
             for r in rows
             if r.get("target_model") == target and r.get("is_active", True)
         }

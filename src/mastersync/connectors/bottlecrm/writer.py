@@ -37,6 +37,13 @@ WRITABLE = frozenset(
 )
 _NUMBERS = frozenset({"annual_revenue", "number_of_employees"})
 _CUSTOM = "custom_fields."
+# Custom field types BottleCRM stores as text. Its cf_<key> filter looks for the text it is
+# given in the stored JSON, so it finds values of these types only: a number is stored as a
+# JSON number (4711.0), a checkbox as a boolean.
+_TEXT_KINDS = frozenset({"text", "textarea", "dropdown", "date"})
+# What BottleCRM reads as a checkbox value (common/custom_fields.py).
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
 
 log = logging.getLogger("mastersync.bottlecrm")
 
@@ -58,6 +65,39 @@ def same(current: Any, wanted: Any, name: str = "") -> bool:
     return bool(current == wanted)
 
 
+def _number(value: Any) -> float | None:
+    """A value as BottleCRM stores it in a number custom field (None: not a number)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return float(value) if isinstance(value, int | float) else float(str(value))
+    except ValueError:
+        return None
+
+
+def _checkbox(value: Any) -> bool | None:
+    """A value as BottleCRM stores it in a checkbox custom field (None: not a boolean)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        word = value.strip().lower()
+        return True if word in _TRUE else False if word in _FALSE else None
+    return None
+
+
+def custom_same(current: Any, wanted: Any) -> bool:
+    """Whether a custom field already holds a value, compared as BottleCRM stored it (the
+    stored JSON type tells the field's): numbers as numbers (4711.0, 4711 and "4711" alike),
+    checkboxes as booleans, the rest as the text BottleCRM makes of a value."""
+    if _blank(current) or _blank(wanted):
+        return _blank(current) and _blank(wanted)
+    if isinstance(current, bool):
+        return current == _checkbox(wanted)
+    if isinstance(current, int | float):
+        return float(current) == _number(wanted)
+    return bool(current == (wanted if isinstance(wanted, str) else str(wanted)))
+
+
 def delta(current: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
     """The part of a write that changes the account: differing fields, and of the custom
     fields only the differing keys (BottleCRM keeps the keys a write leaves out). An
@@ -67,7 +107,7 @@ def delta(current: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
     for name, value in body.items():
         if name == "custom_fields":
             have = current.get("custom_fields") or {}
-            custom = {k: v for k, v in (value or {}).items() if not same(have.get(k), v)}
+            custom = {k: v for k, v in (value or {}).items() if not custom_same(have.get(k), v)}
             if custom:
                 out["custom_fields"] = custom
         elif not same(current.get(name), value, name):
@@ -95,11 +135,23 @@ def match_value(body: dict[str, Any], name: str) -> Any:
     return body.get(name)
 
 
-def match_query(name: str, value: Any) -> dict[str, str]:
+def match_query(name: str, value: Any, kind: str | None = None) -> dict[str, str]:
     """BottleCRM's own list filter narrowing a look-up (its filters are loose: name is a
-    substring match; the rows are compared exactly afterwards)."""
+    substring match; the rows are compared exactly afterwards). ``kind`` is a custom field's
+    type, None when the token may not read them.
+
+    A custom field is narrowed by its cf_ filter only when the value is stored as text: the
+    filter never finds a number or a checkbox, and a look-up it narrowed would miss the
+    account and make a second one. Those are compared over the whole list instead; without
+    the types, so is every value that a number or checkbox field would store otherwise."""
     if name.startswith(_CUSTOM):
-        return {f"cf_{name[len(_CUSTOM) :]}": str(value)}
+        text = kind in _TEXT_KINDS or (
+            kind is None
+            and isinstance(value, str)
+            and _number(value) is None
+            and _checkbox(value) is None
+        )
+        return {f"cf_{name[len(_CUSTOM) :]}": str(value)} if text else {}
     if name == "name":
         return {"name": str(value)}
     return {}
@@ -107,10 +159,12 @@ def match_query(name: str, value: Any) -> dict[str, str]:
 
 def matches(row: dict[str, Any], name: str, value: Any) -> bool:
     """Whether a listed account has the value (names compared without case: BottleCRM keeps
-    account names unique per organisation that way)."""
+    account names unique per organisation that way; custom fields as BottleCRM stores them)."""
     have = match_value(row, name)
     if name == "name" and isinstance(have, str) and isinstance(value, str):
         return have.casefold() == value.casefold()
+    if name.startswith(_CUSTOM):
+        return not _blank(have) and custom_same(have, value)
     return bool(have == value) and not _blank(have)
 
 
@@ -120,15 +174,16 @@ class AccountWriter:
     def __init__(self, api: Api, page_size: int) -> None:
         self.api = api
         self.page_size = page_size
-        self._custom: set[str] | None = None
+        self._custom: dict[str, str] | None = None
         self._lock = threading.Lock()
 
-    def _custom_keys(self) -> set[str] | None:
-        """The organisation's account custom fields, when the token may read them."""
+    def _custom_types(self) -> dict[str, str] | None:
+        """The organisation's account custom fields (key -> type), when the token may read
+        them."""
         with self._lock:
             if self._custom is None:
                 try:
-                    self._custom = self.api.custom_field_keys("Account")
+                    self._custom = self.api.custom_field_types("Account")
                 except TerminalError:
                     return None  # no custom-fields:read scope: BottleCRM checks nothing
             return self._custom
@@ -142,8 +197,8 @@ class AccountWriter:
         if custom is not None and not isinstance(custom, dict):
             raise TerminalError("custom_fields: an object of custom field keys and values")
         if custom:
-            known = self._custom_keys()
-            missing = sorted(set(custom) - known) if known is not None else []
+            known = self._custom_types()
+            missing = sorted(set(custom) - set(known)) if known is not None else []
             if missing:
                 raise TerminalError(
                     f"the organisation has no account custom field(s) {', '.join(missing)}"
@@ -156,7 +211,11 @@ class AccountWriter:
             value = match_value(body, name)
             if _blank(value):
                 continue
-            rows = self.api.list_all("accounts", match_query(name, value), self.page_size)
+            kind = None
+            if name.startswith(_CUSTOM):
+                kind = (self._custom_types() or {}).get(name[len(_CUSTOM) :])
+            query = match_query(name, value, kind)
+            rows = self.api.list_all("accounts", query, self.page_size)
             found = [r for r in rows if matches(r, name, value)]
             if len(found) > 1:
                 raise TerminalError(

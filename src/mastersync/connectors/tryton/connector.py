@@ -15,7 +15,13 @@ from mastersync.connectors.tryton.spec import TrytonSettings, TrytonStock
 from mastersync.connectors.tryton.stock import StockReader
 from mastersync.connectors.tryton.writer import RecordWriter
 from mastersync.domain.subscriptions import Operation
-from mastersync.ports.connector import CheckResult, ConnectorError, Page, TerminalError
+from mastersync.ports.connector import (
+    CheckResult,
+    ConnectorError,
+    Page,
+    TerminalError,
+    TransientError,
+)
 from mastersync.ports.outbound import (
     DeliveryAck,
     DeliveryRequest,
@@ -51,6 +57,10 @@ class TrytonConnector:
         self._context: dict[str, Any] | None = None
         self._writer: RecordWriter | None = None
         self._lock = threading.Lock()
+        # Deliveries (subscription and master id) being written by a thread: one the hub
+        # stopped waiting for goes on, and a retry beside it would not find its record yet.
+        self._running: set[str] = set()
+        self._running_lock = threading.Lock()
 
     def context(self) -> dict[str, Any]:
         """The user's preferences (company, language) with the settings' context over them."""
@@ -121,18 +131,43 @@ class TrytonConnector:
         spec = self.settings.write.get(name)
         if spec is None:
             raise TerminalFailure(f"{self.system}: no 'write' settings for {request.subscription}")
-        writer = self._writer_()
         if request.operation is Operation.DEACTIVATE:
             if request.target_key is not None:
-                writer.deactivate(spec, request.target_key)
+                self._writer_().deactivate(spec, request.target_key)
             return DeliveryAck(request.target_key)
-        record_id = writer.upsert(spec, request.payload, request.target_key)
+        delivery = _delivery(request)
+        # Claimed before anything is asked of Tryton (even the login), so that attempts
+        # take their turns in the order they came.
+        with self._running_lock:
+            if delivery in self._running:
+                raise TransientError(
+                    f"{spec.model} for {request.master_id}: an earlier attempt is still being "
+                    "written (the hub stopped waiting for it); tried again once it has ended"
+                )
+            self._running.add(delivery)
+        try:
+            writer = self._writer_()
+            if request.target_key is not None:
+                writer.settle(delivery)  # the hub has Tryton's id: nothing to recall
+            record_id = writer.upsert(spec, request.payload, request.target_key, delivery)
+        finally:
+            with self._running_lock:
+                self._running.discard(delivery)
         return DeliveryAck(str(record_id))
 
     async def send(self, request: DeliveryRequest) -> DeliveryAck:
         """Create, update or deactivate one record."""
-        return await send_in_thread(self._send, request)
+        ack = await send_in_thread(self._send, request)
+        # Returned to the hub (not abandoned by its timeout): the create is settled.
+        if self._writer is not None and request.operation is not Operation.DEACTIVATE:
+            self._writer.settle(_delivery(request))
+        return ack
 
     async def close(self) -> None:
         """Release connections."""
         self.transport.close()
+
+
+def _delivery(request: DeliveryRequest) -> str:
+    """What names a record's deliveries across attempts (and versions)."""
+    return f"{request.subscription}:{request.master_id}"

@@ -5,6 +5,7 @@ deactivate it. Values are typed by the model's field definitions (ir.model.field
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -14,6 +15,20 @@ from mastersync.connectors.tryton.spec import TrytonLink, TrytonWrite, TrytonWri
 from mastersync.ports.connector import TerminalError
 
 _TO_MANY = ("one2many", "many2many")
+# Creates whose answer the hub may not have had, remembered at most this many (the oldest
+# are forgotten first): an abandoned attempt is retried within minutes, not after thousands.
+_UNSETTLED = 10_000
+
+
+@dataclass
+class Unsettled:
+    """A create the hub has no acknowledgement of (it timed out, or the hub stopped waiting):
+    the record's id once Tryton gave it; else the values sent (plain fields) and the model's
+    highest id before, so that a retry can look for the record among those made since."""
+
+    made: int | None = None
+    below: int | None = None
+    sent: dict[str, Any] = field(default_factory=dict)
 
 
 def _same(current: Any, new: Any, ttype: str) -> bool:
@@ -77,6 +92,9 @@ class RecordWriter:
         self.context = context
         self.fields = Fields(transport)
         self._links: dict[tuple[str, str, str], int] = {}
+        # delivery (subscription and master id) -> its create whose outcome the hub lacks.
+        self._unsettled: dict[str, Unsettled] = {}
+        self._unsettled_lock = threading.Lock()
 
     def _link(self, link: TrytonLink, value: Any, field: str) -> int:
         key = (link.model, link.by, str(value))
@@ -140,6 +158,75 @@ class RecordWriter:
             raise TerminalError(f"more than one {spec.model} with {described}")
         return int(rows[0]["id"]) if rows else None
 
+    def settle(self, delivery: str) -> None:
+        """The hub has the acknowledgement of the delivery's record: nothing to recall."""
+        with self._unsettled_lock:
+            self._unsettled.pop(delivery, None)
+
+    def _remember(self, delivery: str, unsettled: Unsettled) -> None:
+        with self._unsettled_lock:
+            self._unsettled.pop(delivery, None)  # re-inserted: newest last
+            self._unsettled[delivery] = unsettled
+            while len(self._unsettled) > _UNSETTLED:
+                del self._unsettled[next(iter(self._unsettled))]
+
+    def _recall(self, spec: TrytonWrite, delivery: str) -> int | None:
+        """The record an earlier create of this delivery made, when its outcome never
+        reached the hub (None: it made none that can be found)."""
+        with self._unsettled_lock:
+            unsettled = self._unsettled.get(delivery)
+        if unsettled is None:
+            return None
+        if unsettled.made is not None:
+            return unsettled.made if self._exists(spec.model, unsettled.made) else None
+        if unsettled.below is None or not unsettled.sent:
+            return None
+        # No match fields to find it by: a record made since, holding every value sent.
+        domain = [["id", ">", unsettled.below]] + [[k, "=", v] for k, v in unsettled.sent.items()]
+        rows = self.transport.search_read(
+            spec.model, domain, ["id"], {**self.context, "active_test": False}, limit=2
+        )
+        if len(rows) > 1:
+            raise TerminalError(
+                f"{spec.model}: a create for {delivery} timed out, and {len(rows)} records "
+                "with the values it sent were made since; link the right one by hand (or set "
+                "the write's 'match' fields)"
+            )
+        return int(rows[0]["id"]) if rows else None
+
+    def _highest(self, model: str) -> int:
+        rows = self.transport.search_read(
+            model,
+            [],
+            ["id"],
+            {**self.context, "active_test": False},
+            order=[("id", "DESC")],
+            limit=1,
+        )
+        return int(rows[0]["id"]) if rows else 0
+
+    def _create(
+        self, spec: TrytonWrite, values: dict[str, Any], full: dict[str, Any], delivery: str | None
+    ) -> int:
+        """Create the record, remembering the attempt for a retry whose hub never had its
+        answer (a timeout may come after Tryton made the record)."""
+        if delivery is None:
+            return self.transport.create(spec.model, full, self.context)
+        unsettled = Unsettled()
+        if not spec.match:
+            # Nothing else would find the record again: the values sent do, above this id.
+            sent = {k: v for k, v in values.items() if isinstance(v, str | int | float | bool)}
+            unsettled = Unsettled(below=self._highest(spec.model), sent=sent)
+        self._remember(delivery, unsettled)
+        try:
+            made = self.transport.create(spec.model, full, self.context)
+        except TerminalError:
+            self.settle(delivery)  # refused: nothing was made
+            raise
+        # Kept until the hub has the acknowledgement (settle): it may have stopped waiting.
+        self._remember(delivery, Unsettled(made=made))
+        return made
+
     def _children(
         self, spec: TrytonWrite, payload: dict[str, Any], target: int | None
     ) -> dict[str, Any]:
@@ -200,8 +287,16 @@ class RecordWriter:
                 out[name] = ops
         return out
 
-    def upsert(self, spec: TrytonWrite, payload: dict[str, Any], target_key: str | None) -> int:
-        """Create or update one record (only what differs); its id."""
+    def upsert(
+        self,
+        spec: TrytonWrite,
+        payload: dict[str, Any],
+        target_key: str | None,
+        delivery: str | None = None,
+    ) -> int:
+        """Create or update one record (only what differs); its id. ``delivery`` names the
+        record across attempts (subscription and master id): a retry finds what an attempt
+        whose answer was lost made, before ``match`` and before creating."""
         known = self.fields.of(spec.model)
         own = {
             k: v
@@ -212,12 +307,15 @@ class RecordWriter:
         target = int(target_key) if target_key and target_key.isdigit() else None
         if target is not None and not self._exists(spec.model, target):
             target = None  # deleted in Tryton: create it again
+        if target is None and delivery is not None:
+            target = self._recall(spec, delivery)
         if target is None:
             target = self._match(spec, values)
         children = self._children(spec, payload, target)
         if target is None:
             extra = self.values(spec.model, spec.on_create, spec.links, f"{spec.model} on_create")
-            return self.transport.create(spec.model, {**extra, **values, **children}, self.context)
+            full = {**extra, **values, **children}
+            return self._create(spec, values, full, delivery)
         if values:
             [current] = self.transport.search_read(
                 spec.model,
