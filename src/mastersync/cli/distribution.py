@@ -17,7 +17,12 @@ from mastersync.cli.common import console, errors, fail, friendly, options
 from mastersync.cli.progress import progress_bar
 from mastersync.cli.render import deliveries_table
 from mastersync.domain.versions import parse_timestamp
-from mastersync.pipeline.distribution.replay import plan_replay, queue_replay
+from mastersync.pipeline.distribution.replay import (
+    DeadLetterFate,
+    dead_letter_fates,
+    plan_replay,
+    queue_and_settle,
+)
 from mastersync.pipeline.ids import new_id, utc_now
 from mastersync.pipeline.queries import NotFound, master_id_of
 from mastersync.ports.store import ReplaySelection
@@ -268,15 +273,38 @@ def replay(
     for _, e in plan.events[:10]:
         console.print(f"  {e.occurred_at[:19]} {e.master_id} v{e.version} {e.kind}", markup=False)
     if dry_run or not plan.events:
+        # What the replay would close, decided as it would be: a dry run that listed only
+        # the events could not tell a dead letter sent again from one a newer version made
+        # moot.
+        _dead_letters(dead_letter_fates(hub.store, plan, sub.domain), "would close")
         hub.close()
         return
     with progress_bar() as bar:
         task = bar.add_task(f"replay {plan.replay_id}", total=len(plan.events))
-        queued = queue_replay(hub.store, plan, sub.domain, utc_now, lambda n: bar.advance(task, n))
+        done = queue_and_settle(
+            hub.store, plan, sub.domain, utc_now, lambda n: bar.advance(task, n)
+        )
     console.print(
-        f"queued {queued} deliveries as replay {plan.replay_id}; `mastersync run` sends them"
+        f"queued {done.queued} deliveries as replay {plan.replay_id}; `mastersync run` sends them"
     )
+    _dead_letters(done.settled, "closed")
     hub.close()
+
+
+def _dead_letters(fates: list[DeadLetterFate], done: str) -> None:
+    """The open dead letters of the replayed versions and what the replay does for each."""
+    if not fates:
+        return
+    resent = sum(f.resent for f in fates)
+    console.print(
+        f"{done} {len(fates)} open dead letter(s) of these versions: {resent} sent again, "
+        f"{len(fates) - resent} superseded (nothing sent)"
+    )
+    for f in fates[:10]:
+        what = "sent again" if f.resent else f.note
+        console.print(f"  #{f.entry_id} {f.master_id} v{f.version}: {what}", markup=False)
+    if len(fates) > 10:
+        console.print(f"  … and {len(fates) - 10} more (`mastersync exceptions list`)")
 
 
 def _instant(option: str, text: str | None) -> str | None:

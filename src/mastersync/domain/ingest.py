@@ -13,7 +13,9 @@ from mastersync.domain.identity import Keys, natural_keys_of
 from mastersync.domain.landscape.policy import DomainPolicy
 from mastersync.domain.ledger import KeyChange, Ledger
 from mastersync.domain.merge import MergeResult, enforce_ownership, merge
-from mastersync.domain.problems import Problem, ProblemKind
+from mastersync.domain.problems import Problem, ProblemKind, shown
+from mastersync.domain.quality import unusable
+from mastersync.domain.survivorship import is_empty
 from mastersync.domain.versions import Version, compare
 
 
@@ -262,17 +264,83 @@ def _same_sources(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     return True
 
 
-def _kept(rec: Incoming, policy: DomainPolicy) -> Mapping[str, Any]:
+def _kept(
+    rec: Incoming, policy: DomainPolicy, failing: Mapping[str, list[Problem]]
+) -> Mapping[str, Any]:
     """What the record's contribution keeps: all it sent but a guarded field (credit
-    limit, bank account) it may not write. Kept, such a value would win unconfirmed once
-    ownership moved to the system: four-eyes confirms only what a system may write."""
+    limit, bank account) it may not write, and a value it may not write that fails a
+    quality rule (``failing``). Kept, the first would win unconfirmed once ownership moved
+    to the system: four-eyes confirms only what a system may write; the second would win
+    unchecked then (the merge takes an owner's kept value as it is), and, a natural key's,
+    identify records meanwhile."""
     guarded = GUARDED.get(rec.domain)
-    if not guarded:
-        return rec.values
-    dropped = [n for n in guarded if n in rec.values and not policy.fields[n].may_write(rec.system)]
+    dropped = set(failing)
+    if guarded:
+        dropped.update(
+            n for n in guarded if n in rec.values and not policy.fields[n].may_write(rec.system)
+        )
     if not dropped:
         return rec.values
     return {k: v for k, v in rec.values.items() if k not in dropped}
+
+
+def _failing_unwritable(
+    policy: DomainPolicy,
+    rec: Incoming,
+    values: Mapping[str, Any],
+    current: Mapping[str, Any],
+) -> dict[str, list[Problem]]:
+    """Values the system sent for fields it may not write (not in ``values``, what it may)
+    that differ from the golden record's and break a quality rule: field -> the errors."""
+    if values is rec.values or not policy.record_rules:
+        return {}  # (enforce_ownership hands back the record's own values when it blocks none)
+    ignored = {
+        name: value
+        for name, value in rec.values.items()
+        if name not in values and value != current.get(name) and not is_empty(value)
+    }
+    return unusable(policy.record_rules, ignored, {**current, **values}) if ignored else {}
+
+
+def _naming_rules(
+    violations: list[Problem],
+    failing: Mapping[str, list[Problem]],
+    rec: Incoming,
+    policy: DomainPolicy,
+) -> list[Problem]:
+    """The ownership violations, each of a value that breaks a rule saying which and why,
+    and that the value is not kept; plus one for a natural key's failing value, which
+    raised none while it could identify the record. One entry per value, not two."""
+
+    def failure(name: str) -> str:
+        rules = "; ".join(f"rule {p.rule} ({p.message})" for p in failing[name])
+        key = "identifies no record and " if name in policy.key_fields else ""
+        return (
+            f"it also fails {rules}, so it is not kept: it {key}will not serve should "
+            f"ownership move to {rec.system}"
+        )
+
+    out = []
+    for p in violations:
+        if p.field is not None and p.field in failing:
+            p = replace(p, message=f"{p.message}; {failure(p.field)}")
+        out.append(p)
+    named = {p.field for p in violations}
+    for name in failing:
+        if name not in named:
+            owners = ", ".join(policy.fields[name].owners)
+            sent = shown(rec.values[name])
+            out.append(
+                Problem(
+                    ProblemKind.OWNERSHIP_VIOLATION,
+                    name,
+                    "ownership",
+                    f"{rec.system} may not write {name}: owned by {owners} (sent {sent}); "
+                    f"{failure(name)}",
+                    severity="warning",
+                )
+            )
+    return out
 
 
 def keep_guarded(
@@ -355,7 +423,14 @@ def process(ledger: Ledger, policy: DomainPolicy, rec: Incoming, ctx: Context) -
             or current.get(p.field)
             or any(policy.fields[p.field].may_write(m.system) for m in sources if m.digest)
         ]
-    kept = _kept(rec, policy)
+    # A value the system may not write refuses nothing (it is not taken), but one that
+    # breaks a rule is said, in its ownership entry, and not kept: kept, it was taken
+    # unchecked once ownership moved to the system, and a natural key's joined records the
+    # rule would have kept apart (the rules ran only on what the system may write).
+    failing = _failing_unwritable(policy, rec, values, current)
+    if failing:
+        violations = _naming_rules(violations, failing, rec, policy)
+    kept = _kept(rec, policy, failing)
     if respelt:
         assert prev is not None
         # (Contributions stored before they kept owned fields hold ``values``.)

@@ -121,6 +121,24 @@ class CompiledRule:
         )
 
 
+def unusable(
+    rules: Iterable[CompiledRule], values: Mapping[str, Any], context: Mapping[str, Any]
+) -> dict[str, list[Problem]]:
+    """Field -> the errors the rules find in ``values`` (ones a system sent for fields it
+    may not write), each value judged as if it stood in ``context`` (the golden record with
+    what the system may write), as it would be should it ever be taken: a warning-only
+    rule never refuses a value, so it is left out."""
+    found: dict[str, list[Problem]] = {}
+    for rule in rules:
+        name = rule.path[0]
+        if name not in values:
+            continue
+        errors = [p for p in rule.evaluate({**context, name: values[name]}) if p.is_error]
+        if errors:
+            found.setdefault(name, []).extend(errors)
+    return found
+
+
 def _enum(spec: QualityRule) -> Check:
     allowed = {str(v) for v in spec.values or []}
     return lambda v, rec: (

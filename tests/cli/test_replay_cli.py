@@ -1,0 +1,81 @@
+"""`mastersync replay --signature`: what it closes, said before (--dry-run) and after."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from mastersync.bootstrap import open_store
+from mastersync.connectors.sandbox.target import Faults, SandboxTarget
+from mastersync.domain.records import ExceptionStatus
+from mastersync.ports.store import ExceptionFilter
+from tests.cli.test_cli import cli, erp_to_shop
+
+
+def ingest(landscape: Path, rows: str) -> None:
+    items = landscape.parent / "more.csv"
+    items.write_text(f"sku,v,name\n{rows}")
+    code, out = cli("ingest", "-s", "erp", "-d", "item", str(items), landscape=landscape)
+    assert code == 0, out
+
+
+def run(landscape: Path) -> str:
+    code, out = cli("run", "--until-idle", "--timeout", "30", landscape=landscape)
+    assert code == 0, out
+    return out
+
+
+def test_a_dry_run_says_what_the_replay_closes_and_the_replay_closes_just_that(
+    tmp_path: Path,
+) -> None:
+    """Two dead letters of one signature: A1's version 1 was overtaken by version 2, which
+    the shop holds; A2's version 1 it never got. The replay sends A2's alone, and closes
+    A1's as superseded (it said "sent again" of both, and the dry run said nothing)."""
+    landscape = erp_to_shop(tmp_path / "estate", "sku,v,name\nA1,1,BAD\nA2,1,BAD\n")
+    shop = SandboxTarget(landscape.parent / "shop.db")
+    shop.set_faults(Faults(reject_when="name == 'BAD'"))
+    run(landscape)
+    ingest(landscape, "A1,2,Pen\n")
+    run(landscape)
+    store = open_store(f"sqlite:///{landscape.parent / 'mastersync.db'}")
+    try:
+        with store.unit_of_work(write=False) as uow:
+            dead = uow.exceptions(ExceptionFilter(kind="dead_letter"))
+            a1 = uow.find_master("item", "erp", "A1")
+            a2 = uow.find_master("item", "erp", "A2")
+        (signature,) = {e.signature for e in dead}
+        ids = {e.master_id: e.id for e in dead}
+        shop.set_faults(Faults())
+        args = ("replay", "-s", "shop.items", "--signature", signature)
+        code, dry = cli(*args, "--dry-run", landscape=landscape)
+        assert code == 0, dry
+        assert "would close 2 open dead letter(s) of these versions: 1 sent again, " in dry
+        assert f"  #{ids[a1]} {a1} v1: superseded: the consumer has version 2\n" in dry
+        assert f"  #{ids[a2]} {a2} v1: sent again\n" in dry
+        # Nothing changed: both still open, nothing queued.
+        with store.unit_of_work(write=False) as uow:
+            assert {e.id for e in uow.exceptions(ExceptionFilter(kind="dead_letter"))} == set(
+                ids.values()
+            )
+            assert uow.open_deliveries(["shop.items"]) == 0
+        code, out = cli(*args, landscape=landscape)
+        assert code == 0, out
+        # The same lines, done.
+        lines = [line for line in dry.splitlines() if line.startswith("  #")]
+        assert all(line in out.splitlines() for line in lines), out
+        assert "closed 2 open dead letter(s) of these versions: 1 sent again, 1 superseded" in out
+        replay = re.search(r"as replay (rpl_\w+)", out)
+        assert replay is not None
+        with store.unit_of_work(write=False) as uow:
+            closed = uow.exceptions_by_id(ids.values())
+        assert all(e.status is ExceptionStatus.RESOLVED for e in closed.values())
+        notes = {e.master_id: (e.resolution or {}).get("note") for e in closed.values()}
+        assert notes == {
+            a1: "superseded: the consumer has version 2",
+            a2: f"sent again by replay {replay.group(1)}",
+        }
+        assert "delivered 1," in run(landscape)
+        versions = {m: r["version"] for m, r in shop.records("item").items()}
+        assert versions == {a1: 2, a2: 1}
+    finally:
+        store.close()
