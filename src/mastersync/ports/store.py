@@ -136,6 +136,10 @@ class DeliveryResults:
     target_keys: list[Contribution] = field(default_factory=list)
     lineage: list[LineageEntry] = field(default_factory=list)
     exceptions: list[ExceptionEntry] = field(default_factory=list)
+    # Events a replay settled (sent again, or found superseded): (subscription, event id,
+    # note, time). Their first delivery, if dead, settles as skipped with the note, and
+    # its open dead letter closes with it.
+    resent: list[tuple[str, str, str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -208,11 +208,6 @@ class Scripted(Refusing):
         return await super().send(request)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the dead letter is filed after the replay was queued; only the deliverer, on "
-    "the replay's outcome, can close it (deliverer.py is not this change's)",
-)
 def test_a_dead_letter_filed_after_the_replay_was_queued_is_closed_once_it_is_sent(
     store: Store, tmp_path: Path
 ) -> None:

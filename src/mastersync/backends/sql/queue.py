@@ -29,6 +29,7 @@ from mastersync.domain.delivery import (
     SubscriptionStats,
 )
 from mastersync.domain.golden import ChangeEvent
+from mastersync.domain.problems import ProblemKind
 from mastersync.domain.records import ExceptionStatus
 from mastersync.ports.store import ChangeSet, DeliveryResults, ReplaySelection
 
@@ -664,6 +665,40 @@ class SqlDeliveryQueue:
             conn, "lineage", rows.LINEAGE_COLUMNS, [rows.lineage_row(e) for e in results.lineage]
         )
         self.writer.write_exceptions(conn, ChangeSet(exceptions=list(results.exceptions)))
+        for subscription, event_id, note, at in results.resent:
+            self._settle_dead(subscription, event_id, note, at)
+
+    def _settle_dead(self, subscription: str, event_id: str, note: str, at: str) -> None:
+        """A replay settled this event: its dead first delivery is skipped, its dead letter
+        resolved (both by the unique event key and the inbox's record index)."""
+        d, x = deliveries.c, exceptions.c
+        dead = self.conn.execute(
+            sa.select(d.id, d.domain).where(
+                d.subscription == subscription,
+                d.event_id == event_id,
+                d.replay == "",
+                d.status == DeliveryStatus.DEAD.value,
+            )
+        ).first()
+        if dead is None:
+            return
+        self.supersede(dead.id, note)
+        system = subscription.split(".", 1)[0]
+        self.conn.execute(
+            sa.update(exceptions)
+            .where(
+                x.domain == dead.domain,
+                x.system == system,
+                x.source_key == f"{subscription}#{dead.id}",
+                x.kind == ProblemKind.DEAD_LETTER.value,
+                x.status == ExceptionStatus.OPEN.value,
+            )
+            .values(
+                status=ExceptionStatus.RESOLVED.value,
+                resolution={"by": "replay", "at": at, "note": note},
+                updated_at=at,
+            )
+        )
 
     def open_deliveries(self, subscriptions: Collection[str]) -> int:
         """Deliveries still to be attempted in these subscriptions."""

@@ -788,6 +788,11 @@ class Deliverer:
             dead.append((item, reason, None))
         else:
             report.skipped += 1
+            if d.replay:
+                # Moot now: a dead first delivery of this version settles with the replay
+                # (its dead letter was filed after the replay was queued, or it would be
+                # closed already).
+                results.resent.append((d.subscription, d.event_id, f"superseded: {reason}", now))
             if item.holds is not None:
                 # Held within this round, it has no time of its own yet.
                 held = item.holds
@@ -856,6 +861,12 @@ class Deliverer:
                 },
             )
         )
+        if d.replay:
+            # The consumer has this version now: a dead first delivery of it (dead after
+            # the replay was queued: its dead letter was open then) settles with it.
+            results.resent.append(
+                (d.subscription, d.event_id, f"sent again by replay {d.replay}", now)
+            )
         report.delivered += 1
         report.latencies_ms.append(latency)
 
