@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from tests.cli.test_cli import cli
 
 LANDSCAPE = """
@@ -74,16 +72,12 @@ def test_one_entry_names_the_record_the_field_and_the_rule_and_refuses_nothing(
     assert "description [length] length 26 is above the maximum 10" in out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the canonical schema is checked whole before ownership, in pipeline/chunk.py "
-    "(_map_and_validate), which is not this change's",
-)
 def test_a_malformed_value_the_system_may_not_write_does_not_refuse_its_record(
     tmp_path: Path,
 ) -> None:
     """The PIM's GTIN (the ERP's field, whose record has a good one) has a wrong check
-    digit: the PIM's whole record, its own description with it, is refused for it."""
+    digit: the PIM's whole record, its own description with it, was refused for it. Now
+    the record is taken without it, and its ownership entry names the rule."""
     # Both systems send GTINs too: the ERP's field.
     gtins = LANDSCAPE.replace("description: {from", "gtin: {from: gtin}, description: {from")
     landscape = tmp_path / "landscape.yaml"
@@ -91,3 +85,12 @@ def test_a_malformed_value_the_system_may_not_write_does_not_refuse_its_record(
     ingest(landscape, "erp", "sku,v,name,gtin\nA1,1,Pen,4006381333931\n")
     out = ingest(landscape, "pim", "id,v,sku,gtin,desc\nP1,1,A1,4006381333932,Blue\n")
     assert "pim    item   pim.csv        1        1         0     0        0" in out, out
+    # Taken without the GTIN, it joins nothing (a bad GTIN identifies no record).
+    code, out = cli("get", "item", "pim:P1", "--json", landscape=landscape)
+    assert code == 0, out
+    assert '"description": "Blue"' in out and '"gtin"' not in out
+    code, out = cli("exceptions", "show", "1", landscape=landscape)
+    assert code == 0, out
+    said = " ".join(out.split())
+    assert "ownership_violation" in said and "pim may not write gtin: owned by erp" in said
+    assert "it also fails rule" in said and "so it is not kept" in said

@@ -41,6 +41,9 @@ class Incoming:
     # Hash of the payload as the source sent it: the same version with another hash is a
     # source contradicting itself.
     digest: str
+    # Values the schema refused in fields the system may not write, set aside (not in
+    # ``values``) rather than refusing the record: field -> (value sent, the problems).
+    malformed: dict[str, tuple[Any, list[Problem]]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -329,7 +332,8 @@ def _naming_rules(
     for name in failing:
         if name not in named:
             owners = ", ".join(policy.fields[name].owners)
-            sent = shown(rec.values[name])
+            raw = rec.values[name] if name in rec.values else rec.malformed[name][0]
+            sent = shown(raw)
             out.append(
                 Problem(
                     ProblemKind.OWNERSHIP_VIOLATION,
@@ -428,6 +432,8 @@ def process(ledger: Ledger, policy: DomainPolicy, rec: Incoming, ctx: Context) -
     # unchecked once ownership moved to the system, and a natural key's joined records the
     # rule would have kept apart (the rules ran only on what the system may write).
     failing = _failing_unwritable(policy, rec, values, current)
+    if rec.malformed:
+        failing = {**failing, **{name: found for name, (_, found) in rec.malformed.items()}}
     if failing:
         violations = _naming_rules(violations, failing, rec, policy)
     kept = _kept(rec, policy, failing)

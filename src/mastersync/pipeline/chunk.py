@@ -365,15 +365,43 @@ class ChunkRun:
         for item, problems in zip(mapped, found, strict=True):
             assert item.mapped is not None
             values, invalid = validate(self.policy.spec, item.mapped.values)
+            malformed: dict[str, tuple[Any, list[Problem]]] = {}
+            if invalid and not problems:
+                values, invalid, malformed = self._set_aside(item.mapped.values, values, invalid)
             item.problems = [*problems, *invalid]
             if item.problems:
                 continue
             m = item.mapped
             item.incoming = Incoming(
-                self.mapper.system, self.domain, m.key, m.version, m.timestamp, values, item.digest
+                self.mapper.system,
+                self.domain,
+                m.key,
+                m.version,
+                m.timestamp,
+                values,
+                item.digest,
+                malformed,
             )
             valid.append(item.incoming)
         return valid
+
+    def _set_aside(
+        self, sent: dict[str, Any], values: dict[str, Any], invalid: list[Problem]
+    ) -> tuple[dict[str, Any], list[Problem], dict[str, tuple[Any, list[Problem]]]]:
+        """A record whose schema problems are all in fields its system may not write:
+        validated again without them, which are set aside for its ownership entries (the
+        value would not be taken anyway; it refused the system's own fields with it)."""
+        readonly = self.policy.readonly.get(self.mapper.system, frozenset())
+        roots: dict[str, list[Problem]] = {}
+        for p in invalid:
+            root = (p.field or "").split(".", 1)[0]
+            if root not in readonly:
+                return values, invalid, {}
+            roots.setdefault(root, []).append(p)
+        again, still = validate(self.policy.spec, {k: v for k, v in sent.items() if k not in roots})
+        if still:
+            return values, invalid, {}
+        return again, [], {name: (sent.get(name), found) for name, found in roots.items()}
 
     def _load(
         self, uow: UnitOfWork, valid: list[Incoming], known: dict[str, Contribution]
