@@ -7,7 +7,6 @@ import itertools
 from pathlib import Path
 from typing import Any, Literal
 
-import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
