@@ -104,7 +104,7 @@ def test_drift_no_repair_changes_still_exits_3_with_repair(landscape: Path) -> N
     for _ in range(2):
         code, out = cli(landscape, "reconcile", "--system", "shop", "--domain", "item", "--repair")
         assert code == 3, out
-        assert "1 of them no repair changes" in out
+        assert "1 of them not repaired, see above" in out
 
 
 def test_a_listing_entry_that_is_no_record_is_an_error_not_also_missing(landscape: Path) -> None:

@@ -11,10 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mastersync.domain.delivery import idempotency_key
+from mastersync.domain.mapping.spec import MappingSpec
 from mastersync.domain.reconciliation import (
     Bucket,
+    DriftEntry,
     DriftReport,
+    FieldDiff,
     Normalisation,
+    OwnFields,
     classify,
     comparable,
     diff,
@@ -116,6 +120,7 @@ def test_the_report_counts_everything_and_keeps_only_a_few_examples() -> None:
         "mismatched": 0,
         "retired": 0,
         "sourced": 0,
+        "changed_at_source": 0,
         "errors": 0,
     }
     assert set(report.as_dict()["examples"]) == {"missing", "extra"}
@@ -245,3 +250,48 @@ def test_a_changed_value_is_named(pair: tuple[dict[str, Any], dict[str, Any]], o
     entry = classify("K", expected, actual, fields=["price", "stock", "name"])
     assert entry.bucket is Bucket.MISMATCHED
     assert [d.field for d in entry.diffs] == ["name"]
+
+
+def test_a_sources_own_fields_are_where_its_mapping_reads_fields_it_may_write() -> None:
+    spec = MappingSpec.model_validate(
+        {
+            "key": "code",
+            "fields": {
+                "sku": "code",
+                "name": "title",
+                "description": {"concat": ["descr.short", {"from": "descr.long"}]},
+                "brand": {"from": "vendor", "when": "has_vendor"},
+                "addresses": {"each": "addr", "fields": {"city": "town"}},
+                "tags": ["tag1", {"label": "tag2", "when": "tagged"}],
+            },
+        }
+    )
+    # Field ownership lets this system write all but the name.
+    own = OwnFields.of("pim", spec, ["sku", "description", "brand", "addresses", "tags"])
+    # Conditions decide whether there is a value and are none: not its fields.
+    assert dict(own.paths) == {
+        "addr": {"addresses"},
+        "code": {"sku"},
+        "descr.long": {"description"},
+        "descr.short": {"description"},
+        "tag1": {"tags"},
+        "tag2": {"tags"},
+        "vendor": {"brand"},
+    }
+    assert own.fields_at("title") == frozenset()  # read into the name, which it may not write
+    assert own.fields_at("descr.short") == {"description"}
+    assert own.fields_at("descr") == {"description"}  # holds its own fields
+    assert own.fields_at("addr.0.city") == {"addresses"}  # inside one
+    assert own.fields_at("vendor_note") == frozenset()  # a prefix of the name is no path
+    diffs = [FieldDiff("title", "Bolt", "Bolty"), FieldDiff("descr.short", "M8", "M8 zinc")]
+    mine, other = own.split(diffs)
+    assert ([d.field for d in mine], [d.field for d in other]) == (["descr.short"], ["title"])
+    assert own.describe(mine) == "descr.short (description)"
+
+
+def test_a_change_at_a_source_is_no_drift() -> None:
+    report = DriftReport()
+    report.add(DriftEntry("A1", Bucket.CHANGED_AT_SOURCE, "m1", note="changed at pim"))
+    assert report.clean and report.drift == 0
+    assert report.count_dict()["changed_at_source"] == 1
+    assert report.as_dict()["examples"]["changed_at_source"][0]["note"] == "changed at pim"

@@ -192,6 +192,7 @@ def test_a_consumer_in_sync_has_no_drift_and_the_run_is_kept(store: Store, tmp_p
         "mismatched": 0,
         "retired": 0,
         "sourced": 0,
+        "changed_at_source": 0,
         "errors": 0,
     }
     # Listed in chunks of three; the hub's own records looked through after.
@@ -245,6 +246,7 @@ def test_drift_at_the_shop_is_found_and_repaired_by_re_publishing(
         "mismatched": 3,
         "retired": 0,
         "sourced": 0,
+        "changed_at_source": 0,
         "errors": 0,
     }
     mismatched = {e.key: e for e in report.examples[Bucket.MISMATCHED]}

@@ -1,12 +1,44 @@
-"""The store's side of reconciliation: a system's cross-references in key order, and runs."""
+"""The store's side of reconciliation (a system's cross-references in key order, the newest
+events of records, runs), and what a system's listing says of itself."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Protocol
+from collections.abc import Collection, Iterator
+from typing import Protocol, runtime_checkable
 
-from mastersync.domain.golden import Contribution
+from mastersync.domain.golden import ChangeEvent, Contribution
 from mastersync.domain.reconciliation import ReconciliationRun
+
+
+@runtime_checkable
+class ListingScope(Protocol):
+    """A state reader that says which records its listing (``read_state``) holds."""
+
+    # True: deactivated records are listed too (a table row kept with a flag cleared), so
+    # being listed says nothing of being active. False: only active records are listed, so
+    # a listed record the hub deactivated is active there again. A reader that does not
+    # say is taken to list deactivated records (its listing proves nothing).
+    lists_inactive: bool
+
+
+def lists_inactive(reader: object) -> bool:
+    """Whether a reader's listing may hold records deactivated at its system."""
+    return reader.lists_inactive if isinstance(reader, ListingScope) else True
+
+
+@runtime_checkable
+class ListingOrigin(Protocol):
+    """A state reader that says whether its listing is its system's own data."""
+
+    # False: the listing is what the hub delivered, kept apart from where the system's
+    # records come from (the sandbox: its database, while the system sends files), so it
+    # never stands for the system as a source. A reader that does not say is its system.
+    source_of_record: bool
+
+
+def source_of_record(reader: object) -> bool:
+    """Whether a reader lists what its system holds as a source (where the hub reads it)."""
+    return reader.source_of_record if isinstance(reader, ListingOrigin) else True
 
 
 class ReconciliationRepository(Protocol):
@@ -14,6 +46,13 @@ class ReconciliationRepository(Protocol):
 
     def scan_xrefs(self, domain: str, system: str, batch: int = 5000) -> Iterator[Contribution]:
         """Every cross-reference of a system's records of a domain, by source key."""
+        ...
+
+    def newest_events(
+        self, domain: str, master_ids: Collection[str]
+    ) -> dict[str, tuple[int, ChangeEvent]]:
+        """master id -> (outbox position, event) of the newest event of each record (records
+        without one are left out); what a repair sends again."""
         ...
 
     def save_reconciliation(self, run: ReconciliationRun) -> None:

@@ -1,16 +1,21 @@
-"""The store's side of reconciliation on SQL: xrefs in key order, and run summaries."""
+"""The store's side of reconciliation on SQL: xrefs in key order, the newest events of
+records, and run summaries."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 import sqlalchemy as sa
 
 from mastersync.backends.sql import rows
-from mastersync.backends.sql.tables import reconciliation_runs, xref
-from mastersync.domain.golden import Contribution
+from mastersync.backends.sql.tables import outbox, reconciliation_runs, xref
+from mastersync.domain.golden import ChangeEvent, Contribution
 from mastersync.domain.reconciliation import ReconciliationRun, Role
+
+# Master ids per IN list: one query for a reconciliation's usual chunk (500), and under
+# SQLite's oldest limit of host parameters (999).
+_IN_CHUNK = 900
 
 
 def _run(row: Any) -> ReconciliationRun:
@@ -52,6 +57,32 @@ class SqlReconciliationRepository:
             if len(found) < batch:
                 return
             after = found[-1].key
+
+    def newest_events(
+        self, domain: str, master_ids: Collection[str]
+    ) -> dict[str, tuple[int, ChangeEvent]]:
+        """master id -> (outbox position, event) of the newest event of each record (records
+        without one are left out); what a repair sends again.
+
+        One query per ``_IN_CHUNK`` records: a repair asked for each record's events one
+        query at a time, and read every older version's too.
+        """
+        o = outbox.c
+        ids = sorted(set(master_ids))
+        out: dict[str, tuple[int, ChangeEvent]] = {}
+        for start in range(0, len(ids), _IN_CHUNK):
+            part = ids[start : start + _IN_CHUNK]
+            # The unique (master_id, version) index finds each record's rows; the newest
+            # is then read by its primary key.
+            newest = (
+                sa.select(sa.func.max(o.position))
+                .where(o.domain == domain, o.master_id.in_(part))
+                .group_by(o.master_id)
+            )
+            q = sa.select(outbox).where(o.position.in_(newest))
+            for r in self.conn.execute(q).mappings():
+                out[r["master_id"]] = (int(r["position"]), rows.event(r))
+        return out
 
     def save_reconciliation(self, run: ReconciliationRun) -> None:
         """Record a reconciliation run (insert, or update by run id)."""

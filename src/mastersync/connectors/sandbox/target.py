@@ -245,6 +245,9 @@ class SandboxConnector:
     # reconciled as a target, never stand for its system as a source (read as one, every
     # delivered record was reported missing from the hub, or not comparable).
     source_of_record = False
+    # Its listing holds active records only (see ``read_state``): one the hub deactivated
+    # that it lists is active there again, which reconciliation reports as drift.
+    lists_inactive = False
 
     def __init__(self, database: str | Path, faults: Faults | None = None) -> None:
         self.target = SandboxTarget(database)

@@ -6,6 +6,7 @@ from mastersync.domain.reconciliation.compare import (
     comparable,
     field_diffs,
 )
+from mastersync.domain.reconciliation.owned import OwnFields
 from mastersync.domain.reconciliation.report import (
     DRIFT,
     Bucket,
@@ -31,6 +32,7 @@ __all__ = [
     "DriftReport",
     "FieldDiff",
     "Normalisation",
+    "OwnFields",
     "ReconciliationRun",
     "RecordError",
     "Role",

@@ -27,11 +27,17 @@ class Bucket(StrEnum):
     EXTRA = "extra"
     # Both hold it; fields differ.
     MISMATCHED = "mismatched"
-    # The system still lists it, and the hub deactivated it there: not drift.
+    # Not drift: a target still lists it and the hub deactivated it there (a listing that
+    # holds deactivated records); or a source lists it no more and a steward accepted that
+    # deletion (its inbox entry ignored).
     RETIRED = "retired"
     # A consumer that is also a source lists a record of its own the subscription does not
     # send it (the hub reads it from there): not drift.
     SOURCED = "sourced"
+    # A consumer that is also a source holds values of its own in fields it may write (it
+    # changed them and the hub has not read them yet, or read them and kept another value):
+    # the hub reads them from there and never pushes its own over them. Not drift.
+    CHANGED_AT_SOURCE = "changed_at_source"
 
     @property
     def drift(self) -> bool:

@@ -11,8 +11,9 @@ from mastersync.domain.reconciliation import Bucket, DriftReport, Reconciliation
 from mastersync.pipeline.ids import new_id, utc_now
 from mastersync.ports.store import Store
 
-# progress(phase, records done): phases "listed" (read from the system) and "hub" (the
-# hub's own records looked through for ones the listing lacked).
+# progress(phase, records done): phases "listed" (read from the system), "hub" (the
+# hub's own records looked through for ones the listing lacked) and "repair" (re-deliveries
+# a target --repair queued).
 Progress = Callable[[str, int], None]
 
 

@@ -1,21 +1,36 @@
 """Reconcile a source system: the records the hub holds from it versus what it lists now.
 
 A key the hub holds that the listing lacks is a deletion no incremental read could see
-(Tryton deletes leave no trace); it goes to the exceptions inbox. A listed record the hub
-lacks, or holds an older state of, was missed (or rejected: see the inbox); with
-``repair`` it is ingested now, under the usual rules (stale versions change nothing).
+(Tryton deletes leave no trace); it goes to the exceptions inbox. Ignoring that entry
+(`mastersync exceptions ignore`) accepts the deletion: while its newest entry stays
+ignored, the key is reported as retired (no drift) and not filed again; once the source
+lists it again the acceptance lapses, and should it go again it is filed anew.
+
+A listed record the hub lacks, or holds an older state of, was missed (or rejected: see
+the inbox); with ``repair`` it is ingested now, under the usual rules. What ingest refuses
+(stale: the source's version did not move past the one applied; rejected: a rule) changes
+nothing: it is reported as not repaired, by record, field and rule, and counts as drift
+the repair left.
+
+References are compared as the records they name live now: an id of a record merged away
+stands for the record it was merged into, on the hub's side and the listing's alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from mastersync.domain.consolidate import MERGED_INTO
 from mastersync.domain.golden import Contribution
+from mastersync.domain.ingest import Outcome
 from mastersync.domain.landscape.policy import CompiledLandscape
 from mastersync.domain.mapping.mapper import MappingFailed
-from mastersync.domain.problems import Problem
+from mastersync.domain.mapping.spec import ValueOp
+from mastersync.domain.problems import Problem, ProblemKind
 from mastersync.domain.reconciliation import (
+    SOURCE_RECORD_MISSING,
     Bucket,
     DriftEntry,
     DriftReport,
@@ -26,8 +41,9 @@ from mastersync.domain.reconciliation import (
     source_missing_entry,
     source_missing_problem,
 )
-from mastersync.domain.records import ExceptionStatus
+from mastersync.domain.records import ExceptionEntry, ExceptionStatus
 from mastersync.domain.validation import digest, validate
+from mastersync.pipeline.ingest import BatchReport
 from mastersync.pipeline.reconcile.common import (
     ReconcileOptions,
     Reconciliation,
@@ -36,11 +52,34 @@ from mastersync.pipeline.reconcile.common import (
 )
 from mastersync.pipeline.references import resolve_references
 from mastersync.ports.connector import SourceRecord, StateReader
-from mastersync.ports.store import ChangeSet, Store, UnitOfWork
+from mastersync.ports.store import ChangeSet, ExceptionFilter, Store, UnitOfWork
 
 # ingest(records): hands records of the system's domain to ingest (Ingestor.ingest bound to
-# the system and domain); the pipeline stays free of how ingest is assembled.
-Ingest = Callable[[list[SourceRecord]], object]
+# the system and domain) and says what came of them; the pipeline stays free of how ingest
+# is assembled.
+Ingest = Callable[[list[SourceRecord]], BatchReport]
+
+# The rule of the problem ingest gives a stale record (domain.ingest): told from a rejection.
+_STALE_RULE = "stale"
+# What a stale repair means for the person reading it, beside ingest's own words.
+_STALE_HINT = "the source's version did not move past the one the hub applied"
+# Inbox entries of source_record_missing of one system's domain read to find the deletions
+# stewards accepted (newest first). Past it, an older acceptance is not seen and its key is
+# filed again: an entry too many, never a deletion hidden.
+_HISTORY = 100_000
+
+
+@dataclass
+class SourceReconciliation(Reconciliation):
+    """A source run's result; records a repair's ingest refused count as unrepaired."""
+
+    # Extra and mismatched records ingest found stale or rejected: the hub kept its state.
+    refused: int = 0
+
+    @property
+    def unrepaired(self) -> int:
+        """Drifted records ``--repair`` does not change (gone ones, and ones refused)."""
+        return super().unrepaired + self.refused
 
 
 class _SourceRun:
@@ -62,6 +101,12 @@ class _SourceRun:
         # Contributions keep only what the system may write: compare only that.
         readonly = policy.readonly.get(run.system, frozenset())
         self.writable = tuple(f for f in policy.spec.fields if f not in readonly)
+        # Fields holding a reference (a master id once resolved): followed through merges.
+        self.refs = tuple(
+            name
+            for name, value in self.mapper.spec.fields.items()
+            if isinstance(value, ValueOp) and value.ref is not None and name in self.writable
+        )
         self.signature = source_missing_problem(run.system, run.domain, "", "").signature(
             run.system, run.domain
         )
@@ -71,6 +116,12 @@ class _SourceRun:
         # The keys the listing gave its records, read or not.
         self.listed: set[str] = set()
         self.ingested = self.filed = self.resolved = 0
+        # What ingest made of a repair's records: applied, unchanged (the hub held them as
+        # they are), stale, rejected; and the refused ones named (up to ``examples``).
+        self.applied = self.unchanged = self.stale = self.rejected = 0
+        self.refusals: list[dict[str, str]] = []
+        # Gone keys whose deletion a steward accepted, and accepted ones listed again.
+        self.accepted = self.lapsed = 0
 
     # --- the listing, a chunk at a time ---------------------------------------------------
     def compare(self, chunk: list[tuple[str, Any]]) -> None:
@@ -82,6 +133,13 @@ class _SourceRun:
             }
             changed = [(k, n) for k, n in listed if k in known and digest(n) != known[k].digest]
             current = self._canonical(uow, changed)
+            # Both sides of each changed record, as compared: what the system may write.
+            sides = {
+                k: (self._own(known[k].values), self._own(now))
+                for k, now in current.items()
+                if isinstance(now, dict)
+            }
+            self._follow_merges(uow, [side for pair in sides.values() for side in pair])
             reopened = [
                 entry_id
                 for entries in uow.open_exception_keys(
@@ -91,17 +149,57 @@ class _SourceRun:
                 if signature == self.signature
             ]
         fetch: list[SourceRecord] = []
+        # Drift entries of the records a repair ingests, by the locator they are sent with:
+        # reported once ingest has said what came of them.
+        sent: dict[str, DriftEntry] = {}
         for key, native in listed:
-            entry = self._classify(key, known.get(key), current.get(key))
+            entry = self._classify(key, known.get(key), current.get(key), sides.get(key))
             if entry is None:
                 continue
-            self.report.add(entry)
-            if entry.bucket in (Bucket.EXTRA, Bucket.MISMATCHED):
-                fetch.append(SourceRecord(dict(native), f"reconciliation {self.run.run_id}"))
+            if self.ingest is not None and entry.bucket in (Bucket.EXTRA, Bucket.MISMATCHED):
+                # One locator per record: ingest names what it refused by where it was read.
+                locator = f"reconciliation {self.run.run_id}: {key}"
+                fetch.append(SourceRecord(dict(native), locator))
+                sent[locator] = entry
+            else:
+                self.report.add(entry)
         self._settle(reopened)
-        if self.ingest is not None and fetch:
-            self.ingest(fetch)
-            self.ingested += len(fetch)
+        if fetch:
+            self._repair(fetch, sent)
+
+    def _repair(self, fetch: list[SourceRecord], sent: Mapping[str, DriftEntry]) -> None:
+        """Ingest the records; report each, noting the ones ingest refused and why."""
+        assert self.ingest is not None
+        done = self.ingest(fetch)
+        self.ingested += len(fetch)
+        outcomes = done.outcomes
+        self.applied += outcomes[Outcome.ACCEPTED]
+        self.unchanged += outcomes[Outcome.UNCHANGED]
+        self.stale += outcomes[Outcome.STALE]
+        self.rejected += outcomes[Outcome.REJECTED]
+        # The first problem of each record refused: (field, rule, message) by locator.
+        why: dict[str, tuple[str, str, str]] = {}
+        for where, field, rule, message in done.tally.rejects:
+            why.setdefault(where, (field, rule, message))
+        for locator, entry in sent.items():
+            if locator not in why:
+                self.report.add(entry)
+                continue
+            field, rule, message = why[locator]
+            outcome = Outcome.STALE if rule == _STALE_RULE else Outcome.REJECTED
+            hint = f"; {_STALE_HINT}" if outcome is Outcome.STALE else ""
+            note = f"not repaired, {outcome.value}: {field or '-'} [{rule}] {message}{hint}"
+            self.report.add(DriftEntry(entry.key, entry.bucket, entry.master_id, entry.diffs, note))
+            if len(self.refusals) < self.options.examples:
+                self.refusals.append(
+                    {
+                        "key": entry.key,
+                        "outcome": outcome.value,
+                        "field": field,
+                        "rule": rule,
+                        "message": message,
+                    }
+                )
 
     def _identify(self, chunk: list[tuple[str, Any]]) -> list[tuple[str, Mapping[str, Any]]]:
         """(the hub's key, record) of each listed record; ones without a key are errors."""
@@ -160,12 +258,45 @@ class _SourceRun:
             out[key] = invalid or valid
         return out
 
+    def _follow_merges(self, uow: UnitOfWork, records: list[dict[str, Any]]) -> None:
+        """Replace, in place, each reference to a record merged away with the record it
+        lives on in (the end of the chain). The listing's references resolve through
+        cross-references, which a merge moves to the survivor; the hub's copy of the record
+        keeps the id it resolved to when read, which may be the merged-away one."""
+        if not self.refs:
+            return
+        ids = {v for r in records for f in self.refs if isinstance(v := r.get(f), str)}
+        into: dict[str, str] = {}
+        asked: set[str] = set()
+        while ids - asked:
+            ask = ids - asked
+            asked |= ask
+            for master, (_, state, _) in uow.golden_states(ask).items():
+                if isinstance(survivor := state.get(MERGED_INTO), str):
+                    into[master] = survivor
+                    ids.add(survivor)
+        if not into:
+            return
+        for record in records:
+            for name in self.refs:
+                value = record.get(name)
+                followed: set[str] = set()
+                # A cycle cannot be, but never loop on one.
+                while isinstance(value, str) and value in into and value not in followed:
+                    followed.add(value)
+                    value = into[value]
+                if followed:
+                    record[name] = value
+
     def _classify(
         self,
         key: str,
         known: Contribution | None,
         current: dict[str, Any] | list[Problem] | None,
+        sides: tuple[dict[str, Any], dict[str, Any]] | None,
     ) -> DriftEntry | None:
+        """The record's bucket: ``sides`` are the hub's values and the listing's, as
+        compared (changed records only)."""
         if known is None:
             return DriftEntry(
                 key,
@@ -183,13 +314,9 @@ class _SourceRun:
             p = current[0]
             self.report.fail(RecordError(key, p.field, p.rule, p.message, known.master_id))
             return None
-        entry = classify(
-            key,
-            self._own(known.values),
-            self._own(current),
-            master_id=known.master_id,
-            fields=self.writable,
-        )
+        assert sides is not None  # compare() made both sides of every mapped record
+        hub, now = sides
+        entry = classify(key, hub, now, master_id=known.master_id, fields=self.writable)
         if entry.bucket is Bucket.MISMATCHED:
             return DriftEntry(
                 key, entry.bucket, entry.master_id, entry.diffs, "changed since the hub read it"
@@ -219,7 +346,9 @@ class _SourceRun:
 
     # --- the hub's side: keys the listing did not name --------------------------------------
     def gone(self) -> None:
-        """Every key the hub read from the system that the listing lacked, to the inbox."""
+        """Every key the hub read from the system that the listing lacked, to the inbox,
+        but those whose deletion a steward accepted."""
+        accepted = self._accepted()
         lost: list[Contribution] = []
         options = self.options
         with self.store.unit_of_work(write=False) as uow:
@@ -230,6 +359,18 @@ class _SourceRun:
                     # Xrefs only an acknowledgement made (no digest) are the target role's.
                     if c.key in self.seen or c.key in self.listed or not c.digest:
                         continue
+                    if (taken := accepted.get(c.key)) is not None:
+                        self.accepted += 1
+                        self.report.add(
+                            DriftEntry(
+                                c.key,
+                                Bucket.RETIRED,
+                                c.master_id,
+                                note=f"gone from {self.system}; the deletion was accepted "
+                                f"(inbox entry {taken.id} ignored)",
+                            )
+                        )
+                        continue
                     lost.append(c)
                     self.report.add(
                         DriftEntry(
@@ -237,8 +378,80 @@ class _SourceRun:
                         )
                     )
                 options.advance("hub", len(batch))
+        self._lapse([e for k, e in accepted.items() if k in self.seen or k in self.listed])
         for batch in chunks(lost, options.chunk):
             self._file(batch)
+
+    def _accepted(self) -> dict[str, ExceptionEntry]:
+        """Source key -> the ignored entry, of the keys whose newest source_record_missing
+        entry a steward ignored: their deletion is accepted."""
+        wanted = ExceptionFilter(
+            status=ExceptionStatus.IGNORED,
+            kind=ProblemKind.DRIFT.value,
+            system=self.system,
+            domain=self.domain,
+            signature=self.signature,
+            limit=1,
+        )
+        with self.store.unit_of_work(write=False) as uow:
+            # Most systems have none: one row read, not the history.
+            if not uow.exceptions(wanted):
+                return {}
+            history = uow.exceptions(
+                ExceptionFilter(
+                    status=None,
+                    kind=wanted.kind,
+                    system=self.system,
+                    domain=self.domain,
+                    signature=self.signature,
+                    limit=_HISTORY,
+                )
+            )
+        newest: dict[str, ExceptionEntry] = {}
+        for entry in history:  # newest first
+            newest.setdefault(entry.source_key or "", entry)
+        return {k: e for k, e in newest.items() if e.status is ExceptionStatus.IGNORED}
+
+    def _lapse(self, accepted: Collection[ExceptionEntry]) -> None:
+        """Accepted deletions of records listed again no longer hold: a resolved entry
+        says so and is the key's newest, so that a later deletion is filed again."""
+        if not accepted:
+            return
+        now, run_id = self.options.clock(), self.run.run_id
+        note = f"listed again by {self.system} (reconciliation {run_id})"
+        entries = [
+            ExceptionEntry(
+                ProblemKind.DRIFT.value,
+                self.system,
+                self.domain,
+                SOURCE_RECORD_MISSING,
+                f"{self.domain} {e.source_key!r} of {self.system} is listed again: the "
+                f"deletion accepted in inbox entry {e.id} no longer holds (should it go "
+                "again, it is filed again)",
+                self.signature,
+                {
+                    "system": self.system,
+                    "domain": self.domain,
+                    "key": e.source_key,
+                    "master_id": e.master_id,
+                    "accepted": e.id,
+                    "reconciliation": run_id,
+                },
+                now,
+                source_key=e.source_key,
+                master_id=e.master_id,
+                locator=f"reconciliation {run_id}",
+                status=ExceptionStatus.RESOLVED,
+                resolution={"by": "reconcile", "at": now, "note": note},
+                actor="reconcile",
+                channel="reconcile",
+            )
+            for e in accepted
+        ]
+        with self.store.unit_of_work() as uow:
+            uow.write(ChangeSet(exceptions=entries, actor="reconcile", channel="reconcile"))
+            uow.commit()
+        self.lapsed += len(entries)
 
     def _file(self, lost: list[Contribution]) -> None:
         now = self.options.clock()
@@ -254,6 +467,62 @@ class _SourceRun:
             uow.commit()
         self.filed += len(entries)
 
+    def summary(self, result: SourceReconciliation) -> None:
+        """What the run did about the drift: in the run's record and its notes."""
+        run, system = result.run, self.system
+        run.repair = {"inbox": self.filed, "resolved": self.resolved, "accepted": self.accepted}
+        if self.filed:
+            result.notes.append(
+                f"{self.filed} record(s) gone from {system} are in the inbox as "
+                f"source_record_missing (`mastersync exceptions list --kind drift`)"
+            )
+        if self.accepted:
+            result.notes.append(
+                f"{self.accepted} record(s) gone from {system} whose deletion a steward "
+                "accepted (their source_record_missing entry ignored): no drift, not filed "
+                "again unless listed again and gone again"
+            )
+        if self.lapsed:
+            run.repair["lapsed"] = self.lapsed
+            result.notes.append(
+                f"{self.lapsed} record(s) whose deletion was accepted are listed again: "
+                "accepted no more (gone again, they are filed again)"
+            )
+        if self.resolved:
+            result.notes.append(f"{self.resolved} inbox entr(ies) resolved: listed again")
+        if self.ingest is None:
+            return
+        run.repair.update(
+            ingested=self.ingested,
+            applied=self.applied,
+            unchanged=self.unchanged,
+            stale=self.stale,
+            rejected=self.rejected,
+            not_repaired=self.refusals,
+        )
+        unchanged = f", {self.unchanged} unchanged" if self.unchanged else ""
+        result.notes.append(
+            f"ingested {self.ingested} record(s) the hub lacked or held older: "
+            f"{self.applied} applied{unchanged}"
+        )
+        if not result.refused:
+            return
+        result.notes.append(
+            f"{result.refused} record(s) not repaired: ingest refused them "
+            f"({self.stale} stale, {self.rejected} rejected) and the hub kept what it held"
+        )
+        for r in self.refusals:
+            hint = _STALE_HINT if r["outcome"] == Outcome.STALE.value else "see the inbox"
+            result.notes.append(
+                f"  {r['key']}: {r['field'] or '-'} [{r['rule']}] {r['message']} "
+                f"({r['outcome']}: {hint})"
+            )
+        if result.refused > len(self.refusals):
+            result.notes.append(
+                f"  and {result.refused - len(self.refusals)} more "
+                f"(`mastersync exceptions list --system {system} --domain {self.domain}`)"
+            )
+
 
 def reconcile_source(
     store: Store,
@@ -268,9 +537,13 @@ def reconcile_source(
 
     Missing: keys the hub holds that the source no longer lists, each filed in the inbox
     as ``source_record_missing`` (an open entry counts another attempt; a key listed again
-    resolves it). Extra: listed records the hub lacks. Mismatched: listed records whose
-    canonical values differ from what the hub last read. With ``ingest`` (repair), extra
-    and mismatched records are ingested.
+    resolves it). A key whose newest such entry was ignored is a deletion a steward
+    accepted: retired, not drift, and not filed again until the source lists it again
+    (which ends the acceptance) and it goes again. Extra: listed records the hub lacks.
+    Mismatched: listed records whose canonical values differ from what the hub last read
+    (references followed through merges on both sides). With ``ingest`` (repair), extra
+    and mismatched records are ingested; the ones ingest refuses (stale, rejected) are
+    named in the notes and ``run.repair["not_repaired"]`` and count as unrepaired.
     """
     options = options or ReconcileOptions()
     run = ReconciliationRun(options.ids("rcn"), system, domain, Role.SOURCE, options.clock())
@@ -279,16 +552,6 @@ def reconcile_source(
         work.compare(chunk)
         options.advance("listed", len(chunk))
     work.gone()
-    run.repair = {"inbox": work.filed, "resolved": work.resolved}
-    result = Reconciliation(run, work.report)
-    if work.filed:
-        result.notes.append(
-            f"{work.filed} record(s) gone from {system} are in the inbox as "
-            f"source_record_missing (`mastersync exceptions list --kind drift`)"
-        )
-    if work.resolved:
-        result.notes.append(f"{work.resolved} inbox entr(ies) resolved: listed again")
-    if options.repair:
-        run.repair["ingested"] = work.ingested
-        result.notes.append(f"ingested {work.ingested} record(s) the hub lacked or held older")
+    result = SourceReconciliation(run, work.report, refused=work.stale + work.rejected)
+    work.summary(result)
     return finish(store, result, options.clock)

@@ -4,6 +4,9 @@ system holds, compared in the system's own (outbound) shape."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum, auto
+from itertools import islice
 from typing import Any
 
 from mastersync.domain.canonical import DOMAINS
@@ -15,13 +18,16 @@ from mastersync.domain.reconciliation import (
     Bucket,
     DriftEntry,
     DriftReport,
+    FieldDiff,
     Normalisation,
+    OwnFields,
     ReconciliationRun,
     RecordError,
     Role,
     classify,
 )
 from mastersync.domain.subscriptions import Operation, OutboundMappingFailed, Subscription
+from mastersync.domain.validation import digest
 from mastersync.pipeline.distribution.deliverer import referenced_keys
 from mastersync.pipeline.reconcile.common import (
     ReconcileOptions,
@@ -31,6 +37,7 @@ from mastersync.pipeline.reconcile.common import (
 )
 from mastersync.pipeline.reconcile.repair import queue_repairs
 from mastersync.ports.connector import StateReader
+from mastersync.ports.reconciliation import lists_inactive, source_of_record
 from mastersync.ports.store import Store, UnitOfWork
 
 GoldenState = tuple[int, dict[str, Any], str | None]
@@ -56,6 +63,46 @@ def normalisation(landscape: CompiledLandscape, sub: Subscription) -> Normalisat
     return Normalisation(keep_spaces=keep)
 
 
+def own_fields(landscape: CompiledLandscape, sub: Subscription) -> OwnFields | None:
+    """Where a consumer that is also a source of the domain keeps its own values: the
+    native fields its inbound mapping reads into fields it may write (None: it is no
+    source of the domain)."""
+    mapper = landscape.mappers.get((sub.system, sub.domain)) if sub.source_too else None
+    if mapper is None:
+        return None
+    fields = landscape.policies[sub.domain].fields
+    writable = [f for f in mapper.targets if f not in fields or fields[f].may_write(sub.system)]
+    return OwnFields.of(sub.system, mapper.spec, writable)
+
+
+class _Fix(Enum):
+    """What a repair does for one listed record."""
+
+    # Nothing to do, or nothing a repair can do (extra records are never deleted).
+    NONE = auto()
+    # Send the record's newest version again.
+    RESEND = auto()
+    # Listed as active though the hub deactivated it there: deactivate it again.
+    DEACTIVATE = auto()
+    # Drift a re-delivery would make worse (it would write over the system's own values):
+    # reported, left as it is.
+    HOLD = auto()
+
+
+@dataclass
+class TargetReconciliation(Reconciliation):
+    """A target run's result; drift held back from repair counts as unrepaired."""
+
+    # Mismatched records a repair left alone: re-sending them would have written the hub's
+    # older values over what the consumer changed in fields it is the source of.
+    held_back: int = 0
+
+    @property
+    def unrepaired(self) -> int:
+        """Drifted records ``--repair`` does not change (extras, and records held back)."""
+        return super().unrepaired + self.held_back
+
+
 class _TargetRun:
     """One reconciliation of one subscription's consumer."""
 
@@ -65,15 +112,25 @@ class _TargetRun:
         landscape: CompiledLandscape,
         sub: Subscription,
         options: ReconcileOptions,
+        reader: StateReader,
     ) -> None:
         self.store, self.sub, self.options = store, sub, options
         self.fields = written_fields(landscape, sub)
         self.norm = normalisation(landscape, sub)
+        # A listing that is only what the hub delivered (the sandbox's) is not where the
+        # hub reads the system from: nothing in it is the system's own change.
+        self.own = own_fields(landscape, sub) if source_of_record(reader) else None
+        # Who owns each field, for the notes of changes at the consumer that is a source.
+        self.owners = {n: p.owners for n, p in landscape.policies[sub.domain].fields.items()}
+        # Whether a listed record may be one deactivated there (then the hub cannot tell
+        # a record it deactivated from one turned on again, and trusts what it sent).
+        self.lists_inactive = lists_inactive(reader)
         self.report = DriftReport(options.examples)
         # Master ids the listing named: what is left of the expected records is missing.
         self.seen: set[str] = set()
         self.repair_id = options.ids(REPAIR_PREFIX) if options.repair else None
         self.queued = 0
+        self.held_back = 0
 
     # --- the listing, a chunk at a time ---------------------------------------------------
     def compare(self, chunk: list[tuple[str, Any]]) -> None:
@@ -83,23 +140,29 @@ class _TargetRun:
             xrefs = uow.load_xrefs(sub.domain, [(sub.system, str(k)) for k, _ in chunk])
             masters = {c.key: c.master_id for c in xrefs}
             # Keys the hub read from this system as a source (an acknowledgement alone
-            # leaves no digest): the system's own records.
-            sourced = {c.key for c in xrefs if c.digest}
+            # leaves no digest): the system's own records, as the hub last read them.
+            read = {c.key: c.digest for c in xrefs if c.digest}
             ids = set(masters.values())
             states = uow.golden_states(ids)
             applied = uow.applied_for(sub.id, ids)
             keys = self._reference_keys(uow, states)
-        repairs = []
+        repairs: list[str] = []
+        deactivate: dict[str, Applied] = {}
         for key, native in chunk:
-            entry = self._classify(str(key), native, masters, states, applied, keys)
-            if entry is not None and entry.bucket is Bucket.EXTRA and str(key) in sourced:
-                entry = DriftEntry(entry.key, Bucket.SOURCED, entry.master_id, note=entry.note)
+            entry, fix = self._classify(str(key), native, masters, states, applied, keys, read)
             if entry is None:
                 continue
+            if entry.bucket is Bucket.EXTRA and str(key) in read:
+                entry = DriftEntry(entry.key, Bucket.SOURCED, entry.master_id, note=entry.note)
             self.report.add(entry)
-            if entry.bucket is Bucket.MISMATCHED and entry.master_id is not None:
-                repairs.append(entry.master_id)
-        self._repair(repairs)
+            master = entry.master_id
+            if fix is _Fix.RESEND and master is not None:
+                repairs.append(master)
+            elif fix is _Fix.DEACTIVATE and master is not None:
+                deactivate[master] = applied[master]
+            elif fix is _Fix.HOLD:
+                self.held_back += 1
+        self._repair(repairs, deactivate)
 
     def _classify(
         self,
@@ -109,7 +172,8 @@ class _TargetRun:
         states: Mapping[str, GoldenState],
         applied: Mapping[str, Applied],
         keys: Mapping[str, dict[str, str]],
-    ) -> DriftEntry | None:
+        read: Mapping[str, str],
+    ) -> tuple[DriftEntry | None, _Fix]:
         sub = self.sub
         master = masters.get(key)
         if not isinstance(native, Mapping):
@@ -122,51 +186,119 @@ class _TargetRun:
                 # Held there, if unreadable: not missing as well (a repair would have sent
                 # the record over whatever the consumer keeps at that key).
                 self.seen.add(master)
-            return None
+            return None, _Fix.NONE
         if master is None:
-            return DriftEntry(key, Bucket.EXTRA, note="unknown to the hub: no cross-reference")
+            unknown = DriftEntry(key, Bucket.EXTRA, note="unknown to the hub: no cross-reference")
+            return unknown, _Fix.NONE
         if master in self.seen:
-            return DriftEntry(key, Bucket.EXTRA, master, note="a second record of the same master")
+            entry = DriftEntry(key, Bucket.EXTRA, master, note="a second record of the same master")
+            return entry, _Fix.NONE
         self.seen.add(master)
         state = states.get(master)
         if state is None:
-            return DriftEntry(key, Bucket.EXTRA, master, note="no such golden record")
+            return DriftEntry(key, Bucket.EXTRA, master, note="no such golden record"), _Fix.NONE
         version, attributes, _ = state
         view = sub.view(master, version, attributes, self._refs(attributes, keys))
         try:
             operation = sub.operation(view, False)
         except OutboundMappingFailed as exc:  # a filter that cannot be evaluated on it
             self.report.fail(RecordError(key, exc.field, exc.rule, exc.message, master))
-            return None
+            return None, _Fix.NONE
+        held = applied.get(master)
         if operation is not Operation.UPSERT:
-            held = applied.get(master)
-            if held is not None and not held.active:
-                return DriftEntry(key, Bucket.RETIRED, master)
             why = (
                 f"merged into {attributes['_merged_into']}"
                 if attributes.get("_merged_into")
                 else "the subscription's filter leaves it out"
             )
-            return DriftEntry(key, Bucket.EXTRA, master, note=why)
+            if held is not None and not held.active:
+                if self.lists_inactive:
+                    return DriftEntry(key, Bucket.RETIRED, master), _Fix.NONE
+                # Its listing holds active records only: turned on again behind the hub's
+                # back. Mismatched, not extra: the hub sent this record and knows its state
+                # there (deactivated), the consumer shows another (active), and re-sending
+                # the deactivation repairs it; extras are records no repair touches.
+                note = (
+                    f"deactivated by the hub as version {held.version} ({why}), "
+                    f"active at {sub.system} again"
+                )
+                return DriftEntry(key, Bucket.MISMATCHED, master, note=note), _Fix.DEACTIVATE
+            return DriftEntry(key, Bucket.EXTRA, master, note=why), _Fix.NONE
         try:
             expected = sub.payload(view)
         except OutboundMappingFailed as exc:
             self.report.fail(RecordError(key, exc.field, exc.rule, exc.message, master))
-            return None
+            return None, _Fix.NONE
         entry = classify(
             key, expected, native, master_id=master, fields=self.fields, norm=self.norm
         )
-        held = applied.get(master)
-        if entry.bucket is Bucket.MISMATCHED and (held is None or held.version < version):
+        if entry.bucket is not Bucket.MISMATCHED:
+            return entry, _Fix.NONE
+        in_flight = None
+        if held is None or held.version < version:
             got = f"version {held.version}" if held else "nothing"
-            entry = DriftEntry(
-                key,
-                entry.bucket,
-                master,
-                entry.diffs,
-                f"the hub has delivered {got} of version {version} so far",
+            in_flight = f"the hub has delivered {got} of version {version} so far"
+        if self.own is not None and in_flight is None:
+            # Only behind the version the hub delivered last: with a newer one on its way,
+            # the difference is (at least) the hub's newer value, which that delivery sets
+            # whatever a repair does.
+            own, other = self.own.split(entry.diffs)
+            if own:
+                unread = read.get(key) != digest(native)
+                return self._own_change(entry, own, other, unread)
+        return DriftEntry(key, entry.bucket, master, entry.diffs, in_flight), _Fix.RESEND
+
+    def _own_change(
+        self,
+        entry: DriftEntry,
+        own: list[FieldDiff],
+        other: list[FieldDiff],
+        unread: bool,
+    ) -> tuple[DriftEntry, _Fix]:
+        """A record that differs in fields the consumer is the source of: its own values
+        (changed there and not read yet, or read and not taken), never pushed over; drift in
+        its other fields is held back, since a re-delivery sends the whole record."""
+        assert self.own is not None
+        system = self.sub.system
+        where = self.own.describe(own)
+        fields = sorted({f for d in own for f in self.own.fields_at(d.field)})
+        owned = ", ".join(f"{f} ({self._owned_by(f)})" for f in fields)
+        rule = f"field ownership lets {system} write {owned}"
+        if not other:
+            if unread:
+                note = (
+                    f"changed at {system}, not read yet: {where}; {rule}, and the hub takes "
+                    f"it when it next reads {system}: never pushed over"
+                )
+            else:
+                note = (
+                    f"{system}'s own value, read by the hub as it is: {where}; {rule}, and the "
+                    "hub keeps another value (survivorship, a quality rule or a change held "
+                    "for confirmation decided so): never pushed over"
+                )
+            bucket = Bucket.CHANGED_AT_SOURCE
+            return DriftEntry(entry.key, bucket, entry.master_id, tuple(own), note), _Fix.NONE
+        names = ", ".join(d.field for d in other)
+        held = (
+            f"not repaired: {names} {'differs' if len(other) == 1 else 'differ'} too, but "
+            f"re-sending the whole record would write over {system}'s own {where}"
+        )
+        if unread:
+            # Read, the change makes a version, and every version goes to a consumer that
+            # is a source: that delivery sets the other fields as well.
+            note = (
+                f"{held}, changed there and not read yet ({rule}); the hub sends the record "
+                f"again once it has read {system}"
             )
-        return entry
+        else:
+            note = (
+                f"{held}, which the hub read and did not take ({rule}); correct {names} at {system}"
+            )
+        return DriftEntry(entry.key, entry.bucket, entry.master_id, entry.diffs, note), _Fix.HOLD
+
+    def _owned_by(self, field: str) -> str:
+        owners = self.owners.get(field)
+        return f"owned by {', '.join(owners)}" if owners else "no owner"
 
     def _reference_keys(
         self, uow: UnitOfWork, states: Mapping[str, GoldenState]
@@ -201,37 +333,54 @@ class _TargetRun:
 
     # --- the hub's side: expected records the listing did not name -------------------------
     def missing(self) -> None:
-        """Every golden record the subscription selects that the listing lacked."""
-        sub, options = self.sub, self.options
-        found: list[str] = []
-        with self.store.unit_of_work(write=False) as uow:
-            for batch in chunks(uow.scan_golden(sub.domain, options.chunk), options.chunk):
-                unseen = [g for g in batch if g.master_id not in self.seen]
-                refs = referenced_keys(uow, sub, (g.attributes for g in unseen))
-                wanted = [g for g in unseen if self._selects(g, refs)]
-                ids = [g.master_id for g in wanted]
-                keys = uow.consumer_keys(sub.system, sub.domain, ids) if ids else {}
-                applied = uow.applied_for(sub.id, ids) if ids else {}
-                gone = {
-                    g.master_id
-                    for g in wanted
-                    if (held := applied.get(g.master_id)) is not None
-                    and held.active
-                    and held.version >= g.version
-                }
-                firsts = self._first_deliveries(uow, [g for g in wanted if g.master_id not in gone])
-                for g in wanted:
-                    held = applied.get(g.master_id)
-                    if g.master_id in gone:
-                        assert held is not None
-                        note = f"delivered as version {held.version}, gone from {sub.system}"
-                    else:
-                        note = _undelivered(g.version, held, firsts.get(g.master_id))
-                    key = keys.get(g.master_id, {}).get("key") or g.master_id
-                    self.report.add(DriftEntry(key, Bucket.MISSING, g.master_id, note=note))
-                found.extend(ids)
-                options.advance("hub", len(batch))
-        self._repair(found)
+        """Every golden record the subscription selects that the listing lacked; with
+        repair, each batch's are queued before the next batch is read."""
+        options = self.options
+        after = ""
+        while True:
+            # A transaction per batch: one held across the scan kept a snapshot open while
+            # the repairs wrote, and the repairs waited for the whole scan.
+            with self.store.unit_of_work(write=False) as uow:
+                scan = uow.scan_golden(self.sub.domain, options.chunk, after)
+                batch: list[GoldenRecord] = list(islice(scan, options.chunk))
+                if not batch:
+                    return
+                found = self._missing(uow, batch)
+            self._repair(found, {})
+            options.advance("hub", len(batch))
+            if len(batch) < options.chunk:
+                return
+            after = batch[-1].master_id
+
+    def _missing(self, uow: UnitOfWork, batch: list[GoldenRecord]) -> list[str]:
+        """Report the records of one batch the listing lacked; their master ids."""
+        sub = self.sub
+        unseen = [g for g in batch if g.master_id not in self.seen]
+        refs = referenced_keys(uow, sub, (g.attributes for g in unseen))
+        wanted = [g for g in unseen if self._selects(g, refs)]
+        ids = [g.master_id for g in wanted]
+        if not ids:
+            return []
+        keys = uow.consumer_keys(sub.system, sub.domain, ids)
+        applied = uow.applied_for(sub.id, ids)
+        gone = {
+            g.master_id
+            for g in wanted
+            if (held := applied.get(g.master_id)) is not None
+            and held.active
+            and held.version >= g.version
+        }
+        firsts = self._first_deliveries(uow, [g for g in wanted if g.master_id not in gone])
+        for g in wanted:
+            held = applied.get(g.master_id)
+            if g.master_id in gone:
+                assert held is not None
+                note = f"delivered as version {held.version}, gone from {sub.system}"
+            else:
+                note = _undelivered(g.version, held, firsts.get(g.master_id))
+            key = keys.get(g.master_id, {}).get("key") or g.master_id
+            self.report.add(DriftEntry(key, Bucket.MISSING, g.master_id, note=note))
+        return ids
 
     def _first_deliveries(
         self, uow: UnitOfWork, records: list[GoldenRecord]
@@ -248,12 +397,15 @@ class _TargetRun:
         firsts = uow.first_deliveries(self.sub.id, ids) if ids else {}
         return {ids[event]: outcome for event, outcome in firsts.items()}
 
-    def _repair(self, master_ids: list[str]) -> None:
-        if self.repair_id is None or not master_ids:
+    def _repair(self, master_ids: list[str], deactivate: Mapping[str, Applied]) -> None:
+        """Queue one batch's repairs now (never held for the end of the run), and say so."""
+        if self.repair_id is None or not (master_ids or deactivate):
             return
-        self.queued += queue_repairs(
-            self.store, self.sub, master_ids, self.repair_id, self.options.clock
+        queued = queue_repairs(
+            self.store, self.sub, master_ids, self.repair_id, self.options.clock, deactivate
         )
+        self.queued += queued
+        self.options.advance("repair", queued)
 
 
 def _undelivered(
@@ -296,26 +448,42 @@ def reconcile_target(
     projection and outbound mapping, keyed by the consumer's own key (the cross-reference
     its acknowledgement left). Actual: the consumer's full listing. The listing is read a
     chunk at a time and never held; the hub keeps only the master ids it named. With
-    ``repair``, missing and mismatched records are queued again (the current version);
-    extra records are reported, never deleted.
+    ``repair``, missing and mismatched records are queued again (the current version), a
+    chunk or batch at a time as they are found (progress phase "repair": re-deliveries
+    queued); extra records are reported, never deleted. A consumer that is also a source
+    of the domain keeps what it changed in fields it may write: reported as
+    ``changed_at_source``, never pushed over.
     """
     options = options or ReconcileOptions()
     sub = subscription
     run = ReconciliationRun(
         options.ids("rcn"), sub.system, sub.domain, Role.TARGET, options.clock(), sub.id
     )
-    work = _TargetRun(store, landscape, sub, options)
+    work = _TargetRun(store, landscape, sub, options, reader)
     for chunk in chunks(reader.read_state(sub.domain), options.chunk):
         work.compare(chunk)
         options.advance("listed", len(chunk))
     work.missing()
-    result = Reconciliation(run, work.report)
+    result = TargetReconciliation(run, work.report, held_back=work.held_back)
     if work.repair_id is not None:
         run.repair = {"replay": work.repair_id, "queued": work.queued}
         result.notes.append(
             f"queued {work.queued} re-deliveries as replay {work.repair_id}; "
             "`mastersync run` sends them"
         )
+        if work.held_back:
+            run.repair["held_back"] = work.held_back
+            result.notes.append(
+                f"{work.held_back} mismatched record(s) not repaired: re-sending them would "
+                f"write over what {sub.system} changed in fields it is the source of"
+            )
     if work.report.counts[Bucket.EXTRA]:
         result.notes.append("extra records are reported only: nothing is deleted")
+    if work.report.counts[Bucket.CHANGED_AT_SOURCE]:
+        result.notes.append(
+            f"{work.report.counts[Bucket.CHANGED_AT_SOURCE]} record(s) changed at {sub.system} "
+            "in fields it is the source of: the hub reads them from there "
+            f"(`mastersync reconcile --system {sub.system} --domain {sub.domain} "
+            "--role source --repair` reads them now) and never pushes over them"
+        )
     return finish(store, result, options.clock)
