@@ -258,9 +258,14 @@ class DeliveryQueue(Protocol):
         ...
 
     def consumer_keys(
-        self, system: str, domain: str, master_ids: Collection[str]
+        self,
+        system: str,
+        domain: str,
+        master_ids: Collection[str],
+        subscriptions: Collection[str] | None = None,
     ) -> dict[str, dict[str, str]]:
-        """The keys a system holds records under: master id -> {"key": …, other names: …}."""
+        """The keys a system holds records under: master id -> {"key": …, other names: …};
+        ``subscriptions``, the system's of ``domain`` if known, narrow the read."""
         ...
 
     def record_results(self, results: DeliveryResults) -> None:

@@ -565,7 +565,11 @@ class SqlDeliveryQueue:
         return out
 
     def consumer_keys(
-        self, system: str, domain: str, master_ids: Collection[str]
+        self,
+        system: str,
+        domain: str,
+        master_ids: Collection[str],
+        subscriptions: Collection[str] | None = None,
     ) -> dict[str, dict[str, str]]:
         """The keys a system holds records under: master id -> {"key": …, other names: …}."""
         ids = sorted(set(master_ids))
@@ -573,15 +577,23 @@ class SqlDeliveryQueue:
         x, a = xref.c, applied.c
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
+            # By master id alone (its index), the system and domain checked here: with them
+            # in the query SQLite walked the primary key's (domain, system) prefix, every
+            # xref of the system for each chunk.
             q = (
-                sa.select(x.master_id, x.source_key)
-                .where(x.domain == domain, x.system == system, x.master_id.in_(chunk))
+                sa.select(x.master_id, x.source_key, x.domain, x.system)
+                .where(x.master_id.in_(chunk))
                 .order_by(x.master_id, x.received_at.desc())
             )
-            for master, key in self.conn.execute(q):
-                out.setdefault(master, {"key": key})
+            for master, key, of_domain, of_system in self.conn.execute(q):
+                if of_domain == domain and of_system == system:
+                    out.setdefault(master, {"key": key})
             q2 = sa.select(a.master_id, a.target_refs).where(
-                a.subscription.like(f"{system}.%"),
+                # The primary key's (subscription, master id) when the subscriptions are
+                # known; LIKE reads every applied row of the table.
+                a.subscription.in_(sorted(subscriptions))
+                if subscriptions is not None
+                else a.subscription.like(f"{system}.%"),
                 a.master_id.in_(chunk),
                 a.target_refs.is_not(None),
             )

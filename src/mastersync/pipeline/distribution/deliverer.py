@@ -113,10 +113,14 @@ class _Round:
 
 
 def referenced_keys(
-    uow: UnitOfWork, sub: Subscription, states: Iterable[Mapping[str, Any] | None]
+    uow: UnitOfWork,
+    sub: Subscription,
+    states: Iterable[Mapping[str, Any] | None],
+    siblings: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, dict[str, str]]:
     """The consumer's keys (master id -> its key names) of the records that these records
-    reference through the subscription's key references, as deliveries stored them."""
+    reference through the subscription's key references, as deliveries stored them
+    (``siblings``: the consumer's subscriptions by domain, if known)."""
     wanted: dict[str, set[str]] = {}
     for state in states:
         for name, domain in sub.key_refs.items():
@@ -125,7 +129,8 @@ def referenced_keys(
                 wanted.setdefault(domain, set()).add(value)
     found: dict[str, dict[str, str]] = {}
     for domain, ids in wanted.items():
-        found.update(uow.consumer_keys(sub.system, domain, ids))
+        subs = (siblings or {}).get(domain) or None  # unknown: every one of the system's
+        found.update(uow.consumer_keys(sub.system, domain, ids, subs))
     return found
 
 
@@ -493,7 +498,7 @@ class Deliverer:
         self, uow: UnitOfWork, states: list[tuple[Delivery, dict[str, Any] | None, str | None]]
     ) -> dict[str, dict[str, str]]:
         """The consumer's keys for the records these records reference (when mapped)."""
-        return referenced_keys(uow, self.sub, (state for _, state, _ in states))
+        return referenced_keys(uow, self.sub, (state for _, state, _ in states), self.siblings)
 
     def _coming(
         self,

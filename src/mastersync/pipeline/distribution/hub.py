@@ -160,8 +160,9 @@ class DistributionHub:
                 taking=feed if feed.direct and isinstance(feed, Taking) else None,
                 cache=cache,
                 siblings={
-                    domain: siblings.get((sub.system, domain), [])
+                    domain: siblings[(sub.system, domain)]
                     for domain in set(sub.key_refs.values())
+                    if (sub.system, domain) in siblings
                 },
             )
             for sub in subscriptions
