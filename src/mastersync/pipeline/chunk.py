@@ -395,7 +395,9 @@ class ChunkRun:
         roots: dict[str, list[Problem]] = {}
         for p in invalid:
             root = (p.field or "").split(".", 1)[0]
-            if root not in readonly:
+            # A natural key's part is no mere value: without it the record could join
+            # another record (an optional part of a composite key is read as empty).
+            if root not in readonly or root in self.policy.key_fields:
                 return values, invalid, {}
             roots.setdefault(root, []).append(p)
         again, still = validate(self.policy.spec, {k: v for k, v in sent.items() if k not in roots})
