@@ -178,3 +178,30 @@ def test_a_process_stranded_by_a_new_lifecycle_owner_is_cancelled(
             assert view["attributes"]["lifecycle_state"] == "active"
     finally:
         moved.close()
+
+
+ITEM = {"sku": "I-1", "name": "Drill", "base_uom": "EA", "gtin": "4006381333931"}
+
+
+def test_a_starter_cannot_cancel_a_process_with_a_four_eyes_step_ahead(
+    client: httpx.Client, consumer: Consumers
+) -> None:
+    # At draft the waiting step (to enriched) is the starter's own; the approval comes
+    # after it. Cancelled there by her, she wrote `active` straight: no approval.
+    pim = consumer("pim", ["item:read", "item:write", "approve"], system="portal", person="pia")
+    other = consumer("pim2", ["item:read", "item:write", "approve"], system="portal", person="ole")
+    started = client.post(
+        "/v1/processes/item-activation", json={"key": "I-1", "attributes": ITEM}, headers=pim
+    )
+    assert started.status_code == 201, started.text
+    proc = started.json()
+    assert proc["state"] == "draft"
+    mine = client.post(f"/v1/processes/{proc['id']}/cancel", json={"reason": "x"}, headers=pim)
+    assert mine.status_code == 403, mine.text
+    assert "four-eyes step ahead (to approved)" in mine.json()["error"]["message"]
+    direct = {"key": "I-1", "attributes": {**ITEM, "lifecycle_state": "active"}}
+    assert client.post("/v1/items", json=direct, headers=pim).status_code == 409
+    theirs = client.post(
+        f"/v1/processes/{proc['id']}/cancel", json={"reason": "not ours"}, headers=other
+    )
+    assert theirs.status_code == 200, theirs.text

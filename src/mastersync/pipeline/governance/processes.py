@@ -566,6 +566,17 @@ def cancel(
     if (process.kind, process.state) not in OPEN_STATES:
         raise ProcessError(f"process {process.id} is {process.state}: there is nothing to cancel")
     _next_step(process, principal, "cancel")
+    flow = FLOWS[process.kind]
+    at = next(i for i, s in enumerate(flow.steps) if s.source == process.state)
+    ahead = next((s for s in flow.steps[at:] if s.second_person), None)
+    if ahead is not None and principal.person == process.started_by:
+        # Not only the next step: a starter cancelling at draft could then write the state
+        # the approval further on guards (an item active without its approval).
+        raise ProcessError(
+            f"process {process.id} was started by {principal.person} and has a four-eyes "
+            f"step ahead (to {ahead.target}): a different person must cancel it",
+            403,
+        )
     now = clock()
     entry = {
         "at": now,
