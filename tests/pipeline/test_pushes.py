@@ -24,6 +24,7 @@ systems:
     kind: crm
     inbound:
       customer: {key: id, fields: {name: name}}
+      supplier: {key: id, fields: {name: name}}
 """
 NOW = 1_800_000_000.0
 
@@ -73,12 +74,22 @@ def test_a_digest_catches_a_replay_under_any_id_and_is_kept_as_long_as_ids(hub: 
     assert intake.accept("crm", "customer", "e1", old, 600, digest="d-other").duplicate
     assert _name(hub) == "New name"
     # A message id that looks like a digest's row names nothing but itself.
-    fresh = intake.accept("crm", "customer", "hook-body:crm:d-new", new, 600)
+    fresh = intake.accept("crm", "customer", "hook-body:crm:customer:d-new", new, 600)
     assert not fresh.duplicate and fresh.outcomes == {"unchanged": 1}
     now[0] += 601  # digests are pruned with the ids, after the same lifetime
     assert not intake.accept("crm", "customer", "e3", new, 600, digest="d-3").duplicate
     replayed = intake.accept("crm", "customer", "e4", old, 600, digest="d-old")
     assert not replayed.duplicate
+
+
+def test_one_signed_body_posted_for_two_domains_is_two_pushes(hub: Hub) -> None:
+    """The digest's row named the system only: the same signed body posted to a second
+    domain's URL was answered duplicate and never taken."""
+    intake = PushIntake(hub.ingestor, clock=lambda: NOW)
+    body = _record("Acme")
+    assert not intake.accept("crm", "customer", None, body, 600, digest="d-1").duplicate
+    assert not intake.accept("crm", "supplier", None, body, 600, digest="d-1").duplicate
+    assert intake.accept("crm", "supplier", None, body, 600, digest="d-1").duplicate
 
 
 def test_a_retry_taken_at_once_cannot_land_after_a_newer_push(

@@ -62,10 +62,11 @@ class PushIntake:
     def _name(self, system: str, message_id: str) -> str:
         return f"hook:{system}:{message_id}"
 
-    def _digest_name(self, system: str, digest: str) -> str:
+    def _digest_name(self, system: str, domain: str, digest: str) -> str:
         # Its own namespace: a message id (an unsigned header, in the schemes that have
         # digests) can never name a digest's row, so it cannot claim one ahead of its push.
-        return f"hook-body:{system}:{digest}"
+        # By domain: one signed body posted to two domains' URLs is two pushes.
+        return f"hook-body:{system}:{domain}:{digest}"
 
     def seen(self, system: str, message_id: str) -> bool:
         """Whether this message was taken before (a retry after a lost acknowledgement)."""
@@ -92,7 +93,7 @@ class PushIntake:
         """
         names = [self._name(system, message_id)] if message_id is not None else []
         if digest is not None:
-            names.append(self._digest_name(system, digest))
+            names.append(self._digest_name(system, domain, digest))
         claim = f"{_TAKING}{uuid.uuid4().hex} {self.clock() + self.lease:.6f}"
         if names and not self._claim(names, claim, message_id or f"(sha256 {digest})"):
             return PushOutcome(True, {}, [])

@@ -143,7 +143,9 @@ def generic(
     id_header: str | None,
 ) -> Verified:
     """HMAC-SHA256 of the body (or of "timestamp.body" when a timestamp header is set); the
-    id header is not signed, so the digest of what is signed stops replays."""
+    id header is not signed, so with a timestamp the digest of what is signed stops
+    replays. Without one a replay cannot be told from the sender repeating itself (a name
+    changed back): no digest, and only the id header (or versions in the body) guard."""
     raw = _header(headers, signature_header)
     if prefix and not raw.startswith(prefix):
         raise Rejected(f"{signature_header} does not start with {prefix!r}")
@@ -157,5 +159,6 @@ def generic(
     if not _any_matches([_mac(s.encode(), content) for s in secrets], [given]):
         raise Rejected("signature does not match")
     message_id = headers.get(id_header.lower()) if id_header else None
-    stamped = _fresh(stamp, now, tolerance) if stamp is not None else None
-    return Verified(message_id, stamped, _digest(content))
+    if stamp is None:
+        return Verified(message_id, None)
+    return Verified(message_id, _fresh(stamp, now, tolerance), _digest(content))
