@@ -127,7 +127,7 @@ def test_a_delivery_waits_for_its_reference_on_its_way_then_goes_by_itself_once_
     waited = next(a for a in stock_dead.payload["attempts"] if a["outcome"] == "waiting")
     assert waited["since"] < waited["at"]
 
-    inbox = ExceptionsInbox(store, ingest)
+    inbox = ExceptionsInbox(store, ingest, references_every=0)
     # Item A never reached the shop: stock A is not due again.
     assert inbox.retry_parked(dt.datetime.now(dt.UTC)).queued == []
 
@@ -196,3 +196,71 @@ def test_a_delivery_its_connector_did_not_send_spends_no_attempt(
         assert d is not None and d.attempts == 1
         # The turns it waited are one line of its history, before the attempt that went.
         assert [a["outcome"] for a in d.history] == ["not sent", "delivered"]
+
+
+def test_a_wait_on_a_delivery_no_hub_works_on_spends_attempts(store: Store, tmp_path: Path) -> None:
+    """Held while its item had any open delivery, stock waited for ever behind one no hub
+    was moving (its subscription's hub stopped, or left out of `hub -s`)."""
+    compiled = landscape()
+    ingest = Ingestor(store, compiled)
+    ingest.ingest("erp", "item", [SourceRecord({"sku": "A"})])
+    ingest.ingest("wms", "inventory", [SourceRecord({"sku": "A", "qty": "5"})])
+    every = list(compiled.subscriptions.values())
+    failing = SandboxConnector(tmp_path / "shop.db", Faults(fail_when="handle == 'A'"))
+
+    async def items_once() -> None:
+        hub = DistributionHub(
+            store,
+            [compiled.subscriptions["shop.items"]],
+            OutboxFeed(store, utc_now),
+            {"shop": failing},
+            every_subscription=every,
+        )
+        await hub.deliverers[0].run_once()
+
+    asyncio.run(items_once())  # item A: tried once, retrying, then its hub stops
+    with store.unit_of_work() as uow:
+        conn = uow.conn  # type: ignore[attr-defined]
+        # Long overdue: nothing works on it.
+        conn.exec_driver_sql(
+            "UPDATE deliveries SET next_attempt_at = '2000-01-01T00:00:00.000000Z' "
+            "WHERE status = 'retrying'"
+        )
+        uow.commit()
+    stock_only = DistributionHub(
+        store,
+        [compiled.subscriptions["shop.stock"]],
+        OutboxFeed(store, utc_now),
+        {"shop": SandboxConnector(tmp_path / "shop.db")},
+        poll_interval=0.02,
+        every_subscription=every,
+    )
+    asyncio.run(stock_only.run_until_idle(timeout=30, settle=0.3))
+    [dead] = dead_letters(store)
+    assert dead.rule == AWAITING_REFERENCE and "after 2 attempt(s)" in dead.message
+
+
+def test_dead_letters_awaiting_a_reference_are_looked_at_on_their_own_cadence(
+    store: Store, tmp_path: Path
+) -> None:
+    """Every look reads them all; the parked poller looked twice a second (20,000 of them
+    took 1 to 2 s a look, back to back)."""
+    compiled = landscape()
+    ingest = Ingestor(store, compiled)
+    ingest.ingest("erp", "item", [SourceRecord({"sku": "A"})])
+    ingest.ingest("wms", "inventory", [SourceRecord({"sku": "A", "qty": "5"})])
+    deliver(
+        store, compiled, SandboxConnector(tmp_path / "shop.db", Faults(fail_when="handle == 'A'"))
+    )
+    inbox = ExceptionsInbox(store, ingest, references_every=3600)
+    looked: list[int] = []
+    real = inbox._references_arrived
+
+    def counted(uow: object, entries: list[ExceptionEntry]) -> list[ExceptionEntry]:
+        looked.append(len(entries))
+        return real(uow, entries)  # type: ignore[arg-type]
+
+    inbox._references_arrived = counted  # type: ignore[method-assign]
+    for _ in range(3):
+        inbox.retry_parked(dt.datetime.now(dt.UTC))
+    assert looked == [1]

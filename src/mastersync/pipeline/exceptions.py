@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -48,9 +49,13 @@ class RetryReport:
 class ExceptionsInbox:
     """Acts on inbox entries; reads go straight to the store."""
 
-    def __init__(self, store: Store, ingestor: Ingestor) -> None:
+    def __init__(self, store: Store, ingestor: Ingestor, *, references_every: float = 30.0) -> None:
         self.store = store
         self.ingestor = ingestor
+        # How often retry_parked looks whether dead letters awaiting a reference can go:
+        # each look reads them all, and the poller runs twice a second.
+        self.references_every = references_every
+        self._references_at: float | None = None
 
     def entries(
         self, ids: list[int] | None = None, signature: str | None = None
@@ -203,14 +208,20 @@ class ExceptionsInbox:
             ]
             # Deliveries never sent for want of a record they reference at the consumer:
             # due once every such record is there (no backoff: nothing was tried).
-            ready = self._references_arrived(
-                uow,
-                uow.exceptions(
-                    ExceptionFilter(
-                        kind=ProblemKind.DEAD_LETTER.value, rule=AWAITING_REFERENCE, limit=100_000
-                    )
-                ),
-            )
+            ready: list[ExceptionEntry] = []
+            tick = time.monotonic()
+            if self._references_at is None or tick - self._references_at >= self.references_every:
+                self._references_at = tick
+                ready = self._references_arrived(
+                    uow,
+                    uow.exceptions(
+                        ExceptionFilter(
+                            kind=ProblemKind.DEAD_LETTER.value,
+                            rule=AWAITING_REFERENCE,
+                            limit=100_000,
+                        )
+                    ),
+                )
         entries.sort(key=lambda e: e.id or 0, reverse=True)
         due = []
         for entry in reversed(entries):  # listed newest first

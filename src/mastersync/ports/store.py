@@ -212,9 +212,12 @@ class DeliveryQueue(Protocol):
         set their ids; none of them may be queued already."""
         ...
 
-    def held_records(self, subscription: str, master_ids: Collection[str]) -> set[str]:
+    def held_records(
+        self, subscription: str, master_ids: Collection[str], due_since: str | None = None
+    ) -> set[str]:
         """The records among these with a delivery open in the subscription's queue (a
-        replay's too): their new versions must queue behind it."""
+        replay's too): their new versions must queue behind it. With ``due_since``, only
+        deliveries whose next attempt is not due before it (ones being worked on)."""
         ...
 
     def unqueued_before(self, subscription: str, first: Mapping[str, int]) -> set[str]:

@@ -346,9 +346,12 @@ class SqlDeliveryQueue:
         for d, (new_id,) in zip(items, self.conn.execute(stmt, values).all(), strict=True):
             d.id = new_id
 
-    def held_records(self, subscription: str, master_ids: Collection[str]) -> set[str]:
+    def held_records(
+        self, subscription: str, master_ids: Collection[str], due_since: str | None = None
+    ) -> set[str]:
         """Records among these with a delivery open in the subscription's queue (a replay's
-        too: ``due`` holds a new version behind it)."""
+        too: ``due`` holds a new version behind it); with ``due_since``, only those whose
+        next attempt is not due before it."""
         if not master_ids:
             return set()
         m = self.writer.mark
@@ -356,7 +359,11 @@ class SqlDeliveryQueue:
             f"SELECT DISTINCT master_id FROM deliveries WHERE subscription = {m} "
             f"AND {self._in('master_id')} AND {_OPEN_SQL}"
         )
-        return set(self._rows(sql, subscription, self._array(master_ids)).scalars())
+        params: list[Any] = [subscription, self._array(master_ids)]
+        if due_since is not None:
+            sql += f" AND next_attempt_at >= {m}"
+            params.append(due_since)
+        return set(self._rows(sql, *params).scalars())
 
     def unqueued_before(self, subscription: str, first: Mapping[str, int]) -> set[str]:
         """Records (master id -> a version) with an earlier version in the outbox that the
@@ -726,10 +733,14 @@ class SqlDeliveryQueue:
         return _delivery(row) if row else None
 
     def reopen(self, delivery_id: int, now: str) -> None:
-        """Queue a dead delivery again, attempts reset."""
+        """Queue a dead delivery again, attempts reset (only a dead one: two retries of one
+        dead letter at once must not reset a delivery the first sent meanwhile)."""
         self.conn.execute(
             sa.update(deliveries)
-            .where(deliveries.c.id == delivery_id)
+            .where(
+                deliveries.c.id == delivery_id,
+                deliveries.c.status == DeliveryStatus.DEAD.value,
+            )
             .values(
                 status=DeliveryStatus.PENDING.value,
                 attempts=0,

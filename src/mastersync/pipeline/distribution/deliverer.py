@@ -49,6 +49,10 @@ from mastersync.ports.store import DeliveryResults, Store, UnitOfWork
 
 log = logging.getLogger("mastersync.hub")
 
+# Seconds past its due time after which an open delivery counts as not being worked on: a
+# delivery waiting for its record spends attempts again (see Deliverer._coming).
+STALLED_AFTER = 120.0
+
 
 def _parse(ts: str) -> dt.datetime:
     return dt.datetime.fromisoformat(ts.replace("Z", "+00:00"))
@@ -515,11 +519,15 @@ class Deliverer:
                 if isinstance(target, str) and target not in keys:
                     missing.setdefault(domain, set()).add(target)
         coming: set[str] = set()
+        if not missing:
+            return coming
+        # Only a delivery being worked on: one long overdue (no hub runs its subscription)
+        # would hold the wait for ever. (Canonical references form no cycle, so two
+        # records cannot wait for each other either.)
+        since = _stamp(self._now(self.clock()) - dt.timedelta(seconds=STALLED_AFTER))
         for domain, ids in missing.items():
             for sibling in self.siblings.get(domain, ()):
-                # (Canonical references form no cycle: two records cannot wait for each
-                # other, spending no attempt, for ever.)
-                coming |= uow.held_records(sibling, ids - coming)
+                coming |= uow.held_records(sibling, ids - coming, since)
         return coming
 
     def _decide(
@@ -797,7 +805,8 @@ class Deliverer:
                 # Moot now: a dead first delivery of this version settles with the replay
                 # (its dead letter was filed after the replay was queued, or it would be
                 # closed already).
-                results.resent.append((d.subscription, d.event_id, f"superseded: {reason}", now))
+                note = reason if reason.startswith("superseded") else f"superseded: {reason}"
+                results.resent.append((d.subscription, d.event_id, note, now))
             if item.holds is not None:
                 # Held within this round, it has no time of its own yet.
                 held = item.holds
