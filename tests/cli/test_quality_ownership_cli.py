@@ -75,22 +75,39 @@ def test_one_entry_names_the_record_the_field_and_the_rule_and_refuses_nothing(
 def test_a_malformed_value_the_system_may_not_write_does_not_refuse_its_record(
     tmp_path: Path,
 ) -> None:
-    """The PIM's GTIN (the ERP's field, whose record has a good one) has a wrong check
-    digit: the PIM's whole record, its own description with it, was refused for it. Now
-    the record is taken without it, and its ownership entry names the rule."""
-    # Both systems send GTINs too: the ERP's field.
+    """The PIM's country of origin (the ERP's field) is no country code: the PIM's whole
+    record, its own description with it, was refused for it. Now the record is taken
+    without it, and its ownership entry names the rule."""
+    both = LANDSCAPE.replace(
+        "description: {from", "country_of_origin: {from: origin}, description: {from"
+    )
+    landscape = tmp_path / "landscape.yaml"
+    landscape.write_text(
+        both.replace("description: [pim]}", "description: [pim], country_of_origin: [erp]}")
+    )
+    ingest(landscape, "erp", "sku,v,name,origin\nA1,1,Pen,DE\n")
+    out = ingest(landscape, "pim", "id,v,sku,origin,desc\nP1,1,A1,Germany,Blue\n")
+    assert "pim    item   pim.csv        1        1         0     0        0" in out, out
+    code, out = cli("get", "item", "pim:P1", "--json", landscape=landscape)
+    assert code == 0, out
+    assert '"description": "Blue"' in out and "Germany" not in out
+    code, out = cli("exceptions", "show", "1", landscape=landscape)
+    assert code == 0, out
+    said = " ".join(out.split())
+    assert "ownership_violation" in said
+    assert "pim may not write country_of_origin: owned by erp" in said
+    assert "it also fails rule" in said and "so it is not kept" in said
+
+
+def test_a_malformed_natural_key_the_system_may_not_write_still_refuses_its_record(
+    tmp_path: Path,
+) -> None:
+    """A GTIN is the item's natural key: set aside, the record would identify no record
+    (a second item holding only the PIM's description). Refused, naming field and rule."""
     gtins = LANDSCAPE.replace("description: {from", "gtin: {from: gtin}, description: {from")
     landscape = tmp_path / "landscape.yaml"
     landscape.write_text(gtins.replace("description: [pim]}", "description: [pim], gtin: [erp]}"))
     ingest(landscape, "erp", "sku,v,name,gtin\nA1,1,Pen,4006381333931\n")
     out = ingest(landscape, "pim", "id,v,sku,gtin,desc\nP1,1,A1,4006381333932,Blue\n")
-    assert "pim    item   pim.csv        1        1         0     0        0" in out, out
-    # Taken without the GTIN, it joins nothing (a bad GTIN identifies no record).
-    code, out = cli("get", "item", "pim:P1", "--json", landscape=landscape)
-    assert code == 0, out
-    assert '"description": "Blue"' in out and '"gtin"' not in out
-    code, out = cli("exceptions", "show", "1", landscape=landscape)
-    assert code == 0, out
-    said = " ".join(out.split())
-    assert "ownership_violation" in said and "pim may not write gtin: owned by erp" in said
-    assert "it also fails rule" in said and "so it is not kept" in said
+    assert "pim    item   pim.csv        1        0         0     0        1" in out, out
+    assert "gtin [gtin_check_digit]" in out
