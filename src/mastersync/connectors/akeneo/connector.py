@@ -55,6 +55,16 @@ class AkeneoConnector:
         self._began: set[str] = set()
         self._listed: set[str] = set()
 
+    @property
+    def lists_inactive(self) -> bool:
+        """Whether a listing may hold products the hub disabled (its deactivation)."""
+        # A deactivation sets `enabled: false` and keeps the product, and Akeneo lists
+        # disabled products unless the search asks for enabled ones. Asked once per run, not
+        # per domain: one listing that holds them is enough (false for it would report each
+        # disabled product as active again, and every repair disable it again).
+        reads = self.settings.read.values()
+        return not reads or any(not spec.enabled_only() for spec in reads)
+
     def _read(self, domain: str) -> AkeneoRead:
         spec = self.settings.read.get(domain)
         if spec is None:

@@ -29,6 +29,18 @@ class AkeneoRead(_Model):
     # Only these attributes' values are read (the `attributes` parameter); none: all.
     attributes: list[str] = Field(default_factory=list)
 
+    def enabled_only(self) -> bool:
+        """Whether the search admits enabled products only (Akeneo lists disabled ones too)."""
+        rules = self.search.get("enabled") or []
+        # Rules on one property are ANDed, so one that asks for enabled products decides;
+        # Akeneo gives the property the operators = and != with a boolean.
+        return any(
+            isinstance(rule, dict)
+            and (rule.get("operator"), rule.get("value")) in (("=", True), ("!=", False))
+            and isinstance(rule.get("value"), bool)
+            for rule in (rules if isinstance(rules, list) else [rules])
+        )
+
 
 class AkeneoWrite(_Model):
     """How one subscription's records are written: PATCH /products/{identifier}."""

@@ -31,6 +31,17 @@ class BottleCrmConnector:
         self.reader = ListingReader(self.api, settings.page_size)
         self.writer = AccountWriter(self.api, settings.page_size)
 
+    @property
+    def lists_inactive(self) -> bool:
+        """Whether a listing may hold accounts the hub archived (its deactivation)."""
+        # Only accounts are written, so only an account listing can hold one; `inactive`
+        # lists the archived half of BottleCRM's account list too. Asked once per run, not
+        # per domain: one listing that holds them is enough (false for it would report each
+        # archived account as active again, and every repair archive it again). No account
+        # listing: nothing is known, the port's default.
+        accounts = [s for s in self.settings.read.values() if s.resource == "accounts"]
+        return not accounts or any(s.inactive for s in accounts)
+
     def _spec(self, domain: str) -> BottleCrmRead:
         spec = self.settings.read.get(domain)
         if spec is None:

@@ -109,6 +109,15 @@ class RestConnector:
         self._async: httpx.AsyncClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
+    @property
+    def lists_inactive(self) -> bool:
+        """Whether a listing may hold records deactivated at the API, as `read:` declares."""
+        # Reconciliation asks once per run, not per domain: one domain whose listing holds
+        # them is enough (saying false for it would report each one as drift, and every
+        # repair deactivate it again). Without reads nothing is known: the port's default.
+        reads = self.settings.read.values()
+        return not reads or any(spec.lists_inactive for spec in reads)
+
     # --- reading --------------------------------------------------------------------------
     def _spec(self, domain: str) -> ReadSpec:
         spec = self.settings.read.get(domain)

@@ -122,6 +122,12 @@ class ReadSpec(_Model):
     # Numeric change stamps are epoch seconds or milliseconds: a pass is then capped at the
     # server's clock as ISO times are (unset, a number may be a sequence and is not).
     since_epoch: Literal["seconds", "milliseconds"] | None = None
+    # Whether this listing (path and params, as the API answers them) holds records the
+    # write's `deactivate` request deactivated: a flag or status changed, the row kept. The
+    # API decides, not the connector, so it is declared: false when they are left out (a
+    # DELETE removed them, or params such as `status: active` filter them), which lets
+    # reconciliation report such a record listed again as active there (and repair it).
+    lists_inactive: bool = True
 
     @model_validator(mode="after")
     def _since_pair(self) -> ReadSpec:

@@ -11,7 +11,7 @@ from mastersync.connectors.registry import ConnectorContext
 from mastersync.connectors.sending import send_in_thread
 from mastersync.connectors.tryton.reader import ModelReader
 from mastersync.connectors.tryton.rpc import JsonRpc, Rest, Transport, with_retries
-from mastersync.connectors.tryton.spec import TrytonSettings, TrytonStock
+from mastersync.connectors.tryton.spec import TrytonRead, TrytonSettings, TrytonStock
 from mastersync.connectors.tryton.stock import StockReader
 from mastersync.connectors.tryton.writer import RecordWriter
 from mastersync.domain.subscriptions import Operation
@@ -61,6 +61,24 @@ class TrytonConnector:
         # stopped waiting for goes on, and a retry beside it would not find its record yet.
         self._running: set[str] = set()
         self._running_lock = threading.Lock()
+
+    @property
+    def lists_inactive(self) -> bool:
+        """Whether a listing may hold records deactivated in Tryton (archived ones)."""
+        reads = [s for s in self.settings.read.values() if isinstance(s, TrytonRead)]
+        # Stock positions are no records the hub deactivates: a system that reads nothing
+        # else says nothing (the port's default). Asked once per run, not per domain, so
+        # one listing that holds them is enough: false for it would report each archived
+        # record as active again, and every repair archive it again.
+        if not reads or any(s.inactive for s in reads):
+            return True
+        # Without `inactive`, Tryton's search leaves out records whose field `active` is
+        # false (active_test), unless the settings' context turns that test off; and a
+        # deactivation that clears another field leaves its records listed. A `filter` on
+        # `active` changes nothing: the records found are read again under that test.
+        if self.settings.context.get("active_test", True) is False:
+            return True
+        return any(w.active_field != "active" for w in self.settings.write.values())
 
     def context(self) -> dict[str, Any]:
         """The user's preferences (company, language) with the settings' context over them."""
