@@ -144,6 +144,19 @@ def test_a_record_gone_from_its_source_is_an_inbox_entry_naming_system_domain_ke
     assert entry.signature == other.signature
 
 
+def test_a_source_missing_entry_keeps_when_the_hub_read_the_record() -> None:
+    """What ignoring the entry accepts: the deletion of the record as read then, so a record
+    made anew and read later is not covered (reconcile compares the xref's time with it)."""
+    entry = source_missing_entry(
+        "legacy", "item", "L1", "itm_1", {}, "rcn_1", "t", read_at="2026-11-27T10:00:00.000000Z"
+    )
+    assert entry.payload["read_at"] == "2026-11-27T10:00:00.000000Z"
+    assert (
+        source_missing_entry("legacy", "item", "L1", "itm_1", {}, "rcn_1", "t").payload["read_at"]
+        is None
+    )
+
+
 def test_a_repair_delivery_has_a_key_of_its_own_and_a_replay_does_not() -> None:
     assert idempotency_key("itm_1", 3) == "itm_1:3"
     assert idempotency_key("itm_1", 3, "rpl_ab") == "itm_1:3"

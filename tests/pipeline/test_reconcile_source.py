@@ -15,14 +15,20 @@ from mastersync.connectors.sql.spec import SqlSettings
 from mastersync.domain.landscape.model import Landscape
 from mastersync.domain.landscape.policy import CompiledLandscape, compile_landscape
 from mastersync.domain.problems import ConfigError
-from mastersync.domain.reconciliation import Bucket, Role
-from mastersync.domain.records import ExceptionStatus
+from mastersync.domain.reconciliation import (
+    SOURCE_RECORD_MISSING,
+    Bucket,
+    Role,
+    source_missing_problem,
+)
+from mastersync.domain.records import ExceptionEntry, ExceptionStatus
 from mastersync.pipeline.exceptions import ExceptionsInbox
+from mastersync.pipeline.ids import utc_now
 from mastersync.pipeline.ingest import BatchReport, Ingestor
 from mastersync.pipeline.matching.merging import merge_records
 from mastersync.pipeline.reconcile import ReconcileOptions, plan, reconcile_source
 from mastersync.ports.connector import SourceRecord
-from mastersync.ports.store import ExceptionFilter, Store
+from mastersync.ports.store import ChangeSet, ExceptionFilter, Store
 
 
 def landscape(**item: Any) -> CompiledLandscape:
@@ -377,6 +383,86 @@ def test_a_deletion_a_steward_accepted_is_not_filed_again_until_it_happens_again
     assert again.report.keys(Bucket.MISSING) == ["L2"] and again.run.repair["inbox"] == 1
     [reopened] = source.drift_entries()
     assert reopened.id not in (entry.id, resolved[0].id)
+    source.close()
+
+
+def test_an_accepted_deletion_lapses_once_the_hub_reads_the_record_again(
+    store: Store, tmp_path: Path
+) -> None:
+    """Review: the source re-created L2 (the hub read it: a new product under the old
+    number) and deleted it again before the next run; the ignored entry of the first
+    deletion hid the second as `retired` and nothing was filed."""
+    source = Source(store, tmp_path)
+    for i in range(3):
+        source.sql("INSERT INTO items VALUES (:s, :k, :n, '1')", s=i + 1, k=f"L{i}", n=f"Item {i}")
+    source.poll()
+    source.sql("DELETE FROM items WHERE item_no = 'L2'")
+    source.reconcile()
+    [entry] = source.drift_entries()
+    inbox = ExceptionsInbox(store, source.ingestor)
+    assert inbox.ignore([entry], by="steward", why="discontinued, deleted on purpose")
+    assert source.reconcile().report.keys(Bucket.RETIRED) == ["L2"]
+    # Re-created and read by the incremental reader, never listed by a reconciliation ...
+    source.sql("INSERT INTO items VALUES (10, 'L2', 'New widget', '5')")
+    source.poll()
+    # ... and deleted again before the next one.
+    source.sql("DELETE FROM items WHERE item_no = 'L2'")
+    result = source.reconcile()
+    report = result.report
+    assert report.keys(Bucket.MISSING) == ["L2"] and report.counts[Bucket.RETIRED] == 0
+    assert result.run.repair["inbox"] == 1 and result.run.repair["accepted"] == 0
+    assert result.run.repair["read_again"] == 1
+    [missing] = report.examples[Bucket.MISSING]
+    assert missing.note is not None
+    assert f"the deletion accepted in inbox entry {entry.id}" in missing.note
+    assert "read L2 again" in missing.note
+    assert any("read again by the hub since" in n for n in result.notes)
+    [filed] = source.drift_entries()
+    assert filed.id != entry.id and filed.payload["last_seen"]["name"] == "New widget"
+    # The new entry is the key's newest: ignoring it accepts this deletion in turn.
+    assert inbox.ignore([filed], by="steward", why="gone for good")
+    again = source.reconcile()
+    assert again.report.keys(Bucket.RETIRED) == ["L2"] and again.report.clean
+    source.close()
+
+
+def test_an_acceptance_filed_without_a_read_time_lapses_on_a_read_after_the_entry(
+    store: Store, tmp_path: Path
+) -> None:
+    """Entries filed before they kept when the hub had read the record: a read later than
+    the entry was raised ends the acceptance; one before it does not."""
+    source = Source(store, tmp_path)
+    for i in range(3):
+        source.sql("INSERT INTO items VALUES (:s, :k, :n, '1')", s=i + 1, k=f"L{i}", n=f"Item {i}")
+    source.poll()
+    source.sql("DELETE FROM items WHERE item_no IN ('L1', 'L2')")
+    entries = [
+        ExceptionEntry(
+            "drift",
+            "legacy",
+            "item",
+            SOURCE_RECORD_MISSING,
+            f"item {key!r} of legacy is gone",
+            source_missing_problem("legacy", "item", "", "").signature("legacy", "item"),
+            {"key": key, "master_id": source.master(key), "last_seen": {}},
+            raised,
+            source_key=key,
+            master_id=source.master(key),
+            status=ExceptionStatus.IGNORED,
+            updated_at=raised,
+            resolution={"by": "steward", "why": "old", "at": raised},
+        )
+        # L1's entry was raised before the hub's read of it (a later read: lapsed), L2's
+        # after it (still accepted).
+        for key, raised in (("L1", "2000-01-01T00:00:00.000000Z"), ("L2", utc_now()))
+    ]
+    with store.unit_of_work() as uow:
+        uow.write(ChangeSet(exceptions=entries, actor="steward", channel="cli"))
+        uow.commit()
+    result = source.reconcile()
+    assert result.report.keys(Bucket.MISSING) == ["L1"]
+    assert result.report.keys(Bucket.RETIRED) == ["L2"]
+    assert [e.source_key for e in source.drift_entries()] == ["L1"]
     source.close()
 
 

@@ -122,6 +122,15 @@ class Estate:
                 (*values.values(), code),
             )
 
+    def restore(self, row: dict[str, Any]) -> None:
+        """The PIM's row put back as a backup holds it (revision and all)."""
+        sets = ", ".join(f"{k} = ?" for k in row if k != "code")
+        with sqlite3.connect(self.db) as db:
+            db.execute(
+                f"UPDATE products SET {sets} WHERE code = ?",
+                (*(v for k, v in row.items() if k != "code"), row["code"]),
+            )
+
     def row(self, code: str) -> dict[str, Any]:
         with sqlite3.connect(self.db) as db:
             db.row_factory = sqlite3.Row
@@ -295,4 +304,66 @@ def test_a_listing_of_only_what_the_hub_delivered_holds_no_changes_of_the_source
     assert result.report.counts[Bucket.CHANGED_AT_SOURCE] == 0
     assert result.report.keys(Bucket.MISMATCHED) == [estate.shop_key("A1")]
     assert result.run.repair["queued"] == 1
+    estate.close()
+
+
+def test_a_lost_delivery_over_a_value_the_hub_read_is_drift_and_sent_again(
+    store: Store, tmp_path: Path
+) -> None:
+    """Review: the PIM, restored from a backup, held the brand the hub had read from it
+    before the ERP's newer brand was delivered there. Reconcile called it the PIM's own
+    value (changed_at_source) and `--repair` never sent the ERP's brand again."""
+    estate = described(store, tmp_path)
+    # Brands have no owner and the ERP's comes first: the PIM's is read, not taken.
+    estate.edit("A1", vendor="Other")
+    estate.poll_pim()
+    estate.deliver()
+    backup = estate.row("A1")
+    # The ERP's new brand wins and reaches the PIM ...
+    estate.erp({"sku": "A1", "v": 2, "name": "Bolt", "brand": "Acme Tools"})
+    estate.deliver()
+    assert estate.row("A1")["vendor"] == "Acme Tools"
+    # ... which is then restored from the backup: the row exactly as the hub last read it.
+    estate.restore(backup)
+
+    result = estate.reconcile(repair=True)
+    report = result.report
+    assert report.counts[Bucket.CHANGED_AT_SOURCE] == 0
+    [entry] = report.examples[Bucket.MISMATCHED]
+    assert entry.key == "A1"
+    assert [(d.field, d.expected, d.actual) for d in entry.diffs] == [
+        ("vendor", "Acme Tools", "Other")
+    ]
+    assert entry.note is not None
+    assert entry.note.startswith("delivery lost: vendor (brand) is as the hub read it from pim")
+    assert "pim's own only while the hub has delivered nothing since it read it" in entry.note
+    assert result.run.repair["queued"] == 1 and result.unrepaired == 0
+    estate.deliver()
+    assert estate.row("A1")["vendor"] == "Acme Tools"
+    assert estate.reconcile().report.clean
+    estate.close()
+
+
+def test_a_lost_delivery_beside_other_drift_is_sent_again_not_held_back(
+    store: Store, tmp_path: Path
+) -> None:
+    """The restored row differs in a field the ERP owns too: nothing in it is the PIM's own
+    change since the hub's delivery, so the whole record is sent again."""
+    estate = described(store, tmp_path)
+    estate.edit("A1", vendor="Other")
+    estate.poll_pim()
+    estate.deliver()
+    backup = estate.row("A1")
+    estate.erp({"sku": "A1", "v": 2, "name": "Bolt M8", "brand": "Acme Tools"})
+    estate.deliver()
+    estate.restore(backup)
+
+    result = estate.reconcile(repair=True)
+    [entry] = result.report.examples[Bucket.MISMATCHED]
+    assert {d.field for d in entry.diffs} == {"name", "vendor"}
+    assert entry.note is not None and entry.note.startswith("delivery lost: vendor (brand)")
+    assert result.run.repair["queued"] == 1 and result.run.repair.get("held_back", 0) == 0
+    estate.deliver()
+    assert (estate.row("A1")["name"], estate.row("A1")["vendor"]) == ("Bolt M8", "Acme Tools")
+    assert estate.reconcile().report.clean
     estate.close()

@@ -59,8 +59,10 @@ def source_missing_entry(
     last_seen: Mapping[str, Any],
     run_id: str,
     at: str,
+    read_at: str | None = None,
 ) -> ExceptionEntry:
-    """The inbox entry of a source record gone from its system."""
+    """The inbox entry of a source record gone from its system; ``read_at``: when the hub
+    last read the record (its cross-reference's ``received_at``)."""
     problem = source_missing_problem(system, domain, key, master_id)
     return ExceptionEntry(
         problem.kind.value,
@@ -75,6 +77,9 @@ def source_missing_entry(
             "key": key,
             "master_id": master_id,
             "last_seen": dict(last_seen),
+            # What the entry is about: the record as the hub read it then. Ignoring the entry
+            # accepts that deletion only; a later read (the record made anew) is not covered.
+            "read_at": read_at,
             "reconciliation": run_id,
         },
         at,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
@@ -79,6 +80,21 @@ def chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
     it = iter(items)
     while chunk := list(islice(it, size)):
         yield chunk
+
+
+def later(first: str, second: str) -> bool:
+    """Whether instant ``first`` (UTC text, as the store keeps it) comes after ``second``."""
+    try:
+        return _instant(first) > _instant(second)
+    except ValueError:
+        # Not ISO text (never written so by the hub): the fixed-width text orders alike.
+        return first > second
+
+
+def _instant(text: str) -> dt.datetime:
+    moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    # A time without a zone is the store's UTC all the same.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
 def finish(store: Store, result: Reconciliation, clock: Callable[[], str]) -> Reconciliation:

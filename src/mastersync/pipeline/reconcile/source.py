@@ -2,9 +2,11 @@
 
 A key the hub holds that the listing lacks is a deletion no incremental read could see
 (Tryton deletes leave no trace); it goes to the exceptions inbox. Ignoring that entry
-(`mastersync exceptions ignore`) accepts the deletion: while its newest entry stays
-ignored, the key is reported as retired (no drift) and not filed again; once the source
-lists it again the acceptance lapses, and should it go again it is filed anew.
+(`mastersync exceptions ignore`) accepts the deletion of the record as the hub had read it:
+while its newest entry stays ignored, the key is reported as retired (no drift) and not
+filed again; once the source lists it again, or the hub reads it again (the record made
+anew and read incrementally), the acceptance lapses, and should it go again it is filed
+anew.
 
 A listed record the hub lacks, or holds an older state of, was missed (or rejected: see
 the inbox); with ``repair`` it is ingested now, under the usual rules. What ingest refuses
@@ -49,6 +51,7 @@ from mastersync.pipeline.reconcile.common import (
     Reconciliation,
     chunks,
     finish,
+    later,
 )
 from mastersync.pipeline.references import resolve_references
 from mastersync.ports.connector import SourceRecord, StateReader
@@ -120,8 +123,9 @@ class _SourceRun:
         # they are), stale, rejected; and the refused ones named (up to ``examples``).
         self.applied = self.unchanged = self.stale = self.rejected = 0
         self.refusals: list[dict[str, str]] = []
-        # Gone keys whose deletion a steward accepted, and accepted ones listed again.
-        self.accepted = self.lapsed = 0
+        # Gone keys whose deletion a steward accepted, accepted ones listed again, and
+        # accepted ones the hub read again since (made anew) and gone again: filed anew.
+        self.accepted = self.lapsed = self.read_again = 0
 
     # --- the listing, a chunk at a time ---------------------------------------------------
     def compare(self, chunk: list[tuple[str, Any]]) -> None:
@@ -359,7 +363,25 @@ class _SourceRun:
                     # Xrefs only an acknowledgement made (no digest) are the target role's.
                     if c.key in self.seen or c.key in self.listed or not c.digest:
                         continue
-                    if (taken := accepted.get(c.key)) is not None:
+                    taken = accepted.get(c.key)
+                    if taken is not None and _read_since(taken, c):
+                        # The acceptance covers the record the steward saw gone, not one
+                        # the source made anew under its key and deleted again.
+                        self.read_again += 1
+                        lost.append(c)
+                        self.report.add(
+                            DriftEntry(
+                                c.key,
+                                Bucket.MISSING,
+                                c.master_id,
+                                note=f"gone from {self.system} again: the hub read {c.key} "
+                                f"again ({c.received_at}) after the deletion accepted in "
+                                f"inbox entry {taken.id} ({SOURCE_RECORD_MISSING}, ignored), "
+                                "which covers only the record read before it; filed anew",
+                            )
+                        )
+                        continue
+                    if taken is not None:
                         self.accepted += 1
                         self.report.add(
                             DriftEntry(
@@ -457,7 +479,14 @@ class _SourceRun:
         now = self.options.clock()
         entries = [
             source_missing_entry(
-                self.system, self.domain, c.key, c.master_id, c.values, self.run.run_id, now
+                self.system,
+                self.domain,
+                c.key,
+                c.master_id,
+                c.values,
+                self.run.run_id,
+                now,
+                read_at=c.received_at,
             )
             for c in lost
         ]
@@ -480,7 +509,13 @@ class _SourceRun:
             result.notes.append(
                 f"{self.accepted} record(s) gone from {system} whose deletion a steward "
                 "accepted (their source_record_missing entry ignored): no drift, not filed "
-                "again unless listed again and gone again"
+                "again unless listed or read again and gone again"
+            )
+        if self.read_again:
+            run.repair["read_again"] = self.read_again
+            result.notes.append(
+                f"{self.read_again} record(s) whose deletion was accepted were read again by "
+                f"the hub since (made anew at {system}) and are gone again: filed anew"
             )
         if self.lapsed:
             run.repair["lapsed"] = self.lapsed
@@ -524,6 +559,17 @@ class _SourceRun:
             )
 
 
+def _read_since(entry: ExceptionEntry, xref: Contribution) -> bool:
+    """Whether the hub read the record again after the deletion an (ignored) entry is about:
+    then the source made it anew, and the acceptance does not cover its deletion."""
+    payload = entry.payload if isinstance(entry.payload, Mapping) else {}
+    read_at = payload.get("read_at")
+    if isinstance(read_at, str):
+        return later(xref.received_at, read_at)
+    # Filed before entries kept the read time: a read after the entry was raised.
+    return later(xref.received_at, entry.created_at)
+
+
 def reconcile_source(
     store: Store,
     landscape: CompiledLandscape,
@@ -538,12 +584,13 @@ def reconcile_source(
     Missing: keys the hub holds that the source no longer lists, each filed in the inbox
     as ``source_record_missing`` (an open entry counts another attempt; a key listed again
     resolves it). A key whose newest such entry was ignored is a deletion a steward
-    accepted: retired, not drift, and not filed again until the source lists it again
-    (which ends the acceptance) and it goes again. Extra: listed records the hub lacks.
-    Mismatched: listed records whose canonical values differ from what the hub last read
-    (references followed through merges on both sides). With ``ingest`` (repair), extra
-    and mismatched records are ingested; the ones ingest refuses (stale, rejected) are
-    named in the notes and ``run.repair["not_repaired"]`` and count as unrepaired.
+    accepted: retired, not drift, and not filed again until the source lists it again or
+    the hub reads it again (either ends the acceptance) and it goes again. Extra: listed
+    records the hub lacks. Mismatched: listed records whose canonical values differ from
+    what the hub last read (references followed through merges on both sides). With
+    ``ingest`` (repair), extra and mismatched records are ingested; the ones ingest refuses
+    (stale, rejected) are named in the notes and ``run.repair["not_repaired"]`` and count
+    as unrepaired.
     """
     options = options or ReconcileOptions()
     run = ReconciliationRun(options.ids("rcn"), system, domain, Role.SOURCE, options.clock())

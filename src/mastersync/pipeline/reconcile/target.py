@@ -10,8 +10,9 @@ from itertools import islice
 from typing import Any
 
 from mastersync.domain.canonical import DOMAINS
+from mastersync.domain.consolidate import MERGED_INTO
 from mastersync.domain.delivery import REPAIR_PREFIX, Applied, DeliveryStatus
-from mastersync.domain.golden import GoldenRecord
+from mastersync.domain.golden import Contribution, GoldenRecord
 from mastersync.domain.landscape.policy import CompiledLandscape
 from mastersync.domain.mapping.spec import ValueOp
 from mastersync.domain.reconciliation import (
@@ -34,6 +35,7 @@ from mastersync.pipeline.reconcile.common import (
     Reconciliation,
     chunks,
     finish,
+    later,
 )
 from mastersync.pipeline.reconcile.repair import queue_repairs
 from mastersync.ports.connector import StateReader
@@ -41,6 +43,12 @@ from mastersync.ports.reconciliation import lists_inactive, source_of_record
 from mastersync.ports.store import Store, UnitOfWork
 
 GoldenState = tuple[int, dict[str, Any], str | None]
+
+# The kind of the event a merge gives its survivor (and its loser); its source names both.
+_MERGED = "merged"
+# Merges followed back from a survivor to the records merged into it, and into those: a
+# longer chain is not followed (its rows are compared as the survivor's, as before).
+_MERGE_DEPTH = 16
 
 
 def written_fields(landscape: CompiledLandscape, sub: Subscription) -> tuple[str, ...]:
@@ -103,6 +111,20 @@ class TargetReconciliation(Reconciliation):
         return super().unrepaired + self.held_back
 
 
+@dataclass(frozen=True)
+class _Listed:
+    """What the hub knows of one chunk's listed keys."""
+
+    # key -> master id (its cross-reference).
+    masters: Mapping[str, str]
+    # key -> the record merged away whose row it is (its cross-reference names the survivor).
+    rows: Mapping[str, str]
+    # key -> the key the hub writes the key's record at, when that is another listed key.
+    elsewhere: Mapping[str, str]
+    # key -> the cross-reference of a record the hub read from the system under the key.
+    read: Mapping[str, Contribution]
+
+
 class _TargetRun:
     """One reconciliation of one subscription's consumer."""
 
@@ -141,18 +163,27 @@ class _TargetRun:
             masters = {c.key: c.master_id for c in xrefs}
             # Keys the hub read from this system as a source (an acknowledgement alone
             # leaves no digest): the system's own records, as the hub last read them.
-            read = {c.key: c.digest for c in xrefs if c.digest}
-            ids = set(masters.values())
-            states = uow.golden_states(ids)
-            applied = uow.applied_for(sub.id, ids)
+            read = {c.key: c for c in xrefs if c.digest}
+            applied = uow.applied_for(sub.id, set(masters.values()))
+            rows = self._merged_rows(uow, masters, applied)
+            if rows:
+                applied = {**applied, **uow.applied_for(sub.id, set(rows.values()))}
+            elsewhere = self._second_records(uow, xrefs, applied, rows)
+            states = uow.golden_states(set(masters.values()) | set(rows.values()))
             keys = self._reference_keys(uow, states)
+        listed = _Listed(masters, rows, elsewhere, read)
         repairs: list[str] = []
         deactivate: dict[str, Applied] = {}
         for key, native in chunk:
-            entry, fix = self._classify(str(key), native, masters, states, applied, keys, read)
+            entry, fix = self._classify(str(key), native, listed, states, applied, keys)
             if entry is None:
                 continue
-            if entry.bucket is Bucket.EXTRA and str(key) in read:
+            held = applied.get(entry.master_id) if entry.master_id else None
+            # The consumer's own record, which the hub reads and does not send it; but not the
+            # row the hub writes the record at (one merged away or left out by the filter,
+            # its deactivation not arrived yet): that is extra, as at any consumer.
+            ours = held is not None and held.target_key == str(key)
+            if entry.bucket is Bucket.EXTRA and str(key) in read and not ours:
                 entry = DriftEntry(entry.key, Bucket.SOURCED, entry.master_id, note=entry.note)
             self.report.add(entry)
             master = entry.master_id
@@ -168,21 +199,23 @@ class _TargetRun:
         self,
         key: str,
         native: Any,
-        masters: Mapping[str, str],
+        listed: _Listed,
         states: Mapping[str, GoldenState],
         applied: Mapping[str, Applied],
         keys: Mapping[str, dict[str, str]],
-        read: Mapping[str, str],
     ) -> tuple[DriftEntry | None, _Fix]:
         sub = self.sub
-        master = masters.get(key)
+        # The row of a record merged away is that record's, though the source record read
+        # from it names the survivor now.
+        master = listed.rows.get(key) or listed.masters.get(key)
+        writes_at = listed.elsewhere.get(key)
         if not isinstance(native, Mapping):
             self.report.fail(
                 RecordError(
                     key, None, "record", f"{sub.system} listed a {type(native).__name__}", master
                 )
             )
-            if master is not None:
+            if master is not None and writes_at is None:
                 # Held there, if unreadable: not missing as well (a repair would have sent
                 # the record over whatever the consumer keeps at that key).
                 self.seen.add(master)
@@ -190,6 +223,11 @@ class _TargetRun:
         if master is None:
             unknown = DriftEntry(key, Bucket.EXTRA, note="unknown to the hub: no cross-reference")
             return unknown, _Fix.NONE
+        if writes_at is not None:
+            # Not the row the hub writes the record at: compared there (wherever the listing
+            # names it), not here.
+            note = f"a second record of the same master, which the hub writes at {writes_at}"
+            return DriftEntry(key, Bucket.EXTRA, master, note=note), _Fix.NONE
         if master in self.seen:
             entry = DriftEntry(key, Bucket.EXTRA, master, note="a second record of the same master")
             return entry, _Fix.NONE
@@ -234,19 +272,135 @@ class _TargetRun:
         )
         if entry.bucket is not Bucket.MISMATCHED:
             return entry, _Fix.NONE
-        in_flight = None
         if held is None or held.version < version:
             got = f"version {held.version}" if held else "nothing"
             in_flight = f"the hub has delivered {got} of version {version} so far"
-        if self.own is not None and in_flight is None:
+            return DriftEntry(key, entry.bucket, master, entry.diffs, in_flight), _Fix.RESEND
+        if self.own is not None:
             # Only behind the version the hub delivered last: with a newer one on its way,
             # the difference is (at least) the hub's newer value, which that delivery sets
             # whatever a repair does.
             own, other = self.own.split(entry.diffs)
             if own:
-                unread = read.get(key) != digest(native)
+                xref = listed.read.get(key)
+                unread = xref is None or xref.digest != digest(native)
+                if not unread and xref is not None and later(held.applied_at, xref.received_at):
+                    # Exactly as the hub read it, yet the hub delivered since: that delivery
+                    # set the hub's values there, and the row went back to before it (a
+                    # restore from a backup). Not the consumer's doing: drift, re-sent.
+                    return self._lost(entry, own, xref, held), _Fix.RESEND
                 return self._own_change(entry, own, other, unread)
-        return DriftEntry(key, entry.bucket, master, entry.diffs, in_flight), _Fix.RESEND
+        return DriftEntry(key, entry.bucket, master, entry.diffs), _Fix.RESEND
+
+    def _lost(
+        self, entry: DriftEntry, own: list[FieldDiff], xref: Contribution, held: Applied
+    ) -> DriftEntry:
+        """A record the consumer holds as the hub read it before its last delivery there:
+        the delivery was lost, and its fields are not the consumer's own values."""
+        assert self.own is not None
+        system = self.sub.system
+        fields = sorted({f for d in own for f in self.own.fields_at(d.field)})
+        owned = ", ".join(f"{f} ({self._owned_by(f)})" for f in fields)
+        note = (
+            f"delivery lost: {self.own.describe(own)} is as the hub read it from {system} "
+            f"at {xref.received_at}, and the hub delivered version {held.version} there at "
+            f"{held.applied_at}, after that; field ownership lets {system} write {owned}, but "
+            f"a value is {system}'s own only while the hub has delivered nothing since it "
+            "read it (restored from a backup?): sent again"
+        )
+        return DriftEntry(entry.key, entry.bucket, entry.master_id, entry.diffs, note)
+
+    def _merged_rows(
+        self, uow: UnitOfWork, masters: Mapping[str, str], applied: Mapping[str, Applied]
+    ) -> dict[str, str]:
+        """Listed key -> the record merged away whose row it is, for keys whose source
+        record a merge moved to the survivor (the survivor's row is another key).
+
+        A merge moves the consumer's source records to the survivor, so the key of the
+        loser's row names the survivor too; the loser keeps its acknowledged key (the hub
+        deactivated it there). Only keys of records the hub writes elsewhere are looked at:
+        the survivor's merged events name its losers (and theirs, in turn), and a loser
+        whose delivered row is at the key is the record the key stands for."""
+        odd = {
+            key: master
+            for key, master in masters.items()
+            if (held := applied.get(master)) is not None
+            and held.target_key is not None
+            and held.target_key != key
+        }
+        if not odd:
+            return {}
+        # loser -> the listed keys' master it was merged into (in the end).
+        into: dict[str, str] = {}
+        frontier = {m: m for m in set(odd.values())}
+        for _ in range(_MERGE_DEPTH):
+            if not frontier:
+                break
+            found: dict[str, str] = {}
+            for master, history in uow.events_for(frontier).items():
+                for event in history:
+                    loser = event.source.get("loser")
+                    if (
+                        event.kind == _MERGED
+                        and event.source.get("survivor") == master
+                        and isinstance(loser, str)
+                        and loser not in into
+                        and loser not in frontier
+                    ):
+                        found[loser] = into[loser] = frontier[master]
+            frontier = found
+        if not into:
+            return {}
+        # Unmerged since, a loser is a live record again with its own source records back:
+        # not what a key naming the survivor stands for.
+        states = uow.golden_states(into)
+        merged = {m for m, (_, state, _) in states.items() if state.get(MERGED_INTO)}
+        rows: dict[str, str] = {}
+        for loser, held in uow.applied_for(self.sub.id, merged).items():
+            key = held.target_key
+            if key is not None and odd.get(key) == into[loser]:
+                rows[key] = loser
+        return rows
+
+    def _second_records(
+        self,
+        uow: UnitOfWork,
+        xrefs: list[Contribution],
+        applied: Mapping[str, Applied],
+        rows: Mapping[str, str],
+    ) -> dict[str, str]:
+        """Listed key -> the key the hub writes its record at, for keys that are a second
+        record of a record the hub writes at another key of the same listing.
+
+        Of several listed keys of one record, the one the hub writes (its applied row's
+        target key) is compared, whichever the listing names first. That the target key is
+        one the listing may name is known when both were read from the system as source
+        keys, or when the listed key is one the hub was acknowledged (target keys, then);
+        otherwise (a listing by source key of a system acknowledging other keys, or a
+        target key not read back yet) the first-listed key is compared, as before."""
+        candidates = {
+            c.key: (c, held.target_key)
+            for c in xrefs
+            if c.key not in rows
+            and (held := applied.get(c.master_id)) is not None
+            and held.target_key is not None
+            and held.target_key != c.key
+        }
+        if not candidates:
+            return {}
+        wanted = {target for _, target in candidates.values()}
+        known = {c.key: c for c in xrefs if c.key in wanted}
+        missing = [(self.sub.system, k) for k in wanted - set(known)]
+        if missing:
+            known.update((c.key, c) for c in uow.load_xrefs(self.sub.domain, missing))
+        out: dict[str, str] = {}
+        for key, (xref, target) in candidates.items():
+            other = known.get(target)
+            if other is None or other.master_id != xref.master_id:
+                continue
+            if other.digest or not xref.digest:
+                out[key] = target
+        return out
 
     def _own_change(
         self,
@@ -452,7 +606,10 @@ def reconcile_target(
     chunk or batch at a time as they are found (progress phase "repair": re-deliveries
     queued); extra records are reported, never deleted. A consumer that is also a source
     of the domain keeps what it changed in fields it may write: reported as
-    ``changed_at_source``, never pushed over.
+    ``changed_at_source``, never pushed over; a record held exactly as the hub read it
+    before its last delivery there is that delivery lost, and ``mismatched``. Of several
+    listed keys of one record, the one the hub writes it at is compared; the row of a
+    record merged away (whose key now names the survivor) is that record's.
     """
     options = options or ReconcileOptions()
     sub = subscription
