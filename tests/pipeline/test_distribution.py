@@ -28,6 +28,7 @@ from mastersync.pipeline.ids import new_id, utc_now
 from mastersync.pipeline.inbound import parked_poller
 from mastersync.pipeline.ingest import Ingestor
 from mastersync.ports.connector import SourceRecord
+from mastersync.ports.outbound import DeliveryAck, DeliveryRequest
 from mastersync.ports.store import ExceptionFilter, ReplaySelection, Store
 
 FAST = {
@@ -570,6 +571,37 @@ def test_a_record_deactivated_then_back_unchanged_is_sent_again(
     assert estate.deliver().delivered == 1
     log = estate.connector.target.log()
     assert [(v, op) for _, v, op in log] == [(1, "upsert"), (2, "deactivate"), (3, "upsert")]
+
+
+def test_an_upsert_after_a_deactivation_says_so_and_no_other_does(
+    store: Store, tmp_path: Path
+) -> None:
+    """Connectors that deactivate by a flag set it back on such an upsert (and only then: a
+    record a person archived at the consumer stays archived)."""
+    estate = Estate(store, tmp_path)
+    sent: list[tuple[int, str, bool]] = []
+    real = estate.connector
+
+    class Recording:
+        async def send(self, request: DeliveryRequest) -> DeliveryAck:
+            sent.append((request.version, request.operation.value, request.reactivate))
+            return await real.send(request)
+
+        async def close(self) -> None:
+            await real.close()
+
+    estate.shop = Recording()
+    for v, st in ((1, "active"), (2, "discontinued"), (3, "active")):
+        estate.send({"sku": "A1", "v": v, "name": f"x{v}", "st": st})
+        estate.deliver()
+    estate.send({"sku": "A1", "v": 4, "name": "x4", "st": "active"})
+    estate.deliver()
+    assert sent == [
+        (1, "upsert", False),
+        (2, "deactivate", False),
+        (3, "upsert", True),
+        (4, "upsert", False),
+    ]
 
 
 def test_a_replay_is_idempotent_for_the_consumer(store: Store, tmp_path: Path) -> None:

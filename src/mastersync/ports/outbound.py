@@ -24,6 +24,10 @@ class DeliveryRequest:
     target_key: str | None
     payload: dict[str, Any]
     trace_id: str
+    # An upsert of a record the hub deactivated at the consumer (what it holds there is
+    # inactive): connectors that deactivate by a flag set it back. Otherwise they leave the
+    # flag alone, since a person may have archived the record there.
+    reactivate: bool = False
 
 
 @dataclass(slots=True)

@@ -237,6 +237,8 @@ def test_an_upsert_is_a_patch_in_the_standard_format_acknowledged_by_identifier(
             {
                 "identifier": "A",
                 "family": "tools",
+                # Enabled: the hub's first write of the product.
+                "enabled": True,
                 "values": {"name": [{"locale": "en_US", "scope": None, "data": "Anvil"}]},
             },
         )

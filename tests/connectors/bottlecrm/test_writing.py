@@ -42,12 +42,19 @@ def test_a_name_differing_only_in_case_is_left_out_and_the_rest_written(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     api = FakeApi()
-    api.accounts["acc-1"] = {"id": "acc-1", "name": "ACME gmbh", "phone": "1", "custom_fields": {}}
+    api.accounts["acc-1"] = {
+        "id": "acc-1",
+        "name": "ACME gmbh",
+        "phone": "1",
+        "is_active": True,
+        "custom_fields": {},
+    }
     writer_of(api).upsert(BottleCrmWrite(), {"name": "Acme GmbH", "phone": "2"}, "acc-1")
     assert api.accounts["acc-1"] == {
         "id": "acc-1",
         "name": "ACME gmbh",
         "phone": "2",
+        "is_active": True,
         "custom_fields": {},
     }
     assert api.calls[-1] == ("patch", ("acc-1", {"phone": "2"}))
@@ -128,8 +135,10 @@ def test_a_lost_acknowledgement_finds_the_account_instead_of_making_a_second() -
     assert writer.upsert(MATCH, payload, None) == key
     assert list(api.accounts) == [key]
     assert ("list", {"cf_customer_number": "T-17"}) in api.calls
-    # Unchanged: the second attempt wrote nothing.
-    assert [c for c in api.calls if c[0] in ("create", "patch")] == [("create", payload)]
+    # Unchanged: the second attempt wrote nothing. Made active (the flag the hub's
+    # deactivation clears).
+    made = ("create", {**payload, "is_active": True})
+    assert [c for c in api.calls if c[0] in ("create", "patch")] == [made]
 
 
 def test_a_known_key_is_updated_and_a_deleted_account_made_again() -> None:

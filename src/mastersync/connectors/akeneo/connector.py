@@ -205,6 +205,14 @@ class AkeneoConnector:
             )
         except ValueProblem as exc:
             raise TerminalFailure(f"{request.subscription}: {exc}") from None
+        if body.get("enabled") is None:
+            # A null from the mapping (the golden record lacks it) is no value. Enabled on
+            # the hub's first write (a PATCH creates) and for a product the hub disabled and
+            # now selects again; one a person disabled stays so. Akeneo leaves an enabled
+            # product as it is.
+            body.pop("enabled", None)
+            if request.target_key is None or request.reactivate:
+                body["enabled"] = True
         identifier = str(body["identifier"])
         held = request.target_key
         if held is not None and held != identifier and self._rename(held, identifier, body):
@@ -241,8 +249,8 @@ class AkeneoConnector:
         return True
 
     async def send(self, request: DeliveryRequest) -> DeliveryAck:
-        """Create or update one product (PATCH by identifier; a renamed one by uuid), or
-        disable it."""
+        """Create or update one product, enabled (PATCH by identifier; a renamed one by
+        uuid), or disable it."""
         return await send_in_thread(self._send, request)
 
     async def close(self) -> None:

@@ -93,7 +93,9 @@ class BottleCrmConnector:
             if request.target_key is not None:
                 self.writer.deactivate(request.target_key)
             return DeliveryAck(request.target_key)
-        return DeliveryAck(self.writer.upsert(spec, request.payload, request.target_key))
+        return DeliveryAck(
+            self.writer.upsert(spec, request.payload, request.target_key, request.reactivate)
+        )
 
     async def send(self, request: DeliveryRequest) -> DeliveryAck:
         """Create, update or archive one account."""

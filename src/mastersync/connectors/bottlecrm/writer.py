@@ -1,5 +1,6 @@
 """Writing accounts to BottleCRM: found (by the key it gave, else by the match fields) and
-updated with only the fields that differ, or created; archived to deactivate."""
+updated with only the fields that differ, or created, and left active; archived to
+deactivate."""
 
 from __future__ import annotations
 
@@ -232,19 +233,35 @@ class AccountWriter:
             self.api.patch("accounts", key, change)
         return key
 
-    def upsert(self, spec: BottleCrmWrite, payload: dict[str, Any], target_key: str | None) -> str:
-        """Create or update one account (only what differs); its id."""
+    def upsert(
+        self,
+        spec: BottleCrmWrite,
+        payload: dict[str, Any],
+        target_key: str | None,
+        reactivate: bool = False,
+    ) -> str:
+        """Create or update one account (only what differs); its id. An account created is
+        active, and so is one the hub archived (``reactivate``), unless the mapping gives
+        `is_active`; one a person archived stays so."""
         body = self.body(payload)
+        flag: dict[str, Any] = {}
+        if body.get("is_active") is None:
+            # A null from the mapping (the golden record lacks the value) is none:
+            # BottleCRM refuses it.
+            body.pop("is_active", None)
+            flag = {"is_active": True}
+        # Compared like the rest, so only an archived account is written.
+        wanted = {**body, **flag} if reactivate else body
         if target_key:
             try:
-                return self._update(target_key, self.api.detail("accounts", target_key), body)
+                return self._update(target_key, self.api.detail("accounts", target_key), wanted)
             except NotFound:
                 pass  # deleted in BottleCRM: found by the match fields, or made again
         found = self.find(spec, body)
         if found is not None:
-            return self._update(str(found["id"]), found, body)
+            return self._update(str(found["id"]), found, wanted)
         try:
-            return self.api.create("accounts", {**spec.on_create, **body})
+            return self.api.create("accounts", {**spec.on_create, **flag, **body})
         except Refused as exc:
             taken = isinstance(exc.errors, dict) and "name" in exc.errors
             if not taken:

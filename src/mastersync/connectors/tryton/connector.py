@@ -167,7 +167,9 @@ class TrytonConnector:
             writer = self._writer_()
             if request.target_key is not None:
                 writer.settle(delivery)  # the hub has Tryton's id: nothing to recall
-            record_id = writer.upsert(spec, request.payload, request.target_key, delivery)
+            record_id = writer.upsert(
+                spec, request.payload, request.target_key, delivery, request.reactivate
+            )
         finally:
             with self._running_lock:
                 self._running.discard(delivery)

@@ -1,6 +1,7 @@
-"""Writing to Tryton: create or update a record (children matched by position), and
-deactivate it. Values are typed by the model's field definitions (ir.model.field), links
-(a country code, a unit symbol) are turned into the ids Tryton wants."""
+"""Writing to Tryton: create or update a record (children matched by position) and leave
+it active, or deactivate it. Values are typed by the model's field definitions
+(ir.model.field), links (a country code, a unit symbol) are turned into the ids Tryton
+wants."""
 
 from __future__ import annotations
 
@@ -287,21 +288,37 @@ class RecordWriter:
                 out[name] = ops
         return out
 
+    def _activation(self, spec: TrytonWrite, payload: dict[str, Any]) -> dict[str, Any]:
+        """The active flag an upsert may set (a record created, or one the hub deactivated
+        and now selects again). Empty when the mapping gives the flag a value (null is
+        none: the golden record lacks it), or the model has no such field."""
+        name = spec.active_field
+        if payload.get(name) is not None or name not in self.fields.of(spec.model):
+            return {}
+        return {name: True}
+
     def upsert(
         self,
         spec: TrytonWrite,
         payload: dict[str, Any],
         target_key: str | None,
         delivery: str | None = None,
+        reactivate: bool = False,
     ) -> int:
-        """Create or update one record (only what differs); its id. ``delivery`` names the
-        record across attempts (subscription and master id): a retry finds what an attempt
-        whose answer was lost made, before ``match`` and before creating."""
+        """Create or update one record (only what differs); its id. A record created is
+        active, and so is one the hub deactivated (``reactivate``), unless the mapping gives
+        its `active_field`; one a person archived stays so. ``delivery`` names the record
+        across attempts (subscription and master id): a retry finds what an attempt whose
+        answer was lost made, before ``match`` and before creating."""
         known = self.fields.of(spec.model)
+        activation = self._activation(spec, payload)
         own = {
             k: v
             for k, v in payload.items()
-            if k not in spec.children and known.get(k, ("", None))[0] != "one2many"
+            if k not in spec.children
+            and known.get(k, ("", None))[0] != "one2many"
+            # A null flag would be written as NULL: neither active nor archived to Tryton.
+            and not (k in activation and v is None)
         }
         values = self.values(spec.model, own, spec.links, spec.model)
         target = int(target_key) if target_key and target_key.isdigit() else None
@@ -314,8 +331,13 @@ class RecordWriter:
         children = self._children(spec, payload, target)
         if target is None:
             extra = self.values(spec.model, spec.on_create, spec.links, f"{spec.model} on_create")
-            full = {**extra, **values, **children}
+            # Set on creation too: another `active_field` than `active` may default to false.
+            full = {**extra, **activation, **values, **children}
             return self._create(spec, values, full, delivery)
+        if reactivate:
+            # Compared like the other values: written only to a record found archived
+            # (every write moves write_date, which the reader would take as a change).
+            values = {**values, **activation}
         if values:
             [current] = self.transport.search_read(
                 spec.model,

@@ -642,6 +642,9 @@ class Deliverer:
             applied.target_key if applied else None,
             payload,
             trace_id,
+            reactivate=(
+                operation is Operation.UPSERT and applied is not None and not applied.active
+            ),
         )
         return item
 
