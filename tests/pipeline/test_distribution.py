@@ -602,6 +602,12 @@ def test_an_upsert_after_a_deactivation_says_so_and_no_other_does(
         (3, "upsert", True),
         (4, "upsert", False),
     ]
+    # A replay re-asserts the hub's state: its upserts say so (its replayed deactivation
+    # does not move the consumer's applied row back, which said nothing).
+    sent.clear()
+    estate.replay(estate.master("A1"))
+    estate.deliver()
+    assert sent[-2:] == [(3, "upsert", True), (4, "upsert", True)]
 
 
 def test_a_replay_is_idempotent_for_the_consumer(store: Store, tmp_path: Path) -> None:

@@ -202,3 +202,18 @@ def test_a_product_a_person_disabled_stays_disabled(pim: Pim, tmp_path: Path) ->
     assert product is not None and product["enabled"] is False
     assert product["values"]["name"][0]["data"] == "Hat"
     asyncio.run(c.close())
+
+
+def test_the_first_write_leaves_a_product_a_person_disabled_disabled(
+    pim: Pim, tmp_path: Path
+) -> None:
+    """No key held yet (a first delivery) is no creation when the PIM has the product: its
+    PATCH enabled one a person had disabled."""
+    pim.post("/products", {"identifier": "P-9", "enabled": False, "values": {}})
+    c = connector(pim, tmp_path)
+    payload = {"identifier": "P-9", "values": {"name": "Scarf"}}
+    assert send(c, Operation.UPSERT, payload, None, 1) == "P-9"
+    product = pim.product("P-9")
+    assert product is not None and product["enabled"] is False
+    assert product["values"]["name"][0]["data"] == "Scarf"
+    asyncio.run(c.close())

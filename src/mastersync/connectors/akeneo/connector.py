@@ -211,7 +211,12 @@ class AkeneoConnector:
             # now selects again; one a person disabled stays so. Akeneo leaves an enabled
             # product as it is.
             body.pop("enabled", None)
-            if request.target_key is None or request.reactivate:
+            if request.reactivate or (
+                # A first write creates, unless the PIM has the product already (one a
+                # person disabled stays so).
+                request.target_key is None
+                and self.client.product(uuid=None, identifier=str(body["identifier"])) is None
+            ):
                 body["enabled"] = True
         identifier = str(body["identifier"])
         held = request.target_key

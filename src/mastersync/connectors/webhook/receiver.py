@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -29,6 +30,8 @@ _SCHEME_HEADERS = {
         "x-shopify-topic",
     ),
 }
+
+log = logging.getLogger("mastersync.webhooks")
 
 
 class BadPush(Exception):
@@ -59,6 +62,13 @@ class WebhookConnector:
             settings.records or _DEFAULT_RECORDS.get(settings.scheme, "@")
         )
         if settings.scheme == "hmac":
+            if settings.timestamp_header is None:
+                log.warning(
+                    "%s: hmac webhooks without timestamp_header cannot stop a replay (a "
+                    "captured request sent again under a new id is taken); set "
+                    "timestamp_header if the sender signs a time, or map a version",
+                    context.system,
+                )
             self._verify: Any = partial(
                 signatures.generic,
                 signature_header=settings.signature_header,

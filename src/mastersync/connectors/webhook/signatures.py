@@ -145,7 +145,9 @@ def generic(
     """HMAC-SHA256 of the body (or of "timestamp.body" when a timestamp header is set); the
     id header is not signed, so with a timestamp the digest of what is signed stops
     replays. Without one a replay cannot be told from the sender repeating itself (a name
-    changed back): no digest, and only the id header (or versions in the body) guard."""
+    changed back): no digest, so nothing stops a captured request sent again under a new
+    id (the id header catches the sender's own retries; versions in the body make ingest
+    refuse an older one)."""
     raw = _header(headers, signature_header)
     if prefix and not raw.startswith(prefix):
         raise Rejected(f"{signature_header} does not start with {prefix!r}")

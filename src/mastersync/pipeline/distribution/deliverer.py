@@ -642,9 +642,10 @@ class Deliverer:
             applied.target_key if applied else None,
             payload,
             trace_id,
-            reactivate=(
-                operation is Operation.UPSERT and applied is not None and not applied.active
-            ),
+            # A replay or repair re-asserts the hub's state on purpose, and the consumer's
+            # applied row does not follow a replayed deactivation (never moved back).
+            reactivate=operation is Operation.UPSERT
+            and (bool(d.replay) or (applied is not None and not applied.active)),
         )
         return item
 
