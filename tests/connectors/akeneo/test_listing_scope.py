@@ -6,8 +6,6 @@ search asks for enabled ones. The connector's ``lists_inactive`` must say which 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,46 +17,14 @@ from mastersync.connectors.registry import ConnectorContext
 from mastersync.domain.subscriptions import Operation
 from mastersync.ports.outbound import DeliveryRequest
 from mastersync.ports.reconciliation import lists_inactive
-from tests.conftest import PG_URL
-from tests.connectors.akeneo.test_live import Pim
+from tests.connectors.akeneo.conftest import Pim
 from tests.e2e.real.testbed import akeneo as akeneo_bed
-from tests.e2e.real.testbed.common import TestbedError
 
 # One worker runs them all: one mock server (scripts/test uses --dist loadgroup).
 pytestmark = pytest.mark.xdist_group("akeneo")
 
 ENABLED = {"enabled": [{"operator": "=", "value": True}]}
 NOT_DISABLED = {"enabled": [{"operator": "!=", "value": False}]}
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[akeneo_bed.AkeneoServer]:
-    """akeneo-mock-server installed (cached) and started for the module."""
-    started = akeneo_bed.AkeneoServer(tmp_path_factory.mktemp("akeneo"), PG_URL)
-    try:
-        started.start()
-    except TestbedError as exc:
-        with contextlib.suppress(TestbedError):
-            started.stop()
-        pytest.fail(f"the Akeneo testbed could not start: {exc}", pytrace=False)
-    yield started
-    started.stop()
-
-
-@pytest.fixture
-def pim(server: akeneo_bed.AkeneoServer) -> Iterator[Pim]:
-    try:
-        pim = Pim(server)
-    except TestbedError as exc:
-        pytest.fail(f"the Akeneo testbed could not make a database: {exc}", pytrace=False)
-    pim.post("/attributes", {"code": "sku", "type": "pim_catalog_identifier", "group": "other"})
-    pim.post(
-        "/attributes",
-        {"code": "name", "type": "pim_catalog_text", "group": "other", "localizable": True},
-    )
-    pim.post("/families", {"code": "mro", "attribute_as_label": "name", "attributes": ["name"]})
-    yield pim
-    pim.client.close()
 
 
 def connector(pim: Pim, tmp_path: Path, search: dict[str, Any]) -> AkeneoConnector:

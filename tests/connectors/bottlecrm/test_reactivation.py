@@ -10,8 +10,6 @@ outbound mapping that writes `is_active` itself decides it."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,43 +21,11 @@ from mastersync.connectors.bottlecrm.writer import AccountWriter
 from mastersync.connectors.registry import ConnectorContext
 from mastersync.domain.subscriptions import Operation
 from mastersync.ports.outbound import DeliveryRequest
-from tests.conftest import PG_URL
-from tests.connectors.bottlecrm.test_live import Crm
+from tests.connectors.bottlecrm.conftest import Crm
 from tests.connectors.bottlecrm.test_writing import FakeApi
-from tests.e2e.real.testbed import bottlecrm as crm_bed
-from tests.e2e.real.testbed.common import TestbedError
-from tests.e2e.real.testbed.tryton import Timings
 
 # One worker runs them all: one BottleCRM server (scripts/test uses --dist loadgroup).
 pytestmark = pytest.mark.xdist_group("bottlecrm")
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[crm_bed.BottleCrmServer]:
-    """BottleCRM installed (cached), its template restored, one server for the module."""
-    started: crm_bed.BottleCrmServer | None = None
-    try:
-        template = crm_bed.ensure_template(PG_URL, Timings())
-        started = crm_bed.BottleCrmServer(tmp_path_factory.mktemp("crm"), template, PG_URL)
-        started.start()
-    except TestbedError as exc:
-        if started is not None:
-            with contextlib.suppress(TestbedError):
-                started.stop()
-        pytest.fail(f"the BottleCRM testbed could not start: {exc}", pytrace=False)
-    yield started
-    started.stop()
-
-
-@pytest.fixture
-def crm(server: crm_bed.BottleCrmServer) -> Iterator[Crm]:
-    try:
-        server.reset()
-    except TestbedError as exc:
-        pytest.fail(f"the BottleCRM testbed could not reset its database: {exc}", pytrace=False)
-    crm = Crm(server)
-    yield crm
-    crm.client.close()
 
 
 def connector(crm: Crm, tmp_path: Path, match: list[str] | None = None) -> BottleCrmConnector:
