@@ -7,7 +7,6 @@ for). The connector's ``lists_inactive`` must say what its listing then holds.""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,37 +20,12 @@ from mastersync.ports.outbound import DeliveryRequest
 from mastersync.ports.reconciliation import lists_inactive
 from tests.e2e.real.conftest import Tryton
 from tests.e2e.real.testbed import tryton as bed
-from tests.e2e.real.testbed.common import TestbedError
 
 # One worker runs them all: one Tryton server (scripts/test uses --dist loadgroup).
 pytestmark = pytest.mark.xdist_group("tryton")
 
 DATABASES = [f"scope{i}" for i in range(6)]
-FREE = list(DATABASES)
 PARTIES = {"model": "party.party", "fields": ["name", "active"]}
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[bed.TrytonServer]:
-    """Tryton installed (cached), its template made (cached), one server for the module."""
-    try:
-        template = bed.ensure_template(bed.Timings())
-        started = bed.TrytonServer(tmp_path_factory.mktemp("tryton"), DATABASES, template)
-        started.start()
-    except TestbedError as exc:
-        pytest.fail(f"the Tryton testbed could not start: {exc}", pytrace=False)
-    yield started
-    started.stop()
-
-
-@pytest.fixture
-def tryton(server: bed.TrytonServer) -> Iterator[Tryton]:
-    if not FREE:
-        pytest.fail("the Tryton testbed has no fresh database left", pytrace=False)
-    db = Tryton(server.url, FREE.pop(0))
-    db.login()
-    yield db
-    db.close()
 
 
 def connector(

@@ -23,7 +23,6 @@ from mastersync.domain.subscriptions import Operation
 from mastersync.ports.outbound import DeliveryAck, DeliveryRequest, TransientFailure
 from tests.e2e.real.conftest import Tryton
 from tests.e2e.real.testbed import tryton as bed
-from tests.e2e.real.testbed.common import TestbedError
 
 # One worker runs them all: one Tryton server (scripts/test uses --dist loadgroup).
 pytestmark = pytest.mark.xdist_group("tryton")
@@ -75,32 +74,6 @@ class Relay:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[bed.TrytonServer]:
-    """Tryton installed (cached), its template made (cached), one server for the module."""
-    try:
-        template = bed.ensure_template(bed.Timings())
-        started = bed.TrytonServer(tmp_path_factory.mktemp("tryton"), DATABASES, template)
-        started.start()
-    except TestbedError as exc:
-        pytest.fail(f"the Tryton testbed could not start: {exc}", pytrace=False)
-    yield started
-    started.stop()
-
-
-FREE = list(DATABASES)
-
-
-@pytest.fixture
-def tryton(server: bed.TrytonServer) -> Iterator[Tryton]:
-    if not FREE:
-        pytest.fail("the Tryton testbed has no fresh database left", pytrace=False)
-    db = Tryton(server.url, FREE.pop(0))
-    db.login()
-    yield db
-    db.close()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ outbound mapping that writes the flag itself decides it."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,39 +23,14 @@ from mastersync.ports.outbound import DeliveryRequest
 from tests.connectors.tryton.store import TrytonStore, rest_client
 from tests.e2e.real.conftest import Tryton
 from tests.e2e.real.testbed import tryton as bed
-from tests.e2e.real.testbed.common import TestbedError
 
 # One worker runs them all: one Tryton server (scripts/test uses --dist loadgroup).
 pytestmark = pytest.mark.xdist_group("tryton")
 
 DATABASES = [f"react{i}" for i in range(10)]
-FREE = list(DATABASES)
 # Both halves: a domain that names `active` turns Tryton's active test off.
 EITHER = ["active", "in", [True, False]]
 UNIT = {"default_uom": {"model": "product.uom", "by": "symbol"}}
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[bed.TrytonServer]:
-    """Tryton installed (cached), its template made (cached), one server for the module."""
-    try:
-        template = bed.ensure_template(bed.Timings())
-        started = bed.TrytonServer(tmp_path_factory.mktemp("tryton"), DATABASES, template)
-        started.start()
-    except TestbedError as exc:
-        pytest.fail(f"the Tryton testbed could not start: {exc}", pytrace=False)
-    yield started
-    started.stop()
-
-
-@pytest.fixture
-def tryton(server: bed.TrytonServer) -> Iterator[Tryton]:
-    if not FREE:
-        pytest.fail("the Tryton testbed has no fresh database left", pytrace=False)
-    db = Tryton(server.url, FREE.pop(0))
-    db.login()
-    yield db
-    db.close()
 
 
 def connector(
