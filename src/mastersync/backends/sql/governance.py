@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from mastersync.backends.sql import rows
-from mastersync.backends.sql.governance_writer import merged_into
+from mastersync.backends.sql.governance_writer import merged_into, process_values
 from mastersync.backends.sql.tables import (
     api_consumers,
     api_signing_keys,
@@ -111,19 +111,6 @@ def _process(r: Any) -> ProcessRecord:
         list(rows.json_value(r["history"])),
         int(r["version"]),
     )
-
-
-def _process_values(process: ProcessRecord) -> dict[str, Any]:
-    return {
-        "kind": process.kind,
-        "state": process.state,
-        "domain": process.domain,
-        "master_id": process.master_id,
-        "started_by": process.started_by,
-        "created_at": process.created_at,
-        "updated_at": process.updated_at,
-        "history": process.history,
-    }
 
 
 class SqlGovernance:
@@ -313,7 +300,7 @@ class SqlGovernance:
     # --- processes -----------------------------------------------------------------------
     def save_process(self, process: ProcessRecord) -> None:
         """Insert or update a process (unconditionally; its version counts the change)."""
-        values = _process_values(process)
+        values = process_values(process, process.master_id)
         with self.engine.begin() as conn:
             done = conn.execute(
                 sa.update(processes)
@@ -331,7 +318,7 @@ class SqlGovernance:
             done = conn.execute(
                 sa.update(processes)
                 .where(processes.c.id == process.id, processes.c.version == expected)
-                .values(**_process_values(process), version=expected + 1)
+                .values(**process_values(process, process.master_id), version=expected + 1)
             )
         return done.rowcount == 1
 
@@ -349,13 +336,12 @@ class SqlGovernance:
         """The processes about a record, oldest first. A merge, split or unmerge moves a
         process with its starter's source record; one left on a record merged away (before
         processes moved) is found through the merges, however many ago."""
+        q = (
+            sa.select(processes)
+            .where(processes.c.master_id.in_(merged_into(master_id)))
+            .order_by(processes.c.created_at, processes.c.id)
+        )
         with self.engine.connect() as conn:
-            ids = merged_into(conn, master_id)
-            q = (
-                sa.select(processes)
-                .where(processes.c.master_id.in_(sorted(ids)))
-                .order_by(processes.c.created_at, processes.c.id)
-            )
             return [_process(r) for r in conn.execute(q).mappings()]
 
     # --- reads of golden records within object rules -------------------------------------

@@ -13,6 +13,7 @@ from mastersync.backends.sql.tables import audit_log, golden, pending_changes, p
 from mastersync.domain.governance.audit import GENESIS, AuditEntry, canonical_json
 from mastersync.ports.governance import (
     ProcessConflict,
+    ProcessRecord,
     ProcessStep,
     StaleStep,
     StepNotTaken,
@@ -67,16 +68,39 @@ def write_governance(conn: sa.Connection, changes: ChangeSet, insert: Insert) ->
         _take_step(conn, changes, step)
 
 
-def merged_into(conn: sa.Connection, master_id: str) -> set[str]:
-    """``master_id`` and every record merged into it, however many merges ago."""
-    ids, frontier = {master_id}, {master_id}
-    while frontier:
-        found = conn.execute(
-            sa.select(golden.c.master_id).where(golden.c.merged_into.in_(sorted(frontier)))
-        ).scalars()
-        frontier = set(found) - ids  # a cycle cannot be, but never loop on one
-        ids |= frontier
-    return ids
+def merged_into(master_id: str) -> sa.Select[tuple[str]]:
+    """``master_id`` and every record merged into it, however many merges ago: one
+    statement (a recursive query), for an IN beside the caller's own."""
+    g = golden.c
+    chain = sa.select(g.master_id).where(g.merged_into == master_id).cte(recursive=True)
+    # UNION, not UNION ALL: a cycle cannot be, but never loop on one.
+    chain = chain.union(sa.select(g.master_id).where(g.merged_into == chain.c.master_id))
+    return sa.select(sa.literal(master_id)).union(sa.select(chain.c.master_id))  # type: ignore[return-value]
+
+
+def process_values(process: ProcessRecord, master_id: str | None) -> dict[str, Any]:
+    """A process's columns but its id and version, on the record ``master_id``."""
+    return {
+        "kind": process.kind,
+        "state": process.state,
+        "domain": process.domain,
+        "master_id": master_id,
+        "started_by": process.started_by,
+        "created_at": process.created_at,
+        "updated_at": process.updated_at,
+        "history": process.history,
+    }
+
+
+def _started_from(domain: str, system: str, key: str) -> sa.ColumnElement[bool]:
+    """The processes started with this source record (the first history entry names it)."""
+    p = processes.c
+    started: sa.ColumnElement[bool] = (
+        (p.domain == domain)
+        & (p.history[(0, "system")].as_string() == system)
+        & (p.history[(0, "key")].as_string() == key)
+    )
+    return started
 
 
 def _concerned(changes: ChangeSet, step: ProcessStep) -> bool:
@@ -126,16 +150,7 @@ def _take_step(conn: sa.Connection, changes: ChangeSet, step: ProcessStep) -> No
     if record is None or value != step.value:
         holder = record.provenance.get(step.field, {}) if record is not None else {}
         raise StepNotTaken(master, step.field, step.value, value, holder)
-    values = {
-        "kind": process.kind,
-        "state": process.state,
-        "domain": process.domain,
-        "master_id": master,
-        "started_by": process.started_by,
-        "created_at": process.created_at,
-        "updated_at": process.updated_at,
-        "history": process.history,
-    }
+    values = process_values(process, master)
     if step.expected is None:
         conn.execute(sa.insert(processes).values(id=process.id, version=1, **values))
         return
@@ -156,13 +171,8 @@ def _no_other_open(conn: sa.Connection, step: ProcessStep, master: str) -> None:
     record already has an open process (another start got there first)."""
     p = processes.c
     domain = step.process.domain
-    same_source = (
-        (p.domain == domain)
-        & (p.history[(0, "system")].as_string() == step.system)
-        & (p.history[(0, "key")].as_string() == step.key)
-    )
     q = sa.select(p.id, p.kind, p.state).where(
-        p.master_id.in_(sorted(merged_into(conn, master))) | same_source
+        p.master_id.in_(merged_into(master)) | _started_from(domain, step.system, step.key)
     )
     for found in conn.execute(q):
         if found.id != step.process.id and (found.kind, found.state) in step.open_states:
@@ -267,7 +277,7 @@ def _follow(conn: sa.Connection, changes: ChangeSet) -> None:
     record the source is in now, and a supplier with one is payment-blocked there. So do
     the processes they started: a process is about its starter's record, and its lifecycle
     lock must hold there (a split moved the record out from under it)."""
-    c, p = pending_changes.c, processes.c
+    c = pending_changes.c
     for domain, system, key, master_id in changes.moved_sources:
         conn.execute(
             sa.update(pending_changes)
@@ -278,11 +288,7 @@ def _follow(conn: sa.Connection, changes: ChangeSet) -> None:
         )
         conn.execute(
             sa.update(processes)
-            .where(
-                p.domain == domain,
-                p.history[(0, "system")].as_string() == system,
-                p.history[(0, "key")].as_string() == key,
-            )
+            .where(_started_from(domain, system, key))
             .values(master_id=master_id)
         )
 
