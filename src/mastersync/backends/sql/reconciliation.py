@@ -13,10 +13,6 @@ from mastersync.backends.sql.tables import outbox, reconciliation_runs, xref
 from mastersync.domain.golden import ChangeEvent, Contribution
 from mastersync.domain.reconciliation import ReconciliationRun, Role
 
-# Master ids per IN list: one query for a reconciliation's usual chunk (500), and under
-# SQLite's oldest limit of host parameters (999).
-_IN_CHUNK = 900
-
 
 def _run(row: Any) -> ReconciliationRun:
     return ReconciliationRun(
@@ -64,14 +60,13 @@ class SqlReconciliationRepository:
         """master id -> (outbox position, event) of the newest event of each record (records
         without one are left out); what a repair sends again.
 
-        One query per ``_IN_CHUNK`` records: a repair asked for each record's events one
+        One query per ``rows.IN_CHUNK`` records: a repair asked for each record's events one
         query at a time, and read every older version's too.
         """
         o = outbox.c
         ids = sorted(set(master_ids))
         out: dict[str, tuple[int, ChangeEvent]] = {}
-        for start in range(0, len(ids), _IN_CHUNK):
-            part = ids[start : start + _IN_CHUNK]
+        for part in rows.in_chunks(ids):
             # The unique (master_id, version) index finds each record's rows; the newest
             # is then read by its primary key.
             newest = (

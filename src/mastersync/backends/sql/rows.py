@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -14,6 +14,16 @@ from mastersync.domain.records import BatchSummary, ExceptionEntry, ExceptionSta
 from mastersync.domain.versions import Version
 
 _INT = re.compile(r"^-?\d+$")
+
+# Bound IN-lists: SQLite allows 32k parameters (999 before 3.32), but smaller lists plan
+# better everywhere.
+IN_CHUNK = 900
+
+
+def in_chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    """``items`` in slices of at most IN_CHUNK, one IN-list each."""
+    for start in range(0, len(items), IN_CHUNK):
+        yield items[start : start + IN_CHUNK]
 
 
 def dumps(value: Any) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection
 from typing import Any
 
 import sqlalchemy as sa
@@ -36,14 +36,7 @@ from mastersync.ports.store import (
     SignatureGroup,
 )
 
-# Bound IN-lists: SQLite allows 32k parameters, but smaller lists plan better everywhere.
-_IN_CHUNK = 900
-
-
-def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), _IN_CHUNK):
-        yield items[start : start + _IN_CHUNK]
-
+_chunks = rows.in_chunks
 
 # Statements every ingest call runs, built once: building one per call (and its cache
 # key) cost a tenth of a millisecond each, a fifth of a one-record push.
