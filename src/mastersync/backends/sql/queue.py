@@ -684,40 +684,49 @@ class SqlDeliveryQueue:
             conn, "lineage", rows.LINEAGE_COLUMNS, [rows.lineage_row(e) for e in results.lineage]
         )
         self.writer.write_exceptions(conn, ChangeSet(exceptions=list(results.exceptions)))
-        for subscription, event_id, note, at in results.resent:
-            self._settle_dead(subscription, event_id, note, at)
+        if results.resent:
+            self._settle_dead(results.resent)
 
-    def _settle_dead(self, subscription: str, event_id: str, note: str, at: str) -> None:
-        """A replay settled this event: its dead first delivery is skipped, its dead letter
-        resolved (both by the unique event key and the inbox's record index)."""
+    def _settle_dead(self, resent: Sequence[tuple[str, str, str, str]]) -> None:
+        """Events a replay settled: their dead first deliveries are skipped, their dead
+        letters resolved (one read per subscription, by the unique event key; most replayed
+        events have no dead first delivery)."""
         d, x = deliveries.c, exceptions.c
-        dead = self.conn.execute(
-            sa.select(d.id, d.domain).where(
-                d.subscription == subscription,
-                d.event_id == event_id,
-                d.replay == "",
-                d.status == DeliveryStatus.DEAD.value,
-            )
-        ).first()
-        if dead is None:
-            return
-        self.supersede(dead.id, note)
-        system = subscription.split(".", 1)[0]
-        self.conn.execute(
-            sa.update(exceptions)
-            .where(
-                x.domain == dead.domain,
-                x.system == system,
-                x.source_key == f"{subscription}#{dead.id}",
-                x.kind == ProblemKind.DEAD_LETTER.value,
-                x.status == ExceptionStatus.OPEN.value,
-            )
-            .values(
-                status=ExceptionStatus.RESOLVED.value,
-                resolution={"by": "replay", "at": at, "note": note},
-                updated_at=at,
-            )
-        )
+        by_sub: dict[str, dict[str, tuple[str, str]]] = defaultdict(dict)
+        for subscription, event_id, note, at in resent:
+            by_sub[subscription][event_id] = (note, at)
+        for subscription, events in by_sub.items():
+            system = subscription.split(".", 1)[0]
+            dead = [
+                row
+                for part in rows.in_chunks(sorted(events))
+                for row in self.conn.execute(
+                    sa.select(d.id, d.domain, d.event_id).where(
+                        d.subscription == subscription,
+                        d.event_id.in_(part),
+                        d.replay == "",
+                        d.status == DeliveryStatus.DEAD.value,
+                    )
+                )
+            ]
+            for row in dead:
+                note, at = events[row.event_id]
+                self.supersede(row.id, note)
+                self.conn.execute(
+                    sa.update(exceptions)
+                    .where(
+                        x.domain == row.domain,
+                        x.system == system,
+                        x.source_key == f"{subscription}#{row.id}",
+                        x.kind == ProblemKind.DEAD_LETTER.value,
+                        x.status == ExceptionStatus.OPEN.value,
+                    )
+                    .values(
+                        status=ExceptionStatus.RESOLVED.value,
+                        resolution={"by": "replay", "at": at, "note": note},
+                        updated_at=at,
+                    )
+                )
 
     def open_deliveries(self, subscriptions: Collection[str]) -> int:
         """Deliveries still to be attempted in these subscriptions."""

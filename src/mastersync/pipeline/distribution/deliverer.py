@@ -116,6 +116,20 @@ class _Round:
     decided: dict[str, tuple[int, DeliveryStatus]] = field(default_factory=dict)
 
 
+def referenced(
+    sub: Subscription, states: Iterable[Mapping[str, Any] | None]
+) -> dict[str, set[str]]:
+    """Domain -> master ids of the records these records reference through the
+    subscription's key references."""
+    wanted: dict[str, set[str]] = {}
+    for state in states:
+        for name, domain in sub.key_refs.items():
+            value = state.get(name) if state else None
+            if isinstance(value, str):
+                wanted.setdefault(domain, set()).add(value)
+    return wanted
+
+
 def referenced_keys(
     uow: UnitOfWork,
     sub: Subscription,
@@ -125,14 +139,8 @@ def referenced_keys(
     """The consumer's keys (master id -> its key names) of the records that these records
     reference through the subscription's key references, as deliveries stored them
     (``siblings``: the consumer's subscriptions by domain, if known)."""
-    wanted: dict[str, set[str]] = {}
-    for state in states:
-        for name, domain in sub.key_refs.items():
-            value = state.get(name) if state else None
-            if isinstance(value, str):
-                wanted.setdefault(domain, set()).add(value)
     found: dict[str, dict[str, str]] = {}
-    for domain, ids in wanted.items():
+    for domain, ids in referenced(sub, states).items():
         subs = (siblings or {}).get(domain) or None  # unknown: every one of the system's
         found.update(uow.consumer_keys(sub.system, domain, ids, subs))
     return found
@@ -202,6 +210,12 @@ class RoundReport:
     def attempted(self) -> int:
         """Deliveries this round decided on."""
         return self.delivered + self.retrying + self.dead + self.skipped
+
+
+def _not_sent(item: _Item, outcome: DeliveryAck | DeliveryFailed | None) -> bool:
+    """A delivery held back unsent, which spends no attempt: waiting for referenced
+    records on their way to the consumer, or turned away by a paced connector."""
+    return (item.wait is not None and item.coming) or isinstance(outcome, NotSent)
 
 
 def _held(item: _Item, ack: DeliveryAck) -> str | None:
@@ -302,7 +316,7 @@ class Deliverer:
         """Where a delivery stands after this round's attempt (as ``_record`` writes it)."""
         if item.settled is not None:
             return item.settled[0]
-        if (item.wait is not None and item.coming) or isinstance(outcome[0], NotSent):
+        if _not_sent(item, outcome[0]):
             return DeliveryStatus.RETRYING
         result = item.wait or outcome[0]
         if isinstance(result, DeliveryAck):
@@ -512,12 +526,8 @@ class Deliverer:
     ) -> set[str]:
         """Referenced records without a key at the consumer that one of its subscriptions
         has an open delivery of: a delivery waiting for them is held, not failed."""
-        missing: dict[str, set[str]] = {}
-        for _, state, _ in states:
-            for name, domain in self.sub.key_refs.items():
-                target = state.get(name) if state else None
-                if isinstance(target, str) and target not in keys:
-                    missing.setdefault(domain, set()).add(target)
+        wanted = referenced(self.sub, (state for _, state, _ in states))
+        missing = {d: rest for d, ids in wanted.items() if (rest := ids - keys.keys())}
         coming: set[str] = set()
         if not missing:
             return coming
@@ -898,7 +908,7 @@ class Deliverer:
         dead: list[tuple[_Item, str, DeliveryFailed | None]],
     ) -> None:
         d, cfg = item.delivery, self.sub.delivery
-        if (item.wait is not None and item.coming) or isinstance(failure, NotSent):
+        if _not_sent(item, failure):
             self._held_back(item, failure, now, report)
             return
         d.attempts += 1
