@@ -12,7 +12,7 @@ from rich.markup import escape
 
 from mastersync.bootstrap import open_store, resolve_store_url
 from mastersync.cli.common import console, fail, friendly, options
-from mastersync.connectors.files.settings import file_settings
+from mastersync.connectors.files.settings import default_folder, file_settings
 from mastersync.domain.canonical import DOMAINS
 from mastersync.domain.canonical.evolution import Evolution, SchemaError, evolve
 from mastersync.domain.landscape.policy import CompiledLandscape
@@ -67,7 +67,7 @@ def _connector_folders(compiled: CompiledLandscape) -> list[Path]:
         drop = file_settings(settings).folder
         if settings.get("type") == "files":
             # The file connector's own default, and its exports (`check` tests them all).
-            drop = drop or f"inbox/{system}"
+            drop = drop or default_folder(system)
             folders += [base / str(e["folder"]) for e in (settings.get("exports") or {}).values()]
         if drop:
             folders.append(base / drop)

@@ -12,7 +12,7 @@ import orjson
 
 from mastersync.connectors.files.dropfolder import DropFolder, FileClaim
 from mastersync.connectors.files.rounds import FileRounds
-from mastersync.connectors.files.settings import ExportSpec, FileSettings
+from mastersync.connectors.files.settings import ExportSpec, FileSettings, default_folder
 from mastersync.connectors.registry import ConnectorContext
 from mastersync.domain.subscriptions import Operation
 from mastersync.ports.connector import CheckResult
@@ -32,7 +32,7 @@ class FilesConnector(FileRounds):
         self.settings = settings
         self.context = context
         self.system = context.system
-        folder = context.path(settings.folder or f"inbox/{context.system}")
+        folder = context.path(settings.folder or default_folder(context.system))
         self.folder = DropFolder(context.system, folder, settings.watch, settings, settings.settle)
 
     def claim(self) -> list[FileClaim]:

@@ -56,6 +56,11 @@ class FileSettings(DropFolderSettings, ConnectorSettings):
     exports: dict[str, ExportSpec] = Field(default_factory=dict)
 
 
+def default_folder(system: str) -> str:
+    """The drop folder a file connector reads when its settings name none."""
+    return f"inbox/{system}"
+
+
 def file_settings(connector: Mapping[str, Any]) -> DropFolderSettings:
     """The drop-folder part of any connector block (any type may have a drop folder)."""
     keys = set(DropFolderSettings.model_fields)
