@@ -179,3 +179,24 @@ def test_a_repair_overtaken_by_a_newer_version_sends_nothing(store: Store, tmp_p
     estate.deliver()
     assert estate.consumer.log == []
     assert estate.consumer.state[estate.master("A1")][1:] == (2, {"handle": "A1", "title": "x2"})
+
+
+def test_a_version_the_consumer_acknowledges_as_a_duplicate_keeps_the_time_it_was_applied(
+    store: Store, tmp_path: Path
+) -> None:
+    """Review: a replay the consumer answered "applied before" moved the version's
+    ``applied_at`` to the replay's time, so a value the consumer set between the two looked
+    older than the hub's last delivery: reconciliation took it for a lost delivery."""
+    estate = KeyEstate(store, tmp_path)
+    estate.send({"sku": "A1", "v": 1, "name": "x"})
+    estate.deliver()
+    master = estate.master("A1")
+    with store.unit_of_work(write=False) as uow:
+        first = uow.applied_for("shop.items", [master])[master]
+
+    estate.replay(master_id=master)
+
+    assert estate.consumer.log == [(1, "upsert")]  # sent again, answered as a duplicate
+    with store.unit_of_work(write=False) as uow:
+        after = uow.applied_for("shop.items", [master])[master]
+    assert (after.version, after.applied_at) == (1, first.applied_at)

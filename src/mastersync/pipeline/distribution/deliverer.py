@@ -847,6 +847,14 @@ class Deliverer:
             Attempt(now, "delivered", note, round(seconds * 1000, 2)).as_dict(),
         ]
         active = request.operation is Operation.UPSERT
+        applied_at = now
+        held = item.applied
+        if ack.duplicate and held is not None and held.version == d.version and held.applied_at:
+            # The consumer had this version already (a replay, a redelivery): it was applied
+            # when first acknowledged. Moving the time on would make a value the consumer
+            # set since look older than the hub's last delivery (reconciliation's test for a
+            # lost delivery).
+            applied_at = held.applied_at
         results.applied.append(
             Applied(
                 sub.id,
@@ -854,7 +862,7 @@ class Deliverer:
                 d.version,
                 ack.target_key,
                 active,
-                now,
+                applied_at,
                 ack.refs or None,
                 _held(item, ack),
             )
