@@ -50,14 +50,14 @@ def test_a_dead_letter_of_a_bus_round_names_a_delivery_that_exists(
     one = Deliverer(store, sub, estate.connector, clock=utc_now, taking=OutOfOrderBus(store, []))
     two = Deliverer(store, sub, estate.connector, clock=utc_now, taking=OutOfOrderBus(store, []))
     log = OutOfOrderBus(store, []).log
-    first, second = one._plan(utc_now(), log), two._plan(utc_now(), log)
+    first, second = one.planner.plan(utc_now(), log), two.planner.plan(utc_now(), log)
     assert first is not None and second is not None
 
     async def send(d: Deliverer, planned: Any) -> Any:
         return list(zip(planned.items, await d._send_all(planned.items), strict=True))
 
-    assert one._record(first, asyncio.run(send(one, first))).dead == 1
-    two._record(second, asyncio.run(send(two, second)))
+    assert one.recorder.record(first, asyncio.run(send(one, first))).dead == 1
+    two.recorder.record(second, asyncio.run(send(two, second)))
     assert len(_deliveries(store)) == 1
     with store.unit_of_work(write=False) as uow:
         dead = uow.exceptions(ExceptionFilter(kind="dead_letter"))

@@ -19,10 +19,11 @@ from mastersync.bootstrap import open_store
 from mastersync.connectors.sandbox.target import Faults, RateLimit, SandboxConnector
 from mastersync.domain.landscape.model import Landscape
 from mastersync.domain.landscape.policy import CompiledLandscape, compile_landscape
-from mastersync.pipeline.distribution.deliverer import Deliverer, StateCache
+from mastersync.pipeline.distribution.deliverer import Deliverer
 from mastersync.pipeline.distribution.hub import DistributionHub
 from mastersync.pipeline.distribution.queueing import OutboxFeed, queue_events
 from mastersync.pipeline.distribution.replay import plan_replay, queue_replay
+from mastersync.pipeline.distribution.state_cache import StateCache
 from mastersync.pipeline.exceptions import ExceptionsInbox, RetryReport
 from mastersync.pipeline.ids import new_id, utc_now
 from mastersync.pipeline.inbound import parked_poller
@@ -754,14 +755,14 @@ def test_two_hubs_reading_one_subscription_record_each_event_once(
         Deliverer(store, sub, estate.connector, clock=utc_now, ordered=True, direct=True)
         for _ in range(2)
     )
-    first, second = one._plan(utc_now(), None), two._plan(utc_now(), None)
+    first, second = one.planner.plan(utc_now(), None), two.planner.plan(utc_now(), None)
     assert first is not None and second is not None
 
     async def send(d: Deliverer, planned: Any) -> Any:
         return list(zip(planned.items, await d._send_all(planned.items), strict=True))
 
-    assert one._record(first, asyncio.run(send(one, first))).delivered == 5
-    assert two._record(second, asyncio.run(send(two, second))).attempted == 0
+    assert one.recorder.record(first, asyncio.run(send(one, first))).delivered == 5
+    assert two.recorder.record(second, asyncio.run(send(two, second))).attempted == 0
     assert len(_rows(store)) == 5
     assert sorted(per_record(estate.connector.target.log()).values()) == [[1]] * 5
 

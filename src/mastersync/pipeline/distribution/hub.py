@@ -16,8 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from mastersync.domain.subscriptions import Subscription
-from mastersync.pipeline.distribution.deliverer import Deliverer, RoundReport, StateCache
+from mastersync.pipeline.distribution.deliverer import Deliverer
 from mastersync.pipeline.distribution.queueing import queue_events
+from mastersync.pipeline.distribution.rounds import RoundReport
+from mastersync.pipeline.distribution.state_cache import StateCache
 from mastersync.pipeline.ids import utc_now
 from mastersync.ports.feed import EventFeed, GroupDispatch, Interrupted, Relay, Taking
 from mastersync.ports.outbound import OutboundConnector

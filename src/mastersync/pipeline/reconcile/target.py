@@ -29,7 +29,7 @@ from mastersync.domain.reconciliation import (
 )
 from mastersync.domain.subscriptions import Operation, OutboundMappingFailed, Subscription
 from mastersync.domain.validation import digest
-from mastersync.pipeline.distribution.deliverer import referenced_keys
+from mastersync.pipeline.distribution.planning import referenced_keys
 from mastersync.pipeline.reconcile.common import (
     ReconcileOptions,
     Reconciliation,
