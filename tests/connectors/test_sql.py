@@ -460,3 +460,48 @@ def test_a_connection_or_statement_error_fails_the_whole_round(
             asyncio.run(c.send_batch(batch))
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM items_out").scalar() == 0
+
+
+def test_a_listed_row_says_whether_it_is_active_as_the_subscriptions_write_deactivates(
+    database: str, tmp_path: Path
+) -> None:
+    """Review: reconciliation could not tell a row the hub deactivated (its flag cleared)
+    from one turned on again there, in a listing that holds both."""
+    engine = setup(database, [])
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO items_out VALUES ('on', 'Pen', TRUE), ('off', 'Ink', FALSE), "
+            "('unset', 'Pad', NULL)"
+        )
+    c = connector(database, tmp_path, table="items_out", cursor="mdm_id", key="mdm_id")
+    rows = dict(c.read_state("item"))
+    assert {k: c.listed_active("item", "items", row) for k, row in rows.items()} == {
+        "on": True,
+        "off": False,
+        "unset": None,
+    }
+    # No such subscription, or a listing without the flag column: it cannot tell.
+    assert c.listed_active("item", "others", rows["on"]) is None
+    assert c.listed_active("item", "items", {"mdm_id": "on", "title": "Pen"}) is None
+
+
+def test_a_row_listed_from_the_table_the_hub_deletes_from_is_active(tmp_path: Path) -> None:
+    def deleting(read: str) -> SqlConnector:
+        settings = SqlSettings.model_validate(
+            {
+                "type": "sql",
+                "url": f"sqlite:///{tmp_path / 'erp.db'}",
+                "read": {"item": {"table": read, "cursor": "mdm_id", "key": "mdm_id"}},
+                "write": {"items": {"table": "items_out", "key": "mdm_id"}},
+            }
+        )
+        made = SqlConnector(settings, ConnectorContext("erp", tmp_path))
+        _OPEN.append(made)
+        return made
+
+    row = {"mdm_id": "itm_1", "title": "Pen"}
+    # Its deactivation deletes the row: listed from that table, it was put back.
+    assert deleting("items_out").listed_active("item", "items", row) is True
+    # Listed from another table: that says nothing of the rows the hub deletes.
+    assert deleting("items").listed_active("item", "items", row) is None
+    assert deleting("items_out").listed_active("customer", "items", row) is None

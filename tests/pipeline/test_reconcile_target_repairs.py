@@ -3,6 +3,7 @@ repairs are queued batch by batch as they are found, with one read of events per
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,12 @@ import pytest
 import sqlalchemy as sa
 
 from mastersync.backends.sql.store import SqlStore
+from mastersync.connectors.registry import ConnectorContext
 from mastersync.connectors.sandbox.target import SandboxTarget
+from mastersync.connectors.sql.client import SqlConnector
+from mastersync.connectors.sql.spec import SqlSettings
 from mastersync.domain.reconciliation import Bucket
+from mastersync.pipeline.matching.merging import merge_records
 from mastersync.pipeline.reconcile import reconcile_target
 from mastersync.ports.reconciliation import lists_inactive
 from mastersync.ports.store import ReplaySelection, Store
@@ -94,6 +99,123 @@ def test_a_listing_with_deactivated_records_in_it_shows_them_retired(
     [entry] = result.report.examples[Bucket.RETIRED]
     assert (entry.key, entry.master_id) == (estate.shop_key("A2"), a2)
     assert result.report.clean
+    estate.close()
+
+
+def merged_at_legacy(store: Store, tmp_path: Path) -> tuple[Estate, str]:
+    """Legacy deactivates by clearing a flag column, and its listing is the whole table
+    (deactivated rows too); A2 merged into A1, so the hub deactivated A2's row there."""
+    estate = Estate(store, tmp_path)
+    with sqlite3.connect(estate.legacy_db) as db:
+        db.execute("ALTER TABLE items_out ADD COLUMN active INTEGER DEFAULT 1")
+    settings = SqlSettings.model_validate(
+        {
+            "type": "sql",
+            "url": f"sqlite:///{estate.legacy_db}",
+            "read": {"item": {"table": "items_out", "cursor": "mdm_id", "key": "mdm_id"}},
+            "write": {
+                "items": {
+                    "table": "items_out",
+                    "key": "mdm_id",
+                    "deactivate_column": "active",
+                    "deactivate_value": 0,
+                }
+            },
+        }
+    )
+    estate.legacy = SqlConnector(settings, ConnectorContext("legacy", tmp_path))
+    estate.send(item("A1"), item("A2"))
+    estate.deliver()
+    a1, a2 = estate.master("A1"), estate.master("A2")
+    merge_records(store, estate.landscape, a1, a2, actor="steward")
+    estate.deliver()
+    assert legacy_flags(estate) == {a1: 1, a2: 0}
+    assert lists_inactive(estate.legacy) is True
+    return estate, a2
+
+
+def legacy_flags(estate: Estate) -> dict[str, int]:
+    with sqlite3.connect(estate.legacy_db) as db:
+        return dict(db.execute("SELECT mdm_id, active FROM items_out").fetchall())
+
+
+def legacy_sql(estate: Estate, sql: str, *args: Any) -> None:
+    with sqlite3.connect(estate.legacy_db) as db:
+        db.execute(sql, args)
+
+
+def test_a_record_turned_on_again_where_the_listing_holds_deactivated_records_is_repaired(
+    store: Store, tmp_path: Path
+) -> None:
+    """Review: where a consumer's listing holds deactivated records (a SQL table whose rows
+    stay, flagged), a record the hub deactivated that someone turned on again there stayed
+    `retired` (no drift), and `--repair` left it on."""
+    estate, a2 = merged_at_legacy(store, tmp_path)
+    assert estate.reconcile("legacy").report.keys(Bucket.RETIRED) == [a2]
+    legacy_sql(estate, "UPDATE items_out SET active = 1 WHERE mdm_id = ?", a2)
+
+    report = estate.reconcile("legacy").report
+    assert report.counts[Bucket.RETIRED] == 0 and report.drift == 1
+    [entry] = report.examples[Bucket.MISMATCHED]
+    assert (entry.key, entry.master_id) == (a2, a2)
+    assert entry.note == (
+        f"deactivated by the hub as version 2 (merged into {estate.master('A1')}), "
+        "active at legacy again"
+    )
+
+    repaired = estate.reconcile("legacy", repair=True)
+    assert repaired.run.repair["queued"] == 1 and repaired.unrepaired == 0
+    assert estate.deliver().dead == 0
+    assert legacy_flags(estate)[a2] == 0
+    again = estate.reconcile("legacy").report
+    assert again.clean and again.keys(Bucket.RETIRED) == [a2]
+    with store.unit_of_work(write=False) as uow:
+        assert uow.applied_for("legacy.items", [a2])[a2].active is False
+    estate.close()
+
+
+def test_a_record_the_hub_deactivated_stays_consistent_while_inactive_or_gone_there(
+    store: Store, tmp_path: Path
+) -> None:
+    estate, a2 = merged_at_legacy(store, tmp_path)
+    # Listed with its flag cleared: as the hub left it.
+    result = estate.reconcile("legacy", repair=True)
+    assert result.report.clean and result.report.keys(Bucket.RETIRED) == [a2]
+    assert result.run.repair["queued"] == 0
+    # Deleted there: the hub expects it inactive, and nothing is missing.
+    legacy_sql(estate, "DELETE FROM items_out WHERE mdm_id = ?", a2)
+    result = estate.reconcile("legacy", repair=True)
+    assert result.report.clean and result.report.counts[Bucket.MISSING] == 0
+    assert result.run.repair["queued"] == 0
+    estate.close()
+
+
+def test_a_row_put_back_in_the_table_the_hub_deletes_deactivated_rows_from_is_repaired(
+    store: Store, tmp_path: Path
+) -> None:
+    """Review: a SQL consumer says nothing of its listing (so it may hold deactivated
+    records), and a row the hub deleted that was put back stayed `retired`."""
+    estate = Estate(store, tmp_path)
+    estate.send(item("A1"), item("A2"))
+    estate.deliver()
+    a1, a2 = estate.master("A1"), estate.master("A2")
+    merge_records(store, estate.landscape, a1, a2, actor="steward")
+    estate.deliver()
+    assert lists_inactive(estate.legacy) is True
+    # Deleted there, as its deactivation does: consistent, nothing missing.
+    gone = estate.reconcile("legacy").report
+    assert gone.clean and gone.counts[Bucket.RETIRED] == 0 and gone.counts[Bucket.MISSING] == 0
+    legacy_sql(estate, "INSERT INTO items_out VALUES (?, 'Item A2', 12.5)", a2)
+
+    report = estate.reconcile("legacy").report
+    assert report.counts[Bucket.RETIRED] == 0
+    assert report.keys(Bucket.MISMATCHED) == [a2] and report.drift == 1
+    repaired = estate.reconcile("legacy", repair=True)
+    assert repaired.run.repair["queued"] == 1
+    assert estate.deliver().dead == 0
+    with sqlite3.connect(estate.legacy_db) as db:
+        assert db.execute("SELECT mdm_id FROM items_out").fetchall() == [(a1,)]
+    assert estate.reconcile("legacy").report.clean
     estate.close()
 
 

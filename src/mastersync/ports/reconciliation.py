@@ -1,13 +1,15 @@
 """The store's side of reconciliation (a system's cross-references in key order, the newest
-events of records, runs), and what a system's listing says of itself."""
+events of records and their open dead letters, runs), and what a system's listing says of
+itself (which records it holds, whether a listed one is active)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
-from typing import Protocol, runtime_checkable
+from collections.abc import Collection, Iterator, Mapping
+from typing import Any, Protocol, runtime_checkable
 
 from mastersync.domain.golden import ChangeEvent, Contribution
 from mastersync.domain.reconciliation import ReconciliationRun
+from mastersync.domain.records import ExceptionEntry
 
 
 @runtime_checkable
@@ -24,6 +26,27 @@ class ListingScope(Protocol):
 def lists_inactive(reader: object) -> bool:
     """Whether a reader's listing may hold records deactivated at its system."""
     return reader.lists_inactive if isinstance(reader, ListingScope) else True
+
+
+@runtime_checkable
+class ListingActivity(Protocol):
+    """A state reader that tells whether a record its listing holds is active there."""
+
+    def listed_active(
+        self, domain: str, subscription: str, native: Mapping[str, Any]
+    ) -> bool | None:
+        """Whether a listed record is active at the system, as the subscription (its name
+        under the system's outbound) deactivates records there; None: it cannot tell."""
+        ...
+
+
+def listed_active(
+    reader: object, domain: str, subscription: str, native: Mapping[str, Any]
+) -> bool | None:
+    """Whether a listed record is active at a reader's system (None: the reader cannot tell)."""
+    if isinstance(reader, ListingActivity):
+        return reader.listed_active(domain, subscription, native)
+    return None
 
 
 @runtime_checkable
@@ -53,6 +76,13 @@ class ReconciliationRepository(Protocol):
     ) -> dict[str, tuple[int, ChangeEvent]]:
         """master id -> (outbox position, event) of the newest event of each record (records
         without one are left out); what a repair sends again."""
+        ...
+
+    def open_dead_letters(
+        self, domain: str, subscription: str, master_ids: Collection[str]
+    ) -> list[ExceptionEntry]:
+        """The open dead letters of these records' deliveries in a subscription, oldest
+        first; what a replay or repair of them settles."""
         ...
 
     def save_reconciliation(self, run: ReconciliationRun) -> None:

@@ -7,9 +7,11 @@ import itertools
 from pathlib import Path
 from typing import Any, Literal
 
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from mastersync.backends.sql import rows as sql_rows
 from mastersync.domain.records import ExceptionEntry, ExceptionStatus
 from mastersync.pipeline.distribution.deliverer import Deliverer
 from mastersync.pipeline.distribution.replay import (
@@ -25,7 +27,7 @@ from mastersync.ports.outbound import (
     TerminalFailure,
     TransientFailure,
 )
-from mastersync.ports.store import ExceptionFilter, ReplaySelection, Store
+from mastersync.ports.store import ChangeSet, ExceptionFilter, ReplaySelection, Store
 from tests.pipeline.test_replay import KeyConsumer, KeyEstate
 
 SUB = "shop.items"
@@ -233,3 +235,59 @@ def test_a_dead_letter_filed_after_the_replay_was_queued_is_closed_once_it_is_se
     assert consumer.state[master][:2] == ("upsert", 1)
     with store.unit_of_work(write=False) as uow:
         assert uow.exceptions(ExceptionFilter(kind="dead_letter")) == []
+
+
+def test_a_replay_reads_only_the_dead_letters_of_its_records_however_many_others_are_open(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review: queueing a replay (a reconciliation repair's batch) read every open dead
+    letter of the domain, up to 100,000, to settle those of its few records."""
+    estate = KeyEstate(store, tmp_path)
+    consumer = Refusing()
+    consumer.refused = {"A1-1", "B1-1"}
+    estate.send({"sku": "A1", "v": 1, "name": "A1-1"}, {"sku": "B1", "v": 1, "name": "B1-1"})
+    deliver(store, estate, consumer)
+    a1, b1 = estate.master("A1"), estate.master("B1")
+    [signature] = {e.signature for e in dead_letters(store, ExceptionStatus.OPEN).values()}
+    # Many more open dead letters of other records of the subscription's domain.
+    unrelated = [
+        ExceptionEntry(
+            "dead_letter",
+            "shop",
+            "item",
+            "rejected",
+            f"{SUB}: version 1 of itm_other_{i} not delivered",
+            signature,
+            {"subscription": SUB, "master_id": f"itm_other_{i}", "version": 1},
+            utc_now(),
+            source_key=f"{SUB}#{900_000 + i}",
+            master_id=f"itm_other_{i}",
+        )
+        for i in range(300)
+    ]
+    with store.unit_of_work() as uow:
+        uow.write(ChangeSet(exceptions=unrelated))
+        uow.commit()
+
+    decoded: list[str | None] = []
+    exception = sql_rows.exception
+
+    def counting(row: Any) -> ExceptionEntry:
+        entry = exception(row)
+        decoded.append(entry.master_id)
+        return entry
+
+    monkeypatch.setattr(sql_rows, "exception", counting)
+    plan = plan_replay(store, ReplaySelection(SUB, master_id=a1), "item", new_id)
+    done = queue_and_settle(store, plan, "item", utc_now)
+    monkeypatch.undo()
+
+    assert [(f.master_id, f.resent) for f in done.settled] == [(a1, True)]
+    assert decoded == [a1]
+    with store.unit_of_work(write=False) as uow:
+        still = uow.exceptions(ExceptionFilter(kind="dead_letter", limit=1000))
+    assert len(still) == 301 and b1 in {e.master_id for e in still}
+    consumer.refused.clear()
+    consumer.log.clear()
+    deliver(store, estate, consumer)
+    assert consumer.state[a1][:2] == ("upsert", 1)

@@ -1,5 +1,6 @@
 """The store's side of reconciliation on SQL: xrefs in key order, the newest events of
-records, and run summaries."""
+records and their open dead letters (what a repair sends again and settles), and run
+summaries."""
 
 from __future__ import annotations
 
@@ -9,9 +10,15 @@ from typing import Any
 import sqlalchemy as sa
 
 from mastersync.backends.sql import rows
-from mastersync.backends.sql.tables import outbox, reconciliation_runs, xref
+from mastersync.backends.sql.tables import exceptions, outbox, reconciliation_runs, xref
 from mastersync.domain.golden import ChangeEvent, Contribution
+from mastersync.domain.problems import ProblemKind
 from mastersync.domain.reconciliation import ReconciliationRun, Role
+from mastersync.domain.records import ExceptionEntry, ExceptionStatus
+
+# IN-lists of master ids worth a query each when looking for open dead letters; a replay of
+# more records reads its subscription's open dead letters in one pass instead.
+_DEAD_LETTER_CHUNKS = 10
 
 
 def _run(row: Any) -> ReconciliationRun:
@@ -78,6 +85,43 @@ class SqlReconciliationRepository:
             for r in self.conn.execute(q).mappings():
                 out[r["master_id"]] = (int(r["position"]), rows.event(r))
         return out
+
+    def open_dead_letters(
+        self, domain: str, subscription: str, master_ids: Collection[str]
+    ) -> list[ExceptionEntry]:
+        """The open dead letters of these records' deliveries in a subscription, oldest
+        first; what a replay or repair of them settles.
+
+        One query per ``rows.IN_CHUNK`` records: a repair read every open dead letter of the
+        domain (up to 100,000, each payload decoded) to settle those of its batch. Master ids
+        are not indexed there, so each query passes over the open entries: for a replay of
+        more records than ``_DEAD_LETTER_CHUNKS`` IN-lists hold, one pass over the
+        subscription's open dead letters is cheaper, and only its records' are decoded.
+        """
+        x = exceptions.c
+        ids = sorted(set(master_ids))
+        if not ids:
+            return []
+        q = sa.select(exceptions).where(
+            x.kind == ProblemKind.DEAD_LETTER.value,
+            x.status == ExceptionStatus.OPEN.value,
+            x.domain == domain,
+            # A dead letter's key is its subscription and delivery ("shop.items#42").
+            x.source_key.startswith(f"{subscription}#", autoescape=True),
+        )
+        found: list[ExceptionEntry] = []
+        if len(ids) > _DEAD_LETTER_CHUNKS * rows.IN_CHUNK:
+            wanted = set(ids)
+            found.extend(
+                rows.exception(r)
+                for r in self.conn.execute(q).mappings()
+                if r["master_id"] in wanted
+            )
+        else:
+            for part in rows.in_chunks(ids):
+                scoped = q.where(x.master_id.in_(part))
+                found.extend(rows.exception(r) for r in self.conn.execute(scoped).mappings())
+        return sorted(found, key=lambda entry: entry.id or 0)
 
     def save_reconciliation(self, run: ReconciliationRun) -> None:
         """Record a reconciliation run (insert, or update by run id)."""

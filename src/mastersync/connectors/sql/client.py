@@ -13,7 +13,7 @@ import asyncio
 import datetime as dt
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -202,6 +202,28 @@ class SqlConnector:
         ):
             for row in result.mappings():
                 yield str(row[spec.key]), {k: _plain(v) for k, v in row.items()}
+
+    def listed_active(
+        self, domain: str, subscription: str, native: Mapping[str, Any]
+    ) -> bool | None:
+        """Whether a row of the listing is active, as the subscription's write deactivates
+        (its flag column, or a deleted row); None when the listing cannot show it."""
+        write = self.settings.write.get(subscription)
+        if write is None:
+            return None
+        if write.deactivate_column is not None:
+            if write.deactivate_column not in native:
+                return None  # a query that leaves the flag out
+            flag = native[write.deactivate_column]
+            if flag is None:
+                return None  # neither value: nothing says who left it so
+            # As read back (_plain): a SQLite flag is 0/1, a NUMERIC one text.
+            off = write.deactivate_value
+            return not (flag == off or str(flag) == str(off))
+        # The hub deletes its rows: one listed from that very table was put back. A listing
+        # of another table or a query says nothing of the rows the hub deletes.
+        read = self.settings.read.get(domain)
+        return True if read is not None and read.table == write.table else None
 
     def check(self) -> CheckResult:
         """Connect, and look for every table the settings name."""

@@ -7,13 +7,9 @@ from dataclasses import dataclass, field
 
 from mastersync.domain.delivery import DeliveryStatus, resent_as
 from mastersync.domain.golden import ChangeEvent
-from mastersync.domain.problems import ProblemKind
 from mastersync.domain.records import ExceptionEntry, ExceptionStatus
 from mastersync.pipeline.distribution.queueing import queue_events
-from mastersync.ports.store import ExceptionFilter, ReplaySelection, Store, UnitOfWork
-
-# Open dead letters looked at per replay (the inbox lists newest first).
-_DEAD_LETTERS = 100_000
+from mastersync.ports.store import ReplaySelection, Store, UnitOfWork
 
 
 @dataclass
@@ -136,9 +132,10 @@ def _fates(uow: UnitOfWork, plan: ReplayPlan, domain: str) -> list[DeadLetterFat
     their dead deliveries count as skipped then."""
     events = {(e.master_id, e.version): e.event_id for _, e in plan.events if e.domain == domain}
     entries: list[tuple[ExceptionEntry, str, int]] = []
-    for entry in uow.exceptions(
-        ExceptionFilter(kind=ProblemKind.DEAD_LETTER.value, domain=domain, limit=_DEAD_LETTERS)
-    ):
+    # Only the dead letters of the replay's records: reading every open dead letter of the
+    # domain (100,000 at most, the rest never settled) cost each repair batch that much.
+    records = {master for master, _ in events}
+    for entry in uow.open_dead_letters(domain, plan.subscription, records):
         payload = entry.payload if isinstance(entry.payload, dict) else {}
         key = (payload.get("master_id"), payload.get("version"))
         if payload.get("subscription") == plan.subscription and key in events:

@@ -39,7 +39,7 @@ from mastersync.pipeline.reconcile.common import (
 )
 from mastersync.pipeline.reconcile.repair import queue_repairs
 from mastersync.ports.connector import StateReader
-from mastersync.ports.reconciliation import lists_inactive, source_of_record
+from mastersync.ports.reconciliation import listed_active, lists_inactive, source_of_record
 from mastersync.ports.store import Store, UnitOfWork
 
 GoldenState = tuple[int, dict[str, Any], str | None]
@@ -144,9 +144,11 @@ class _TargetRun:
         self.own = own_fields(landscape, sub) if source_of_record(reader) else None
         # Who owns each field, for the notes of changes at the consumer that is a source.
         self.owners = {n: p.owners for n, p in landscape.policies[sub.domain].fields.items()}
-        # Whether a listed record may be one deactivated there (then the hub cannot tell
-        # a record it deactivated from one turned on again, and trusts what it sent).
+        # Whether a listed record may be one deactivated there (then only a reader that
+        # tells active records from deactivated ones, ``listed_active``, shows one turned on
+        # again; of one that cannot tell the hub trusts what it sent).
         self.lists_inactive = lists_inactive(reader)
+        self.reader = reader
         self.report = DriftReport(options.examples)
         # Master ids the listing named: what is left of the expected records is missing.
         self.seen: set[str] = set()
@@ -250,12 +252,13 @@ class _TargetRun:
                 else "the subscription's filter leaves it out"
             )
             if held is not None and not held.active:
-                if self.lists_inactive:
+                if self.lists_inactive and not self._active_there(native):
                     return DriftEntry(key, Bucket.RETIRED, master), _Fix.NONE
-                # Its listing holds active records only: turned on again behind the hub's
-                # back. Mismatched, not extra: the hub sent this record and knows its state
-                # there (deactivated), the consumer shows another (active), and re-sending
-                # the deactivation repairs it; extras are records no repair touches.
+                # Its listing holds active records only, or the record says it is active
+                # there: turned on again behind the hub's back. Mismatched, not extra: the
+                # hub sent this record and knows its state there (deactivated), the consumer
+                # shows another (active), and re-sending the deactivation repairs it;
+                # extras are records no repair touches.
                 note = (
                     f"deactivated by the hub as version {held.version} ({why}), "
                     f"active at {sub.system} again"
@@ -291,6 +294,13 @@ class _TargetRun:
                     return self._lost(entry, own, xref, held), _Fix.RESEND
                 return self._own_change(entry, own, other, unread)
         return DriftEntry(key, entry.bucket, master, entry.diffs), _Fix.RESEND
+
+    def _active_there(self, native: Mapping[str, Any]) -> bool:
+        """Whether a listed record of a listing that holds deactivated records says it is
+        active at the consumer; one that cannot say counts as inactive (the hub trusts the
+        deactivation it sent, rather than report drift a repair might never clear)."""
+        sub = self.sub
+        return listed_active(self.reader, sub.domain, sub.name, native) is True
 
     def _lost(
         self, entry: DriftEntry, own: list[FieldDiff], xref: Contribution, held: Applied
