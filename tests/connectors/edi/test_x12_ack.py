@@ -124,3 +124,15 @@ def test_997_names_missing_trailers() -> None:
     segs = _segments(ack)
     assert ["AK5", "R", "2"] in segs
     assert ["AK9", "P", "2", "2", "1"] in segs
+
+
+def test_a_997_answering_an_invalid_usage_indicator_says_production_and_is_valid() -> None:
+    """Review: a 997 copied the partner's ISA15 as it came (a blank, say), so the hub's own
+    acknowledgement broke the rule its reader warns of (P, T or I). A valid one is mirrored."""
+    for usage, expected in ((" ", "P"), ("X", "P"), ("T", "T"), ("I", "I")):
+        received = interchange(MIXED).replace("*P*:~", f"*{usage}*:~", 1)
+        doc = parse_x12(received)
+        assert doc.interchanges[0].usage_indicator == usage
+        ack = build_997(doc.interchanges[0], interchange_control=1, group_control=1)
+        assert _segments(ack)[0][15] == expected
+        assert parse_x12(ack).all_errors == []

@@ -17,7 +17,7 @@ from mastersync.connectors.edi.x12.model import (
     TransactionSet,
     X12Delimiters,
 )
-from mastersync.connectors.edi.x12.scanner import is_version
+from mastersync.connectors.edi.x12.scanner import USAGE_INDICATORS, is_version
 
 # Functional acknowledgements travel in FA groups as 997 or 999 sets. Neither is ever
 # acknowledged (a note of both sets): two systems that answered them would answer each
@@ -26,6 +26,8 @@ ACKNOWLEDGEMENT_GROUP = "FA"
 ACKNOWLEDGEMENT_SETS = frozenset({"997", "999"})
 # ISA12 of a 997 answering an interchange whose own ISA12 is no X12 version.
 DEFAULT_VERSION = "00401"
+# ISA15 of a 997 answering an interchange whose own ISA15 is no usage indicator.
+DEFAULT_USAGE = "P"
 
 # AK502..AK506 (element 718): errors that concern the set as a whole.
 SET_CODES: dict[Rule, str] = {
@@ -163,7 +165,8 @@ def build_997(
     997, with group and set control numbers counting up from the ones given. Sets that came
     without a GS cannot be acknowledged by a 997 and are left out, and so are acknowledgements
     (FA groups, 997 and 999 sets). ISA12 is the received one when it is an X12 version, else
-    00401. EdiWriteError when no group is left to acknowledge (see `acknowledged_groups`).
+    00401; ISA15 the received one when it is P, T or I, else P. EdiWriteError when no group
+    is left to acknowledge (see `acknowledged_groups`).
     """
     answered = acknowledged_groups(interchange)
     if not answered:
@@ -183,7 +186,13 @@ def build_997(
         group_control=group_control,
         set_control=set_control,
         version=version,
-        usage_indicator=usage_indicator or interchange.usage_indicator,
+        # As with ISA12: a 997 must not repeat a usage indicator the reader flags.
+        usage_indicator=usage_indicator
+        or (
+            interchange.usage_indicator
+            if interchange.usage_indicator in USAGE_INDICATORS
+            else DEFAULT_USAGE
+        ),
         created=created,
         delimiters=d,
         on_invalid="replace",

@@ -16,6 +16,8 @@ SEGMENT_ID = re.compile(r"[A-Z0-9]{2,3}\Z")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _VERSION = re.compile(r"00[2-8]\d\d\Z")
 # ISA11 became the repetition separator in version 00402.
+# ISA15: production, test, information.
+USAGE_INDICATORS = frozenset({"P", "T", "I"})
 REPETITION_FROM_VERSION = 402
 
 
@@ -148,7 +150,7 @@ def read_isa(text: str, start: int) -> IsaHeader:
                 "invalid_qualifier", f"ISA12 {version!r} is not an X12 version (00200-00899)", 12
             )
         )
-    if fields[14] not in ("P", "T", "I"):
+    if fields[14] not in USAGE_INDICATORS:
         problems.append(
             Problem("invalid_qualifier", f"ISA15 usage indicator {fields[14]!r} not P/T/I", 15)
         )
