@@ -9,11 +9,17 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import settings
 from psycopg import sql
 
 from mastersync.backends.sql.tables import metadata
 from mastersync.bootstrap import open_store
 from mastersync.ports.store import Store
+
+# Property tests promise nothing about wall-clock time: hypothesis's default 200 ms deadline
+# per example failed them on a loaded machine (a shared CI runner, tests in parallel).
+settings.register_profile("mastersync", deadline=None)
+settings.load_profile("mastersync")
 
 PG_URL = os.environ.get("MASTERSYNC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 # Every table of the store, so that each test starts from an empty one.
