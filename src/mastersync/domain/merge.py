@@ -116,14 +116,12 @@ def merge(
                     ranking = sorted(members, key=lambda c: score(c, rule, order), reverse=True)
                     rankings[(rule, order)] = ranking
                 owners = policy.owners
-                winner = next(
-                    (
-                        c
-                        for c in ranking
-                        if c.values.get(name) not in EMPTY and (not owners or c.system in owners)
-                    ),
-                    None,
-                )
+                # A loop rather than next() over a generator: no generator made per field.
+                winner = None
+                for c in ranking:
+                    if c.values.get(name) not in EMPTY and (not owners or c.system in owners):
+                        winner = c
+                        break
         before = current.get(name)
         if winner is None:
             value = None
@@ -151,10 +149,11 @@ def _first(
         for name, value in only.values.items()
         if name in touched and value not in EMPTY and policies[name].may_write(only.system)
     }
+    # Sorted by name alone (names are unique): cheaper than sorting (name, value) pairs.
     return MergeResult(
         attributes,
         dict.fromkeys(attributes, origin),
-        {name: {"before": None, "after": value} for name, value in sorted(attributes.items())},
+        {name: {"before": None, "after": attributes[name]} for name in sorted(attributes)},
     )
 
 

@@ -94,7 +94,14 @@ class CompiledRule:
         except ConditionFailed as exc:
             return [self._problem(exc.message)]
         if self.spec.rule == "required":
-            found = [v for v in values_at(record, self.path) if v not in (None, "", [])]
+            if len(self.path) == 1 and isinstance(record, dict):
+                # A top-level field (the usual required rule, run on every record merged):
+                # what values_at yields for it, read without a generator.
+                value = record.get(self.path[0])
+                items = value if isinstance(value, list) else () if value is None else (value,)
+                found = [v for v in items if v not in (None, "", [])]
+            else:
+                found = [v for v in values_at(record, self.path) if v not in (None, "", [])]
             return (
                 []
                 if found

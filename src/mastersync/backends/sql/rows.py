@@ -153,6 +153,12 @@ def pack_provenance(provenance: dict[str, dict[str, str]]) -> dict[str, Any]:
 
     ``{"sources": [{system, key, version, at}, ...], "fields": {field: source index}}``
     """
+    origins = iter(provenance.values())
+    first = next(origins, None)
+    if first is not None and all(origin is first for origin in origins):
+        # Every field from one source record (each new golden record, and any of one
+        # source): what the loop below makes, without a lookup per field.
+        return {"sources": [first], "fields": dict.fromkeys(provenance, 0)}
     sources: list[dict[str, str]] = []
     index: dict[tuple[str, ...], int] = {}
     # Fields from one source share one dict (merge makes them so): look it up once.

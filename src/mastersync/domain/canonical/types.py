@@ -5,7 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import unicodedata
 from collections.abc import Mapping
-from decimal import MAX_EMAX, MIN_EMIN, Decimal, localcontext
+from decimal import (
+    MAX_EMAX,
+    MIN_EMIN,
+    Context,
+    Decimal,
+    DivisionByZero,
+    InvalidOperation,
+    Overflow,
+    Rounded,
+)
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, GetJsonSchemaHandler, PlainSerializer
@@ -41,9 +50,12 @@ _CURRENCIES = frozenset(_CURRENCY_CODES.split())
 def _gs1_check_digit_ok(digits: str) -> bool:
     # GS1 mod-10, inline: python-stdnum's generic ean.validate costs ~13 us a call and
     # GTINs are on the hot path of every item; stdnum still names the expected digit.
-    odd = sum(map(int, digits[-2::-2]))
-    even = sum(map(int, digits[-3::-2]))
-    return (10 - (3 * odd + even) % 10) % 10 == int(digits[-1])
+    # Summed as ASCII codes less 48 apiece (the caller passes ASCII digits only): a third
+    # of the time of int() per digit.
+    codes = digits.encode()
+    odd, even = codes[-2::-2], codes[-3::-2]
+    total = 3 * (sum(odd) - 48 * len(odd)) + sum(even) - 48 * len(even)
+    return (10 - total % 10) % 10 == codes[-1] - 48
 
 
 def _gtin(value: str) -> str:
@@ -156,6 +168,20 @@ def vat_prefixed(tax_id: str | None, country: str | None) -> str | None:
     return "EL" + compact[2:] if compact.startswith("GR") else compact
 
 
+# The context amounts are normalised in: 28 digits, the widest exponents. Passed to each
+# operation rather than entered with localcontext() per value (and the value's digits
+# counted for it): the validator then takes a third of the time, and an item has three
+# amounts. Rounded is trapped: a value of more digits than that is normalised again in a
+# context as precise as it is (see _normalise_decimal).
+_AMOUNTS = Context(
+    prec=28,
+    Emax=MAX_EMAX,
+    Emin=MIN_EMIN,
+    traps=[InvalidOperation, DivisionByZero, Overflow, Rounded],
+)
+_ONE = Decimal(1)
+
+
 def _normalise_decimal(value: Decimal) -> Decimal:
     if not value.is_finite():
         raise PydanticCustomError(
@@ -163,20 +189,33 @@ def _normalise_decimal(value: Decimal) -> Decimal:
         )
     # 1.50 and 1.5 are the same amount: one spelling keeps "no-op" updates from making versions.
     # So are -0 and 0 (and the published schema's pattern for amounts has no sign).
-    # normalize() rounds to the context's precision (28 digits by default, which changed
+    # normalize() rounds to the context's precision (28 digits, which changed
     # 12345678901234567890.123456789): a context as precise as the value keeps every digit.
-    with localcontext(prec=max(28, len(value.as_tuple().digits)), Emax=MAX_EMAX, Emin=MIN_EMIN):
-        normal = value.normalize() if value else Decimal(0)
-        if normal.adjusted() >= 24:
-            # Beyond any real amount.
-            raise PydanticCustomError(
-                "number_too_large", "{value} is too large for an amount", {"value": value}
-            )
-        return normal.quantize(Decimal(1)) if normal == normal.to_integral() else normal
+    if not value:
+        normal = Decimal(0)
+    else:
+        try:
+            normal = value.normalize(_AMOUNTS)
+        except Rounded:
+            digits = max(28, len(value.as_tuple().digits))
+            normal = value.normalize(Context(prec=digits, Emax=MAX_EMAX, Emin=MIN_EMIN))
+    if normal.adjusted() >= 24:
+        # Beyond any real amount.
+        raise PydanticCustomError(
+            "number_too_large", "{value} is too large for an amount", {"value": value}
+        )
+    # Neither rounds here: to_integral_value() only tells a whole number (never signals
+    # Rounded), and a whole number under 10^24 has fewer digits than the context holds.
+    if normal == normal.to_integral_value(context=_AMOUNTS):
+        return normal.quantize(_ONE, context=_AMOUNTS)
+    return normal
 
 
 def _decimal_text(value: Decimal) -> str:
-    return format(value, "f")
+    # str() writes the same text as format(value, "f") at a third of the cost, unless it
+    # uses an exponent (1E+2, 1E-7; a context's capitals may make that a lower-case e).
+    text = str(value)
+    return format(value, "f") if "E" in text or "e" in text else text
 
 
 # The text _decimal_text writes for a normalised amount other than zero: no leading or

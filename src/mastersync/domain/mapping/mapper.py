@@ -210,7 +210,8 @@ def _digits(values: dict[str, Any], tree: TextTree) -> None:
     the source record's own (a field copied whole), which must stay as it was sent."""
     for name, sub in tree.items():
         value = values.get(name)
-        if value is not None:
+        # Text, most values, is left as it is: skipped here without a call.
+        if value is not None and type(value) is not str:
             values[name] = _as_digits(value, sub)
 
 
