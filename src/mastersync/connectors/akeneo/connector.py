@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from mastersync.connectors.akeneo.client import PRODUCT, AkeneoClient
@@ -64,6 +64,18 @@ class AkeneoConnector:
         # disabled product as active again, and every repair disable it again).
         reads = self.settings.read.values()
         return not reads or any(not spec.enabled_only() for spec in reads)
+
+    def listed_active(
+        self, domain: str, subscription: str, native: Mapping[str, Any]
+    ) -> bool | None:
+        """Whether a listed product is active, by the `enabled` the subscription's write
+        clears to disable it; None when the listing does not show it."""
+        if subscription not in self.settings.write or domain not in self.settings.read:
+            return None
+        flag = native.get("enabled")
+        # A product listed without the property (akeneo-mock-server stores none for one
+        # written without it): nothing says which it is.
+        return flag if isinstance(flag, bool) else None
 
     def _read(self, domain: str) -> AkeneoRead:
         spec = self.settings.read.get(domain)

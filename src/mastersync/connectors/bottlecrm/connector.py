@@ -3,7 +3,7 @@ upserts and archiving out, over BottleCRM's REST API with a personal access toke
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from mastersync.connectors.bottlecrm.client import Api
@@ -41,6 +41,19 @@ class BottleCrmConnector:
         # listing: nothing is known, the port's default.
         accounts = [s for s in self.settings.read.values() if s.resource == "accounts"]
         return not accounts or any(s.inactive for s in accounts)
+
+    def listed_active(
+        self, domain: str, subscription: str, native: Mapping[str, Any]
+    ) -> bool | None:
+        """Whether a listed account is active, by the `is_active` the subscription's write
+        clears to archive it; None when the listing does not show it."""
+        read = self.settings.read.get(domain)
+        # Accounts are what the hub writes and archives: a contact's flag is a person's.
+        if subscription not in self.settings.write or read is None or read.resource != "accounts":
+            return None
+        flag = native.get("is_active")
+        # Left out of the fields read (or by the API, listed as null): it cannot tell.
+        return flag if isinstance(flag, bool) else None
 
     def _spec(self, domain: str) -> BottleCrmRead:
         spec = self.settings.read.get(domain)

@@ -4,7 +4,7 @@ out, over a Tryton server's JSON-RPC (or REST) API."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from mastersync.connectors.registry import ConnectorContext
@@ -79,6 +79,26 @@ class TrytonConnector:
         if self.settings.context.get("active_test", True) is False:
             return True
         return any(w.active_field != "active" for w in self.settings.write.values())
+
+    def listed_active(
+        self, domain: str, subscription: str, native: Mapping[str, Any]
+    ) -> bool | None:
+        """Whether a listed record is active, by the `active_field` the subscription's write
+        clears to deactivate; None when the listing does not show that field."""
+        write = self.settings.write.get(subscription)
+        read = self.settings.read.get(domain)
+        # The flag of another model's record (a variant listed, its template written) is
+        # not the one the hub cleared; stock positions carry none.
+        if write is None or not isinstance(read, TrytonRead) or read.model != write.model:
+            return None
+        flag = native.get(write.active_field)
+        # A Boolean as Tryton sends it: true/false, or 0/1 on SQLite. Missing (not among
+        # the fields read) or null: nothing says which it is.
+        if isinstance(flag, bool):
+            return flag
+        if isinstance(flag, int) and flag in (0, 1):
+            return bool(flag)
+        return None
 
     def context(self) -> dict[str, Any]:
         """The user's preferences (company, language) with the settings' context over them."""
