@@ -348,3 +348,62 @@ def test_reconciliation_finds_and_repairs_an_archived_product_active_again(
     assert gone["status"] == "archived"
     report = estate.reconcile()
     assert report.counts[Bucket.MATCHED] == 1 and report.clean
+
+
+def test_a_listing_of_every_status_tells_an_archived_product_active_again_by_its_active_path(
+    shop: tuple[ShopState, str], hub: Store, tmp_path: Path
+) -> None:
+    """Listing every status, the archived product was `retired` whatever its status said:
+    with `active` declared, one turned on again in the shop is drift, and a repair archives
+    it again."""
+    state, url = shop
+    read = {**PRODUCTS, "active": "status == 'active'"}
+    estate = Estate(hub, lambda: connector(url, {"item": read}, ARCHIVE, tmp_path))
+    archived_by_the_hub(estate)
+    report = estate.reconcile()
+    assert (report.counts[Bucket.MATCHED], report.counts[Bucket.RETIRED]) == (1, 1)
+
+    gone = product(state, "gl-2")
+    gone["status"] = "active"  # by hand, in the shop's admin
+    report = estate.reconcile()
+    [entry] = report.examples[Bucket.MISMATCHED]
+    assert entry.key == str(gone["id"])
+    assert entry.note is not None and entry.note.endswith("active at shop again")
+
+    estate.reconcile(repair=True)
+    estate.deliver()
+    assert gone["status"] == "archived"
+    report = estate.reconcile()
+    assert (report.counts[Bucket.MATCHED], report.counts[Bucket.RETIRED]) == (1, 1)
+    assert report.clean
+
+
+@pytest.mark.parametrize(
+    ("active", "native", "says"),
+    [
+        (None, {"status": "active"}, None),
+        ("status == 'active'", {"status": "active"}, True),
+        ("status == 'active'", {"status": "archived"}, False),
+        ("is_active", {"is_active": False}, False),
+        # Not a boolean (left out of the listing, or no flag at all): it cannot tell.
+        ("is_active", {}, None),
+        ("status", {"status": "active"}, None),
+    ],
+)
+def test_a_listed_record_is_active_as_the_read_entrys_path_says(
+    tmp_path: Path, active: str | None, native: dict[str, Any], says: bool | None
+) -> None:
+    read = {**PRODUCTS, **({"active": active} if active else {})}
+    c = connector("http://shop.invalid", {"item": read}, ARCHIVE, tmp_path)
+    assert c.listed_active("item", "products", native) is says
+    assert c.listed_active("location", "products", native) is None
+    asyncio.run(c.close())
+
+
+def test_an_active_path_that_does_not_parse_is_refused_with_the_setting_named(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ValueError, match="'active' is not a JMESPath expression"):
+        connector(
+            "http://shop.invalid", {"item": {**PRODUCTS, "active": "status =="}}, ARCHIVE, tmp_path
+        )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -117,6 +117,17 @@ class RestConnector:
         # repair deactivate it again). Without reads nothing is known: the port's default.
         reads = self.settings.read.values()
         return not reads or any(spec.lists_inactive for spec in reads)
+
+    def listed_active(
+        self, domain: str, subscription: str, native: Mapping[str, Any]
+    ) -> bool | None:
+        """Whether a listed record is active at the API, by the `read:` entry's `active`
+        JMESPath; None without one, or when it gives no boolean."""
+        spec = self.settings.read.get(domain)
+        if spec is None or spec.active is None:
+            return None
+        found = search(spec.active, native)
+        return found if isinstance(found, bool) else None
 
     # --- reading --------------------------------------------------------------------------
     def _spec(self, domain: str) -> ReadSpec:

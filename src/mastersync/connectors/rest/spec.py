@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import jmespath
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mastersync.connectors.registry import ConnectorSettings, ConnectorSpec
@@ -128,6 +129,11 @@ class ReadSpec(_Model):
     # DELETE removed them, or params such as `status: active` filter them), which lets
     # reconciliation report such a record listed again as active there (and repair it).
     lists_inactive: bool = True
+    # JMESPath on a listed record that is true when it is active there (`is_active`,
+    # `status == 'active'`): where the listing holds deactivated records, reconciliation
+    # then tells one the hub deactivated and someone turned on again (anything but a
+    # boolean: it cannot tell).
+    active: str | None = None
 
     @model_validator(mode="after")
     def _since_pair(self) -> ReadSpec:
@@ -135,6 +141,11 @@ class ReadSpec(_Model):
             raise ValueError("'since_param' and 'since_field' go together")
         if self.since_epoch is not None and self.since_param is None:
             raise ValueError("'since_epoch' needs 'since_param' and 'since_field'")
+        if self.active is not None:
+            try:
+                jmespath.compile(self.active)
+            except jmespath.exceptions.ParseError as exc:
+                raise ValueError(f"'active' is not a JMESPath expression: {exc}") from None
         return self
 
 
