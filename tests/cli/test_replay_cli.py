@@ -9,7 +9,7 @@ from mastersync.bootstrap import open_store
 from mastersync.connectors.sandbox.target import Faults, SandboxTarget
 from mastersync.domain.records import ExceptionStatus
 from mastersync.ports.store import ExceptionFilter
-from tests.cli.test_cli import cli, erp_to_shop
+from tests.cli.test_cli import ERP_TO_SHOP, cli, erp_to_shop
 
 
 def ingest(landscape: Path, rows: str) -> None:
@@ -77,5 +77,47 @@ def test_a_dry_run_says_what_the_replay_closes_and_the_replay_closes_just_that(
         assert "delivered 1," in run(landscape)
         versions = {m: r["version"] for m, r in shop.records("item").items()}
         assert versions == {a1: 2, a2: 1}
+    finally:
+        store.close()
+
+
+def test_an_unknown_event_or_one_of_another_domain_is_an_error_naming_it(
+    tmp_path: Path,
+) -> None:
+    """Review: `replay -s shop.items --event evt_nope --dry-run` said "0 event(s) of item
+    selected" and exited 0, where an unknown `--master erp:NOPE` is an error (exit 1); an
+    event of a domain the subscription does not carry selected nothing as quietly."""
+    landscape = erp_to_shop(tmp_path / "estate", "sku,v,name\nA1,1,Pen\n")
+    items = "fields: {sku: sku, name: name}}\n"
+    customers = (
+        "      customer: {key: no, version: {from: v, kind: counter}, fields: {name: name}}\n"
+    )
+    landscape.write_text(ERP_TO_SHOP.replace(items, items + customers))
+    (tmp_path / "customers.csv").write_text("no,v,name\nC1,1,Acme\n")
+    ingest_customers = ("ingest", "-s", "erp", "-d", "customer", str(tmp_path / "customers.csv"))
+    code, out = cli(*ingest_customers, landscape=landscape)
+    assert code == 0, out
+    store = open_store(f"sqlite:///{landscape.parent / 'mastersync.db'}")
+    try:
+        with store.unit_of_work(write=False) as uow:
+            [item] = uow.events(uow.find_master("item", "erp", "A1") or "")
+            [customer] = uow.events(uow.find_master("customer", "erp", "C1") or "")
+        for dry_run in (["--dry-run"], []):
+            replay = ("replay", "-s", "shop.items", *dry_run, "--event")
+            code, out = cli(*replay, "evt_nope", landscape=landscape)
+            assert code == 1, out
+            assert "error: unknown event 'evt_nope' (no event in the outbox has that id)" in out
+            code, out = cli(*replay, customer.event_id, landscape=landscape)
+            assert code == 1, out
+            assert (
+                f"error: event {customer.event_id!r} is of domain customer; subscription "
+                "shop.items carries item" in out
+            )
+            assert "selected" not in out
+        with store.unit_of_work(write=False) as uow:
+            assert uow.open_deliveries(["shop.items"]) == 0  # nothing queued
+        # The subscription's own event, as before.
+        code, out = cli("replay", "-s", "shop.items", "--event", item.event_id, landscape=landscape)
+        assert code == 0 and "1 event(s) of item selected for shop.items" in out, out
     finally:
         store.close()

@@ -7,15 +7,17 @@ import datetime as dt
 import signal
 import time
 from dataclasses import replace
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from mastersync.backends.nats.bus import BusSettings, NatsFeed, NatsRelay, StreamMissing
 from mastersync.bootstrap import Hub, open_feed, resolve_bus_url
+from mastersync.cli import early
 from mastersync.cli.common import console, errors, fail, friendly, options
 from mastersync.cli.progress import progress_bar
 from mastersync.cli.render import deliveries_table
+from mastersync.domain.canonical import DOMAINS
 from mastersync.domain.versions import parse_timestamp
 from mastersync.pipeline.distribution.replay import (
     DeadLetterFate,
@@ -28,7 +30,13 @@ from mastersync.pipeline.queries import NotFound, master_id_of
 from mastersync.ports.store import ReplaySelection
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from types import FrameType
+
     from uvicorn import Server
+
+    # What `signal.getsignal` gives and `signal.signal` takes.
+    _Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
 
 _BUS_HELP = (
     "nats://host:port (tls:// over TLS; a cluster's servers comma-separated; default: the outbox)"
@@ -59,11 +67,11 @@ def run(
     """Run the hub: relay, dispatch and deliver (SIGTERM drains and exits cleanly)."""
     # From the start: a signal while the hub is being built (imports, the store, the
     # landscape) ended the process with 143 and no word. It is kept, and the hub, once
-    # running, stops at once, draining what is in flight.
-    signalled: list[int] = []
+    # running, stops at once, draining what is in flight. Those that came during the
+    # imports the entry point kept (`early`), in the list its handlers still append to.
+    signalled = early.kept()
     previous = {
-        sig: signal.signal(sig, lambda n, _frame: signalled.append(n))
-        for sig in (signal.SIGTERM, signal.SIGINT)
+        sig: signal.signal(sig, lambda n, _frame: signalled.append(n)) for sig in early.STOPS
     }
     try:
         _run(ctx, bus, subscription, until_idle, timeout, listen, signalled)
@@ -105,16 +113,20 @@ def _run(
     async def hub_main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        kept = {sig: signal.getsignal(sig) for sig in early.STOPS}
+        for sig in early.STOPS:
             loop.add_signal_handler(sig, stop.set)
-        if signalled:
-            stop.set()
-        if until_idle:
-            # A signal drains and stops here too (SIGTERM ended it with 143, no summary;
-            # SIGINT was not heard at all).
-            await distribution.run_until_idle(timeout=timeout, told=stop)
-            return
-        await distribution.run(stop)
+        try:
+            if signalled:
+                stop.set()
+            if until_idle:
+                # A signal drains and stops here too (SIGTERM ended it with 143, no summary;
+                # SIGINT was not heard at all).
+                await distribution.run_until_idle(timeout=timeout, told=stop)
+                return
+            await distribution.run(stop)
+        finally:
+            _keep_after_loop(loop, kept)
 
     async def main() -> None:
         if server is None:
@@ -147,6 +159,24 @@ def _run(
             fail(f"stopped by a signal before it was idle; left: {left}", code=2)
         fail(f"not idle after {timeout:g} s; left: {left}", code=2)
     hub.close()
+
+
+def _keep_after_loop(
+    loop: asyncio.AbstractEventLoop, kept: Mapping[signal.Signals, _Handler]
+) -> None:
+    """Give the stop signals back to the handlers that keep them, as the hub's loop ends.
+
+    Closing the loop (``asyncio.run``) set them to the default: a second SIGTERM while the
+    hub printed its summary ended it with 143. Blocked meanwhile: one that comes between
+    the loop letting go and the handler taking over is delivered to the handler.
+    """
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, set(kept))
+    try:
+        for sig, handler in kept.items():
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, handler)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 def _ready(hub: Hub, subscription: list[str] | None, listen: str | None) -> Server | None:
@@ -269,6 +299,12 @@ def replay(
             fail(str(exc))
     selection = ReplaySelection(subscription, since, until, master, event, signature)
     plan = plan_replay(hub.store, selection, sub.domain, new_id)
+    if event is not None and not plan.events:
+        # A mistyped event id (or one of another domain) said "0 event(s) selected" and
+        # exited 0, where an unknown --master is an error.
+        why = _event_elsewhere(hub, event, sub.domain, subscription)
+        hub.close()
+        fail(why)
     console.print(f"{len(plan.events)} event(s) of {sub.domain} selected for {subscription}")
     for _, e in plan.events[:10]:
         console.print(f"  {e.occurred_at[:19]} {e.master_id} v{e.version} {e.kind}", markup=False)
@@ -289,6 +325,19 @@ def replay(
     )
     _dead_letters(done.settled, "closed")
     hub.close()
+
+
+def _event_elsewhere(hub: Hub, event: str, domain: str, subscription: str) -> str:
+    """Why ``--event`` selected nothing: an event of another domain, or none at all."""
+    only = ReplaySelection(subscription, event_id=event)
+    with hub.store.unit_of_work(write=False) as uow:
+        for other in sorted(set(DOMAINS) - {domain}):
+            if uow.replay_events(only, other):
+                return (
+                    f"event {event!r} is of domain {other}; subscription {subscription} "
+                    f"carries {domain}"
+                )
+    return f"unknown event {event!r} (no event in the outbox has that id)"
 
 
 def _dead_letters(fates: list[DeadLetterFate], done: str) -> None:
