@@ -823,7 +823,12 @@ def test_an_interrupted_ingest_says_how_far_it_got(tmp_path: Path) -> None:
         text=True,
     )
     try:
-        time.sleep(4)
+        # Signalled once it commits (it handles signals by then): after a fixed 4 s, a loaded
+        # machine was still importing and the signal's default action ended it (-15).
+        db = landscape.parent / "mastersync.db"
+        deadline = time.monotonic() + 120
+        while _golden_count(db) < 2 and time.monotonic() < deadline and ingest.poll() is None:
+            time.sleep(0.1)
         ingest.send_signal(signal.SIGTERM)
         out, _ = ingest.communicate(timeout=60)
     finally:
@@ -834,6 +839,15 @@ def test_an_interrupted_ingest_says_how_far_it_got(tmp_path: Path) -> None:
     code, out = cli("status", landscape=landscape)
     assert code == 0, out
     # Every record committed is there, whole; the first file's A0 too.
+def _golden_count(db: Path) -> int:
+    """Golden records committed to a SQLite store so far (read-only, while another writes)."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    try:
+        return int(conn.execute("SELECT count(*) FROM golden").fetchone()[0])
+    finally:
+        conn.close()
+
+
     row = next(line for line in out.splitlines() if line.startswith("item"))
     assert int(row.split()[1]) == max(committed, 1), out
 

@@ -317,8 +317,10 @@ def test_client_side_rate_cap(tmp_path: Path, catalog: tuple[Catalog, str]) -> N
     for _ in range(12):
         conn.read("thing", None, 100)
     times = [t for t, _, _ in c.calls]
-    # 12 calls at 20/s with a burst of 2: the last ten waited for a slot each.
-    assert times[-1] - times[0] >= 10 / 20 * 0.95
+    # 12 calls at 20/s with a burst of 2: from the second call on (the first's arrival
+    # includes opening the connection, which made the span look short on a loaded
+    # machine), eleven calls with at most two slots in hand: nine waited for one each.
+    assert times[-1] - times[1] >= 9 / 20 * 0.95
 
 
 AUTHS: dict[str, dict[str, Any]] = {
