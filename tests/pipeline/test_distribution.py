@@ -584,6 +584,8 @@ def test_an_upsert_after_a_deactivation_says_so_and_no_other_does(
     real = estate.connector
 
     class Recording:
+        applies_keys_once = True  # the sandbox target's, which it passes every send to
+
         async def send(self, request: DeliveryRequest) -> DeliveryAck:
             sent.append((request.version, request.operation.value, request.reactivate))
             return await real.send(request)

@@ -22,6 +22,8 @@ from tests.pipeline.test_distribution import Estate
 class KeyConsumer:
     """Applies each idempotency key once; a rejected name is a 422."""
 
+    applies_keys_once = True
+
     def __init__(self) -> None:
         self.keys: set[str] = set()
         # master id -> (operation, version, payload)
@@ -200,3 +202,44 @@ def test_a_version_the_consumer_acknowledges_as_a_duplicate_keeps_the_time_it_wa
     with store.unit_of_work(write=False) as uow:
         after = uow.applied_for("shop.items", [master])[master]
     assert (after.version, after.applied_at) == (1, first.applied_at)
+
+
+class PlainConsumer(KeyConsumer):
+    """Applies whatever comes, as most systems (and file partners) do: no key is known."""
+
+    applies_keys_once = False
+
+    async def send(self, request: DeliveryRequest) -> DeliveryAck:
+        self.log.append((request.version, request.operation.value))
+        self.state[request.master_id] = (
+            request.operation.value,
+            request.version,
+            dict(request.payload),
+        )
+        return DeliveryAck(target_key=request.master_id)
+
+
+def test_a_replay_behind_a_newer_version_sends_nothing_to_a_consumer_that_applies_every_send(
+    store: Store, tmp_path: Path
+) -> None:
+    """Review: a replay of a time window to a file partner wrote version 2 of records the
+    partner held version 8 of, and ended there: the partner went back to version 2 while the
+    hub believed it held 8. A consumer that does not apply each key once gets nothing behind
+    the version it holds; the version it holds is sent again (the same values)."""
+    estate = KeyEstate(store, tmp_path)
+    estate.consumer = estate.shop = PlainConsumer()
+    estate.send({"sku": "A1", "v": 1, "name": "x1"})
+    estate.deliver()
+    estate.send({"sku": "A1", "v": 2, "name": "x2"})
+    estate.deliver()
+    master = estate.master("A1")
+    with store.unit_of_work(write=False) as uow:
+        [(_, first)] = [(p, e) for p, e in uow.outbox_after(0, ["item"], 10) if e.version == 1]
+
+    estate.replay(event_id=first.event_id)
+
+    assert estate.consumer.log == []
+    assert estate.consumer.state[master][1] == 2
+    estate.replay(master_id=master)
+    assert estate.consumer.log == [(2, "upsert")]
+    assert estate.consumer.state[master][1:] == (2, {"handle": "A1", "title": "x2"})

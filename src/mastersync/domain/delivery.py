@@ -144,6 +144,8 @@ def resent_as(
     newest: int | None,
     first: tuple[DeliveryStatus, str | None] | None,
     decided: tuple[int, DeliveryStatus] | None = None,
+    *,
+    keyed: bool = True,
 ) -> tuple[str | None, str | None]:
     """(why nothing is sent, else None; the operation to send again, else None: decide it
     now) for a replay or repair of ``version``.
@@ -157,13 +159,17 @@ def resent_as(
     deactivated by a later version) says nothing of what that version did. A version
     never delivered is moot behind a newer one ``decided`` (delivered, or skipped: say it
     left the subscription's filter while the consumer held nothing), as a dead letter's
-    retry is: sent now, it put a record the filter excludes there.
+    retry is: sent now, it put a record the filter excludes there. A consumer that does not
+    apply each key once (not ``keyed``: most systems, files) is sent nothing behind a newer
+    version either: the older one would go back over it, and a replay that ends before the
+    newest version left it there.
     """
     delivered = first is not None and first[0] is DeliveryStatus.DELIVERED
     repair = replay.startswith(f"{REPAIR_PREFIX}_")
-    if newest is not None and newest > version and (repair or not delivered):
+    moot = repair or not delivered or not keyed
+    if newest is not None and newest > version and moot:
         return f"superseded: the consumer has version {newest}", None
-    if decided is not None and decided[0] > version and (repair or not delivered):
+    if decided is not None and decided[0] > version and moot:
         return f"superseded: version {decided[0]} was {decided[1].value} since", None
     if delivered and not repair and first is not None:
         return None, first[1]

@@ -95,6 +95,22 @@ class OutboundConnector(Protocol):
 
 
 @runtime_checkable
+class KeyedApplying(Protocol):
+    """A consumer that says whether it applies each idempotency key once."""
+
+    # True: a key it has applied is a duplicate to it (the sandbox target), so a replay may
+    # send a version behind the one it holds again (it changes nothing there). Most systems
+    # apply whatever comes: behind a newer version, such a replay would put the older one
+    # back, and a consumer that does not say is taken to be one of them.
+    applies_keys_once: bool
+
+
+def applies_keys_once(connector: object) -> bool:
+    """Whether a consumer applies each idempotency key once (see ``KeyedApplying``)."""
+    return connector.applies_keys_once if isinstance(connector, KeyedApplying) else False
+
+
+@runtime_checkable
 class BatchSending(Protocol):
     """A consumer with a bulk endpoint: a round's records (one version each) in one call."""
 

@@ -248,6 +248,8 @@ class SandboxConnector:
     # Its listing holds active records only (see ``read_state``): one the hub deactivated
     # that it lists is active there again, which reconciliation reports as drift.
     lists_inactive = False
+    # A key it has applied is a duplicate to it (``SandboxTarget.apply_many``).
+    applies_keys_once = True
 
     def __init__(self, database: str | Path, faults: Faults | None = None) -> None:
         self.target = SandboxTarget(database)

@@ -50,6 +50,7 @@ def decide(
             newest,
             planned.firsts.get(d.event_id),
             planned.decided.get(d.master_id),
+            keyed=planned.keyed,
         )
         if why is not None:
             item.settled = (DeliveryStatus.SKIPPED, why)

@@ -29,6 +29,7 @@ from mastersync.ports.outbound import (
     OutboundConnector,
     TerminalFailure,
     TransientFailure,
+    applies_keys_once,
 )
 from mastersync.ports.store import Store
 
@@ -70,6 +71,7 @@ class Deliverer:
             # The consumer's subscriptions by domain: where a record this one references
             # gets to it (a delivery waiting for one on its way spends no attempt).
             siblings=siblings or {},
+            keyed=applies_keys_once(connector),
         )
         self.recorder = Recorder(store, subscription, clock=clock, rng=rng or random.Random())
 

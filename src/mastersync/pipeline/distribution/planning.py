@@ -61,8 +61,11 @@ class Planner:
         direct: bool,
         cache: StateCache,
         siblings: Mapping[str, Sequence[str]],
+        keyed: bool = False,
     ) -> None:
         self.store, self.sub, self.clock = store, subscription, clock
+        # Whether the consumer applies each idempotency key once (what a replay may send).
+        self.keyed = keyed
         self.ordered, self.direct, self.cache, self.siblings = ordered, direct, cache, siblings
         # Until the queue is first seen empty, it may hold versions a bus queued out of
         # order (the hub ran on a bus before): it is read with the bus's checks till then.
@@ -120,6 +123,7 @@ class Planner:
                     later.append([])
                 later[n - 1].append(planned)
         round_ = Round([], start, end, waiting, later, keys, coming, applied, firsts, decided)
+        round_.keyed = self.keyed
         round_.items = [
             decide(sub, d, state, trace, applied.get(d.master_id), round_)
             for d, state, trace in first

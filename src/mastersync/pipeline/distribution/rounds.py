@@ -102,6 +102,8 @@ class Round:
     firsts: dict[str, tuple[DeliveryStatus, str | None]] = field(default_factory=dict)
     # ... and the newest version of each replayed record first delivered or skipped.
     decided: dict[str, tuple[int, DeliveryStatus]] = field(default_factory=dict)
+    # Whether the consumer applies each idempotency key once (see ports.outbound).
+    keyed: bool = False
 
 
 @dataclass
