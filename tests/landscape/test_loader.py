@@ -514,3 +514,138 @@ def test_a_landscape_not_in_utf8_names_the_file_line_and_byte(tmp_path: Path) ->
     (tmp_path / "item.yaml").write_bytes((MAPPING + "# Müller\n").encode("latin-1"))
     [problem] = problems(path)
     assert f"{tmp_path / 'item.yaml'}:6: not UTF-8 (byte 0xfc" in problem
+
+
+# A consumer whose connector writes each subscription by settings of its own.
+CONSUMER = """\
+name: writes
+systems:
+  partner:
+    kind: other
+    connector:
+{connector}
+    outbound:
+      catalog: {{domain: item, filter: "lifecycle_state != 'draft'"}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("connector", "key", "entry"),
+    [
+        (
+            "      type: files\n      exports:\n        catalogue: {folder: out, format: jsonl}",
+            "exports",
+            "catalogue",
+        ),
+        (
+            "      type: rest\n      base_url: http://127.0.0.1:1\n      write:\n"
+            "        catalgo: {upsert: {method: PUT, path: '/items/{payload.sku}'}}",
+            "write",
+            "catalgo",
+        ),
+        (
+            "      type: edi\n      domains: [item]\n      exports:\n"
+            "        catalogs: {folder: out, message: '832', sender_id: HUB, receiver_id: P}",
+            "exports",
+            "catalogs",
+        ),
+        (
+            "      type: sql\n      url: sqlite:///x.db\n      write:\n"
+            "        katalog: {table: items, key: sku}",
+            "write",
+            "katalog",
+        ),
+    ],
+)
+def test_a_subscription_its_connector_has_no_write_settings_for_is_refused(
+    tmp_path: Path, connector: str, key: str, entry: str
+) -> None:
+    """`exports: {catalogue: ...}` for subscription `catalog` (or `write: {itemz: ...}` for
+    `items`) passed `check`, then every delivery dead-lettered ("no export for catalog")."""
+    path = tmp_path / "landscape.yaml"
+    path.write_text(CONSUMER.format(connector=connector))
+    [problem] = problems(path)
+    line = CONSUMER.format(connector=connector).splitlines().index("    outbound:") + 2
+    assert problem == (
+        f"{path}:{line}: systems.partner.outbound.catalog: connector.{key} has no entry "
+        f"'catalog' for this subscription, so the {connector.split()[1]} connector would "
+        f"dead-letter every delivery; did you mean {entry!r}?"
+    )
+    # Named as the subscription is, it loads.
+    path.write_text(CONSUMER.format(connector=connector.replace(entry, "catalog")))
+    assert load_landscape(path).subscriptions["partner.catalog"].name == "catalog"
+
+
+def test_a_subscription_of_a_connector_that_cannot_send_is_refused(tmp_path: Path) -> None:
+    """A webhook receiver with an outbound subscription passed `check`; only `run` said its
+    connector cannot send deliveries."""
+    path = tmp_path / "landscape.yaml"
+    path.write_text(
+        CONSUMER.format(
+            connector="      type: webhook\n      secret: {env: S}\n      domains: [item]"
+        )
+    )
+    [problem] = problems(path)
+    assert problem == (
+        f"{path}:10: systems.partner.outbound.catalog: the webhook connector cannot send deliveries"
+    )
+
+
+def test_a_write_entry_far_from_every_name_lists_what_there_is(tmp_path: Path) -> None:
+    """Without a likely meant entry, the check says which there are."""
+    path = tmp_path / "landscape.yaml"
+    path.write_text(
+        CONSUMER.format(
+            connector="      type: files\n      exports:\n        zzz: {folder: out, format: csv}"
+        )
+    )
+    [problem] = problems(path)
+    assert problem.endswith("would dead-letter every delivery (it has: zzz)"), problem
+
+
+@pytest.mark.parametrize(
+    ("condition", "value", "near"),
+    [
+        ("lifecycle_state == 'actve'", "actve", "; did you mean 'active'?"),
+        ("'Active' != lifecycle_state && list_price != null", "Active", "; did you mean 'active'?"),
+        (
+            "contains(['active', 'aproved'], lifecycle_state)",
+            "aproved",
+            "; did you mean 'approved'?",
+        ),
+        ('!(lifecycle_state == `"gone"`)', "gone", ""),
+    ],
+)
+def test_a_filter_comparing_an_enumerated_field_with_no_value_of_it_is_refused(
+    tmp_path: Path, condition: str, value: str, near: str
+) -> None:
+    """`lifecycle_state == 'actve'` passed `check` and silently filtered out every record."""
+    shop = SHOP.replace("lifecycle_stat == 'active'", condition.replace('"', '\\"'))
+    path = write(tmp_path, LANDSCAPE.replace("domains:", shop + "domains:"))
+    [problem] = problems(path)
+    assert problem.startswith(f"{path}:12: systems.shop.outbound.items.filter: "), problem
+    assert problem.endswith(
+        f"compares lifecycle_state with {value!r}, a value lifecycle_state never holds "
+        f"(it is one of: draft, enriched, approved, active, discontinued){near}"
+    ), problem
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        "lifecycle_state == 'active' || lifecycle_state != 'draft'",
+        "contains(['active', 'approved'], lifecycle_state)",
+        # Not an enumerated field, or not compared with text: as written.
+        "name == 'actve'",
+        "lifecycle_state == null",
+        "contains(lifecycle_state, 'act')",
+        "pack_levels[?level == 'pallt'] != `[]`",
+    ],
+)
+def test_a_filter_comparing_an_enumerated_field_with_its_values_loads(
+    tmp_path: Path, condition: str
+) -> None:
+    """Only text an enumerated field can never hold is refused."""
+    shop = SHOP.replace("lifecycle_stat == 'active'", condition)
+    path = write(tmp_path, LANDSCAPE.replace("domains:", shop + "domains:"))
+    assert load_landscape(path).subscriptions["shop.items"].name == "items"

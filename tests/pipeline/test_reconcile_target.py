@@ -391,7 +391,7 @@ def test_a_missing_record_says_what_became_of_its_version(store: Store, tmp_path
     estate.deliver()
     estate.send(item("D4"))  # not delivered yet
     # The filter now takes drafts too: D1 was skipped when it was delivered.
-    edited, sub = refiltered("lifecycle_state != 'retired'")
+    edited, sub = refiltered("lifecycle_state != 'discontinued'")
     report = reconcile_target(store, edited, estate.shop, sub).report
     notes = {e.master_id: e.note or "" for e in report.examples[Bucket.MISSING]}
     assert set(notes) == {estate.master(s) for s in ("D1", "D2", "D4")}

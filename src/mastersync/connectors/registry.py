@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from difflib import get_close_matches
 from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -37,6 +38,9 @@ class ConnectorSpec:
     settings: type[ConnectorSettings]
     # "package.module:callable", called as callable(settings, context) -> the connector.
     factory: str
+    # The settings key that maps each outbound subscription's name to how it is written
+    # ("write", "exports"); None: the connector writes any subscription as it is.
+    writes: str | None = None
 
 
 @dataclass(frozen=True)
@@ -127,6 +131,47 @@ def check_settings(settings: Mapping[str, Any]) -> list[tuple[tuple[str | int, .
     except ValidationError as exc:
         return [(tuple(e["loc"]), e["msg"]) for e in exc.errors(include_url=False)]
     return []
+
+
+def check_writes(
+    settings: Mapping[str, Any], subscriptions: Iterable[str]
+) -> list[tuple[str, str]]:
+    """Subscriptions a connector block cannot write, as (subscription name, message).
+
+    Checked with the landscape, for a connector whose settings are valid: a subscription
+    without write settings of its own passed the check and dead-lettered every delivery.
+    """
+    names = list(subscriptions)
+    kind = settings.get("type")
+    if not names or kind is None or kind not in specs():
+        return []
+    spec = specs()[str(kind)]
+    if Capability.WRITE_UPSERT not in spec.capabilities:
+        return [(name, f"the {kind} connector cannot send deliveries") for name in names]
+    if spec.writes is None:
+        return []
+    entries = settings.get(spec.writes) or {}
+    if not isinstance(entries, Mapping):
+        return []  # check_settings says what is wrong with it
+    # The likeliest meant is an entry no subscription writes by its name already.
+    unused = [str(e) for e in entries if e not in names]
+    problems = []
+    for name in names:
+        if name in entries:
+            continue
+        close = get_close_matches(name, unused, n=1)
+        if close:
+            hint = f"; did you mean {close[0]!r}?"
+        else:
+            hint = f" (it has: {', '.join(map(str, entries)) or 'none'})"
+        problems.append(
+            (
+                name,
+                f"connector.{spec.writes} has no entry {name!r} for this subscription, so the "
+                f"{kind} connector would dead-letter every delivery{hint}",
+            )
+        )
+    return problems
 
 
 def build(settings: Mapping[str, Any], context: ConnectorContext) -> Any:

@@ -10,7 +10,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
+
+import jmespath
+from jmespath.exceptions import JMESPathError
 
 from mastersync.domain.canonical import DOMAINS
 from mastersync.domain.landscape.delivery import DeliveryConfig, SubscriptionConfig
@@ -225,6 +229,100 @@ def _check_reads(
                 raise ConfigError(f"{path!r} reads {chain!r}: {exc}", loc) from None
 
 
+# Nodes whose children read the record itself, as the filter's top does: below any other
+# (a projection, a pipe, an expref) fields are those of something else.
+_AT_RECORD = frozenset({"and_expression", "or_expression", "not_expression", "function_expression"})
+
+
+def _holds_list(annotation: Any) -> bool:
+    """Whether a field's annotation is a list (or a list among the types of a union)."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _holds_list(get_args(annotation)[0])
+    if origin in (Union, UnionType):
+        return any(_holds_list(a) for a in get_args(annotation))
+    return origin in (list, tuple, set, frozenset)
+
+
+def _choices_at(node: Any, domain: str) -> tuple[str, tuple[str, ...]] | None:
+    """The dotted field a node reads and the values it allows, for a plain chain of keys
+    to an enumerated field through no list (else None: compared as the filter says)."""
+    if node.get("type") == "field":
+        chain = [node["value"]]
+    elif node.get("type") == "subexpression" and all(
+        c.get("type") == "field" for c in node.get("children", [])
+    ):
+        chain = [c["value"] for c in node["children"]]
+    else:
+        return None
+    spec = DOMAINS.get(domain)
+    if spec is None:
+        return None
+    try:
+        shapes = [spec.field_at(".".join(chain[: i + 1])) for i in range(len(chain))]
+    except LookupError:
+        return None  # _check_reads names a field the record has not
+    if any(_holds_list(s.annotation) for s in shapes):
+        return None  # a list compared with text is a question of its own
+    choices = shapes[-1].choices
+    return (".".join(chain), choices) if choices else None
+
+
+def _texts(node: Any) -> list[str] | None:
+    """The text literals of a list written in a filter (`['a', 'b']` or a JSON literal)."""
+    if node.get("type") == "literal" and isinstance(node.get("value"), list):
+        values = node["value"]
+    elif node.get("type") == "multi_select_list":
+        values = [c.get("value") if c.get("type") == "literal" else None for c in node["children"]]
+    else:
+        return None
+    return [v for v in values if isinstance(v, str)]
+
+
+def _check_choices(text: str, domain: str, loc: tuple[str | int, ...]) -> None:
+    """Every text a filter compares an enumerated field with (==, != or contains(list,
+    field)) is one of its values: another (a typo, 'actve') matched no record, silently."""
+    try:
+        tree = jmespath.compile(text).parsed
+    except JMESPathError:
+        return  # compiling it reports the error
+
+    def compared(node: Any) -> list[tuple[Any, str]]:
+        """(field node, text) pairs the node compares, at this level."""
+        kind, children = node.get("type"), node.get("children", [])
+        if kind == "comparator" and node.get("value") in ("eq", "ne") and len(children) == 2:
+            pairs = []
+            for side, other in (children, children[::-1]):
+                value = other.get("value")
+                if other.get("type") == "literal" and isinstance(value, str):
+                    pairs.append((side, value))
+            return pairs
+        if kind == "function_expression" and node.get("value") == "contains" and len(children) == 2:
+            return [(children[1], v) for v in _texts(children[0]) or []]
+        return []
+
+    def walk(node: Any) -> None:
+        if not isinstance(node, dict):
+            return
+        for side, value in compared(node):
+            found = _choices_at(side, domain)
+            if found is None or value in found[1]:
+                continue
+            name, choices = found
+            near = difflib.get_close_matches(value, choices, n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise ConfigError(
+                f"{text!r} compares {name} with {value!r}, a value {name} never holds "
+                f"(it is one of: {', '.join(choices)}){hint}",
+                loc,
+            )
+        if node.get("type") in _AT_RECORD:
+            for child in node.get("children", []):
+                walk(child)
+
+    walk(tree)
+
+
 def _filter(text: str) -> Callable[[Mapping[str, Any]], bool]:
     """A subscription's filter (amounts order as numbers, see compile_condition); one that
     cannot be evaluated on a record fails its delivery (OutboundMappingFailed), never the
@@ -272,6 +370,7 @@ def compile_subscription(
     # nothing for it, and nothing said why.
     if cfg.filter:
         _check_reads([cfg.filter], cfg.domain, domain_fields, ("filter",))
+        _check_choices(cfg.filter, cfg.domain, ("filter",))
     if cfg.mapping is not None:
         for target, spec in cfg.mapping.fields.items():
             loc = ("mapping", "fields", target)

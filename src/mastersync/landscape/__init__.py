@@ -10,7 +10,7 @@ from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from mastersync.connectors.registry import check_settings
+from mastersync.connectors.registry import check_settings, check_writes
 from mastersync.domain.landscape.delivery import OutboundMappingSpec
 from mastersync.domain.landscape.model import Landscape
 from mastersync.domain.landscape.policy import CompiledLandscape, compile_landscape
@@ -220,11 +220,19 @@ def load_landscape(path: str | Path) -> CompiledLandscape:
     except ConfigError as exc:
         found = exc.errors if isinstance(exc, ConfigErrors) else [exc]
         raise LandscapeError([_config_problem(e, doc, sources) for e in found]) from None
-    problems = [
-        _config_problem(ConfigError(message, ("systems", system, "connector", *loc)), doc, {})
-        for system, cfg in landscape.systems.items()
-        for loc, message in check_settings(cfg.connector)
-    ]
+    problems = []
+    for system, cfg in landscape.systems.items():
+        wrong = check_settings(cfg.connector)
+        problems += [
+            _config_problem(ConfigError(message, ("systems", system, "connector", *loc)), doc, {})
+            for loc, message in wrong
+        ]
+        if wrong:
+            continue  # what it writes by is said once its settings are right
+        problems += [
+            _config_problem(ConfigError(message, ("systems", system, "outbound", name)), doc, {})
+            for name, message in check_writes(cfg.connector, cfg.outbound)
+        ]
     if problems:
         raise LandscapeError(problems)
     return replace(compiled, base_dir=str(path.parent.resolve()))

@@ -138,4 +138,5 @@ SPEC = ConnectorSpec(
     ),
     settings=AkeneoSettings,
     factory="mastersync.connectors.akeneo.connector:AkeneoConnector",
+    writes="write",
 )

@@ -147,4 +147,5 @@ SPEC = ConnectorSpec(
     ),
     settings=BottleCrmSettings,
     factory="mastersync.connectors.bottlecrm.connector:BottleCrmConnector",
+    writes="write",
 )

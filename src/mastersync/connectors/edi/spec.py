@@ -65,4 +65,5 @@ SPEC = ConnectorSpec(
     capabilities=frozenset({Capability.RECEIVE_PUSH, Capability.WRITE_UPSERT}),
     settings=EdiSettings,
     factory="mastersync.connectors.edi.connector:EdiConnector",
+    writes="exports",
 )

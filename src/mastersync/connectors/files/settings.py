@@ -152,4 +152,5 @@ SPEC = ConnectorSpec(
     ),
     settings=FileSettings,
     factory="mastersync.connectors.files.connector:FilesConnector",
+    writes="exports",
 )

@@ -245,4 +245,5 @@ SPEC = ConnectorSpec(
     ),
     settings=RestSettings,
     factory="mastersync.connectors.rest.client:RestConnector",
+    writes="write",
 )

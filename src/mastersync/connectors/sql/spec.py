@@ -72,4 +72,5 @@ SPEC = ConnectorSpec(
     ),
     settings=SqlSettings,
     factory="mastersync.connectors.sql.client:SqlConnector",
+    writes="write",
 )

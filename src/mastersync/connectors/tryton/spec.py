@@ -185,4 +185,5 @@ SPEC = ConnectorSpec(
     ),
     settings=TrytonSettings,
     factory="mastersync.connectors.tryton.connector:TrytonConnector",
+    writes="write",
 )
