@@ -244,6 +244,41 @@ def test_ingest_refuses_a_file_whose_header_lacks_mapped_columns(estate: Path) -
     assert "which the file's header lacks" in out
 
 
+@pytest.mark.parametrize("content", [b"", b"\xef\xbb\xbf", b"\r\n\n  \n"])
+def test_ingest_refuses_a_csv_file_without_a_header_line(estate: Path, content: bytes) -> None:
+    """Review: an empty file (0 bytes, a BOM alone, blank lines) said "received 0 …
+    rejected 0" and exit 0, even with --strict: it lacks every mapped column."""
+    landscape = estate / "estate" / "landscape.yaml"
+    empty = estate / "empty.csv"
+    empty.write_bytes(content)
+    args = ("ingest", "--strict", "-s", "erp", "-d", "item", str(empty))
+    code, out = cli(*args, landscape=landscape)
+    assert code == 1, out
+    assert f"error: {empty}: no header line: the file is empty" in out
+    # A header and no rows says "nothing changed": read, no error.
+    empty.write_bytes(content + ITEMS.splitlines()[0].encode() + b"\r\n")
+    code, out = cli(*args, landscape=landscape)
+    assert code == 0, out
+    row = next(line for line in out.splitlines() if line.startswith("erp "))
+    assert row.split()[3:8] == ["0", "0", "0", "0", "0"]
+
+
+def test_ingest_warns_of_an_empty_jsonl_file_and_strict_fails_it(estate: Path) -> None:
+    """Review: an empty JSON Lines file said "received 0 … rejected 0", exit 0, under
+    --strict too: no error, but a warning, and --strict exits 3 as for a reject."""
+    landscape = estate / "estate" / "landscape.yaml"
+    empty = estate / "empty.jsonl"
+    empty.write_bytes(b"\n")
+    code, out = cli("ingest", "-s", "pim", "-d", "item", str(empty), landscape=landscape)
+    assert code == 0, out
+    assert f"! {empty}: nothing was read (the file holds no records)" in out
+    code, out = cli(
+        "ingest", "--strict", "-s", "pim", "-d", "item", str(empty), landscape=landscape
+    )
+    assert code == 3, out
+    assert "nothing was read" in out
+
+
 def test_ingest_names_the_encoding_of_a_file_that_is_not_in_it(estate: Path) -> None:
     landscape = estate / "estate" / "landscape.yaml"
     latin = estate / "latin.csv"
@@ -799,6 +834,15 @@ def test_a_signal_while_the_bus_is_not_there_stops_the_hub_at_once(
     assert took < 6, f"{took:.1f} s to stop"
 
 
+def _golden_count(db: Path) -> int:
+    """Golden records committed to a SQLite store so far (read-only, while another writes)."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    try:
+        return int(conn.execute("SELECT count(*) FROM golden").fetchone()[0])
+    finally:
+        conn.close()
+
+
 def test_an_interrupted_ingest_says_how_far_it_got(tmp_path: Path) -> None:
     """Ctrl-C or SIGTERM ended an ingest with 130/143 and not a word."""
     landscape = erp_to_shop(tmp_path, "sku,v,name\nA0,1,Pen\n")
@@ -839,15 +883,6 @@ def test_an_interrupted_ingest_says_how_far_it_got(tmp_path: Path) -> None:
     code, out = cli("status", landscape=landscape)
     assert code == 0, out
     # Every record committed is there, whole; the first file's A0 too.
-def _golden_count(db: Path) -> int:
-    """Golden records committed to a SQLite store so far (read-only, while another writes)."""
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-    try:
-        return int(conn.execute("SELECT count(*) FROM golden").fetchone()[0])
-    finally:
-        conn.close()
-
-
     row = next(line for line in out.splitlines() if line.startswith("item"))
     assert int(row.split()[1]) == max(committed, 1), out
 
@@ -872,6 +907,35 @@ def test_a_large_retry_names_a_few_entries_and_counts_the_rest(estate: Path) -> 
     assert code == 0, out
     assert "still failing: 25" in out
     assert out.count("#") == 20 and "… and 5 more (`exceptions list` has them)" in out
+
+
+def test_a_retry_rejected_under_another_rule_is_still_failing_and_names_the_new_entry(
+    estate: Path,
+) -> None:
+    """Review: STATUS 'X' had no value-map entry; with `X: blocked` added the retry was
+    rejected by the lifecycle enum in a new entry, yet it printed "resolved: 1, still
+    failing: 0"."""
+    landscape = estate / "estate" / "landscape.yaml"
+    code, out = cli(
+        "ingest", "-s", "erp", "-d", "item", str(estate / "items.csv"), landscape=landscape
+    )
+    assert code == 0, out
+    store = open_store(f"sqlite:///{landscape.parent / 'mastersync.db'}")
+    with store.unit_of_work(write=False) as uow:
+        [status] = uow.exceptions(ExceptionFilter(kind="mapping_error", source_key="A3"))
+    assert status.rule == "value_map"
+    mapping = landscape.parent / "mappings" / "erp-item.yaml"
+    text = mapping.read_text()
+    assert "D: discontinued}" in text
+    mapping.write_text(text.replace("D: discontinued}", "D: discontinued, Q: blocked}"))
+    code, out = cli("exceptions", "retry", str(status.id), landscape=landscape)
+    assert code == 0, out
+    with store.unit_of_work(write=False) as uow:
+        [enum] = uow.exceptions(ExceptionFilter(source_key="A3"))
+    store.close()
+    assert (enum.kind, enum.rule) == ("validation_error", "enum")
+    assert "resolved: 0, still failing: 1, skipped: 0" in out
+    assert f"#{status.id} (closed: its record now fails as #{enum.id})" in out
 
 
 def test_a_signal_names_what_the_stop_left_in_the_outbox(tmp_path: Path) -> None:

@@ -143,12 +143,6 @@ systems:
     assert "looks delimited by ','" in entries[0].message
     rejects = next((inbox / "archive").rglob("items_1.csv.rejects.csv")).read_text()
     assert "items_1.csv:1,,header," in rejects
-    # An empty file is nothing to read, not a file in the wrong shape.
-    (inbox / "items_2.csv").write_text("")
-    assert asyncio.run(poller(hub.ingestor, folder)()) == 0
-    with hub.store.unit_of_work(write=False) as uow:
-        assert len(uow.exceptions(ExceptionFilter(limit=1000))) == 1
-    assert list((inbox / "archive").rglob("items_2.csv"))
     hub.close()
 
     landscape.write_text(text.replace('delimiter: ";"', 'delimiter: ","'))
@@ -158,6 +152,68 @@ systems:
     assert asyncio.run(poller(hub.ingestor, folder)()) == 50
     with hub.store.unit_of_work(write=False) as uow:
         assert uow.domain_counts()[0].golden == 50
+    hub.close()
+
+
+def test_an_empty_csv_file_is_set_aside_as_refused_and_an_empty_jsonl_one_is_archived(
+    tmp_path: Path,
+) -> None:
+    """Review: a CSV file with no header line (0 bytes, a BOM alone, blank lines) was
+    taken as "nothing changed" and said received 0, rejected 0. It lacks every mapped
+    column: one `header` entry, archived with that reject, not remembered (dropped again,
+    it is refused again, never set aside as a duplicate); a file with a header and no rows
+    is read. An empty JSON Lines file is no error: archived, and the poll goes on."""
+    from mastersync.pipeline.inbound import poller
+    from mastersync.ports.store import ExceptionFilter
+
+    landscape = tmp_path / "landscape.yaml"
+    landscape.write_text(
+        """
+name: drop
+systems:
+  erp:
+    kind: erp
+    connector: {type: files, folder: inbox, watch: {item: "items*"}}
+    inbound:
+      item: {key: sku, version: {from: v, kind: counter}, fields: {sku: sku, name: name}}
+"""
+    )
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "items_1.csv").write_bytes(b"")
+    (inbox / "items_2.csv").write_bytes(b"\xef\xbb\xbf")
+    (inbox / "items_3.csv").write_bytes(b"\n\r\n  \n")
+    (inbox / "items_4.csv").write_text("sku,v,name\n")
+    (inbox / "items_5.jsonl").write_bytes(b"")
+    hub = build_hub(landscape)
+    folder = DropFolder("erp", inbox, {"item": "items*"}, FileSettings(), settle=0)
+    poll = poller(hub.ingestor, folder)
+    assert asyncio.run(poll()) == 0
+    with hub.store.unit_of_work(write=False) as uow:
+        entries = uow.exceptions(ExceptionFilter(limit=1000))
+    assert sorted((e.locator, e.kind, e.rule, e.message) for e in entries) == [
+        (f"items_{n}.csv:1", "parse_error", "header", "no header line: the file is empty")
+        for n in (1, 2, 3)
+    ]
+    archive = inbox / "archive"
+    assert sorted(p.name for p in archive.rglob("*") if p.is_file()) == sorted(
+        [
+            *(f"items_{n}.csv{s}" for n in (1, 2, 3) for s in ("", ".rejects.csv")),
+            "items_4.csv",
+            "items_5.jsonl",
+        ]
+    )
+    rejects = next(archive.rglob("items_1.csv.rejects.csv")).read_text()
+    assert "items_1.csv:1,,header,no header line: the file is empty" in rejects
+    assert not list((inbox / "processing").iterdir())
+    # Dropped again: refused again, not a duplicate of a file ingested before.
+    (inbox / "items_1.csv").write_bytes(b"")
+    assert asyncio.run(poll()) == 0
+    assert not (inbox / "duplicates").exists()
+    assert len(list(archive.rglob("items_1*.csv"))) == 4  # each with its rejects
+    with hub.store.unit_of_work(write=False) as uow:
+        [again] = uow.exceptions(ExceptionFilter(source_key="@items_1.csv:1"))
+    assert again.attempts == 2
     hub.close()
 
 

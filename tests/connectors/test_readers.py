@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,11 @@ from mastersync.connectors.files.readers import (
     read_header,
     read_jsonl,
 )
+from mastersync.pipeline.ingest import Ingestor
+from mastersync.pipeline.queries import get_record
 from mastersync.ports.connector import ReadFailure, SourceRecord
+from mastersync.ports.store import Store
+from tests.support import compiled
 
 
 def records(items: list[SourceRecord | ReadFailure]) -> list[tuple[str | None, object]]:
@@ -438,3 +443,61 @@ def test_a_workbook_with_a_repeated_column_name_is_refused(tmp_path: Path) -> No
     assert isinstance(failure, ReadFailure)
     assert (failure.locator, failure.rule) == ("items.xlsx!Sheet:1", "xlsx_header")
     assert failure.message == "duplicate column names: name"
+
+
+def test_a_jsonl_lone_surrogate_escape_is_read_and_stored_as_a_replacement_character(
+    tmp_path: Path, store: Store
+) -> None:
+    """Review: '"name": "x\\ud800y"' was rejected as json_syntax ("no low surrogate in
+    string"): orjson refuses the escape, which JSON allows; the README promises U+FFFD."""
+    path = tmp_path / "s.jsonl"
+    path.write_text(
+        '{"sku": "A1", "v": 1, "name": "x\\ud800y"}\n{"sku": "A2", "v": 1, "name": "ok"}\n'
+    )
+    read = list(read_jsonl(path))
+    assert records(read) == [
+        ("s.jsonl:1", {"sku": "A1", "v": 1, "name": "x\ud800y"}),
+        ("s.jsonl:2", {"sku": "A2", "v": 1, "name": "ok"}),
+    ]
+    report = Ingestor(store, compiled()).ingest("erp", "item", read, source="s.jsonl")
+    assert report.outcomes == Counter({"accepted": 2})
+    assert get_record(store, "item", "erp:A1").golden.attributes["name"] == "x\ufffdy"
+
+
+def test_a_jsonl_line_that_is_not_json_says_the_standard_librarys_words_at_its_line(
+    tmp_path: Path,
+) -> None:
+    """Falling back to the standard library on orjson's error, a malformed line is still a
+    failure, in the standard library's words at the file's line; NaN and nesting deeper
+    than orjson reads stay refused."""
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"a": 1}\n\n{"a": 1,}\n{"a": NaN}\n' + "[" * 100_000 + "\n")
+    got = list(read_jsonl(path))
+    assert records(got) == [
+        ("bad.jsonl:1", {"a": 1}),
+        ("bad.jsonl:3", "json_syntax"),
+        ("bad.jsonl:4", "json_syntax"),
+        ("bad.jsonl:5", "json_syntax"),
+    ]
+    messages = [f.message for f in got if isinstance(f, ReadFailure)]
+    assert messages == [
+        "Expecting property name enclosed in double quotes: line 3 column 9 (char 8)",
+        "NaN is not a JSON value: line 4",
+        "nested too deep: line 5",
+    ]
+
+
+def test_blank_lines_before_a_csv_header_are_skipped_and_a_file_of_them_has_no_header(
+    tmp_path: Path,
+) -> None:
+    """Review: a file of blank lines passed the header check as "empty"; one with blank
+    lines before its header made an empty header, and each row failed "expected 0
+    fields". The header is the first line that is not blank, for both readers."""
+    path = tmp_path / "lead.csv"
+    path.write_bytes(b"\xef\xbb\xbf\r\n  \nsku,v\n\nA1,1\n")
+    assert read_header(path, encoding="utf-8-sig") == ["sku", "v"]
+    assert records(list(read_csv(path))) == [("lead.csv:5", {"sku": "A1", "v": "1"})]
+    for content in (b"", b"\xef\xbb\xbf", b"\n\r\n \t\n"):
+        path.write_bytes(content)
+        assert read_header(path) == []
+        assert list(read_csv(path)) == []

@@ -130,11 +130,23 @@ def retry(
     if len(report.skipped) > _SHOWN:
         console.print(f"  … and {len(report.skipped) - _SHOWN:,} more skipped")
     if report.still_failing:
-        shown = ", ".join(f"#{i}" for i in report.still_failing[:_SHOWN])
+        # An entry its record no longer raises, though it was rejected again under another
+        # rule, closed: say which entries the record fails under now.
+        shown = ", ".join(
+            _failing(i, report.failing_as.get(i, [])) for i in report.still_failing[:_SHOWN]
+        )
         more = len(report.still_failing) - _SHOWN
         tail = f", … and {more:,} more (`exceptions list` has them)" if more > 0 else ""
         console.print(f"  still failing: {shown}{tail}")
     hub.close()
+
+
+def _failing(ex_id: int, now: list[int]) -> str:
+    """A still-failing entry as a retry names it, with the entries its record fails under
+    now when the retry closed it for a rule the record no longer breaks."""
+    if not now:
+        return f"#{ex_id}"
+    return f"#{ex_id} (closed: its record now fails as {', '.join(f'#{n}' for n in now)})"
 
 
 @app.command()

@@ -24,6 +24,9 @@ from mastersync.connectors.files.settings import (
 from mastersync.pipeline.ingest import BatchReport
 from mastersync.ports.connector import ReadFailure, SourceRecord
 
+# Suffixes of JSON Lines files: one record a line, no header.
+_JSON_LINES = (".jsonl", ".ndjson")
+
 
 @friendly
 def ingest(
@@ -42,7 +45,10 @@ def ingest(
         ),
     ],
     strict: Annotated[
-        bool, typer.Option(help="exit with code 3 if any record is rejected")
+        bool,
+        typer.Option(
+            help="exit with code 3 if any record is rejected, or a JSON Lines file held none"
+        ),
     ] = False,
     reapply: Annotated[
         bool,
@@ -64,6 +70,7 @@ def ingest(
     mapper = hub.landscape.mapper(system, domain)
     settings = file_settings(hub.landscape.config.systems[system].connector)
     reports = []
+    empty = []
     for path in files:
         problem = header_problem(
             path, settings, system, mapper.missing_columns, f"{system}.{domain}"
@@ -72,6 +79,16 @@ def ingest(
             fail(f"{path}: {problem}")
         report = _ingest_file(hub, path, system, domain, settings, reapply)
         reports.append(report)
+        if not report.received and path.suffix.lower() in _JSON_LINES:
+            # No line at all: not wrong (a JSON Lines file has no header to say "nothing
+            # changed", as a CSV file's header alone does), but as likely a failed export;
+            # it said "received 0 … rejected 0" and nothing else. --strict fails it.
+            empty.append(path)
+            console.print(
+                f"  [yellow]![/] {escape(str(path))}: nothing was read (the file holds no records)",
+                soft_wrap=True,
+                markup=True,
+            )
         for sample in report.samples[:10]:
             if sample.startswith("warning: "):
                 text = escape(sample.removeprefix("warning: "))
@@ -98,7 +115,7 @@ def ingest(
             console.print(f"  note: {escape(note)}", soft_wrap=True)
     console.print(report_table(reports))
     hub.close()
-    if strict and any(r.outcomes["rejected"] for r in reports):
+    if strict and (empty or any(r.outcomes["rejected"] for r in reports)):
         raise typer.Exit(3)
 
 

@@ -44,6 +44,9 @@ class RetryReport:
     skipped: dict[int, str] = field(default_factory=dict)
     # Among the resolved: dead letters a newer version made moot (nothing sent).
     superseded: list[int] = field(default_factory=list)
+    # Among the still failing: entries closed because their record no longer fails that
+    # way, though it was rejected again under another rule -> the entries it fails under.
+    failing_as: dict[int, list[int]] = field(default_factory=dict)
 
 
 class ExceptionsInbox:
@@ -120,7 +123,7 @@ class ExceptionsInbox:
                 SourceRecord(e.payload, e.locator, e.trace_id, reapply=True)
                 for e in self._newest(system, domain, group, mapper)
             ]
-            self.ingestor.ingest(
+            batch = self.ingestor.ingest(
                 system,
                 domain,
                 records,
@@ -131,11 +134,24 @@ class ExceptionsInbox:
             )
             with self.store.unit_of_work(write=False) as uow:
                 now = uow.exceptions_by_id([e.id for e in group if e.id is not None])
+                closed = [
+                    e
+                    for e in group
+                    if (after := now.get(e.id or 0)) is None
+                    or after.status is not ExceptionStatus.OPEN
+                ]
+                again = _failing_again(uow, system, domain, batch.batch_id, closed)
             for entry in group:
                 assert entry.id is not None
                 after = now.get(entry.id)
                 if after is not None and after.status is ExceptionStatus.OPEN:
                     report.still_failing.append(entry.id)
+                elif entry.source_key in again:
+                    # Closed because the record no longer fails this way, but rejected
+                    # again under another rule: not resolved (review: "resolved: 1" for a
+                    # record a retry had just rejected with a new entry).
+                    report.still_failing.append(entry.id)
+                    report.failing_as[entry.id] = again[entry.source_key]
                 else:
                     report.resolved.append(entry.id)
         return report
@@ -315,6 +331,46 @@ class ExceptionsInbox:
                     done.append(entry.id)
             uow.commit()
         return done
+
+
+# ambiguous_match rules that are warnings (the record joined or took the key); the other,
+# natural_key, rejects it.
+_APPLIED_MATCH_RULES = frozenset({"same_system", "sent_key"})
+
+
+def _warning(kind: str, rule: str | None) -> bool:
+    """An entry a record raises and is applied anyway (ingest files these warnings in the
+    inbox too): it says nothing of a rejection."""
+    return kind == ProblemKind.OWNERSHIP_VIOLATION or (
+        kind == ProblemKind.AMBIGUOUS_MATCH and rule in _APPLIED_MATCH_RULES
+    )
+
+
+def _failing_again(
+    uow: UnitOfWork, system: str, domain: str, batch_id: str, closed: list[ExceptionEntry]
+) -> dict[str, list[int]]:
+    """Source key -> the open entries (newest last) a retry's batch raised, or counted an
+    attempt at, for records of these closed entries that it rejected again (or found stale)
+    under another rule; records it applied are left out."""
+    keys = {e.source_key for e in closed if e.source_key}
+    if not keys:
+        return {}
+    found = uow.open_exception_keys(domain, system, keys)
+    candidates = {
+        entry.id
+        for entries in found.values()
+        for entry in entries
+        if not _warning(entry.kind, entry.rule)
+    }
+    if not candidates:
+        return {}
+    raised = uow.exceptions_by_id(candidates)
+    again: dict[str, list[int]] = {}
+    for key, entries in found.items():
+        ids = sorted(e.id for e in entries if e.id in raised and raised[e.id].batch_id == batch_id)
+        if ids:
+            again[key] = ids
+    return again
 
 
 def _api_shape(entry: ExceptionEntry) -> bool | None:

@@ -3,6 +3,7 @@ rejects beside them."""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import fnmatch
@@ -26,6 +27,22 @@ def fingerprint(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+# Byte order marks a file of nothing may start with (UTF-8, UTF-16).
+_BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+# Files up to this size are looked into for content; a larger one has some.
+_SMALL = 1 << 16
+
+
+def _empty(path: Path) -> bool:
+    """Whether a file holds nothing but a byte order mark and blank lines."""
+    if path.stat().st_size > _SMALL:
+        return False
+    data = path.read_bytes()
+    for bom in _BOMS:
+        data = data.removeprefix(bom)
+    return not data.strip(b" \t\r\n\x00")
 
 
 def _unique_name(path: Path, folder: Path) -> Path:
@@ -74,7 +91,10 @@ class FileClaim:
         self.path = path
         self.name = path.name
         self.settings = settings
-        self.fingerprint = fingerprint(path)
+        # An empty file has no content to have been ingested before: with one, every empty
+        # file after the first was set aside as a duplicate of it (an empty CSV file, which
+        # is refused, of an empty JSON Lines file, which is read), never refused or read.
+        self.fingerprint: str | None = None if _empty(path) else fingerprint(path)
 
     def records(self) -> Iterator[SourceRecord | ReadFailure]:
         """The file's records."""
@@ -83,7 +103,8 @@ class FileClaim:
     def header_problem(
         self, system: str, missing_columns: Callable[[Sequence[str]], list[str]]
     ) -> str | None:
-        """Why the file's header cannot serve the mapping (None: it can, or has none)."""
+        """Why the file's header cannot serve the mapping (None: it can; an empty file has
+        none, and is refused)."""
         return header_problem(
             self.path, self.settings, system, missing_columns, f"{system}.{self.domain}"
         )

@@ -266,6 +266,10 @@ def read_csv(
                     raw = lines.first()
                 yield ReadFailure(f"{name}:{start}", "csv_syntax", error, raw)
                 continue
+            if header is None and _blank(row):
+                # Blank lines before the header (read_header skips them too): the header
+                # was [] and every row failed "expected 0 fields".
+                continue
             if header is None:
                 header = [h.strip() for h in row]
                 dupes = sorted({h for h in header if header.count(h) > 1})
@@ -356,7 +360,8 @@ def read_header(path: Path, *, delimiter: str = ",", encoding: str = "utf-8") ->
     # any of the first rows, and refused the whole file for what the reader takes as one
     # bad line.
     with path.open(encoding=encoding, errors=_MARK_ERRORS, newline="") as handle:
-        row = next(csv.reader(handle, delimiter=delimiter), [])
+        # The first line that is not blank, as read_csv takes it ([]: the file has none).
+        row = next((r for r in csv.reader(handle, delimiter=delimiter) if not _blank(r)), [])
     line = delimiter.join(row)
     bad = line.find(_UNDECODABLE)
     if bad >= 0:
@@ -367,6 +372,11 @@ def read_header(path: Path, *, delimiter: str = ",", encoding: str = "utf-8") ->
             encoding, prefix, len(prefix), len(prefix) + 1, "not in the file's encoding"
         )
     return [h.strip().lstrip("\ufeff") for h in row]
+
+
+def _blank(row: list[str]) -> bool:
+    """A row with nothing in it (a blank line, a byte order mark alone)."""
+    return not any(cell.strip().lstrip("\ufeff") for cell in row)
 
 
 def read_jsonl(path: Path) -> Iterator[SourceRecord | ReadFailure]:
@@ -385,7 +395,7 @@ def read_jsonl(path: Path) -> Iterator[SourceRecord | ReadFailure]:
                 )
                 continue
             try:
-                raw.decode("utf-8")
+                text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
                 # JSON is UTF-8: said as the CSV reader says it (orjson's own words were
                 # "str is not valid UTF-8: surrogates not allowed").
@@ -398,10 +408,8 @@ def read_jsonl(path: Path) -> Iterator[SourceRecord | ReadFailure]:
                 )
                 continue
             try:
-                # orjson reads an integer beyond 64 bits as a float, rounding it (an id of
-                # 20+ digits loses its last ones); the standard library keeps it exact.
-                value: Any = json.loads(raw) if _LONG_DIGITS.search(raw) else orjson.loads(raw)
-            except (orjson.JSONDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+                value: Any = _loads(raw, text, line_no)
+            except ValueError as exc:
                 yield ReadFailure(locator, "json_syntax", str(exc), _shown(raw, "utf-8"))
                 continue
             if not isinstance(value, dict):
@@ -413,6 +421,43 @@ def read_jsonl(path: Path) -> Iterator[SourceRecord | ReadFailure]:
                 )
                 continue
             yield SourceRecord(value, locator)
+
+
+def _loads(raw: bytes, text: str, line_no: int) -> Any:
+    """One JSON Lines line (``raw``, decoded as ``text``) parsed; ValueError with the
+    standard library's message, at the file's line, if it is not JSON."""
+    # orjson reads an integer beyond 64 bits as a float, rounding it (an id of 20+ digits
+    # loses its last ones): the standard library keeps it exact.
+    if not _LONG_DIGITS.search(raw):
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            # orjson also refuses JSON the standard allows, a lone surrogate escape
+            # ("\ud800": "no low surrogate in string"), which the pipeline makes U+FFFD:
+            # the standard library reads the line, and says what a line that is not JSON
+            # lacks.
+            pass
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        # Its position said at the file's line: each line is a text of its own, "line 1".
+        raise ValueError(f"{exc.msg}: line {line_no} column {exc.colno} (char {exc.pos})") from None
+    except _NotJson as exc:
+        raise ValueError(f"{exc}: line {line_no}") from None
+    except RecursionError:
+        # orjson refuses nesting over 1,024 levels; the standard library's parser would
+        # take the stack down instead.
+        raise ValueError(f"nested too deep: line {line_no}") from None
+
+
+class _NotJson(Exception):
+    """What the standard library's parser takes and JSON does not allow."""
+
+
+def _no_constant(name: str) -> Any:
+    """Refuse NaN and the infinities, which the standard library's parser takes (orjson
+    refused them, as JSON does)."""
+    raise _NotJson(f"{name} is not a JSON value")
 
 
 def read_xlsx(path: Path) -> Iterator[SourceRecord | ReadFailure]:

@@ -84,8 +84,8 @@ def header_problem(
     missing_columns: Callable[[Sequence[str]], list[str]],
     mapping: str,
 ) -> str | None:
-    """Why a CSV file's header cannot serve a mapping (None: it can, or the file has no
-    header row): its encoding, its delimiter, or columns the mapping reads.
+    """Why a CSV file's header cannot serve a mapping (None: it can): its encoding, its
+    delimiter, columns the mapping reads, or no header line at all.
 
     Checked once per file, so that a file in the wrong shape is one clear problem rather
     than a failed field of every record.
@@ -116,10 +116,12 @@ def header_problem(
         )
     except csv.Error as exc:
         return f"the header cannot be read as CSV: {exc}"
-    if not any(header):
-        # An empty file: nothing to read, and nothing wrong (partners send one when
-        # nothing changed).
-        return None
+    if not header:
+        # No line but blank ones (0 bytes, a byte order mark alone): it lacks every mapped
+        # column. Taken as "nothing changed", it said "received 0, rejected 0" and exit 0
+        # even under --strict, for what is as likely a failed export; a file with its
+        # header and no rows says "nothing changed" and is read.
+        return "no header line: the file is empty"
     missing = missing_columns(header)
     if not missing:
         return None
