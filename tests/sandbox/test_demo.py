@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,41 @@ def test_a_relative_store_path_is_next_to_the_landscape_only_when_the_landscape_
     assert resolve_store_url("sqlite:///x.db", landscape) == f"sqlite:///{tmp_path / 'x.db'}"
     monkeypatch.setenv("MASTERSYNC_STORE", "sqlite:///y.db")
     assert resolve_store_url(None, landscape) == f"sqlite:///{tmp_path / 'y.db'}"
+
+
+def test_the_starter_erp_mapping_reads_every_number_of_its_files_the_german_way(
+    tmp_path: Path,
+) -> None:
+    """Review: prices were read as 1.234,50 but pack and break quantities with a decimal
+    point, so a pallet of 1.200 became 1.2 and a price break from 1.000 pieces joined the
+    break from 1 (and was lost), both accepted without a word."""
+    write_landscape(tmp_path)
+    landscape = load_landscape(tmp_path / "landscape.yaml")
+    item = landscape.mapper("erp", "item").map(
+        {
+            "ITEM_NO": "A1",
+            "CHANGE_NO": "1",
+            "DESCRIPTION": "Box",
+            "BASE_UOM": "ST",
+            "STATUS": "A",
+            "CASE_QTY": "1.000",
+            "PALLET_QTY": "12,5",
+            "LIST_PRICE": "1.234,50",
+            **dict.fromkeys(("EAN", "CASE_EAN", "COST_PRICE", "VENDOR_NO", "ORIGIN", "HS_CODE")),
+        }
+    )
+    levels = {p["level"]: p["quantity"] for p in item.values["pack_levels"]}
+    assert (levels["case"], levels["pallet"]) == (1000, Decimal("12.5"))
+    price = landscape.mapper("erp", "price").map(
+        {
+            "ITEM_NO": "A1",
+            "PRICE_LIST": "LIST",
+            "CURRENCY": "EUR",
+            "UOM": "ST",
+            "PRICE": "9,90",
+            "MIN_QTY": "1.000",
+            "VALID_FROM": "01.01.2026",
+            "CHANGE_NO": "1",
+        }
+    )
+    assert price.values["min_quantity"] == 1000
