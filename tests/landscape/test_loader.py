@@ -649,3 +649,33 @@ def test_a_filter_comparing_an_enumerated_field_with_its_values_loads(
     shop = SHOP.replace("lifecycle_stat == 'active'", condition)
     path = write(tmp_path, LANDSCAPE.replace("domains:", shop + "domains:"))
     assert load_landscape(path).subscriptions["shop.items"].name == "items"
+
+
+@pytest.mark.parametrize(
+    ("spec", "line", "where", "given", "near"),
+    [
+        ("{from: ST, map: {A: aproved, N: draft}}", 6, "map.A", "aproved", "approved"),
+        ("{const: actve}", 6, "const", "actve", "active"),
+        ("{from: ST, map: {A: active}, default: gone}", 6, "default", "gone", None),
+        # The case conversion comes after the map: this one gives 'Active'.
+        ("{from: ST, map: {A: active}, case: title}", 6, "map.A", "active", "active"),
+    ],
+    ids=["map", "const", "default", "case"],
+)
+def test_a_value_map_giving_an_enumerated_field_no_value_of_it_is_refused_at_its_line(
+    tmp_path: Path, spec: str, line: int, where: str, given: str, near: str | None
+) -> None:
+    """Review: a value map of `A: aproved` passed `check`, and every record with that code
+    was rejected at ingest, the error naming the data row instead of the mapping's line."""
+    mapping = MAPPING + f"  lifecycle_state: {spec}\n"
+    path = write(tmp_path, mapping=mapping)
+    [problem] = problems(path)
+    assert problem.startswith(f"{tmp_path / 'item.yaml'}:{line}: "), problem
+    assert f"fields.lifecycle_state.{where}: 'lifecycle_state' holds one of draft, " in problem
+    assert f"; {given!r} is none of them" in problem
+    assert problem.endswith(f"; did you mean {near!r}?" if near else "none of them"), problem
+
+
+def test_a_value_map_giving_an_enumerated_field_its_values_loads(tmp_path: Path) -> None:
+    mapping = MAPPING + "  lifecycle_state: {from: ST, map: {A: ACTIVE, X: null}, case: lower}\n"
+    assert load_landscape(write(tmp_path, mapping=mapping)).mapper("erp", "item")

@@ -278,9 +278,11 @@ def _check_mapping(
     dspec = DOMAINS[domain]
     for target, value in spec.fields.items():
         try:
-            dspec.field_at(target)
+            shape = dspec.field_at(target)
         except LookupError as exc:
             raise ConfigError(str(exc), (*loc, "fields", target)) from None
+        if isinstance(value, ValueOp) and shape.choices:
+            _check_choices(target, value, shape.choices, (*loc, "fields", target))
         if isinstance(value, ValueOp) and value.ref is not None:
             expected = dspec.references.get(target)
             if expected is None:
@@ -308,6 +310,32 @@ def _check_mapping(
                         f"(it has: {', '.join(names) or 'none'})",
                         (*loc, "fields", target, "ref", "by"),
                     )
+
+
+def _check_choices(
+    target: str, value: ValueOp, choices: tuple[str, ...], loc: tuple[str | int, ...]
+) -> None:
+    """Every text a value map, constant or default gives an enumerated field is one of its
+    values: another (a typo, 'aproved') rejected every record that has the code, and the
+    error named the data row, not the mapping."""
+    case = {"upper": str.upper, "lower": str.lower, "title": str.title}.get(value.case or "")
+    given: list[tuple[tuple[str | int, ...], Any]] = [
+        (("map", key), out) for key, out in (value.map or {}).items()
+    ]
+    if value.has_const:
+        given.append((("const",), value.const))
+    given.append((("default",), value.default))
+    for where, out in given:
+        if not isinstance(out, str):
+            continue  # null (no value), or not text: the model says what it makes of it
+        # The case conversion comes after the map (values.compile_value); not a default's.
+        shown = case(out) if case is not None and where[0] != "default" else out
+        if shown not in choices:
+            raise ConfigError(
+                f"{target!r} holds one of {', '.join(choices)}; {out!r} is none of them"
+                f"{_suggest(shown, choices)}",
+                (*loc, *where),
+            )
 
 
 def _secrets(
