@@ -119,5 +119,17 @@ def test_an_unknown_event_or_one_of_another_domain_is_an_error_naming_it(
         # The subscription's own event, as before.
         code, out = cli("replay", "-s", "shop.items", "--event", item.event_id, landscape=landscape)
         assert code == 0 and "1 event(s) of item selected for shop.items" in out, out
+        # A master id no record has, or a record of another domain: the same (review: "0
+        # event(s) selected", exit 0, where SYSTEM:KEY was looked up and refused).
+        for master, said in (
+            ("itm_nope", "error: no golden record 'itm_nope'"),
+            (
+                customer.master_id,
+                f"error: {customer.master_id} is a customer record; subscription shop.items "
+                "carries item",
+            ),
+        ):
+            code, out = cli("replay", "-s", "shop.items", "--master", master, landscape=landscape)
+            assert code == 1 and said in out and "selected" not in out, out
     finally:
         store.close()

@@ -305,6 +305,18 @@ def replay(
         why = _event_elsewhere(hub, event, sub.domain, subscription)
         hub.close()
         fail(why)
+    if master is not None and not plan.events:
+        # Likewise a master id (as opposed to SYSTEM:KEY, looked up above) no record has.
+        with hub.store.unit_of_work(write=False) as uow:
+            record = uow.golden(master)
+        if record is None or record.domain != sub.domain:
+            hub.close()
+            fail(
+                f"no golden record {master!r}"
+                if record is None
+                else f"{master} is a {record.domain} record; subscription {subscription} "
+                f"carries {sub.domain}"
+            )
     console.print(f"{len(plan.events)} event(s) of {sub.domain} selected for {subscription}")
     for _, e in plan.events[:10]:
         console.print(f"  {e.occurred_at[:19]} {e.master_id} v{e.version} {e.kind}", markup=False)
