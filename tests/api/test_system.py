@@ -154,5 +154,7 @@ def test_delivery_stats_carry_every_figure_the_store_gives() -> None:
     from mastersync.api.schemas import DeliveryStats
     from mastersync.domain.delivery import SubscriptionStats
 
-    stats = SubscriptionStats("shop.items", 1, 0, 5, 0, 3, 0, None, 10.0, 20.0, unchanged=2)
+    stats = SubscriptionStats(
+        "shop.items", 1, 0, 5, 0, 3, 0, None, 10.0, 20.0, unchanged=2, replayed=4, replaying=1
+    )
     assert DeliveryStats(**vars(stats)).model_dump() == vars(stats)

@@ -33,6 +33,23 @@ def test_deliveries_keep_every_figure_in_80_columns_with_open_deliveries() -> No
     assert all(len(line.rstrip()) <= 80 for line in out.splitlines())
 
 
+def test_deliveries_say_the_replays_under_the_table_in_80_columns() -> None:
+    """Review: replays were counted into delivered and skipped with the versions they sent
+    again; counted apart, they must still show (an eleventh column does not fit in 80)."""
+    stats = [
+        SubscriptionStats(
+            "myrest.items", 129, 0, 4_579, 0, 599, 0, None, 39, 41, replayed=129, replaying=129
+        ),
+        SubscriptionStats("wms.items", 0, 0, 3_552, 0, 0, 0, None, 39, 41, replayed=1_000),
+        SubscriptionStats("crm.customers", 0, 0, 1_696, 0, 10, 0, None, 5_890, 6_467),
+    ]
+    out = rendered(deliveries_table(stats))
+    assert "myrest.items: 129 sent again by replays, 129 of them still open" in out
+    assert "wms.items: 1,000 sent again by replays\n" in out
+    assert "crm.customers: " not in out
+    assert all(len(line.rstrip()) <= 80 for line in out.splitlines())
+
+
 def test_an_ingest_report_keeps_its_counts_whole_beside_a_long_file_name() -> None:
     from mastersync.cli.render import report_table
     from mastersync.pipeline.ingest import BatchReport

@@ -150,6 +150,10 @@ class DeliveryStats(_Doc):
     p99_ms: float | None
     # Of the skipped, the versions that sent the consumer nothing new.
     unchanged: int = 0
+    # pending..skipped count each version once; the deliveries replays queued, and of them
+    # the still open, are these.
+    replayed: int = 0
+    replaying: int = 0
 
 
 class AuditOut(_Doc):

@@ -211,7 +211,8 @@ def deliveries(
     ctx: typer.Context,
     bus: Annotated[str | None, typer.Option(help=_BUS_HELP)] = None,
 ) -> None:
-    """Per subscription: lag, pending, retrying, dead, delivered, p50/p99 latency."""
+    """Per subscription: lag, pending, retrying, dead, delivered, skipped (each version
+    once), p50/p99 latency; replays under the table."""
     hub = options(ctx).hub()
     subs = {s.id: s.domain for s in hub.landscape.subscriptions.values()}
     with hub.store.unit_of_work(write=False) as uow:

@@ -340,6 +340,14 @@ def deliveries_table(
         for s in stats
         if s.unchanged
     ]
+    # The figures above count each version once (a replayed one by what the replay made of
+    # it): the replays themselves are said here, or one in flight would not show at all.
+    waiting += [
+        f"  {s.subscription}: {s.replayed:,} sent again by replays"
+        + (f", {s.replaying:,} of them still open" if s.replaying else "")
+        for s in stats
+        if s.replayed
+    ]
     return Group(table, Text("\n".join(waiting))) if waiting else table
 
 

@@ -254,6 +254,10 @@ class Applied:
 class SubscriptionStats:
     """How one subscription is keeping up."""
 
+    # Pending to skipped count versions (events it queued), each once, by what became of it
+    # through its first delivery and any replays: delivered if one was, else retrying or
+    # pending while one is open, else its latest delivery's outcome. Counting deliveries, a
+    # replayed dead letter counted twice (settled as skipped, then the replay's outcome).
     subscription: str
     pending: int
     retrying: int
@@ -267,6 +271,9 @@ class SubscriptionStats:
     p99_ms: float | None
     # Of the skipped: versions that sent the consumer nothing new (see UNCHANGED).
     unchanged: int = 0
+    # Deliveries replays queued (each version once per replay), and of them the still open.
+    replayed: int = 0
+    replaying: int = 0
 
 
 # How a delivery skipped for sending the consumer nothing new says so (its last error).

@@ -814,13 +814,27 @@ class SqlDeliveryQueue:
             ),
             else_=d.status,
         )
-        q = sa.select(d.subscription, kind, sa.func.count(), sa.func.min(d.occurred_at)).group_by(
-            d.subscription, kind
-        )
-        for sub, status, n, first in self.conn.execute(q):
-            counts[sub][status] = n
+        # First deliveries and replays apart: each version has one first delivery, and is
+        # counted by it unless a replay sent it again (corrected below).
+        again = d.replay != ""
+        q = sa.select(
+            d.subscription, again, kind, sa.func.count(), sa.func.min(d.occurred_at)
+        ).group_by(d.subscription, again, kind)
+        replayed: dict[str, int] = defaultdict(int)
+        replaying: dict[str, int] = defaultdict(int)
+        for sub, is_replay, status, n, first in self.conn.execute(q):
+            if is_replay:
+                replayed[sub] += n
+                replaying[sub] += n if status in _OPEN else 0
+            else:
+                counts[sub][status] = n
             if status in _OPEN and (sub not in oldest or first < oldest[sub]):
                 oldest[sub] = first
+        for sub, was, now, n in self._replayed_outcomes(kind):
+            # A replayed version moves from its first delivery's outcome to its own.
+            if was is not None:
+                counts[sub][was] = counts[sub].get(was, 0) - n
+            counts[sub][now] = counts[sub].get(now, 0) + n
         out = []
         for sub in sorted(set(subscriptions) | set(counts)):
             c = counts.get(sub, {})
@@ -858,9 +872,60 @@ class SqlDeliveryQueue:
                     _percentile(recent, 0.5),
                     _percentile(recent, 0.99),
                     c.get("unchanged", 0),
+                    replayed.get(sub, 0),
+                    replaying.get(sub, 0),
                 )
             )
         return out
+
+    def _replayed_outcomes(
+        self, kind: sa.ColumnElement[str]
+    ) -> list[tuple[str, str | None, str, int]]:
+        """Per subscription, the versions a replay sent again, by their first delivery's
+        outcome (``kind``; None: none was queued) and the version's own: delivered if any
+        of its deliveries was, else retrying or pending while one is open, else its latest."""
+        d = deliveries.c
+        # Only the versions with a replay (the rest are counted by their first delivery),
+        # each with all its deliveries, through the (subscription, event, replay) index.
+        sent_again = (
+            sa.select(d.subscription, d.event_id).where(d.replay != "").distinct().subquery()
+        )
+        rank = sa.case(
+            (d.status == DeliveryStatus.DELIVERED.value, 3),
+            (d.status == DeliveryStatus.RETRYING.value, 2),
+            (d.status == DeliveryStatus.PENDING.value, 1),
+            else_=0,
+        )
+        version = (d.subscription, d.event_id)
+        ranked = (
+            sa.select(
+                d.subscription,
+                kind.label("now"),
+                sa.func.max(sa.case((d.replay == "", kind)))
+                .over(partition_by=version)
+                .label("was"),
+                sa.func.row_number()
+                .over(partition_by=version, order_by=(rank.desc(), d.id.desc()))
+                .label("n"),
+            )
+            .select_from(
+                deliveries.join(
+                    sent_again,
+                    sa.and_(
+                        d.subscription == sent_again.c.subscription,
+                        d.event_id == sent_again.c.event_id,
+                    ),
+                )
+            )
+            .subquery()
+        )
+        r = ranked.c
+        q = (
+            sa.select(r.subscription, r.was, r.now, sa.func.count())
+            .where(r.n == 1)
+            .group_by(r.subscription, r.was, r.now)
+        )
+        return [(sub, was, now, int(n)) for sub, was, now, n in self.conn.execute(q)]
 
     def replay_events(
         self, selection: ReplaySelection, domain: str
