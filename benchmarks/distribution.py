@@ -37,7 +37,7 @@ import psycopg
 
 from mastersync.backends.nats.bus import delete_stream
 from mastersync.bootstrap import open_store
-from mastersync.cli import tune_gc
+from mastersync.cli.commands import tune_gc
 from mastersync.connectors.sandbox.target import SandboxTarget
 from mastersync.landscape import load_landscape
 from mastersync.pipeline.ingest import Ingestor

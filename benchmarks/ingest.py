@@ -32,7 +32,7 @@ import psycopg
 from stdnum import ean
 
 from mastersync.bootstrap import open_store
-from mastersync.cli import tune_gc
+from mastersync.cli.commands import tune_gc
 from mastersync.domain.landscape.model import Landscape
 from mastersync.domain.landscape.policy import compile_landscape
 from mastersync.pipeline.ingest import Ingestor

@@ -36,7 +36,7 @@ import warnings
 from collections.abc import Iterable
 from typing import Any
 
-from mastersync.cli import tune_gc
+from mastersync.cli.commands import tune_gc
 from mastersync.domain.matching import MatchConfig, Matcher, default_config
 from mastersync.domain.matching.starting import starting_parameters
 

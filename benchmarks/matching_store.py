@@ -32,7 +32,7 @@ from matching import _percentile, _pools, golden_customer, variant
 
 from mastersync.backends.sql.matching import key_hash
 from mastersync.bootstrap import open_store
-from mastersync.cli import tune_gc
+from mastersync.cli.commands import tune_gc
 from mastersync.domain.ingest import Incoming
 from mastersync.domain.landscape.model import Landscape
 from mastersync.domain.landscape.policy import compile_landscape
