@@ -65,7 +65,7 @@ def test_init_check_and_refusal_to_overwrite(estate: Path) -> None:
     assert (estate / "estate" / "mappings" / "erp-item.yaml").exists()
     code, out = cli("check", landscape=landscape)
     assert code == 0
-    assert "ok" in out
+    assert ": 5 systems, 12 inbound mappings, 3 subscriptions" in out, out
     assert "erp.item:" in out
     code, out = cli("init", str(estate / "estate"))
     assert code == 1

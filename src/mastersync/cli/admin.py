@@ -50,7 +50,8 @@ def init(
             fail(f"cannot make the folder {folder}: {exc.strerror or exc}")
     console.print(
         f"wrote {path} and {directory / 'mappings'}/ "
-        f"({len(compiled.config.systems)} systems, {len(compiled.mappers)} mappings)"
+        f"({len(compiled.config.systems)} systems, {len(compiled.mappers)} inbound mappings, "
+        f"{len(compiled.subscriptions)} subscriptions)"
     )
     console.print(
         f"next: edit it, then `mastersync -l {path} check` and "
@@ -90,7 +91,9 @@ def check(
     if system is None:
         console.print(
             f"[green]ok[/] {escape(str(path))}: {len(compiled.config.systems)} systems, "
-            f"{len(compiled.mappers)} mappings, "
+            # Inbound only: a subscription's mapping is counted with its subscription (three
+            # mapping files read "1 mappings" to a reviewer).
+            f"{len(compiled.mappers)} inbound mappings, "
             f"{len(compiled.subscriptions)} subscriptions",
             markup=True,
         )
