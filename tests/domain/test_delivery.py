@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import random
 from decimal import Decimal
-from typing import Any
 
 import orjson
 import pytest
@@ -33,7 +32,6 @@ from mastersync.domain.problems import ConfigError
 from mastersync.domain.subscriptions import (
     Operation,
     OutboundMappingFailed,
-    Subscription,
     compile_subscription,
 )
 
@@ -169,38 +167,6 @@ def subscription(**cfg: object) -> object:
         DeliveryConfig(),
         ITEM_FIELDS,
     )
-
-
-def _sub(config: dict[str, Any]) -> Subscription:
-    return compile_subscription(
-        "shop", "items", SubscriptionConfig.model_validate(config), DeliveryConfig(), ITEM_FIELDS
-    )
-
-
-def test_a_field_cleared_in_the_golden_record_goes_out_as_null() -> None:
-    """Review: a price cleared at the ERP was left out of the consumer's payload, so a
-    consumer that merges what it is sent (a PUT keeping fields it was not given) kept the
-    old price for good. Mapped, projected or whole, a field the record lacks is null."""
-    state = {"sku": "A1", "name": "Pen"}  # list_price cleared since the last version
-    mapped = _sub(
-        {
-            "domain": "item",
-            "mapping": {"fields": {"code": "sku", "price": "list_price", "m.w": "net_weight_kg"}},
-        }
-    )
-    assert mapped.payload(mapped.view("itm_1", 2, state)) == {
-        "code": "A1",
-        "price": None,
-        "m": {"w": None},
-    }
-    projected = _sub({"domain": "item", "fields": ["sku", "list_price"]})
-    assert projected.payload(projected.view("itm_1", 2, state)) == {
-        "sku": "A1",
-        "list_price": None,
-    }
-    whole = _sub({"domain": "item"}).payload(_sub({"domain": "item"}).view("itm_1", 2, state))
-    assert set(whole) == set(ITEM_FIELDS)
-    assert (whole["sku"], whole["name"], whole["list_price"]) == ("A1", "Pen", None)
 
 
 def test_filter_projection_and_mapping() -> None:

@@ -6,7 +6,7 @@ import dataclasses
 import datetime as dt
 import difflib
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -38,8 +38,6 @@ META_FIELDS = ("_master_id", "_version", "_domain")
 # Outbound, `_keys.<reference field>` is the consumer's own key(s) for the referenced record.
 KEYS_FIELD = "_keys"
 _KEYS_USE = re.compile(r"\b_keys\.([A-Za-z_][A-Za-z0-9_]*)")
-# A name a path or condition may read (a field, a part of a nested path).
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class Operation(StrEnum):
@@ -151,23 +149,8 @@ def _needs_shaping(spec: Any) -> bool:
     return isinstance(spec, dt.date | Decimal)
 
 
-def _canonical_shape(fields: tuple[str, ...]) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
-    """The projected canonical record, ``fields`` the record lacks as null."""
-
-    def shape(view: Mapping[str, Any]) -> dict[str, Any]:
-        # A field the golden record no longer has (cleared at its source) goes out as null:
-        # left out, a consumer that merges what it is sent kept the old value for good.
-        out: dict[str, Any] = dict.fromkeys(fields)
-        out.update((k, v) for k, v in view.items() if not k.startswith("_"))
-        return out
-
-    return shape
-
-
-def _reads_any(paths: list[str], fields: Sequence[str]) -> bool:
-    """Whether any of these paths or conditions names one of ``fields``."""
-    names = {m.group(0) for text in paths for m in _NAME.finditer(text)}
-    return not names.isdisjoint(fields)
+def _canonical_shape(view: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in view.items() if not k.startswith("_")}
 
 
 def _paths_of(spec: Any) -> list[str]:
@@ -375,7 +358,7 @@ def compile_subscription(
         for target, spec in cfg.mapping.fields.items():
             loc = ("mapping", "fields", target)
             _check_reads(_paths_of(spec), cfg.domain, domain_fields, loc)
-    shape = _canonical_shape(tuple(cfg.fields) if cfg.fields is not None else domain_fields)
+    shape: Callable[[Mapping[str, Any]], dict[str, Any]] = _canonical_shape
     if cfg.mapping is not None:
         try:
             compiled = compile_fields(
@@ -385,18 +368,12 @@ def compile_subscription(
             raise ConfigError(exc.message, ("mapping", "fields", *exc.loc)) from None
         # Walking every payload costs a few µs a delivery: only for mappings that need it.
         shaping = _needs_shaping(cfg.mapping.model_dump(exclude_none=True))
-        # A target whose value is gone goes out as null (see _canonical_shape), unless it
-        # reads only fields the projection leaves out: the consumer never had those.
-        nulls = [
-            cfg.fields is None or _reads_any(_paths_of(spec), cfg.fields)
-            for spec in cfg.mapping.fields.values()
-        ]
 
         def mapped(view: Mapping[str, Any]) -> dict[str, Any]:
             out: dict[str, Any] = {}
-            for field, keep_null in zip(compiled, nulls, strict=True):
+            for field in compiled:
                 try:
-                    produce(field, view, out, keep_null=keep_null)
+                    produce(field, view, out)
                 except FieldFailure as exc:
                     raise OutboundMappingFailed(exc.field, exc.rule, exc.message) from None
             if not shaping:

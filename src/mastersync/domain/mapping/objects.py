@@ -37,11 +37,8 @@ def compile_fields(fields: Mapping[str, Any], system: str) -> list[CompiledField
     return compiled
 
 
-def produce(
-    field: CompiledField, rec: Mapping[str, Any], out: dict[str, Any], *, keep_null: bool = False
-) -> None:
-    """Produce one target value into ``out`` (dotted targets nested; nulls left out, or with
-    ``keep_null`` written as null)."""
+def produce(field: CompiledField, rec: Mapping[str, Any], out: dict[str, Any]) -> None:
+    """Produce one target value into ``out`` (dotted targets nested, nulls left out)."""
     target, parts, fn = field
     try:
         value = fn(rec)
@@ -55,7 +52,7 @@ def produce(
         # A value no rule foresaw must fail its record, not the batch (or, outbound, hold up
         # a subscription): it is reported with its field like any other mapping problem.
         raise FieldFailure(target, "unexpected", f"{type(exc).__name__}: {exc}") from None
-    if value is None and not keep_null:
+    if value is None:
         return
     if len(parts) == 1:
         out[target] = value
