@@ -927,15 +927,21 @@ def test_a_retry_rejected_under_another_rule_is_still_failing_and_names_the_new_
     mapping = landscape.parent / "mappings" / "erp-item.yaml"
     text = mapping.read_text()
     assert "D: discontinued}" in text
-    mapping.write_text(text.replace("D: discontinued}", "D: discontinued, Q: blocked}"))
+    mapping.write_text(text.replace("D: discontinued}", "D: discontinued, Q: active}"))
+    # ... and a GTIN made a must meanwhile, which A3 lacks. (The review's case, a map to a
+    # state the model has not, `check` now refuses; any other rule is the same case.)
+    steward = landscape.read_text()
+    gtin = "{field: gtin, rule: required, severity: warning}"
+    assert gtin in steward
+    landscape.write_text(steward.replace(gtin, "{field: gtin, rule: required}"))
     code, out = cli("exceptions", "retry", str(status.id), landscape=landscape)
     assert code == 0, out
     with store.unit_of_work(write=False) as uow:
-        [enum] = uow.exceptions(ExceptionFilter(source_key="A3"))
+        [now] = uow.exceptions(ExceptionFilter(source_key="A3"))
     store.close()
-    assert (enum.kind, enum.rule) == ("validation_error", "enum")
+    assert (now.kind, now.field, now.rule) == ("validation_error", "gtin", "required")
     assert "resolved: 0, still failing: 1, skipped: 0" in out
-    assert f"#{status.id} (closed: its record now fails as #{enum.id})" in out
+    assert f"#{status.id} (closed: its record now fails as #{now.id})" in out
 
 
 def test_a_signal_names_what_the_stop_left_in_the_outbox(tmp_path: Path) -> None:
