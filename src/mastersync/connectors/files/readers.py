@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import csv
 import json
+import math
 import re
 from collections import deque
 from collections.abc import Iterator
@@ -438,7 +439,7 @@ def _loads(raw: bytes, text: str, line_no: int) -> Any:
             # lacks.
             pass
     try:
-        return json.loads(text, parse_constant=_no_constant)
+        return json.loads(text, parse_constant=_no_constant, parse_float=_finite)
     except json.JSONDecodeError as exc:
         # Its position said at the file's line: each line is a text of its own, "line 1".
         raise ValueError(f"{exc.msg}: line {line_no} column {exc.colno} (char {exc.pos})") from None
@@ -452,6 +453,15 @@ def _loads(raw: bytes, text: str, line_no: int) -> Any:
 
 class _NotJson(Exception):
     """What the standard library's parser takes and JSON does not allow."""
+
+
+def _finite(text: str) -> float:
+    """A JSON number as a float, refusing one beyond a double (1e400), as orjson did: the
+    standard library makes it infinity, which the record's retry payload stored as null."""
+    value = float(text)
+    if math.isinf(value):
+        raise _NotJson(f"number {text} is infinity when parsed as double")
+    return value
 
 
 def _no_constant(name: str) -> Any:
