@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import get_origin
 
-from mastersync.connectors.registry import check_writes, specs
+from mastersync.connectors.registry import applies_keys_once, check_writes, specs
 
 
 def test_every_connector_with_settings_per_subscription_names_them() -> None:
@@ -27,3 +27,12 @@ def test_a_subscription_with_write_settings_of_its_own_passes() -> None:
     # A connector that writes whatever it is sent, or a system without one: nothing to say.
     assert check_writes({"type": "sandbox"}, ["items"]) == []
     assert check_writes({}, ["items"]) == []
+
+
+def test_whether_a_connector_applies_each_key_once_is_known_from_its_settings() -> None:
+    """Review: `replay` said a dead letter was "sent again" where the deliverer, which asks
+    the connector, skipped it as superseded: the replay's plan now asks the same."""
+    assert applies_keys_once({"type": "sandbox", "database": "x.db"}) is True
+    for kind in ("files", "rest", "sql", "edi", "tryton", "akeneo", "bottlecrm"):
+        assert applies_keys_once({"type": kind}) is False, kind
+    assert applies_keys_once({}) is False

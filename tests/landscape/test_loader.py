@@ -576,21 +576,6 @@ def test_a_subscription_its_connector_has_no_write_settings_for_is_refused(
     assert load_landscape(path).subscriptions["partner.catalog"].name == "catalog"
 
 
-def test_a_subscription_of_a_connector_that_cannot_send_is_refused(tmp_path: Path) -> None:
-    """A webhook receiver with an outbound subscription passed `check`; only `run` said its
-    connector cannot send deliveries."""
-    path = tmp_path / "landscape.yaml"
-    path.write_text(
-        CONSUMER.format(
-            connector="      type: webhook\n      secret: {env: S}\n      domains: [item]"
-        )
-    )
-    [problem] = problems(path)
-    assert problem == (
-        f"{path}:10: systems.partner.outbound.catalog: the webhook connector cannot send deliveries"
-    )
-
-
 def test_a_write_entry_far_from_every_name_lists_what_there_is(tmp_path: Path) -> None:
     """Without a likely meant entry, the check says which there are."""
     path = tmp_path / "landscape.yaml"
@@ -678,4 +663,12 @@ def test_a_value_map_giving_an_enumerated_field_no_value_of_it_is_refused_at_its
 
 def test_a_value_map_giving_an_enumerated_field_its_values_loads(tmp_path: Path) -> None:
     mapping = MAPPING + "  lifecycle_state: {from: ST, map: {A: ACTIVE, X: null}, case: lower}\n"
+    assert load_landscape(write(tmp_path, mapping=mapping)).mapper("erp", "item")
+
+
+def test_a_template_with_an_empty_condition_loads(tmp_path: Path) -> None:
+    """Found by the edit property above: `when: ""` in a list template (no condition, as
+    the mapping reads it) ended loading with JMESPath's EmptyExpressionError."""
+    template = '{when: "", level: {const: each}, quantity: {const: 1}}'
+    mapping = MAPPING + f"  pack_levels:\n    - {template}\n"
     assert load_landscape(write(tmp_path, mapping=mapping)).mapper("erp", "item")

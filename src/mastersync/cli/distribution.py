@@ -17,6 +17,7 @@ from mastersync.cli import early
 from mastersync.cli.common import console, errors, fail, friendly, options
 from mastersync.cli.progress import progress_bar
 from mastersync.cli.render import deliveries_table
+from mastersync.connectors.registry import applies_keys_once
 from mastersync.domain.canonical import DOMAINS
 from mastersync.domain.versions import parse_timestamp
 from mastersync.pipeline.distribution.replay import (
@@ -299,7 +300,10 @@ def replay(
         except NotFound as exc:
             fail(str(exc))
     selection = ReplaySelection(subscription, since, until, master, event, signature)
-    plan = plan_replay(hub.store, selection, sub.domain, new_id)
+    # As the deliverer decides (a consumer that applies whatever comes gets nothing behind
+    # the version it holds), so that what the replay says of dead letters is what it does.
+    keyed = applies_keys_once(hub.landscape.config.systems[sub.system].connector)
+    plan = plan_replay(hub.store, selection, sub.domain, new_id, keyed=keyed)
     if event is not None and not plan.events:
         # A mistyped event id (or one of another domain) said "0 event(s) selected" and
         # exited 0, where an unknown --master is an error.

@@ -12,7 +12,7 @@ from difflib import get_close_matches
 from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -146,8 +146,9 @@ def check_writes(
     if not names or kind is None or kind not in specs():
         return []
     spec = specs()[str(kind)]
-    if Capability.WRITE_UPSERT not in spec.capabilities:
-        return [(name, f"the {kind} connector cannot send deliveries") for name in names]
+    # Capabilities are what a connector shows (`connectors list`), not what the hub goes by
+    # (a connector that has `send`): a plugin that sends without listing write_upsert must
+    # not be refused here. One that cannot send is refused when the hub starts.
     if spec.writes is None:
         return []
     entries = settings.get(spec.writes) or {}
@@ -172,6 +173,23 @@ def check_writes(
             )
         )
     return problems
+
+
+def applies_keys_once(settings: Mapping[str, Any]) -> bool:
+    """Whether the connector a system's settings describe applies each idempotency key
+    once (ports.outbound.KeyedApplying), known from its class without making it."""
+    kind = settings.get("type")
+    if kind is None or str(kind) not in specs():
+        return False
+    module, _, attr = specs()[str(kind)].factory.partition(":")
+    factory = getattr(importlib.import_module(module), attr)
+    if not isinstance(factory, type):
+        # A function making the connector: its class is what it says it returns.
+        try:
+            factory = get_type_hints(factory).get("return")
+        except Exception:  # an annotation only a type checker resolves: not known
+            return False
+    return getattr(factory, "applies_keys_once", False) is True
 
 
 def build(settings: Mapping[str, Any], context: ConnectorContext) -> Any:

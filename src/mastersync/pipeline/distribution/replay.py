@@ -19,6 +19,9 @@ class ReplayPlan:
     replay_id: str
     subscription: str
     events: list[tuple[int, ChangeEvent]]
+    # Whether the consumer applies each idempotency key once: what the deliverer decides
+    # by (resent_as), so what a dead letter's fate is said to be matches what it does.
+    keyed: bool = False
 
 
 @dataclass(frozen=True)
@@ -46,12 +49,18 @@ class QueuedReplay:
 
 
 def plan_replay(
-    store: Store, selection: ReplaySelection, domain: str, new_id: Callable[[str], str]
+    store: Store,
+    selection: ReplaySelection,
+    domain: str,
+    new_id: Callable[[str], str],
+    *,
+    keyed: bool = False,
 ) -> ReplayPlan:
-    """The events a replay selects, oldest first."""
+    """The events a replay selects, oldest first (``keyed``: the consumer applies each
+    idempotency key once)."""
     with store.unit_of_work(write=False) as uow:
         events = uow.replay_events(selection, domain)
-    return ReplayPlan(new_id("rpl"), selection.subscription, events)
+    return ReplayPlan(new_id("rpl"), selection.subscription, events, keyed)
 
 
 def dead_letter_fates(store: Store, plan: ReplayPlan, domain: str) -> list[DeadLetterFate]:
@@ -166,7 +175,9 @@ def _fates(uow: UnitOfWork, plan: ReplayPlan, domain: str) -> list[DeadLetterFat
         applied = held.get(master)
         newest = applied.version if applied is not None else None
         first = firsts.get(events[(master, version)])
-        why[entry.id], _ = resent_as(version, plan.replay_id, newest, first, decided.get(master))
+        why[entry.id], _ = resent_as(
+            version, plan.replay_id, newest, first, decided.get(master), keyed=plan.keyed
+        )
     resent = {(m, v) for e, m, v in entries if e.id is not None and why[e.id] is None}
     fates = []
     for entry, master, version in entries:
