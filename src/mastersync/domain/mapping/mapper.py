@@ -288,6 +288,10 @@ def _roots(spec: MappingSpec) -> Iterable[tuple[str, bool]]:
 
 
 def _expr_roots(path: str, needed: bool) -> Iterable[tuple[str, bool]]:
+    if not path:
+        # An empty template condition is none (compile_object): it reads nothing (JMESPath
+        # refused it, and the landscape failed to load with a traceback).
+        return
     if is_simple_path(path):
         yield path_segments(path)[0], needed
         return
