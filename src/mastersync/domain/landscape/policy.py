@@ -11,6 +11,7 @@ from mastersync.domain.canonical import DOMAINS, DomainSpec
 from mastersync.domain.landscape.model import DomainConfig, Landscape, SystemConfig
 from mastersync.domain.mapping.mapper import Mapper
 from mastersync.domain.mapping.spec import MappingSpec, ValueOp
+from mastersync.domain.mapping.values import CASES
 from mastersync.domain.matching.compiled import compile_config
 from mastersync.domain.matching.config import MatchConfig
 from mastersync.domain.matching.defaults import DEFAULTS, default_config
@@ -318,7 +319,7 @@ def _check_choices(
     """Every text a value map, constant or default gives an enumerated field is one of its
     values: another (a typo, 'aproved') rejected every record that has the code, and the
     error named the data row, not the mapping."""
-    case = {"upper": str.upper, "lower": str.lower, "title": str.title}.get(value.case or "")
+    case = CASES.get(value.case or "")
     given: list[tuple[tuple[str | int, ...], Any]] = [
         (("map", key), out) for key, out in (value.map or {}).items()
     ]

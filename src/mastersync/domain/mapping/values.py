@@ -40,6 +40,14 @@ class Ref:
     by: str | None = None
 
 
+# A value spec's `case`: applied after the value map (what `check` reads a map's outputs by).
+CASES: dict[str, Callable[[str], str]] = {
+    "upper": str.upper,
+    "lower": str.lower,
+    "title": str.title,
+}
+
+
 def _missing(path: str) -> ValueFailure:
     return ValueFailure("missing_field", f"source field {path!r} is not in the record")
 
@@ -377,7 +385,7 @@ def compile_value(spec: Any, system: str) -> ValueFn:
         steps.append(_date(op.datetime, with_time=True))
     unit = _unit(op.unit) if op.unit is not None else None
     rounding = Decimal(1).scaleb(-op.round) if op.round is not None else None
-    case = {"upper": str.upper, "lower": str.lower, "title": str.title}.get(op.case or "")
+    case = CASES.get(op.case or "")
     trim, default, ref = op.trim, op.default, op.ref
     when = compile_condition(op.when) if op.when else None
     if (
