@@ -1,4 +1,5 @@
-"""Compiling subscriptions: what the check refuses of a filter before it filters anything."""
+"""Compiling subscriptions: what the check refuses of a filter before it filters anything;
+what a payload clears."""
 
 from __future__ import annotations
 
@@ -7,7 +8,12 @@ import pytest
 from mastersync.domain.canonical import DOMAINS
 from mastersync.domain.landscape.delivery import DeliveryConfig, SubscriptionConfig
 from mastersync.domain.problems import ConfigError
-from mastersync.domain.subscriptions import Subscription, compile_subscription
+from mastersync.domain.subscriptions import (
+    Subscription,
+    cleared,
+    compile_subscription,
+    mark_cleared,
+)
 
 
 def compiled(domain: str, condition: str) -> Subscription:
@@ -56,3 +62,23 @@ def test_a_filter_comparing_an_enumerated_field_with_its_values_filters_as_writt
     sub = compiled("customer", "lifecycle_state == 'active' || lifecycle_state == 'pending'")
     assert sub.matches({"lifecycle_state": "pending"})
     assert not sub.matches({"lifecycle_state": "blocked"})
+
+
+def test_mark_cleared_says_null_for_what_the_consumer_holds_and_the_payload_lacks() -> None:
+    """Fields, and fields of nested objects, the consumer was sent and the new payload
+    lacks go out as null; what it never had, or had as null, stays out; lists are whole."""
+    sent = {"sku": "A1", "brand": "Acme", "dims": {"w": 1, "h": 2}, "tags": [1], "gone": None}
+    payload = {"sku": "A1", "dims": {"w": 1}, "tags": []}
+    assert mark_cleared(payload, sent) == {
+        "sku": "A1",
+        "brand": None,
+        "dims": {"w": 1, "h": None},
+        "tags": [],
+    }
+    assert payload == {"sku": "A1", "dims": {"w": 1}, "tags": []}  # not changed in place
+
+
+def test_cleared_reads_canonical_fields_only() -> None:
+    """A state lacking a field another had is cleared; meta fields do not count."""
+    assert cleared({"sku": "A1"}, {"sku": "A1", "brand": "Acme"})
+    assert not cleared({"sku": "A1", "brand": "X"}, {"sku": "A1", "_version": 3})

@@ -113,6 +113,28 @@ class Subscription:
         return self.shape(view)
 
 
+def cleared(state: Mapping[str, Any], before: Mapping[str, Any]) -> bool:
+    """Whether a record's state lacks a field it had in ``before`` (a value cleared at its
+    source)."""
+    return any(name not in state for name in before if not name.startswith("_"))
+
+
+def mark_cleared(payload: dict[str, Any], sent: Mapping[str, Any]) -> dict[str, Any]:
+    """``payload`` with null for what ``sent`` (the payload the consumer holds) had and it
+    lacks: left out, a field cleared at the source kept its old value at a consumer that
+    merges what it is sent. Nested objects are compared field by field; lists are whole."""
+    out = dict(payload)
+    for name, old in sent.items():
+        if old is None:
+            continue
+        new = out.get(name)
+        if name not in out:
+            out[name] = None
+        elif isinstance(new, dict) and isinstance(old, dict):
+            out[name] = mark_cleared(new, old)
+    return out
+
+
 def _lenient(spec: Any) -> Any:
     """Canonical records leave out what they do not have: outbound, an absent field is null."""
     if isinstance(spec, str):

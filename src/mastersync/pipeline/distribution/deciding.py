@@ -4,6 +4,7 @@ what the round planned is all it reads)."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 from mastersync.domain.delivery import (
@@ -14,7 +15,13 @@ from mastersync.domain.delivery import (
     idempotency_key,
     resent_as,
 )
-from mastersync.domain.subscriptions import Operation, OutboundMappingFailed, Subscription
+from mastersync.domain.subscriptions import (
+    Operation,
+    OutboundMappingFailed,
+    Subscription,
+    cleared,
+    mark_cleared,
+)
 from mastersync.domain.validation import digest
 from mastersync.pipeline.distribution.rounds import Item, Round
 from mastersync.ports.outbound import DeliveryRequest, TransientFailure
@@ -27,12 +34,15 @@ def decide(
     trace_id: str | None,
     applied: Applied | None,
     planned: Round,
+    previous: Mapping[str, Any] | None = None,
 ) -> Item:
-    """How one delivery goes this round: a request to send, a wait, or settled unsent."""
+    """How one delivery goes this round: a request to send, a wait, or settled unsent
+    (``previous``: the record's state at the version the consumer holds, if known)."""
     item = Item(d, trace_id, applied)
     if state is None or trace_id is None:
         item.settled, item.terminal = (DeliveryStatus.DEAD, "the event's history is gone"), True
         return item
+    item.state = state
     if not d.replay and applied is not None and applied.version >= d.version:
         item.settled = (
             DeliveryStatus.SKIPPED,
@@ -120,6 +130,8 @@ def decide(
             item.settled = (DeliveryStatus.SKIPPED, f"{UNCHANGED} {applied.version}")
             item.holds = dataclasses.replace(applied, version=d.version)
             return item
+        if not d.replay and applied and previous is not None and cleared(state, previous):
+            payload = mark_cleared(payload, _sent(sub, d, applied, previous, ref_keys))
     item.request = DeliveryRequest(
         sub.id,
         sub.system,
@@ -137,6 +149,20 @@ def decide(
         and (bool(d.replay) or (applied is not None and not applied.active)),
     )
     return item
+
+
+def _sent(
+    sub: Subscription,
+    d: Delivery,
+    applied: Applied,
+    previous: Mapping[str, Any],
+    ref_keys: dict[str, dict[str, str]] | None,
+) -> dict[str, Any]:
+    """The payload the consumer holds: the record at its version, shaped as it was sent."""
+    try:
+        return sub.payload(sub.view(d.master_id, applied.version, previous, ref_keys))
+    except OutboundMappingFailed:
+        return {}  # it was sent something else then; nothing to clear by name
 
 
 def _awaits(item: Item, awaiting: dict[str, list[str]], planned: Round) -> Item:

@@ -6,6 +6,7 @@ import asyncio
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from mastersync.domain.delivery import Applied, DeliveryStatus, after_failure
 from mastersync.domain.golden import ChangeEvent
@@ -99,6 +100,9 @@ class Deliverer:
         sent = list(zip(planned.items, await self._send_all(planned.items), strict=True))
         last = {item.delivery.master_id: (item, outcome) for item, outcome in sent}
         blocked: set[str] = set()
+        # Record states by version, for what a later version clears of the one before it.
+        states = {(m, planned.held[m].version): s for m, s in planned.previous.items()}
+        states.update(_states_of(planned.items))
         for layer in planned.later:
             # Version N + 1 of a record goes only once version N has an outcome that
             # lets it (delivered, skipped or dead; not one to retry).
@@ -110,7 +114,9 @@ class Deliverer:
                     planned.waiting.append(d)
                     continue
                 applied = self._applied_after(*before)
-                items.append(decide(self.sub, d, state, trace, applied, planned))
+                held = states.get((d.master_id, applied.version)) if applied else None
+                items.append(decide(self.sub, d, state, trace, applied, planned, held))
+            states.update(_states_of(items))
             outcomes = await self._send_all(items)
             for item, outcome in zip(items, outcomes, strict=True):
                 last[item.delivery.master_id] = (item, outcome)
@@ -204,3 +210,10 @@ class Deliverer:
             except Exception as exc:  # a connector's unexpected error: worth another try
                 return TransientFailure(f"{type(exc).__name__}: {exc}"), 0.0
             return ack, time.perf_counter() - started
+
+
+def _states_of(items: list[Item]) -> dict[tuple[str, int], dict[str, Any]]:
+    """The record states these items were decided on, by (master id, version)."""
+    return {
+        (i.delivery.master_id, i.delivery.version): i.state for i in items if i.state is not None
+    }

@@ -98,7 +98,7 @@ class Planner:
             if not due and not fresh and not waiting and end is None:
                 return None
             todo = due + fresh
-            states = self._states(uow, todo)
+            states, previous = self._states(uow, todo, applied)
             keys = self._consumer_keys(uow, states)
             coming = self._coming(uow, states, keys)
             replayed = [d.event_id for d in due if d.replay]
@@ -124,8 +124,11 @@ class Planner:
                 later[n - 1].append(planned)
         round_ = Round([], start, end, waiting, later, keys, coming, applied, firsts, decided)
         round_.keyed = self.keyed
+        round_.previous = previous
         round_.items = [
-            decide(sub, d, state, trace, applied.get(d.master_id), round_)
+            decide(
+                sub, d, state, trace, applied.get(d.master_id), round_, previous.get(d.master_id)
+            )
             for d, state, trace in first
         ]
         return round_
@@ -185,38 +188,50 @@ class Planner:
         return fresh, waiting
 
     def _states(
-        self, uow: UnitOfWork, due: list[Delivery]
-    ) -> list[tuple[Delivery, dict[str, Any] | None, str | None]]:
-        """Each delivery's record state at its version, and the trace of that version."""
+        self, uow: UnitOfWork, due: list[Delivery], applied: Mapping[str, Applied]
+    ) -> tuple[list[Planned], dict[str, dict[str, Any]]]:
+        """Each delivery's record state at its version and the trace of that version; and
+        the state at the version the consumer holds of each record it gets a newer one of
+        (what a field cleared since is told by)."""
+        held: dict[str, int] = {}
+        for d in due:
+            if d.master_id in held or d.replay:
+                continue
+            has = applied.get(d.master_id)
+            # A record's first delivery of the round: later ones follow it (see Round.later).
+            held[d.master_id] = has.version if has is not None and has.version < d.version else 0
+        held = {m: v for m, v in held.items() if v > 0}
+        wanted = {(d.master_id, d.version) for d in due} | set(held.items())
         # What this round found, whatever the cache keeps: other deliverers fill it at the
         # same time, and a deep backlog may overflow it, so a miss there is no answer.
-        found = self.cache.get_many((d.master_id, d.version) for d in due)
-        wanted = [d for d in due if (d.master_id, d.version) not in found]
-        if wanted:
-            read = {key: (state, trace) for key, state, trace in self._read_states(uow, wanted)}
+        found = self.cache.get_many(wanted)
+        missing = [key for key in wanted if key not in found]
+        if missing:
+            read = {key: (state, trace) for key, state, trace in self._read_states(uow, missing)}
             found.update(read)
             self.cache.put_many(read)
-        out: list[tuple[Delivery, dict[str, Any] | None, str | None]] = []
+        out: list[Planned] = []
         for d in due:
             at = found.get((d.master_id, d.version))
             out.append((d, *at) if at else (d, None, None))
-        return out
+        previous = {m: found[(m, v)][0] for m, v in held.items() if (m, v) in found}
+        return out, previous
 
     def _read_states(
-        self, uow: UnitOfWork, due: list[Delivery]
+        self, uow: UnitOfWork, due: list[tuple[str, int]]
     ) -> Iterator[tuple[tuple[str, int], dict[str, Any], str]]:
         """States read from the store: the golden record, and for an older version (a
         backlog, a replay) the golden record with the events after it undone, which gives
         every version between as well. A version whose event is gone yields nothing."""
-        current = uow.golden_states({d.master_id for d in due})
+        current = uow.golden_states({master for master, _ in due})
         since: dict[str, int] = {}
-        for d in due:
-            if d.master_id in current and current[d.master_id][0] == d.version:
-                _, state, trace = current[d.master_id]
+        for master, version in due:
+            if master in current and current[master][0] == version:
+                _, state, trace = current[master]
                 if trace is not None:
-                    yield (d.master_id, d.version), state, trace
+                    yield (master, version), state, trace
             else:
-                since[d.master_id] = min(d.version, since.get(d.master_id, d.version))
+                since[master] = min(version, since.get(master, version))
         if not since:
             return
         events = uow.events_for(since, since)
@@ -238,16 +253,16 @@ class Planner:
         # Where the recent events cannot rebuild a state, the whole history can.
         if rebuild:
             full = uow.events_for(rebuild)
-            for d in due:
-                history = full.get(d.master_id, [])
-                event = next((e for e in history if e.event_id == d.event_id), None)
-                folded = state_at(history, d.version) if event is not None else None
+            for master, version in due:
+                if master not in rebuild:
+                    continue
+                history = full.get(master, [])
+                event = next((e for e in history if e.version == version), None)
+                folded = state_at(history, version) if event is not None else None
                 if event is not None and folded is not None:
-                    yield (d.master_id, d.version), folded, event.trace_id
+                    yield (master, version), folded, event.trace_id
 
-    def _consumer_keys(
-        self, uow: UnitOfWork, states: list[tuple[Delivery, dict[str, Any] | None, str | None]]
-    ) -> dict[str, dict[str, str]]:
+    def _consumer_keys(self, uow: UnitOfWork, states: list[Planned]) -> dict[str, dict[str, str]]:
         """The consumer's keys for the records these records reference (when mapped)."""
         return referenced_keys(uow, self.sub, (state for _, state, _ in states), self.siblings)
 

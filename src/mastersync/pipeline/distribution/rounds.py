@@ -69,6 +69,8 @@ class Item:
     digest: str | None = None
     # Skipped as unchanged: what the consumer holds, now as of this version.
     holds: Applied | None = None
+    # The record's state at this version (what the next version's clearing compares with).
+    state: dict[str, Any] | None = None
 
 
 # A delivery with its record's state at that version and the version's trace id.
@@ -104,6 +106,9 @@ class Round:
     decided: dict[str, tuple[int, DeliveryStatus]] = field(default_factory=dict)
     # Whether the consumer applies each idempotency key once (see ports.outbound).
     keyed: bool = False
+    # Master id -> the record's state at the version the consumer holds, for the records
+    # it holds an older version of (what a field cleared since is compared with).
+    previous: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass

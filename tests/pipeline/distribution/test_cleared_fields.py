@@ -1,0 +1,132 @@
+"""A field cleared at its source reaches a consumer that holds the record as null, once;
+a consumer that gets the record for the first time is never sent null."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from mastersync.connectors.sandbox.target import Faults, SandboxConnector
+from mastersync.domain.landscape.model import Landscape
+from mastersync.domain.landscape.policy import compile_landscape
+from mastersync.pipeline.distribution.deliverer import Deliverer
+from mastersync.pipeline.ids import utc_now
+from mastersync.pipeline.ingest import Ingestor
+from mastersync.ports.connector import SourceRecord
+from mastersync.ports.store import Store
+
+LANDSCAPE = {
+    "name": "cleared",
+    "systems": {
+        "erp": {
+            "kind": "erp",
+            "inbound": {
+                "item": {
+                    "key": "sku",
+                    "version": {"from": "v", "kind": "counter"},
+                    "fields": {"sku": "sku", "name": "name", "brand": "brand"},
+                }
+            },
+        },
+        "shop": {
+            "kind": "ecommerce",
+            "delivery": {"batch_size": 50},
+            "outbound": {
+                "items": {
+                    "domain": "item",
+                    "mapping": {"fields": {"handle": "sku", "title": "name", "maker": "brand"}},
+                }
+            },
+        },
+    },
+}
+
+
+class Shop:
+    """The hub, the ERP feeding it and the shop it delivers to, with every payload sent."""
+
+    def __init__(self, store: Store, folder: Path) -> None:
+        self.store = store
+        landscape = compile_landscape(Landscape.model_validate(LANDSCAPE))
+        self.ingestor = Ingestor(store, landscape)
+        self.connector: Any = SandboxConnector(folder / "shop.db", Faults(seed=1))
+        self.sent: list[tuple[int, dict[str, Any]]] = []
+        original = self.connector.send_batch
+
+        async def recording(requests: Any) -> Any:
+            self.sent.extend((r.version, dict(r.payload)) for r in requests)
+            return await original(requests)
+
+        self.connector.send_batch = recording
+        sub = landscape.subscriptions["shop.items"]
+        self.deliverer = Deliverer(store, sub, self.connector, clock=utc_now, direct=True)
+
+    def send(self, *rows: dict[str, Any]) -> None:
+        report = self.ingestor.ingest("erp", "item", [SourceRecord(r) for r in rows])
+        assert report.outcomes["accepted"] == len(rows), report.samples
+
+    def deliver(self) -> list[tuple[int, dict[str, Any]]]:
+        self.sent.clear()
+        for _ in range(3):
+            asyncio.run(self.deliverer.run_once())
+        return list(self.sent)
+
+
+def test_a_cleared_field_goes_out_as_null_to_a_consumer_holding_the_record(
+    store: Store, tmp_path: Path
+) -> None:
+    """The ERP clears an item's brand: the shop, which was sent the brand, is told null
+    (left out, a consumer that merges what it is sent kept the old brand for good); the
+    next change does not send null again."""
+    shop = Shop(store, tmp_path)
+    shop.send({"sku": "A1", "v": 1, "name": "Gloves", "brand": "Acme"})
+    assert shop.deliver() == [(1, {"handle": "A1", "title": "Gloves", "maker": "Acme"})]
+    shop.send({"sku": "A1", "v": 2, "name": "Gloves", "brand": None})
+    assert shop.deliver() == [(2, {"handle": "A1", "title": "Gloves", "maker": None})]
+    shop.send({"sku": "A1", "v": 3, "name": "Gloves XL", "brand": None})
+    assert shop.deliver() == [(3, {"handle": "A1", "title": "Gloves XL"})]
+
+
+def test_a_new_record_is_never_sent_null(store: Store, tmp_path: Path) -> None:
+    """A record the consumer does not hold yet goes out without the fields it lacks: null
+    would override the consumer's own defaults (NOT NULL columns, on_create values)."""
+    shop = Shop(store, tmp_path)
+    shop.send({"sku": "B1", "v": 1, "name": "Tape", "brand": None})
+    assert shop.deliver() == [(1, {"handle": "B1", "title": "Tape"})]
+
+
+def test_versions_sent_in_one_round_each_clear_against_the_one_before(
+    store: Store, tmp_path: Path
+) -> None:
+    """Three versions reach the consumer in one round: the one that clears the brand says
+    null, the one after it (brand still empty) does not."""
+    shop = Shop(store, tmp_path)
+    shop.send({"sku": "C1", "v": 1, "name": "Bolts", "brand": "Würth"})
+    shop.deliver()
+    shop.send({"sku": "C1", "v": 2, "name": "Bolts M8", "brand": "Würth"})
+    shop.send({"sku": "C1", "v": 3, "name": "Bolts M8", "brand": None})
+    shop.send({"sku": "C1", "v": 4, "name": "Hex bolts", "brand": None})
+    assert shop.deliver() == [
+        (2, {"handle": "C1", "title": "Bolts M8", "maker": "Würth"}),
+        (3, {"handle": "C1", "title": "Bolts M8", "maker": None}),
+        (4, {"handle": "C1", "title": "Hex bolts"}),
+    ]
+
+
+def test_a_backlog_read_from_the_store_clears_against_what_the_consumer_holds(
+    store: Store, tmp_path: Path
+) -> None:
+    """A hub started afresh (nothing cached) finds the consumer holding version 1 and the
+    record at version 3 with its brand gone: the state the consumer holds is read back from
+    the record's history, and the brand goes out as null."""
+    Shop(store, tmp_path).send({"sku": "D1", "v": 1, "name": "Towels", "brand": "Tork"})
+    first = Shop(store, tmp_path)
+    first.deliver()
+    first.send({"sku": "D1", "v": 2, "name": "Towels", "brand": None})
+    first.send({"sku": "D1", "v": 3, "name": "Paper towels", "brand": None})
+    fresh = Shop(store, tmp_path)  # another deliverer: an empty state cache
+    assert fresh.deliver() == [
+        (2, {"handle": "D1", "title": "Towels", "maker": None}),
+        (3, {"handle": "D1", "title": "Paper towels"}),
+    ]
