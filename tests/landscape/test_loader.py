@@ -89,7 +89,7 @@ def test_mapping_errors_point_into_the_mapping_file(tmp_path: Path) -> None:
     [problem] = problems(path)
     assert problem.startswith(
         f"{tmp_path.resolve() / 'item.yaml'}:5: fields.nmae: 'nmae' is "
-        "not a item field; did you mean 'name'?"
+        "not an item field; did you mean 'name'?"
     )
 
 
@@ -145,7 +145,7 @@ def test_nested_fields_through_lists_load(tmp_path: Path) -> None:
         ("{field: name.first, rule: required}", "quality.0.field: 'name' holds no fields"),
         (
             "{field: gtin, rule: tax_id, country_field: contry}",
-            "quality.0.country_field: 'contry' is not a item field",
+            "quality.0.country_field: 'contry' is not an item field",
         ),
     ],
 )
@@ -193,14 +193,14 @@ SHOP = """\
             {},
             12,
             "filter",
-            "\"lifecycle_stat == 'active'\" reads 'lifecycle_stat', which is not a item "
+            "\"lifecycle_stat == 'active'\" reads 'lifecycle_stat', which is not an item "
             "field; did you mean 'lifecycle_state'?",
         ),
         (
             {"lifecycle_stat == 'active'": "lifecycle_state == true"},
             12,
             "filter",
-            "reads 'true', which is not a item field; JMESPath needs the literal in "
+            "reads 'true', which is not an item field; JMESPath needs the literal in "
             "backticks: `true`",
         ),
         (
@@ -210,7 +210,7 @@ SHOP = """\
             },
             14,
             "mapping.fields.title",
-            "'nmae' reads 'nmae', which is not a item field; did you mean 'name'?",
+            "'nmae' reads 'nmae', which is not an item field; did you mean 'name'?",
         ),
         (
             # Below the record's own fields too: a misspelt part of a nested one.
@@ -274,7 +274,7 @@ def test_every_cross_reference_error_is_reported_in_one_check(tmp_path: Path) ->
     )
     found = problems(path)
     assert len(found) == 2
-    assert "unknown system 'epr'" in found[0] and "'nmae' is not a item field" in found[1]
+    assert "unknown system 'epr'" in found[0] and "'nmae' is not an item field" in found[1]
 
 
 def test_a_yaml_null_where_the_text_null_is_meant_is_said_once(tmp_path: Path) -> None:

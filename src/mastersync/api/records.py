@@ -8,6 +8,7 @@ from mastersync.api.errors import ApiError
 from mastersync.domain.canonical import DOMAINS
 from mastersync.domain.golden import GoldenRecord
 from mastersync.domain.governance.access import Principal, visible
+from mastersync.domain.words import a_or_an
 from mastersync.ports.governance import Governance
 from mastersync.ports.store import Store
 
@@ -53,7 +54,7 @@ def master_id_of(store: Store, domain: str, ref: str) -> str:
     system, colon, key = ref.partition(":")
     if not colon or not system or not key:
         raise ApiError(
-            404, f"{ref!r} is neither a {domain} master id ({prefix}_...) nor system:key"
+            404, f"{ref!r} is neither {a_or_an(domain)} master id ({prefix}_...) nor system:key"
         )
     with store.unit_of_work(write=False) as uow:
         found = uow.find_master(domain, system, key)

@@ -26,6 +26,7 @@ from mastersync.domain.governance.access import Principal, forbidden_writes, res
 from mastersync.domain.governance.four_eyes import PendingChange
 from mastersync.domain.identity import key_pairs, natural_keys_of
 from mastersync.domain.problems import ConfigError
+from mastersync.domain.words import a_or_an
 from mastersync.pipeline.governance.approvals import payment_blocked
 from mastersync.pipeline.governance.processes import open_processes
 from mastersync.pipeline.governance.writes import WriteResult, write_record
@@ -138,7 +139,7 @@ def check_reach(
         for g in records
     )
     if outside:
-        raise ApiError(409, f"a {domain} record outside your reach has the same natural key")
+        raise ApiError(409, f"{a_or_an(domain)} record outside your reach has the same natural key")
 
 
 def check_lifecycle(
@@ -300,7 +301,7 @@ def _add_domain_routes(domain: str) -> None:
         methods=["POST"],
         response_model=WriteOutcome,
         tags=[tag],
-        summary=f"Create or update a {domain} as your system",
+        summary=f"Create or update {a_or_an(domain)} as your system",
         operation_id=f"upsert_{domain}_v1",
     )
     router.add_api_route(
@@ -318,7 +319,7 @@ def _add_domain_routes(domain: str) -> None:
         methods=["GET"],
         response_model=list[LineageStep],
         tags=[tag],
-        summary=f"What happened to a {domain}",
+        summary=f"What happened to {a_or_an(domain)}",
         operation_id=f"lineage_{domain}_v1",
     )
 

@@ -20,6 +20,7 @@ from mastersync.cli.render import deliveries_table
 from mastersync.connectors.registry import applies_keys_once
 from mastersync.domain.canonical import DOMAINS
 from mastersync.domain.versions import parse_timestamp
+from mastersync.domain.words import a_or_an
 from mastersync.pipeline.distribution.replay import (
     DeadLetterFate,
     dead_letter_fates,
@@ -319,7 +320,7 @@ def replay(
             fail(
                 f"no golden record {master!r}"
                 if record is None
-                else f"{master} is a {record.domain} record; subscription {subscription} "
+                else f"{master} is {a_or_an(record.domain)} record; subscription {subscription} "
                 f"carries {sub.domain}"
             )
     console.print(f"{len(plan.events)} event(s) of {sub.domain} selected for {subscription}")

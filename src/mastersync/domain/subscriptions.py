@@ -32,6 +32,7 @@ from mastersync.domain.mapping.paths import (
 )
 from mastersync.domain.mapping.spec import ValueOp
 from mastersync.domain.problems import ConfigError
+from mastersync.domain.words import a_or_an
 
 # Fields of the record an outbound mapping or filter can read besides canonical ones.
 META_FIELDS = ("_master_id", "_version", "_domain")
@@ -216,7 +217,9 @@ def _check_reads(
             if name in ("true", "false"):
                 # Bare, JMESPath reads them as fields (null): `x == true` never held.
                 hint = f"; JMESPath needs the literal in backticks: `{name}`"
-            raise ConfigError(f"{path!r} reads {name!r}, which is not a {domain} field{hint}", loc)
+            raise ConfigError(
+                f"{path!r} reads {name!r}, which is not {a_or_an(domain)} field{hint}", loc
+            )
         spec = DOMAINS.get(domain)
         for chain in sorted(field_chains(path)):
             if spec is None or "." not in chain or chain.startswith("_"):
@@ -366,7 +369,7 @@ def compile_subscription(
     if cfg.fields is not None:
         for i, field in enumerate(cfg.fields):
             if field not in domain_fields:
-                raise ConfigError(f"{field!r} is not a {cfg.domain} field", ("fields", i))
+                raise ConfigError(f"{field!r} is not {a_or_an(cfg.domain)} field", ("fields", i))
     try:
         matches = _filter(cfg.filter) if cfg.filter else (lambda view: True)
     except ConfigError as exc:

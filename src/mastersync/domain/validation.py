@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from mastersync.domain.canonical import DomainSpec
 from mastersync.domain.problems import Problem, ProblemKind, shown
+from mastersync.domain.words import a_or_an
 
 # pydantic error types -> our rule names where ours say more to a data steward.
 _RULES = {"extra_forbidden": "unknown_field", "missing": "required"}
@@ -42,7 +43,7 @@ def validate(spec: DomainSpec, values: dict[str, Any]) -> tuple[dict[str, Any], 
                 limit = ctx.get("max_length", ctx.get("min_length"))
                 message = f"text should have at {bound} {limit} characters, not {len(given)}"
             if rule == "unknown_field":
-                message = f"{field!r} is not a {spec.name} field"
+                message = f"{field!r} is not {a_or_an(spec.name)} field"
             elif (
                 given is not None
                 and not length

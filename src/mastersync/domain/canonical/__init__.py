@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from mastersync.domain.canonical import customer, inventory, item, location, price, supplier
 from mastersync.domain.canonical.types import amount_text_schema
+from mastersync.domain.words import a_or_an
 
 
 def _is_text(annotation: Any) -> bool:
@@ -130,7 +131,9 @@ class DomainSpec:
                 raise LookupError(f"{'.'.join(done)!r} holds no fields ({path!r})")
             fields = model.model_fields
             if part not in fields:
-                where = f"a {self.name} field" if not done else f"a field of {'.'.join(done)}"
+                where = (
+                    f"{a_or_an(self.name)} field" if not done else f"a field of {'.'.join(done)}"
+                )
                 close = get_close_matches(part, list(fields), n=1)
                 hint = f"; did you mean {'.'.join([*done, close[0]])!r}?" if close else ""
                 raise LookupError(f"{'.'.join([*done, part])!r} is not {where}{hint}")

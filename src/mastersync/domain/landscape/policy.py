@@ -19,6 +19,7 @@ from mastersync.domain.problems import ConfigError, ConfigErrors
 from mastersync.domain.quality import CompiledRule, QualityRule, compile_rule
 from mastersync.domain.subscriptions import Subscription, compile_subscription
 from mastersync.domain.survivorship import FieldPolicy, Rule
+from mastersync.domain.words import a_or_an
 
 # Connector settings whose names look like these must be secret references.
 _SECRET_WORDS = ("password", "secret", "token", "api_key", "apikey", "private_key", "credential")
@@ -136,7 +137,7 @@ def _expand(
     if name in spec.fields:
         return [name]
     raise ConfigError(
-        f"{name!r} is neither a {spec.name} field nor a field group"
+        f"{name!r} is neither {a_or_an(spec.name)} field nor a field group"
         f"{_suggest(name, [*spec.fields, *cfg.field_groups])}",
         loc,
     )
@@ -150,7 +151,7 @@ def _domain_policy(domain: str, cfg: DomainConfig, landscape: Landscape) -> Doma
         for i, member in enumerate(members):
             if member not in spec.fields:
                 raise ConfigError(
-                    f"{member!r} is not a {domain} field{_suggest(member, spec.fields)}",
+                    f"{member!r} is not {a_or_an(domain)} field{_suggest(member, spec.fields)}",
                     (*base, "field_groups", group, i),
                 )
     owners: dict[str, tuple[str, ...]] = {}
@@ -218,7 +219,7 @@ def _natural_keys(domain: str, cfg: DomainConfig, spec: DomainSpec) -> tuple[Nat
         for j, name in enumerate(names):
             if name not in spec.fields:
                 raise ConfigError(
-                    f"{name!r} is not a {domain} field{_suggest(name, spec.fields)}",
+                    f"{name!r} is not {a_or_an(domain)} field{_suggest(name, spec.fields)}",
                     ("domains", domain, "natural_keys", i, j),
                 )
         optional = frozenset(p.rstrip("?") for p in parts if p.endswith("?"))
