@@ -50,6 +50,24 @@ def test_deliveries_say_the_replays_under_the_table_in_80_columns() -> None:
     assert all(len(line.rstrip()) <= 80 for line in out.splitlines())
 
 
+def test_deliveries_with_a_long_name_and_slow_latencies_keep_p99_in_80_columns() -> None:
+    """Review: a 15-character subscription name with six-digit latencies pushed p99 off an
+    80-column terminal (names are never cut): then each subscription is a block."""
+    stats = [
+        SubscriptionStats(
+            "ecommerce.items", 12_345, 1_234, 987_654, 12, 1_234_567, 4, None, 123_456, 654_321
+        ),
+        SubscriptionStats("crm.customers", 0, 0, 1_696, 0, 10, 0, None, 5_890, 6_467),
+    ]
+    out = rendered(deliveries_table(stats, width=80), width=80)
+    assert "p99 654,321 ms" in out and "p99 6,467 ms" in out and "…" not in out
+    assert "ecommerce.items\n" in out
+    assert all(len(line.rstrip()) <= 80 for line in out.splitlines())
+    # Where it fits, still the table.
+    wide = rendered(deliveries_table(stats, width=120), width=120)
+    assert "p99 ms" in wide and "654,321" in wide
+
+
 def test_an_ingest_report_keeps_its_counts_whole_beside_a_long_file_name() -> None:
     from mastersync.cli.render import report_table
     from mastersync.pipeline.ingest import BatchReport

@@ -93,7 +93,7 @@ def demo(
         stats = uow.delivery_stats({s.id: s.domain for s in hub.landscape.subscriptions.values()})
     console.print(summary_table(reports, counts))
     console.print(rules_table(by_rule))
-    console.print(deliveries_table(stats))
+    console.print(deliveries_table(stats, width=console.width))
     received = sum(r.received for r in reports)
     console.print(f"{received} source records in {time.perf_counter() - started:.1f} s. Try:")
     program = shutil.which("mastersync") or sys.argv[0]

@@ -258,7 +258,7 @@ def deliveries(
             )
             lag = {}
         stats = [replace(s, lag=lag.get(s.subscription, s.lag)) for s in stats]
-    console.print(deliveries_table(stats, subs))
+    console.print(deliveries_table(stats, subs, console.width))
     hub.close()
 
 

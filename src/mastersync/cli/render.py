@@ -9,7 +9,8 @@ from typing import Any
 
 import orjson
 from rich import box
-from rich.console import Group, RenderableType
+from rich.console import Console, Group, RenderableType
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -300,10 +301,13 @@ def _ms(value: float | None) -> str:
 
 
 def deliveries_table(
-    stats: list[SubscriptionStats], known: Collection[str] | None = None
+    stats: list[SubscriptionStats],
+    known: Collection[str] | None = None,
+    width: int | None = None,
 ) -> RenderableType:
     """Per subscription: lag, queue depths, latency; those not among ``known`` (gone from
-    the landscape) marked, since nothing attempts their open deliveries any more."""
+    the landscape) marked, since nothing attempts their open deliveries any more. Where the
+    table does not fit in ``width`` columns, a block per subscription."""
     # Ten columns in 80: the unit in the header, names never cut.
     table = compact_table("deliveries per subscription")
     widest = max((len(s.subscription) for s in stats), default=12)
@@ -348,7 +352,27 @@ def deliveries_table(
         for s in stats
         if s.replayed
     ]
-    return Group(table, Text("\n".join(waiting))) if waiting else table
+    shown: RenderableType = table
+    if width is not None and _needs(table) > width:
+        # Names are never cut, so a long one (or six-digit latencies) pushed p99 off the
+        # right edge of an 80-column terminal: the figures go on a line of their own.
+        shown = Group(*(_stats_block(s, s.subscription in gone) for s in stats))
+    return Group(shown, Text("\n".join(waiting))) if waiting else shown
+
+
+def _needs(table: Table) -> int:
+    """The columns a table of uncut cells takes."""
+    console = Console(width=10_000)
+    return Measurement.get(console, console.options, table).minimum
+
+
+def _stats_block(s: SubscriptionStats, gone: bool) -> Text:
+    """One subscription's figures under its name."""
+    block = Text(f"{s.subscription} *" if gone else s.subscription, style="bold")
+    block.append(f"\n  lag {s.lag}  pending {s.pending}  retrying {s.retrying}  dead {s.dead}")
+    block.append(f"\n  delivered {s.delivered}  skipped {s.skipped}  ")
+    block.append(f"p50 {_ms(s.p50_ms)} ms  p99 {_ms(s.p99_ms)} ms")
+    return block
 
 
 def _short(value: object) -> str:
