@@ -170,3 +170,17 @@ def test_a_signal_after_the_hubs_loop_ended_is_kept_too(
     assert handlers[signal.SIGTERM] not in (signal.SIG_DFL, signal.SIG_IGN, None)
     assert handlers[signal.SIGINT] is not signal.default_int_handler
     assert callable(handlers[signal.SIGTERM]) and callable(handlers[signal.SIGINT])
+
+
+def test_the_hubs_worker_threads_leave_stop_signals_to_the_main_thread() -> None:
+    """Review: while the handlers were put back after the loop, the main thread blocked the
+    stop signals, and a SIGTERM the kernel handed to a worker thread met the default
+    action (exit 143). The hub's worker threads block them from their start."""
+    from mastersync.cli.distribution import stop_proof_executor
+
+    def mask() -> set[signal.Signals]:
+        return signal.pthread_sigmask(signal.SIG_BLOCK, [])
+
+    with stop_proof_executor() as pool:
+        assert {signal.SIGTERM, signal.SIGINT} <= pool.submit(mask).result()
+    assert signal.SIGTERM not in mask()  # the main thread still takes them

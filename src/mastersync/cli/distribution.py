@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -131,6 +132,7 @@ def _run(
             _keep_after_loop(loop, kept)
 
     async def main() -> None:
+        asyncio.get_running_loop().set_default_executor(stop_proof_executor())
         if server is None:
             await hub_main()
             return
@@ -161,6 +163,20 @@ def _run(
             fail(f"stopped by a signal before it was idle; left: {left}", code=2)
         fail(f"not idle after {timeout:g} s; left: {left}", code=2)
     hub.close()
+
+
+def stop_proof_executor() -> ThreadPoolExecutor:
+    """The hub's worker threads, which leave stop signals to the main thread.
+
+    A process-wide SIGTERM goes to any thread that does not block it: while the hub's
+    handlers were put back after its loop (the main thread blocking the signals), one
+    delivered to a worker thread met the default action and ended the process with 143.
+    """
+    return ThreadPoolExecutor(thread_name_prefix="hub", initializer=_block_stops)
+
+
+def _block_stops() -> None:
+    signal.pthread_sigmask(signal.SIG_BLOCK, set(early.STOPS))
 
 
 def _keep_after_loop(
