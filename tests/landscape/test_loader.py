@@ -93,6 +93,16 @@ def test_mapping_errors_point_into_the_mapping_file(tmp_path: Path) -> None:
     )
 
 
+def test_a_misspelt_inbound_domain_is_said_at_the_landscapes_line(tmp_path: Path) -> None:
+    """Review: it was said at the top of the mapping file the entry names, which is not
+    where the typo is."""
+    path = write(tmp_path, LANDSCAPE.replace("      item: item.yaml", "      itme: item.yaml"))
+    [problem] = problems(path)
+    assert problem == (
+        f"{path}:6: systems.erp.inbound.itme: unknown domain 'itme'; did you mean 'item'?"
+    )
+
+
 def test_a_typo_past_the_first_dot_is_refused_in_mappings_and_rules(tmp_path: Path) -> None:
     """Only the part before the first dot was checked: a rule on dimensions.lenght_cm
     loaded and never ran, and a mapping to dimensions.weight rejected every record."""
