@@ -387,3 +387,39 @@ def test_a_non_owners_key_value_contradicting_the_owners_record_is_a_violation()
     pim = h.send("pim", "P1", 2, {"gtin": OTHER_GTIN, "description": "A fine pen"})
     assert pim.master_id == erp.master_id
     assert [(p.kind, p.field) for p in pim.problems] == [(ProblemKind.OWNERSHIP_VIOLATION, "gtin")]
+
+
+def _sku_and_gtin() -> Harness:
+    doc = landscape_doc()
+    item = doc["domains"]["item"]
+    item["natural_keys"] = [["gtin"], ["sku"]]
+    item["ownership"] = {**item["ownership"], "sku": ["erp"]}
+    return Harness(domains=doc["domains"])
+
+
+def test_a_sku_consolidated_by_a_shared_gtin_still_identifies_the_record() -> None:
+    """Review: two ERP items of one GTIN are joined, and the golden record takes one SKU;
+    the other one identified it no more, so the PIM's record of that SKU became an item of
+    its own, refused with "name is required" (the ERP owns names) -- where it had joined
+    had it come before the second ERP item. Each SKU the owner holds the record under
+    identifies it."""
+    h = _sku_and_gtin()
+    first = h.send("erp", "A", 1, {"sku": "A", "name": "Pen", "gtin": GTIN})
+    second = h.send("erp", "B", 1, {"sku": "B", "name": "Pen B", "gtin": GTIN})
+    assert second.master_id == first.master_id
+    assert [p.rule for p in second.problems] == ["same_system"]
+    master = first.master_id
+    (old,) = {"A", "B"} - {h.golden(master)["sku"]}
+    assert h.ledger.natural[("item", "sku", old)] == master
+    pim = h.send("pim", "P1", 1, {"sku": old, "description": "A fine pen"})
+    assert pim.outcome is Outcome.ACCEPTED, pim.problems
+    assert pim.master_id == master
+    assert pim.detail["identified_by"] == "natural_key:sku"
+    assert h.golden(master)["description"] == "A fine pen"
+    # A SKU only a system that may not write it sends identifies nothing.
+    h.send("pim", "P1", 2, {"sku": "Q", "description": "A fine pen"})
+    assert ("item", "sku", "Q") not in h.ledger.natural
+    # A PIM item of a SKU no record holds is still refused for its missing name.
+    alone = h.send("pim", "P2", 1, {"sku": "Z", "description": "Another pen"})
+    assert alone.outcome is Outcome.REJECTED
+    assert [(p.field, p.rule) for p in alone.problems] == [("name", "required")]

@@ -147,6 +147,42 @@ def test_a_second_record_of_one_system_with_a_natural_key_joins_with_a_warning(
         assert len(uow.exceptions(ExceptionFilter(limit=10))) == 1
 
 
+@pytest.mark.parametrize("pim_first", [False, True], ids=["pim-last", "pim-first"])
+def test_a_pim_record_of_a_sku_consolidated_by_a_shared_gtin_joins_its_record(
+    store: Store, pim_first: bool
+) -> None:
+    """Review: ERP items A and B share a GTIN and are joined; the golden record takes one
+    SKU, and the other identified it no more: the PIM's record of that SKU became a new
+    item, refused with "name is required" (the ERP owns names). It joins, whichever came
+    first; a PIM item of a SKU no record holds is still refused for its name."""
+    doc = landscape_doc()
+    item = doc["domains"]["item"]
+    item["natural_keys"] = [["gtin"], ["sku"]]
+    item["ownership"] = {**item["ownership"], "sku": ["erp"]}
+    ingest = Ingestor(store, compile_landscape(Landscape.model_validate(doc))).ingest
+    pim = {"id": "P1", "updated": "2026-01-01T00:00:00Z", "desc": "Blue ink"}
+    ingest("erp", "item", feed([erp_item("A", 1, name="Pen", gtin=GTIN)]))
+    if pim_first:
+        assert ingest("pim", "item", feed([{**pim, "sku": "A"}])).outcomes == {"accepted": 1}
+    ingest("erp", "item", feed([erp_item("B", 1, name="Pen B", gtin=GTIN)]))
+    view = get_record(store, "item", "erp:A")
+    assert view.golden.master_id == get_record(store, "item", "erp:B").golden.master_id
+    (old,) = {"A", "B"} - {view.golden.attributes["sku"]}
+    report = ingest("pim", "item", feed([{**pim, "id": "P2", "sku": old}]))
+    assert report.outcomes == {"accepted": 1}, report.samples
+    joined = get_record(store, "item", "pim:P2").golden
+    assert joined.master_id == view.golden.master_id
+    assert joined.attributes["description"] == "Blue ink"
+    with store.unit_of_work(write=False) as uow:
+        assert uow.load_natural_keys("item", {("sku", "A"), ("sku", "B")}) == {
+            ("sku", "A"): joined.master_id,
+            ("sku", "B"): joined.master_id,
+        }
+    report = ingest("pim", "item", feed([{**pim, "id": "P3", "sku": "Z"}]))
+    assert report.outcomes == {"rejected": 1}
+    assert report.problems == Counter({("validation_error", "name", "required"): 1})
+
+
 @pytest.mark.parametrize("then", ["96385074", ""], ids=["corrected", "cleared"])
 def test_a_natural_key_a_record_no_longer_has_identifies_it_no_more(
     store: Store, ingestor: Ingestor, then: str
