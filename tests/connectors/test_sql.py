@@ -5,6 +5,7 @@ the database refuses failing alone)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import threading
 from collections.abc import Callable
@@ -505,3 +506,79 @@ def test_a_row_listed_from_the_table_the_hub_deletes_from_is_active(tmp_path: Pa
     # Listed from another table: that says nothing of the rows the hub deletes.
     assert deleting("items").listed_active("item", "items", row) is None
     assert deleting("items_out").listed_active("customer", "items", row) is None
+
+
+def update(n: int, **payload: Any) -> DeliveryRequest:
+    """An upsert of a row the table has (the hub holds its key)."""
+    return dataclasses.replace(upsert(n, **payload), target_key=f"itm_{n}")
+
+
+def defaults_table(url: str) -> sa.Engine:
+    engine = sa.create_engine(
+        url.replace("postgresql://", "postgresql+psycopg://"), poolclass=sa.pool.NullPool
+    )
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS items_out")
+        conn.exec_driver_sql(
+            "CREATE TABLE items_out (mdm_id TEXT PRIMARY KEY, title TEXT, "
+            "note TEXT DEFAULT 'n/a', qty INTEGER NOT NULL DEFAULT 1, code VARCHAR(4))"
+        )
+    return engine
+
+
+def rows_of(engine: sa.Engine) -> list[tuple[Any, ...]]:
+    with engine.connect() as conn:
+        query = "SELECT mdm_id, title, note, qty FROM items_out ORDER BY mdm_id"
+        return [tuple(r) for r in conn.exec_driver_sql(query)]
+
+
+@pytest.fixture(params=["upsert", "update-then-insert"])
+def statements(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each way of writing a row: SQLite's and PostgreSQL's INSERT ... ON CONFLICT, and the
+    UPDATE then INSERT of any other database (run on these two)."""
+    if request.param == "update-then-insert":
+        monkeypatch.setattr("mastersync.connectors.sql.client._UPSERTING", frozenset())
+    return str(request.param)
+
+
+def test_a_null_clears_the_column_of_a_row_the_table_has(
+    database: str, tmp_path: Path, statements: str
+) -> None:
+    """The hub sends null for a field cleared since the row was written: the column is set
+    to NULL; a column the payload leaves out keeps its value."""
+    engine = defaults_table(database)
+    c = connector(database, tmp_path)
+    [made] = asyncio.run(c.send_batch([upsert(1, title="Pen", note="blue", qty=3)]))
+    assert isinstance(made, DeliveryAck)
+    [ack] = asyncio.run(c.send_batch([update(1, note=None)]))
+    assert isinstance(ack, DeliveryAck), ack
+    assert rows_of(engine) == [("itm_1", "Pen", None, 3)]
+
+
+def test_a_null_in_a_new_row_is_left_out_so_the_columns_default_applies(
+    database: str, tmp_path: Path, statements: str
+) -> None:
+    """Review: a new row took the NULL sent, over the column's default, and a NOT NULL
+    column with a default refused the whole record."""
+    engine = defaults_table(database)
+    c = connector(database, tmp_path)
+    [ack] = asyncio.run(c.send_batch([upsert(1, title=None, note=None, qty=None)]))
+    assert isinstance(ack, DeliveryAck), ack
+    assert rows_of(engine) == [("itm_1", None, "n/a", 1)]
+
+
+def test_a_null_a_not_null_column_refuses_fails_the_record_naming_the_column(
+    database: str, tmp_path: Path, statements: str
+) -> None:
+    engine = defaults_table(database)
+    c = connector(database, tmp_path)
+    asyncio.run(c.send_batch([upsert(1, title="Pen", qty=3)]))
+    failure, ack = asyncio.run(c.send_batch([update(1, title="Ink", qty=None), upsert(2)]))
+    assert isinstance(failure, TerminalFailure), failure
+    assert "qty: null, the column is NOT NULL" in str(failure)
+    assert isinstance(ack, DeliveryAck)
+    assert rows_of(engine) == [("itm_1", "Pen", "n/a", 3), ("itm_2", None, "n/a", 1)]
+    if database.startswith("postgresql"):
+        # A new row refused for another column: its null was left out, not the reason.
+        [other] = asyncio.run(c.send_batch([upsert(3, qty=None, code="too long")]))
+        assert "code: 8 characters" in str(other) and "qty" not in str(other)

@@ -245,6 +245,36 @@ def test_an_upsert_is_a_patch_in_the_standard_format_acknowledged_by_identifier(
     ]
 
 
+def test_a_first_write_with_a_null_asks_the_pim_once_whether_it_creates(
+    tmp_path: Path,
+) -> None:
+    """One look-up decides both the flag and the nulls; with the key held, none: a null goes
+    out to the product the PIM has (a list emptied), and is left out of one it creates."""
+    cleared = {"identifier": "A", "categories": None, "parent": None, "values": {"name": None}}
+    pim = StandIn([])
+    asyncio.run(connector(pim, tmp_path).send(request(payload=cleared)))
+    assert pim.calls == ["product A"]
+    assert pim.patched == [
+        ("A", {"identifier": "A", "family": "tools", "values": {}, "enabled": True})
+    ]
+    pim = StandIn([])
+    pim.products["A"] = product("A")
+    asyncio.run(connector(pim, tmp_path).send(request(payload=cleared, target="A")))
+    assert pim.calls == []
+    assert pim.patched == [
+        (
+            "A",
+            {
+                "identifier": "A",
+                "categories": [],
+                "parent": None,
+                "family": "tools",
+                "values": {"name": [{"locale": "en_US", "scope": None, "data": None}]},
+            },
+        )
+    ]
+
+
 def test_a_renamed_sku_on_a_pim_without_product_uuids_is_refused_not_duplicated(
     tmp_path: Path,
 ) -> None:

@@ -14,21 +14,21 @@ from mastersync.connectors.bottlecrm.connector import BottleCrmConnector
 from mastersync.connectors.bottlecrm.spec import BottleCrmSettings
 from mastersync.connectors.registry import ConnectorContext
 from mastersync.domain.subscriptions import Operation
-from mastersync.ports.outbound import DeliveryRequest
+from mastersync.ports.outbound import DeliveryRequest, TerminalFailure
 from tests.connectors.bottlecrm.conftest import Crm
 
 # One worker runs them all: one BottleCRM server (scripts/test uses --dist loadgroup).
 pytestmark = pytest.mark.xdist_group("bottlecrm")
 
 
-def connector(crm: Crm, tmp_path: Path, match: list[str]) -> BottleCrmConnector:
+def connector(crm: Crm, tmp_path: Path, match: list[str], **write: Any) -> BottleCrmConnector:
     settings = BottleCrmSettings.model_validate(
         {
             "type": "bottlecrm",
             "url": crm.url,
             "token": crm.template.hub_token,
             "retries": 0,
-            "write": {"accounts": {"match": match}},
+            "write": {"accounts": {"match": match, **write}},
         }
     )
     return BottleCrmConnector(settings, ConnectorContext("bottlecrm", tmp_path))
@@ -110,4 +110,55 @@ def test_an_account_is_still_found_by_a_text_custom_field(crm: Crm, tmp_path: Pa
     payload = {"name": "Gartenwelt GmbH", "custom_fields": {"customer_number": "C-7"}}
     assert upsert(c, payload) == str(made)
     assert sorted(a["name"] for a in crm.accounts()) == ["Gartenwelt GmbH", "Other"]
+    asyncio.run(c.close())
+
+
+def account(crm: Crm, key: str) -> dict[str, Any]:
+    found: dict[str, Any] = crm.call("GET", f"/accounts/{key}/")["account_obj"]
+    return found
+
+
+def test_a_null_clears_a_field_and_a_custom_field_of_an_account(crm: Crm, tmp_path: Path) -> None:
+    """A field cleared at the hub comes as null: BottleCRM empties the field, and drops the
+    custom field's key; what the payload leaves out stays."""
+    c = connector(crm, tmp_path, ["name"])
+    made = {
+        "name": "Leer GmbH",
+        "email": "info@leer.example",
+        "city": "Kassel",
+        "custom_fields": {"customer_number": "C-9", "payment_terms": "NET30"},
+    }
+    key = upsert(c, made)
+    cleared = {"name": "Leer GmbH", "email": None, "custom_fields": {"customer_number": None}}
+    assert upsert(c, cleared, key) == key
+    held = account(crm, key)
+    assert (held["email"], held["city"]) == (None, "Kassel")
+    assert held["custom_fields"] == {"payment_terms": "NET30"}
+    asyncio.run(c.close())
+
+
+def test_a_null_in_a_new_account_leaves_on_creates_value(crm: Crm, tmp_path: Path) -> None:
+    """Review: the create carried the null, over `on_create`'s industry and payment terms."""
+    on_create = {"industry": "AUTOMOTIVE", "custom_fields": {"payment_terms": "NET30"}}
+    c = connector(crm, tmp_path, ["name"], on_create=on_create)
+    payload = {
+        "name": "Neu KG",
+        "industry": None,
+        "website": None,
+        "custom_fields": {"customer_number": "C-10", "payment_terms": None},
+    }
+    held = account(crm, upsert(c, payload))
+    assert (held["industry"], held["website"], held["is_active"]) == ("AUTOMOTIVE", None, True)
+    assert held["custom_fields"] == {"customer_number": "C-10", "payment_terms": "NET30"}
+    asyncio.run(c.close())
+
+
+def test_a_null_name_is_refused_for_good_naming_the_field(crm: Crm, tmp_path: Path) -> None:
+    c = connector(crm, tmp_path, ["name"])
+    key = upsert(c, {"name": "Pflicht AG", "city": "Kassel"})
+    with pytest.raises(TerminalFailure) as refused:
+        upsert(c, {"name": None, "city": "Bremen"}, key)
+    assert refused.value.status == 400
+    assert '"name"' in refused.value.message and "may not be null" in refused.value.message
+    assert (account(crm, key)["name"], account(crm, key)["city"]) == ("Pflicht AG", "Kassel")
     asyncio.run(c.close())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 
 from mastersync.connectors.edi import parse_edifact, parse_x12
@@ -149,3 +150,28 @@ def test_control_numbers_hand_out_runs(tmp_path: Path) -> None:
     (tmp_path / "numbers.json").write_text('{"group": 999999998}')
     assert numbers.next("group", 3) == 1  # a run that would wrap starts again at 1
     assert numbers.next("group") == 4
+
+
+def test_a_cleared_field_leaves_its_element_out_never_the_text_none(tmp_path: Path) -> None:
+    """A field cleared at the hub comes as null, in an update (the hub holds the key) or not:
+    the line has no such element (an 832 or PRICAT carries what is), and a value the message
+    needs fails the record naming the field."""
+    for message, suffix in (("832", "x12"), ("PRICAT", "edi")):
+        connector = _connector(tmp_path / message, message)
+        item = {"gtin": "4006381333931", "description": None, "price": "1.50", "currency": "EUR"}
+        held = dataclasses.replace(_request("m1", item), target_key="m1")
+        new = _request("m2", {**item, "gtin": "8712345678906", "price": None, "uom": None})
+        results = asyncio.run(connector.send_batch([held, new]))
+        assert all(isinstance(r, DeliveryAck) for r in results), results
+        [written] = (tmp_path / message / "out").glob(f"stock-*.{suffix}")
+        text = written.read_text()
+        assert "None" not in text
+        parse = parse_x12 if suffix == "x12" else parse_edifact
+        rows = parse(text).records("item")
+        assert [r["gtin"] for r in rows] == ["4006381333931", "8712345678906"]
+        assert all(not r.get("description") for r in rows)
+    stock = _connector(tmp_path / "846", "846")
+    cleared = _request("m3", {"gtin": "4006381333931", "quantity": None})
+    [failure] = asyncio.run(stock.send_batch([cleared]))
+    assert isinstance(failure, TerminalFailure)
+    assert "quantity" in str(failure)

@@ -4,6 +4,7 @@ reads, authentication schemes, rate limits and retries, and deliveries as templa
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import time
 from collections.abc import Callable, Iterator
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -857,3 +859,136 @@ def test_a_lookup_answering_404_is_not_found_and_the_record_is_created(tmp_path:
     ack = asyncio.run(conn.send(delivery("GL-1")))
     assert ack.target_key == "P-1"
     assert calls == [("GET", "/items/by-sku/GL-1"), ("POST", "/items")]
+
+
+# --- nulls: a field cleared at the hub ------------------------------------------------------
+def recording(sent: list[tuple[str, str, Any]], found: bool = False) -> Handler:
+    """An API that records each call's method, path and JSON body; a lookup finds the
+    record when ``found``, a create answers its key."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = orjson.loads(request.content) if request.content else "(no body)"
+        sent.append((request.method, request.url.path, body))
+        if request.method == "GET":
+            return httpx.Response(200, json=[{"id": "P-1"}]) if found else httpx.Response(404)
+        return httpx.Response(201 if request.method == "POST" else 200, json={"id": "P-1"})
+
+    return handler
+
+
+def cleared(target_key: str | None) -> DeliveryRequest:
+    """The name was cleared at the hub since the consumer was sent it."""
+    return dataclasses.replace(
+        delivery("GL-1", target_key=target_key),
+        payload={"handle": "GL-1", "sku": "GL-1", "name": None},
+    )
+
+
+CREATE_UPDATE = {
+    "lookup": {"path": "/items/by-sku/{payload.sku}"},
+    "create": {"method": "POST", "path": "/items"},
+    "update": {"method": "PUT", "path": "/items/{target_key}"},
+    "response": {"key": "id"},
+}
+# A body built around the fields (in an object and in a list).
+AROUND = {"item": {"name": "$payload.name", "sku": "$payload.sku"}, "tags": ["$payload.name"]}
+
+
+@pytest.mark.parametrize("body", ["$payload", AROUND], ids=["payload", "template"])
+def test_a_null_goes_out_in_an_update_and_is_left_out_of_a_create(
+    tmp_path: Path, body: Any
+) -> None:
+    """The update's body carries null for the cleared field; a create's leaves it out, so
+    the API's default applies (and a template naming it is no failure)."""
+    sent: list[tuple[str, str, Any]] = []
+    write = {
+        **CREATE_UPDATE,
+        "create": {**CREATE_UPDATE["create"], "body": body},
+        "update": {**CREATE_UPDATE["update"], "body": body},
+    }
+    conn = MockedRest(tmp_path, recording(sent), write={"items": write})
+    assert asyncio.run(conn.send(cleared(None))).target_key == "P-1"
+    asyncio.run(conn.send(cleared("P-1")))
+    [(get, _, _), (post, _, created), (put, path, updated)] = sent
+    assert (get, post, put, path) == ("GET", "POST", "PUT", "/items/P-1")
+    if body == "$payload":
+        assert created == {"handle": "GL-1", "sku": "GL-1"}
+        assert updated == {"handle": "GL-1", "sku": "GL-1", "name": None}
+    else:
+        assert created == {"item": {"sku": "GL-1"}, "tags": []}
+        assert updated == {"item": {"name": None, "sku": "GL-1"}, "tags": [None]}
+
+
+def test_a_create_answered_409_updates_with_the_null(tmp_path: Path) -> None:
+    sent: list[tuple[str, str, Any]] = []
+    record = recording(sent)
+    lookups = iter([httpx.Response(404), httpx.Response(200, json=[{"id": "P-1"}])])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            sent.append(("GET", request.url.path, None))
+            return next(lookups)
+        if request.method == "POST":
+            sent.append(("POST", request.url.path, orjson.loads(request.content)))
+            return httpx.Response(409, json={"error": "exists"})
+        return record(request)
+
+    conn = MockedRest(tmp_path, handler, write={"items": CREATE_UPDATE})
+    assert asyncio.run(conn.send(cleared(None))).target_key == "P-1"
+    assert [(m, b) for m, _, b in sent if m != "GET"] == [
+        ("POST", {"handle": "GL-1", "sku": "GL-1"}),
+        ("PUT", {"handle": "GL-1", "sku": "GL-1", "name": None}),
+    ]
+
+
+def test_a_single_field_body_is_json_null_in_an_update(tmp_path: Path) -> None:
+    """Not an empty request: a body that is the field's value, cleared, is `null`."""
+    sent: list[tuple[str, str, Any]] = []
+    write = {
+        **CREATE_UPDATE,
+        "update": {"method": "PUT", "path": "/items/{target_key}/name", "body": "$payload.name"},
+    }
+    conn = MockedRest(tmp_path, recording(sent), write={"items": write})
+    asyncio.run(conn.send(cleared("P-1")))
+    assert sent == [("PUT", "/items/P-1/name", None)]
+
+
+@pytest.mark.parametrize(
+    ("target_key", "lookup", "found", "null_sent"),
+    [
+        (None, False, False, False),
+        ("GL-1", False, False, True),
+        (None, True, True, True),
+        (None, True, False, False),
+    ],
+    ids=["new", "held", "found", "not-found"],
+)
+def test_an_upsert_sends_a_null_only_for_a_record_the_consumer_has(
+    tmp_path: Path, target_key: str | None, lookup: bool, found: bool, null_sent: bool
+) -> None:
+    """One call for both: the null goes out when the hub holds the consumer's key, or the
+    lookup finds the record; else the upsert may create, and leaves it out."""
+    sent: list[tuple[str, str, Any]] = []
+    write: dict[str, Any] = dict(ITEMS)
+    if lookup:
+        write["lookup"] = {"path": "/items/by-sku/{payload.sku}"}
+    conn = MockedRest(tmp_path, recording(sent, found), write={"items": write})
+    asyncio.run(conn.send(cleared(target_key)))
+    [(method, path, body)] = [s for s in sent if s[0] == "PUT"]
+    assert (method, path) == ("PUT", "/items/GL-1")
+    assert body == (
+        {"handle": "GL-1", "sku": "GL-1", "name": None}
+        if null_sent
+        else {"handle": "GL-1", "sku": "GL-1"}
+    )
+
+
+def test_a_null_the_api_refuses_fails_for_good_naming_the_field(tmp_path: Path) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(422, json={"errors": {"name": ["can't be null"]}})
+
+    conn = MockedRest(tmp_path, handler, write={"items": CREATE_UPDATE})
+    with pytest.raises(TerminalFailure) as refused:
+        asyncio.run(conn.send(cleared("P-1")))
+    assert refused.value.status == 422
+    assert "name" in refused.value.message and "can't be null" in refused.value.message

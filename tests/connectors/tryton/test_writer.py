@@ -109,3 +109,18 @@ def test_a_concurrency_exception_over_rest_is_transient() -> None:
     with pytest.raises(TransientError, match="423") as caught:
         RecordWriter(rest_client(store), {}).upsert(WRITE, {"name": "Acme GmbH"}, str(party))
     assert caught.value.status == 423
+
+
+def test_a_child_added_with_a_null_is_created_without_it() -> None:
+    """A new child is a create too: a null there would override Tryton's default (a null of
+    a child it has is written, clearing the field)."""
+    store = TrytonStore()
+    party = party_with_an_archived_address_and_mechanism(store, active=True)
+    for address in store.tables["party.address"].values():
+        address["city"] = "Kassel"
+    addresses = [{"street": "Main St 2", "city": None}, {"street": "Side St 4", "city": None}]
+    RecordWriter(store, {}).upsert(WRITE, {"addresses": addresses}, str(party))
+    [(_, _, values, _)] = store.writes
+    [(write, [_], changed), create] = values["addresses"]
+    assert (write, changed) == ("write", {"city": None})
+    assert create == ["create", [{"street": "Side St 4"}]]

@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Any
 from mastersync.connectors.akeneo.client import PRODUCT, AkeneoClient
 from mastersync.connectors.akeneo.listing import Cursor, due
 from mastersync.connectors.akeneo.spec import AkeneoRead, AkeneoSettings
-from mastersync.connectors.akeneo.values import ValueProblem, flatten, product_body
+from mastersync.connectors.akeneo.values import (
+    ValueProblem,
+    flatten,
+    for_create,
+    for_update,
+    product_body,
+)
 from mastersync.connectors.registry import ConnectorContext
 from mastersync.connectors.sending import send_in_thread
 from mastersync.domain.subscriptions import Operation
@@ -217,20 +223,28 @@ class AkeneoConnector:
             )
         except ValueProblem as exc:
             raise TerminalFailure(f"{request.subscription}: {exc}") from None
+        identifier = str(body["identifier"])
+        # Whether the PATCH creates the product: a first write does, unless the PIM has the
+        # product already. Asked of the PIM once, and only when it matters.
+        creates: bool | None = False if request.target_key is not None else None
+
+        def creating() -> bool:
+            nonlocal creates
+            if creates is None:
+                creates = self.client.product(uuid=None, identifier=identifier) is None
+            return creates
+
         if body.get("enabled") is None:
             # A null from the mapping (the golden record lacks it) is no value. Enabled on
             # the hub's first write (a PATCH creates) and for a product the hub disabled and
             # now selects again; one a person disabled stays so. Akeneo leaves an enabled
             # product as it is.
             body.pop("enabled", None)
-            if request.reactivate or (
-                # A first write creates, unless the PIM has the product already (one a
-                # person disabled stays so).
-                request.target_key is None
-                and self.client.product(uuid=None, identifier=str(body["identifier"])) is None
-            ):
+            if request.reactivate or creating():
                 body["enabled"] = True
-        identifier = str(body["identifier"])
+        # A field cleared at the hub comes as null: cleared in a product the PIM has, left
+        # out of one the PATCH creates (never a null there).
+        body = for_create(body) if _has_null(body) and creating() else for_update(body)
         held = request.target_key
         if held is not None and held != identifier and self._rename(held, identifier, body):
             return DeliveryAck(identifier)
@@ -273,3 +287,15 @@ class AkeneoConnector:
     async def close(self) -> None:
         """Release connections."""
         self.client.close()
+
+
+def _has_null(body: dict[str, Any]) -> bool:
+    """Whether a PATCH body carries a null (a property, or a value's data)."""
+    if any(v is None for v in body.values()):
+        return True
+    values = body.get("values")
+    return isinstance(values, dict) and any(
+        isinstance(e, dict) and e.get("data") is None
+        for entries in values.values()
+        for e in entries
+    )

@@ -10,6 +10,8 @@ from typing import Any
 
 # Listing metadata, not product data: left out so that it does not change a record's digest.
 _NOT_DATA = ("_links",)
+# Product properties holding a list: Akeneo refuses null for them, an empty list clears them.
+_LISTS = frozenset({"categories", "groups"})
 
 
 class ValueProblem(Exception):
@@ -128,3 +130,25 @@ def product_body(
         raise ValueProblem("'values' is not an object of attribute -> data")
     body["values"] = build_values(values, attribute, locale, scope)
     return body
+
+
+def for_update(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A PATCH body for a product the PIM has, with what the hub cleared (sent as null)
+    cleared: a value's data null erases the value, a list property is emptied (Akeneo
+    refuses null there). Another null goes as it is: family and parent take it, an object
+    property (associations) has none, and Akeneo's refusal names it."""
+    return {k: [] if v is None and k in _LISTS else v for k, v in body.items()}
+
+
+def for_create(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A PATCH body that creates the product, without a null (a property, or a value's
+    data): the PIM's defaults apply."""
+    out = {k: v for k, v in body.items() if v is not None}
+    values = out.get("values")
+    if isinstance(values, Mapping):
+        kept = {
+            code: [e for e in entries if not (isinstance(e, Mapping) and e.get("data") is None)]
+            for code, entries in values.items()
+        }
+        out["values"] = {code: entries for code, entries in kept.items() if entries}
+    return out

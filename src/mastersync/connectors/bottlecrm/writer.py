@@ -169,6 +169,21 @@ def matches(row: dict[str, Any], name: str, value: Any) -> bool:
     return bool(have == value) and not _blank(have)
 
 
+def _created(on_create: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    """A create's body: ``on_create`` under the record's values, without the nulls (fields
+    cleared at the hub), which would override `on_create`'s value and BottleCRM's default.
+    Custom fields are laid over `on_create`'s key by key, as BottleCRM keeps them."""
+    given = {k: v for k, v in body.items() if v is not None}
+    custom = given.get("custom_fields")
+    if isinstance(custom, dict):
+        base = on_create.get("custom_fields")
+        given["custom_fields"] = {
+            **(base if isinstance(base, dict) else {}),
+            **{k: v for k, v in custom.items() if v is not None},
+        }
+    return {**on_create, **given}
+
+
 class AccountWriter:
     """Turns mapped records into account writes."""
 
@@ -261,7 +276,7 @@ class AccountWriter:
         if found is not None:
             return self._update(str(found["id"]), found, wanted)
         try:
-            return self.api.create("accounts", {**spec.on_create, **flag, **body})
+            return self.api.create("accounts", _created(spec.on_create, {**flag, **body}))
         except Refused as exc:
             taken = isinstance(exc.errors, dict) and "name" in exc.errors
             if not taken:

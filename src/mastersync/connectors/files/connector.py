@@ -104,7 +104,7 @@ class FilesConnector(FileRounds):
                 continue
             rows = [
                 {
-                    **requests[i].payload,
+                    **_fields(spec, requests[i]),
                     "_master_id": requests[i].master_id,
                     "_version": requests[i].version,
                     "_operation": requests[i].operation.value,
@@ -123,3 +123,13 @@ class FilesConnector(FileRounds):
                     requests[i].master_id, str(requests[i].version), response={"active": active}
                 )
         return [o if o is not None else TransientFailure("not written") for o in out]
+
+
+def _fields(spec: ExportSpec, request: DeliveryRequest) -> dict[str, Any]:
+    """A record's fields as exported. In JSON lines a null (a field cleared at the hub) goes
+    out for a record the partner has (the hub holds its key) and is left out of a new one,
+    where the partner's default applies. A CSV row keeps it, as an empty cell either way:
+    left out, a round of new records only would lose the column from the header."""
+    if spec.format == "csv" or request.target_key is not None:
+        return request.payload
+    return {k: v for k, v in request.payload.items() if v is not None}

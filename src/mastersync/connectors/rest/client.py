@@ -83,6 +83,11 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
+def _has_null(payload: dict[str, Any]) -> bool:
+    """Whether a payload sends a field as null (cleared at the hub)."""
+    return any(v is None for v in payload.values())
+
+
 def _needs_target_key(template: RequestTemplate) -> bool:
     """Whether a request names the consumer's key (in its path, query or body)."""
     used = names(template.path).union(*(names(v) for v in template.params.values()))
@@ -315,22 +320,38 @@ class RestConnector:
         context: dict[str, Any],
         idempotency: str | None,
         ticket: str,
+        *,
+        nulls: bool = True,
     ) -> httpx.Response:
         """Make one request; network errors and 429/5xx raise TransientFailure, and so does
         a turn (rate cap, 429 pause) further off than ``delivery_wait``. ``ticket`` names the
-        call across attempts: a slot kept for it is used by the retry."""
+        call across attempts: a slot kept for it is used by the retry. ``nulls``: the body
+        carries a payload field sent as null (an update), else leaves it out (a create)."""
         method = template.method if isinstance(template, RequestTemplate) else "GET"
+        sends_body = isinstance(template, RequestTemplate) and method != "DELETE"
         try:
             path = fill(template.path, context, encode=True)
             params = {k: fill(v, context, encode=False) for k, v in template.params.items()}
             json = (
-                body(template.body, context)
-                if isinstance(template, RequestTemplate) and method != "DELETE"
+                body(template.body, context, nulls=nulls)
+                if isinstance(template, RequestTemplate) and sends_body
                 else None
             )
         except TemplateError as exc:
             raise TerminalFailure(f"request template {template.path}: {exc}") from None
+        content: bytes | None = None
         headers = {}
+        if (
+            json is None
+            and isinstance(template, RequestTemplate)
+            and sends_body
+            and isinstance(template.body, str)
+            and template.body.startswith("$")
+        ):
+            # A body that is one field's value, cleared: JSON null, where httpx would send
+            # no body at all for json=None.
+            content = b"null"
+            headers["Content-Type"] = "application/json"
         if idempotency and self.settings.idempotency_header:
             headers[self.settings.idempotency_header] = idempotency
         wait, slot = self.limiter.take(ticket)
@@ -355,7 +376,7 @@ class RestConnector:
                 raise
         try:
             response = await self._session().request(
-                method, path, params=params, json=json, headers=headers
+                method, path, params=params, json=json, content=content, headers=headers
             )
         except httpx.TransportError as exc:
             raise TransientFailure(f"{method} {path}: {type(exc).__name__}: {exc}") from None
@@ -452,7 +473,14 @@ class RestConnector:
                 return DeliveryAck(request.target_key)
             return self._ack(spec, self._ok(response), request.target_key)
         if spec.upsert is not None:
-            response = await self._call(spec.upsert, context, f"{idem}:upsert", f"{ticket}:upsert")
+            # One call that may create: a null goes out only to a record the consumer has
+            # (the hub holds its key, or the lookup finds it), never into a new one.
+            held = request.target_key is not None
+            if not held and spec.lookup is not None and _has_null(request.payload):
+                held = await self._lookup(spec.lookup, context, f"{ticket}:lookup") is not None
+            response = await self._call(
+                spec.upsert, context, f"{idem}:upsert", f"{ticket}:upsert", nulls=held
+            )
             return self._ack(spec, self._ok(response), request.target_key)
         assert spec.create is not None
         assert spec.update is not None
@@ -465,7 +493,9 @@ class RestConnector:
             if response.status_code != 404:
                 return self._ack(spec, self._ok(response), target)
             context["target_key"] = None  # deleted at the consumer: create it again
-        response = await self._call(spec.create, context, f"{idem}:create", f"{ticket}:create")
+        response = await self._call(
+            spec.create, context, f"{idem}:create", f"{ticket}:create", nulls=False
+        )
         if response.status_code == 409 and spec.lookup is not None:
             # Created meanwhile (by hand, or by an attempt whose answer was lost).
             found = await self._lookup(spec.lookup, context, f"{ticket}:lookup")

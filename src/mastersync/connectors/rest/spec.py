@@ -156,6 +156,7 @@ class RequestTemplate(_Model):
     ``{keys.<name>}`` and ``{payload.<field>}`` are filled in (URL-encoded). In the body a
     string that is exactly ``$payload`` becomes the mapped record, ``$target_key``,
     ``$master_id``, ``$version`` or ``$payload.<field>`` that value; the rest is sent as is.
+    A payload field sent as null is null in an update's body and left out of a create's.
     """
 
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"

@@ -50,12 +50,48 @@ def body_names(template: Any) -> set[str]:
     return set()
 
 
-def body(template: Any, context: Mapping[str, Any]) -> Any:
-    """The request body: ``$payload`` (or ``$name``) strings replaced by their values."""
+class _LeftOut:
+    """A payload field sent as null, in a create's body: left out."""
+
+
+_LEFT_OUT = _LeftOut()
+
+
+def _value(context: Mapping[str, Any], name: str, nulls: bool) -> Any:
+    """A ``$name``'s value for a body. A payload field sent as null (cleared at the hub) is
+    null where ``nulls`` (an update: the consumer clears it), else left out (a create: the
+    consumer's default applies); an absent one is still a TemplateError."""
+    node: Any = context
+    if name.startswith("payload."):
+        for part in name.split("."):
+            if isinstance(node, Mapping) and part in node and node[part] is None:
+                return None if nulls else _LEFT_OUT
+            if not isinstance(node, Mapping) or part not in node:
+                break  # lookup says which
+            node = node[part]
+    value = lookup(context, name)
+    if name == "payload" and not nulls and isinstance(value, Mapping):
+        return {k: v for k, v in value.items() if v is not None}
+    return value
+
+
+def _body(template: Any, context: Mapping[str, Any], nulls: bool) -> Any:
     if isinstance(template, str) and template.startswith("$"):
-        return lookup(context, template[1:])
+        return _value(context, template[1:], nulls)
     if isinstance(template, Mapping):
-        return {k: body(v, context) for k, v in template.items()}
+        filled = {k: _body(v, context, nulls) for k, v in template.items()}
+        return {k: v for k, v in filled.items() if v is not _LEFT_OUT}
     if isinstance(template, list):
-        return [body(v, context) for v in template]
+        filled_items = [_body(v, context, nulls) for v in template]
+        return [v for v in filled_items if v is not _LEFT_OUT]
     return template
+
+
+def body(template: Any, context: Mapping[str, Any], *, nulls: bool = True) -> Any:
+    """The request body: ``$payload`` (or ``$name``) strings replaced by their values. A
+    payload field sent as null is null in the body where ``nulls`` (an update), else left
+    out (a create: never a null there)."""
+    filled = _body(template, context, nulls)
+    if filled is _LEFT_OUT:
+        raise TemplateError(f"{template} is null for this record, and a create sends no null")
+    return filled

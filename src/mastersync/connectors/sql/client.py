@@ -34,6 +34,8 @@ from mastersync.ports.outbound import (
 
 # Rows a full listing (read_state) fetches from the database at a time.
 STATE_SLICE = 1000
+# Dialects written with INSERT ... ON CONFLICT; any other updates, then inserts.
+_UPSERTING = frozenset({"sqlite", "postgresql"})
 
 
 def _plain(value: Any) -> Any:
@@ -281,19 +283,31 @@ class SqlConnector:
             raise TerminalFailure(
                 f"the outbound mapping must fill {spec.key} (the key of {spec.table})"
             )
-        if conn.dialect.name in ("sqlite", "postgresql"):
+        # A null clears the column of a row the table has. A new row is inserted without
+        # it: a NULL inserted would override the column's default (and break NOT NULL).
+        new_row = {c: v for c, v in row.items() if v is not None}
+        if conn.dialect.name in _UPSERTING:
             from sqlalchemy.dialects import postgresql, sqlite
 
             insert = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
-            stmt = insert.values(row).on_conflict_do_update(
-                index_elements=[spec.key],
-                set_={c: insert.excluded[c] for c in row if c != spec.key},
+            # `excluded` holds what the insert would have stored: a left-out column's default,
+            # not the null sent, so a null is set as NULL itself.
+            changes = {c: sa.null() if v is None else insert.excluded[c] for c, v in row.items()}
+            changes.pop(spec.key)
+            stmt = (
+                insert.values(new_row).on_conflict_do_update(
+                    index_elements=[spec.key], set_=changes
+                )
+                if changes
+                # Only the key: nothing to change in a row that is there (SQLAlchemy refuses
+                # an empty SET).
+                else insert.values(new_row).on_conflict_do_nothing(index_elements=[spec.key])
             )
             conn.execute(stmt)
         else:  # any other database: update, then insert what was not there
             done = conn.execute(sa.update(table).where(table.c[spec.key] == key).values(row))
             if done.rowcount == 0:
-                conn.execute(sa.insert(table).values(row))
+                conn.execute(sa.insert(table).values(new_row))
         return str(key)
 
     def _write(self, requests: list[DeliveryRequest]) -> list[DeliveryAck | DeliveryFailed]:
@@ -377,8 +391,13 @@ def _refusal(exc: sa.exc.DBAPIError, table: sa.Table, request: DeliveryRequest) 
     for name, value in request.payload.items():
         if name not in table.c:
             continue
-        kind, cell = table.c[name].type, _cell(table.c[name], value)
-        if isinstance(cell, dict | list) and not isinstance(kind, sa.JSON | sa.ARRAY):
+        column = table.c[name]
+        kind, cell = column.type, _cell(column, value)
+        # A new row leaves a null out (it was not sent) where the column has a default.
+        sent = request.target_key is not None or column.server_default is None
+        if cell is None and not column.nullable and sent:
+            misfits.append(f"{name}: null, the column is NOT NULL")
+        elif isinstance(cell, dict | list) and not isinstance(kind, sa.JSON | sa.ARRAY):
             misfits.append(f"{name}: a {type(cell).__name__}, the column is {kind}")
         elif (
             isinstance(cell, str)

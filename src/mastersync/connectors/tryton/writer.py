@@ -35,7 +35,8 @@ class Unsettled:
 def _same(current: Any, new: Any, ttype: str) -> bool:
     """Whether Tryton already holds the value (as read: plain; as to write: typed)."""
     if ttype in _TO_MANY:
-        # Links added with ["add", ids]: nothing to do when all are there already.
+        # Links added with ["add", ids]: nothing to do when all are there already. Never
+        # removed, so a null (cleared at the hub) adds none and leaves the links alone.
         have = set(current or [])
         return all(set(op[1]) <= have for op in new or [] if op and op[0] == "add")
     wanted = plain(new)
@@ -60,6 +61,12 @@ def changed(
     written (Tryton refuses some once set, a party's code, and every write moves the
     record's write_date, which would read it back as a change)."""
     return {k: v for k, v in values.items() if not _same(current.get(k), v, types.get(k, ""))}
+
+
+def _given(values: dict[str, Any]) -> dict[str, Any]:
+    """The values of a record to create without its nulls (fields cleared at the hub): a
+    None created would override Tryton's default and `on_create`'s value."""
+    return {k: v for k, v in values.items() if v is not None}
 
 
 class Fields:
@@ -234,11 +241,16 @@ class RecordWriter:
         """One2Many values as operations: existing active children updated in order, extra
         ones created, surplus ones deleted; archived children are left alone."""
         known = self.fields.of(spec.model)
-        # One2Many fields in the record are written as children, declared or not.
+        # One2Many fields in the record are written as children, declared or not. A null
+        # (cleared at the hub) leaves them alone: clearing would delete every active child,
+        # and Tryton deletes a child record outright (an address with the documents that
+        # point to it, or refused because they do), which no cleared field of the hub can
+        # mean. An empty list still removes them.
         wanted_names = [
             n
             for n in dict.fromkeys([*spec.children, *payload])
-            if n in payload and (n in spec.children or known.get(n, ("", None))[0] == "one2many")
+            if payload.get(n) is not None
+            and (n in spec.children or known.get(n, ("", None))[0] == "one2many")
         ]
         out: dict[str, Any] = {}
         existing: dict[str, list[int]] = {}
@@ -259,7 +271,7 @@ class RecordWriter:
                 raise TerminalError(f"{spec.model}.{name} is not a One2Many")
             wanted = [
                 self.values(relation, item, child.links, f"{name}[{i}]")
-                for i, item in enumerate(payload[name] or [])
+                for i, item in enumerate(payload[name])
             ]
             have = existing.get(name, [])
             ops: list[Any] = []
@@ -281,7 +293,7 @@ class RecordWriter:
                     if delta:
                         ops.append(["write", [i], delta])
             if len(wanted) > len(have):
-                ops.append(["create", wanted[len(have) :]])
+                ops.append(["create", [_given(w) for w in wanted[len(have) :]]])
             if len(have) > len(wanted):
                 ops.append(["delete", have[len(wanted) :]])
             if ops:
@@ -331,9 +343,10 @@ class RecordWriter:
         children = self._children(spec, payload, target)
         if target is None:
             extra = self.values(spec.model, spec.on_create, spec.links, f"{spec.model} on_create")
+            given = _given(values)
             # Set on creation too: another `active_field` than `active` may default to false.
-            full = {**extra, **activation, **values, **children}
-            return self._create(spec, values, full, delivery)
+            full = {**extra, **activation, **given, **children}
+            return self._create(spec, given, full, delivery)
         if reactivate:
             # Compared like the other values: written only to a record found archived
             # (every write moves write_date, which the reader would take as a change).
@@ -350,12 +363,23 @@ class RecordWriter:
         if values or children:
             # active_test False, as for the reads above: Tryton's REST API looks the record up
             # under the request's context, and would answer 404 for an archived one.
-            self.transport.write(
-                spec.model,
-                [target],
-                {**values, **children},
-                {**self.context, "active_test": False},
-            )
+            try:
+                self.transport.write(
+                    spec.model,
+                    [target],
+                    {**values, **children},
+                    {**self.context, "active_test": False},
+                )
+            except TerminalError as exc:
+                # Tryton names a required field by its label ("Name"), not as the mapping
+                # does: say which were cleared.
+                nulls = sorted(k for k, v in values.items() if v is None)
+                if not nulls:
+                    raise
+                raise TerminalError(
+                    f"{exc.message} (sent as null, cleared at the hub: {', '.join(nulls)})",
+                    status=exc.status,
+                ) from None
         return target
 
     def deactivate(self, spec: TrytonWrite, target_key: str) -> None:
