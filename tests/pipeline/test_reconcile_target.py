@@ -532,3 +532,37 @@ def test_a_filter_on_the_consumers_keys_finds_missing_records(store: Store, tmp_
     result = reconcile_target(store, compiled, shop, sub, ReconcileOptions())
     assert [e.master_id for e in result.report.examples[Bucket.MISSING]] == [stock_a]
     assert result.report.count_dict()["matched"] == 1
+
+
+def test_a_price_cleared_at_the_erp_is_cleared_in_the_sql_consumer_and_no_drift(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """Review: a value cleared at its source was left out of the consumer's payload, so an
+    SQL consumer (an UPDATE of the columns sent) kept the old price for good, and the
+    reconciliation called it drift. The hub says null for it once; the row's price is
+    NULL, and the consumer is in sync."""
+    from mastersync.bootstrap import open_store
+
+    store = open_store(sqlite_url)
+    estate = Estate(store, tmp_path)
+    estate.send(item("C1", brand="Acme"))
+    estate.deliver()
+    estate.send(item("C1", v=2, price=None, brand=None))
+    assert estate.deliver().dead == 0
+    master = estate.master("C1")
+    engine = sa.create_engine(f"sqlite:///{estate.legacy_db}", poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.text("SELECT title, price FROM items_out WHERE mdm_id = :m"), {"m": master}
+        ).one()
+    assert tuple(row) == ("Item C1", None)
+    assert estate.shop.target.records("item")[master]["payload"] == {
+        "handle": "C1",
+        "title": "Item C1",
+        "price": None,
+        "vendor": None,
+    }
+    assert estate.reconcile("legacy").report.clean
+    assert estate.reconcile("shop").report.clean
+    estate.close()
+    store.close()
