@@ -92,6 +92,24 @@ def test_a_failing_batch_applies_nothing(tmp_path: Path) -> None:
         )
     assert set(target.records("item")) == {"m1"}
     assert target.log() == [("m1", 1, "upsert")]
+    # Nor does it leave behind what it noted of its records (m1 under K-2).
+    [(ack, applied)] = target.apply_many([request("m1", 2)])
+    assert (ack.target_key, applied) == ("K-1", False)
+
+
+def test_what_another_connection_writes_is_read_again(tmp_path: Path) -> None:
+    """The target keeps what its records hold between applies: a write by anyone else
+    (a test, an operator, another process) must not leave it answering from that."""
+    target = SandboxTarget(tmp_path / "shop.db")
+    target.apply_many([request("m1", 3, key="K-1")])
+    db = sqlite3.connect(tmp_path / "shop.db")
+    with db:
+        db.execute("DELETE FROM records WHERE master_id = 'm1'")
+    db.close()
+    # Gone there: an older version is applied, not acknowledged as stale.
+    [(ack, applied)] = target.apply_many([request("m1", 2)])
+    assert not applied and ack.target_key != "K-1"
+    assert target.records("item")["m1"]["version"] == 2
 
 
 def test_a_batch_larger_than_one_statement_takes(tmp_path: Path) -> None:
