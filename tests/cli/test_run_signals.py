@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -172,15 +173,29 @@ def test_a_signal_after_the_hubs_loop_ended_is_kept_too(
     assert callable(handlers[signal.SIGTERM]) and callable(handlers[signal.SIGINT])
 
 
-def test_the_hubs_worker_threads_leave_stop_signals_to_the_main_thread() -> None:
+def test_the_hubs_worker_threads_leave_stop_signals_to_the_main_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Review: while the handlers were put back after the loop, the main thread blocked the
     stop signals, and a SIGTERM the kernel handed to a worker thread met the default
-    action (exit 143). The hub's worker threads block them from their start."""
-    from mastersync.cli.distribution import stop_proof_executor
+    action (exit 143). The threads of the executor `run` gives the hub block them from
+    their start (a first fix set an executor the hub then replaced with its own)."""
+    from mastersync.pipeline.distribution.hub import DistributionHub
 
     def mask() -> set[signal.Signals]:
         return signal.pthread_sigmask(signal.SIG_BLOCK, [])
 
-    with stop_proof_executor() as pool:
-        assert {signal.SIGTERM, signal.SIGINT} <= pool.submit(mask).result()
+    masks: list[set[signal.Signals]] = []
+    original = DistributionHub.executor
+
+    def probed(self: DistributionHub) -> Any:
+        pool = original(self)
+        masks.append(pool.submit(mask).result())
+        return pool
+
+    monkeypatch.setattr(DistributionHub, "executor", probed)
+    landscape = erp_to_shop(tmp_path / "estate", "sku,v,name\nA1,1,Pen\n")
+    code, out = cli("run", "--until-idle", "--timeout", "30", landscape=landscape)
+    assert code == 0, out
+    assert masks and all({signal.SIGTERM, signal.SIGINT} <= m for m in masks)
     assert signal.SIGTERM not in mask()  # the main thread still takes them

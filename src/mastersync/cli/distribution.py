@@ -6,7 +6,6 @@ import asyncio
 import datetime as dt
 import signal
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -101,6 +100,7 @@ def _run(
         raise
     url = resolve_bus_url(bus, hub.landscape)
     distribution = hub.distribution(url, subscription)
+    distribution.worker_init = block_stops
     names = ", ".join(s.id for s in distribution.subscriptions) or "none"
     if url:
         # Named without the credentials a URL may carry (the output ends up in logs).
@@ -132,7 +132,6 @@ def _run(
             _keep_after_loop(loop, kept)
 
     async def main() -> None:
-        asyncio.get_running_loop().set_default_executor(stop_proof_executor())
         if server is None:
             await hub_main()
             return
@@ -165,17 +164,13 @@ def _run(
     hub.close()
 
 
-def stop_proof_executor() -> ThreadPoolExecutor:
-    """The hub's worker threads, which leave stop signals to the main thread.
+def block_stops() -> None:
+    """Leave stop signals to the main thread (run first in each of the hub's workers).
 
     A process-wide SIGTERM goes to any thread that does not block it: while the hub's
     handlers were put back after its loop (the main thread blocking the signals), one
     delivered to a worker thread met the default action and ended the process with 143.
     """
-    return ThreadPoolExecutor(thread_name_prefix="hub", initializer=_block_stops)
-
-
-def _block_stops() -> None:
     signal.pthread_sigmask(signal.SIG_BLOCK, set(early.STOPS))
 
 

@@ -145,6 +145,9 @@ class DistributionHub:
         self.dispatch_batch = dispatch_batch
         self.watch_interval = watch_interval
         self.totals = HubTotals()
+        # Run first in each of the hub's worker threads (the CLI blocks stop signals there,
+        # so they reach the main thread).
+        self.worker_init: Callable[[], object] | None = None
         cache = StateCache()
         # Each consumer's subscriptions by domain, this hub's or another's (``--hubs``):
         # where a record another one references is on its way to it.
@@ -309,12 +312,19 @@ class DistributionHub:
 
         return work
 
+    def executor(self) -> ThreadPoolExecutor:
+        """The worker threads store calls run in: the default pool (cores + 4) is too small
+        for a dispatcher and a deliverer per subscription."""
+        return ThreadPoolExecutor(
+            max_workers=8 + 3 * len(self.deliverers),
+            thread_name_prefix="hub",
+            initializer=self.worker_init,
+        )
+
     async def run(self, stop: asyncio.Event) -> HubTotals:
         """Run every loop until ``stop`` is set; in-flight work finishes first."""
         loop = asyncio.get_running_loop()
-        # Store calls run in threads; the default pool (cores + 4) is too small for a
-        # dispatcher and a deliverer per subscription.
-        loop.set_default_executor(ThreadPoolExecutor(max_workers=8 + 3 * len(self.deliverers)))
+        loop.set_default_executor(self.executor())
         tasks = [
             asyncio.create_task(self._loop(f"poll {i}", self._poll(i, p), stop))
             for i, p in enumerate(self.pollers)
