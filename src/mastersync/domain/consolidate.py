@@ -17,6 +17,7 @@ from mastersync.domain.ingest import keep_guarded
 from mastersync.domain.landscape.policy import DomainPolicy
 from mastersync.domain.ledger import KeyChange
 from mastersync.domain.merge import MergeResult, merge
+from mastersync.domain.words import a_or_an
 
 # The change a merged (or unmerged) record's event carries, and the state field it becomes.
 MERGED_INTO = "_merged_into"
@@ -180,7 +181,8 @@ def plan_merge(
         raise MergeRefused(f"cannot merge {survivor.master_id} into itself")
     if survivor.domain != loser.domain:
         raise MergeRefused(
-            f"{loser.master_id} is a {loser.domain}, {survivor.master_id} a {survivor.domain}: "
+            f"{loser.master_id} is {a_or_an(loser.domain)}, {survivor.master_id} "
+            f"{a_or_an(survivor.domain)}: "
             "only records of one domain merge"
         )
     _check_live(survivor, "survivor")

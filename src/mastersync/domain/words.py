@@ -5,4 +5,4 @@ from __future__ import annotations
 
 def a_or_an(noun: str) -> str:
     """``noun`` with its indefinite article: "a customer", "an item", "an inventory"."""
-    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
+    return ("an " if noun[:1].lower() in tuple("aeiou") else "a ") + noun

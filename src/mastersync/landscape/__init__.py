@@ -192,9 +192,10 @@ def _load_mappings(doc: YamlDocument, base: Path, problems: list[str]) -> dict[L
 
 def _config_problem(exc: ConfigError, doc: YamlDocument, sources: dict[Loc, YamlDocument]) -> str:
     for prefix, mdoc in sources.items():
-        # A problem with the entry that names the file (a misspelt domain) is the
+        # A problem with the inbound entry that names the file (a misspelt domain) is the
         # landscape's line, not the file's top.
-        if exc.loc[: len(prefix)] == prefix and len(exc.loc) > len(prefix):
+        itself = exc.loc == prefix and prefix[2] == "inbound"
+        if exc.loc[: len(prefix)] == prefix and not itself:
             rest = exc.loc[len(prefix) :]
             return f"{mdoc.path}:{mdoc.line_of(rest)}: {_dotted(rest)}: {exc.message}"
     return f"{doc.path}:{doc.line_of(exc.loc)}: {_dotted(exc.loc)}: {exc.message}"

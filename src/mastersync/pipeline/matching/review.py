@@ -13,6 +13,7 @@ from mastersync.domain.matching.blocking import key_name, ranked
 from mastersync.domain.matching.compiled import Record
 from mastersync.domain.matching.records import DecisionStatus, MatchDecision, MergeRecord
 from mastersync.domain.problems import ConfigError
+from mastersync.domain.words import a_or_an
 from mastersync.pipeline.ids import new_id, utc_now
 from mastersync.pipeline.matching.merging import merge_in
 from mastersync.pipeline.matching.models import load_matcher
@@ -159,7 +160,9 @@ def explain(
         left_domain, left = _values(uow, landscape, a, domain)
         right_domain, right = _values(uow, landscape, b, domain)
         if left_domain != right_domain:
-            raise ReviewError(f"{a} is a {left_domain}, {b} a {right_domain}: nothing to compare")
+            raise ReviewError(
+                f"{a} is {a_or_an(left_domain)}, {b} {a_or_an(right_domain)}: nothing to compare"
+            )
         config = landscape.policies[left_domain].matching
         if config is None:
             raise ConfigError(
