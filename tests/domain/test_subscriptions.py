@@ -76,9 +76,16 @@ def test_mark_cleared_says_null_for_what_the_consumer_holds_and_the_payload_lack
         "tags": [],
     }
     assert payload == {"sku": "A1", "dims": {"w": 1}, "tags": []}  # not changed in place
+    # An object gone altogether: its fields, each null (a null object would wipe fields
+    # the hub never sent).
+    gone = mark_cleared({"sku": "A1"}, {"sku": "A1", "dims": {"w": 1, "in": {"x": 2}}})
+    assert gone == {"sku": "A1", "dims": {"w": None, "in": {"x": None}}}
 
 
-def test_cleared_reads_canonical_fields_only() -> None:
-    """A state lacking a field another had is cleared; meta fields do not count."""
+def test_cleared_reads_canonical_fields_and_changed_objects() -> None:
+    """A state lacking a field another had may have cleared it, and so may an object field
+    that changed (one of its fields may be gone); meta fields do not count."""
     assert cleared({"sku": "A1"}, {"sku": "A1", "brand": "Acme"})
     assert not cleared({"sku": "A1", "brand": "X"}, {"sku": "A1", "_version": 3})
+    assert cleared({"dims": {"w": 1}}, {"dims": {"w": 1, "h": 2}})
+    assert not cleared({"dims": {"w": 1}, "sku": "B"}, {"dims": {"w": 1}, "sku": "A"})

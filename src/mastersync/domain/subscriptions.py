@@ -75,6 +75,8 @@ class Subscription:
     filter_reads_keys: bool = False
     # Whether a version whose payload the consumer holds already is sent all the same.
     send_unchanged: bool = False
+    # Whether the mapping has conditions: what it sends may change with no field gone.
+    conditional: bool = False
     # Whether the consumer's system is a source of the domain too: it may change what it
     # was sent, so what it was sent last says nothing of what it holds.
     source_too: bool = False
@@ -115,25 +117,50 @@ class Subscription:
 
 
 def cleared(state: Mapping[str, Any], before: Mapping[str, Any]) -> bool:
-    """Whether a record's state lacks a field it had in ``before`` (a value cleared at its
-    source)."""
-    return any(name not in state for name in before if not name.startswith("_"))
+    """Whether a record's state may have lost a value it had in ``before``: a field gone,
+    or an object field changed (one of its fields may be gone)."""
+    for name, old in before.items():
+        if name.startswith("_"):
+            continue
+        new = state.get(name)
+        if new is None or (isinstance(old, dict) and new != old):
+            return True
+    return False
 
 
 def mark_cleared(payload: dict[str, Any], sent: Mapping[str, Any]) -> dict[str, Any]:
     """``payload`` with null for what ``sent`` (the payload the consumer holds) had and it
     lacks: left out, a field cleared at the source kept its old value at a consumer that
-    merges what it is sent. Nested objects are compared field by field; lists are whole."""
+    merges what it is sent. Objects are compared field by field (one gone altogether is
+    sent as its fields, each null: a null object would wipe fields the hub never sent, and
+    some APIs ignore it); lists are whole."""
     out = dict(payload)
     for name, old in sent.items():
         if old is None:
             continue
         new = out.get(name)
         if name not in out:
-            out[name] = None
+            out[name] = _nulls(old)
         elif isinstance(new, dict) and isinstance(old, dict):
             out[name] = mark_cleared(new, old)
     return out
+
+
+def _nulls(value: Any) -> Any:
+    """Null for a value; for an object, each of its fields null (nested objects too)."""
+    if isinstance(value, dict):
+        return {k: _nulls(v) for k, v in value.items() if v is not None}
+    return None
+
+
+def _has_conditions(spec: Any) -> bool:
+    """Whether an outbound mapping has conditions (an output that may vanish with no field
+    of the record gone)."""
+    if isinstance(spec, dict):
+        return "when" in spec or any(_has_conditions(v) for v in spec.values())
+    if isinstance(spec, list):
+        return any(_has_conditions(v) for v in spec)
+    return False
 
 
 def _lenient(spec: Any) -> Any:
@@ -384,6 +411,7 @@ def compile_subscription(
             loc = ("mapping", "fields", target)
             _check_reads(_paths_of(spec), cfg.domain, domain_fields, loc)
     shape: Callable[[Mapping[str, Any]], dict[str, Any]] = _canonical_shape
+    conditional = False
     if cfg.mapping is not None:
         try:
             compiled = compile_fields(
@@ -392,7 +420,9 @@ def compile_subscription(
         except ConfigError as exc:
             raise ConfigError(exc.message, ("mapping", "fields", *exc.loc)) from None
         # Walking every payload costs a few µs a delivery: only for mappings that need it.
-        shaping = _needs_shaping(cfg.mapping.model_dump(exclude_none=True))
+        dumped = cfg.mapping.model_dump(exclude_none=True)
+        shaping = _needs_shaping(dumped)
+        conditional = _has_conditions(dumped)
 
         def mapped(view: Mapping[str, Any]) -> dict[str, Any]:
             out: dict[str, Any] = {}
@@ -420,5 +450,6 @@ def compile_subscription(
         key_refs={ref: references[ref] for ref in sorted(used)},
         filter_reads_keys=bool(cfg.filter and _KEYS_USE.search(cfg.filter)),
         send_unchanged=cfg.send_unchanged,
+        conditional=conditional,
         source_too=source_too,
     )

@@ -11,10 +11,11 @@ from mastersync.connectors.sandbox.target import Faults, SandboxConnector
 from mastersync.domain.landscape.model import Landscape
 from mastersync.domain.landscape.policy import compile_landscape
 from mastersync.pipeline.distribution.deliverer import Deliverer
-from mastersync.pipeline.ids import utc_now
+from mastersync.pipeline.distribution.replay import plan_replay, queue_replay
+from mastersync.pipeline.ids import new_id, utc_now
 from mastersync.pipeline.ingest import Ingestor
 from mastersync.ports.connector import SourceRecord
-from mastersync.ports.store import Store
+from mastersync.ports.store import ReplaySelection, Store
 
 LANDSCAPE = {
     "name": "cleared",
@@ -25,7 +26,14 @@ LANDSCAPE = {
                 "item": {
                     "key": "sku",
                     "version": {"from": "v", "kind": "counter"},
-                    "fields": {"sku": "sku", "name": "name", "brand": "brand"},
+                    "fields": {
+                        "sku": "sku",
+                        "name": "name",
+                        "brand": "brand",
+                        "lifecycle_state": {"from": "st", "default": "active"},
+                        "dimensions.length_cm": {"from": "l", "optional": True, "number": True},
+                        "dimensions.height_cm": {"from": "h", "optional": True, "number": True},
+                    },
                 }
             },
         },
@@ -35,7 +43,15 @@ LANDSCAPE = {
             "outbound": {
                 "items": {
                     "domain": "item",
-                    "mapping": {"fields": {"handle": "sku", "title": "name", "maker": "brand"}},
+                    "mapping": {
+                        "fields": {
+                            "handle": "sku",
+                            "title": "name",
+                            "maker": "brand",
+                            "dims": "dimensions",
+                            "on_sale": {"from": "name", "when": "lifecycle_state == 'active'"},
+                        }
+                    },
                 }
             },
         },
@@ -46,11 +62,11 @@ LANDSCAPE = {
 class Shop:
     """The hub, the ERP feeding it and the shop it delivers to, with every payload sent."""
 
-    def __init__(self, store: Store, folder: Path) -> None:
+    def __init__(self, store: Store, folder: Path, faults: Faults | None = None) -> None:
         self.store = store
         landscape = compile_landscape(Landscape.model_validate(LANDSCAPE))
         self.ingestor = Ingestor(store, landscape)
-        self.connector: Any = SandboxConnector(folder / "shop.db", Faults(seed=1))
+        self.connector: Any = SandboxConnector(folder / "shop.db", faults or Faults(seed=1))
         self.sent: list[tuple[int, dict[str, Any]]] = []
         original = self.connector.send_batch
 
@@ -81,11 +97,15 @@ def test_a_cleared_field_goes_out_as_null_to_a_consumer_holding_the_record(
     next change does not send null again."""
     shop = Shop(store, tmp_path)
     shop.send({"sku": "A1", "v": 1, "name": "Gloves", "brand": "Acme"})
-    assert shop.deliver() == [(1, {"handle": "A1", "title": "Gloves", "maker": "Acme"})]
+    assert shop.deliver() == [
+        (1, {"handle": "A1", "title": "Gloves", "on_sale": "Gloves", "maker": "Acme"})
+    ]
     shop.send({"sku": "A1", "v": 2, "name": "Gloves", "brand": None})
-    assert shop.deliver() == [(2, {"handle": "A1", "title": "Gloves", "maker": None})]
+    assert shop.deliver() == [
+        (2, {"handle": "A1", "title": "Gloves", "on_sale": "Gloves", "maker": None})
+    ]
     shop.send({"sku": "A1", "v": 3, "name": "Gloves XL", "brand": None})
-    assert shop.deliver() == [(3, {"handle": "A1", "title": "Gloves XL"})]
+    assert shop.deliver() == [(3, {"handle": "A1", "title": "Gloves XL", "on_sale": "Gloves XL"})]
 
 
 def test_a_new_record_is_never_sent_null(store: Store, tmp_path: Path) -> None:
@@ -93,7 +113,7 @@ def test_a_new_record_is_never_sent_null(store: Store, tmp_path: Path) -> None:
     would override the consumer's own defaults (NOT NULL columns, on_create values)."""
     shop = Shop(store, tmp_path)
     shop.send({"sku": "B1", "v": 1, "name": "Tape", "brand": None})
-    assert shop.deliver() == [(1, {"handle": "B1", "title": "Tape"})]
+    assert shop.deliver() == [(1, {"handle": "B1", "title": "Tape", "on_sale": "Tape"})]
 
 
 def test_versions_sent_in_one_round_each_clear_against_the_one_before(
@@ -108,9 +128,9 @@ def test_versions_sent_in_one_round_each_clear_against_the_one_before(
     shop.send({"sku": "C1", "v": 3, "name": "Bolts M8", "brand": None})
     shop.send({"sku": "C1", "v": 4, "name": "Hex bolts", "brand": None})
     assert shop.deliver() == [
-        (2, {"handle": "C1", "title": "Bolts M8", "maker": "Würth"}),
-        (3, {"handle": "C1", "title": "Bolts M8", "maker": None}),
-        (4, {"handle": "C1", "title": "Hex bolts"}),
+        (2, {"handle": "C1", "title": "Bolts M8", "on_sale": "Bolts M8", "maker": "Würth"}),
+        (3, {"handle": "C1", "title": "Bolts M8", "on_sale": "Bolts M8", "maker": None}),
+        (4, {"handle": "C1", "title": "Hex bolts", "on_sale": "Hex bolts"}),
     ]
 
 
@@ -127,6 +147,56 @@ def test_a_backlog_read_from_the_store_clears_against_what_the_consumer_holds(
     first.send({"sku": "D1", "v": 3, "name": "Paper towels", "brand": None})
     fresh = Shop(store, tmp_path)  # another deliverer: an empty state cache
     assert fresh.deliver() == [
-        (2, {"handle": "D1", "title": "Towels", "maker": None}),
-        (3, {"handle": "D1", "title": "Paper towels"}),
+        (2, {"handle": "D1", "title": "Towels", "on_sale": "Towels", "maker": None}),
+        (3, {"handle": "D1", "title": "Paper towels", "on_sale": "Paper towels"}),
     ]
+
+
+def test_a_field_of_an_object_cleared_goes_out_as_null_inside_it(
+    store: Store, tmp_path: Path
+) -> None:
+    """Review: only fields gone from the record's top level were looked at: a height
+    cleared from the item's dimensions stayed at a consumer that merges objects."""
+    shop = Shop(store, tmp_path)
+    shop.send({"sku": "N1", "v": 1, "name": "Box", "brand": None, "l": "30", "h": "20"})
+    shop.deliver()
+    shop.send({"sku": "N1", "v": 2, "name": "Box", "brand": None, "l": "30", "h": None})
+    shop.send({"sku": "N1", "v": 3, "name": "Box", "brand": None, "l": None, "h": None})
+    [(_, second), (_, third)] = shop.deliver()
+    assert second["dims"] == {"length_cm": "30", "height_cm": None}
+    # The whole object gone: each field the consumer had, null (not a null object, which
+    # would wipe fields the hub never sent there).
+    assert third["dims"] == {"length_cm": None}
+
+
+def test_an_output_a_condition_drops_goes_out_as_null(store: Store, tmp_path: Path) -> None:
+    """Review: a mapped field whose condition stops holding (no field of the record gone)
+    stayed at the consumer."""
+    shop = Shop(store, tmp_path)
+    shop.send({"sku": "K1", "v": 1, "name": "Pen", "brand": None})
+    shop.deliver()
+    shop.send({"sku": "K1", "v": 2, "name": "Pen", "brand": None, "st": "approved"})
+    assert shop.deliver() == [(2, {"handle": "K1", "title": "Pen", "on_sale": None})]
+
+
+def test_a_dead_letter_replayed_clears_what_its_version_cleared(
+    store: Store, tmp_path: Path
+) -> None:
+    """Review: the version that cleared the brand was refused (dead); replayed once the
+    consumer took it again, it went without the null, and the next version compared with
+    it found nothing cleared: the old brand stayed for good."""
+    shop = Shop(store, tmp_path, Faults(seed=1, reject_when="title == 'POISON'"))
+    shop.send({"sku": "D1", "v": 1, "name": "Tape", "brand": "Tesa"})
+    shop.deliver()
+    shop.send({"sku": "D1", "v": 2, "name": "POISON", "brand": None})
+    shop.deliver()
+    shop.connector.target.set_faults(Faults(seed=1))
+    healed = Shop(store, tmp_path)
+    with store.unit_of_work(write=False) as uow:
+        found = uow.find_master("item", "erp", "D1")
+    assert found is not None
+    selection = ReplaySelection("shop.items", master_id=found)
+    plan = plan_replay(store, selection, "item", new_id, keyed=True)
+    queue_replay(store, plan, "item", utc_now)
+    sent = healed.deliver()
+    assert (2, {"handle": "D1", "title": "POISON", "on_sale": "POISON", "maker": None}) in sent

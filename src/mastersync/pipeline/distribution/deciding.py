@@ -130,8 +130,13 @@ def decide(
             item.settled = (DeliveryStatus.SKIPPED, f"{UNCHANGED} {applied.version}")
             item.holds = dataclasses.replace(applied, version=d.version)
             return item
-        if not d.replay and applied and previous is not None and cleared(state, previous):
-            payload = mark_cleared(payload, _sent(sub, d, applied, previous, ref_keys))
+        if (
+            applied is not None
+            and previous is not None
+            and applied.version < d.version
+            and (sub.conditional or cleared(state, previous))
+        ):
+            payload = mark_cleared(payload, _sent(sub, d, applied, previous, keys))
     item.request = DeliveryRequest(
         sub.id,
         sub.system,
@@ -156,9 +161,17 @@ def _sent(
     d: Delivery,
     applied: Applied,
     previous: Mapping[str, Any],
-    ref_keys: dict[str, dict[str, str]] | None,
+    keys: Mapping[str, dict[str, str]] | None,
 ) -> dict[str, Any]:
-    """The payload the consumer holds: the record at its version, shaped as it was sent."""
+    """The payload the consumer holds: the record at its version, shaped as it was sent
+    (with the consumer's keys of the records it referenced then)."""
+    ref_keys: dict[str, dict[str, str]] | None = None
+    if sub.key_refs:
+        ref_keys = {}
+        for name in sub.key_refs:
+            target = previous.get(name)
+            if target is not None and keys and target in keys:
+                ref_keys[name] = keys[target]
     try:
         return sub.payload(sub.view(d.master_id, applied.version, previous, ref_keys))
     except OutboundMappingFailed:

@@ -99,7 +99,7 @@ class Planner:
                 return None
             todo = due + fresh
             states, previous = self._states(uow, todo, applied)
-            keys = self._consumer_keys(uow, states)
+            keys = self._consumer_keys(uow, states, previous.values())
             coming = self._coming(uow, states, keys)
             replayed = [d.event_id for d in due if d.replay]
             firsts = uow.first_deliveries(sub.id, replayed) if replayed else {}
@@ -195,7 +195,7 @@ class Planner:
         (what a field cleared since is told by)."""
         held: dict[str, int] = {}
         for d in due:
-            if d.master_id in held or d.replay:
+            if d.master_id in held:
                 continue
             has = applied.get(d.master_id)
             # A record's first delivery of the round: later ones follow it (see Round.later).
@@ -262,9 +262,17 @@ class Planner:
                 if event is not None and folded is not None:
                     yield (master, version), folded, event.trace_id
 
-    def _consumer_keys(self, uow: UnitOfWork, states: list[Planned]) -> dict[str, dict[str, str]]:
-        """The consumer's keys for the records these records reference (when mapped)."""
-        return referenced_keys(uow, self.sub, (state for _, state, _ in states), self.siblings)
+    def _consumer_keys(
+        self,
+        uow: UnitOfWork,
+        states: list[Planned],
+        held: Iterable[Mapping[str, Any]] = (),
+    ) -> dict[str, dict[str, str]]:
+        """The consumer's keys for the records these records reference (when mapped), at
+        the versions sent and at the ones the consumer holds (what a cleared reference
+        was sent as)."""
+        sent = [state for _, state, _ in states]
+        return referenced_keys(uow, self.sub, [*sent, *held], self.siblings)
 
     def _coming(
         self,
