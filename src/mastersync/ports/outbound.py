@@ -28,6 +28,11 @@ class DeliveryRequest:
     # inactive): connectors that deactivate by a flag set it back. Otherwise they leave the
     # flag alone, since a person may have archived the record there.
     reactivate: bool = False
+    # The consumer acknowledged a version of the record before, and holds it active: a null
+    # in the payload is for a field it has (the hub sends none otherwise). A connector that
+    # cannot tell a create from an update (an upsert by natural key, no key acknowledged)
+    # may trust it.
+    held: bool = False
 
 
 @dataclass(slots=True)

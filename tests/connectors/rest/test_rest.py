@@ -983,6 +983,19 @@ def test_an_upsert_sends_a_null_only_for_a_record_the_consumer_has(
     )
 
 
+def test_an_upsert_by_natural_key_sends_the_null_when_the_hub_says_the_consumer_has_it(
+    tmp_path: Path,
+) -> None:
+    """Review: an upsert whose response names no key, with no lookup, never got a key, so
+    its nulls were always left out and a clear never reached the consumer. The hub says
+    the consumer acknowledged the record before (it sends nulls only then)."""
+    sent: list[tuple[str, str, Any]] = []
+    conn = MockedRest(tmp_path, recording(sent, False), write={"items": dict(ITEMS)})
+    asyncio.run(conn.send(dataclasses.replace(cleared(None), held=True)))
+    [(_, _, body)] = [s for s in sent if s[0] == "PUT"]
+    assert body == {"handle": "GL-1", "sku": "GL-1", "name": None}
+
+
 def test_a_null_the_api_refuses_fails_for_good_naming_the_field(tmp_path: Path) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(422, json={"errors": {"name": ["can't be null"]}})

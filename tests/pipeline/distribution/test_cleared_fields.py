@@ -68,10 +68,13 @@ class Shop:
         self.ingestor = Ingestor(store, landscape)
         self.connector: Any = SandboxConnector(folder / "shop.db", faults or Faults(seed=1))
         self.sent: list[tuple[int, dict[str, Any]]] = []
+        # (version, whether the hub said the consumer holds the record) of each request.
+        self.held: list[tuple[int, bool]] = []
         original = self.connector.send_batch
 
         async def recording(requests: Any) -> Any:
             self.sent.extend((r.version, dict(r.payload)) for r in requests)
+            self.held.extend((r.version, r.held) for r in requests)
             return await original(requests)
 
         self.connector.send_batch = recording
@@ -106,6 +109,8 @@ def test_a_cleared_field_goes_out_as_null_to_a_consumer_holding_the_record(
     ]
     shop.send({"sku": "A1", "v": 3, "name": "Gloves XL", "brand": None})
     assert shop.deliver() == [(3, {"handle": "A1", "title": "Gloves XL", "on_sale": "Gloves XL"})]
+    # Requests say whether the consumer holds the record (what a null is trusted by).
+    assert shop.held == [(1, False), (2, True), (3, True)]
 
 
 def test_a_new_record_is_never_sent_null(store: Store, tmp_path: Path) -> None:

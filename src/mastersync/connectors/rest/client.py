@@ -474,8 +474,9 @@ class RestConnector:
             return self._ack(spec, self._ok(response), request.target_key)
         if spec.upsert is not None:
             # One call that may create: a null goes out only to a record the consumer has
-            # (the hub holds its key, or the lookup finds it), never into a new one.
-            held = request.target_key is not None
+            # (the hub holds its key or says it acknowledged a version of it, or the lookup
+            # finds it), never into a new one.
+            held = request.target_key is not None or request.held
             if not held and spec.lookup is not None and _has_null(request.payload):
                 held = await self._lookup(spec.lookup, context, f"{ticket}:lookup") is not None
             response = await self._call(

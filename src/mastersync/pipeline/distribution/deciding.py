@@ -152,6 +152,7 @@ def decide(
         # applied row does not follow a replayed deactivation (never moved back).
         reactivate=operation is Operation.UPSERT
         and (bool(d.replay) or (applied is not None and not applied.active)),
+        held=applied is not None and applied.active,
     )
     return item
 
