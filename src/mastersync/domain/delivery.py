@@ -248,6 +248,17 @@ class Applied:
     refs: dict[str, str] | None = None
     # ``digest`` of the payload it last received (None: deactivated, or not known).
     digest: str | None = None
+    # The newest version it was sent in full (an upsert), where known: a record deactivated
+    # there still holds that version's fields.
+    sent_version: int | None = None
+
+
+def held_version(applied: Applied) -> int:
+    """The version whose fields the consumer holds: the one it applied, or for a record
+    deactivated there the last one it was sent in full (when known)."""
+    if applied.active or applied.sent_version is None:
+        return applied.version
+    return applied.sent_version
 
 
 @dataclass(frozen=True)

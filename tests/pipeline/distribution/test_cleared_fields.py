@@ -43,6 +43,7 @@ LANDSCAPE = {
             "outbound": {
                 "items": {
                     "domain": "item",
+                    "filter": "lifecycle_state != 'discontinued'",
                     "mapping": {
                         "fields": {
                             "handle": "sku",
@@ -205,3 +206,21 @@ def test_a_dead_letter_replayed_clears_what_its_version_cleared(
     queue_replay(store, plan, "item", utc_now)
     sent = healed.deliver()
     assert (2, {"handle": "D1", "title": "POISON", "on_sale": "POISON", "maker": None}) in sent
+
+
+def test_a_record_reactivated_clears_against_the_last_version_it_was_sent_in_full(
+    store: Store, tmp_path: Path
+) -> None:
+    """Review: the brand was cleared in the version that took the item out of the shop's
+    filter (a deactivation, which sends no fields); reactivated, the item was compared
+    with that version and the shop kept the old brand. The applied row keeps naming the
+    last version sent in full."""
+    shop = Shop(store, tmp_path)
+    shop.send({"sku": "R1", "v": 1, "name": "Mop", "brand": "Vileda"})
+    shop.deliver()
+    shop.send({"sku": "R1", "v": 2, "name": "Mop", "brand": None, "st": "discontinued"})
+    shop.deliver()
+    shop.send({"sku": "R1", "v": 3, "name": "Mop", "brand": None})
+    assert shop.deliver() == [
+        (3, {"handle": "R1", "title": "Mop", "on_sale": "Mop", "maker": None})
+    ]

@@ -58,6 +58,12 @@ def _digest_at(stored: str | None, version: int) -> str | None:
     return digest if at == str(version) else None
 
 
+def _sent_version(stored: str | None) -> int | None:
+    """The version a kept payload digest was taken of (the last one sent in full)."""
+    at = stored.partition(":")[0] if stored else ""
+    return int(at) if at.isdigit() else None
+
+
 def _is_open(status: sa.ColumnElement[str]) -> sa.ColumnElement[bool]:
     """``status IN ('pending', 'retrying')`` with the values written out: planners match the
     partial indexes of open deliveries only against the same literal condition."""
@@ -568,6 +574,7 @@ class SqlDeliveryQueue:
                 rows.instant(at),
                 rows.json_value(refs) if refs else None,
                 _digest_at(digest, version),
+                _sent_version(digest),
             )
         return out
 
@@ -668,7 +675,9 @@ class SqlDeliveryQueue:
                     "active = excluded.active, applied_at = excluded.applied_at, "
                     # A consumer that names no other keys this time still has the old ones.
                     "target_refs = COALESCE(excluded.target_refs, applied.target_refs), "
-                    "payload_digest = excluded.payload_digest"
+                    # A deactivation sends no payload: the last one sent stays named (the
+                    # version a reactivation clears against).
+                    "payload_digest = COALESCE(excluded.payload_digest, applied.payload_digest)"
                 ),
                 # A replay of an old version never moves the consumer's record back.
                 only_if="applied.version <= excluded.version",

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from mastersync.domain.delivery import Applied, DeliveryStatus, after_failure
+from mastersync.domain.delivery import Applied, DeliveryStatus, after_failure, held_version
 from mastersync.domain.golden import ChangeEvent
 from mastersync.domain.subscriptions import Operation, Subscription
 from mastersync.pipeline.distribution.deciding import decide
@@ -101,7 +101,7 @@ class Deliverer:
         last = {item.delivery.master_id: (item, outcome) for item, outcome in sent}
         blocked: set[str] = set()
         # Record states by version, for what a later version clears of the one before it.
-        states = {(m, planned.held[m].version): s for m, s in planned.previous.items()}
+        states = {(m, held_version(planned.held[m])): s for m, s in planned.previous.items()}
         states.update(_states_of(planned.items))
         for layer in planned.later:
             # Version N + 1 of a record goes only once version N has an outcome that
@@ -114,7 +114,7 @@ class Deliverer:
                     planned.waiting.append(d)
                     continue
                 applied = self._applied_after(*before)
-                held = states.get((d.master_id, applied.version)) if applied else None
+                held = states.get((d.master_id, held_version(applied))) if applied else None
                 items.append(decide(self.sub, d, state, trace, applied, planned, held))
             states.update(_states_of(items))
             outcomes = await self._send_all(items)

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import pairwise
 from typing import Any
 
-from mastersync.domain.delivery import Applied, Delivery, state_at, unwind
+from mastersync.domain.delivery import Applied, Delivery, held_version, state_at, unwind
 from mastersync.domain.golden import ChangeEvent
 from mastersync.domain.subscriptions import Subscription
 from mastersync.pipeline.distribution.deciding import decide
@@ -199,7 +199,8 @@ class Planner:
                 continue
             has = applied.get(d.master_id)
             # A record's first delivery of the round: later ones follow it (see Round.later).
-            held[d.master_id] = has.version if has is not None and has.version < d.version else 0
+            newer = has is not None and has.version < d.version
+            held[d.master_id] = held_version(has) if has is not None and newer else 0
         held = {m: v for m, v in held.items() if v > 0}
         wanted = {(d.master_id, d.version) for d in due} | set(held.items())
         # What this round found, whatever the cache keeps: other deliverers fill it at the
