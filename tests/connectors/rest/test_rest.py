@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -994,6 +995,32 @@ def test_an_upsert_by_natural_key_sends_the_null_when_the_hub_says_the_consumer_
     asyncio.run(conn.send(dataclasses.replace(cleared(None), held=True)))
     [(_, _, body)] = [s for s in sent if s[0] == "PUT"]
     assert body == {"handle": "GL-1", "sku": "GL-1", "name": None}
+
+
+def test_a_create_leaves_out_a_cleared_objects_null_fields(tmp_path: Path) -> None:
+    """The hub sends an object cleared altogether as its fields, each null; an update that
+    finds the record gone (404) creates it, without them (an object of nulls only goes)."""
+    sent: list[tuple[str, str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content) if request.content else None
+        sent.append((request.method, request.url.path, body))
+        if request.method == "PUT":
+            return httpx.Response(404)
+        return httpx.Response(201, json={"id": "P-9"})
+
+    conn = MockedRest(tmp_path, handler, write={"items": CREATE_UPDATE})
+    request = dataclasses.replace(
+        delivery("GL-1", target_key="P-1"),
+        payload={"sku": "GL-1", "dims": {"w": None, "h": None}, "size": {"w": 2, "h": None}},
+    )
+    asyncio.run(conn.send(request))
+    assert sent[0] == (
+        "PUT",
+        "/items/P-1",
+        {"sku": "GL-1", "dims": {"w": None, "h": None}, "size": {"w": 2, "h": None}},
+    )
+    assert sent[-1] == ("POST", "/items", {"sku": "GL-1", "size": {"w": 2}})
 
 
 def test_a_null_the_api_refuses_fails_for_good_naming_the_field(tmp_path: Path) -> None:

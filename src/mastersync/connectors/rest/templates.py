@@ -70,9 +70,23 @@ def _value(context: Mapping[str, Any], name: str, nulls: bool) -> Any:
                 break  # lookup says which
             node = node[part]
     value = lookup(context, name)
-    if name == "payload" and not nulls and isinstance(value, Mapping):
-        return {k: v for k, v in value.items() if v is not None}
+    if not nulls and name.startswith("payload") and isinstance(value, Mapping):
+        return _without_nulls(value)
     return value
+
+
+def _without_nulls(value: Mapping[str, Any]) -> dict[str, Any]:
+    """An object without its null fields, nested objects too (one of nulls only goes: the
+    hub sends a cleared object as its fields, each null)."""
+    out: dict[str, Any] = {}
+    for k, v in value.items():
+        if isinstance(v, Mapping):
+            inner = _without_nulls(v)
+            if inner or not v:
+                out[k] = inner
+        elif v is not None:
+            out[k] = v
+    return out
 
 
 def _body(template: Any, context: Mapping[str, Any], nulls: bool) -> Any:
