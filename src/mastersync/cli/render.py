@@ -356,7 +356,8 @@ def deliveries_table(
     if width is not None and _needs(table) > width:
         # Names are never cut, so a long one (or six-digit latencies) pushed p99 off the
         # right edge of an 80-column terminal: the figures go on a line of their own.
-        shown = Group(*(_stats_block(s, s.subscription in gone) for s in stats))
+        blocks = [_stats_block(s, s.subscription in gone) for s in stats]
+        shown = Group(Text("deliveries per subscription", style="italic"), *blocks)
     return Group(shown, Text("\n".join(waiting))) if waiting else shown
 
 
