@@ -103,6 +103,19 @@ def test_a_misspelt_inbound_domain_is_said_at_the_landscapes_line(tmp_path: Path
     )
 
 
+def test_a_subscription_name_with_a_dot_is_refused(tmp_path: Path) -> None:
+    """A subscription's id is "<system>.<name>", read back by its last dot: a system's
+    name may hold dots, a subscription's not."""
+    landscape = LANDSCAPE.replace(
+        "      item: item.yaml\n",
+        "      item: item.yaml\n    outbound:\n      items.eu: {domain: item}\n",
+    )
+    [problem] = problems(write(tmp_path, landscape))
+    assert "systems.erp.outbound.items.eu: 'items.eu': a subscription's name holds no dot" in (
+        problem
+    )
+
+
 def test_a_typo_past_the_first_dot_is_refused_in_mappings_and_rules(tmp_path: Path) -> None:
     """Only the part before the first dot was checked: a rule on dimensions.lenght_cm
     loaded and never ran, and a mapping to dimensions.weight rejected every record."""

@@ -1034,3 +1034,83 @@ def test_a_poller_between_its_polls_is_no_sign_the_store_works_again(
     assert [m for m in said if "poll 0 failed" in m] == ["poll 0 failed; retrying after a pause"]
     [recovered] = [m for m in said if "works again" in m]
     assert recovered.startswith("poll 0 works again after 3 failed tries")
+
+
+def test_receipts_are_read_from_deliveries_in_time_order_by_record_and_by_trace(
+    store: Store, tmp_path: Path
+) -> None:
+    """The delivered delivery row is the receipt (no lineage row of its own): a record's
+    lineage and a trace's list each delivery after the ingest that made its version, with
+    the trace's own version only, and a duplicate acknowledgement says so."""
+    estate = Estate(store, tmp_path)
+    estate.send({"sku": "R1", "v": 1, "name": "one"})
+    estate.deliver()
+    estate.send({"sku": "R1", "v": 2, "name": "two"})
+    estate.deliver()
+    master = estate.master("R1")
+    with store.unit_of_work(write=False) as uow:
+        entries = uow.lineage(master_id=master)
+        stored = uow.conn.exec_driver_sql(  # type: ignore[attr-defined]
+            "SELECT count(*) FROM lineage WHERE stage = 'deliver'"
+        ).scalar()
+    assert stored == 0
+    steps = [(e.stage, e.golden_version) for e in entries]
+    assert steps == [("ingest", 1), ("deliver", 1), ("ingest", 2), ("deliver", 2)]
+    receipt = entries[-1]
+    assert receipt.system == "shop" and receipt.detail["subscription"] == "shop.items"
+    assert receipt.detail["attempts"] == 1 and receipt.detail["latency_ms"] is not None
+    assert receipt.detail["operation"] == "upsert" and receipt.detail["duplicate"] is False
+    with store.unit_of_work(write=False) as uow:
+        trace = uow.lineage(trace_id=receipt.trace_id)
+    assert [(e.stage, e.golden_version) for e in trace if e.stage == "deliver"] == [("deliver", 2)]
+
+
+def test_a_receipt_comes_before_a_dead_letter_of_its_round_and_old_receipt_rows_once(
+    store: Store, tmp_path: Path
+) -> None:
+    """Review: a dead letter written in the receipt's round has its time, and came first.
+    And a hub of the earlier release, still running through the upgrade, writes receipt
+    rows: read from its delivery rows, each shows once."""
+    estate = Estate(store, tmp_path, Faults(reject_when="title == 'POISON'", seed=1))
+    estate.send({"sku": "T1", "v": 1, "name": "fine"})
+    estate.send({"sku": "T1", "v": 2, "name": "POISON"})
+    estate.deliver()
+    master = estate.master("T1")
+    with store.unit_of_work() as uow:
+        entries = uow.lineage(master_id=master)
+        uow.conn.exec_driver_sql(  # type: ignore[attr-defined]
+            "INSERT INTO lineage (at, trace_id, stage, outcome, domain, master_id, "
+            "golden_version, system, detail) SELECT at, trace_id, 'deliver', 'delivered', "
+            f"domain, master_id, golden_version, 'shop', '{{}}' FROM lineage WHERE "
+            f"master_id = '{master}' AND golden_version = 1"
+        )
+        uow.commit()
+    steps = [(e.stage, e.outcome, e.golden_version) for e in entries]
+    assert steps == [
+        ("ingest", "accepted", 1),
+        ("ingest", "accepted", 2),
+        ("deliver", "delivered", 1),
+        ("deliver", "dead", 2),
+    ]
+    with store.unit_of_work(write=False) as uow:
+        assert uow.lineage(master_id=master) == entries
+
+
+def test_a_receipt_names_a_system_whose_name_holds_a_dot() -> None:
+    from mastersync.backends.sql.rows import receipt
+
+    row = {
+        "subscription": "shop.eu.items",
+        "trace_id": "t",
+        "delivered_at": "2026-12-08T00:00:00.000000Z",
+        "domain": "item",
+        "master_id": "itm_1",
+        "version": 1,
+        "target_key": "K",
+        "attempts": 1,
+        "latency_ms": 3.21,
+        "operation": "upsert",
+        "history": "[]",
+        "replay": "",
+    }
+    assert receipt(row).system == "shop.eu"

@@ -433,8 +433,8 @@ class SqlDeliveryQueue:
             return {}
         m = self.writer.mark
         # Through the outbox (by master and version) to each event's first delivery (by
-        # subscription and event): deliveries have no index by record for all statuses,
-        # and a scan of them per replay round grew with the whole history.
+        # subscription and event): narrower than the index by record (every subscription's
+        # rows), and a scan of deliveries per replay round grew with the whole history.
         sql = (
             "SELECT o.master_id, o.version, d.status FROM outbox o JOIN deliveries d "
             f"ON d.subscription = {m} AND d.event_id = o.event_id AND d.replay = '' "
@@ -705,7 +705,7 @@ class SqlDeliveryQueue:
         for subscription, event_id, note, at in resent:
             by_sub[subscription][event_id] = (note, at)
         for subscription, events in by_sub.items():
-            system = subscription.split(".", 1)[0]
+            system = subscription.rsplit(".", 1)[0]
             dead = [
                 row
                 for part in rows.in_chunks(sorted(events))
@@ -784,7 +784,7 @@ class SqlDeliveryQueue:
         """The newest version above ``version`` of a record whose first delivery was
         delivered or skipped, with that outcome (None: none was)."""
         d, o = deliveries.c, outbox.c
-        # Through the outbox, as newest_decided does (deliveries have no index by record).
+        # Through the outbox, as newest_decided does (by subscription and event).
         row = self.conn.execute(
             sa.select(d.version, d.status)
             .select_from(

@@ -309,6 +309,36 @@ def event(row: Mapping[Any, Any]) -> ChangeEvent:
     )
 
 
+def receipt(row: Mapping[Any, Any]) -> LineageEntry:
+    """A delivered delivery as its receipt: version V of master M reached the system at T,
+    after so many attempts, so long after the change was accepted."""
+    history = _json(row["history"]) or []
+    last = history[-1] if history else {}
+    latency = row["latency_ms"]
+    return LineageEntry(
+        row["trace_id"],
+        "deliver",
+        "delivered",
+        row["delivered_at"],
+        row["domain"],
+        row["master_id"],
+        row["version"],
+        # "<system>.<name>": a system's name may hold dots, a subscription's not.
+        row["subscription"].rsplit(".", 1)[0],
+        row["target_key"],
+        None,
+        None,
+        {
+            "subscription": row["subscription"],
+            "attempts": row["attempts"],
+            "latency_ms": None if latency is None else round(latency, 1),
+            "operation": row["operation"],
+            "duplicate": last.get("detail") == "duplicate",
+            "replay": row["replay"] or None,
+        },
+    )
+
+
 def lineage(row: Mapping[Any, Any]) -> LineageEntry:
     """A lineage row as an entry."""
     return LineageEntry(

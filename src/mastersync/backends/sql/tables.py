@@ -210,6 +210,8 @@ deliveries = sa.Table(
         sqlite_where=sa.text("status IN ('pending', 'retrying')"),
         postgresql_where=sa.text("status IN ('pending', 'retrying')"),
     ),
+    # Migration 0015: a record's deliveries, which are its delivery receipts (lineage).
+    sa.Index("ix_deliveries_master", "master_id"),
     sa.Index(
         "ix_deliveries_open_entity",
         "subscription",

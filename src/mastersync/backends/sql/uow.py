@@ -16,6 +16,7 @@ from mastersync.backends.sql.reader import BatchReader
 from mastersync.backends.sql.reconciliation import SqlReconciliationRepository
 from mastersync.backends.sql.tables import (
     batches,
+    deliveries,
     exceptions,
     golden,
     lineage,
@@ -163,13 +164,66 @@ class SqlUnitOfWork(SqlDeliveryQueue, SqlMatchRepository, SqlReconciliationRepos
     def lineage(
         self, master_id: str | None = None, trace_id: str | None = None
     ) -> list[LineageEntry]:
-        """Lineage entries of a record or a trace, oldest first."""
-        q = sa.select(lineage).order_by(lineage.c.id)
+        """Lineage entries of a record or a trace, oldest first, delivery receipts among
+        them (read from the delivered deliveries)."""
+        # Receipt rows a hub of an earlier release writes (one still running through the
+        # upgrade) are read from its delivery rows like the rest.
+        receipt_row = sa.and_(lineage.c.stage == "deliver", lineage.c.outcome == "delivered")
+        q = sa.select(lineage).where(sa.not_(receipt_row)).order_by(lineage.c.id)
         if master_id:
             q = q.where(lineage.c.master_id == master_id)
         if trace_id:
             q = q.where(lineage.c.trace_id == trace_id)
-        return [rows.lineage(r) for r in self.conn.execute(q).mappings()]
+        entries = [rows.lineage(r) for r in self.conn.execute(q).mappings()]
+        if master_id:
+            versions = None
+        else:
+            # A trace's receipts: the versions its entries made.
+            made = {(e.master_id, e.golden_version) for e in entries}
+            versions = {(m, v) for m, v in made if m is not None and v is not None}
+        masters = [master_id] if master_id else sorted({m for m, _ in versions or ()})
+        receipts = self._receipts(masters, versions, trace_id)
+        return _by_time(entries, receipts)
+
+    def _receipts(
+        self,
+        masters: list[str],
+        versions: set[tuple[str, int]] | None,
+        trace_id: str | None,
+    ) -> list[LineageEntry]:
+        """Receipts of these records' delivered deliveries (of these versions, if given)."""
+        if not masters:
+            return []
+        d, o = deliveries.c, outbox.c
+        found: list[LineageEntry] = []
+        for chunk in _chunks(masters):
+            q = (
+                sa.select(
+                    d.subscription,
+                    d.domain,
+                    d.master_id,
+                    d.version,
+                    d.delivered_at,
+                    d.attempts,
+                    d.latency_ms,
+                    d.operation,
+                    d.target_key,
+                    d.history,
+                    d.replay,
+                    o.trace_id,
+                )
+                .join(outbox, o.position == d.position)
+                .where(d.master_id.in_(chunk), d.status == "delivered")
+                .order_by(d.delivered_at, d.id)
+            )
+            if trace_id:
+                q = q.where(o.trace_id == trace_id)
+            for r in self.conn.execute(q):
+                if versions is not None and (r.master_id, r.version) not in versions:
+                    continue
+                found.append(rows.receipt(r._mapping))
+        found.sort(key=lambda e: e.at)
+        return found
 
     def events(self, master_id: str) -> list[ChangeEvent]:
         """Outbox events of a record, oldest first."""
@@ -319,3 +373,23 @@ class SqlUnitOfWork(SqlDeliveryQueue, SqlMatchRepository, SqlReconciliationRepos
             .offset(offset)
         )
         return [rows.golden(r) for r in self.conn.execute(q).mappings()]
+
+
+def _by_time(entries: list[LineageEntry], receipts: list[LineageEntry]) -> list[LineageEntry]:
+    """Entries in their order, each receipt put before the first entry that came after it."""
+    if not receipts:
+        return entries
+    out: list[LineageEntry] = []
+    waiting = iter(receipts)
+    receipt = next(waiting, None)
+    for entry in entries:
+        # A dead letter of the same round has the receipt's time: the receipt first, as
+        # the round recorded them.
+        while receipt is not None and receipt.at <= entry.at:
+            out.append(receipt)
+            receipt = next(waiting, None)
+        out.append(entry)
+    if receipt is not None:
+        out.append(receipt)
+    out.extend(waiting)
+    return out

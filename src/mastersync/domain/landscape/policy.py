@@ -408,6 +408,11 @@ def compile_landscape(landscape: Landscape) -> CompiledLandscape:
         taken: dict[str, str] = {}
         for name, sub in cfg.outbound.items():
             loc = ("systems", system, "outbound", name)
+            if "." in name:
+                # Its id is "<system>.<name>", read back by the last dot (a system's name
+                # may hold dots).
+                errors.append(ConfigError(f"{name!r}: a subscription's name holds no dot", loc))
+                continue
             if sub.domain not in DOMAINS:
                 errors.append(
                     ConfigError(
