@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -33,6 +34,26 @@ class DeliveryRequest:
     # cannot tell a create from an update (an upsert by natural key, no key acknowledged)
     # may trust it.
     held: bool = False
+
+
+def has_null(payload: Mapping[str, Any]) -> bool:
+    """Whether a payload sends a field as null (cleared at the hub), nested ones too."""
+    return any(v is None or (isinstance(v, Mapping) and has_null(v)) for v in payload.values())
+
+
+def without_nulls(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """A payload for a record the consumer does not have yet: its nulls left out, nested
+    ones too, so the consumer's defaults apply (the hub sends a cleared object as its
+    fields, each null: one of nulls only goes altogether)."""
+    out: dict[str, Any] = {}
+    for k, v in payload.items():
+        if isinstance(v, Mapping):
+            inner = without_nulls(v)
+            if inner or not v:
+                out[k] = inner
+        elif v is not None:
+            out[k] = v
+    return out
 
 
 @dataclass(slots=True)

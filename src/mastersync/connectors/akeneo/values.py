@@ -8,6 +8,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mastersync.ports.outbound import without_nulls
+
 # Listing metadata, not product data: left out so that it does not change a record's digest.
 _NOT_DATA = ("_links",)
 # Product properties holding a list: Akeneo refuses null for them, an empty list clears them.
@@ -143,7 +145,7 @@ def for_update(body: Mapping[str, Any]) -> dict[str, Any]:
 def for_create(body: Mapping[str, Any]) -> dict[str, Any]:
     """A PATCH body that creates the product, without a null (a property, or a value's
     data): the PIM's defaults apply."""
-    out = {k: v for k, v in body.items() if v is not None}
+    out = without_nulls(body)
     values = out.get("values")
     if isinstance(values, Mapping):
         kept = {

@@ -13,6 +13,7 @@ from typing import Any
 from mastersync.connectors.bottlecrm.client import Api, NotFound, Refused
 from mastersync.connectors.bottlecrm.spec import BottleCrmWrite
 from mastersync.ports.connector import TerminalError
+from mastersync.ports.outbound import without_nulls
 
 # What an account write may carry (BottleCRM's account write serializer); anything else
 # would be dropped by the API without a word, so it is refused here, naming it.
@@ -173,14 +174,11 @@ def _created(on_create: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
     """A create's body: ``on_create`` under the record's values, without the nulls (fields
     cleared at the hub), which would override `on_create`'s value and BottleCRM's default.
     Custom fields are laid over `on_create`'s key by key, as BottleCRM keeps them."""
-    given = {k: v for k, v in body.items() if v is not None}
+    given = without_nulls(body)
     custom = given.get("custom_fields")
     if isinstance(custom, dict):
         base = on_create.get("custom_fields")
-        given["custom_fields"] = {
-            **(base if isinstance(base, dict) else {}),
-            **{k: v for k, v in custom.items() if v is not None},
-        }
+        given["custom_fields"] = {**(base if isinstance(base, dict) else {}), **custom}
     return {**on_create, **given}
 
 

@@ -22,6 +22,7 @@ from mastersync.ports.outbound import (
     DeliveryRequest,
     TerminalFailure,
     TransientFailure,
+    without_nulls,
 )
 
 
@@ -132,4 +133,4 @@ def _fields(spec: ExportSpec, request: DeliveryRequest) -> dict[str, Any]:
     left out, a round of new records only would lose the column from the header."""
     if spec.format == "csv" or request.target_key is not None:
         return request.payload
-    return {k: v for k, v in request.payload.items() if v is not None}
+    return without_nulls(request.payload)

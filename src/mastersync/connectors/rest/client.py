@@ -62,6 +62,7 @@ from mastersync.ports.outbound import (
     NotSent,
     TerminalFailure,
     TransientFailure,
+    has_null,
 )
 
 
@@ -81,11 +82,6 @@ def _text(value: Any) -> str | None:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return str(value)
-
-
-def _has_null(payload: dict[str, Any]) -> bool:
-    """Whether a payload sends a field as null (cleared at the hub)."""
-    return any(v is None for v in payload.values())
 
 
 def _needs_target_key(template: RequestTemplate) -> bool:
@@ -477,7 +473,7 @@ class RestConnector:
             # (the hub holds its key or says it acknowledged a version of it, or the lookup
             # finds it), never into a new one.
             held = request.target_key is not None or request.held
-            if not held and spec.lookup is not None and _has_null(request.payload):
+            if not held and spec.lookup is not None and has_null(request.payload):
                 held = await self._lookup(spec.lookup, context, f"{ticket}:lookup") is not None
             response = await self._call(
                 spec.upsert, context, f"{idem}:upsert", f"{ticket}:upsert", nulls=held

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
+from mastersync.ports.outbound import without_nulls
+
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.]*)\}")
 
 
@@ -71,22 +73,8 @@ def _value(context: Mapping[str, Any], name: str, nulls: bool) -> Any:
             node = node[part]
     value = lookup(context, name)
     if not nulls and name.startswith("payload") and isinstance(value, Mapping):
-        return _without_nulls(value)
+        return without_nulls(value)
     return value
-
-
-def _without_nulls(value: Mapping[str, Any]) -> dict[str, Any]:
-    """An object without its null fields, nested objects too (one of nulls only goes: the
-    hub sends a cleared object as its fields, each null)."""
-    out: dict[str, Any] = {}
-    for k, v in value.items():
-        if isinstance(v, Mapping):
-            inner = _without_nulls(v)
-            if inner or not v:
-                out[k] = inner
-        elif v is not None:
-            out[k] = v
-    return out
 
 
 def _body(template: Any, context: Mapping[str, Any], nulls: bool) -> Any:

@@ -30,6 +30,7 @@ from mastersync.ports.outbound import (
     DeliveryRequest,
     TerminalFailure,
     TransientFailure,
+    without_nulls,
 )
 
 # Rows a full listing (read_state) fetches from the database at a time.
@@ -285,7 +286,7 @@ class SqlConnector:
             )
         # A null clears the column of a row the table has. A new row is inserted without
         # it: a NULL inserted would override the column's default (and break NOT NULL).
-        new_row = {c: v for c, v in row.items() if v is not None}
+        new_row = without_nulls(row)
         if conn.dialect.name in _UPSERTING:
             from sqlalchemy.dialects import postgresql, sqlite
 

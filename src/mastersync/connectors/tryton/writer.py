@@ -14,6 +14,7 @@ from mastersync.connectors.tryton.codec import ValueProblem, plain, typed
 from mastersync.connectors.tryton.rpc import Transport
 from mastersync.connectors.tryton.spec import TrytonLink, TrytonWrite, TrytonWriteChild
 from mastersync.ports.connector import TerminalError
+from mastersync.ports.outbound import without_nulls
 
 _TO_MANY = ("one2many", "many2many")
 # Creates whose answer the hub may not have had, remembered at most this many (the oldest
@@ -61,12 +62,6 @@ def changed(
     written (Tryton refuses some once set, a party's code, and every write moves the
     record's write_date, which would read it back as a change)."""
     return {k: v for k, v in values.items() if not _same(current.get(k), v, types.get(k, ""))}
-
-
-def _given(values: dict[str, Any]) -> dict[str, Any]:
-    """The values of a record to create without its nulls (fields cleared at the hub): a
-    None created would override Tryton's default and `on_create`'s value."""
-    return {k: v for k, v in values.items() if v is not None}
 
 
 class Fields:
@@ -293,7 +288,7 @@ class RecordWriter:
                     if delta:
                         ops.append(["write", [i], delta])
             if len(wanted) > len(have):
-                ops.append(["create", [_given(w) for w in wanted[len(have) :]]])
+                ops.append(["create", [without_nulls(w) for w in wanted[len(have) :]]])
             if len(have) > len(wanted):
                 ops.append(["delete", have[len(wanted) :]])
             if ops:
@@ -343,7 +338,9 @@ class RecordWriter:
         children = self._children(spec, payload, target)
         if target is None:
             extra = self.values(spec.model, spec.on_create, spec.links, f"{spec.model} on_create")
-            given = _given(values)
+            # Without its nulls (fields cleared at the hub): a None created would override
+            # Tryton's default and `on_create`'s value.
+            given = without_nulls(values)
             # Set on creation too: another `active_field` than `active` may default to false.
             full = {**extra, **activation, **given, **children}
             return self._create(spec, given, full, delivery)
