@@ -175,23 +175,16 @@ class SqlUnitOfWork(SqlDeliveryQueue, SqlMatchRepository, SqlReconciliationRepos
         if trace_id:
             q = q.where(lineage.c.trace_id == trace_id)
         entries = [rows.lineage(r) for r in self.conn.execute(q).mappings()]
-        if master_id:
-            versions = None
-        else:
-            # A trace's receipts: the versions its entries made.
-            made = {(e.master_id, e.golden_version) for e in entries}
-            versions = {(m, v) for m, v in made if m is not None and v is not None}
-        masters = [master_id] if master_id else sorted({m for m, _ in versions or ()})
-        receipts = self._receipts(masters, versions, trace_id)
+        # A trace's receipts are its records' deliveries of the versions it made: those
+        # whose event carries the trace.
+        traced = {e.master_id for e in entries if e.master_id}
+        masters = [master_id] if master_id else sorted(traced)
+        receipts = self._receipts(masters, trace_id)
         return _by_time(entries, receipts)
 
-    def _receipts(
-        self,
-        masters: list[str],
-        versions: set[tuple[str, int]] | None,
-        trace_id: str | None,
-    ) -> list[LineageEntry]:
-        """Receipts of these records' delivered deliveries (of these versions, if given)."""
+    def _receipts(self, masters: list[str], trace_id: str | None) -> list[LineageEntry]:
+        """Receipts of these records' delivered deliveries (of the trace's versions, if
+        given)."""
         if not masters:
             return []
         d, o = deliveries.c, outbox.c
@@ -218,10 +211,7 @@ class SqlUnitOfWork(SqlDeliveryQueue, SqlMatchRepository, SqlReconciliationRepos
             )
             if trace_id:
                 q = q.where(o.trace_id == trace_id)
-            for r in self.conn.execute(q):
-                if versions is not None and (r.master_id, r.version) not in versions:
-                    continue
-                found.append(rows.receipt(r._mapping))
+            found.extend(rows.receipt(r._mapping) for r in self.conn.execute(q))
         found.sort(key=lambda e: e.at)
         return found
 
